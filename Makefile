@@ -1,0 +1,62 @@
+# pigsty: build, test, bench. Every target installs what it needs by itself.
+SHELL        := /bin/bash
+TARGET       := x86_64-unknown-linux-musl
+BIN          := target/pigsty
+RELEASE_DIR  := target/release-assets
+N            ?= 1
+SUITES       ?= foundation
+export PATH  := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: all build release deps test test-unit test-lab sandbox bench lab-down clean fmt lint
+
+all: build
+
+## deps: host packages for the lab and the musl target (idempotent)
+deps:
+	@tests/lab/deps.sh
+
+## build: static x86_64 musl binary at target/pigsty (LTO, stripped)
+build:
+	@rustup target list --installed 2>/dev/null | grep -qx $(TARGET) || rustup target add $(TARGET)
+	cargo build --release --locked --target $(TARGET)
+	@cp target/$(TARGET)/release/pigsty $(BIN)
+	@echo "built $(BIN): $$($(BIN) --version)"
+
+## release: binary, its .sha256 and install.sh in target/release-assets/
+release: build
+	@mkdir -p $(RELEASE_DIR)
+	@cp $(BIN) $(RELEASE_DIR)/pigsty-$(TARGET)
+	@cd $(RELEASE_DIR) && sha256sum pigsty-$(TARGET) > pigsty-$(TARGET).sha256
+	@cp assets/install.sh $(RELEASE_DIR)/install.sh
+	@echo "release assets in $(RELEASE_DIR):" && ls -1 $(RELEASE_DIR)
+
+## test: unit and CLI tests, then the lab suites on real Debian 12 nodes
+test: deps build test-unit test-lab
+
+## test-unit: cargo unit, snapshot and CLI tests (no root, no lab)
+test-unit:
+	cargo test --locked
+
+## test-lab: lab suites (SUITES="foundation ..."), one lab shared by all suites
+test-lab: deps release
+	tests/lab/run.sh $(SUITES)
+
+## sandbox: N lab nodes (N=1 singleton, N=4 ha-full layout) with the binary pushed
+sandbox: deps build
+	tests/lab/sandbox.sh $(N)
+
+lab-down:
+	tests/lab/lab.sh down
+
+## bench: numbers, not pass/fail; printed and written to target/bench/*.json
+bench: deps release
+	tests/bench/run.sh
+
+fmt:
+	cargo fmt
+
+lint:
+	cargo clippy --all-targets -- -D warnings
+
+clean:
+	cargo clean

@@ -1,0 +1,32 @@
+//! Files embedded in the binary: templates and units (`assets/`), inventory profiles
+//! (`profiles/`) and the offline package manifest (`repo-mirror/`). Nothing is read
+//! from disk at run time except the inventory.
+use include_dir::{include_dir, Dir};
+
+pub static ASSETS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/assets");
+pub static PROFILES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/profiles");
+pub static REPO_MIRROR: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/repo-mirror");
+
+/// Text of an embedded asset, e.g. `asset("etcd/etcd.conf.j2")`.
+pub fn asset(path: &str) -> Option<&'static str> {
+    ASSETS.get_file(path).and_then(|f| f.contents_utf8())
+}
+
+/// Text of an embedded profile, e.g. `profile("meta")`.
+pub fn profile(name: &str) -> Option<&'static str> {
+    PROFILES
+        .get_file(format!("{name}.yml"))
+        .and_then(|f| f.contents_utf8())
+}
+
+/// Names of the embedded inventory profiles.
+pub fn profile_names() -> Vec<String> {
+    let mut v: Vec<String> = PROFILES
+        .files()
+        .filter_map(|f| f.path().to_str())
+        .filter_map(|p| p.strip_suffix(".yml"))
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}

@@ -1,0 +1,66 @@
+//! One file per subcommand. `run` dispatches and returns the process exit code:
+//! 0 success, 1 failure or invalid inventory, 2 usage, 3 `plan --check` found drift.
+use crate::cli::{Cli, Command, EtcdCmd, MinioCmd, NodeCmd, PgsqlCmd, RedisCmd, RepoCmd};
+use anyhow::Result;
+
+pub mod completion;
+
+/// A verb that exists in the CLI but is not built yet: it says so and fails.
+#[derive(Debug, thiserror::Error)]
+#[error("`pigsty {0}` is not built yet; nothing was changed\nhint: see the open issues for when it lands")]
+pub struct NotBuilt(pub &'static str);
+
+fn not_built(verb: &'static str) -> Result<u8> {
+    Err(NotBuilt(verb).into())
+}
+
+pub fn run(cli: Cli) -> Result<u8> {
+    let g = cli.global;
+    let _ = &g;
+    match cli.command {
+        Command::Install(_) => not_built("install"),
+        Command::Configure(_) => not_built("configure"),
+        Command::Validate => not_built("validate"),
+        Command::Plan(_) => not_built("plan"),
+        Command::Deploy(_) => not_built("deploy"),
+        Command::Join(_) => not_built("join"),
+        Command::Status(_) => not_built("status"),
+        Command::Pgsql(c) => match c {
+            PgsqlCmd::Add { .. } => not_built("pgsql add"),
+            PgsqlCmd::Rm { .. } => not_built("pgsql rm"),
+            PgsqlCmd::User { .. } => not_built("pgsql user"),
+            PgsqlCmd::Db { .. } => not_built("pgsql db"),
+            PgsqlCmd::Hba { .. } => not_built("pgsql hba"),
+            PgsqlCmd::Svc { .. } => not_built("pgsql svc"),
+            PgsqlCmd::Ext { .. } => not_built("pgsql ext"),
+            PgsqlCmd::Switchover { .. } => not_built("pgsql switchover"),
+            PgsqlCmd::Failover { .. } => not_built("pgsql failover"),
+            PgsqlCmd::Restart { .. } => not_built("pgsql restart"),
+            PgsqlCmd::Reload { .. } => not_built("pgsql reload"),
+            PgsqlCmd::Backup { .. } => not_built("pgsql backup"),
+            PgsqlCmd::Pitr(_) => not_built("pgsql pitr"),
+        },
+        Command::Node(c) => match c {
+            NodeCmd::Add { .. } => not_built("node add"),
+            NodeCmd::Rm { .. } => not_built("node rm"),
+            NodeCmd::Apply => not_built("node apply"),
+        },
+        Command::Etcd(c) => match c {
+            EtcdCmd::Add { .. } => not_built("etcd add"),
+            EtcdCmd::Rm { .. } => not_built("etcd rm"),
+        },
+        Command::Redis(c) => match c {
+            RedisCmd::Add { .. } => not_built("redis add"),
+            RedisCmd::Rm { .. } => not_built("redis rm"),
+        },
+        Command::Minio(c) => match c {
+            MinioCmd::Add { .. } => not_built("minio add"),
+            MinioCmd::Rm { .. } => not_built("minio rm"),
+        },
+        Command::Repo(c) => match c {
+            RepoCmd::Build => not_built("repo build"),
+            RepoCmd::Pack { .. } => not_built("repo pack"),
+        },
+        Command::Completion(a) => completion::run(a),
+    }
+}

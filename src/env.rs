@@ -1,0 +1,10 @@
+//! Every `PIGSTY_*` environment variable pigsty reads, declared once with its meaning.
+
+/// Inventory file to use instead of `/etc/pigsty/pigsty.yml` (same as `-i FILE`).
+pub const PIGSTY_INVENTORY: &str = "PIGSTY_INVENTORY";
+/// Log filter for stderr logs, in `tracing` env-filter syntax (e.g. `debug`).
+pub const PIGSTY_LOG: &str = "PIGSTY_LOG";
+/// Base URL that `install.sh` downloads the binary and its `.sha256` from (mirrors, tests).
+pub const PIGSTY_DOWNLOAD_URL: &str = "PIGSTY_DOWNLOAD_URL";
+/// Git commit recorded at build time when `.git` is absent (release builds from tarballs).
+pub const PIGSTY_GIT_COMMIT: &str = "PIGSTY_GIT_COMMIT";

@@ -1,0 +1,7 @@
+//! pigsty: one static binary that turns plain Linux machines into a production
+//! PostgreSQL platform. The library holds everything; `main.rs` only parses and exits.
+pub mod assets;
+pub mod cli;
+pub mod commands;
+pub mod env;
+pub mod version;

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Host packages the build and the lab need; installs only what is missing (idempotent).
+set -euo pipefail
+need=()
+command -v debootstrap    >/dev/null || need+=(debootstrap)
+command -v systemd-nspawn >/dev/null || need+=(systemd-container)
+command -v iptables       >/dev/null || need+=(iptables)
+command -v curl           >/dev/null || need+=(curl)
+command -v python3        >/dev/null || need+=(python3)
+command -v ssh            >/dev/null || need+=(openssh-client)
+command -v flock          >/dev/null || need+=(util-linux)
+if ((${#need[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "error: missing host packages: ${need[*]}; run as root or install them" >&2
+    exit 1
+  fi
+  echo "installing host packages: ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
