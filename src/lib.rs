@@ -5,3 +5,8 @@ pub mod cli;
 pub mod commands;
 pub mod env;
 pub mod version;
+pub mod engine;
+pub mod facts;
+pub mod resources;
+pub mod sys;
+pub mod template;

@@ -1,0 +1,368 @@
+//! The engine: runs a module's plan on this host. For each step: check; if it
+//! drifted, apply and re-check (still drifting is a bug and fails). Handlers
+//! (restart/reload/commands) queue up and run once at the end of the module or at
+//! an explicit flush, and never for a unit this run has just started.
+use crate::resources::{Resource, State};
+use crate::sys::{systemd, Cmd};
+use serde::Serialize;
+use std::time::Instant;
+
+/// What to do when a step changed something.
+#[derive(Debug, Clone)]
+pub enum Handler {
+    /// `systemctl daemon-reload`, right away (unit files).
+    DaemonReload,
+    /// Restart the unit once at the next flush.
+    Restart(String),
+    /// Reload the unit once at the next flush (a restart of the same unit wins).
+    Reload(String),
+    /// Run a command once at the next flush (deduplicated by label).
+    Run(String, Cmd),
+}
+
+impl Handler {
+    fn label(&self) -> String {
+        match self {
+            Handler::DaemonReload => "daemon-reload".into(),
+            Handler::Restart(u) => format!("restart {u}"),
+            Handler::Reload(u) => format!("reload {u}"),
+            Handler::Run(l, _) => l.clone(),
+        }
+    }
+}
+
+pub struct Step {
+    pub res: Box<dyn Resource>,
+    pub notify: Vec<Handler>,
+}
+
+pub enum Item {
+    Step(Step),
+    /// Run queued handlers now (a later step needs the restarted service).
+    Flush,
+}
+
+/// The ordered steps of one module on one host.
+pub struct ModulePlan {
+    pub module: String,
+    pub items: Vec<Item>,
+}
+
+impl ModulePlan {
+    pub fn new(module: &str) -> Self {
+        ModulePlan { module: module.into(), items: vec![] }
+    }
+    pub fn add(&mut self, r: impl Resource + 'static) -> &mut Self {
+        self.items.push(Item::Step(Step { res: Box::new(r), notify: vec![] }));
+        self
+    }
+    /// Add a step that triggers handlers when it changes something.
+    pub fn add_notify(&mut self, r: impl Resource + 'static, notify: Vec<Handler>) -> &mut Self {
+        self.items.push(Item::Step(Step { res: Box::new(r), notify }));
+        self
+    }
+    pub fn flush(&mut self) -> &mut Self {
+        self.items.push(Item::Flush);
+        self
+    }
+    pub fn steps(&self) -> impl Iterator<Item = &Step> {
+        self.items.iter().filter_map(|i| match i {
+            Item::Step(s) => Some(s),
+            Item::Flush => None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    Changed,
+    WouldChange,
+    /// Could not be had on this machine and the inventory allows it to be absent;
+    /// the reason names the package, module and what to add. Never silent.
+    Skipped,
+    Failed,
+}
+
+/// Progress events, streamed as JSON lines in node mode.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    ModuleStart { host: String, module: String, steps: usize },
+    Step { host: String, module: String, kind: String, name: String, status: Status, diffs: Vec<String>, error: Option<String>, ms: u64 },
+    Handler { host: String, module: String, action: String, status: Status, error: Option<String>, ms: u64 },
+    ModuleEnd { host: String, module: String, ok: usize, changed: usize, failed: usize, skipped: usize, ms: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Check only: report what would change.
+    Check,
+    /// Check and converge.
+    Apply,
+}
+
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct Tally {
+    pub ok: usize,
+    pub changed: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+impl Tally {
+    pub fn add(&mut self, o: Tally) {
+        self.ok += o.ok;
+        self.changed += o.changed;
+        self.failed += o.failed;
+        self.skipped += o.skipped;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{module}: {kind} `{name}` failed: {error}")]
+pub struct StepFailed {
+    pub module: String,
+    pub kind: String,
+    pub name: String,
+    pub error: String,
+}
+
+struct Queue {
+    handlers: Vec<Handler>,
+    started: Vec<String>,
+}
+
+impl Queue {
+    fn push(&mut self, h: &Handler) {
+        let l = h.label();
+        if !self.handlers.iter().any(|x| x.label() == l) {
+            self.handlers.push(h.clone());
+        }
+    }
+}
+
+pub fn run_module(host: &str, plan: &ModulePlan, mode: Mode, sink: &mut dyn FnMut(&Event)) -> Result<Tally, StepFailed> {
+    let t0 = Instant::now();
+    let module = plan.module.clone();
+    sink(&Event::ModuleStart { host: host.into(), module: module.clone(), steps: plan.steps().count() });
+    let mut tally = Tally::default();
+    let mut q = Queue { handlers: vec![], started: vec![] };
+    let mut result = Ok(());
+    for item in &plan.items {
+        match item {
+            Item::Flush => {
+                if mode == Mode::Apply {
+                    if let Err(e) = flush(host, &module, &mut q, &mut tally, sink) {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            Item::Step(step) => {
+                if let Err(e) = run_step(host, &module, step, mode, &mut q, &mut tally, sink) {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+    }
+    if result.is_ok() {
+        if mode == Mode::Apply {
+            result = flush(host, &module, &mut q, &mut tally, sink);
+        } else {
+            for h in q.handlers.drain(..) {
+                sink(&Event::Handler { host: host.into(), module: module.clone(), action: h.label(), status: Status::WouldChange, error: None, ms: 0 });
+            }
+        }
+    }
+    sink(&Event::ModuleEnd { host: host.into(), module, ok: tally.ok, changed: tally.changed, failed: tally.failed, skipped: tally.skipped, ms: t0.elapsed().as_millis() as u64 });
+    result.map(|_| tally)
+}
+
+fn run_step(
+    host: &str,
+    module: &str,
+    step: &Step,
+    mode: Mode,
+    q: &mut Queue,
+    tally: &mut Tally,
+    sink: &mut dyn FnMut(&Event),
+) -> Result<(), StepFailed> {
+    let t = Instant::now();
+    let r = &step.res;
+    let ev = |status, diffs: Vec<String>, error: Option<String>, t: Instant| Event::Step {
+        host: host.into(),
+        module: module.into(),
+        kind: r.kind().into(),
+        name: r.name(),
+        status,
+        diffs,
+        error,
+        ms: t.elapsed().as_millis() as u64,
+    };
+    let fail = |e: String| StepFailed { module: module.into(), kind: r.kind().into(), name: r.name(), error: e };
+    let state = match r.check() {
+        Ok(s) => s,
+        Err(e) if mode == Mode::Check => State::drift(format!("unknown until earlier steps run ({e})")),
+        Err(e) => {
+            tally.failed += 1;
+            sink(&ev(Status::Failed, vec![], Some(e.to_string()), t));
+            return Err(fail(e.to_string()));
+        }
+    };
+    let diffs = match state {
+        State::Skip(why) => {
+            tally.skipped += 1;
+            sink(&ev(Status::Skipped, vec![why], None, t));
+            return Ok(());
+        }
+        State::InSync => {
+            tally.ok += 1;
+            sink(&ev(Status::Ok, vec![], None, t));
+            return Ok(());
+        }
+        State::Drift(d) => d,
+    };
+    if mode == Mode::Check {
+        tally.changed += 1;
+        for h in &step.notify {
+            q.push(h);
+        }
+        sink(&ev(Status::WouldChange, diffs, None, t));
+        return Ok(());
+    }
+    let starting = r.kind() == "service" && diffs.iter().any(|d| d == "start");
+    let res = r.apply().map_err(|e| e.to_string()).and_then(|_| {
+        if !r.recheck() {
+            return Ok(());
+        }
+        match r.check() {
+            Ok(State::InSync) | Ok(State::Skip(_)) => Ok(()),
+            Ok(State::Drift(d)) => Err(format!("still out of sync after apply: {}", d.join(", "))),
+            Err(e) => Err(format!("re-check after apply failed: {e}")),
+        }
+    });
+    match res {
+        Ok(()) => {
+            tally.changed += 1;
+            if starting {
+                q.started.push(r.name());
+            }
+            for h in &step.notify {
+                if matches!(h, Handler::DaemonReload) {
+                    let _ = systemd::systemctl(&["daemon-reload"]);
+                } else {
+                    q.push(h);
+                }
+            }
+            sink(&ev(Status::Changed, diffs, None, t));
+            Ok(())
+        }
+        Err(e) => {
+            tally.failed += 1;
+            sink(&ev(Status::Failed, diffs, Some(e.clone()), t));
+            Err(fail(e))
+        }
+    }
+}
+
+fn flush(host: &str, module: &str, q: &mut Queue, tally: &mut Tally, sink: &mut dyn FnMut(&Event)) -> Result<(), StepFailed> {
+    let handlers: Vec<Handler> = q.handlers.drain(..).collect();
+    let restarted: Vec<String> = handlers
+        .iter()
+        .filter_map(|h| if let Handler::Restart(u) = h { Some(u.clone()) } else { None })
+        .collect();
+    for h in handlers {
+        let t = Instant::now();
+        let res = match &h {
+            Handler::DaemonReload => systemd::systemctl(&["daemon-reload"]).map_err(|e| e.to_string()),
+            Handler::Restart(u) | Handler::Reload(u) if q.started.contains(u) => continue,
+            Handler::Reload(u) if restarted.contains(u) => continue,
+            Handler::Restart(u) => systemd::systemctl(&["restart", u]).map_err(|e| e.to_string()),
+            Handler::Reload(u) => systemd::systemctl(&["reload", u]).map_err(|e| e.to_string()),
+            Handler::Run(_, c) => c.ok().map(|_| ()).map_err(|e| e.to_string()),
+        };
+        let ms = t.elapsed().as_millis() as u64;
+        match res {
+            Ok(()) => sink(&Event::Handler { host: host.into(), module: module.into(), action: h.label(), status: Status::Changed, error: None, ms }),
+            Err(e) => {
+                tally.failed += 1;
+                sink(&Event::Handler { host: host.into(), module: module.into(), action: h.label(), status: Status::Failed, error: Some(e.clone()), ms });
+                return Err(StepFailed { module: module.into(), kind: "handler".into(), name: h.label(), error: e });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::{Exec, File};
+
+    fn me() -> (String, String) {
+        let (_, u, g) = crate::sys::fs::stat(std::path::Path::new("/proc/self")).unwrap();
+        (u, g)
+    }
+
+    #[test]
+    fn apply_changes_then_second_run_is_all_ok() {
+        let d = tempfile::tempdir().unwrap();
+        let (u, g) = me();
+        let marker = d.path().join("handler-ran");
+        let mk = || {
+            let mut p = ModulePlan::new("test");
+            p.add_notify(
+                File::new(d.path().join("a.conf"), "a=1\n").owner(&u, &g),
+                vec![Handler::Run("touch marker".into(), Cmd::new("touch").arg(marker.to_str().unwrap()))],
+            );
+            p
+        };
+        let mut events = vec![];
+        let t = run_module("h", &mk(), Mode::Apply, &mut |e| events.push(e.clone())).unwrap();
+        assert_eq!((t.ok, t.changed, t.failed), (0, 1, 0));
+        assert!(marker.exists(), "handler ran once");
+        std::fs::remove_file(&marker).unwrap();
+        let t = run_module("h", &mk(), Mode::Apply, &mut |_| {}).unwrap();
+        assert_eq!((t.ok, t.changed), (1, 0));
+        assert!(!marker.exists(), "no change, no handler");
+    }
+
+    #[test]
+    fn check_mode_changes_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let (u, g) = me();
+        let mut p = ModulePlan::new("test");
+        p.add(File::new(d.path().join("a.conf"), "a=1\n").owner(&u, &g));
+        let t = run_module("h", &p, Mode::Check, &mut |_| {}).unwrap();
+        assert_eq!(t.changed, 1);
+        assert!(!d.path().join("a.conf").exists());
+    }
+
+    #[test]
+    fn failed_step_stops_the_module_and_names_the_command() {
+        let mut p = ModulePlan::new("test");
+        p.add(Exec::new("boom", Cmd::new("sh").args(["-c", "echo broken >&2; exit 4"])));
+        p.add(Exec::new("never", Cmd::new("true")));
+        let mut n = 0;
+        let e = run_module("h", &p, Mode::Apply, &mut |ev| {
+            if matches!(ev, Event::Step { .. }) {
+                n += 1
+            }
+        })
+        .unwrap_err();
+        assert_eq!(n, 1, "second step never ran");
+        let s = e.to_string();
+        assert!(s.contains("exec `boom`") && s.contains("code 4") && s.contains("broken"), "{s}");
+    }
+
+    #[test]
+    fn step_still_drifting_after_apply_is_a_failure() {
+        let mut p = ModulePlan::new("test");
+        p.add(Exec::new("liar", Cmd::new("true")).unless(Cmd::new("false")));
+        let e = run_module("h", &p, Mode::Apply, &mut |_| {}).unwrap_err();
+        assert!(e.to_string().contains("still out of sync"), "{e}");
+    }
+}

@@ -1,0 +1,84 @@
+//! Facts a node gathers about itself: OS, CPU, memory, addresses.
+use crate::sys::Cmd;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Facts {
+    pub hostname: String,
+    /// `/etc/os-release` ID, e.g. `debian`.
+    pub os_id: String,
+    /// e.g. `12`.
+    pub os_version_id: String,
+    /// e.g. `bookworm`.
+    pub os_codename: String,
+    pub arch: String,
+    pub cpus: usize,
+    pub mem_bytes: u64,
+    pub mem_mb: u64,
+    pub ipv4: Vec<String>,
+    pub primary_ipv4: Option<String>,
+    pub is_root: bool,
+    pub has_systemd: bool,
+}
+
+fn os_release() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+        .collect()
+}
+
+impl Facts {
+    pub fn gather() -> Facts {
+        let osr = os_release();
+        let get = |k: &str| osr.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        let mut sys = sysinfo::System::new();
+        sys.refresh_memory();
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let ipv4 = local_ipv4s();
+        let primary = primary_ipv4().or_else(|| ipv4.first().cloned());
+        Facts {
+            hostname: nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
+            os_id: get("ID"),
+            os_version_id: get("VERSION_ID"),
+            os_codename: get("VERSION_CODENAME"),
+            arch: std::env::consts::ARCH.into(),
+            cpus,
+            mem_bytes: sys.total_memory(),
+            mem_mb: sys.total_memory() / 1024 / 1024,
+            ipv4,
+            primary_ipv4: primary,
+            is_root: nix::unistd::geteuid().is_root(),
+            has_systemd: std::path::Path::new("/run/systemd/system").exists(),
+        }
+    }
+
+    /// The OSes pigsty converges.
+    pub fn supported(&self) -> bool {
+        self.os_id == "debian" && self.os_version_id == "12"
+    }
+}
+
+/// Non-loopback IPv4 addresses of this host.
+pub fn local_ipv4s() -> Vec<String> {
+    let Ok(o) = Cmd::new("ip").args(["-4", "-o", "addr", "show", "scope", "global"]).run() else {
+        return vec![];
+    };
+    o.stdout
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            it.position(|w| w == "inet")?;
+            it.next()?.split('/').next().map(str::to_string)
+        })
+        .collect()
+}
+
+/// The source address of the default route (no packet is sent).
+fn primary_ipv4() -> Option<String> {
+    let o = Cmd::new("ip").args(["-4", "route", "show", "default"]).run().ok()?;
+    let dev = o.stdout.split_whitespace().skip_while(|w| *w != "dev").nth(1)?.to_string();
+    let a = Cmd::new("ip").args(["-4", "-o", "addr", "show", "dev", &dev, "scope", "global"]).run().ok()?;
+    a.stdout.split_whitespace().skip_while(|w| *w != "inet").nth(1)?.split('/').next().map(str::to_string)
+}

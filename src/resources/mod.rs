@@ -1,0 +1,89 @@
+//! Resources: the idempotent primitives. Each answers `check` (in sync, or exactly
+//! which fields differ) and `apply`; the engine re-checks after apply and treats a
+//! resource still out of sync as a bug.
+use std::fmt;
+
+pub mod block;
+pub mod dir;
+pub mod exec;
+pub mod file;
+pub mod package;
+pub mod service;
+pub mod symlink;
+pub mod user;
+
+pub use block::BlockInFile;
+pub use dir::Dir;
+pub use exec::{Exec, Wait};
+pub use file::File;
+pub use package::{OptionalPackage, Package};
+pub use service::Service;
+pub use symlink::Symlink;
+pub use user::{Group, User};
+
+/// The result of a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    InSync,
+    /// What differs, in words: `mode 0644 -> 0600`, `content: 3 lines changed`.
+    Drift(Vec<String>),
+    /// Cannot be had here and may be absent: the reason (package, module, what to add).
+    Skip(String),
+}
+
+impl State {
+    pub fn in_sync(&self) -> bool {
+        matches!(self, State::InSync)
+    }
+    pub fn drift(d: impl Into<String>) -> State {
+        State::Drift(vec![d.into()])
+    }
+    pub fn from_diffs(v: Vec<String>) -> State {
+        if v.is_empty() {
+            State::InSync
+        } else {
+            State::Drift(v)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResError {
+    #[error(transparent)]
+    Cmd(#[from] crate::sys::CmdError),
+    #[error(transparent)]
+    Fs(#[from] crate::sys::fs::FsError),
+    #[error("{0}")]
+    Msg(String),
+}
+
+impl ResError {
+    pub fn msg(s: impl Into<String>) -> Self {
+        ResError::Msg(s.into())
+    }
+}
+
+pub type ResResult<T> = Result<T, ResError>;
+
+/// An idempotent primitive on one host.
+pub trait Resource: Send + Sync {
+    /// Kind, e.g. `file`, `package`, `service`.
+    fn kind(&self) -> &'static str;
+    /// What it manages, e.g. `/etc/patroni/patroni.yml`.
+    fn name(&self) -> String;
+    /// In sync, or exactly which fields differ. Must not change anything.
+    fn check(&self) -> ResResult<State>;
+    /// Make it so.
+    fn apply(&self) -> ResResult<()>;
+    /// When false, the engine does not re-check after apply (actions like "take a
+    /// backup" whose check is a precondition rather than a state).
+    fn recheck(&self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for dyn Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind(), self.name())
+    }
+}

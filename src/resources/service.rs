@@ -1,0 +1,64 @@
+//! A systemd unit: enabled or not, active or not.
+use super::{ResResult, Resource, State};
+use crate::sys::systemd;
+
+pub struct Service {
+    pub unit: String,
+    pub enabled: bool,
+    pub active: bool,
+}
+
+impl Service {
+    /// Enabled and running.
+    pub fn running(unit: &str) -> Self {
+        Service { unit: unit.into(), enabled: true, active: true }
+    }
+    /// Disabled and stopped (a distro unit we replace).
+    pub fn stopped(unit: &str) -> Self {
+        Service { unit: unit.into(), enabled: false, active: false }
+    }
+}
+
+impl Resource for Service {
+    fn kind(&self) -> &'static str {
+        "service"
+    }
+    fn name(&self) -> String {
+        self.unit.clone()
+    }
+    fn check(&self) -> ResResult<State> {
+        if !self.enabled && !self.active && !systemd::unit_exists(&self.unit) {
+            return Ok(State::InSync);
+        }
+        let mut d = vec![];
+        let en = systemd::is_enabled(&self.unit);
+        if en != self.enabled {
+            d.push(if self.enabled { "enable".to_string() } else { "disable".to_string() });
+        }
+        let ac = systemd::is_active(&self.unit);
+        if ac != self.active {
+            d.push(if self.active { "start".to_string() } else { "stop".to_string() });
+        }
+        Ok(State::from_diffs(d))
+    }
+    fn apply(&self) -> ResResult<()> {
+        if self.enabled != systemd::is_enabled(&self.unit) {
+            systemd::systemctl(&[if self.enabled { "enable" } else { "disable" }, "--quiet", &self.unit])?;
+        }
+        if self.active != systemd::is_active(&self.unit) {
+            if self.active {
+                if let Err(e) = systemd::systemctl(&["start", &self.unit]) {
+                    let journal = crate::sys::Cmd::new("journalctl")
+                        .args(["-u", &self.unit, "-n", "15", "--no-pager", "-o", "cat"])
+                        .run()
+                        .map(|o| o.stdout)
+                        .unwrap_or_default();
+                    return Err(super::ResError::msg(format!("{e}\njournal of `{}`:\n{journal}", self.unit)));
+                }
+            } else {
+                systemd::systemctl(&["stop", &self.unit])?;
+            }
+        }
+        Ok(())
+    }
+}

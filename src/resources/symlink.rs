@@ -1,0 +1,65 @@
+//! A symbolic link pointing at a target.
+use super::{ResResult, Resource, State};
+use crate::sys::fs::FsError;
+use std::path::PathBuf;
+
+pub struct Symlink {
+    pub path: PathBuf,
+    pub target: PathBuf,
+}
+
+impl Symlink {
+    pub fn new(path: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
+        Symlink { path: path.into(), target: target.into() }
+    }
+}
+
+impl Resource for Symlink {
+    fn kind(&self) -> &'static str {
+        "symlink"
+    }
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+    fn check(&self) -> ResResult<State> {
+        match std::fs::read_link(&self.path) {
+            Ok(t) if t == self.target => Ok(State::InSync),
+            Ok(t) => Ok(State::drift(format!("target {} -> {}", t.display(), self.target.display()))),
+            Err(_) => Ok(State::drift("absent")),
+        }
+    }
+    fn apply(&self) -> ResResult<()> {
+        let io = |source| FsError::Io { path: self.path.display().to_string(), source };
+        if let Some(p) = self.path.parent() {
+            std::fs::create_dir_all(p).map_err(io)?;
+        }
+        if std::fs::symlink_metadata(&self.path).is_ok() {
+            let meta = std::fs::symlink_metadata(&self.path).map_err(io)?;
+            if meta.is_dir() {
+                return Err(super::ResError::msg(format!(
+                    "`{}` is a directory, not a link; refusing to replace it\nhint: move it aside",
+                    self.path.display()
+                )));
+            }
+            std::fs::remove_file(&self.path).map_err(io)?;
+        }
+        std::os::unix::fs::symlink(&self.target, &self.path).map_err(io)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlink_is_repointed() {
+        let d = tempfile::tempdir().unwrap();
+        let l = d.path().join("cur");
+        Symlink::new(&l, "/a").apply().unwrap();
+        let s = Symlink::new(&l, "/b");
+        assert_eq!(s.check().unwrap(), State::drift("target /a -> /b"));
+        s.apply().unwrap();
+        assert!(s.check().unwrap().in_sync());
+    }
+}

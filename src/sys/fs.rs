@@ -1,0 +1,119 @@
+//! Atomic file writes: temp file in the same directory, fsync, owner and mode, rename.
+use nix::unistd::{chown, Gid, Group, Uid, User};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    #[error("`{path}`: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("unknown user `{0}`")]
+    NoUser(String),
+    #[error("unknown group `{0}`")]
+    NoGroup(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FsError + '_ {
+    move |source| FsError::Io { path: path.display().to_string(), source }
+}
+
+pub fn uid_of(user: &str) -> Result<u32, FsError> {
+    if let Ok(n) = user.parse::<u32>() {
+        return Ok(n);
+    }
+    User::from_name(user)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw())
+        .ok_or_else(|| FsError::NoUser(user.into()))
+}
+
+pub fn gid_of(group: &str) -> Result<u32, FsError> {
+    if let Ok(n) = group.parse::<u32>() {
+        return Ok(n);
+    }
+    Group::from_name(group)
+        .ok()
+        .flatten()
+        .map(|g| g.gid.as_raw())
+        .ok_or_else(|| FsError::NoGroup(group.into()))
+}
+
+pub fn user_name(uid: u32) -> String {
+    User::from_uid(Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}
+
+pub fn group_name(gid: u32) -> String {
+    Group::from_gid(Gid::from_raw(gid))
+        .ok()
+        .flatten()
+        .map(|g| g.name)
+        .unwrap_or_else(|| gid.to_string())
+}
+
+/// Write `data` to `path` atomically with the given mode and owner (None keeps the
+/// current process's). Parent directory must exist.
+pub fn write_atomic(
+    path: &Path,
+    data: &[u8],
+    mode: u32,
+    owner: Option<&str>,
+    group: Option<&str>,
+) -> Result<(), FsError> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.pigsty-tmp.{}", std::process::id()));
+    let res = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(io(&tmp))?;
+        set_owner(&tmp, owner, group)?;
+        f.write_all(data).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(io(path))?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+pub fn set_owner(path: &Path, owner: Option<&str>, group: Option<&str>) -> Result<(), FsError> {
+    let uid = owner.map(uid_of).transpose()?.map(Uid::from_raw);
+    let gid = group.map(gid_of).transpose()?.map(Gid::from_raw);
+    if uid.is_some() || gid.is_some() {
+        chown(path, uid, gid).map_err(|e| FsError::Io { path: path.display().to_string(), source: e.into() })?;
+    }
+    Ok(())
+}
+
+/// Mode bits, owner name and group name of an existing path.
+pub fn stat(path: &Path) -> Option<(u32, String, String)> {
+    let m = std::fs::symlink_metadata(path).ok()?;
+    Some((m.permissions().mode() & 0o7777, user_name(m.uid()), group_name(m.gid())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomic_replaces_content_and_sets_mode() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f.conf");
+        write_atomic(&p, b"one", 0o600, None, None).unwrap();
+        write_atomic(&p, b"two", 0o640, None, None).unwrap();
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "two");
+        assert_eq!(stat(&p).unwrap().0, 0o640);
+        let leftovers: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temp file left behind");
+    }
+}

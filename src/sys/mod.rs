@@ -1,0 +1,9 @@
+//! Everything that touches the operating system lives here: running programs
+//! (argv, never `sh -c`; timeouts; stderr captured into errors), atomic file writes,
+//! systemctl and the package manager.
+pub mod cmd;
+pub mod fs;
+pub mod pkg;
+pub mod systemd;
+
+pub use cmd::{Cmd, CmdError, Output};
