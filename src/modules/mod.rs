@@ -1,0 +1,106 @@
+//! Modules turn a host's variables and facts into an ordered plan of resources.
+//! A module never runs commands itself: it builds resources; the engine runs them.
+//!
+//! | module | file | templates |
+//! | --- | --- | --- |
+//! | NODE  | `node.rs`  | `assets/node/`  |
+//! | INFRA | `infra.rs` | `assets/infra/` |
+//! | ETCD  | `etcd.rs`  | `assets/etcd/`  |
+//! | PGSQL | `pgsql/`   | `assets/pgsql/` |
+use crate::engine::ModulePlan;
+use crate::facts::Facts;
+use crate::inventory::{Host, Inventory, Module};
+use anyhow::Result;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+pub mod etcd;
+pub mod infra;
+pub mod node;
+pub mod pgsql;
+
+/// Everything a module may look at to plan one host.
+pub struct Ctx<'a> {
+    pub inv: &'a Inventory,
+    pub host: &'a Host,
+    pub facts: &'a Facts,
+}
+
+impl<'a> Ctx<'a> {
+    /// Template context: the host's merged variables, plus `facts`, `inventory_hostname`
+    /// (the inventory key) and `host_ip` (same, Pigsty hosts are keyed by IP).
+    pub fn vars(&self) -> Value {
+        let mut m = self.host.vars.clone();
+        m.insert("inventory_hostname".into(), json!(self.host.addr));
+        m.insert("host_ip".into(), json!(self.host.addr));
+        m.insert("facts".into(), serde_json::to_value(self.facts).unwrap_or(Value::Null));
+        Value::Object(m)
+    }
+    /// A string variable that must be present (credentials, names).
+    pub fn req_str(&self, key: &str) -> Result<String> {
+        self.host.str(key).map(str::to_string).ok_or_else(|| {
+            anyhow::anyhow!(
+                "host `{}`: required variable `{key}` is not set\nhint: set it in the inventory (`pigsty configure` generates credentials)",
+                self.host.addr
+            )
+        })
+    }
+}
+
+/// A Prometheus scrape target: written by INFRA as file_sd target files.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ScrapeTarget {
+    /// Job / target-file directory, e.g. `node`, `pgsql`, `etcd`, `infra`.
+    pub job: String,
+    /// `ip:port`
+    pub addr: String,
+    /// Pigsty's labels: `cls`, `ins`, `ip` (and `job` is the directory).
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ScrapeTarget {
+    pub fn new(job: &str, addr: String, cls: &str, ins: &str, ip: &str) -> Self {
+        let mut labels = BTreeMap::new();
+        labels.insert("cls".into(), cls.into());
+        labels.insert("ins".into(), ins.into());
+        labels.insert("ip".into(), ip.into());
+        ScrapeTarget { job: job.into(), addr, labels }
+    }
+}
+
+/// Plan one module on one host.
+pub fn plan(module: Module, ctx: &Ctx) -> Result<ModulePlan> {
+    match module {
+        Module::Node => node::plan(ctx),
+        Module::Infra => infra::plan(ctx),
+        Module::Etcd => etcd::plan(ctx),
+        Module::Pgsql => pgsql::plan(ctx),
+        other => anyhow::bail!("module {other} is not built yet; nothing was changed for it"),
+    }
+}
+
+/// Order modules run in on a host (Pigsty's install order).
+pub const ORDER: &[Module] = &[Module::Node, Module::Infra, Module::Etcd, Module::Minio, Module::Pgsql, Module::Redis];
+
+/// Every scrape target the inventory implies, collected from each module.
+pub fn scrape_targets(inv: &Inventory) -> Vec<ScrapeTarget> {
+    let mut v = vec![];
+    for h in &inv.hosts {
+        let mods = h.modules();
+        if mods.contains(&Module::Node) {
+            v.extend(node::targets(inv, h));
+        }
+        if mods.contains(&Module::Infra) {
+            v.extend(infra::targets(inv, h));
+        }
+        if mods.contains(&Module::Etcd) {
+            v.extend(etcd::targets(inv, h));
+        }
+        if mods.contains(&Module::Pgsql) {
+            v.extend(pgsql::targets(inv, h));
+        }
+    }
+    v.sort();
+    v
+}
