@@ -128,6 +128,9 @@ pub struct ConfigureArgs {
     /// Write to this file instead of the inventory path
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Tuning template (default: tiny below 4 cores or 4 GiB, else oltp)
+    #[arg(long, value_parser = ["oltp", "olap", "crit", "tiny"])]
+    pub tune: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -4,6 +4,7 @@ use crate::cli::{Cli, Command, EtcdCmd, MinioCmd, NodeCmd, PgsqlCmd, RedisCmd, R
 use anyhow::Result;
 
 pub mod completion;
+pub mod configure;
 
 /// A verb that exists in the CLI but is not built yet: it says so and fails.
 #[derive(Debug, thiserror::Error)]
@@ -19,7 +20,7 @@ pub fn run(cli: Cli) -> Result<u8> {
     let _ = &g;
     match cli.command {
         Command::Install(_) => not_built("install"),
-        Command::Configure(_) => not_built("configure"),
+        Command::Configure(a) => configure::run(&g, &a),
         Command::Validate => not_built("validate"),
         Command::Plan(_) => not_built("plan"),
         Command::Deploy(_) => not_built("deploy"),
