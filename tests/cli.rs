@@ -1,0 +1,106 @@
+//! CLI tests: the built binary, as a user runs it.
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn pigsty() -> Command {
+    let mut c = Command::cargo_bin("pigsty").unwrap();
+    c.env_remove("PIGSTY_INVENTORY");
+    c
+}
+
+#[test]
+fn version_names_commit_and_assets_digest() {
+    pigsty()
+        .arg("--version")
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"^pigsty \d+\.\d+\.\d+ \(commit [0-9a-f]{7,}(-dirty)?|unknown, assets [0-9a-f]{16}\)\n$").unwrap());
+}
+
+#[test]
+fn help_lists_every_top_level_verb() {
+    let out = pigsty().arg("--help").assert().success().get_output().stdout.clone();
+    let s = String::from_utf8(out).unwrap();
+    for v in ["install", "configure", "validate", "plan", "deploy", "join", "status", "pgsql", "node", "etcd", "redis", "minio", "repo", "completion"] {
+        assert!(s.contains(v), "help lacks {v}");
+    }
+    assert!(!s.contains("apply"), "node apply is hidden");
+}
+
+#[test]
+fn pgsql_help_lists_its_verbs() {
+    let out = pigsty().args(["pgsql", "--help"]).assert().success().get_output().stdout.clone();
+    let s = String::from_utf8(out).unwrap();
+    for v in ["add", "rm", "user", "db", "hba", "svc", "ext", "switchover", "failover", "restart", "reload", "backup", "pitr"] {
+        assert!(s.contains(v), "pgsql help lacks {v}");
+    }
+}
+
+#[test]
+fn verbs_not_built_yet_say_so_and_exit_1() {
+    for args in [
+        vec!["join", "10.0.0.1"],
+        vec!["status"],
+        vec!["pgsql", "switchover", "pg-test"],
+        vec!["pgsql", "pitr", "pg-test", "--latest"],
+        vec!["etcd", "add", "10.0.0.1"],
+        vec!["redis", "add", "redis-test"],
+        vec!["minio", "add", "minio"],
+        vec!["repo", "build"],
+    ] {
+        pigsty()
+            .args(&args)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("is not built yet"));
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    pigsty().arg("frobnicate").assert().code(2);
+    pigsty().args(["pgsql", "backup"]).assert().code(2);
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    for sh in ["bash", "zsh", "fish"] {
+        pigsty()
+            .args(["completion", sh])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("pigsty"));
+    }
+}
+
+#[test]
+fn configure_writes_a_private_inventory_and_refuses_to_overwrite() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("pigsty.yml");
+    pigsty()
+        .args(["configure", "--ip", "10.9.8.7", "-o"])
+        .arg(&p)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("10.9.8.7"));
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.contains("10.9.8.7"));
+    assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+    pigsty()
+        .args(["configure", "--ip", "10.9.8.7", "-o"])
+        .arg(&p)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--force"));
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), text, "untouched");
+}
+
+#[test]
+fn deploy_without_inventory_names_the_path() {
+    pigsty()
+        .args(["deploy", "-i", "/nonexistent/pigsty.yml"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("/nonexistent/pigsty.yml"));
+}

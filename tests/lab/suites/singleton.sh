@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions here are called through check/retry
+# singleton: `pigsty install` on a fresh lab node builds the meta node (NODE, INFRA,
+# ETCD, PGSQL), checked the way a user would: connect through the service ports with
+# the generated passwords, look at Patroni, etcd, Prometheus and pgBackRest, re-run it,
+# change a parameter, crash the node and boot it again.
+# shellcheck disable=SC2034 # read by run.sh
+NODES=1
+# shellcheck source=SCRIPTDIR/../lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib.sh"
+
+N=1
+IP=10.10.10.10
+INV=/etc/pigsty/pigsty.yml
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/lab-singleton.XXXXXX")
+at_exit rm -rf "$WORK"
+on() { lab ssh "$N" "$@"; }
+
+# the value of an `all.vars` credential in the node's inventory (never printed by checks)
+secret() { on "sed -n 's/^    $1: *//p' $INV | head -n1"; }
+
+psql_as() { # port db sql: as dbuser_dba with the generated password, via ~/.pgpass
+  on "psql -X -A -t -v ON_ERROR_STOP=1 -h $IP -p $1 -U dbuser_dba -d $2 -c \"$3\""
+}
+sql_roundtrip() { # port table
+  psql_as "$1" meta "create table if not exists $2(id int primary key, v text); insert into $2 values (1, 'hello') on conflict (id) do update set v = excluded.v; select v from $2 where id = 1"
+}
+http_code() { on "curl -s -o /dev/null -w '%{http_code}' $1"; }
+one_leader() { [[ $(on "patronictl -c /etc/patroni/patroni.yml list -f json" | python3 -c 'import json,sys; print(sum(1 for m in json.load(sys.stdin) if m["Role"] == "Leader"))') == 1 ]]; }
+etcd_healthy() { on "ETCDCTL_API=3 etcdctl --endpoints=http://$IP:2379 endpoint health" | grep -q 'is healthy'; }
+
+# every expected exporter is a Prometheus target and every target is up
+targets_up() {
+  on "curl -sf http://$IP:9090/api/v1/targets?state=active" >"$WORK/targets.json" || return 1
+  python3 - "$WORK/targets.json" <<'PY'
+import json, sys
+ts = json.load(open(sys.argv[1]))["data"]["activeTargets"]
+ports = {t["scrapeUrl"].split("/")[2].rsplit(":", 1)[1]: t for t in ts}
+want = {"node": "9100", "postgres": "9630", "pgbouncer": "9631", "haproxy": "9101", "patroni": "8008",
+        "etcd": "2379", "prometheus": "9090", "alertmanager": "9059", "pushgateway": "9091", "blackbox": "9115"}
+bad = [f"{k} (:{p}) missing" for k, p in want.items() if p not in ports]
+bad += [f'{t["scrapeUrl"]} is {t["health"]}: {t.get("lastError", "")}' for t in ts if t["health"] != "up"]
+print("\n".join(bad) or f"{len(ts)} targets up")
+sys.exit(1 if bad else 0)
+PY
+}
+home_links() {
+  local page
+  page=$(on "curl -sf http://$IP/") || return 1
+  for p in 9090 9059 9091 9115; do grep -q ":$p" <<<"$page" || { echo "home page lacks a link to :$p"; return 1; }; done
+}
+backup_listed() { on "runuser -u postgres -- pgbackrest --stanza=pg-meta info" | grep -q 'full backup'; }
+archive_works() { psql_as 5433 meta "select pg_switch_wal()" >/dev/null && on "runuser -u postgres -- pgbackrest --stanza=pg-meta check"; }
+
+# start times of every unit the singleton runs, and the postmaster's
+UNITS="etcd patroni pgbouncer haproxy prometheus prometheus-alertmanager prometheus-pushgateway prometheus-blackbox-exporter prometheus-node-exporter nginx"
+start_times() {
+  local u
+  for u in $UNITS; do echo "$u $(on systemctl show -p ActiveEnterTimestampMonotonic --value "$u")"; done
+  echo "postmaster $(psql_as 5432 postgres 'select pg_postmaster_start_time()')"
+}
+recap_changed() { # the `changed` total of a --json run's recap line
+  python3 -c 'import json,sys
+r=[json.loads(l) for l in sys.stdin if l.startswith("{")]
+r=[x for x in r if x.get("event")=="recap"][-1]
+print(sum(h["changed"] for h in r["hosts"].values()))'
+}
+
+everything_answers() { # the user-visible checks, reused after the crash
+  local when=$1
+  check_eq "$when: write and read back through 5433 (primary service)" hello retry 30 2 sql_roundtrip 5433 t_primary
+  check_eq "$when: write and read back through 6432 (pgbouncer)" hello retry 10 2 sql_roundtrip 6432 t_pgbouncer
+  check_eq "$when: read through 5434 (replica service)" hello retry 10 2 psql_as 5434 meta "select v from t_primary where id = 1"
+  check_eq "$when: patroni /primary answers 200 on 8008" 200 retry 30 2 http_code "http://$IP:8008/primary"
+  check "$when: patronictl list shows one leader" retry 10 2 one_leader
+  check "$when: etcdctl endpoint health is healthy" retry 10 2 etcd_healthy
+  check "$when: every prometheus target is up" retry 40 3 targets_up
+}
+
+echo "-- fresh node"
+check "lab$N: reset to a fresh disk" lab reset "$N"
+check "push the binary" lab push "$N" "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty
+check "binary is executable" on chmod 755 /usr/local/bin/pigsty
+
+echo "-- bad input applies nothing"
+check "not root: a clear refusal" on "! runuser -u nobody -- pigsty install -i /tmp/none.yml 2>/tmp/notroot.err && grep -q 'must run as root' /tmp/notroot.err"
+on "mkdir -p /tmp/bad && printf 'all:\n  children:\n    pg-x:\n      hosts: { $IP: { pg_seq: 1, pg_role: leader } }\n      vars: { pg_cluster: pg-x }\n' > /tmp/bad/pigsty.yml"
+check "invalid inventory: exit 1 naming the key, nothing applied" on "! pigsty deploy -i /tmp/bad/pigsty.yml 2>/tmp/bad/err && grep -q pg_role /tmp/bad/err && ! systemctl is-active --quiet patroni && ! test -e /etc/patroni"
+
+echo "-- pigsty install"
+t0=$(date +%s.%N)
+check "pigsty install completes" timeout 1800 "$LAB" ssh "$N" "pigsty install > /root/install.log 2>&1"
+t1=$(date +%s.%N)
+echo "$t0 $t1" >"${SINGLETON_TIMES:-/dev/null}"
+info "install took $(python3 -c "print(round($t1 - $t0, 1))")s"
+on tail -n 30 /root/install.log | sed 's/^/     | /'
+check "install printed connection URLs" on "grep -q 'postgres://dbuser_dba@$IP:5433' /root/install.log"
+check "the inventory is mode 0600" on "test \"\$(stat -c %a $INV)\" = 600"
+pw=$(secret pg_admin_password)
+check "pg_admin_password was generated (24 chars)" test "${#pw}" -eq 24
+on "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"
+check_fails "no secret in the install log" on "grep -qF '$pw' /root/install.log"
+
+everything_answers "after install"
+check "alertmanager answers" on "curl -sf http://$IP:9059/-/healthy"
+check "pushgateway answers" on "curl -sf http://$IP:9091/-/healthy"
+check "blackbox exporter answers" on "curl -sf http://$IP:9115/metrics -o /dev/null"
+check "the nginx home page links prometheus, alertmanager, pushgateway, blackbox" home_links
+check "pgbackrest info shows a full backup" retry 5 3 backup_listed
+check "wal archiving works (pg_switch_wal, then pgbackrest check)" archive_works
+check_fails "no documented Pigsty default password in the inventory or any rendered config" \
+  on "grep -rlE 'DBUser\\.(DBA|Monitor|Replicator)|Patroni\\.API|password: *pigsty\\b|admin:pigsty\\b|:pigsty@' $INV /etc/patroni /etc/pgbouncer /etc/haproxy /etc/pgbackrest /etc/prometheus /etc/etcd /etc/default /pg/conf 2>/dev/null"
+
+echo "-- a second install changes nothing and restarts nothing"
+start_times >"$WORK/before"
+second_run_changes() { on "pigsty install --json" 2>"$WORK/second.err" | recap_changed; }
+check_eq "second pigsty install reports 0 changed" 0 second_run_changes
+start_times >"$WORK/after"
+check "no unit's start time moved, postmaster not restarted" diff "$WORK/before" "$WORK/after"
+check "pigsty plan --check exits 0" on "pigsty plan --check"
+
+echo "-- a changed parameter: only the affected service reloads"
+on "sed -i 's/^  vars:\$/  vars:\n    pgbouncer_max_db_conn: 123/' $INV"
+check "pigsty plan shows the pgbouncer change" on "pigsty plan 2>/dev/null | grep -q pgbouncer.ini"
+check_eq "pigsty plan --check exits 3 on drift" 3 on "pigsty plan --check >/dev/null 2>&1; echo \$?"
+start_times >"$WORK/before"
+check "pigsty deploy applies it" on "pigsty deploy > /root/deploy.log 2>&1"
+check "pgbouncer was reloaded, not restarted" on "grep -q 'reload pgbouncer' /root/deploy.log"
+start_times >"$WORK/after"
+check "no unit's start time moved" diff "$WORK/before" "$WORK/after"
+check_eq "pgbouncer runs with max_db_connections 123" 123 \
+  on "psql -X -A -t -h $IP -p 6432 -U dbuser_dba -d pgbouncer -c 'show config' | awk -F'|' '\$1 == \"max_db_connections\" {print \$2}'"
+
+echo "-- crash: kill the node and boot it again"
+check "lab$N: kill" lab kill "$N"
+check "lab$N: start" lab start "$N"
+everything_answers "after the crash"
+
+summary
