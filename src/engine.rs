@@ -280,8 +280,8 @@ fn flush(host: &str, module: &str, q: &mut Queue, tally: &mut Tally, sink: &mut 
             Handler::DaemonReload => systemd::systemctl(&["daemon-reload"]).map_err(|e| e.to_string()),
             Handler::Restart(u) | Handler::Reload(u) if q.started.contains(u) => continue,
             Handler::Reload(u) if restarted.contains(u) => continue,
-            Handler::Restart(u) => systemd::systemctl(&["restart", u]).map_err(|e| e.to_string()),
-            Handler::Reload(u) => systemd::systemctl(&["reload", u]).map_err(|e| e.to_string()),
+            Handler::Restart(u) => systemd::systemctl(&["restart", u]).map_err(|e| with_journal(e, u)),
+            Handler::Reload(u) => systemd::systemctl(&["reload", u]).map_err(|e| with_journal(e, u)),
             Handler::Run(_, c) => c.ok().map(|_| ()).map_err(|e| e.to_string()),
         };
         let ms = t.elapsed().as_millis() as u64;
@@ -295,6 +295,16 @@ fn flush(host: &str, module: &str, q: &mut Queue, tally: &mut Tally, sink: &mut 
         }
     }
     Ok(())
+}
+
+/// A failed systemctl call, with the last lines of the unit's journal.
+fn with_journal(e: crate::sys::CmdError, unit: &str) -> String {
+    let journal = Cmd::new("journalctl")
+        .args(["-u", unit, "-n", "12", "--no-pager", "-o", "cat"])
+        .run()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    format!("{e}\njournal of `{unit}`:\n{}", journal.trim_end())
 }
 
 #[cfg(test)]

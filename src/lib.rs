@@ -10,3 +10,7 @@ pub mod facts;
 pub mod resources;
 pub mod sys;
 pub mod template;
+pub mod inventory;
+pub mod modules;
+pub mod report;
+pub mod runner;

@@ -5,6 +5,10 @@ use anyhow::Result;
 
 pub mod completion;
 pub mod configure;
+pub mod deploy;
+pub mod install;
+pub mod plan;
+pub mod validate;
 
 /// A verb that exists in the CLI but is not built yet: it says so and fails.
 #[derive(Debug, thiserror::Error)]
@@ -19,11 +23,11 @@ pub fn run(cli: Cli) -> Result<u8> {
     let g = cli.global;
     let _ = &g;
     match cli.command {
-        Command::Install(_) => not_built("install"),
+        Command::Install(a) => install::run(&g, &a),
         Command::Configure(a) => configure::run(&g, &a),
-        Command::Validate => not_built("validate"),
-        Command::Plan(_) => not_built("plan"),
-        Command::Deploy(_) => not_built("deploy"),
+        Command::Validate => validate::run(&g),
+        Command::Plan(a) => plan::run(&g, &a),
+        Command::Deploy(a) => deploy::run(&g, &a),
         Command::Join(_) => not_built("join"),
         Command::Status(_) => not_built("status"),
         Command::Pgsql(c) => match c {

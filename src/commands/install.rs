@@ -1,0 +1,58 @@
+//! `pigsty install`: on a fresh machine, configure (when no inventory exists) and
+//! converge this host as the singleton meta node, then say how to connect.
+use crate::cli::{ConfigureArgs, Global, InstallArgs, Target};
+use crate::engine::Mode;
+use crate::facts::Facts;
+use anyhow::{bail, Result};
+
+pub fn run(g: &Global, a: &InstallArgs) -> Result<u8> {
+    if a.pkg.is_some() {
+        bail!("`pigsty install --pkg` (offline bundles) is not built yet; nothing was changed");
+    }
+    let facts = Facts::gather();
+    crate::runner::preflight(&facts, "install")?;
+    let path = g.inventory_path();
+    if !path.exists() || a.force {
+        let c = ConfigureArgs { force: a.force, profile: "meta".into(), ip: None, output: None, tune: None };
+        super::configure::configure(&path, &c)?;
+    } else {
+        eprintln!("using the existing inventory `{}`", path.display());
+    }
+    let inv = super::deploy::load_inventory(g)?;
+    let t = Target::default();
+    let (code, _) = super::deploy::converge(g, &inv, &t, Mode::Apply)?;
+    if code == 0 && !g.json {
+        let me = crate::runner::local_host(&inv, &facts)?;
+        print_next_steps(&inv, me, &path);
+    }
+    Ok(code)
+}
+
+fn print_next_steps(inv: &crate::inventory::Inventory, h: &crate::inventory::Host, path: &std::path::Path) {
+    let ip = &h.addr;
+    let admin = h.str("pg_admin_username").unwrap_or("dbuser_dba");
+    let db = h
+        .get("pg_databases")
+        .and_then(|v| v.as_array())
+        .and_then(|a| a.first())
+        .and_then(|d| d.get("name"))
+        .and_then(|n| n.as_str())
+        .unwrap_or("postgres");
+    let port = |k: &str, d: i64| h.int(k).unwrap_or(d);
+    println!();
+    println!("pigsty is installed on {ip}");
+    if let Some(c) = &h.id.pg_cluster {
+        println!("  postgres {c}:");
+        println!("    primary (read-write)  postgres://{admin}@{ip}:5433/{db}");
+        println!("    replica (read-only)   postgres://{admin}@{ip}:5434/{db}");
+        println!("    pgbouncer             postgres://{admin}@{ip}:{}/{db}", port("pgbouncer_port", 6432));
+        println!("    direct                postgres://{admin}@{ip}:{}/{db}", port("pg_port", 5432));
+    }
+    if h.id.infra_seq.is_some() {
+        println!("  home page     http://{ip}:{}/", port("nginx_port", 80));
+        println!("  prometheus    http://{ip}:{}/", port("prometheus_port", 9090));
+        println!("  alertmanager  http://{ip}:{}/", port("alertmanager_port", 9059));
+    }
+    println!("  passwords: `pg_admin_password` and the others are in `{}` (mode 0600, root only)", path.display());
+    let _ = inv;
+}

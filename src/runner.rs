@@ -1,0 +1,84 @@
+//! Converging the local host: pick this machine's entry in the inventory, then run
+//! its modules in Pigsty's order (NODE, INFRA, ETCD, MINIO, PGSQL, REDIS), each
+//! planned right before it runs so it sees what earlier modules installed.
+use crate::engine::{run_module, Mode};
+use crate::facts::Facts;
+use crate::inventory::{Host, Inventory, Module};
+use crate::modules::{self, Ctx};
+use crate::report::Reporter;
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeSet;
+
+/// Parse `-m node,pgsql` into modules.
+pub fn parse_modules(s: Option<&str>) -> Result<Option<BTreeSet<Module>>> {
+    let Some(s) = s else { return Ok(None) };
+    let mut set = BTreeSet::new();
+    for m in s.split(',').map(str::trim).filter(|m| !m.is_empty()) {
+        let parsed: Module = m
+            .parse()
+            .map_err(|_| anyhow::anyhow!("unknown module `{m}` in `-m`\nhint: modules are node, infra, etcd, minio, pgsql, redis"))?;
+        set.insert(parsed);
+    }
+    Ok(Some(set))
+}
+
+/// The inventory host that is this machine (one of its IPv4 addresses, or a loopback name).
+pub fn local_host<'a>(inv: &'a Inventory, facts: &Facts) -> Result<&'a Host> {
+    let mine = |a: &str| {
+        facts.ipv4.iter().any(|ip| ip == a) || a == "127.0.0.1" || a == "localhost" || a == facts.hostname
+    };
+    let found: Vec<&Host> = inv.hosts.iter().filter(|h| mine(&h.addr)).collect();
+    match found.as_slice() {
+        [h] => Ok(h),
+        [] => bail!(
+            "this machine ({}) is not a host in `{}`\nhint: hosts in the inventory: {}",
+            if facts.ipv4.is_empty() { facts.hostname.clone() } else { facts.ipv4.join(", ") },
+            inv.path.display(),
+            inv.hosts.iter().map(|h| h.addr.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+        many => bail!(
+            "this machine matches several inventory hosts: {}",
+            many.iter().map(|h| h.addr.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// Refuse early on what cannot work: not root, unsupported OS, no systemd.
+pub fn preflight(facts: &Facts, verb: &str) -> Result<()> {
+    if !facts.is_root {
+        bail!("`pigsty {verb}` must run as root: it installs packages, writes /etc and manages services\nhint: sudo pigsty {verb}");
+    }
+    if !facts.supported() {
+        bail!(
+            "unsupported OS `{} {}`: pigsty converges Debian 12 (bookworm) for now; nothing was changed",
+            if facts.os_id.is_empty() { "unknown" } else { &facts.os_id },
+            facts.os_version_id
+        );
+    }
+    if !facts.has_systemd {
+        bail!("systemd is not running on this machine (`/run/systemd/system` is missing); pigsty runs services under systemd");
+    }
+    Ok(())
+}
+
+/// Converge (or check) the local host. Returns the reporter with the recap.
+pub fn converge_local(inv: &Inventory, modules_filter: Option<&BTreeSet<Module>>, mode: Mode, rep: &mut Reporter) -> Result<()> {
+    let facts = Facts::gather();
+    let host = local_host(inv, &facts)?;
+    let wanted: Vec<Module> = modules::ORDER
+        .iter()
+        .copied()
+        .filter(|m| host.modules().contains(m))
+        .filter(|m| modules_filter.map(|f| f.contains(m)).unwrap_or(true))
+        .collect();
+    if wanted.is_empty() {
+        bail!("no module of `{}` matches the selection", host.addr);
+    }
+    for m in wanted {
+        let facts = Facts::gather();
+        let ctx = Ctx { inv, host, facts: &facts };
+        let plan = modules::plan(m, &ctx).with_context(|| format!("planning module {m} on `{}`", host.addr))?;
+        run_module(&host.addr, &plan, mode, &mut |e| rep.event(e)).map_err(|e| anyhow::anyhow!("host `{}`: {e}", host.addr))?;
+    }
+    Ok(())
+}
