@@ -4,7 +4,7 @@
 //! an explicit flush, and never for a unit this run has just started.
 use crate::resources::{Resource, State};
 use crate::sys::{systemd, Cmd};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// What to do when a step changed something.
@@ -73,7 +73,7 @@ impl ModulePlan {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Ok,
@@ -86,7 +86,7 @@ pub enum Status {
 }
 
 /// Progress events, streamed as JSON lines in node mode.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     ModuleStart { host: String, module: String, steps: usize },

@@ -14,3 +14,5 @@ pub mod inventory;
 pub mod modules;
 pub mod report;
 pub mod runner;
+pub mod remote;
+pub mod controller;

@@ -111,6 +111,20 @@ impl Reporter {
         }
     }
 
+    /// A host failed outside a step (unreachable, ssh, node mode could not start).
+    pub fn host_failed(&mut self, host: &str, why: &str) {
+        let r = self.hosts.entry(host.to_string()).or_default();
+        if !r.failed.iter().any(|f| why.contains(f.as_str()) || f.contains(why)) && !why.is_empty() {
+            if r.failed.is_empty() {
+                r.tally.failed += 1;
+                r.failed.push(why.to_string());
+            }
+        }
+        if !self.json {
+            self.line(&format!("   FAILED {host}: {}", why.lines().next().unwrap_or("")));
+        }
+    }
+
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();

@@ -1,12 +1,8 @@
-//! Converging the local host: pick this machine's entry in the inventory, then run
-//! its modules in Pigsty's order (NODE, INFRA, ETCD, MINIO, PGSQL, REDIS), each
-//! planned right before it runs so it sees what earlier modules installed.
-use crate::engine::{run_module, Mode};
+//! Helpers shared by the commands that converge hosts: module selection, finding this
+//! machine in the inventory, and the preflight refusals (not root, unsupported OS).
 use crate::facts::Facts;
 use crate::inventory::{Host, Inventory, Module};
-use crate::modules::{self, Ctx};
-use crate::report::Reporter;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::collections::BTreeSet;
 
 /// Parse `-m node,pgsql` into modules.
@@ -57,28 +53,6 @@ pub fn preflight(facts: &Facts, verb: &str) -> Result<()> {
     }
     if !facts.has_systemd {
         bail!("systemd is not running on this machine (`/run/systemd/system` is missing); pigsty runs services under systemd");
-    }
-    Ok(())
-}
-
-/// Converge (or check) the local host. Returns the reporter with the recap.
-pub fn converge_local(inv: &Inventory, modules_filter: Option<&BTreeSet<Module>>, mode: Mode, rep: &mut Reporter) -> Result<()> {
-    let facts = Facts::gather();
-    let host = local_host(inv, &facts)?;
-    let wanted: Vec<Module> = modules::ORDER
-        .iter()
-        .copied()
-        .filter(|m| host.modules().contains(m))
-        .filter(|m| modules_filter.map(|f| f.contains(m)).unwrap_or(true))
-        .collect();
-    if wanted.is_empty() {
-        bail!("no module of `{}` matches the selection", host.addr);
-    }
-    for m in wanted {
-        let facts = Facts::gather();
-        let ctx = Ctx { inv, host, facts: &facts };
-        let plan = modules::plan(m, &ctx).with_context(|| format!("planning module {m} on `{}`", host.addr))?;
-        run_module(&host.addr, &plan, mode, &mut |e| rep.event(e)).map_err(|e| anyhow::anyhow!("host `{}`: {e}", host.addr))?;
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ pub fn run(g: &Global, a: &InstallArgs) -> Result<u8> {
     }
     let inv = super::deploy::load_inventory(g)?;
     let t = Target::default();
-    let (code, _) = super::deploy::converge(g, &inv, &t, Mode::Apply)?;
+    let (code, _) = super::deploy::converge(g, &inv, &t, Mode::Apply, false)?;
     if code == 0 && !g.json {
         let me = crate::runner::local_host(&inv, &facts)?;
         print_next_steps(&inv, me, &path);

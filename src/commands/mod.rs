@@ -7,6 +7,7 @@ pub mod completion;
 pub mod configure;
 pub mod deploy;
 pub mod install;
+pub mod node;
 pub mod plan;
 pub mod validate;
 
@@ -48,7 +49,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Node(c) => match c {
             NodeCmd::Add { .. } => not_built("node add"),
             NodeCmd::Rm { .. } => not_built("node rm"),
-            NodeCmd::Apply => not_built("node apply"),
+            NodeCmd::Apply => node::apply(),
         },
         Command::Etcd(c) => match c {
             EtcdCmd::Add { .. } => not_built("etcd add"),

@@ -6,7 +6,7 @@ use anyhow::Result;
 
 pub fn run(g: &Global, a: &PlanArgs) -> Result<u8> {
     let inv = super::deploy::load_inventory(g)?;
-    let (code, rep) = super::deploy::converge(g, &inv, &a.target, Mode::Check)?;
+    let (code, rep) = super::deploy::converge(g, &inv, &a.target, Mode::Check, false)?;
     if code != 0 {
         return Ok(code);
     }

@@ -18,7 +18,12 @@ pub fn run(g: &Global) -> Result<u8> {
             (Some(inv), d)
         }
         Err(InventoryError::Invalid(d)) => (None, d),
-        Err(InventoryError::Yaml { file, line, col, msg }) => (
+        Err(InventoryError::Yaml {
+            file,
+            line,
+            col,
+            msg,
+        }) => (
             None,
             vec![Diag {
                 severity: Severity::Error,
@@ -36,7 +41,8 @@ pub fn run(g: &Global) -> Result<u8> {
     let valid = errors.is_empty();
 
     if g.json {
-        let mut out = json!({ "file": file, "valid": valid, "errors": errors, "warnings": warnings });
+        let mut out =
+            json!({ "file": file, "valid": valid, "errors": errors, "warnings": warnings });
         if let (Some(inv), true) = (&inv, valid) {
             out["clusters"] = clusters_json(inv);
             out["hosts"] = inv.hosts.iter().map(host_json).collect();
@@ -51,7 +57,10 @@ pub fn run(g: &Global) -> Result<u8> {
     }
     if !valid {
         let n = errors.len();
-        eprintln!("error: inventory `{file}` is invalid: {n} problem{}", if n == 1 { "" } else { "s" });
+        eprintln!(
+            "error: inventory `{file}` is invalid: {n} problem{}",
+            if n == 1 { "" } else { "s" }
+        );
         for e in &errors {
             eprintln!("{}", with_hint_once(e, &mut hints));
         }
@@ -182,7 +191,11 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 fn modules(h: &Host) -> String {
-    h.modules().iter().map(Module::to_string).collect::<Vec<_>>().join(",")
+    h.modules()
+        .iter()
+        .map(Module::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The human summary: clusters, then hosts.
@@ -194,11 +207,21 @@ fn summary(inv: &Inventory) -> String {
     let hosts: Vec<Vec<String>> = inv
         .hosts
         .iter()
-        .map(|h| vec![h.addr.clone(), h.id.nodename.clone().unwrap_or_else(|| "-".into()), modules(h), h.groups.join(",")])
+        .map(|h| {
+            vec![
+                h.addr.clone(),
+                h.id.nodename.clone().unwrap_or_else(|| "-".into()),
+                modules(h),
+                h.groups.join(","),
+            ]
+        })
         .collect();
     let mut out = String::new();
     if !cl.is_empty() {
-        out.push_str(&table(&["MODULE", "CLUSTER", "SEQ", "ROLE", "HOST", "NAME"], &cl));
+        out.push_str(&table(
+            &["MODULE", "CLUSTER", "SEQ", "ROLE", "HOST", "NAME"],
+            &cl,
+        ));
         out.push('\n');
     }
     out.push_str(&table(&["HOST", "NODENAME", "MODULES", "GROUPS"], &hosts));
@@ -208,7 +231,11 @@ fn summary(inv: &Inventory) -> String {
         inv.file(),
         if n == 1 { "" } else { "s" },
         inv.pg_clusters().len(),
-        if inv.pg_clusters().len() == 1 { "" } else { "s" }
+        if inv.pg_clusters().len() == 1 {
+            ""
+        } else {
+            "s"
+        }
     ));
     out
 }
@@ -229,13 +256,25 @@ fn clusters_json(inv: &Inventory) -> Value {
             json!({ "name": c, "members": members })
         })
         .collect();
-    let etcd: Vec<Value> = inv.etcd_members().into_iter().map(|h| json!({ "seq": h.id.etcd_seq, "host": h.addr })).collect();
-    let infra: Vec<Value> = inv.infra_hosts().into_iter().map(|h| json!({ "seq": h.id.infra_seq, "host": h.addr })).collect();
+    let etcd: Vec<Value> = inv
+        .etcd_members()
+        .into_iter()
+        .map(|h| json!({ "seq": h.id.etcd_seq, "host": h.addr }))
+        .collect();
+    let infra: Vec<Value> = inv
+        .infra_hosts()
+        .into_iter()
+        .map(|h| json!({ "seq": h.id.infra_seq, "host": h.addr }))
+        .collect();
     let minio: Vec<Value> = inv
         .minio_clusters()
         .into_iter()
         .map(|c| {
-            let m: Vec<Value> = inv.minio_members(c).into_iter().map(|h| json!({ "seq": h.id.minio_seq, "host": h.addr })).collect();
+            let m: Vec<Value> = inv
+                .minio_members(c)
+                .into_iter()
+                .map(|h| json!({ "seq": h.id.minio_seq, "host": h.addr }))
+                .collect();
             json!({ "name": c, "members": m })
         })
         .collect();
@@ -252,7 +291,10 @@ fn clusters_json(inv: &Inventory) -> Value {
             json!({ "name": c, "mode": mode, "members": m })
         })
         .collect();
-    let etcd_name = inv.etcd_members().first().and_then(|h| h.id.etcd_cluster.clone());
+    let etcd_name = inv
+        .etcd_members()
+        .first()
+        .and_then(|h| h.id.etcd_cluster.clone());
     json!({
         "pgsql": pgsql,
         "etcd": if etcd.is_empty() { Value::Null } else { json!({ "name": etcd_name, "members": etcd }) },
@@ -294,8 +336,14 @@ all:
         let s = summary(&inv);
         let lines: Vec<&str> = s.lines().collect();
         assert!(lines[0].starts_with("MODULE  CLUSTER"), "{s}");
-        assert!(lines[1].starts_with("pgsql   pg-test  1    primary  10.10.10.11  pg-test-1"), "{s}");
-        assert!(s.contains("etcd    etcd     1             10.10.10.10"), "{s}");
+        assert!(
+            lines[1].starts_with("pgsql   pg-test  1    primary  10.10.10.11  pg-test-1"),
+            "{s}"
+        );
+        assert!(
+            s.contains("etcd    etcd     1             10.10.10.10"),
+            "{s}"
+        );
         assert!(s.contains("10.10.10.10  -          node,infra,etcd"), "{s}");
         assert!(s.contains("10.10.10.12  pg-test-2  node,pgsql"), "{s}");
         assert!(s.ends_with("is valid: 3 hosts, 1 pgsql cluster\n"), "{s}");
@@ -307,7 +355,10 @@ all:
         let c = clusters_json(&inv);
         assert_eq!(c["pgsql"][0]["members"][1]["role"], json!("replica"));
         assert_eq!(c["etcd"]["name"], json!("etcd"));
-        assert_eq!(host_json(&inv.hosts[0])["modules"], json!(["node", "infra", "etcd"]));
+        assert_eq!(
+            host_json(&inv.hosts[0])["modules"],
+            json!(["node", "infra", "etcd"])
+        );
     }
 
     #[test]

@@ -95,6 +95,13 @@ impl Cmd {
         c
     }
 
+    /// Program and arguments (for spawning with other stdio).
+    pub fn argv(&self) -> Vec<String> {
+        let mut v = vec![self.program.clone()];
+        v.extend(self.args.iter().cloned());
+        v
+    }
+
     /// The command line as shown in messages.
     pub fn display(&self) -> String {
         let mut s = self.program.clone();

@@ -1,0 +1,58 @@
+//! `pigsty node apply` (hidden): node mode. Reads one JSON request on stdin, gathers
+//! this machine's facts, converges the requested modules and streams JSON-lines
+//! events on stdout, ending with a `done` line.
+use crate::engine::{run_module, Event, Mode};
+use crate::facts::Facts;
+use crate::inventory::{Inventory, Module};
+use crate::modules::{self, Ctx};
+use crate::remote::request::{NodeDone, NodeRequest};
+use anyhow::{anyhow, bail, Context, Result};
+use std::io::{Read, Write};
+
+pub fn apply() -> Result<u8> {
+    let mut input = String::new();
+    std::io::stdin().read_to_string(&mut input).context("reading the node request on stdin")?;
+    let req: NodeRequest = serde_json::from_str(&input).context("the node request on stdin is not valid JSON")?;
+    let res = apply_request(&req);
+    let done = NodeDone { event: "done".into(), ok: res.is_ok(), error: res.as_ref().err().map(|e| format!("{e:#}")) };
+    println!("{}", serde_json::to_string(&done)?);
+    let _ = std::io::stdout().flush();
+    Ok(if res.is_ok() { 0 } else { 1 })
+}
+
+fn emit(e: &Event) {
+    if let Ok(s) = serde_json::to_string(e) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{s}");
+        let _ = out.flush();
+    }
+}
+
+fn apply_request(req: &NodeRequest) -> Result<()> {
+    let mode = match req.mode.as_str() {
+        "apply" => Mode::Apply,
+        "check" => Mode::Check,
+        m => bail!("unknown mode `{m}` in the node request"),
+    };
+    let facts = Facts::gather();
+    if mode == Mode::Apply {
+        crate::runner::preflight(&facts, "node apply")?;
+    }
+    let inv = Inventory::from_str(&req.inventory_name, &req.inventory, &req.extra_vars)?;
+    let host = inv.host(&req.host).ok_or_else(|| anyhow!("host `{}` is not in the inventory sent to this node", req.host))?;
+    if req.host.parse::<std::net::IpAddr>().is_ok() && !facts.ipv4.iter().any(|ip| *ip == req.host) && req.host != "127.0.0.1" {
+        bail!(
+            "the request is for `{}` but this machine has addresses {}; refusing to converge the wrong host",
+            req.host,
+            facts.ipv4.join(", ")
+        );
+    }
+    for name in &req.modules {
+        let m: Module = name.parse().map_err(|_| anyhow!("unknown module `{name}` in the node request"))?;
+        let facts = Facts::gather();
+        let ctx = Ctx { inv: &inv, host, facts: &facts };
+        let plan = modules::plan(m, &ctx).with_context(|| format!("planning module {m} on `{}`", host.addr))?;
+        run_module(&host.addr, &plan, mode, &mut |e| emit(e)).map_err(|e| anyhow!("{e}"))?;
+    }
+    Ok(())
+}

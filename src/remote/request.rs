@@ -1,0 +1,25 @@
+//! The request the controller sends to `pigsty node apply` on stdin (one JSON object),
+//! and the final line node mode prints after its events.
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeRequest {
+    /// Inventory text (YAML) and the name to report errors against.
+    pub inventory: String,
+    pub inventory_name: String,
+    pub extra_vars: Vec<String>,
+    /// The inventory host this node is.
+    pub host: String,
+    /// Modules to converge, in order (lowercase names).
+    pub modules: Vec<String>,
+    /// `apply` or `check`.
+    pub mode: String,
+}
+
+/// Last line of node mode output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeDone {
+    pub event: String,
+    pub ok: bool,
+    pub error: Option<String>,
+}
