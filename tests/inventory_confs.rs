@@ -1,0 +1,167 @@
+//! Every real Pigsty inventory in `../shared/pigsty-conf/` loads: no errors, no
+//! unknown parameters, and the modules land where Pigsty puts them.
+use pigsty::inventory::{Inventory, Module, PgRole};
+use std::path::PathBuf;
+
+fn conf_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/pigsty-conf");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        println!("note: {} is missing; skipping", dir.display());
+        None
+    }
+}
+
+fn load(name: &str) -> Option<Inventory> {
+    let path = conf_dir()?.join(name);
+    Some(Inventory::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+}
+
+#[test]
+fn every_shared_pigsty_conf_loads() {
+    let Some(dir) = conf_dir() else { return };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("read conf dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yml" || x == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no confs in {}", dir.display());
+    for path in files {
+        let inv = Inventory::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(!inv.hosts.is_empty(), "{}: no hosts", path.display());
+        let unknown: Vec<String> = inv
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("unknown parameter"))
+            .map(|w| w.to_string())
+            .collect();
+        assert!(
+            unknown.is_empty(),
+            "{}: unknown parameters:\n{}",
+            path.display(),
+            unknown.join("\n")
+        );
+        let missing = inv.check_secrets();
+        assert!(missing.is_empty(), "{}: {missing:#?}", path.display());
+    }
+}
+
+#[test]
+fn demo_debian_puts_modules_where_pigsty_does() {
+    let Some(inv) = load("demo-debian.yml") else {
+        return;
+    };
+    let meta = inv.host("10.10.10.10").expect("meta node");
+    let all = [
+        Module::Node,
+        Module::Infra,
+        Module::Etcd,
+        Module::Minio,
+        Module::Pgsql,
+        Module::Redis,
+    ];
+    assert_eq!(meta.modules(), all.into_iter().collect());
+    assert_eq!(meta.id.pg_instance.as_deref(), Some("pg-meta-1"));
+    assert_eq!(meta.id.redis_ports, vec![6379, 6380]);
+
+    let members = inv.cluster_members("pg-test");
+    let roles: Vec<(u32, PgRole, &str)> = members
+        .iter()
+        .map(|h| {
+            (
+                h.id.pg_seq.unwrap_or(0),
+                h.id.pg_role.unwrap_or(PgRole::Replica),
+                h.addr.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        vec![
+            (1, PgRole::Primary, "10.10.10.11"),
+            (2, PgRole::Replica, "10.10.10.12"),
+            (3, PgRole::Replica, "10.10.10.13")
+        ]
+    );
+    assert_eq!(members[2].bool("pg_offline_query"), Some(true));
+    assert_eq!(
+        members[0].str("pg_conf"),
+        Some("tiny.yml"),
+        "group vars override all.vars"
+    );
+    assert_eq!(inv.etcd_members().len(), 1);
+    assert_eq!(inv.infra_hosts().len(), 1);
+    assert_eq!(
+        inv.redis_clusters(),
+        vec!["redis-ms", "redis-meta", "redis-test"]
+    );
+    assert_eq!(
+        inv.host("10.10.10.11").and_then(|h| h.str("redis_mode")),
+        Some("sentinel")
+    );
+}
+
+#[test]
+fn published_passwords_in_shared_confs_are_warned_about() {
+    let Some(inv) = load("demo-debian.yml") else {
+        return;
+    };
+    let w = inv
+        .warnings
+        .iter()
+        .find(|w| w.key.as_deref() == Some("pg_admin_password"))
+        .expect("pg_admin_password warned");
+    let line = std::fs::read_to_string(&inv.path)
+        .expect("read")
+        .lines()
+        .nth(w.line.expect("line") - 1)
+        .map(str::to_string);
+    assert!(
+        line.is_some_and(|l| l.trim_start().starts_with("pg_admin_password:")),
+        "{w}"
+    );
+}
+
+#[test]
+fn demo_minio_jinja_is_kept_as_text_with_a_warning() {
+    let Some(inv) = load("demo-minio.yml") else {
+        return;
+    };
+    assert!(inv
+        .warnings
+        .iter()
+        .any(|w| w.key.as_deref() == Some("repo_packages") && w.message.contains("Jinja")));
+    assert_eq!(inv.minio_members("minio").len(), 4);
+}
+
+#[test]
+fn select_picks_clusters_groups_instances_and_addresses() {
+    let Some(inv) = load("demo-debian.yml") else {
+        return;
+    };
+    let addrs = |l: &str| -> Vec<String> {
+        inv.select(Some(l))
+            .expect("select")
+            .iter()
+            .map(|h| h.addr.clone())
+            .collect()
+    };
+    assert_eq!(
+        addrs("pg-test"),
+        vec!["10.10.10.11", "10.10.10.12", "10.10.10.13"]
+    );
+    assert_eq!(
+        addrs("infra,10.10.10.13"),
+        vec!["10.10.10.10", "10.10.10.13"]
+    );
+    assert_eq!(addrs("pg-test-2"), vec!["10.10.10.12"]);
+    assert_eq!(addrs("redis-test"), vec!["10.10.10.12", "10.10.10.13"]);
+    assert_eq!(inv.select(None).expect("all").len(), 4);
+    let err = inv.select(Some("pg-nope")).expect_err("no match");
+    assert!(
+        err.to_string().contains("`pg-nope` matches no host"),
+        "{err}"
+    );
+}
