@@ -40,7 +40,6 @@ fn pgsql_help_lists_its_verbs() {
 fn verbs_not_built_yet_say_so_and_exit_1() {
     for args in [
         vec!["join", "10.0.0.1"],
-        vec!["status"],
         vec!["pgsql", "switchover", "pg-test"],
         vec!["pgsql", "pitr", "pg-test", "--latest"],
         vec!["etcd", "add", "10.0.0.1"],

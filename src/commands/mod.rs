@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod install;
 pub mod node;
 pub mod plan;
+pub mod status;
 pub mod validate;
 
 /// A verb that exists in the CLI but is not built yet: it says so and fails.
@@ -30,7 +31,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Plan(a) => plan::run(&g, &a),
         Command::Deploy(a) => deploy::run(&g, &a),
         Command::Join(_) => not_built("join"),
-        Command::Status(_) => not_built("status"),
+        Command::Status(a) => status::run(&g, &a),
         Command::Pgsql(c) => match c {
             PgsqlCmd::Add { .. } => not_built("pgsql add"),
             PgsqlCmd::Rm { .. } => not_built("pgsql rm"),
