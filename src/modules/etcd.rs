@@ -1,13 +1,250 @@
-//! ETCD module (being built).
+//! ETCD module: the DCS that Patroni uses, on the hosts of group `etcd`. Debian's
+//! `etcd-server` 3.4 and `etcd-client`, run from our own unit.
+//!
+//! - Member `<etcd_cluster>-<etcd_seq>`, data in `etcd_data` (kept forever: nothing
+//!   here ever removes it), client `etcd_port`, peer `etcd_peer_port`, plain HTTP.
+//! - Settings are environment files: `/etc/etcd/etcd.env` (a change restarts the
+//!   member) and `/etc/etcd/etcd-init.env` (bootstrap only: initial cluster, state
+//!   and token, which etcd reads only with an empty data directory; adding a member to
+//!   the inventory rewrites it on every member without restarting any).
+//! - Our unit is written before the package is installed and starts only when
+//!   `/etc/etcd/etcd.env` exists, so the package's postinst can never start a
+//!   default-configured etcd.
+//! - Members of a new cluster must start together (the runner converges the `etcd`
+//!   group in parallel): a member is ready only once a quorum has started.
+//! - Auth: the `root` user with `etcd_root_password`, auth enabled by the first member
+//!   (lowest `etcd_seq`). Clients authenticate as root (see [`patroni_etcd3`]).
 use super::{Ctx, ScrapeTarget};
-use crate::engine::ModulePlan;
+use crate::engine::{Handler, ModulePlan};
 use crate::inventory::{Host, Inventory};
-use anyhow::Result;
+use crate::resources::etcd_auth::etcdctl;
+use crate::resources::{Dir, EtcdAuth, File, Package, Service, Wait};
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use std::time::Duration;
 
-pub fn plan(_ctx: &Ctx) -> Result<ModulePlan> {
-    anyhow::bail!("module etcd is not built yet")
+pub const ETCD_UNIT: &str = "etcd.service";
+
+fn cluster(h: &Host) -> String {
+    h.id.etcd_cluster.clone().or_else(|| h.str("etcd_cluster").map(String::from)).unwrap_or_else(|| "etcd".into())
 }
 
-pub fn targets(_inv: &Inventory, _host: &Host) -> Vec<ScrapeTarget> {
-    vec![]
+fn client_port(h: &Host) -> u16 {
+    h.port("etcd_port").unwrap_or(2379)
+}
+
+fn peer_port(h: &Host) -> u16 {
+    h.port("etcd_peer_port").unwrap_or(2380)
+}
+
+/// Member name: `<etcd_cluster>-<etcd_seq>`.
+pub fn member_name(h: &Host) -> Result<String> {
+    let seq = h.id.etcd_seq.with_context(|| {
+        format!("host `{}` is in group `etcd` without `etcd_seq`\nhint: add `etcd_seq: N` to its entry", h.addr)
+    })?;
+    Ok(format!("{}-{seq}", cluster(h)))
+}
+
+/// `ip:port` of every member's client endpoint, in `etcd_seq` order: what clients
+/// (Patroni's `etcd3.hosts`) connect to.
+pub fn client_hosts(inv: &Inventory) -> Vec<String> {
+    inv.etcd_members().iter().map(|m| format!("{}:{}", m.addr, client_port(m))).collect()
+}
+
+/// Client URLs of every member, comma-separated (`ETCDCTL_ENDPOINTS`).
+pub fn endpoints(inv: &Inventory) -> String {
+    client_hosts(inv).iter().map(|a| format!("http://{a}")).collect::<Vec<_>>().join(",")
+}
+
+/// The `etcd3` section Patroni needs to reach this DCS, as JSON (for a template):
+/// `{ hosts: [ip:port, ...], protocol: http, username: root, password: ... }`.
+/// The password is `etcd_root_password` (auth is on).
+pub fn patroni_etcd3(inv: &Inventory, host: &Host) -> Result<serde_json::Value> {
+    let pw = host.str("etcd_root_password").with_context(|| {
+        format!("host `{}`: required variable `etcd_root_password` is not set\nhint: set it in the inventory (`pigsty configure` generates credentials)", host.addr)
+    })?;
+    Ok(json!({ "hosts": client_hosts(inv), "protocol": "http", "username": "root", "password": pw }))
+}
+
+/// `name=http://ip:peer,...` for every member of the inventory.
+pub fn initial_cluster(inv: &Inventory) -> Result<String> {
+    let mut v = vec![];
+    for m in inv.etcd_members() {
+        v.push(format!("{}=http://{}:{}", member_name(m)?, m.addr, peer_port(m)));
+    }
+    Ok(v.join(","))
+}
+
+fn render(ctx: &Ctx, tmpl: &str) -> Result<String> {
+    let h = ctx.host;
+    let data = h.str("etcd_data").unwrap_or("/data/etcd");
+    if !data.starts_with('/') || data == "/" {
+        bail!("host `{}`: `etcd_data` `{data}` must be an absolute directory", h.addr);
+    }
+    let v = json!({
+        "name": member_name(h)?,
+        "ip": h.addr,
+        "etcd_cluster": cluster(h),
+        "etcd_data": data,
+        "etcd_port": client_port(h),
+        "etcd_peer_port": peer_port(h),
+        "etcd_init": h.str("etcd_init").unwrap_or("new"),
+        "etcd_election_timeout": h.int("etcd_election_timeout").unwrap_or(1000),
+        "etcd_heartbeat_interval": h.int("etcd_heartbeat_interval").unwrap_or(100),
+        "initial_cluster": initial_cluster(ctx.inv)?,
+        "endpoints": endpoints(ctx.inv),
+    });
+    crate::template::render(tmpl, &v)
+}
+
+pub fn etcd_env(ctx: &Ctx) -> Result<String> {
+    render(ctx, "etcd/etcd.env.j2")
+}
+
+pub fn etcd_init_env(ctx: &Ctx) -> Result<String> {
+    render(ctx, "etcd/etcd-init.env.j2")
+}
+
+pub fn etcdctl_profile(ctx: &Ctx) -> Result<String> {
+    render(ctx, "etcd/etcdctl.sh.j2")
+}
+
+pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
+    let h = ctx.host;
+    let name = member_name(h)?;
+    let password = ctx.req_str("etcd_root_password")?;
+    if password.chars().any(char::is_whitespace) {
+        bail!("host `{}`: `etcd_root_password` must not contain whitespace (etcdctl reads it from stdin)", h.addr);
+    }
+    let data = h.str("etcd_data").unwrap_or("/data/etcd").to_string();
+    let unit = crate::assets::asset("etcd/etcd.service").context("embedded asset `etcd/etcd.service` is missing")?;
+    let restart = || vec![Handler::Restart(ETCD_UNIT.into())];
+    let local = format!("http://{}:{}", h.addr, client_port(h));
+    let first = ctx.inv.etcd_members().first().map(|m| m.addr.clone()).unwrap_or_default();
+
+    let mut p = ModulePlan::new("etcd");
+    // Unit first: Debian's postinst then enables ours, whose condition keeps it down
+    // until the settings below exist.
+    p.add_notify(File::new(format!("/etc/systemd/system/{ETCD_UNIT}"), unit), vec![Handler::DaemonReload, Handler::Restart(ETCD_UNIT.into())]);
+    p.add(Package::new("etcd", ["etcd-server", "etcd-client"]));
+    p.add(Dir::new("/etc/etcd"));
+    p.add(Dir::new(&data).owner("etcd", "etcd").mode(0o700));
+    p.add(File::new("/etc/etcd/etcd-init.env", etcd_init_env(ctx)?));
+    p.add_notify(File::new("/etc/etcd/etcd.env", etcd_env(ctx)?), restart());
+    p.add(File::new("/etc/profile.d/etcdctl.sh", etcdctl_profile(ctx)?));
+    p.add(Service::running(ETCD_UNIT));
+    p.flush();
+    // Healthy = this member serves a quorum read. Credentials are harmless while auth
+    // is still off and needed once it is on.
+    p.add(Wait::new(
+        &format!("etcd member {name} healthy"),
+        etcdctl(&local, Some(&password)).args(["endpoint", "health"]),
+        Duration::from_secs(180),
+    ));
+    p.add(EtcdAuth { endpoints: local, root_password: password, manage: first == h.addr, manager: first });
+    Ok(p)
+}
+
+pub fn targets(_inv: &Inventory, h: &Host) -> Vec<ScrapeTarget> {
+    let Ok(ins) = member_name(h) else {
+        return vec![];
+    };
+    vec![ScrapeTarget::new("etcd", format!("{}:{}", h.addr, client_port(h)), &cluster(h), &ins, &h.addr)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::node::tests::{fake_facts, meta_inventory};
+
+    fn with<T>(f: impl FnOnce(&Ctx) -> T) -> T {
+        let inv = meta_inventory(&[]);
+        let facts = fake_facts();
+        let ctx = Ctx { inv: &inv, host: &inv.hosts[0], facts: &facts };
+        f(&ctx)
+    }
+
+    const TRIO: &str = r#"
+all:
+  children:
+    etcd:
+      hosts:
+        10.10.10.10: { etcd_seq: 1 }
+        10.10.10.11: { etcd_seq: 2 }
+        10.10.10.12: { etcd_seq: 3 }
+      vars: { etcd_cluster: etcd }
+  vars:
+    etcd_root_password: fake-root
+    haproxy_admin_password: fake-haproxy
+"#;
+
+    #[test]
+    fn snapshot_etcd_env_files() {
+        insta::assert_snapshot!("etcd_env", with(|c| etcd_env(c).unwrap()));
+        insta::assert_snapshot!("etcd_init_env", with(|c| etcd_init_env(c).unwrap()));
+        insta::assert_snapshot!("etcdctl_profile", with(|c| etcdctl_profile(c).unwrap()));
+        insta::assert_snapshot!("etcd_service", crate::assets::asset("etcd/etcd.service").unwrap());
+    }
+
+    #[test]
+    fn initial_cluster_lists_every_member_in_seq_order() {
+        let inv = Inventory::from_str("trio.yml", TRIO, &[]).unwrap();
+        assert_eq!(
+            initial_cluster(&inv).unwrap(),
+            "etcd-1=http://10.10.10.10:2380,etcd-2=http://10.10.10.11:2380,etcd-3=http://10.10.10.12:2380"
+        );
+        assert_eq!(endpoints(&inv), "http://10.10.10.10:2379,http://10.10.10.11:2379,http://10.10.10.12:2379");
+    }
+
+    #[test]
+    fn only_the_first_member_manages_auth() {
+        let inv = Inventory::from_str("trio.yml", TRIO, &[]).unwrap();
+        let facts = fake_facts();
+        let names: Vec<String> = inv
+            .hosts
+            .iter()
+            .map(|h| {
+                let ctx = Ctx { inv: &inv, host: h, facts: &facts };
+                let p = plan(&ctx).unwrap();
+                let last = p.steps().last().unwrap();
+                assert_eq!(last.res.kind(), "etcd auth");
+                last.res.name()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                "root user, auth enabled",
+                "root user, auth enabled (set up by 10.10.10.10)",
+                "root user, auth enabled (set up by 10.10.10.10)"
+            ]
+        );
+    }
+
+    #[test]
+    fn patroni_gets_hosts_and_root_credentials() {
+        let inv = Inventory::from_str("trio.yml", TRIO, &[]).unwrap();
+        let v = patroni_etcd3(&inv, &inv.hosts[0]).unwrap();
+        assert_eq!(v["hosts"], json!(["10.10.10.10:2379", "10.10.10.11:2379", "10.10.10.12:2379"]));
+        assert_eq!(v["username"], "root");
+        assert_eq!(v["password"], "fake-root");
+    }
+
+    #[test]
+    fn targets_name_the_member() {
+        let t = with(|c| targets(c.inv, c.host));
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0].job, "etcd");
+        assert_eq!(t[0].addr, "10.10.10.10:2379");
+        assert_eq!(t[0].labels["cls"], "etcd");
+        assert_eq!(t[0].labels["ins"], "etcd-1");
+    }
+
+    #[test]
+    fn password_stays_out_of_the_plan_commands() {
+        let p = with(|c| plan(c).unwrap());
+        for s in p.steps() {
+            assert!(!s.res.name().contains("fake-etcd-root-password"), "{}", s.res.name());
+        }
+    }
 }

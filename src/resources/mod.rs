@@ -11,6 +11,25 @@ pub mod package;
 pub mod service;
 pub mod symlink;
 pub mod user;
+// INFRA: directory file sets, removals, conditional steps, HTTP readiness, vendor packages.
+pub mod absent;
+pub mod dirfiles;
+pub mod fresh;
+pub mod http;
+pub mod only_if;
+pub mod upstream;
+// NODE/ETCD: live kernel parameters, hostname, a user's ssh key, etcd auth, notes.
+pub mod etcd_auth;
+pub mod hostname;
+pub mod note;
+pub mod ssh_key;
+pub mod sysctl;
+// PGSQL: catalog objects through psql, Patroni's REST API, pgBackRest, TCP listeners, SCRAM.
+pub mod listen;
+pub mod patroni;
+pub mod pgbackrest;
+pub mod postgres;
+pub mod scram;
 
 pub use block::BlockInFile;
 pub use dir::Dir;
@@ -20,6 +39,17 @@ pub use package::{OptionalPackage, Package};
 pub use service::Service;
 pub use symlink::Symlink;
 pub use user::{Group, User};
+pub use absent::Absent;
+pub use dirfiles::DirFiles;
+pub use fresh::Fresh;
+pub use http::HttpCheck;
+pub use only_if::OnlyIf;
+pub use upstream::UpstreamPackage;
+pub use etcd_auth::EtcdAuth;
+pub use hostname::Hostname;
+pub use note::Note;
+pub use ssh_key::SshKey;
+pub use sysctl::Sysctl;
 
 /// The result of a check.
 #[derive(Debug, Clone, PartialEq, Eq)]

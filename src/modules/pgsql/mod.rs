@@ -1,13 +1,293 @@
-//! PGSQL module (being built).
+//! PGSQL module: a Postgres cluster member run by Patroni (etcd as DCS), with
+//! pgBouncer, HAProxy services, pgBackRest and exporters, in Pigsty's `/pg` layout.
+//!
+//! Order on a host: dbsu user → `createcluster.conf` (no distro cluster) → packages →
+//! directories and links → configs (HBA, pgBackRest, patroni.yml, unit) → Patroni
+//! running → ready (a running leader) → queued reloads → parameters applied, DCS
+//! config, pending restarts → roles, schemas, extensions, privileges, databases (on
+//! the primary) → pgBouncer → HAProxy services → stanza and first backup (primary)
+//! → exporters.
+//!
+//! A replica gets the same plan: Patroni clones it from the leader, and every
+//! catalog/backup step skips itself there (`pg_is_in_recovery()`).
 use super::{Ctx, ScrapeTarget};
 use crate::engine::ModulePlan;
 use crate::inventory::{Host, Inventory};
+use crate::resources::{Dir, Exec, File, Package, Service, Symlink};
+use crate::sys::Cmd;
 use anyhow::Result;
 
-pub fn plan(_ctx: &Ctx) -> Result<ModulePlan> {
-    anyhow::bail!("module pgsql is not built yet")
+pub mod backup;
+pub mod exporter;
+pub mod hba;
+pub mod params;
+pub mod patroni;
+pub mod pgbouncer;
+pub mod roles;
+pub mod selector;
+pub mod services;
+pub mod tune;
+pub mod version;
+
+use params::Pg;
+
+pub const PATRONI_UNIT: &str = "patroni.service";
+pub const PGBOUNCER_UNIT: &str = "pgbouncer.service";
+pub const HAPROXY_UNIT: &str = "haproxy.service";
+pub const PATRONI_YML: &str = "/etc/patroni/patroni.yml";
+/// Postgres reads its HBA from here (`hba_file`), outside PGDATA: initdb wants an
+/// empty data directory, and pg_basebackup/pg_rewind would overwrite a file inside.
+pub const HBA_FILE: &str = "/pg/conf/pg_hba.conf";
+
+pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
+    let version = version::resolve(ctx.host)?;
+    let pg = Pg::new(ctx.inv, ctx.host, ctx.facts, version)?;
+    plan_for(&pg)
 }
 
-pub fn targets(_inv: &Inventory, _host: &Host) -> Vec<ScrapeTarget> {
-    vec![]
+/// The plan for a resolved host (tests build `Pg` directly).
+pub fn plan_for(pg: &Pg) -> Result<ModulePlan> {
+    let mut p = ModulePlan::new("pgsql");
+    install_steps(&mut p, pg);
+    layout_steps(&mut p, pg);
+    backup::config_steps(&mut p, pg)?;
+    patroni::config_steps(&mut p, pg)?;
+    if pg.patroni_enabled {
+        patroni::run_steps(&mut p, pg)?;
+        roles::steps(&mut p, pg)?;
+    }
+    pgbouncer::steps(&mut p, pg)?;
+    services::steps(&mut p, pg)?;
+    if pg.patroni_enabled {
+        backup::run_steps(&mut p, pg)?;
+    }
+    exporter::steps(&mut p, pg)?;
+    Ok(p)
+}
+
+/// Packages of the module for Postgres `version`.
+pub fn packages(pg: &Pg) -> Vec<String> {
+    let v = pg.version;
+    let mut names = vec![
+        format!("postgresql-{v}"),
+        format!("postgresql-client-{v}"),
+        "patroni".into(),
+        "python3-psycopg2".into(),
+        // Patroni 3.0's `etcd3:` DCS talks to etcd's v3 JSON gateway through python-etcd's client.
+        "python3-etcd".into(),
+        "pgbouncer".into(),
+        "pgbackrest".into(),
+        "prometheus-postgres-exporter".into(),
+        "prometheus-pgbouncer-exporter".into(),
+    ];
+    if !pg.crontab.is_empty() {
+        names.push("cron".into());
+    }
+    names
+}
+
+fn install_steps(p: &mut ModulePlan, pg: &Pg) {
+    let u = pg.dbsu.as_str();
+    let id = pg.dbsu_uid.to_string();
+    // Pigsty's dbsu with a fixed uid/gid, before the packages would create one.
+    p.add(
+        Exec::new(&format!("group {u} (gid {id})"), Cmd::new("groupadd").args(["--system", "--gid", &id, u]))
+            .unless(Cmd::new("getent").args(["group", u]))
+            .why("create"),
+    );
+    p.add(
+        Exec::new(
+            &format!("user {u} (uid {id})"),
+            Cmd::new("useradd").args([
+                "--system",
+                "--uid",
+                &id,
+                "--gid",
+                u,
+                "--home-dir",
+                &pg.dbsu_home,
+                "--create-home",
+                "--shell",
+                "/bin/bash",
+                "--comment",
+                "PostgreSQL database superuser",
+                u,
+            ]),
+        )
+        .unless(Cmd::new("getent").args(["passwd", u]))
+        .why("create"),
+    );
+    p.add(File::new("/etc/postgresql-common/createcluster.conf", crate::assets::asset("pgsql/createcluster.conf").unwrap_or_default()));
+    p.add(Package::new(&format!("postgres {} stack", pg.version), packages(pg)));
+    // Debian's umbrella unit: Patroni runs Postgres, not the distro.
+    p.add(Service::stopped("postgresql.service"));
+    // Pigsty's `pg_bin_dir` habit: /usr/pgsql/bin.
+    p.add(Symlink::new("/usr/pgsql", format!("/usr/lib/postgresql/{}", pg.version)));
+}
+
+fn layout_steps(p: &mut ModulePlan, pg: &Pg) {
+    let (u, c) = (pg.dbsu.as_str(), pg.cluster_dir.as_str());
+    p.add(Dir::new(&pg.fs_main).mode(0o755));
+    p.add(Dir::new(c).mode(0o755).owner(u, u));
+    for (sub, mode) in [("bin", 0o755), ("conf", 0o700), ("log", 0o750), ("tmp", 0o700), ("spool", 0o750), ("data", 0o700)] {
+        p.add(Dir::new(format!("{c}/{sub}")).mode(mode).owner(u, u));
+    }
+    p.add(Dir::new(&pg.fs_backup).mode(0o755));
+    p.add(Dir::new(format!("{}/postgres", pg.fs_backup.trim_end_matches('/'))).mode(0o755));
+    p.add(Dir::new(&pg.backup_dir).mode(0o750).owner(u, u));
+    p.add(Symlink::new("/pg", c));
+    p.add(Symlink::new(format!("{c}/backup"), &pg.backup_dir));
+    if pg.data != "/pg/data" {
+        p.add(Dir::new(&pg.data).mode(0o700).owner(u, u));
+    }
+    for d in [&pg.log_dir, &pg.patroni_log_dir, &pg.pgbouncer_log_dir, &pg.pgbackrest_log_dir] {
+        p.add(Dir::new(d).mode(0o750).owner(u, u));
+    }
+    for d in ["/etc/patroni", "/etc/pgbackrest"] {
+        p.add(Dir::new(d).mode(0o750).owner(u, u));
+    }
+}
+
+/// Every file the module renders from the inventory, for review and snapshots.
+pub fn rendered_files(pg: &Pg) -> Result<Vec<(String, String)>> {
+    let mut v = vec![
+        (PATRONI_YML.to_string(), patroni::render(pg)?),
+        (HBA_FILE.to_string(), patroni::render_hba(pg)?),
+        ("/etc/pgbouncer/pgbouncer.ini".to_string(), pgbouncer::render_ini(pg)?),
+        ("/etc/pgbouncer/database.txt".to_string(), pgbouncer::render_databases(pg)?),
+        ("/etc/pgbouncer/useropts.txt".to_string(), pgbouncer::render_useropts(pg)?),
+        ("/etc/pgbouncer/pgb_hba.conf".to_string(), pgbouncer::render_hba(pg)?),
+        (backup::CONF.to_string(), backup::render_conf(pg)?),
+        ("/pg/bin/pg-backup".to_string(), backup::render_script(pg)),
+        (backup::CRON.to_string(), backup::render_cron(pg)?),
+        (exporter::PG_EXPORTER_ENV.to_string(), exporter::render_pg_env(pg)?),
+        (exporter::PGB_EXPORTER_CONF.to_string(), exporter::render_pgb_conf(pg)?),
+        (exporter::PGB_EXPORTER_DROPIN.to_string(), exporter::render_pgb_dropin()),
+        (exporter::PGB_EXPORTER_PGPASS.to_string(), exporter::render_pgb_pgpass(pg)),
+    ];
+    v.extend(services::render(pg)?);
+    Ok(v)
+}
+
+pub fn targets(_inv: &Inventory, host: &Host) -> Vec<ScrapeTarget> {
+    let (Some(cls), Some(ins)) = (host.id.pg_cluster.as_deref(), host.id.pg_instance.as_deref()) else {
+        return vec![];
+    };
+    let v = params::Vars(&host.vars);
+    let ip = host.addr.as_str();
+    let mut t = vec![];
+    if v.b("pg_exporter_enabled", true) {
+        t.push(ScrapeTarget::new("pgsql", format!("{ip}:{}", v.port("pg_exporter_port", 9630)), cls, ins, ip));
+    }
+    if v.b("pgbouncer_enabled", true) && v.b("pgbouncer_exporter_enabled", true) {
+        t.push(ScrapeTarget::new("pgbouncer", format!("{ip}:{}", v.port("pgbouncer_exporter_port", 9631)), cls, ins, ip));
+    }
+    if v.b("patroni_enabled", true) {
+        t.push(ScrapeTarget::new("patroni", format!("{ip}:{}", v.port("patroni_port", 8008)), cls, ins, ip));
+    }
+    t
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::facts::Facts;
+    use serde_json::json;
+
+    pub fn fake_facts() -> Facts {
+        Facts {
+            hostname: "meta".into(),
+            os_id: "debian".into(),
+            os_version_id: "12".into(),
+            os_codename: "bookworm".into(),
+            arch: "x86_64".into(),
+            cpus: 4,
+            mem_bytes: 8 * 1024 * 1024 * 1024,
+            mem_mb: 8192,
+            ipv4: vec!["10.10.10.10".into()],
+            primary_ipv4: Some("10.10.10.10".into()),
+            is_root: true,
+            has_systemd: true,
+        }
+    }
+
+    /// The meta profile rendered for 10.10.10.10 with fixed fake secrets.
+    pub fn meta_inventory() -> Inventory {
+        let secrets = json!({
+            "dbuser_meta": "test-meta-pw", "dbuser_view": "test-view-pw",
+            "grafana_admin_password": "test-grafana-pw", "grafana_view_password": "test-grafana-view-pw",
+            "pg_admin_password": "test-admin-pw", "pg_monitor_password": "test-monitor-pw",
+            "pg_replication_password": "test-repl-pw", "patroni_password": "test-patroni-pw",
+            "haproxy_admin_password": "test-haproxy-pw", "minio_secret_key": "test-minio-pw",
+            "etcd_root_password": "test-etcd-pw", "s3_key_secret": "test-s3-pw", "pgbackrest_cipher_pass": "test-cipher-pw",
+        });
+        let text = crate::template::render_str(
+            crate::assets::profile("meta").unwrap(),
+            &json!({"admin_ip": "10.10.10.10", "node_tune": "oltp", "pg_conf": "oltp.yml", "secrets": secrets}),
+        )
+        .unwrap();
+        Inventory::from_str_with("meta.yml", &text, &[], &crate::inventory::LoadOptions { resolve_names: false }).unwrap()
+    }
+
+    pub fn meta_pg() -> Pg {
+        let inv = meta_inventory();
+        let host = inv.host("10.10.10.10").unwrap();
+        Pg::new(&inv, host, &fake_facts(), 15).unwrap()
+    }
+
+    #[test]
+    fn every_rendered_file_of_the_meta_profile_matches_its_snapshot() {
+        for (path, content) in rendered_files(&meta_pg()).unwrap() {
+            let name = path.trim_start_matches('/').replace('/', "__");
+            insta::assert_snapshot!(name, content);
+        }
+    }
+
+    #[test]
+    fn meta_plan_orders_install_before_patroni_before_roles() {
+        let plan = plan_for(&meta_pg()).unwrap();
+        let names: Vec<String> = plan.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
+        let pos = |needle: &str| names.iter().position(|n| n.contains(needle)).unwrap_or_else(|| panic!("{needle} not in {names:#?}"));
+        assert!(pos("createcluster.conf") < pos("package postgres 15 stack"));
+        assert!(pos("package postgres 15") < pos("/etc/patroni/patroni.yml"));
+        assert!(pos("/etc/pgbackrest/pgbackrest.conf") < pos("service patroni.service"));
+        assert!(pos("service patroni.service") < pos("patroni ready"));
+        assert!(pos("patroni ready") < pos("pg role dbrole_readonly"));
+        assert!(pos("pg role dbuser_meta") < pos("pg database meta"));
+        assert!(pos("pg database meta") < pos("/etc/pgbouncer/userlist.txt"));
+        assert!(pos("/etc/haproxy/pg-meta-primary.cfg") < pos("stanza pg-meta"));
+        assert!(pos("first full backup") < pos("/etc/default/prometheus-postgres-exporter"));
+    }
+
+    #[test]
+    fn meta_targets_are_pgsql_pgbouncer_and_patroni() {
+        let inv = meta_inventory();
+        let t = targets(&inv, inv.host("10.10.10.10").unwrap());
+        let jobs: Vec<(&str, &str)> = t.iter().map(|x| (x.job.as_str(), x.addr.as_str())).collect();
+        assert_eq!(jobs, vec![("pgsql", "10.10.10.10:9630"), ("pgbouncer", "10.10.10.10:9631"), ("patroni", "10.10.10.10:8008")]);
+        assert_eq!(t[0].labels["cls"], "pg-meta");
+        assert_eq!(t[0].labels["ins"], "pg-meta-1");
+    }
+
+    #[test]
+    fn secrets_stay_out_of_non_secret_files() {
+        for (path, content) in rendered_files(&meta_pg()).unwrap() {
+            if path == PATRONI_YML || path == exporter::PG_EXPORTER_ENV || path == exporter::PGB_EXPORTER_PGPASS {
+                continue;
+            }
+            for s in ["test-admin-pw", "test-monitor-pw", "test-repl-pw", "test-patroni-pw", "test-etcd-pw"] {
+                assert!(!content.contains(s), "{s} in {path}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_replica_gets_replica_rules_and_the_same_services() {
+        let mut pg = meta_pg();
+        pg.role = "replica".into();
+        let files = rendered_files(&pg).unwrap();
+        assert!(files.iter().any(|(p, _)| p == "/etc/haproxy/pg-meta-replica.cfg"));
+        let plan = plan_for(&pg).unwrap();
+        assert!(plan.steps().any(|s| s.res.name() == "dbuser_meta"), "catalog steps stay; they skip on replicas at run time");
+    }
 }
