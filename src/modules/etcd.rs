@@ -18,7 +18,7 @@ use super::{Ctx, ScrapeTarget};
 use crate::engine::{Handler, ModulePlan};
 use crate::inventory::{Host, Inventory};
 use crate::resources::etcd_auth::etcdctl;
-use crate::resources::{Dir, EtcdAuth, File, Package, Service, Wait};
+use crate::resources::{Dir, EtcdAuth, File, Fresh, Package, Service, Wait};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::time::Duration;
@@ -134,6 +134,8 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     p.add(File::new("/etc/profile.d/etcdctl.sh", etcdctl_profile(ctx)?));
     p.add(Service::running(ETCD_UNIT));
     p.flush();
+    // Older than its settings: a restart lost to an earlier failed run.
+    p.add(Fresh::restart(ETCD_UNIT, &["/etc/etcd/etcd.env", "/etc/systemd/system/etcd.service"]));
     // Healthy = this member serves a quorum read. Credentials are harmless while auth
     // is still off and needed once it is on.
     p.add(Wait::new(

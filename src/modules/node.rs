@@ -31,7 +31,8 @@ use crate::engine::{Handler, ModulePlan};
 use crate::inventory::{Host, Inventory};
 use crate::resources::hostname::{has_cap, CAP_SYS_TIME};
 use crate::resources::{
-    BlockInFile, Dir, Exec, File, Hostname, HttpCheck, Note, OptionalPackage, Package, Service, SshKey, Symlink, Sysctl,
+    BlockInFile, Dir, Exec, File, Fresh, Hostname, HttpCheck, Note, OptionalPackage, Package, Service, SshKey, Symlink,
+    Sysctl,
 };
 use crate::sys::Cmd;
 use anyhow::{bail, Result};
@@ -41,8 +42,11 @@ use std::time::Duration;
 pub const HAPROXY_UNIT: &str = "haproxy.service";
 pub const HAPROXY_DIR: &str = "/etc/haproxy";
 const HAPROXY_CFG: &str = "/etc/haproxy/haproxy.cfg";
+const HAPROXY_UNIT_FILE: &str = "/etc/systemd/system/haproxy.service";
 const NODE_EXPORTER_UNIT: &str = "prometheus-node-exporter.service";
+const NODE_EXPORTER_DEFAULT: &str = "/etc/default/prometheus-node-exporter";
 const CHRONY_UNIT: &str = "chrony.service";
+const CHRONY_DROPIN: &str = "/etc/systemd/system/chrony.service.d/pigsty.conf";
 const SYSCTL_FILE: &str = "/etc/sysctl.d/90-pigsty.conf";
 const THP_DIR: &str = "/sys/kernel/mm/transparent_hugepage";
 
@@ -124,8 +128,21 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     node_exporter(h, &mut p)?;
     // Restarts and reloads happen now, so the checks below see the new processes.
     p.flush();
+    // Daemons older than their settings (a restart lost to an earlier failed run).
+    if flag(h, "node_ntp_enabled", true) {
+        p.add(Fresh::restart(CHRONY_UNIT, &["/etc/chrony/chrony.conf", "/etc/default/chrony", CHRONY_DROPIN]));
+    }
+    if flag(h, "node_exporter_enabled", true) {
+        p.add(Fresh::restart(NODE_EXPORTER_UNIT, &[NODE_EXPORTER_DEFAULT]));
+    }
     if flag(h, "haproxy_enabled", true) {
         let addr = format!("{}:{}", h.addr, port(h, "haproxy_exporter_port", 9101));
+        p.add(Fresh::restart(HAPROXY_UNIT, &[HAPROXY_UNIT_FILE]));
+        if flag(h, "haproxy_reload", true) {
+            // A reload starts a new worker, which serves the metrics: its start time
+            // tells whether it has read every file in /etc/haproxy.
+            p.add(Fresh::reload(HAPROXY_UNIT, &[HAPROXY_DIR], &addr, "/metrics", "haproxy_process_start_time_seconds"));
+        }
         p.add(HttpCheck::new("haproxy metrics", &addr, "/metrics", Duration::from_secs(30)).expect("haproxy_process_"));
     }
     if flag(h, "node_exporter_enabled", true) {
@@ -518,7 +535,7 @@ fn ntp(h: &Host, p: &mut ModulePlan) -> Result<()> {
     p.add_notify(File::new("/etc/chrony/chrony.conf", chrony_conf(h)?), restart());
     p.add_notify(File::new("/etc/default/chrony", chrony_default(can)?), restart());
     p.add_notify(
-        File::new("/etc/systemd/system/chrony.service.d/pigsty.conf", chrony_override(can)?),
+        File::new(CHRONY_DROPIN, chrony_override(can)?),
         vec![Handler::DaemonReload, Handler::Restart(CHRONY_UNIT.into())],
     );
     p.add(Service::running(CHRONY_UNIT));
@@ -586,7 +603,7 @@ fn haproxy(ctx: &Ctx, p: &mut ModulePlan) -> Result<()> {
     }
     p.add_notify(f, haproxy_reload(h));
     p.add_notify(
-        File::new(format!("/etc/systemd/system/{HAPROXY_UNIT}"), asset("node/haproxy.service")?),
+        File::new(HAPROXY_UNIT_FILE, asset("node/haproxy.service")?),
         vec![Handler::DaemonReload, Handler::Restart(HAPROXY_UNIT.into())],
     );
     p.add(Service::running(HAPROXY_UNIT));
@@ -615,7 +632,7 @@ fn node_exporter(h: &Host, p: &mut ModulePlan) -> Result<()> {
     }
     p.add(Package::new("node_exporter", ["prometheus-node-exporter"]));
     p.add_notify(
-        File::new("/etc/default/prometheus-node-exporter", node_exporter_default(h)?),
+        File::new(NODE_EXPORTER_DEFAULT, node_exporter_default(h)?),
         vec![Handler::Restart(NODE_EXPORTER_UNIT.into())],
     );
     p.add(Service::running(NODE_EXPORTER_UNIT));

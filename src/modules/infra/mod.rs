@@ -1,0 +1,399 @@
+//! INFRA module: the monitoring and portal stack on hosts of group `infra` (`infra_seq`).
+//!
+//! | piece | Debian package / unit | config we write | port (parameter) |
+//! | --- | --- | --- | --- |
+//! | Prometheus | `prometheus` | `/etc/default/prometheus`, `/etc/prometheus/prometheus.yml`, `rules/*.yml`, `targets/<job>/<ip>.yml` | 9090 (`prometheus_port`) |
+//! | Alertmanager | `prometheus-alertmanager` | `/etc/default/prometheus-alertmanager`, `/etc/prometheus/alertmanager.yml` | 9059 (`alertmanager_port`) |
+//! | Pushgateway | `prometheus-pushgateway` | `/etc/default/prometheus-pushgateway` | 9091 (`pushgateway_port`) |
+//! | Blackbox exporter | `prometheus-blackbox-exporter` | `/etc/default/...`, `/etc/prometheus/blackbox.yml` | 9115 (`blackbox_port`) |
+//! | nginx + exporter | `nginx`, `prometheus-nginx-exporter` | `/etc/nginx/conf.d/pigsty.conf`, `<nginx_home>/index.html` | 80 (`nginx_port`), 9113 |
+//! | Grafana, Loki | upstream only (apt.grafana.com) | datasources, admin credentials | 3000, 3100 |
+//!
+//! We keep Debian's units (they read `ARGS` from `/etc/default/<unit>`) and their
+//! hardening. Every config is validated (`promtool`, `amtool`, `nginx -t`, blackbox
+//! `--config.check`) before anything takes it, so a bad file fails the run instead of
+//! being ignored by a daemon. The Prometheus-family services converge on state
+//! ([`Fresh`]): restart when an `/etc/default` file is newer than the running process,
+//! reload (SIGHUP, the units' `ExecReload`) when a config is newer than the daemon's
+//! last successful reload; so a run interrupted between writing and restarting still
+//! converges on the next run; nginx likewise reloads when its config is newer than its
+//! newest worker process.
+//!
+//! Scrape targets: every module's `targets()` (collected by `modules::scrape_targets`)
+//! lands in `<prometheus_sd_dir>/<job>/<ip>.yml`, one file per (job, host), plus `ping`
+//! (blackbox ICMP) for every host with a `node` target. See [`targets`] and `prom.rs`.
+use super::{Ctx, ScrapeTarget};
+use crate::engine::{Handler, ModulePlan};
+use crate::inventory::{Host, Inventory};
+use crate::resources::{
+    Absent, Dir, DirFiles, File, Fresh, HttpCheck, OnlyIf, Package, Service, UpstreamPackage, Wait,
+};
+use crate::sys::Cmd;
+use crate::template;
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Map, Value};
+use std::time::Duration;
+
+mod home;
+pub mod prom;
+
+const GRAFANA_HINT: &str = "hint: add Grafana's repository (`deb https://apt.grafana.com stable main`, key https://apt.grafana.com/gpg.key) and run again";
+const GRAFANA_BIN: &str = "/usr/sbin/grafana-server";
+const LOKI_BIN: &str = "/usr/bin/loki";
+
+/// Typed reads of a host's merged parameters (defaults from `assets/params.yml`), with errors that name the host and key.
+pub(crate) struct P<'a> {
+    pub host: &'a str,
+    pub v: &'a Map<String, Value>,
+}
+
+impl P<'_> {
+    fn bad(&self, k: &str, want: &str) -> anyhow::Error {
+        anyhow::anyhow!(
+            "host `{}`: `{k}` must be {want}, got `{}`",
+            self.host,
+            self.v.get(k).map(|v| v.to_string()).unwrap_or_else(|| "nothing".into())
+        )
+    }
+    pub fn str(&self, k: &str) -> Result<String> {
+        match self.v.get(k) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Number(n)) => Ok(n.to_string()),
+            _ => Err(self.bad(k, "a string")),
+        }
+    }
+    pub fn bool(&self, k: &str) -> Result<bool> {
+        match self.v.get(k) {
+            Some(Value::Bool(b)) => Ok(*b),
+            None => Ok(false),
+            _ => Err(self.bad(k, "true or false")),
+        }
+    }
+    pub fn port(&self, k: &str) -> Result<u16> {
+        let n = match self.v.get(k) {
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::String(s)) => s.parse().ok(),
+            _ => None,
+        };
+        n.filter(|p| (1..=65535).contains(p)).map(|p| p as u16).ok_or_else(|| self.bad(k, "a port number (1-65535)"))
+    }
+    /// A port another module owns: its value if set, else Pigsty's default.
+    pub fn port_or(&self, k: &str, dflt: u16) -> u16 {
+        if self.v.contains_key(k) {
+            self.port(k).unwrap_or(dflt)
+        } else {
+            dflt
+        }
+    }
+    /// Extra command-line options (`prometheus_options`): words that go into a
+    /// systemd `EnvironmentFile` `ARGS="..."`, so no quotes, `$`, `\`, or newlines.
+    pub fn options(&self, k: &str) -> Result<Vec<String>> {
+        let s = match self.v.get(k) {
+            None | Some(Value::Null) => return Ok(vec![]),
+            Some(Value::String(s)) => s.clone(),
+            _ => return Err(self.bad(k, "a string of command-line options")),
+        };
+        if let Some(c) = s.chars().find(|c| matches!(c, '"' | '\'' | '$' | '\\' | '`' | '\n' | '\r')) {
+            bail!(
+                "host `{}`: `{k}` contains `{c}`; options are plain words like `--storage.tsdb.retention.time=15d`\nhint: drop the quoting, values cannot contain spaces",
+                self.host
+            );
+        }
+        Ok(s.split_whitespace().map(str::to_string).collect())
+    }
+}
+
+fn seq(host: &Host) -> u32 {
+    host.id.infra_seq.unwrap_or(0)
+}
+
+/// `infra` job targets of one infra host: prometheus, alertmanager, pushgateway,
+/// blackbox exporter and nginx exporter (those enabled), labels cls=`infra`,
+/// ins=`infra-<infra_seq>`, ip. Grafana and Loki are not scraped: they come from an
+/// upstream repository and may be absent, and a target that is always down is noise.
+pub fn targets(_inv: &Inventory, host: &Host) -> Vec<ScrapeTarget> {
+    let p = P { host: &host.addr, v: &host.vars };
+    let ins = format!("infra-{}", seq(host));
+    let ip = host.addr.as_str();
+    let mut out = vec![];
+    let mut add = |enabled: &str, port: &str| {
+        if p.bool(enabled).unwrap_or(false) {
+            if let Ok(port) = p.port(port) {
+                out.push(ScrapeTarget::new("infra", format!("{ip}:{port}"), "infra", &ins, ip));
+            }
+        }
+    };
+    add("prometheus_enabled", "prometheus_port");
+    add("alertmanager_enabled", "alertmanager_port");
+    add("pushgateway_enabled", "pushgateway_port");
+    add("blackbox_enabled", "blackbox_port");
+    if p.bool("nginx_enabled").unwrap_or(false) {
+        add("nginx_exporter_enabled", "nginx_exporter_port");
+    }
+    out
+}
+
+/// The `ARGS` line of a Debian `/etc/default/<unit>` file.
+fn etc_default(unit: &str, args: &[String]) -> Result<String> {
+    template::render("infra/etc-default.j2", &json!({ "unit": unit, "args": args.join(" ") }))
+}
+
+fn http(label: &str, port: u16, path: &str) -> HttpCheck {
+    HttpCheck::new(label, &format!("127.0.0.1:{port}"), path, Duration::from_secs(60))
+}
+
+/// Fail (before any reload) when a config does not validate; cheap, so it runs every time.
+fn validate(label: &str, cmd: Cmd) -> Wait {
+    Wait::new(label, cmd, Duration::from_secs(0))
+}
+
+pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
+    let host = ctx.host;
+    let vars = ctx.vars();
+    let map = vars.as_object().cloned().unwrap_or_default();
+    let p = P { host: &host.addr, v: &map };
+    let Some(infra_seq) = host.id.infra_seq else {
+        bail!("host `{}` has no `infra_seq`\nhint: INFRA runs on hosts of group `infra` with `infra_seq: N`", host.addr);
+    };
+    let _ = infra_seq;
+    let on = |k: &str| p.bool(k);
+    let (prom_on, am_on, pgw_on, bb_on, nginx_on) =
+        (on("prometheus_enabled")?, on("alertmanager_enabled")?, on("pushgateway_enabled")?, on("blackbox_enabled")?, on("nginx_enabled")?);
+    let nginx_exp_on = nginx_on && on("nginx_exporter_enabled")?;
+    let (grafana_on, loki_on) = (on("grafana_enabled")?, on("loki_enabled")?);
+
+    let mut plan = ModulePlan::new("infra");
+
+    // -- packages (Debian's own) ------------------------------------------------
+    let mut pkgs = vec![];
+    for (enabled, name) in [
+        (prom_on, "prometheus"),
+        (am_on, "prometheus-alertmanager"),
+        (pgw_on, "prometheus-pushgateway"),
+        (bb_on, "prometheus-blackbox-exporter"),
+        (nginx_on, "nginx"),
+        (nginx_exp_on, "prometheus-nginx-exporter"),
+    ] {
+        if enabled {
+            pkgs.push(name);
+        }
+    }
+    if nginx_exp_on {
+        // Written before the package installs (dpkg keeps it, `--force-confold`): with
+        // Debian's empty ARGS the exporter polls :8080 and dies at install time.
+        let nport = p.port("nginx_port")?;
+        let eport = p.port("nginx_exporter_port")?;
+        let args = vec![
+            format!("-nginx.scrape-uri=http://127.0.0.1:{nport}/nginx_status"),
+            format!("-web.listen-address=:{eport}"),
+            "-nginx.retries=10".to_string(),
+        ];
+        plan.add(File::new("/etc/default/prometheus-nginx-exporter", etc_default("prometheus-nginx-exporter", &args)?));
+    }
+    if !pkgs.is_empty() {
+        plan.add(Package::new("infra", pkgs));
+    }
+    if grafana_on {
+        plan.add(UpstreamPackage::new("infra", "grafana", "apt.grafana.com", GRAFANA_HINT));
+    }
+    if loki_on {
+        plan.add(UpstreamPackage::new(
+            "infra",
+            "loki",
+            "apt.grafana.com",
+            &format!("Debian's `loki` is an unrelated program; {GRAFANA_HINT}"),
+        ));
+    }
+
+    // -- prometheus ---------------------------------------------------------------
+    let sd_dir = p.str("prometheus_sd_dir")?;
+    if prom_on {
+        let port = p.port("prometheus_port")?;
+        let data = p.str("prometheus_data")?;
+        let mut args = vec![
+            "--config.file=/etc/prometheus/prometheus.yml".to_string(),
+            format!("--storage.tsdb.path={data}"),
+            format!("--web.listen-address=:{port}"),
+        ];
+        args.extend(p.options("prometheus_options")?);
+        plan.add(Dir::new(&data).owner("prometheus", "prometheus").mode(0o750));
+        plan.add(File::new("/etc/default/prometheus", etc_default("prometheus", &args)?));
+        let ctx_json = prom::config_context(ctx.inv, host, &vars)?;
+        let conf = template::render("infra/prometheus.yml.j2", &ctx_json)?;
+        plan.add(File::new("/etc/prometheus/prometheus.yml", conf));
+        plan.add(DirFiles::new("/etc/prometheus/rules", prom::rule_files(ctx.inv)).prune(prom::is_our_rule_file));
+        let files = prom::target_files(ctx.inv, &map);
+        for job in prom::jobs(ctx.inv, &map) {
+            let set = files.get(&job.name).cloned().unwrap_or_default();
+            plan.add(DirFiles::new(format!("{sd_dir}/{}", job.name), set).prune(prom::is_target_file));
+        }
+        plan.add(validate(
+            "prometheus config and rules are valid",
+            Cmd::new("promtool").args(["check", "config", "/etc/prometheus/prometheus.yml"]),
+        ));
+        plan.add(Service::running("prometheus.service"));
+        plan.add(Fresh::restart("prometheus.service", &["/etc/default/prometheus"]));
+        plan.add(Fresh::reload(
+            "prometheus.service",
+            &["/etc/prometheus/prometheus.yml", "/etc/prometheus/rules"],
+            &format!("127.0.0.1:{port}"),
+            "/metrics",
+            "prometheus_config_last_reload_success_timestamp_seconds",
+        ));
+    }
+
+    // -- alertmanager -------------------------------------------------------------
+    if am_on {
+        let port = p.port("alertmanager_port")?;
+        let mut args = vec![
+            "--config.file=/etc/prometheus/alertmanager.yml".to_string(),
+            "--storage.path=/var/lib/prometheus/alertmanager".to_string(),
+            format!("--web.listen-address=:{port}"),
+        ];
+        args.extend(prom::alertmanager_cluster_args(ctx.inv, host));
+        args.extend(p.options("alertmanager_options")?);
+        plan.add(File::new("/etc/default/prometheus-alertmanager", etc_default("prometheus-alertmanager", &args)?));
+        plan.add(File::new("/etc/prometheus/alertmanager.yml", template::render("infra/alertmanager.yml.j2", &vars)?));
+        plan.add(validate(
+            "alertmanager config is valid",
+            Cmd::new("amtool").args(["check-config", "/etc/prometheus/alertmanager.yml"]),
+        ));
+        plan.add(Service::running("prometheus-alertmanager.service"));
+        plan.add(Fresh::restart("prometheus-alertmanager.service", &["/etc/default/prometheus-alertmanager"]));
+        plan.add(Fresh::reload(
+            "prometheus-alertmanager.service",
+            &["/etc/prometheus/alertmanager.yml"],
+            &format!("127.0.0.1:{port}"),
+            "/metrics",
+            "alertmanager_config_last_reload_success_timestamp_seconds",
+        ));
+    }
+
+    // -- pushgateway --------------------------------------------------------------
+    if pgw_on {
+        let port = p.port("pushgateway_port")?;
+        let mut args = vec![
+            format!("--web.listen-address=:{port}"),
+            "--persistence.file=/var/lib/prometheus/pushgateway.data".to_string(),
+        ];
+        args.extend(p.options("pushgateway_options")?);
+        plan.add(File::new("/etc/default/prometheus-pushgateway", etc_default("prometheus-pushgateway", &args)?));
+        plan.add(Service::running("prometheus-pushgateway.service"));
+        plan.add(Fresh::restart("prometheus-pushgateway.service", &["/etc/default/prometheus-pushgateway"]));
+    }
+
+    // -- blackbox exporter --------------------------------------------------------
+    if bb_on {
+        let port = p.port("blackbox_port")?;
+        let mut args = vec!["--config.file=/etc/prometheus/blackbox.yml".to_string(), format!("--web.listen-address=:{port}")];
+        args.extend(p.options("blackbox_options")?);
+        let conf = crate::assets::asset("infra/blackbox.yml").context("asset `infra/blackbox.yml` is missing")?;
+        plan.add(File::new("/etc/prometheus/blackbox.yml", conf));
+        plan.add(File::new("/etc/default/prometheus-blackbox-exporter", etc_default("prometheus-blackbox-exporter", &args)?));
+        plan.add(validate(
+            "blackbox config is valid",
+            Cmd::new("prometheus-blackbox-exporter").args(["--config.check", "--config.file=/etc/prometheus/blackbox.yml"]),
+        ));
+        plan.add(Service::running("prometheus-blackbox-exporter.service"));
+        plan.add(Fresh::restart("prometheus-blackbox-exporter.service", &["/etc/default/prometheus-blackbox-exporter"]));
+        plan.add(Fresh::reload(
+            "prometheus-blackbox-exporter.service",
+            &["/etc/prometheus/blackbox.yml"],
+            &format!("127.0.0.1:{port}"),
+            "/metrics",
+            "blackbox_exporter_config_last_reload_success_timestamp_seconds",
+        ));
+    }
+
+    // -- nginx: home page and portal ------------------------------------------------
+    if nginx_on {
+        let www = p.str("nginx_home")?;
+        let page = home::render(ctx.inv, host, &map)?;
+        plan.add(Dir::new(&www));
+        plan.add(File::new(format!("{www}/index.html"), page));
+        plan.add(Absent::new("/etc/nginx/sites-enabled/default"));
+        plan.add(File::new("/etc/nginx/conf.d/pigsty.conf", home::nginx_conf(host, &map)?));
+        plan.add(validate("nginx config is valid", Cmd::new("nginx").args(["-t", "-q"])));
+        plan.add(Service::running("nginx.service"));
+        plan.add(Fresh::reload_workers("nginx.service", &["/etc/nginx/conf.d", "/etc/nginx/conf.d/pigsty.conf", "/etc/nginx/sites-enabled"]));
+        if nginx_exp_on {
+            plan.add(Service::running("prometheus-nginx-exporter.service"));
+            plan.add(Fresh::restart("prometheus-nginx-exporter.service", &["/etc/default/prometheus-nginx-exporter"]));
+        }
+    }
+
+    // -- grafana & loki: only where the upstream packages are installed ---------------
+    if grafana_on {
+        let why = "module infra: grafana is not installed (package `grafana` comes from apt.grafana.com)";
+        let env = template::render(
+            "infra/grafana.env.j2",
+            &json!({
+                "user": p.str("grafana_admin_username")?,
+                "password": ctx.req_str("grafana_admin_password")?,
+                "port": p.port("grafana_port")?,
+            }),
+        )?;
+        plan.add(OnlyIf::exists(GRAFANA_BIN, why, File::new("/etc/grafana/pigsty.env", env).mode(0o600).secret()));
+        let dropin = crate::assets::asset("infra/grafana-server.pigsty.conf").context("asset `infra/grafana-server.pigsty.conf` is missing")?;
+        plan.add_notify(
+            OnlyIf::exists(GRAFANA_BIN, why, File::new("/etc/systemd/system/grafana-server.service.d/pigsty.conf", dropin)),
+            vec![Handler::DaemonReload],
+        );
+        let ds = template::render(
+            "infra/grafana-datasources.yml.j2",
+            &json!({
+                "prometheus": prom_on.then(|| format!("http://127.0.0.1:{}", p.port("prometheus_port").unwrap_or(9090))),
+                "loki": loki_on.then(|| format!("http://127.0.0.1:{}", p.port("loki_port").unwrap_or(3100))),
+            }),
+        )?;
+        plan.add(OnlyIf::exists(GRAFANA_BIN, why, File::new("/etc/grafana/provisioning/datasources/pigsty.yml", ds)));
+        plan.add(OnlyIf::exists(GRAFANA_BIN, why, Service::running("grafana-server.service")));
+        plan.add(OnlyIf::exists(
+            GRAFANA_BIN,
+            why,
+            Fresh::restart(
+                "grafana-server.service",
+                &[
+                    "/etc/grafana/pigsty.env",
+                    "/etc/systemd/system/grafana-server.service.d/pigsty.conf",
+                    "/etc/grafana/provisioning/datasources/pigsty.yml",
+                ],
+            ),
+        ));
+    }
+    if loki_on {
+        let why = "module infra: loki is not installed (package `loki` comes from apt.grafana.com)";
+        plan.add(OnlyIf::exists(LOKI_BIN, why, Service::running("loki.service")));
+    }
+
+    // -- restarts/reloads now, then everything must answer ----------------------------
+    plan.flush();
+    if prom_on {
+        let port = p.port("prometheus_port")?;
+        plan.add(http("prometheus", port, "/-/ready"));
+        plan.add(http("prometheus config loaded", port, "/metrics").expect("prometheus_config_last_reload_successful 1"));
+    }
+    if am_on {
+        plan.add(http("alertmanager", p.port("alertmanager_port")?, "/-/ready"));
+    }
+    if pgw_on {
+        plan.add(http("pushgateway", p.port("pushgateway_port")?, "/-/ready"));
+    }
+    if bb_on {
+        plan.add(http("blackbox exporter", p.port("blackbox_port")?, "/-/healthy"));
+    }
+    if nginx_on {
+        plan.add(http("nginx home page", p.port("nginx_port")?, "/"));
+        if nginx_exp_on {
+            plan.add(http("nginx exporter", p.port("nginx_exporter_port")?, "/metrics").expect("nginx_up 1"));
+        }
+    }
+    if grafana_on {
+        let why = "module infra: grafana is not installed";
+        plan.add(OnlyIf::exists(GRAFANA_BIN, why, http("grafana", p.port("grafana_port")?, "/api/health")));
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,365 @@
+use super::*;
+use crate::facts::Facts;
+use crate::inventory::Inventory;
+use crate::modules::Ctx;
+use serde_json::json;
+
+fn facts() -> Facts {
+    Facts {
+        hostname: "meta".into(),
+        os_id: "debian".into(),
+        os_version_id: "12".into(),
+        os_codename: "bookworm".into(),
+        arch: "x86_64".into(),
+        cpus: 4,
+        mem_bytes: 8 << 30,
+        mem_mb: 8192,
+        ipv4: vec!["10.10.10.10".into()],
+        primary_ipv4: Some("10.10.10.10".into()),
+        is_root: true,
+        has_systemd: true,
+    }
+}
+
+fn secrets() -> Value {
+    let mut m = Map::new();
+    for k in [
+        "dbuser_meta",
+        "dbuser_view",
+        "s3_key_secret",
+        "pgbackrest_cipher_pass",
+        "grafana_admin_password",
+        "grafana_view_password",
+        "pg_admin_password",
+        "pg_monitor_password",
+        "pg_replication_password",
+        "patroni_password",
+        "haproxy_admin_password",
+        "minio_secret_key",
+        "etcd_root_password",
+    ] {
+        m.insert(k.into(), json!(format!("Fake.{k}")));
+    }
+    Value::Object(m)
+}
+
+/// The embedded meta profile for 10.10.10.10 with fixed fake secrets.
+fn meta() -> Inventory {
+    let text = crate::template::render_str(
+        crate::assets::profile("meta").expect("meta profile"),
+        &json!({ "admin_ip": "10.10.10.10", "node_tune": "oltp", "pg_conf": "oltp", "secrets": secrets() }),
+    )
+    .unwrap();
+    Inventory::from_str("meta.yml", &text, &[]).unwrap()
+}
+
+/// Four nodes: infra+etcd on .10, a three-member pg-test on .11-.13.
+fn four() -> Inventory {
+    Inventory::from_str(
+        "four.yml",
+        r#"
+all:
+  children:
+    infra: { hosts: { 10.10.10.10: { infra_seq: 1 } } }
+    etcd: { hosts: { 10.10.10.10: { etcd_seq: 1 } }, vars: { etcd_cluster: etcd } }
+    pg-test:
+      hosts:
+        10.10.10.11: { pg_seq: 1, pg_role: primary }
+        10.10.10.12: { pg_seq: 2, pg_role: replica }
+        10.10.10.13: { pg_seq: 3, pg_role: replica }
+      vars: { pg_cluster: pg-test, pg_databases: [ { name: test } ], pg_users: [ { name: test, password: Secret.Not.Shown } ] }
+  vars:
+    admin_ip: 10.10.10.10
+    grafana_admin_password: Fake.grafana
+    infra_portal:
+      home: { domain: i.pigsty }
+      grafana: { domain: g.pigsty, endpoint: "${admin_ip}:3000", websocket: true }
+"#,
+        &[],
+    )
+    .unwrap()
+}
+
+fn meta_vars(inv: &Inventory) -> (Value, Map<String, Value>) {
+    let h = inv.host("10.10.10.10").unwrap();
+    let f = facts();
+    let ctx = Ctx { inv, host: h, facts: &f };
+    let v = ctx.vars();
+    let m = v.as_object().cloned().unwrap();
+    (v, m)
+}
+
+#[test]
+fn infra_plan_for_meta_lists_every_step_in_order() {
+    let inv = meta();
+    let h = inv.host("10.10.10.10").unwrap();
+    let f = facts();
+    let plan = plan(&Ctx { inv: &inv, host: h, facts: &f }).unwrap();
+    let steps: Vec<String> = plan.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
+    insta::assert_snapshot!(steps.join("\n"));
+}
+
+#[test]
+fn prometheus_config_for_meta() {
+    let inv = meta();
+    let h = inv.host("10.10.10.10").unwrap();
+    let (v, _) = meta_vars(&inv);
+    let conf = template::render("infra/prometheus.yml.j2", &prom::config_context(&inv, h, &v).unwrap()).unwrap();
+    let y: Value = serde_yaml::from_str(&conf).unwrap();
+    assert_eq!(y["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"], json!(["10.10.10.10:9059"]));
+    assert_eq!(y["global"]["scrape_interval"], "10s");
+    assert_eq!(y["global"]["scrape_timeout"], "8s");
+    let jobs: Vec<&str> = y["scrape_configs"].as_array().unwrap().iter().map(|j| j["job_name"].as_str().unwrap()).collect();
+    for j in ["infra", "ping", "node", "haproxy", "etcd", "pgsql", "pgbouncer", "patroni"] {
+        assert!(jobs.contains(&j), "job {j} in {jobs:?}");
+    }
+    insta::assert_snapshot!(conf);
+}
+
+#[test]
+fn alertmanager_config_for_meta() {
+    let inv = meta();
+    let (v, _) = meta_vars(&inv);
+    insta::assert_snapshot!(template::render("infra/alertmanager.yml.j2", &v).unwrap());
+}
+
+#[test]
+fn etc_default_files_carry_ports_and_options() {
+    let a = etc_default("prometheus", &["--web.listen-address=:9090".into(), "--storage.tsdb.retention.time=15d".into()]).unwrap();
+    insta::assert_snapshot!(a);
+}
+
+#[test]
+fn options_with_quotes_or_dollars_are_refused_naming_the_key() {
+    let mut m = Map::new();
+    m.insert("prometheus_options".into(), json!("--web.page-title=\"x\""));
+    let e = P { host: "10.10.10.10", v: &m }.options("prometheus_options").unwrap_err().to_string();
+    assert!(e.contains("`prometheus_options`") && e.contains("10.10.10.10"), "{e}");
+    m.insert("prometheus_options".into(), json!("--storage.tsdb.retention.time=15d  --web.enable-admin-api"));
+    assert_eq!(
+        P { host: "h", v: &m }.options("prometheus_options").unwrap(),
+        vec!["--storage.tsdb.retention.time=15d".to_string(), "--web.enable-admin-api".to_string()]
+    );
+}
+
+#[test]
+fn infra_targets_have_pigsty_labels_and_ports() {
+    let inv = meta();
+    let h = inv.host("10.10.10.10").unwrap();
+    let t = targets(&inv, h);
+    let addrs: Vec<&str> = t.iter().map(|t| t.addr.as_str()).collect();
+    assert_eq!(addrs, vec!["10.10.10.10:9090", "10.10.10.10:9059", "10.10.10.10:9091", "10.10.10.10:9115", "10.10.10.10:9113"]);
+    for x in &t {
+        assert_eq!(x.job, "infra");
+        assert_eq!(x.labels.get("cls").map(String::as_str), Some("infra"));
+        assert_eq!(x.labels.get("ins").map(String::as_str), Some("infra-1"));
+        assert_eq!(x.labels.get("ip").map(String::as_str), Some("10.10.10.10"));
+    }
+}
+
+#[test]
+fn disabled_components_have_no_target() {
+    let mut inv = meta();
+    inv.hosts[0].vars.insert("pushgateway_enabled".into(), json!(false));
+    inv.hosts[0].vars.insert("nginx_exporter_enabled".into(), json!(false));
+    let h = &inv.hosts[0];
+    let addrs: Vec<String> = targets(&inv, h).into_iter().map(|t| t.addr).collect();
+    assert!(!addrs.iter().any(|a| a.ends_with(":9091") || a.ends_with(":9113")), "{addrs:?}");
+}
+
+#[test]
+fn target_files_one_per_job_and_host_in_file_sd_format() {
+    let inv = four();
+    let h = inv.host("10.10.10.10").unwrap();
+    let files = prom::target_files(&inv, &h.vars);
+    let infra = &files["infra"]["10.10.10.10.yml"];
+    let text = String::from_utf8(infra.clone()).unwrap();
+    let y: Value = serde_yaml::from_str(&text).unwrap();
+    let groups = y.as_array().unwrap();
+    assert_eq!(groups.len(), 1, "one label set -> one group: {text}");
+    assert_eq!(groups[0]["labels"]["ins"], "infra-1");
+    assert_eq!(groups[0]["targets"].as_array().unwrap().len(), 5);
+    // every file name is <ip>.yml, owned by pigsty
+    for (job, set) in &files {
+        for name in set.keys() {
+            assert!(prom::is_target_file(name), "{job}/{name}");
+        }
+    }
+    // ping follows node: one per host that has a node target
+    let node_hosts: Vec<&String> = files.get("node").map(|s| s.keys().collect()).unwrap_or_default();
+    let ping_hosts: Vec<&String> = files.get("ping").map(|s| s.keys().collect()).unwrap_or_default();
+    assert_eq!(node_hosts, ping_hosts);
+    insta::assert_snapshot!(text);
+}
+
+#[test]
+fn target_file_names_pigsty_owns_are_ip_names_only() {
+    assert!(prom::is_target_file("10.10.10.11.yml"));
+    assert!(!prom::is_target_file("custom.yml"));
+    assert!(!prom::is_target_file("10.10.10.11.yaml"));
+    assert!(!prom::is_target_file(".10.10.10.11.yml.pigsty-tmp.42"));
+}
+
+#[test]
+fn rule_files_follow_the_modules_present() {
+    let inv = four();
+    let names: Vec<String> = prom::rule_files(&inv).into_keys().collect();
+    assert!(names.contains(&"infra.yml".to_string()) && names.contains(&"node.yml".to_string()));
+    assert!(prom::is_our_rule_file("pgsql.yml") && !prom::is_our_rule_file("custom.yml"));
+}
+
+fn alert_names(file: &str) -> Vec<String> {
+    let text = crate::assets::asset(&format!("infra/rules/{file}")).unwrap();
+    let y: Value = serde_yaml::from_str(text).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let mut out = vec![];
+    for g in y["groups"].as_array().unwrap() {
+        for r in g["rules"].as_array().unwrap() {
+            assert!(r["expr"].is_string(), "{file}: rule without expr: {r}");
+            if let Some(a) = r["alert"].as_str() {
+                assert!(r["labels"]["severity"].is_string(), "{file}: {a} has no severity");
+                assert!(r["annotations"]["summary"].is_string(), "{file}: {a} has no summary");
+                out.push(a.to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn alert_rule_files_parse_and_carry_pigsty_alert_names() {
+    let want: &[(&str, &[&str])] = &[
+        ("infra.yml", &["InfraDown", "NodePingDown"]),
+        ("node.yml", &["NodeDown", "HaproxyDown", "NodeCpuHigh", "NodeLoadHigh", "NodeOutOfMem", "NodeFsSpaceFull", "NodeFsFilesFull", "NodeFdFull", "NodeTimeDrift"]),
+        ("etcd.yml", &["EtcdServerDown", "EtcdNoLeader", "EtcdSyncCommitSlow"]),
+        (
+            "pgsql.yml",
+            &["PostgresDown", "PgbouncerDown", "PatroniDown", "PgExporterDown", "PostgresRestart", "PostgresPartition", "PostgresReplicationLag"],
+        ),
+    ];
+    for (file, names) in want {
+        let got = alert_names(file);
+        for n in *names {
+            assert!(got.iter().any(|g| g == n), "{file} lacks alert {n}: {got:?}");
+        }
+    }
+}
+
+fn promtool() -> bool {
+    let there = crate::sys::Cmd::new("promtool").arg("--version").succeeds();
+    if !there {
+        eprintln!("skip: promtool is not installed here (the lab suite checks the rules on the node)");
+    }
+    there
+}
+
+/// Every rule file of a four-node inventory (all modules) in a temp dir.
+fn rules_dir() -> (tempfile::TempDir, Vec<String>) {
+    let d = tempfile::tempdir().unwrap();
+    let mut paths = vec![];
+    for (name, text) in prom::rule_files(&four()) {
+        let p = d.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        paths.push(p.display().to_string());
+    }
+    (d, paths)
+}
+
+#[test]
+fn alert_rule_files_pass_promtool_check_when_it_is_installed() {
+    if !promtool() {
+        return;
+    }
+    let (_d, paths) = rules_dir();
+    assert_eq!(paths.len(), 4, "infra, node, etcd and pgsql rules: {paths:?}");
+    let out = crate::sys::Cmd::new("promtool").args(["check", "rules"]).args(paths).run().unwrap();
+    assert!(out.success(), "promtool check rules:\n{}\n{}", out.stdout, out.stderr);
+}
+
+#[test]
+fn alerts_fire_on_the_series_that_should_trigger_them_promtool_test() {
+    if !promtool() {
+        return;
+    }
+    let (d, _) = rules_dir();
+    let t = d.path().join("rules_test.yml");
+    std::fs::write(&t, include_str!("rules_test.yml")).unwrap();
+    let out = crate::sys::Cmd::new("promtool").args(["test", "rules", &t.display().to_string()]).run().unwrap();
+    assert!(out.success(), "promtool test rules:\n{}\n{}", out.stdout, out.stderr);
+}
+
+#[test]
+fn home_page_for_meta_links_every_service() {
+    let inv = meta();
+    let h = inv.host("10.10.10.10").unwrap();
+    let (_, m) = meta_vars(&inv);
+    let page = home::render(&inv, h, &m).unwrap();
+    for url in [
+        "http://10.10.10.10:9090/",
+        "http://10.10.10.10:9090/targets",
+        "http://10.10.10.10:9059/",
+        "http://10.10.10.10:9091/",
+        "http://10.10.10.10:9115/",
+        "http://10.10.10.10:3000/",
+    ] {
+        assert!(page.contains(&format!("href=\"{url}\"")), "home page lacks a link to {url}");
+    }
+    assert!(page.contains("pg-meta") && page.contains("pg-meta-primary") && page.contains("5433"));
+    assert!(!page.contains("Fake."), "no secret on the home page");
+    insta::assert_snapshot!(page);
+}
+
+#[test]
+fn home_page_lists_cluster_members_and_hides_passwords() {
+    let inv = four();
+    let h = inv.host("10.10.10.10").unwrap();
+    let page = home::render(&inv, h, &h.vars).unwrap();
+    for s in ["pg-test-1", "pg-test-3", "10.10.10.12:5434", "replica", "http://10.10.10.11:8008/cluster", "g.pigsty"] {
+        assert!(page.contains(s), "home page lacks {s}");
+    }
+    assert!(!page.contains("Secret.Not.Shown"));
+}
+
+#[test]
+fn nginx_site_for_portal_proxies_domains() {
+    let inv = four();
+    let h = inv.host("10.10.10.10").unwrap();
+    let conf = home::nginx_conf(h, &h.vars).unwrap();
+    assert!(conf.contains("server_name g.pigsty;") && conf.contains("proxy_pass http://10.10.10.10:3000;"));
+    assert!(conf.contains("server_name i.pigsty _;"));
+    insta::assert_snapshot!(conf);
+}
+
+#[test]
+fn portal_endpoint_that_would_break_nginx_is_refused() {
+    let mut inv = four();
+    inv.hosts[0].vars.insert("infra_portal".into(), json!({ "x": { "domain": "x.pigsty; include /etc/passwd" } }));
+    let h = &inv.hosts[0];
+    let e = home::nginx_conf(h, &h.vars).unwrap_err().to_string();
+    assert!(e.contains("infra_portal.x.domain"), "{e}");
+}
+
+#[test]
+fn grafana_datasources_point_at_local_prometheus_and_loki() {
+    let ds = template::render(
+        "infra/grafana-datasources.yml.j2",
+        &json!({ "prometheus": "http://127.0.0.1:9090", "loki": "http://127.0.0.1:3100" }),
+    )
+    .unwrap();
+    let y: Value = serde_yaml::from_str(&ds).unwrap();
+    assert_eq!(y["datasources"][0]["url"], "http://127.0.0.1:9090");
+    assert_eq!(y["datasources"][1]["type"], "loki");
+}
+
+#[test]
+fn alertmanagers_of_several_infra_nodes_gossip() {
+    let inv = Inventory::from_str(
+        "two.yml",
+        "all:\n  children:\n    infra: { hosts: { 10.0.0.1: { infra_seq: 1 }, 10.0.0.2: { infra_seq: 2 } } }\n  vars: { grafana_admin_password: x }\n",
+        &[],
+    )
+    .unwrap();
+    let a = prom::alertmanager_cluster_args(&inv, inv.host("10.0.0.1").unwrap());
+    assert!(a.contains(&"--cluster.peer=10.0.0.2:9094".to_string()), "{a:?}");
+    let single = prom::alertmanager_cluster_args(&meta(), meta().host("10.10.10.10").unwrap());
+    assert_eq!(single, vec!["--cluster.listen-address=".to_string()]);
+}

@@ -1,0 +1,101 @@
+//! pgBackRest: the config (written before Patroni starts: `archive_command` uses
+//! it), the stanza and a first full backup on the primary, `/pg/bin/pg-backup`,
+//! and `pg_crontab` as `/etc/cron.d/pigsty-pgsql`.
+use super::params::Pg;
+use crate::engine::ModulePlan;
+use crate::resources::pgbackrest::{Pgbackrest, PgbackrestInitBackup, PgbackrestStanza};
+use crate::resources::File;
+use anyhow::{bail, Result};
+use serde_json::{json, Map, Value};
+
+pub const CONF: &str = "/etc/pgbackrest/pgbackrest.conf";
+pub const CRON: &str = "/etc/cron.d/pigsty-pgsql";
+
+/// The selected repository as `repo1-*` options (Pigsty's `snake_case` keys become
+/// pgBackRest's `kebab-case`), and whether it holds secrets.
+pub fn repo_options(pg: &Pg) -> Result<(Map<String, Value>, bool)> {
+    let Some(repo) = pg.pgbackrest_repo.get(&pg.pgbackrest_method).and_then(Value::as_object) else {
+        bail!(
+            "host `{}`: `pgbackrest_method: {}` has no entry in `pgbackrest_repo`\nhint: define pgbackrest_repo.{} or use `local`",
+            pg.ip,
+            pg.pgbackrest_method,
+            pg.pgbackrest_method
+        );
+    };
+    let mut out = Map::new();
+    let mut secret = false;
+    for (k, v) in repo {
+        let key = k.replace('_', "-");
+        if key.contains("secret") || key.contains("pass") {
+            secret = true;
+        }
+        let val = match v {
+            Value::String(s) => s.clone(),
+            Value::Bool(b) => if *b { "y" } else { "n" }.into(),
+            other => other.to_string(),
+        };
+        out.insert(key, Value::String(val));
+    }
+    Ok((out, secret))
+}
+
+pub fn render_conf(pg: &Pg) -> Result<String> {
+    let (repo, _) = repo_options(pg)?;
+    crate::template::render(
+        "pgsql/pgbackrest.conf.j2",
+        &json!({
+            "cluster": pg.cluster, "method": pg.pgbackrest_method, "repo": repo, "log_dir": pg.pgbackrest_log_dir,
+            "process_max": (pg.facts.cpus / 2).clamp(1, 8), "data": pg.data, "port": pg.port, "socket": pg.socket, "dbsu": pg.dbsu,
+        }),
+    )
+}
+
+pub fn render_script(pg: &Pg) -> String {
+    crate::assets::asset("pgsql/pg-backup")
+        .unwrap_or_default()
+        .replace("__DBSU__", &pg.dbsu)
+        .replace("__STANZA__", &pg.cluster)
+        .replace("__PSQL__", &format!("{}/psql", pg.bin_dir))
+}
+
+/// `pg_crontab` lines run as the dbsu (a user field is added when missing).
+pub fn render_cron(pg: &Pg) -> Result<String> {
+    let mut entries = vec![];
+    for e in &pg.crontab {
+        let f: Vec<&str> = e.split_whitespace().collect();
+        if f.len() < 6 && !e.trim_start().starts_with('@') {
+            bail!("host `{}`: pg_crontab entry `{e}`: expected `<min> <hour> <dom> <mon> <dow> <command>`", pg.ip);
+        }
+        let (sched, rest) = if e.trim_start().starts_with('@') { (f[..1].join(" "), f[1..].join(" ")) } else { (f[..5].join(" "), f[5..].join(" ")) };
+        entries.push(format!("{sched} {} {rest}", pg.dbsu));
+    }
+    crate::template::render("pgsql/pgsql-cron.j2", &json!({"cluster": pg.cluster, "dbsu": pg.dbsu, "entries": entries}))
+}
+
+/// Before Patroni starts.
+pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
+    if !pg.pgbackrest_enabled {
+        return Ok(());
+    }
+    let (_, secret) = repo_options(pg)?;
+    let f = File::new(CONF, render_conf(pg)?).mode(0o640).owner(&pg.dbsu, &pg.dbsu);
+    p.add(if secret { f.secret() } else { f });
+    p.add(File::new("/pg/bin/pg-backup", render_script(pg)).mode(0o755).owner(&pg.dbsu, &pg.dbsu));
+    if !pg.crontab.is_empty() {
+        p.add(File::new(CRON, render_cron(pg)?).mode(0o644));
+    }
+    Ok(())
+}
+
+/// After Postgres runs: stanza, first backup (both skip themselves on replicas).
+pub fn run_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
+    if !pg.pgbackrest_enabled {
+        return Ok(());
+    }
+    let b = Pgbackrest { stanza: pg.cluster.clone(), user: pg.dbsu.clone(), psql: pg.psql() };
+    p.add(PgbackrestStanza(b.clone()));
+    if pg.pgbackrest_init_backup {
+        p.add(PgbackrestInitBackup(b));
+    }
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! Patroni: `patroni.yml`, our unit, the HBA file Postgres reads, and the steps that
+//! follow a start or a reload (ready, parameters applied, DCS config, restarts).
+//!
+//! Reload path: a parameter change is a `patroni.yml` change, so Patroni is sent
+//! SIGHUP (systemd reload), rewrites `postgresql.conf` and reloads Postgres; we wait
+//! until the file holds the new values. Parameters Patroni only takes from the DCS
+//! (max_connections, ...) are PATCHed into `/config`. Anything that then waits for a
+//! restart is restarted through Patroni's REST API (`POST /restart`), never systemd.
+use super::params::Pg;
+use super::tune;
+use super::{HBA_FILE, PATRONI_UNIT, PATRONI_YML};
+use crate::engine::{Handler, ModulePlan};
+use crate::resources::patroni::{PatroniDcsConfig, PatroniPendingRestart, PatroniReady, PgConfApplied};
+use crate::resources::File;
+use anyhow::{anyhow, Result};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub fn render(pg: &Pg) -> Result<String> {
+    let t = tune::timings(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
+    let (local, dcs) = tune::parameters(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
+    let rto_name = match &pg.rto {
+        Value::String(s) => s.clone(),
+        other => format!("{other}s"),
+    };
+    let ctx = json!({
+        "instance": pg.instance, "cluster": pg.cluster, "ip": pg.ip, "conf": pg.conf, "rto_name": rto_name,
+        "facts": {"cpus": pg.facts.cpus, "mem_mb": pg.facts.mem_mb},
+        "namespace": pg.namespace,
+        "patroni_log_dir": pg.patroni_log_dir, "patroni_port": pg.patroni_port,
+        "patroni_username": pg.patroni_username, "patroni_password": pg.patroni_password,
+        "etcd_hosts": pg.etcd_hosts,
+        "etcd_auth": pg.etcd_auth.as_ref().map(|(u, p)| json!({"username": u, "password": p})),
+        "timings": {"ttl": t.ttl, "loop_wait": t.loop_wait, "retry_timeout": t.retry_timeout,
+                     "primary_start_timeout": t.primary_start_timeout, "safety_margin": t.safety_margin},
+        "rpo": pg.rpo,
+        "synchronous_mode": pg.conf == "crit",
+        "dcs_parameters": dcs, "local_parameters": local,
+        "encoding": pg.encoding, "locale": pg.locale, "lc_collate": pg.lc_collate, "lc_ctype": pg.lc_ctype,
+        "checksum": pg.checksum,
+        "listen": pg.listen, "port": pg.port, "data": pg.data, "bin_dir": pg.bin_dir, "dbsu": pg.dbsu,
+        "replication_username": pg.replication_username, "replication_password": pg.replication_password,
+        "admin_username": pg.admin_username, "admin_password": pg.admin_password,
+        "watchdog_mode": pg.watchdog_mode,
+    });
+    crate::template::render("pgsql/patroni.yml.j2", &ctx)
+}
+
+pub fn render_hba(pg: &Pg) -> Result<String> {
+    let rules = super::hba::render(&pg.default_hba_rules, &pg.hba_rules, pg, super::hba::Target::Postgres)
+        .map_err(|e| anyhow!("host `{}`: pg_hba_rules: {e}", pg.ip))?;
+    crate::template::render(
+        "pgsql/pg_hba.conf.j2",
+        &json!({"path": HBA_FILE, "instance": pg.instance, "source": "pg_default_hba_rules + pg_hba_rules",
+                "reload": "postgres", "rules": super::hba::to_ctx(&rules)}),
+    )
+}
+
+/// DCS keys pigsty keeps in line after bootstrap.
+fn dcs_config(pg: &Pg) -> Result<PatroniDcsConfig> {
+    let t = tune::timings(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
+    let (_, dcs) = tune::parameters(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
+    let top: BTreeMap<String, Value> = [
+        ("ttl", json!(t.ttl)),
+        ("loop_wait", json!(t.loop_wait)),
+        ("retry_timeout", json!(t.retry_timeout)),
+        ("primary_start_timeout", json!(t.primary_start_timeout)),
+        ("maximum_lag_on_failover", json!(pg.rpo)),
+        ("synchronous_mode", json!(pg.conf == "crit")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let postgresql: BTreeMap<String, Value> = [("use_pg_rewind".to_string(), json!(true)), ("use_slots".to_string(), json!(true))].into();
+    Ok(PatroniDcsConfig { api: pg.patroni_api(), top, parameters: dcs, postgresql })
+}
+
+/// Steps before the service starts: HBA file, patroni.yml, unit.
+pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
+    let psql = pg.psql();
+    p.add_notify(
+        File::new(HBA_FILE, render_hba(pg)?).mode(0o640).owner(&pg.dbsu, &pg.dbsu),
+        vec![Handler::Run("reload postgres (hba)".into(), psql.reload_cmd())],
+    );
+    p.add_notify(
+        File::new(PATRONI_YML, render(pg)?).mode(0o600).owner(&pg.dbsu, &pg.dbsu).secret(),
+        vec![Handler::Reload(PATRONI_UNIT.into())],
+    );
+    // A unit change takes effect at the next start: restarting Patroni would restart Postgres.
+    p.add_notify(
+        File::new(format!("/etc/systemd/system/{PATRONI_UNIT}"), crate::assets::asset("pgsql/patroni.service").unwrap_or_default()),
+        vec![Handler::DaemonReload],
+    );
+    Ok(())
+}
+
+/// Start Patroni, wait for it, apply reloads, DCS config and pending restarts.
+pub fn run_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
+    p.add(crate::resources::Service::running(PATRONI_UNIT));
+    p.add(PatroniReady { api: pg.patroni_api(), timeout: Duration::from_secs(if pg.is_primary() { 300 } else { 3600 }) });
+    // Runs the queued Patroni reload and the HBA reload now that Postgres answers.
+    p.flush();
+    let (local, dcs) = tune::parameters(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
+    p.add(PgConfApplied { path: format!("{}/postgresql.conf", pg.data), want: local, timeout: Duration::from_secs(60) });
+    p.add(dcs_config(pg)?);
+    let psql = pg.psql();
+    let want: BTreeMap<String, String> = dcs.into_iter().filter(|(k, _)| k != "wal_keep_size").collect();
+    let t = tune::timings(pg).map_err(|e| anyhow!("{e}"))?;
+    p.add(PatroniPendingRestart {
+        api: pg.patroni_api(),
+        loop_wait: t.loop_wait,
+        live: Box::new(move || {
+            let mut why: Vec<String> = psql.pending_restart()?.into_iter().map(|n| format!("{n} waits for a restart")).collect();
+            let names: Vec<String> = want.keys().cloned().collect();
+            let live = psql.settings(&names)?;
+            for (k, v) in &want {
+                if let Some(have) = live.get(k) {
+                    if !crate::resources::patroni::same_setting(have, v) {
+                        why.push(format!("{k} {have} -> {v} (restart)"));
+                    }
+                }
+            }
+            Ok(why)
+        }),
+    });
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! HAProxy services of the cluster, one file per service in `/etc/haproxy/`
+//! (`<cluster>-<service>.cfg`; the NODE module runs haproxy on the directory):
+//! `pg_default_services` + `pg_services`, each routing its port to every selected
+//! member, health-checked against Patroni's REST API (`/primary`, `/read-only`,
+//! `/replica`, ...) with probe timings from `pg_rto`.
+use super::params::{Pg, Vars};
+use super::selector::Selector;
+use super::tune;
+use super::HAPROXY_UNIT;
+use crate::engine::{Handler, ModulePlan};
+use crate::resources::File;
+use anyhow::{anyhow, bail, Result};
+use serde_json::{json, Value};
+
+/// (path, content) of each service file.
+pub fn render(pg: &Pg) -> Result<Vec<(String, String)>> {
+    let t = tune::timings(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
+    let default_server = format!(
+        "inter {} fastinter {} downinter {} rise {} fall {} on-marked-down shutdown-sessions slowstart 30s maxconn 3000 maxqueue 128 weight 100",
+        t.inter, t.fastinter, t.downinter, t.rise, t.fall
+    );
+    let mut out = vec![];
+    let mut seen = std::collections::BTreeSet::new();
+    for svc in pg.default_services.iter().chain(pg.services.iter()) {
+        let s = |k: &str| match svc.get(k) {
+            Some(Value::String(x)) => Some(x.clone()),
+            Some(Value::Null) | None => None,
+            Some(other) => Some(other.to_string()),
+        };
+        let Some(short) = s("name") else {
+            bail!("host `{}`: a service in pg_default_services/pg_services has no `name`", pg.ip);
+        };
+        let Some(port) = svc.get("port").and_then(Value::as_u64).filter(|p| *p > 0 && *p < 65536) else {
+            bail!("host `{}`: service `{short}` needs a `port`", pg.ip);
+        };
+        if !seen.insert(short.clone()) {
+            bail!("host `{}`: service `{short}` is defined twice", pg.ip);
+        }
+        let name = format!("{}-{short}", pg.cluster);
+        let err = |e: String| anyhow!("host `{}`: service `{name}`: {e}", pg.ip);
+        let selector = Selector::parse(&s("selector").unwrap_or_else(|| "[]".into())).map_err(err)?;
+        let backup = match s("backup") {
+            Some(b) => Some(Selector::parse(&b).map_err(err)?),
+            None => None,
+        };
+        let dest = s("dest").unwrap_or_else(|| "default".into());
+        let dest = if dest == "default" { pg.default_service_dest.clone() } else { dest };
+        let mut servers = vec![];
+        let mut backups = vec![];
+        for m in &pg.members {
+            let sel = selector.matches(&m.vars);
+            let bak = backup.as_ref().is_some_and(|b| b.matches(&m.vars));
+            if !sel && !bak {
+                continue;
+            }
+            let v = Vars(&m.vars);
+            let port_of = |d: &str| -> Result<u16> {
+                Ok(match d {
+                    "postgres" => v.port("pg_port", 5432),
+                    "pgbouncer" => v.port("pgbouncer_port", 6432),
+                    n => n.parse().map_err(|_| anyhow!("host `{}`: service `{name}`: dest `{n}` is not default, postgres, pgbouncer or a port", pg.ip))?,
+                })
+            };
+            if bak {
+                backups.push(m.instance.clone());
+            }
+            servers.push(json!({
+                "instance": m.instance, "ip": m.ip, "port": port_of(&dest)?,
+                "check_port": v.port("patroni_port", 8008), "weight": v.i("pg_weight", 100), "backup": bak,
+            }));
+        }
+        let options: Vec<String> = match svc.get("options") {
+            Some(Value::String(o)) => o.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect(),
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            _ => vec![],
+        };
+        let path = format!("/etc/haproxy/{name}.cfg");
+        let dest_name = match dest.as_str() {
+            "postgres" | "pgbouncer" => dest.clone(),
+            n => format!("port {n}"),
+        };
+        let content = crate::template::render(
+            "pgsql/haproxy-service.cfg.j2",
+            &json!({
+                "path": path, "name": name, "cluster": pg.cluster, "ip": s("ip").unwrap_or_else(|| "*".into()), "port": port,
+                "dest_name": dest_name, "check": s("check").unwrap_or_else(|| "/".into()),
+                "maxconn": svc.get("maxconn").and_then(Value::as_u64).unwrap_or(5000),
+                "balance": s("balance").unwrap_or_else(|| "roundrobin".into()),
+                "client_timeout": pg.haproxy_client_timeout, "server_timeout": pg.haproxy_server_timeout,
+                "default_server": default_server, "options": options, "servers": servers, "backups": backups,
+            }),
+        )?;
+        out.push((path, content));
+    }
+    Ok(out)
+}
+
+pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
+    if !pg.local_services() {
+        return Ok(());
+    }
+    for (path, content) in render(pg)? {
+        p.add_notify(File::new(path, content).mode(0o644), vec![Handler::Reload(HAPROXY_UNIT.into())]);
+    }
+    Ok(())
+}

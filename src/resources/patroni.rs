@@ -1,0 +1,523 @@
+//! Patroni, through its REST API (plain HTTP on `patroni_port`): wait until the
+//! cluster has a running leader, keep the cluster-wide (DCS) configuration in line
+//! with the inventory, apply restarts that parameters are waiting for, and wait until
+//! Patroni has rewritten `postgresql.conf` after a reload.
+//!
+//! The HTTP client is a few lines over `TcpStream` (HTTP/1.0, `Connection: close`):
+//! the API is local, plain and tiny, and it keeps a dependency out.
+use super::{scram::b64_encode, ResError, ResResult, Resource, State};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+/// Where Patroni's REST API answers and how to authenticate unsafe requests.
+#[derive(Clone)]
+pub struct PatroniApi {
+    /// `ip:port`
+    pub addr: String,
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for PatroniApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PatroniApi({})", self.addr)
+    }
+}
+
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: String,
+}
+
+impl HttpResponse {
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_str(&self.body).ok()
+    }
+}
+
+impl PatroniApi {
+    pub fn new(addr: impl Into<String>, username: &str, password: &str) -> Self {
+        PatroniApi { addr: addr.into(), username: username.into(), password: password.into() }
+    }
+
+    /// One request; the credentials go in a header, never in a message.
+    pub fn request(&self, method: &str, path: &str, body: Option<&Value>, auth: bool) -> ResResult<HttpResponse> {
+        let err = |e: String| ResError::msg(format!("patroni api `{}` {method} {path}: {e}", self.addr));
+        let sa = self
+            .addr
+            .to_socket_addrs()
+            .map_err(|e| err(e.to_string()))?
+            .next()
+            .ok_or_else(|| err("no address".into()))?;
+        let mut s = TcpStream::connect_timeout(&sa, Duration::from_secs(3)).map_err(|e| err(e.to_string()))?;
+        s.set_read_timeout(Some(Duration::from_secs(120))).ok();
+        s.set_write_timeout(Some(Duration::from_secs(10))).ok();
+        let payload = body.map(|b| b.to_string()).unwrap_or_default();
+        let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\n", self.addr);
+        if auth {
+            let token = b64_encode(format!("{}:{}", self.username, self.password).as_bytes());
+            req.push_str(&format!("Authorization: Basic {token}\r\n"));
+        }
+        if body.is_some() {
+            req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", payload.len()));
+        }
+        req.push_str("\r\n");
+        req.push_str(&payload);
+        s.write_all(req.as_bytes()).map_err(|e| err(e.to_string()))?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).map_err(|e| err(e.to_string()))?;
+        let text = String::from_utf8_lossy(&raw);
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let status = head
+            .lines()
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| err(format!("not an http response: {}", head.lines().next().unwrap_or(""))))?;
+        Ok(HttpResponse { status, body: body.to_string() })
+    }
+
+    pub fn get(&self, path: &str) -> ResResult<HttpResponse> {
+        self.request("GET", path, None, false)
+    }
+}
+
+/// Waits until the local Patroni answers `/health` (Postgres running) and the cluster
+/// has a running leader: role-agnostic, so it holds for a fresh primary, a replica
+/// that finished cloning, or a member of a cluster that failed over.
+pub struct PatroniReady {
+    pub api: PatroniApi,
+    pub timeout: Duration,
+}
+
+impl PatroniReady {
+    fn probe(&self) -> Result<(), String> {
+        let h = self.api.get("/health").map_err(|e| e.to_string())?;
+        if h.status != 200 {
+            let state = h.json().and_then(|j| j["state"].as_str().map(str::to_string)).unwrap_or_default();
+            return Err(format!("/health answers {} (state {})", h.status, if state.is_empty() { "unknown" } else { &state }));
+        }
+        let c = self.api.get("/cluster").map_err(|e| e.to_string())?;
+        let j = c.json().ok_or("/cluster: not json")?;
+        let leader = j["members"]
+            .as_array()
+            .map(|m| m.iter().any(|x| matches!(x["role"].as_str(), Some("leader" | "standby_leader")) && x["state"] == "running"));
+        if leader == Some(true) {
+            Ok(())
+        } else {
+            Err("the cluster has no running leader yet".into())
+        }
+    }
+}
+
+impl Resource for PatroniReady {
+    fn kind(&self) -> &'static str {
+        "wait"
+    }
+    fn name(&self) -> String {
+        format!("patroni ready on {}", self.api.addr)
+    }
+    fn check(&self) -> ResResult<State> {
+        Ok(match self.probe() {
+            Ok(()) => State::InSync,
+            Err(e) => State::drift(format!("not ready: {e}")),
+        })
+    }
+    fn apply(&self) -> ResResult<()> {
+        let t0 = Instant::now();
+        loop {
+            match self.probe() {
+                Ok(()) => return Ok(()),
+                Err(e) if t0.elapsed() > self.timeout => {
+                    return Err(ResError::msg(format!(
+                        "patroni on `{}` not ready after {}s: {e}\nhint: `journalctl -u patroni` and /pg/log/patroni, /pg/log/postgres",
+                        self.api.addr,
+                        self.timeout.as_secs()
+                    )))
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(1000)),
+            }
+        }
+    }
+}
+
+/// The cluster-wide configuration Patroni keeps in the DCS (`GET/PATCH /config`):
+/// timings, `maximum_lag_on_failover`, and the Postgres parameters Patroni only takes
+/// from there (max_connections, max_wal_senders, ...). Bootstrap writes it once from
+/// `bootstrap.dcs`; this keeps it in line afterwards. Only keys we manage are compared.
+pub struct PatroniDcsConfig {
+    pub api: PatroniApi,
+    /// Top-level keys (ttl, loop_wait, ...), compared as JSON values.
+    pub top: BTreeMap<String, Value>,
+    /// `postgresql.parameters` entries, compared as strings.
+    pub parameters: BTreeMap<String, String>,
+    /// `postgresql.use_pg_rewind` etc.
+    pub postgresql: BTreeMap<String, Value>,
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => if *b { "on".into() } else { "off".into() },
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+impl PatroniDcsConfig {
+    fn diff(&self, cur: &Value) -> (Vec<String>, Value) {
+        let mut words = vec![];
+        let mut patch = serde_json::Map::new();
+        for (k, want) in &self.top {
+            let have = &cur[k];
+            if have != want && !(have.is_number() && want.is_number() && have.as_f64() == want.as_f64()) {
+                words.push(format!("dcs {k} {} -> {}", show(have), show(want)));
+                patch.insert(k.clone(), want.clone());
+            }
+        }
+        let mut pg = serde_json::Map::new();
+        for (k, want) in &self.postgresql {
+            let have = &cur["postgresql"][k];
+            if have != want {
+                words.push(format!("dcs postgresql.{k} {} -> {}", show(have), show(want)));
+                pg.insert(k.clone(), want.clone());
+            }
+        }
+        let mut params = serde_json::Map::new();
+        for (k, want) in &self.parameters {
+            let have = &cur["postgresql"]["parameters"][k];
+            if scalar(have) != *want {
+                words.push(format!("dcs parameter {k} {} -> {want}", show(have)));
+                params.insert(k.clone(), Value::String(want.clone()));
+            }
+        }
+        if !params.is_empty() {
+            pg.insert("parameters".into(), Value::Object(params));
+        }
+        if !pg.is_empty() {
+            patch.insert("postgresql".into(), Value::Object(pg));
+        }
+        (words, Value::Object(patch))
+    }
+    fn current(&self) -> ResResult<Value> {
+        let r = self.api.get("/config")?;
+        if r.status != 200 {
+            return Err(ResError::msg(format!("patroni `{}` GET /config answered {}", self.api.addr, r.status)));
+        }
+        r.json().ok_or_else(|| ResError::msg("patroni GET /config: not json"))
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::Null => "(unset)".into(),
+        other => scalar(other),
+    }
+}
+
+impl Resource for PatroniDcsConfig {
+    fn kind(&self) -> &'static str {
+        "patroni"
+    }
+    fn name(&self) -> String {
+        "cluster config in dcs".into()
+    }
+    fn check(&self) -> ResResult<State> {
+        let cur = self.current()?;
+        Ok(State::from_diffs(self.diff(&cur).0))
+    }
+    fn apply(&self) -> ResResult<()> {
+        let cur = self.current()?;
+        let (_, patch) = self.diff(&cur);
+        let r = self.api.request("PATCH", "/config", Some(&patch), true)?;
+        if r.status != 200 {
+            return Err(ResError::msg(format!(
+                "patroni `{}` PATCH /config answered {}: {}\nhint: check `patroni_username`/`patroni_password`",
+                self.api.addr,
+                r.status,
+                r.body.trim()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Restarts Postgres through Patroni when parameters wait for one, and only then.
+/// Patroni sets its `pending_restart` flag a second after it reloads Postgres and picks
+/// up DCS changes only at its next cycle, so the check also asks Postgres itself
+/// (`live`: `pg_settings.pending_restart`, and the live values of the DCS-only
+/// parameters against what the inventory wants), in words.
+pub struct PatroniPendingRestart {
+    pub api: PatroniApi,
+    pub live: Box<dyn Fn() -> ResResult<Vec<String>> + Send + Sync>,
+    pub loop_wait: u64,
+}
+
+impl PatroniPendingRestart {
+    fn pending(&self) -> ResResult<Vec<String>> {
+        let r = self.api.get("/patroni")?;
+        let j = r.json().unwrap_or(Value::Null);
+        if j["state"] != "running" {
+            return Ok(vec![]);
+        }
+        let mut why = (self.live)()?;
+        if why.is_empty() && j["pending_restart"] == Value::Bool(true) {
+            why.push("patroni reports pending_restart".to_string());
+        }
+        Ok(why)
+    }
+}
+
+impl Resource for PatroniPendingRestart {
+    fn kind(&self) -> &'static str {
+        "patroni"
+    }
+    fn name(&self) -> String {
+        "restart postgres for pending parameters".into()
+    }
+    fn check(&self) -> ResResult<State> {
+        Ok(State::from_diffs(self.pending()?))
+    }
+    fn apply(&self) -> ResResult<()> {
+        // Patroni may not have picked up a DCS change yet (it does once per loop_wait):
+        // restart, re-check, and try again a few times before giving up.
+        let settle = Duration::from_secs(self.loop_wait * 2 + 10);
+        let mut last = String::new();
+        for _ in 0..3 {
+            let r = self.api.request("POST", "/restart", Some(&serde_json::json!({})), true)?;
+            last = format!("{} {}", r.status, r.body.trim());
+            if r.status == 401 || r.status == 403 {
+                break;
+            }
+            let t1 = Instant::now();
+            while t1.elapsed() < settle {
+                std::thread::sleep(Duration::from_millis(1000));
+                if let Ok(p) = self.api.get("/health") {
+                    if p.status == 200 && self.pending().map(|w| w.is_empty()).unwrap_or(false) {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Err(ResError::msg(format!(
+            "restart through patroni `{}` did not clear the pending restart: last answer {last}\nhint: `patronictl -c /etc/patroni/patroni.yml list`",
+            self.api.addr
+        )))
+    }
+}
+
+/// After `patroni.yml` changed and Patroni was reloaded, waits until Patroni has
+/// rewritten `postgresql.conf` with the parameters we asked for (it does so, then
+/// reloads Postgres, at its next cycle). Compares only the names given.
+pub struct PgConfApplied {
+    pub path: String,
+    pub want: BTreeMap<String, String>,
+    pub timeout: Duration,
+}
+
+/// Parse Patroni's `postgresql.conf` (`name = 'value'` lines).
+pub fn parse_pg_conf(text: &str) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if l.starts_with('#') || l.is_empty() {
+            continue;
+        }
+        if let Some((k, v)) = l.split_once('=') {
+            let v = v.trim();
+            let v = v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')).unwrap_or(v);
+            m.insert(k.trim().to_string(), v.replace("''", "'").replace("\\\\", "\\"));
+        }
+    }
+    m
+}
+
+/// Do two parameter values mean the same thing to Postgres? `2048MB` = `2GB`,
+/// `60s` = `1min`, `on` = `true`; other strings must match exactly.
+pub fn same_setting(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    if a == b {
+        return true;
+    }
+    let boolean = |s: &str| match s.to_ascii_lowercase().as_str() {
+        "on" | "true" | "yes" | "1" => Some(true),
+        "off" | "false" | "no" | "0" => Some(false),
+        _ => None,
+    };
+    if let (Some(x), Some(y)) = (quantity(a), quantity(b)) {
+        return x.1 == y.1 && (x.0 - y.0).abs() < 1e-9 * x.0.abs().max(1.0);
+    }
+    matches!((boolean(a), boolean(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// A number with an optional memory or time unit, in bytes / microseconds; the
+/// second field is the unit class (0 none, 1 memory, 2 time).
+fn quantity(s: &str) -> Option<(f64, u8)> {
+    let i = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-')).unwrap_or(s.len());
+    let n: f64 = s[..i].parse().ok()?;
+    let (mul, class) = match s[i..].trim() {
+        "" => (1.0, 0),
+        "B" => (1.0, 1),
+        "kB" => (1024.0, 1),
+        "MB" => (1024.0 * 1024.0, 1),
+        "GB" => (1024.0 * 1024.0 * 1024.0, 1),
+        "TB" => (1024.0f64.powi(4), 1),
+        "us" => (1.0, 2),
+        "ms" => (1e3, 2),
+        "s" => (1e6, 2),
+        "min" => (6e7, 2),
+        "h" => (3.6e9, 2),
+        "d" => (8.64e10, 2),
+        _ => return None,
+    };
+    Some((n * mul, class))
+}
+
+impl PgConfApplied {
+    fn diffs(&self) -> Vec<String> {
+        let Ok(text) = std::fs::read_to_string(&self.path) else {
+            return vec![format!("{} not written yet", self.path)];
+        };
+        let have = parse_pg_conf(&text);
+        self.want
+            .iter()
+            .filter(|(k, v)| have.get(*k).map(|h| !same_setting(h, v)).unwrap_or(true))
+            .map(|(k, v)| format!("{k}: {} -> {v}", have.get(k).map(String::as_str).unwrap_or("(unset)")))
+            .collect()
+    }
+}
+
+impl Resource for PgConfApplied {
+    fn kind(&self) -> &'static str {
+        "wait"
+    }
+    fn name(&self) -> String {
+        format!("patroni applied parameters to {}", self.path)
+    }
+    fn check(&self) -> ResResult<State> {
+        Ok(State::from_diffs(self.diffs()))
+    }
+    fn apply(&self) -> ResResult<()> {
+        let t0 = Instant::now();
+        loop {
+            let d = self.diffs();
+            if d.is_empty() {
+                // Patroni reloads Postgres right after writing the file, then takes a
+                // second before it looks at pending_restart: let both happen.
+                std::thread::sleep(Duration::from_millis(2500));
+                return Ok(());
+            }
+            if t0.elapsed() > self.timeout {
+                return Err(ResError::msg(format!(
+                    "patroni did not apply parameters to `{}` within {}s: {}\nhint: a parameter Postgres rejects? see /pg/log/patroni",
+                    self.path,
+                    self.timeout.as_secs(),
+                    d.join(", ")
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::net::TcpListener;
+
+    fn serve_once(status: &str, body: &'static str) -> (String, std::thread::JoinHandle<String>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let status = status.to_string();
+        let h = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let n = s.read(&mut buf).unwrap();
+            let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let resp = format!("HTTP/1.0 {status}\r\nContent-Type: application/json\r\n\r\n{body}");
+            s.write_all(resp.as_bytes()).unwrap();
+            req
+        });
+        (addr, h)
+    }
+
+    #[test]
+    fn http_get_reads_status_and_body() {
+        let (addr, h) = serve_once("200 OK", r#"{"state":"running"}"#);
+        let api = PatroniApi::new(addr, "postgres", "pw");
+        let r = api.get("/health").unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json().unwrap()["state"], "running");
+        let req = h.join().unwrap();
+        assert!(req.starts_with("GET /health HTTP/1.0\r\n"), "{req}");
+        assert!(!req.contains("Authorization"), "{req}");
+    }
+
+    #[test]
+    fn unsafe_request_carries_basic_auth_and_json() {
+        let (addr, h) = serve_once("200 OK", "{}");
+        let api = PatroniApi::new(addr, "postgres", "Pw:1");
+        api.request("PATCH", "/config", Some(&json!({"ttl": 30})), true).unwrap();
+        let req = h.join().unwrap();
+        assert!(req.contains(&format!("Authorization: Basic {}", b64_encode(b"postgres:Pw:1"))), "{req}");
+        assert!(req.ends_with(r#"{"ttl":30}"#), "{req}");
+    }
+
+    #[test]
+    fn unreachable_api_error_names_the_address() {
+        let api = PatroniApi::new("127.0.0.1:1", "u", "p");
+        let e = api.get("/health").unwrap_err().to_string();
+        assert!(e.contains("127.0.0.1:1") && e.contains("/health"), "{e}");
+        assert!(!e.contains('p') || !e.contains("u:p"));
+    }
+
+    #[test]
+    fn dcs_diff_names_each_changed_key_and_builds_a_minimal_patch() {
+        let r = PatroniDcsConfig {
+            api: PatroniApi::new("127.0.0.1:1", "u", "p"),
+            top: [("ttl".to_string(), json!(30)), ("loop_wait".to_string(), json!(5))].into(),
+            parameters: [("max_connections".to_string(), "500".to_string()), ("max_wal_senders".to_string(), "50".to_string())].into(),
+            postgresql: [("use_pg_rewind".to_string(), json!(true))].into(),
+        };
+        let cur = json!({"ttl": 30, "loop_wait": 10, "postgresql": {"use_pg_rewind": true, "parameters": {"max_connections": 100, "max_wal_senders": "50"}}});
+        let (words, patch) = r.diff(&cur);
+        assert_eq!(words, vec!["dcs loop_wait 10 -> 5".to_string(), "dcs parameter max_connections 100 -> 500".to_string()]);
+        assert_eq!(patch, json!({"loop_wait": 5, "postgresql": {"parameters": {"max_connections": "500"}}}));
+    }
+
+    #[test]
+    fn pg_conf_parser_reads_patroni_quoting() {
+        let m = parse_pg_conf("# Do not edit\ninclude 'postgresql.base.conf'\nwork_mem = '64MB'\narchive_command = 'a ''b'' c'\n");
+        assert_eq!(m["work_mem"], "64MB");
+        assert_eq!(m["archive_command"], "a 'b' c");
+    }
+
+    #[test]
+    fn settings_compare_by_meaning() {
+        assert!(same_setting("2048MB", "2GB"));
+        assert!(same_setting("60s", "1min"));
+        assert!(same_setting("on", "true"));
+        assert!(!same_setting("64MB", "64kB"));
+        assert!(!same_setting("1000", "1s"));
+        assert!(!same_setting("pgbackrest a", "pgbackrest b"));
+    }
+
+    #[test]
+    fn pg_conf_applied_reports_each_missing_value() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("postgresql.conf");
+        std::fs::write(&p, "work_mem = '64MB'\n").unwrap();
+        let r = PgConfApplied {
+            path: p.display().to_string(),
+            want: [("work_mem".to_string(), "128MB".to_string()), ("port".to_string(), "5432".to_string())].into(),
+            timeout: Duration::from_millis(10),
+        };
+        assert_eq!(r.check().unwrap(), State::Drift(vec!["port: (unset) -> 5432".into(), "work_mem: 64MB -> 128MB".into()]));
+        assert!(r.apply().unwrap_err().to_string().contains("did not apply"));
+    }
+}
