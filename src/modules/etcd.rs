@@ -243,6 +243,15 @@ all:
     }
 
     #[test]
+    fn root_password_with_whitespace_is_refused_naming_the_key() {
+        let inv = meta_inventory(&["{etcd_root_password: 'two words'}"]);
+        let facts = fake_facts();
+        let Err(e) = plan(&Ctx { inv: &inv, host: &inv.hosts[0], facts: &facts }) else { panic!("plan accepted it") };
+        let e = e.to_string();
+        assert!(e.contains("`etcd_root_password`") && e.contains("10.10.10.10"), "{e}");
+    }
+
+    #[test]
     fn password_stays_out_of_the_plan_commands() {
         let p = with(|c| plan(c).unwrap());
         for s in p.steps() {

@@ -1,7 +1,9 @@
 //! NODE module: every host of the inventory. Pigsty's `node.yml` on Debian 12 with
 //! Debian's own packages: identity (hostname, `/etc/hosts`), packages, time zone,
 //! the admin user, kernel tuning (`node_tune`), time (chrony), HAProxy and
-//! node_exporter; then it checks that both exporters answer.
+//! node_exporter. After the handlers ran it makes sure every daemon runs its current
+//! settings (`Fresh`: a restart or reload lost to an earlier failed run is redone) and
+//! that both exporters answer.
 //!
 //! # HAProxy: how other modules expose services
 //!
@@ -23,6 +25,10 @@
 //!   `haproxy_reload` is true). The unit checks every file before the reload
 //!   (`haproxy -c`); a broken file fails the reload and the running config stays;
 //! - removes its file when the service goes away (`Absent`), then reloads.
+//!
+//! A reload lost to a failed run is not lost for good: NODE's `Fresh` step reloads
+//! haproxy whenever anything in `/etc/haproxy/` is newer than the running worker
+//! (`haproxy_process_start_time_seconds`, whole seconds).
 //!
 //! Names `haproxy.cfg` and anything starting with `pigsty-` are reserved for NODE.
 //! Listener names must be unique across files (`<cluster>-<service>` is).
@@ -774,6 +780,23 @@ pub(crate) mod tests {
     fn haproxy_auth_needs_a_password() {
         let e = with(&["{haproxy_admin_password: 'has space'}"], |c| haproxy_cfg(c).unwrap_err().to_string());
         assert!(e.contains("haproxy_admin_password"), "{e}");
+    }
+
+    #[test]
+    fn haproxy_without_auth_has_no_credentials() {
+        let t = with(&["haproxy_auth_enabled=false"], |c| haproxy_cfg(c).unwrap());
+        assert!(!t.contains("stats       auth") && !t.contains("fake-haproxy"), "{t}");
+        assert!(t.contains("no password"), "{t}");
+    }
+
+    #[test]
+    fn disabled_services_are_stopped_not_configured() {
+        let p = with(&["haproxy_enabled=false", "node_exporter_enabled=false", "node_ntp_enabled=false"], |c| plan(c).unwrap());
+        let names: Vec<String> = p.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
+        assert!(!names.iter().any(|n| n.contains("haproxy.cfg") || n.contains("chrony") || n.starts_with("http")), "{names:?}");
+        assert!(names.contains(&"service haproxy.service".to_string()), "{names:?}");
+        let t = with(&["haproxy_enabled=false", "node_exporter_enabled=false"], |c| targets(c.inv, c.host));
+        assert!(t.is_empty(), "{t:?}");
     }
 
     #[test]

@@ -35,7 +35,15 @@ impl Resource for Listening {
         format!("{} on {}", self.unit, self.addr)
     }
     fn check(&self) -> ResResult<State> {
-        if self.accepts() {
+        // A unit (re)started a moment ago by a handler may still be binding: give an
+        // active unit a few seconds before calling it a drift (instant when it accepts).
+        let t0 = Instant::now();
+        let mut ok = self.accepts();
+        while !ok && t0.elapsed() < Duration::from_secs(5) && systemd::is_active(&self.unit) {
+            std::thread::sleep(Duration::from_millis(250));
+            ok = self.accepts();
+        }
+        if ok {
             Ok(State::InSync)
         } else {
             Ok(State::drift(format!("nothing accepts on {}: restart {}", self.addr, self.unit)))
@@ -44,7 +52,7 @@ impl Resource for Listening {
     fn apply(&self) -> ResResult<()> {
         // A unit that was just (re)started may need a moment before it accepts.
         let t0 = Instant::now();
-        while t0.elapsed() < Duration::from_secs(3) {
+        while t0.elapsed() < Duration::from_secs(10) {
             if self.accepts() {
                 return Ok(());
             }

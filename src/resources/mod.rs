@@ -14,6 +14,7 @@ pub mod user;
 // INFRA: directory file sets, removals, conditional steps, HTTP readiness, vendor packages.
 pub mod absent;
 pub mod dirfiles;
+pub mod filecaps;
 pub mod fresh;
 pub mod http;
 pub mod only_if;
@@ -41,6 +42,7 @@ pub use symlink::Symlink;
 pub use user::{Group, User};
 pub use absent::Absent;
 pub use dirfiles::DirFiles;
+pub use filecaps::{Debconf, FileCaps};
 pub use fresh::Fresh;
 pub use http::HttpCheck;
 pub use only_if::OnlyIf;

@@ -577,6 +577,9 @@ impl Resource for PgExtension {
 // Default privileges
 //------------------------------------------------------------------------------
 
+/// (owner, objtype letter, grantee, privilege) of one default grant.
+type Grant = (String, char, String, String);
+
 /// `ALTER DEFAULT PRIVILEGES FOR ROLE <owner> GRANT ...` for each owner, in one
 /// database (template1 so new databases inherit them, and postgres).
 pub struct PgDefaultPrivileges {
@@ -607,7 +610,7 @@ pub fn parse_default_grant(g: &str) -> Option<(char, String, String)> {
 }
 
 impl PgDefaultPrivileges {
-    fn want(&self) -> BTreeSet<(String, char, String, String)> {
+    fn want(&self) -> BTreeSet<Grant> {
         let mut s = BTreeSet::new();
         for o in &self.owners {
             for g in &self.grants {
@@ -618,14 +621,14 @@ impl PgDefaultPrivileges {
         }
         s
     }
-    fn missing(&self) -> ResResult<(bool, Vec<(String, char, String, String)>)> {
+    fn missing(&self) -> ResResult<(bool, Vec<Grant>)> {
         let v = self.psql.json(
             &self.db,
             "SELECT json_build_object('recovery', pg_is_in_recovery(), 'acl', (SELECT coalesce(json_agg(json_build_array(\
 pg_get_userbyid(d.defaclrole), d.defaclobjtype, CASE WHEN a.grantee = 0 THEN 'public' ELSE pg_get_userbyid(a.grantee) END, a.privilege_type)), '[]') \
 FROM pg_default_acl d, aclexplode(d.defaclacl) a WHERE d.defaclnamespace = 0));",
         )?;
-        let have: BTreeSet<(String, char, String, String)> = v["acl"]
+        let have: BTreeSet<Grant> = v["acl"]
             .as_array()
             .map(|a| {
                 a.iter()

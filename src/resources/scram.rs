@@ -76,7 +76,9 @@ pub fn is_verifier(s: &str) -> bool {
 }
 
 /// (iterations, salt, StoredKey, ServerKey)
-fn parse(s: &str) -> Option<(u32, Vec<u8>, Vec<u8>, Vec<u8>)> {
+type Parsed = (u32, Vec<u8>, Vec<u8>, Vec<u8>);
+
+fn parse(s: &str) -> Option<Parsed> {
     let rest = s.strip_prefix("SCRAM-SHA-256$")?;
     let (params, keys) = rest.split_once('$')?;
     let (iter, salt) = params.split_once(':')?;

@@ -26,7 +26,7 @@ use super::{Ctx, ScrapeTarget};
 use crate::engine::{Handler, ModulePlan};
 use crate::inventory::{Host, Inventory};
 use crate::resources::{
-    Absent, Dir, DirFiles, File, Fresh, HttpCheck, OnlyIf, Package, Service, UpstreamPackage, Wait,
+    Absent, Debconf, Dir, DirFiles, File, FileCaps, Fresh, HttpCheck, OnlyIf, Package, Service, UpstreamPackage, Wait,
 };
 use crate::sys::Cmd;
 use crate::template;
@@ -40,6 +40,7 @@ pub mod prom;
 const GRAFANA_HINT: &str = "hint: add Grafana's repository (`deb https://apt.grafana.com stable main`, key https://apt.grafana.com/gpg.key) and run again";
 const GRAFANA_BIN: &str = "/usr/sbin/grafana-server";
 const LOKI_BIN: &str = "/usr/bin/loki";
+const BLACKBOX_BIN: &str = "/usr/bin/prometheus-blackbox-exporter";
 
 /// Typed reads of a host's merged parameters (defaults from `assets/params.yml`), with errors that name the host and key.
 pub(crate) struct P<'a> {
@@ -171,6 +172,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
         (am_on, "prometheus-alertmanager"),
         (pgw_on, "prometheus-pushgateway"),
         (bb_on, "prometheus-blackbox-exporter"),
+        (bb_on, "libcap2-bin"), // setcap, for the blackbox exporter's ICMP probes
         (nginx_on, "nginx"),
         (nginx_exp_on, "prometheus-nginx-exporter"),
     ] {
@@ -290,6 +292,13 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
         let conf = crate::assets::asset("infra/blackbox.yml").context("asset `infra/blackbox.yml` is missing")?;
         plan.add(File::new("/etc/prometheus/blackbox.yml", conf));
         plan.add(File::new("/etc/default/prometheus-blackbox-exporter", etc_default("prometheus-blackbox-exporter", &args)?));
+        // ICMP probes (job `ping`) need a raw socket: Debian grants it to the binary only
+        // when asked (debconf), and unprivileged ping sockets are often disabled.
+        plan.add(Debconf::new("prometheus-blackbox-exporter", "prometheus-blackbox-exporter/want_cap_net_raw", "boolean", "true"));
+        plan.add_notify(
+            FileCaps::new(BLACKBOX_BIN, "cap_net_raw=ep"),
+            vec![Handler::Restart("prometheus-blackbox-exporter.service".into())],
+        );
         plan.add(validate(
             "blackbox config is valid",
             Cmd::new("prometheus-blackbox-exporter").args(["--config.check", "--config.file=/etc/prometheus/blackbox.yml"]),

@@ -233,7 +233,7 @@ fn alert_rule_files_parse_and_carry_pigsty_alert_names() {
         ("etcd.yml", &["EtcdServerDown", "EtcdNoLeader", "EtcdSyncCommitSlow"]),
         (
             "pgsql.yml",
-            &["PostgresDown", "PgbouncerDown", "PatroniDown", "PgExporterDown", "PostgresRestart", "PostgresPartition", "PostgresReplicationLag"],
+            &["PostgresDown", "PgbouncerDown", "PatroniDown", "PgExporterDown", "PgbouncerExporterDown", "PostgresRestart", "PostgresPartition", "PostgresReplicationLag"],
         ),
     ];
     for (file, names) in want {

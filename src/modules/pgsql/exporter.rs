@@ -1,10 +1,10 @@
-//! Exporters from Debian: `prometheus-postgres-exporter` on `pg_exporter_port` (as
+//! Exporters: Debian's `prometheus-postgres-exporter` on `pg_exporter_port` (as
 //! `pg_monitor_username` over the Unix socket; the DSN with its password lives in the
-//! unit's environment file, 0640 root:prometheus) and
-//! `prometheus-pgbouncer-exporter` on `pgbouncer_exporter_port` (pgBouncer's admin
-//! console as `pg_monitor_username`, a `stats_users` member, over the Unix socket; its
-//! password in a pgpass file the unit points at with a drop-in). Both read their
-//! settings only at start: a change restarts them (cheap, no data path).
+//! unit's environment file, 0640 root:prometheus), and our `pgbouncer_exporter` on
+//! `pgbouncer_exporter_port` (a small script: Debian's prometheus-pgbouncer-exporter
+//! 1.7 crashes on pgBouncer 1.18's SHOW STATS), reading pgBouncer's admin console as
+//! the monitor user (a `stats_users` member) with its password in a pgpass file.
+//! Both read their settings only at start: a change restarts them (cheap, no data path).
 use super::params::Pg;
 use crate::engine::{Handler, ModulePlan};
 use crate::resources::listen::Listening;
@@ -13,13 +13,14 @@ use anyhow::Result;
 use serde_json::json;
 
 pub const PG_EXPORTER_UNIT: &str = "prometheus-postgres-exporter.service";
-pub const PGB_EXPORTER_UNIT: &str = "prometheus-pgbouncer-exporter.service";
 pub const PG_EXPORTER_ENV: &str = "/etc/default/prometheus-postgres-exporter";
-pub const PGB_EXPORTER_CONF: &str = "/etc/prometheus-pgbouncer-exporter.conf";
-pub const PGB_EXPORTER_PGPASS: &str = "/etc/prometheus-pgbouncer-exporter.pgpass";
-pub const PGB_EXPORTER_DROPIN: &str = "/etc/systemd/system/prometheus-pgbouncer-exporter.service.d/pigsty.conf";
+pub const PGB_EXPORTER_UNIT: &str = "pgbouncer_exporter.service";
+/// Debian's, replaced by ours: kept stopped if it is installed.
+pub const DEBIAN_PGB_EXPORTER_UNIT: &str = "prometheus-pgbouncer-exporter.service";
+pub const PGB_EXPORTER_BIN: &str = "/pg/bin/pgbouncer_exporter";
+pub const PGB_EXPORTER_PGPASS: &str = "/pg/conf/pgbouncer_exporter.pgpass";
 
-/// A `.pgpass` field (`:` and `\` escaped).
+/// A `.pgpass` field (`:` and `\\` escaped).
 fn pgpass_field(s: &str) -> String {
     s.replace('\\', "\\\\").replace(':', "\\:")
 }
@@ -28,9 +29,11 @@ pub fn render_pgb_pgpass(pg: &Pg) -> String {
     format!("*:{}:pgbouncer:{}:{}\n", pg.pgbouncer_port, pgpass_field(&pg.monitor_username), pgpass_field(&pg.monitor_password))
 }
 
-pub fn render_pgb_dropin() -> String {
-    format!(
-        "# {PGB_EXPORTER_DROPIN}: written by pigsty\n# the password of pgbouncer's stats user, and a retry when pgbouncer restarts\n[Service]\nEnvironment=PGPASSFILE={PGB_EXPORTER_PGPASS}\nRestart=on-failure\nRestartSec=5s\n"
+pub fn render_pgb_unit(pg: &Pg) -> Result<String> {
+    crate::template::render(
+        "pgsql/pgbouncer_exporter.service.j2",
+        &json!({"port": pg.pgbouncer_exporter_port, "user": pg.monitor_username, "dbsu": pg.dbsu, "pgpass": PGB_EXPORTER_PGPASS,
+                "listen": "0.0.0.0", "socket": pg.socket, "pgbouncer_port": pg.pgbouncer_port}),
     )
 }
 
@@ -74,14 +77,6 @@ pub fn render_pg_env(pg: &Pg) -> Result<String> {
     )
 }
 
-pub fn render_pgb_conf(pg: &Pg) -> Result<String> {
-    crate::template::render(
-        "pgsql/pgbouncer-exporter.conf.j2",
-        &json!({"instance": pg.instance, "port": pg.pgbouncer_exporter_port, "pgbouncer_port": pg.pgbouncer_port,
-                "user": pg.monitor_username, "socket": pg.socket, "pgpass": PGB_EXPORTER_PGPASS}),
-    )
-}
-
 pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     let mut listen = vec![];
     if pg.pg_exporter_enabled {
@@ -94,9 +89,16 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     }
     if pg.pgbouncer_exporter_enabled && pg.pgbouncer_enabled {
         let restart = || vec![Handler::Restart(PGB_EXPORTER_UNIT.into())];
-        p.add_notify(File::new(PGB_EXPORTER_CONF, render_pgb_conf(pg)?).mode(0o644), restart());
+        p.add(Service::stopped(DEBIAN_PGB_EXPORTER_UNIT));
+        p.add_notify(
+            File::new(PGB_EXPORTER_BIN, crate::assets::asset("pgsql/pgbouncer_exporter").unwrap_or_default()).mode(0o755).owner(&pg.dbsu, &pg.dbsu),
+            restart(),
+        );
         p.add_notify(File::new(PGB_EXPORTER_PGPASS, render_pgb_pgpass(pg)).mode(0o600).owner(&pg.dbsu, &pg.dbsu).secret(), restart());
-        p.add_notify(File::new(PGB_EXPORTER_DROPIN, render_pgb_dropin()), vec![Handler::DaemonReload, Handler::Restart(PGB_EXPORTER_UNIT.into())]);
+        p.add_notify(
+            File::new(format!("/etc/systemd/system/{PGB_EXPORTER_UNIT}"), render_pgb_unit(pg)?),
+            vec![Handler::DaemonReload, Handler::Restart(PGB_EXPORTER_UNIT.into())],
+        );
         p.add(Service::running(PGB_EXPORTER_UNIT));
         listen.push(Listening::new(format!("{}:{}", pg.ip, pg.pgbouncer_exporter_port), PGB_EXPORTER_UNIT));
     }

@@ -78,7 +78,7 @@ pub fn packages(pg: &Pg) -> Vec<String> {
         "pgbouncer".into(),
         "pgbackrest".into(),
         "prometheus-postgres-exporter".into(),
-        "prometheus-pgbouncer-exporter".into(),
+        // our pgbouncer_exporter script runs on the python3 + psycopg2 Patroni brings
     ];
     if !pg.crontab.is_empty() {
         names.push("cron".into());
@@ -161,8 +161,7 @@ pub fn rendered_files(pg: &Pg) -> Result<Vec<(String, String)>> {
         ("/pg/bin/pg-backup".to_string(), backup::render_script(pg)),
         (backup::CRON.to_string(), backup::render_cron(pg)?),
         (exporter::PG_EXPORTER_ENV.to_string(), exporter::render_pg_env(pg)?),
-        (exporter::PGB_EXPORTER_CONF.to_string(), exporter::render_pgb_conf(pg)?),
-        (exporter::PGB_EXPORTER_DROPIN.to_string(), exporter::render_pgb_dropin()),
+        (format!("/etc/systemd/system/{}", exporter::PGB_EXPORTER_UNIT), exporter::render_pgb_unit(pg)?),
         (exporter::PGB_EXPORTER_PGPASS.to_string(), exporter::render_pgb_pgpass(pg)),
     ];
     v.extend(services::render(pg)?);

@@ -3,7 +3,7 @@
 //! here only matter for a host built by hand), plus what is derived from them
 //! (paths, instance name, cluster members, etcd endpoints).
 use crate::facts::Facts;
-use crate::inventory::{Host, Inventory, Module};
+use crate::inventory::{Host, Inventory};
 use anyhow::{bail, Result};
 use serde_json::{Map, Value};
 
@@ -361,6 +361,9 @@ impl Pg {
         if pwd_enc != "scram-sha-256" {
             bail!("host `{}`: `pg_pwd_enc: {pwd_enc}` is not supported; pigsty stores SCRAM verifiers\nhint: use scram-sha-256", host.addr);
         }
+        if v.s("pgbouncer_sslmode", "disable") != "disable" {
+            bail!("host `{}`: `pgbouncer_sslmode` other than disable is not supported yet (no certificates)\nhint: set it to disable", host.addr);
+        }
         if v.b("patroni_ssl_enabled", false) {
             bail!("host `{}`: `patroni_ssl_enabled: true` is not supported yet\nhint: set it to false", host.addr);
         }
@@ -510,11 +513,6 @@ impl Pg {
     pub fn local_services(&self) -> bool {
         self.haproxy_enabled && self.service_provider.is_empty()
     }
-}
-
-/// Is `host` a pgsql host?
-pub fn is_pgsql(host: &Host) -> bool {
-    host.has(Module::Pgsql)
 }
 
 #[cfg(test)]

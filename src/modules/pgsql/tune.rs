@@ -135,8 +135,11 @@ pub fn value_str(v: &Value) -> String {
     }
 }
 
+/// Parameter name -> value as Postgres takes it.
+pub type Params = BTreeMap<String, String>;
+
 /// (local parameters, DCS-only parameters) for this member.
-pub fn parameters(pg: &Pg) -> Result<(BTreeMap<String, String>, BTreeMap<String, String>), String> {
+pub fn parameters(pg: &Pg) -> Result<(Params, Params), String> {
     let conf = pg.conf.as_str();
     let mem = pg.facts.mem_mb.max(256);
     let cpus = pg.facts.cpus.max(1) as u64;

@@ -25,6 +25,14 @@ pub fn resolve_with(host: &Host, pm: &dyn PackageManager) -> Result<u32> {
         let Ok(n) = raw.trim().parse::<u32>() else {
             bail!("host `{}`: `pg_version: {raw}` is not a postgres major version (e.g. 15)", host.addr);
         };
+        if let Some(d) = data_version(&v.s("pg_data", "/pg/data")) {
+            if d != n {
+                bail!(
+                    "host `{}`: `pg_version: {n}` but the data directory holds a PostgreSQL {d} cluster; pigsty does not upgrade majors in place\nhint: keep `pg_version: {d}`, or move the cluster to new members with PostgreSQL {n}",
+                    host.addr
+                );
+            }
+        }
         if available(n) {
             return Ok(n);
         }
@@ -116,6 +124,23 @@ mod tests {
         let pm = Fake { installed: vec![], candidates: vec!["postgresql-15"] };
         let e = resolve_with(&inv.hosts[0], &pm).unwrap_err().to_string();
         assert!(e.contains("`postgresql-18`") && e.contains("PGDG") && e.contains("PostgreSQL 15"), "{e}");
+    }
+
+    #[test]
+    fn an_explicit_version_other_than_the_data_directory_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("PG_VERSION"), "15\n").unwrap();
+        let text = format!(
+            "all:\n  children:\n    pg-x:\n      hosts: {{ 10.10.10.12: {{ pg_seq: 1, pg_role: primary }} }}\n      vars: {{ pg_cluster: pg-x, pg_version: 16, pg_data: {} }}\n",
+            d.path().display()
+        );
+        let inv = crate::inventory::Inventory::from_str_with("t.yml", &text, &[], &crate::inventory::LoadOptions { resolve_names: false }).unwrap();
+        let pm = Fake { installed: vec!["postgresql-15"], candidates: vec!["postgresql-16"] };
+        let e = resolve_with(&inv.hosts[0], &pm).unwrap_err().to_string();
+        assert!(e.contains("PostgreSQL 15 cluster") && e.contains("does not upgrade"), "{e}");
+        let text = text.replace("pg_version: 16, ", "");
+        let inv = crate::inventory::Inventory::from_str_with("t.yml", &text, &[], &crate::inventory::LoadOptions { resolve_names: false }).unwrap();
+        assert_eq!(resolve_with(&inv.hosts[0], &pm).unwrap(), 15, "the data directory decides when unset");
     }
 
     #[test]
