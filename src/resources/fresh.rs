@@ -156,13 +156,11 @@ fn workers_started(unit: &str) -> Option<(f64, f64)> {
     let o = Cmd::new("systemctl").args(["show", "-p", "MainPID", "--value", unit]).run().ok()?;
     let pid: u32 = o.stdout.trim().parse().ok().filter(|p| *p > 0)?;
     let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
-    let btime: f64 = std::fs::read_to_string("/proc/stat")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
+    // Boot time to the centisecond: now - uptime (`/proc/stat`'s btime is truncated to
+    // the second, which would make a worker look up to 1s older than it is).
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime").ok()?.split_whitespace().next()?.parse().ok()?;
+    let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
+    let btime = now - uptime;
     let tck = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as f64;
     children
         .split_whitespace()
@@ -174,7 +172,7 @@ fn workers_started(unit: &str) -> Option<(f64, f64)> {
             Some(btime + start / tck)
         })
         .reduce(f64::max)
-        .map(|t| (t, 1.0 / tck))
+        .map(|t| (t, 2.0 / tck + 0.01))
 }
 
 /// Value of an unlabelled metric in Prometheus text format.
