@@ -40,7 +40,7 @@ fn pgsql_help_lists_its_verbs() {
 fn verbs_not_built_yet_say_so_and_exit_1() {
     for args in [
         vec!["join", "10.0.0.1"],
-        vec!["pgsql", "switchover", "pg-test"],
+        vec!["pgsql", "restart", "pg-test"],
         vec!["pgsql", "pitr", "pg-test", "--latest"],
         vec!["etcd", "add", "10.0.0.1"],
         vec!["redis", "add", "redis-test"],
@@ -52,6 +52,21 @@ fn verbs_not_built_yet_say_so_and_exit_1() {
             .assert()
             .code(1)
             .stderr(predicate::str::contains("is not built yet"));
+    }
+}
+
+#[test]
+fn switchover_names_an_unknown_cluster_and_changes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("pigsty.yml");
+    pigsty().args(["configure", "--ip", "10.9.8.7", "-o"]).arg(&p).assert().success();
+    for verb in ["switchover", "failover"] {
+        pigsty()
+            .args(["pgsql", verb, "pg-nope", "--yes", "-i"])
+            .arg(&p)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("no cluster `pg-nope`").and(predicate::str::contains("pg-meta")));
     }
 }
 

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Bench "ha": what a client sees when pg-test (3 members, Pigsty's ha-full layout) loses
+# its primary: the longest gap between two acknowledged writes through 5433 during a
+# `pigsty pgsql switchover`, a hard crash of the primary's node and a network partition
+# of it; the time to a new leader; acknowledged writes lost. Also the deploy time of
+# pg-test from node 1 and a no-op re-deploy.
+#
+# The numbers come from the ha lab suite (tests/lab/suites/ha.sh, HA_RESULTS=FILE), run
+# on a fresh 4-node lab (taken down first and at the end, like the singleton bench); the
+# suite installs the singleton on node 1 itself. Writes target/bench/ha.json; the
+# suite's output is in target/bench/ha.log. Skip with BENCH_SKIP=ha.
+set -euo pipefail
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+NAME=ha
+LAB=tests/lab/lab.sh
+LOG="$BENCH_DIR/ha.log"
+RES="$BENCH_DIR/ha.results.json"
+: >"$LOG"
+rm -f "$RES"
+error="" checks=""
+
+lab() { echo "+ $LAB $*" >>"$LOG"; "$LAB" "$@" >>"$LOG" 2>&1; }
+finish() { "$LAB" down >>"$LOG" 2>&1 || true; }
+trap finish EXIT
+
+run() {
+  lab down || return 1
+  lab up 4 || return 1
+  HA_RESULTS=$RES bash tests/lab/suites/ha.sh >>"$LOG" 2>&1 || error="some ha checks failed (see $LOG)"
+  checks=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOG" | tail -n1 || true)
+}
+
+run || error=${error:-"lab failed (see $LOG)"}
+[[ -s $RES ]] || { error=${error:-"the ha suite wrote no results (see $LOG)"}; echo '{}' >"$RES"; }
+
+get() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1])).get(sys.argv[2]); print("" if v is None else v)' "$RES" "$1"; }
+body=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in r.items()))' "$RES")
+bench_json "$NAME" "${body:+$body, }\"checks\": $(json_str_or_null "$checks"), \"error\": $(json_str_or_null "$error")"
+
+for m in deploy_pg_test_seconds:s noop_deploy_pg_test_seconds:s \
+  switchover_command_seconds:s switchover_max_gap_seconds:s switchover_lost:writes \
+  crash_new_leader_seconds:s crash_max_gap_seconds:s crash_lost:writes \
+  partition_new_leader_seconds:s partition_max_gap_seconds:s partition_lost:writes \
+  partition_old_primary_writable_after_cut_seconds:s partition_old_primary_lost:writes; do
+  bench_row ha "${m%%:*}" "$(get "${m%%:*}")" "${m##*:}"
+done
+[[ -z $checks ]] || bench_row ha checks "$checks"
+[[ -z $error ]] || bench_row ha error "$error"
+exit 0

@@ -1,0 +1,399 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions here are called through check/retry
+# ha: Pigsty's 4-node sandbox (ha-full.yml). Node 1 is the singleton meta node (infra,
+# etcd, pg-meta: what the singleton suite leaves, or what this suite installs itself);
+# pg-test (primary, replica, offline replica) goes on nodes 2-4, deployed from node 1
+# over SSH. Checked as a user would: rows written through 5433 of any member read back
+# through 5434 of every member; then a switchover, a hard crash of the primary's node
+# and a network partition of it, each with a client writing through 5433 that records
+# its longest gap and, afterwards, which acknowledged writes are missing; at no moment
+# may two servers accept writes. Then re-runs change nothing, and an unreachable host
+# gets a clear error while the others converge.
+#
+#   HA_RESULTS=FILE   also write the measured numbers there as JSON (tests/bench/ha.bench.sh)
+# shellcheck disable=SC2034 # read by run.sh
+NODES=4
+# shellcheck source=SCRIPTDIR/../lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib.sh"
+
+META=10.10.10.10
+PG_IPS=(10.10.10.11 10.10.10.12 10.10.10.13)
+ALL_PG=10.10.10.11,10.10.10.12,10.10.10.13
+INV=/etc/pigsty/pigsty.yml
+HA_DIR=$LAB_DIR/ha
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/lab-ha.XXXXXX")
+at_exit rm -rf "$WORK"
+: >"$WORK/results.tsv"
+
+on() { lab ssh 1 "$@"; }
+node_of() { echo $((${1##*.} - 9)); } # 10.10.10.11 -> 2
+now() { date +%s.%N; }
+secs() { python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))" "$1" "$2"; }
+record() { printf '%s\t%s\n' "$1" "$2" >>"$WORK/results.tsv"; } # KEY VALUE: a measured number
+
+# the value of an `all.vars` credential in node 1's inventory (never printed by checks)
+secret() { on "sed -n 's/^    $1: *//p' $INV | head -n1"; }
+
+psql_at() { # host port db sql: as dbuser_dba from node 1, password from ~/.pgpass
+  on "psql -X -A -t -v ON_ERROR_STOP=1 'host=$1 port=$2 dbname=$3 user=dbuser_dba connect_timeout=3' -c \"$4\""
+}
+server_of() { psql_at "$1" "$2" test "select replace(pg_read_file('/etc/hostname'), chr(10), '')"; }
+
+# `pigsty status pg-test --json` on node 1 (exit 1 when unhealthy: the JSON still comes)
+status_json() { on "pigsty status pg-test --json 2>/dev/null; true"; }
+# jq-like access to the status: members of pg-test as `name host role state timeline` lines
+members() {
+  status_json | python3 -c 'import json,sys
+c=json.load(sys.stdin)["clusters"][0]
+for m in c.get("members", []): print(m.get("name"), m.get("host"), m.get("role"), m.get("state"), m.get("timeline"))'
+}
+leader_line() { members | awk '$3 == "leader" && $4 == "running"' | head -n1; }
+leader_name() { leader_line | awk '{print $1}'; }
+leader_ip() { leader_line | awk '{print $2}'; }
+
+# one running leader, two running replicas on its timeline, and the leader streams to both
+healthy_cluster() {
+  local m
+  m=$(members) || return 1
+  echo "$m"
+  python3 - "$m" <<'PY' || return 1
+import sys
+ms = [l.split() for l in sys.argv[1].splitlines() if l.strip()]
+leaders = [m for m in ms if m[2] == "leader" and m[3] == "running"]
+reps = [m for m in ms if m[2] in ("replica", "sync_standby") and m[3] in ("running", "streaming")]
+ok = len(ms) == 3 and len(leaders) == 1 and len(reps) == 2 and all(r[4] == leaders[0][4] for r in reps)
+sys.exit(0 if ok else 1)
+PY
+  [[ $(psql_at "$(leader_ip)" 5433 postgres "select count(*) from pg_stat_replication where state = 'streaming'") == 2 ]]
+}
+new_leader_other_than() { local l; l=$(leader_name); [[ -n $l && $l != "$1" ]]; }
+is_replica() { members | awk -v n="$1" '$1 == n && ($3 == "replica" || $3 == "sync_standby") && ($4 == "running" || $4 == "streaming")' | grep -q .; }
+
+# writer.py on a node, in the background (ended by its stop file or duration)
+start_writer() { # node run hosts
+  lab ssh "$1" "rm -f /tmp/ha-$2.stop /root/ha-$2.jsonl; nohup setsid python3 /root/ha/writer.py write $2 /root/ha-$2.jsonl --hosts $3 --duration 900 --stop /tmp/ha-$2.stop >/root/ha-$2.err 2>&1 </dev/null &"
+  at_exit lab ssh "$1" "touch /tmp/ha-$2.stop"
+}
+start_watcher() { # node run hosts
+  lab ssh "$1" "rm -f /tmp/ha-$2-watch.stop /root/ha-$2.watch; nohup setsid python3 /root/ha/writer.py watch /root/ha-$2.watch --hosts $3 --duration 900 --stop /tmp/ha-$2-watch.stop >/root/ha-$2-watch.err 2>&1 </dev/null &"
+  at_exit lab ssh "$1" "touch /tmp/ha-$2-watch.stop"
+}
+stop_writer() { lab ssh "$1" "touch /tmp/ha-$2.stop /tmp/ha-$2-watch.stop"; sleep 2; }
+acks_after() { # node run T [server-to-exclude]: the writer got an ack after T (from another server)
+  lab ssh "$1" "python3 -c 'import json,sys
+n=0
+for l in open(\"/root/ha-$2.jsonl\"):
+    r=json.loads(l)
+    if \"server\" in r and r[\"t\"] > $3 and r[\"server\"] != \"${4:-}\": n+=1
+sys.exit(0 if n >= 3 else 1)'"
+}
+# first time the watcher saw a running leader other than NAME after T
+leader_seen_at() { # run name T
+  on "python3 -c 'import json
+for l in open(\"/root/ha-$1.watch\"):
+    r=json.loads(l)
+    if r[\"t\"] > $3 and r[\"leader\"] not in (None, \"$2\") and r[\"state\"] == \"running\":
+        print(r[\"t\"]); break'"
+}
+verify_writes() { on "python3 /root/ha/writer.py verify $1 /root/ha-$1.jsonl --hosts $ALL_PG"; }
+field() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"; }
+
+recap_changed() { # the `changed` total of a --json run's recap line
+  python3 -c 'import json,sys
+r=[json.loads(l) for l in sys.stdin if l.startswith("{")]
+r=[x for x in r if x.get("event")=="recap"][-1]
+print(sum(h["changed"] for h in r["hosts"].values()))'
+}
+
+#------------------------------------------------------------------------------
+echo "-- node 1: the singleton meta node"
+meta_installed() { on "test -s $INV && pigsty status pg-meta >/dev/null 2>&1"; }
+if meta_installed; then
+  info "node 1 runs the singleton (left by the singleton suite)"
+  check "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty
+else
+  info "no singleton on node 1: installing it as the singleton suite does"
+  check "lab1: reset to a fresh disk" lab reset 1
+  check "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty
+  check "pigsty install on node 1" timeout 1800 "$LAB" ssh 1 "pigsty install > /root/install.log 2>&1"
+fi
+check "binary is executable" on chmod 755 /usr/local/bin/pigsty
+
+echo "-- nodes 2-4: fresh disks, and no pg-test left in etcd from an earlier run"
+for i in 2 3 4; do
+  check "lab$i: reset to a fresh disk" lab reset "$i"
+done
+forget_old_pg_test() {
+  on "pw=\$(sed -n 's/^    etcd_root_password: *//p' $INV | head -n1); ETCDCTL_API=3 ETCDCTL_USER=root:\$pw etcdctl --endpoints=http://$META:2379 del --prefix /pg/pg-test/ >/dev/null" &&
+    on "for h in ${PG_IPS[*]}; do ssh-keygen -R \$h >/dev/null 2>&1; done; true"
+}
+check "no pg-test keys in etcd, no old host keys in root's known_hosts" forget_old_pg_test
+
+echo "-- the HA inventory: node 1's inventory plus pg-test (tests/lab/ha/pg-test.yml)"
+check "push tests/lab/ha to node 1" lab push 1 "$HA_DIR" /root/ha
+check "merge pg-test into node 1's inventory (singleton kept aside)" on "python3 /root/ha/merge.py /root/ha/pg-test.yml $INV"
+check "the singleton inventory is kept as pigsty.singleton.yml" on "test -s /etc/pigsty/pigsty.singleton.yml"
+check_eq "the inventory is still mode 0600" 600 on "stat -c %a $INV"
+check "pigsty validate: 4 hosts, 2 pgsql clusters" on "pigsty validate 2>&1 | grep -q '4 hosts, 2 pgsql clusters'"
+check_fails "no published ha-full password in the inventory" \
+  on "grep -nE \"password: *'?(test|pigsty|DBUser\\.[A-Za-z]+|Patroni\\.API|Etcd\\.Root|S3User\\.[A-Za-z]+)'? *[,}]?\$\" $INV"
+pw=$(secret pg_admin_password)
+check "pg_admin_password is there (24 chars)" test "${#pw}" -eq 24
+on "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"
+
+echo "-- pigsty deploy -l pg-test, from node 1 over ssh"
+t0=$(now)
+check "pigsty deploy -l pg-test completes" timeout 2700 "$LAB" ssh 1 "pigsty deploy -l pg-test > /root/ha-deploy.log 2>&1"
+t1=$(now)
+record deploy_pg_test_seconds "$(secs "$t0" "$t1")"
+info "deploy -l pg-test took $(secs "$t0" "$t1")s"
+on tail -n 8 /root/ha-deploy.log | sed 's/^/     | /'
+check "re-run INFRA on node 1 (prometheus learns pg-test's targets)" \
+  timeout 900 "$LAB" ssh 1 "pigsty deploy -l $META -m infra > /root/ha-infra.log 2>&1"
+
+echo "-- the cluster"
+check "pigsty status pg-test: one leader, two running replicas, both streaming" retry 30 2 healthy_cluster
+check_eq "the leader is pg-test-1 (pg_role: primary)" pg-test-1 leader_name
+check "patronictl on the primary lists 3 members" lab ssh 2 "patronictl -c /etc/patroni/patroni.yml list -f json | python3 -c 'import json,sys; sys.exit(0 if len(json.load(sys.stdin)) == 3 else 1)'"
+check "pgbackrest on the primary has a full backup" retry 5 3 lab ssh 2 "runuser -u postgres -- pgbackrest --stanza=pg-test info | grep -q 'full backup'"
+check_eq "5436 (default) reaches the primary's postgres (lab2)" lab2 server_of 10.10.10.12 5436
+check_eq "5438 (offline) reaches the pg_offline_query replica (lab4)" lab4 server_of 10.10.10.11 5438
+replica_service_ok() { local s; s=$(server_of "$1" 5434) && [[ $s == lab3 || $s == lab4 ]]; }
+check "5434 (replica) reaches a replica" replica_service_ok 10.10.10.11
+prom_has_pg_test() {
+  on "curl -sf 'http://$META:9090/api/v1/targets?state=active'" >"$WORK/targets.json" || return 1
+  python3 - "$WORK/targets.json" "${PG_IPS[@]}" <<'PY'
+import json, sys
+ts = json.load(open(sys.argv[1]))["data"]["activeTargets"]
+by = {t["scrapeUrl"].split("/")[2]: t for t in ts}
+bad = []
+for ip in sys.argv[2:]:
+    for port in ("9100", "9101", "9630", "9631", "8008"):
+        t = by.get(f"{ip}:{port}")
+        if t is None:
+            bad.append(f"{ip}:{port} is not a target")
+        elif t["health"] != "up":
+            bad.append(f'{ip}:{port} is {t["health"]}: {t.get("lastError", "")}')
+print("\n".join(bad) or "every pg-test target is up")
+sys.exit(1 if bad else 0)
+PY
+}
+check "prometheus scrapes node, haproxy, postgres, pgbouncer and patroni on the three members" retry 40 3 prom_has_pg_test
+
+echo "-- a row written through 5433 of any member reads back through 5434 of every member"
+check "create the test tables through 5433" psql_at 10.10.10.11 5433 test \
+  "create table if not exists ha_rw(token text primary key, via text, ts timestamptz default now()); create table if not exists ha_probe(run text, seq int, ts timestamptz default now(), primary key (run, seq))"
+row_there() { [[ $(psql_at "$1" "$2" test "select count(*) from ha_rw where token = '$3'") == 1 ]]; }
+for w in "${PG_IPS[@]}"; do
+  tok=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+  check "write a row through $w:5433" psql_at "$w" 5433 test "insert into ha_rw(token, via) values ('$tok', '$w')"
+  for r in "${PG_IPS[@]}"; do
+    check "  ... read it through $r:5434 within 5s" retry 10 0.5 row_there "$r" 5434 "$tok"
+    check "  ... and in $r's own postgres (5432)" retry 10 0.5 row_there "$r" 5432 "$tok"
+  done
+done
+
+echo "-- re-running the deploy changes nothing"
+second_changed() { on "pigsty deploy -l pg-test --json" 2>"$WORK/second.err" | recap_changed; }
+t0=$(now)
+check_eq "a second pigsty deploy -l pg-test reports 0 changed" 0 second_changed
+t1=$(now)
+record noop_deploy_pg_test_seconds "$(secs "$t0" "$t1")"
+check "pigsty plan --check exits 0" on "pigsty plan --check"
+
+#------------------------------------------------------------------------------
+echo "-- switchover: pigsty pgsql switchover pg-test"
+old=$(leader_name)
+refuse_wrong_name() { on "echo nope | pigsty pgsql switchover pg-test" && return 1; [[ $(leader_name) == "$old" ]]; }
+check "without --yes, a wrong name typed back refuses and changes nothing" refuse_wrong_name
+check "push tests/lab/ha to the members" bash -c "for i in 2 3 4; do '$LAB' push \$i '$HA_DIR' /root/ha || exit 1; done"
+start_writer 1 sw "$ALL_PG"
+start_watcher 1 sw "$ALL_PG"
+sleep 5
+t0=$(now)
+check "pigsty pgsql switchover pg-test --yes" on "pigsty pgsql switchover pg-test --yes > /root/ha-switchover.log 2>&1"
+t1=$(now)
+on cat /root/ha-switchover.log | sed 's/^/     | /'
+record switchover_command_seconds "$(secs "$t0" "$t1")"
+check "the leader moved off $old" new_leader_other_than "$old"
+check "one leader and two streaming replicas again" retry 60 2 healthy_cluster
+check "writes through 5433 go on after the switchover" retry 30 1 acks_after 1 sw "$t1"
+sleep 3
+stop_writer 1 sw
+v=$(verify_writes sw)
+info "switchover: $v"
+record switchover_max_gap_seconds "$(field "$v" max_gap)"
+record switchover_acked "$(field "$v" acked)"
+record switchover_lost "$(field "$v" lost)"
+check_eq "switchover: every acknowledged write is in the table (lost)" 0 field "$v" lost
+info "switchover: longest gap between two acknowledged writes $(field "$v" max_gap)s"
+
+#------------------------------------------------------------------------------
+echo "-- crash: kill the primary's node, boot it again"
+L=$(leader_name) LIP=$(leader_ip)
+I=$(node_of "$LIP")
+surv=$(tr ',' '\n' <<<"$ALL_PG" | grep -vx "$LIP" | paste -sd,)
+info "primary $L on $LIP (lab$I); survivors $surv"
+ttl=$(on "curl -sf http://${surv%%,*}:8008/config" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ttl"])')
+loop_wait=$(on "curl -sf http://${surv%%,*}:8008/config" | python3 -c 'import json,sys; print(json.load(sys.stdin)["loop_wait"])')
+info "patroni ttl ${ttl}s, loop_wait ${loop_wait}s (pg_rto)"
+start_writer 1 crash "$ALL_PG"
+start_watcher 1 crash "$surv"
+sleep 5
+t_kill=$(now)
+check "lab$I: kill (hard crash of the primary's node)" lab kill "$I"
+at_exit lab start "$I"
+check "a new leader is elected among the survivors" retry 240 0.5 new_leader_other_than "$L"
+t_new=$(leader_seen_at crash "$L" "$t_kill")
+[[ -n $t_new ]] || t_new=$(now)
+elect=$(secs "$t_kill" "$t_new")
+record crash_new_leader_seconds "$elect"
+info "crash: new leader $(leader_name) after ${elect}s (ttl ${ttl}s + loop_wait ${loop_wait}s)"
+within() { python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= float(sys.argv[2]) else 1)" "$1" "$2"; }
+check "crash: new leader within the pg_rto budget (ttl ${ttl}s + loop_wait ${loop_wait}s; took ${elect}s)" within "$elect" "$((ttl + loop_wait))"
+check "writes through 5433 resume on the surviving nodes" retry 60 1 acks_after 1 crash "$t_kill" "lab$I"
+check "lab$I: start (the node boots again)" lab start "$I"
+check "$L rejoins as a replica with no manual step" retry 90 2 is_replica "$L"
+check "one leader and two streaming replicas again" retry 60 2 healthy_cluster
+sleep 2
+stop_writer 1 crash
+v=$(verify_writes crash)
+info "crash: $v"
+record crash_max_gap_seconds "$(field "$v" max_gap)"
+record crash_acked "$(field "$v" acked)"
+record crash_lost "$(field "$v" lost)"
+info "crash: longest write gap $(field "$v" max_gap)s, acknowledged writes lost: $(field "$v" lost)"
+conf=$(on "sed -n 's/^    pg_conf: *//p' $INV | head -n1")
+if [[ $conf == crit* ]]; then
+  check_eq "crash: no acknowledged write lost (pg_conf crit: synchronous replication)" 0 field "$v" lost
+else
+  info "pg_conf $conf: asynchronous replication, a crash may lose the last acknowledged writes (pg_rpo)"
+fi
+
+#------------------------------------------------------------------------------
+echo "-- partition: cut the primary's node off the network, heal it"
+L=$(leader_name) LIP=$(leader_ip)
+I=$(node_of "$LIP")
+LHOST=lab$I
+surv=$(tr ',' '\n' <<<"$ALL_PG" | grep -vx "$LIP" | paste -sd,)
+info "primary $L on $LIP (lab$I); majority side $surv"
+check "lab$I: a client of its own 5433, with the password" lab ssh "$I" "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"
+start_writer "$I" part-old "$LIP"
+start_writer 1 part "$ALL_PG"
+start_watcher 1 part "$surv"
+sleep 5
+t_cut=$(now)
+check "lab$I: cut" lab cut "$I"
+at_exit lab heal "$I"
+check "a new leader on the majority side" retry 240 0.5 new_leader_other_than "$L"
+t_new=$(leader_seen_at part "$L" "$t_cut")
+[[ -n $t_new ]] || t_new=$(now)
+record partition_new_leader_seconds "$(secs "$t_cut" "$t_new")"
+old_pg() { lab exec "$I" runuser -u postgres -- psql -X -A -t -h /var/run/postgresql -c 'select pg_is_in_recovery()' 2>&1; }
+not_primary() { # in recovery (demoted to read-only), or not running: either way no writes
+  local r
+  r=$(old_pg)
+  echo "$r"
+  [[ $r == t || $r == *"No such file or directory"* || $r == *"Connection refused"* || $r == *"the database system is"* ]]
+}
+sleep_until() { local d; d=$(python3 -c "import time,sys; print(max(0, float(sys.argv[1]) - time.time()))" "$1"); sleep "$d"; }
+sleep_until "$(python3 -c "print($t_cut + $ttl)")"
+check "after ttl (${ttl}s) the isolated old primary no longer runs as a primary" retry 10 1 not_primary
+info "partition: the isolated old primary after ttl: pg_is_in_recovery() -> $(old_pg | head -n1)"
+check "writes through 5433 resume on the majority side" retry 60 1 acks_after 1 part "$t_cut" "$LHOST"
+check "lab$I: heal" lab heal "$I"
+check "$L rejoins as a replica with no manual step" retry 90 2 is_replica "$L"
+check "one leader and two streaming replicas again" retry 60 2 healthy_cluster
+sleep 2
+stop_writer 1 part
+stop_writer "$I" part-old
+lab ssh "$I" cat /root/ha-part-old.jsonl >"$WORK/part-old.jsonl"
+on cat /root/ha-part.jsonl >"$WORK/part.jsonl"
+one_writer_at_a_time() { # every ack of the old primary comes before the first ack of any other server
+  python3 - "$WORK/part-old.jsonl" "$WORK/part.jsonl" "$LHOST" "$t_cut" <<'PY'
+import json, sys
+old, rest = sys.argv[3], float(sys.argv[4])
+acks = [json.loads(l) for f in sys.argv[1:3] for l in open(f) if l.strip()]
+acks = [a for a in acks if "server" in a]
+old_last = max((a["t"] for a in acks if a["server"] == old), default=None)
+new_first = min((a["t"] for a in acks if a["server"] != old), default=None)
+print(f"old primary last ack at cut{old_last - rest:+.2f}s, another server's first ack at cut{new_first - rest:+.2f}s")
+sys.exit(0 if old_last is not None and new_first is not None and old_last < new_first else 1)
+PY
+}
+check "at no moment did two servers accept writes (old primary's last ack < new primary's first)" one_writer_at_a_time
+python3 - "$WORK/part-old.jsonl" "$LHOST" "$t_cut" >"$WORK/part-old.txt" <<'PY'
+import json, sys
+acks = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+late = [a for a in acks if "server" in a and a["server"] == sys.argv[2] and a["t"] > float(sys.argv[3])]
+print(len(late), round(max((a["t"] for a in late), default=float(sys.argv[3])) - float(sys.argv[3]), 2))
+PY
+read -r late_acks late_for <"$WORK/part-old.txt"
+record partition_old_primary_acks_after_cut "$late_acks"
+record partition_old_primary_writable_after_cut_seconds "$late_for"
+info "partition: the isolated primary acknowledged $late_acks writes during ${late_for}s after the cut (lost after it rejoined, unless synchronous)"
+v=$(verify_writes part)
+info "partition (majority-side client): $v"
+record partition_max_gap_seconds "$(field "$v" max_gap)"
+record partition_lost "$(field "$v" lost)"
+lab push 1 "$WORK/part-old.jsonl" /root/ha-part-old.jsonl # verify reads the log on node 1
+vo=$(verify_writes part-old)
+record partition_old_primary_lost "$(field "$vo" lost)"
+info "partition: writes the isolated primary acknowledged and that are gone now: $(field "$vo" lost)"
+if [[ $conf == crit* ]]; then
+  check_eq "partition: no acknowledged write lost (pg_conf crit)" 0 field "$vo" lost
+fi
+
+#------------------------------------------------------------------------------
+echo "-- converge again after the faults; then a deploy changes nothing"
+check "pigsty deploy (every host) after the faults" timeout 1800 "$LAB" ssh 1 "pigsty deploy > /root/ha-deploy2.log 2>&1"
+on "grep -E '^10\\.10\\.10\\.1[0-3] ' /root/ha-deploy2.log | tail -n 8" | sed 's/^/     | /'
+full_changed() { on "pigsty deploy --json" 2>"$WORK/full.err" | recap_changed; }
+t0=$(now)
+check_eq "a second pigsty deploy (every host) reports 0 changed" 0 full_changed
+t1=$(now)
+record noop_deploy_all_seconds "$(secs "$t0" "$t1")"
+check "pigsty plan --check exits 0" on "pigsty plan --check"
+
+#------------------------------------------------------------------------------
+echo "-- an unreachable host: a clear error for it, the others converge"
+LIP=$(leader_ip)
+R=$(tr ',' '\n' <<<"$ALL_PG" | grep -vx "$LIP" | tail -n1) # a replica: no failover
+RI=$(node_of "$R")
+check "lab$RI ($R): cut" lab cut "$RI"
+at_exit lab heal "$RI"
+on "pigsty deploy -l pg-test --json > /root/ha-unreach.json 2> /root/ha-unreach.err; echo \$? > /root/ha-unreach.rc" || true
+check_eq "deploy exits 1" 1 on cat /root/ha-unreach.rc
+check "the error names the host and says it is unreachable" on "grep -E 'host \`$R\`.*unreachable' /root/ha-unreach.err"
+others_fine() {
+  on cat /root/ha-unreach.json | python3 -c 'import json,sys
+r=[json.loads(l) for l in sys.stdin if l.startswith("{")]
+r=[x for x in r if x.get("event")=="recap"][-1]["hosts"]
+bad=sys.argv[1]
+ok=[h for h in r if h!=bad and r[h]["failed"]==0]
+print(r.get(bad, {}).get("failures"), ok)
+sys.exit(0 if len(ok)==2 and r.get(bad,{}).get("failed",0)>0 else 1)' "$R"
+}
+check "the two other hosts converged with no failure" others_fine
+on cat /root/ha-unreach.err | grep -E 'error|unreachable' | head -n 3 | sed 's/^/     | /'
+check "lab$RI: heal" lab heal "$RI"
+check "one leader and two streaming replicas after the heal" retry 60 2 healthy_cluster
+
+#------------------------------------------------------------------------------
+if [[ -n ${HA_RESULTS:-} ]]; then
+  python3 - "$WORK/results.tsv" >"$HA_RESULTS" <<'PY'
+import json, sys
+out = {}
+for line in open(sys.argv[1]):
+    k, _, v = line.rstrip("\n").partition("\t")
+    try:
+        out[k] = float(v) if "." in v else int(v)
+    except ValueError:
+        out[k] = v or None
+print(json.dumps(out))
+PY
+fi
+echo "measured:"
+sed 's/^/  /' "$WORK/results.tsv"
+
+summary
