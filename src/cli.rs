@@ -195,7 +195,14 @@ pub enum PgsqlCmd {
         confirm: Confirm,
     },
     /// Force a failover with Patroni
-    Failover { cluster: String, #[command(flatten)] confirm: Confirm },
+    Failover {
+        cluster: String,
+        /// Instance to promote (default: the running replica with the least lag)
+        #[arg(long, value_name = "INSTANCE")]
+        to: Option<String>,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
     /// Rolling restart of Postgres through Patroni, replicas first
     Restart { cluster: String, instance: Option<String> },
     /// Reload Postgres configuration through Patroni

@@ -132,13 +132,71 @@ pub struct StepFailed {
 struct Queue {
     handlers: Vec<Handler>,
     started: Vec<String>,
+    /// Where queued restarts/reloads are remembered until they ran (node mode only).
+    pending: Option<std::path::PathBuf>,
+}
+
+/// Directory where node mode remembers restarts and reloads that were queued but did not
+/// run (the run failed in between), so the next run does them. Unset: not remembered.
+static STATE_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// Node mode's state directory.
+pub const STATE_DIR_DEFAULT: &str = "/var/lib/pigsty";
+
+/// Remember pending handlers under `dir` (node mode sets `/var/lib/pigsty`).
+pub fn set_state_dir(dir: std::path::PathBuf) {
+    let _ = STATE_DIR.set(dir);
+}
+
+fn pending_path(module: &str) -> Option<std::path::PathBuf> {
+    STATE_DIR.get().map(|d| d.join("pending").join(format!("{module}.json")))
+}
+
+/// Handlers that survive a failed run: restarts and reloads of units.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    restart: Vec<String>,
+    reload: Vec<String>,
 }
 
 impl Queue {
+    fn new(module: &str, mode: Mode) -> Queue {
+        let pending = if mode == Mode::Apply { pending_path(module) } else { None };
+        let mut q = Queue { handlers: vec![], started: vec![], pending };
+        if let Some(p) = &q.pending {
+            if let Some(saved) = std::fs::read(p).ok().and_then(|b| serde_json::from_slice::<Pending>(&b).ok()) {
+                for u in saved.restart {
+                    q.handlers.push(Handler::Restart(u));
+                }
+                for u in saved.reload {
+                    q.handlers.push(Handler::Reload(u));
+                }
+            }
+        }
+        q
+    }
     fn push(&mut self, h: &Handler) {
         let l = h.label();
         if !self.handlers.iter().any(|x| x.label() == l) {
             self.handlers.push(h.clone());
+            self.save();
+        }
+    }
+    fn save(&self) {
+        let Some(p) = &self.pending else { return };
+        let restart: Vec<String> =
+            self.handlers.iter().filter_map(|h| if let Handler::Restart(u) = h { Some(u.clone()) } else { None }).collect();
+        let reload: Vec<String> =
+            self.handlers.iter().filter_map(|h| if let Handler::Reload(u) = h { Some(u.clone()) } else { None }).collect();
+        if restart.is_empty() && reload.is_empty() {
+            let _ = std::fs::remove_file(p);
+            return;
+        }
+        if let Some(d) = p.parent() {
+            let _ = std::fs::create_dir_all(d);
+        }
+        if let Ok(b) = serde_json::to_vec(&Pending { restart, reload }) {
+            let _ = crate::sys::fs::write_atomic(p, &b, 0o600, None, None);
         }
     }
 }
@@ -148,7 +206,7 @@ pub fn run_module(host: &str, plan: &ModulePlan, mode: Mode, sink: &mut dyn FnMu
     let module = plan.module.clone();
     sink(&Event::ModuleStart { host: host.into(), module: module.clone(), steps: plan.steps().count() });
     let mut tally = Tally::default();
-    let mut q = Queue { handlers: vec![], started: vec![] };
+    let mut q = Queue::new(&module, mode);
     let mut result = Ok(());
     for item in &plan.items {
         match item {
@@ -269,7 +327,7 @@ fn run_step(
 }
 
 fn flush(host: &str, module: &str, q: &mut Queue, tally: &mut Tally, sink: &mut dyn FnMut(&Event)) -> Result<(), StepFailed> {
-    let handlers: Vec<Handler> = q.handlers.drain(..).collect();
+    let handlers: Vec<Handler> = q.handlers.clone();
     let restarted: Vec<String> = handlers
         .iter()
         .filter_map(|h| if let Handler::Restart(u) = h { Some(u.clone()) } else { None })
@@ -293,7 +351,12 @@ fn flush(host: &str, module: &str, q: &mut Queue, tally: &mut Tally, sink: &mut 
                 return Err(StepFailed { module: module.into(), kind: "handler".into(), name: h.label(), error: e });
             }
         }
+        let l = h.label();
+        q.handlers.retain(|x| x.label() != l);
+        q.save();
     }
+    q.handlers.clear();
+    q.save();
     Ok(())
 }
 
@@ -366,6 +429,30 @@ mod tests {
         assert_eq!(n, 1, "second step never ran");
         let s = e.to_string();
         assert!(s.contains("exec `boom`") && s.contains("code 4") && s.contains("broken"), "{s}");
+    }
+
+    #[test]
+    fn a_restart_lost_to_a_failed_run_is_done_by_the_next_run() {
+        let d = tempfile::tempdir().unwrap();
+        set_state_dir(d.path().to_path_buf());
+        let Some(p) = pending_path("pending-test") else { return }; // another test set the dir first
+        let (u, g) = me();
+        let mut plan = ModulePlan::new("pending-test");
+        plan.add_notify(File::new(d.path().join("x.conf"), "x\n").owner(&u, &g), vec![Handler::Restart("pigsty-no-such-unit.service".into())]);
+        plan.add(Exec::new("boom", Cmd::new("false")));
+        assert!(run_module("h", &plan, Mode::Apply, &mut |_| {}).is_err());
+        let saved = std::fs::read_to_string(&p).unwrap();
+        assert!(saved.contains("pigsty-no-such-unit.service"), "{saved}");
+        // the file is now in sync, but the restart is still owed
+        let mut again = ModulePlan::new("pending-test");
+        again.add(File::new(d.path().join("x.conf"), "x\n").owner(&u, &g));
+        let mut actions = vec![];
+        let _ = run_module("h", &again, Mode::Apply, &mut |e| {
+            if let Event::Handler { action, .. } = e {
+                actions.push(action.clone())
+            }
+        });
+        assert_eq!(actions, vec!["restart pigsty-no-such-unit.service".to_string()]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod configure;
 pub mod deploy;
 pub mod install;
 pub mod node;
+pub mod pgsql;
 pub mod plan;
 pub mod status;
 pub mod validate;
@@ -40,8 +41,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             PgsqlCmd::Hba { .. } => not_built("pgsql hba"),
             PgsqlCmd::Svc { .. } => not_built("pgsql svc"),
             PgsqlCmd::Ext { .. } => not_built("pgsql ext"),
-            PgsqlCmd::Switchover { .. } => not_built("pgsql switchover"),
-            PgsqlCmd::Failover { .. } => not_built("pgsql failover"),
+            PgsqlCmd::Switchover { cluster, to, confirm } => pgsql::run(&g, pgsql::Action::Switchover, &cluster, to.as_deref(), confirm.yes),
+            PgsqlCmd::Failover { cluster, to, confirm } => pgsql::run(&g, pgsql::Action::Failover, &cluster, to.as_deref(), confirm.yes),
             PgsqlCmd::Restart { .. } => not_built("pgsql restart"),
             PgsqlCmd::Reload { .. } => not_built("pgsql reload"),
             PgsqlCmd::Backup { .. } => not_built("pgsql backup"),

@@ -37,6 +37,7 @@ fn apply_request(req: &NodeRequest) -> Result<()> {
     let facts = Facts::gather();
     if mode == Mode::Apply {
         crate::runner::preflight(&facts, "node apply")?;
+        crate::engine::set_state_dir(std::path::PathBuf::from(crate::engine::STATE_DIR_DEFAULT));
     }
     let inv = Inventory::from_str(&req.inventory_name, &req.inventory, &req.extra_vars)?;
     let host = inv.host(&req.host).ok_or_else(|| anyhow!("host `{}` is not in the inventory sent to this node", req.host))?;

@@ -1,0 +1,263 @@
+//! `pigsty pgsql switchover|failover CLUSTER [--to INSTANCE]`: move the leader of a
+//! cluster with Patroni's REST API (`POST /switchover`, `POST /failover`, basic auth
+//! with `patroni_username`/`patroni_password`), after the cluster name is typed back
+//! (or `--yes`). Patroni does the work and answers once the new leader holds the
+//! leader key; we then wait until it runs and print the members.
+use crate::cli::Global;
+use crate::inventory::{Host, Inventory};
+use crate::resources::patroni::PatroniApi;
+use anyhow::{anyhow, bail, Result};
+use serde_json::{json, Value};
+use std::io::BufRead;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Switchover,
+    Failover,
+}
+
+impl Action {
+    fn verb(self) -> &'static str {
+        match self {
+            Action::Switchover => "switchover",
+            Action::Failover => "failover",
+        }
+    }
+}
+
+/// One member as Patroni's `/cluster` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Member {
+    pub name: String,
+    pub host: String,
+    pub role: String,
+    pub state: String,
+    /// Bytes behind the leader; None when unknown (or for the leader).
+    pub lag: Option<u64>,
+    pub nofailover: bool,
+}
+
+pub fn members(cluster: &Value) -> Vec<Member> {
+    cluster["members"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| Member {
+                    name: m["name"].as_str().unwrap_or("").to_string(),
+                    host: m["host"].as_str().unwrap_or("").to_string(),
+                    role: m["role"].as_str().unwrap_or("").to_string(),
+                    state: m["state"].as_str().unwrap_or("").to_string(),
+                    lag: m["lag"].as_u64(),
+                    nofailover: m["tags"]["nofailover"].as_bool().unwrap_or(false),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn is_leader(m: &Member) -> bool {
+    matches!(m.role.as_str(), "leader" | "master" | "standby_leader")
+}
+
+/// A replica that can take over: running (or streaming), failover allowed.
+fn eligible(m: &Member) -> bool {
+    !is_leader(m) && matches!(m.state.as_str(), "running" | "streaming") && !m.nofailover
+}
+
+/// The member `--to` names (instance name or address), or the eligible replica with
+/// the least lag when `to` is None and a choice is needed (failover).
+pub fn pick_candidate(ms: &[Member], to: Option<&str>, needed: bool) -> Result<Option<String>, String> {
+    if let Some(t) = to {
+        let Some(m) = ms.iter().find(|m| m.name == t || m.host == t) else {
+            return Err(format!(
+                "`{t}` is not a member of the cluster\nhint: members: {}",
+                ms.iter().map(|m| format!("{} ({})", m.name, m.host)).collect::<Vec<_>>().join(", ")
+            ));
+        };
+        if is_leader(m) {
+            return Err(format!("`{}` is the leader already; nothing to do", m.name));
+        }
+        if !eligible(m) {
+            return Err(format!(
+                "`{}` cannot take over: state {}{}",
+                m.name,
+                if m.state.is_empty() { "unknown" } else { &m.state },
+                if m.nofailover { ", tagged nofailover" } else { "" }
+            ));
+        }
+        return Ok(Some(m.name.clone()));
+    }
+    if !needed {
+        return Ok(None);
+    }
+    ms.iter()
+        .filter(|m| eligible(m))
+        .min_by_key(|m| m.lag.unwrap_or(u64::MAX))
+        .map(|m| Some(m.name.clone()))
+        .ok_or_else(|| "no running replica can take over".to_string())
+}
+
+fn api_of(h: &Host) -> Result<PatroniApi> {
+    let port = h.port("patroni_port").unwrap_or(8008);
+    let user = h.str("patroni_username").unwrap_or("postgres");
+    let Some(pw) = h.str("patroni_password").filter(|p| !p.is_empty()) else {
+        bail!("host `{}`: required variable `patroni_password` is not set\nhint: set it in the inventory", h.addr);
+    };
+    Ok(PatroniApi::new(format!("{}:{port}", h.addr), user, pw))
+}
+
+/// `/cluster` from the first member that answers, with that member's API.
+fn cluster_state(apis: &[PatroniApi]) -> Result<(Value, PatroniApi), String> {
+    let mut last = "no members".to_string();
+    for a in apis {
+        match a.get("/cluster") {
+            Ok(r) if r.status == 200 => match r.json() {
+                Some(j) => return Ok((j, a.clone())),
+                None => last = format!("{}: /cluster is not json", a.addr),
+            },
+            Ok(r) => last = format!("{}: HTTP {}", a.addr, r.status),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
+/// Read the cluster name back from stdin (a terminal or a pipe); anything else refuses.
+fn confirm(cluster: &str, what: &str) -> Result<()> {
+    eprint!("{what}\ntype the cluster name `{cluster}` to proceed: ");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if line.trim() != cluster {
+        bail!("confirmation `{}` does not match `{cluster}`; nothing was changed\nhint: pass --yes to skip the question", line.trim());
+    }
+    Ok(())
+}
+
+fn print_members(ms: &[Member]) {
+    println!("  {:<14} {:<15} {:<13} {:<10} {:>10}", "MEMBER", "HOST", "ROLE", "STATE", "LAG(MB)");
+    for m in ms {
+        let lag = m.lag.map(|l| format!("{:.1}", l as f64 / 1048576.0)).unwrap_or_else(|| "-".into());
+        println!("  {:<14} {:<15} {:<13} {:<10} {:>10}", m.name, m.host, m.role, m.state, lag);
+    }
+}
+
+pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: bool) -> Result<u8> {
+    let inv: Inventory = super::deploy::load_inventory(g)?;
+    let hosts = inv.cluster_members(cluster);
+    if hosts.is_empty() {
+        bail!("no cluster `{cluster}` in `{}`\nhint: clusters: {}", inv.path.display(), inv.pg_clusters().join(", "));
+    }
+    let apis = hosts.iter().map(|h| api_of(h)).collect::<Result<Vec<_>>>()?;
+    let verb = action.verb();
+    let (state, _) = cluster_state(&apis).map_err(|e| anyhow!("cannot read the state of `{cluster}` from patroni: {e}\nhint: `pigsty status {cluster}`"))?;
+    let ms = members(&state);
+    let leader = ms.iter().find(|m| is_leader(m)).cloned();
+    if action == Action::Switchover && leader.is_none() {
+        bail!("`{cluster}` has no leader to switch over from; nothing was changed\nhint: `pigsty pgsql failover {cluster} --to INSTANCE` promotes a replica");
+    }
+    let candidate = pick_candidate(&ms, to, action == Action::Failover).map_err(|e| anyhow!("{verb} of `{cluster}`: {e}"))?;
+    let what = format!(
+        "{verb} of `{cluster}`: leader {} -> {}",
+        leader.as_ref().map(|l| format!("{} ({})", l.name, l.host)).unwrap_or_else(|| "(none)".into()),
+        candidate.clone().unwrap_or_else(|| "the healthiest replica (patroni picks)".into())
+    );
+    if yes {
+        eprintln!("{what}");
+    } else {
+        confirm(cluster, &what)?;
+    }
+
+    let mut body = serde_json::Map::new();
+    if let Some(l) = &leader {
+        body.insert("leader".into(), json!(l.name));
+    }
+    if let Some(c) = &candidate {
+        body.insert("candidate".into(), json!(c));
+    }
+    // The leader's API for a switchover; for a failover any member that answers.
+    let leader_host = leader.as_ref().map(|l| l.host.as_str());
+    let (mut order, rest): (Vec<&PatroniApi>, Vec<&PatroniApi>) =
+        apis.iter().partition(|a| a.addr.split(':').next() == leader_host);
+    order.extend(rest);
+    let t0 = Instant::now();
+    let mut answer = None;
+    let mut last = String::new();
+    for a in order {
+        match a.request("POST", &format!("/{verb}"), Some(&Value::Object(body.clone())), true) {
+            Ok(r) => {
+                answer = Some((a.addr.clone(), r));
+                break;
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    let Some((addr, r)) = answer else {
+        bail!("{verb} of `{cluster}`: no member's patroni api answered: {last}");
+    };
+    let text = r.body.trim().to_string();
+    match r.status {
+        200 => {}
+        401 | 403 => bail!("{verb} of `{cluster}`: patroni `{addr}` refused the credentials ({}): {text}\nhint: check `patroni_username`/`patroni_password`", r.status),
+        code => bail!("{verb} of `{cluster}`: patroni `{addr}` answered {code}: {text}\nhint: `pigsty status {cluster}` shows the members"),
+    }
+    eprintln!("patroni: {text}");
+
+    // Patroni answers once the leader key moved; wait until the new leader runs.
+    let old = leader.as_ref().map(|l| l.name.clone());
+    let deadline = Duration::from_secs(120);
+    loop {
+        if let Ok((s, _)) = cluster_state(&apis) {
+            let ms = members(&s);
+            if let Some(new) = ms.iter().find(|m| is_leader(m) && m.state == "running") {
+                let moved = Some(&new.name) != old.as_ref() && candidate.as_ref().map(|c| c == &new.name).unwrap_or(true);
+                if moved {
+                    println!("{cluster}: {verb} done in {:.1}s, leader is now {} ({})", t0.elapsed().as_secs_f64(), new.name, new.host);
+                    print_members(&ms);
+                    return Ok(0);
+                }
+            }
+        }
+        if t0.elapsed() > deadline {
+            bail!("{verb} of `{cluster}`: patroni accepted it, but no new running leader after {}s\nhint: `pigsty status {cluster}`", deadline.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<Member> {
+        members(&json!({"members": [
+            {"name": "pg-test-1", "host": "10.10.10.11", "role": "leader", "state": "running", "timeline": 1},
+            {"name": "pg-test-2", "host": "10.10.10.12", "role": "replica", "state": "streaming", "lag": 4096},
+            {"name": "pg-test-3", "host": "10.10.10.13", "role": "replica", "state": "running", "lag": 0},
+            {"name": "pg-test-4", "host": "10.10.10.14", "role": "replica", "state": "running", "lag": 0, "tags": {"nofailover": true}},
+            {"name": "pg-test-5", "host": "10.10.10.15", "role": "replica", "state": "stopped", "lag": "unknown"}
+        ]}))
+    }
+
+    #[test]
+    fn to_accepts_an_instance_name_or_an_address() {
+        assert_eq!(pick_candidate(&sample(), Some("pg-test-2"), false).unwrap().as_deref(), Some("pg-test-2"));
+        assert_eq!(pick_candidate(&sample(), Some("10.10.10.13"), false).unwrap().as_deref(), Some("pg-test-3"));
+    }
+
+    #[test]
+    fn to_refuses_the_leader_a_stranger_a_stopped_member_and_nofailover() {
+        assert!(pick_candidate(&sample(), Some("pg-test-1"), false).unwrap_err().contains("leader already"));
+        assert!(pick_candidate(&sample(), Some("pg-x"), false).unwrap_err().contains("pg-test-2 (10.10.10.12)"));
+        assert!(pick_candidate(&sample(), Some("pg-test-5"), false).unwrap_err().contains("state stopped"));
+        assert!(pick_candidate(&sample(), Some("pg-test-4"), false).unwrap_err().contains("nofailover"));
+    }
+
+    #[test]
+    fn failover_without_to_picks_the_replica_with_least_lag() {
+        assert_eq!(pick_candidate(&sample(), None, true).unwrap().as_deref(), Some("pg-test-3"));
+        assert_eq!(pick_candidate(&sample(), None, false).unwrap(), None, "a switchover lets patroni pick");
+        let only_leader = members(&json!({"members": [{"name": "a", "role": "leader", "state": "running"}]}));
+        assert!(pick_candidate(&only_leader, None, true).unwrap_err().contains("no running replica"));
+    }
+}
