@@ -8,3 +8,7 @@ pub const PIGSTY_LOG: &str = "PIGSTY_LOG";
 pub const PIGSTY_DOWNLOAD_URL: &str = "PIGSTY_DOWNLOAD_URL";
 /// Git commit recorded at build time when `.git` is absent (release builds from tarballs).
 pub const PIGSTY_GIT_COMMIT: &str = "PIGSTY_GIT_COMMIT";
+/// Directory `install.sh` installs the binary into (default `/usr/local/bin`).
+pub const PIGSTY_INSTALL_DIR: &str = "PIGSTY_INSTALL_DIR";
+/// Architecture `install.sh` assumes instead of `uname -m` (tests of its refusal only).
+pub const PIGSTY_ARCH: &str = "PIGSTY_ARCH";
