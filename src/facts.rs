@@ -54,6 +54,25 @@ impl Facts {
         }
     }
 
+    /// Facts of an imaginary 4-cpu, 8 GiB Debian 12 host at 10.10.10.10, for snapshot tests.
+    #[cfg(test)]
+    pub fn test_meta() -> Facts {
+        Facts {
+            hostname: "meta".into(),
+            os_id: "debian".into(),
+            os_version_id: "12".into(),
+            os_codename: "bookworm".into(),
+            arch: "x86_64".into(),
+            cpus: 4,
+            mem_bytes: 8 << 30,
+            mem_mb: 8192,
+            ipv4: vec!["10.10.10.10".into()],
+            primary_ipv4: Some("10.10.10.10".into()),
+            is_root: true,
+            has_systemd: true,
+        }
+    }
+
     /// The OSes pigsty converges.
     pub fn supported(&self) -> bool {
         self.os_id == "debian" && self.os_version_id == "12"

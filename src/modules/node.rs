@@ -667,20 +667,7 @@ pub(crate) mod tests {
     }
 
     pub fn fake_facts() -> Facts {
-        Facts {
-            hostname: "meta".into(),
-            os_id: "debian".into(),
-            os_version_id: "12".into(),
-            os_codename: "bookworm".into(),
-            arch: "x86_64".into(),
-            cpus: 4,
-            mem_bytes: 8 << 30,
-            mem_mb: 8192,
-            ipv4: vec!["10.10.10.10".into()],
-            primary_ipv4: Some("10.10.10.10".into()),
-            is_root: true,
-            has_systemd: true,
-        }
+        Facts::test_meta()
     }
 
     fn with<T>(extra: &[&str], f: impl FnOnce(&Ctx) -> T) -> T {

@@ -36,16 +36,7 @@ impl Resource for Dir {
         if !self.path.is_dir() {
             return Ok(State::drift("absent"));
         }
-        let mut d = vec![];
-        if let Some((mode, u, g)) = fs::stat(&self.path) {
-            if mode != self.mode {
-                d.push(format!("mode {mode:04o} -> {:04o}", self.mode));
-            }
-            if u != self.owner || g != self.group {
-                d.push(format!("owner {u}:{g} -> {}:{}", self.owner, self.group));
-            }
-        }
-        Ok(State::from_diffs(d))
+        Ok(State::from_diffs(super::mode_owner_drift(&self.path, self.mode, &self.owner, &self.group)))
     }
     fn apply(&self) -> ResResult<()> {
         use std::os::unix::fs::PermissionsExt;

@@ -79,14 +79,7 @@ impl Resource for File {
                 d.push(format!("content: +{a} -{r} lines"));
             }
         }
-        if let Some((mode, u, g)) = fs::stat(&self.path) {
-            if mode != self.mode {
-                d.push(format!("mode {mode:04o} -> {:04o}", self.mode));
-            }
-            if u != self.owner || g != self.group {
-                d.push(format!("owner {u}:{g} -> {}:{}", self.owner, self.group));
-            }
-        }
+        d.extend(super::mode_owner_drift(&self.path, self.mode, &self.owner, &self.group));
         Ok(State::from_diffs(d))
     }
     fn apply(&self) -> ResResult<()> {

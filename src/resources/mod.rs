@@ -97,6 +97,20 @@ impl ResError {
 
 pub type ResResult<T> = Result<T, ResError>;
 
+/// Words for how a path's mode and owner differ from the wanted ones (empty: in sync).
+pub fn mode_owner_drift(path: &std::path::Path, mode: u32, owner: &str, group: &str) -> Vec<String> {
+    let mut d = vec![];
+    if let Some((m, u, g)) = crate::sys::fs::stat(path) {
+        if m != mode {
+            d.push(format!("mode {m:04o} -> {mode:04o}"));
+        }
+        if u != owner || g != group {
+            d.push(format!("owner {u}:{g} -> {owner}:{group}"));
+        }
+    }
+    d
+}
+
 /// An idempotent primitive on one host.
 pub trait Resource: Send + Sync {
     /// Kind, e.g. `file`, `package`, `service`.

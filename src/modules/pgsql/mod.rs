@@ -194,20 +194,7 @@ pub(crate) mod tests {
     use serde_json::json;
 
     pub fn fake_facts() -> Facts {
-        Facts {
-            hostname: "meta".into(),
-            os_id: "debian".into(),
-            os_version_id: "12".into(),
-            os_codename: "bookworm".into(),
-            arch: "x86_64".into(),
-            cpus: 4,
-            mem_bytes: 8 * 1024 * 1024 * 1024,
-            mem_mb: 8192,
-            ipv4: vec!["10.10.10.10".into()],
-            primary_ipv4: Some("10.10.10.10".into()),
-            is_root: true,
-            has_systemd: true,
-        }
+        Facts::test_meta()
     }
 
     /// The meta profile rendered for 10.10.10.10 with fixed fake secrets.
