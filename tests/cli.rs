@@ -39,7 +39,6 @@ fn pgsql_help_lists_its_verbs() {
 #[test]
 fn verbs_not_built_yet_say_so_and_exit_1() {
     for args in [
-        vec!["join", "10.0.0.1"],
         vec!["pgsql", "restart", "pg-test"],
         vec!["pgsql", "pitr", "pg-test", "--latest"],
         vec!["etcd", "add", "10.0.0.1"],
@@ -117,4 +116,17 @@ fn deploy_without_inventory_names_the_path() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("/nonexistent/pigsty.yml"));
+}
+
+#[test]
+fn join_of_a_host_not_in_the_inventory_changes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("pigsty.yml");
+    pigsty().args(["configure", "--ip", "10.9.8.7", "-o"]).arg(&p).assert().success();
+    pigsty()
+        .args(["join", "10.9.8.99", "-i"])
+        .arg(&p)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("`10.9.8.99` is not in").and(predicate::str::contains("nothing was changed")));
 }

@@ -7,6 +7,7 @@ pub mod completion;
 pub mod configure;
 pub mod deploy;
 pub mod install;
+pub mod join;
 pub mod node;
 pub mod pgsql;
 pub mod plan;
@@ -31,7 +32,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Validate => validate::run(&g),
         Command::Plan(a) => plan::run(&g, &a),
         Command::Deploy(a) => deploy::run(&g, &a),
-        Command::Join(_) => not_built("join"),
+        Command::Join(a) => join::converge_hosts(&g, &a.hosts, &a.target, None, a.accept_new_host_keys),
         Command::Status(a) => status::run(&g, &a),
         Command::Pgsql(c) => match c {
             PgsqlCmd::Add { .. } => not_built("pgsql add"),
@@ -49,7 +50,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             PgsqlCmd::Pitr(_) => not_built("pgsql pitr"),
         },
         Command::Node(c) => match c {
-            NodeCmd::Add { .. } => not_built("node add"),
+            NodeCmd::Add { hosts, target } => join::converge_hosts(&g, &hosts, &target, Some("node"), false),
             NodeCmd::Rm { .. } => not_built("node rm"),
             NodeCmd::Apply => node::apply(),
         },
