@@ -8,7 +8,8 @@ use crate::facts::Facts;
 use crate::inventory::{Host, Inventory, Module, PgRole};
 use crate::modules::ORDER;
 use crate::remote::request::{NodeDone, NodeRequest};
-use crate::remote::Ssh;
+use crate::remote::{Ssh, SshError};
+use crate::sys::CmdError;
 use crate::report::Reporter;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader, Write};
@@ -125,6 +126,18 @@ pub fn run(inv: &Inventory, selected: &[&Host], opts: &Options, rep: &Mutex<Repo
     Outcome { failed }
 }
 
+/// A probe that ran out of time means the host did not answer: say so. (ssh's own
+/// connect timeout does not fire when a multiplexed master left by an earlier run
+/// still holds the connection a cut host dropped: the probe waits on that master.)
+fn probe_error(host: &str, e: SshError) -> String {
+    match e {
+        SshError::Local { source: CmdError::Timeout { secs, .. }, .. } => {
+            SshError::Unreachable { host: host.into(), detail: format!("no answer to ssh within {secs}s") }.to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
 fn request(inv: &Inventory, host: &str, module: Module, mode: Mode, extra: &[String]) -> NodeRequest {
     NodeRequest {
         inventory: inv.source.clone(),
@@ -160,7 +173,7 @@ fn run_host(
         ssh.accept_new = opts.accept_new_host_keys;
         let first = copied.lock().map(|mut c| c.insert(host.to_string())).unwrap_or(true);
         if first {
-            ssh.probe().map_err(|e| e.to_string())?;
+            ssh.probe().map_err(|e| probe_error(host, e))?;
             ssh.copy_self().map_err(|e| e.to_string())?;
         }
         ssh.spawn(&format!("{} node apply", crate::remote::ssh::REMOTE_BIN)).map_err(|e| format!("cannot start ssh: {e}"))?
@@ -200,5 +213,18 @@ fn run_host(
             status.code().unwrap_or(-1),
             crate::sys::cmd::tail(&stderr, "")
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_that_times_out_says_the_host_is_unreachable() {
+        let e = SshError::Local { host: "10.0.0.9".into(), source: CmdError::Timeout { cmd: "ssh ... -- true".into(), secs: 15 } };
+        let m = probe_error("10.0.0.9", e);
+        assert!(m.starts_with("host `10.0.0.9` is unreachable: no answer to ssh within 15s"), "{m}");
+        assert!(!m.contains("BatchMode"), "{m}");
     }
 }

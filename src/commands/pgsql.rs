@@ -8,7 +8,7 @@ use crate::inventory::{Host, Inventory};
 use crate::resources::patroni::PatroniApi;
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,8 +66,11 @@ fn eligible(m: &Member) -> bool {
 }
 
 /// The member `--to` names (instance name or address), or the eligible replica with
-/// the least lag when `to` is None and a choice is needed (failover).
+/// the least lag when `to` is None and a choice is needed (failover). In synchronous
+/// mode (a member is `sync_standby`) Patroni promotes only a synchronous standby, so
+/// only those are candidates.
 pub fn pick_candidate(ms: &[Member], to: Option<&str>, needed: bool) -> Result<Option<String>, String> {
+    let sync: Vec<&Member> = ms.iter().filter(|m| m.role == "sync_standby").collect();
     if let Some(t) = to {
         let Some(m) = ms.iter().find(|m| m.name == t || m.host == t) else {
             return Err(format!(
@@ -86,13 +89,20 @@ pub fn pick_candidate(ms: &[Member], to: Option<&str>, needed: bool) -> Result<O
                 if m.nofailover { ", tagged nofailover" } else { "" }
             ));
         }
+        if !sync.is_empty() && m.role != "sync_standby" {
+            return Err(format!(
+                "`{}` is not a synchronous standby; in synchronous mode patroni promotes only {}",
+                m.name,
+                sync.iter().map(|s| format!("`{}`", s.name)).collect::<Vec<_>>().join(", ")
+            ));
+        }
         return Ok(Some(m.name.clone()));
     }
     if !needed {
         return Ok(None);
     }
     ms.iter()
-        .filter(|m| eligible(m))
+        .filter(|m| eligible(m) && (sync.is_empty() || m.role == "sync_standby"))
         .min_by_key(|m| m.lag.unwrap_or(u64::MAX))
         .map(|m| Some(m.name.clone()))
         .ok_or_else(|| "no running replica can take over".to_string())
@@ -128,6 +138,9 @@ fn confirm(cluster: &str, what: &str) -> Result<()> {
     eprint!("{what}\ntype the cluster name `{cluster}` to proceed: ");
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
+    if !std::io::stdin().is_terminal() {
+        eprintln!(); // the answer came from a pipe: end the prompt's line
+    }
     if line.trim() != cluster {
         bail!("confirmation `{}` does not match `{cluster}`; nothing was changed\nhint: pass --yes to skip the question", line.trim());
     }
@@ -251,6 +264,18 @@ mod tests {
         assert!(pick_candidate(&sample(), Some("pg-x"), false).unwrap_err().contains("pg-test-2 (10.10.10.12)"));
         assert!(pick_candidate(&sample(), Some("pg-test-5"), false).unwrap_err().contains("state stopped"));
         assert!(pick_candidate(&sample(), Some("pg-test-4"), false).unwrap_err().contains("nofailover"));
+    }
+
+    #[test]
+    fn in_synchronous_mode_only_a_sync_standby_can_take_over() {
+        let ms = members(&json!({"members": [
+            {"name": "a", "host": "10.0.0.1", "role": "leader", "state": "running"},
+            {"name": "b", "host": "10.0.0.2", "role": "replica", "state": "running", "lag": 0},
+            {"name": "c", "host": "10.0.0.3", "role": "sync_standby", "state": "running", "lag": 100}
+        ]}));
+        assert_eq!(pick_candidate(&ms, None, true).unwrap().as_deref(), Some("c"));
+        assert_eq!(pick_candidate(&ms, Some("c"), false).unwrap().as_deref(), Some("c"));
+        assert!(pick_candidate(&ms, Some("b"), false).unwrap_err().contains("promotes only `c`"));
     }
 
     #[test]

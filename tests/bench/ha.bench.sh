@@ -22,6 +22,7 @@ rm -f "$RES"
 error="" checks=""
 
 lab() { echo "+ $LAB $*" >>"$LOG"; "$LAB" "$@" >>"$LOG" 2>&1; }
+# shellcheck disable=SC2317 # called by the EXIT trap
 finish() { "$LAB" down >>"$LOG" 2>&1 || true; }
 trap finish EXIT
 

@@ -11,6 +11,8 @@
 # gets a clear error while the others converge.
 #
 #   HA_RESULTS=FILE   also write the measured numbers there as JSON (tests/bench/ha.bench.sh)
+#   HA_PG_CONF=crit.yml  pg_conf for pg-test (default: node 1's); crit = synchronous
+#                     replication, and then no acknowledged write may be lost
 # shellcheck disable=SC2034 # read by run.sh
 NODES=4
 # shellcheck source=SCRIPTDIR/../lib.sh
@@ -64,14 +66,14 @@ reps = [m for m in ms if m[2] in ("replica", "sync_standby") and m[3] in ("runni
 ok = len(ms) == 3 and len(leaders) == 1 and len(reps) == 2 and all(r[4] == leaders[0][4] for r in reps)
 sys.exit(0 if ok else 1)
 PY
-  [[ $(psql_at "$(leader_ip)" 5433 postgres "select count(*) from pg_stat_replication where state = 'streaming'") == 2 ]]
+  [[ $(psql_at "$(leader_ip)" 5436 postgres "select count(*) from pg_stat_replication where state = 'streaming'") == 2 ]]
 }
 new_leader_other_than() { local l; l=$(leader_name); [[ -n $l && $l != "$1" ]]; }
 is_replica() { members | awk -v n="$1" '$1 == n && ($3 == "replica" || $3 == "sync_standby") && ($4 == "running" || $4 == "streaming")' | grep -q .; }
 
 # writer.py on a node, in the background (ended by its stop file or duration)
-start_writer() { # node run hosts
-  lab ssh "$1" "rm -f /tmp/ha-$2.stop /root/ha-$2.jsonl; nohup setsid python3 /root/ha/writer.py write $2 /root/ha-$2.jsonl --hosts $3 --duration 900 --stop /tmp/ha-$2.stop >/root/ha-$2.err 2>&1 </dev/null &"
+start_writer() { # node run hosts [port]
+  lab ssh "$1" "rm -f /tmp/ha-$2.stop /root/ha-$2.jsonl; nohup setsid python3 /root/ha/writer.py write $2 /root/ha-$2.jsonl --hosts $3 --port ${4:-5433} --duration 900 --stop /tmp/ha-$2.stop >/root/ha-$2.err 2>&1 </dev/null &"
   at_exit lab ssh "$1" "touch /tmp/ha-$2.stop"
 }
 start_watcher() { # node run hosts
@@ -131,7 +133,12 @@ check "no pg-test keys in etcd, no old host keys in root's known_hosts" forget_o
 
 echo "-- the HA inventory: node 1's inventory plus pg-test (tests/lab/ha/pg-test.yml)"
 check "push tests/lab/ha to node 1" lab push 1 "$HA_DIR" /root/ha
-check "merge pg-test into node 1's inventory (singleton kept aside)" on "python3 /root/ha/merge.py /root/ha/pg-test.yml $INV"
+# an earlier run's merge is undone first: every run starts from the singleton inventory
+check "merge pg-test into node 1's inventory (singleton kept aside)" \
+  on "{ ! test -s /etc/pigsty/pigsty.singleton.yml || cp -p /etc/pigsty/pigsty.singleton.yml $INV; } && python3 /root/ha/merge.py /root/ha/pg-test.yml $INV"
+if [[ -n ${HA_PG_CONF:-} ]]; then # e.g. HA_PG_CONF=crit.yml: synchronous replication for pg-test
+  check "pg-test gets pg_conf $HA_PG_CONF" on "sed -i 's/^        pg_cluster: pg-test .*/&\n        pg_conf: $HA_PG_CONF/' $INV"
+fi
 check "the singleton inventory is kept as pigsty.singleton.yml" on "test -s /etc/pigsty/pigsty.singleton.yml"
 check_eq "the inventory is still mode 0600" 600 on "stat -c %a $INV"
 check "pigsty validate: 4 hosts, 2 pgsql clusters" on "pigsty validate 2>&1 | grep -q '4 hosts, 2 pgsql clusters'"
@@ -228,6 +235,20 @@ record switchover_lost "$(field "$v" lost)"
 check_eq "switchover: every acknowledged write is in the table (lost)" 0 field "$v" lost
 info "switchover: longest gap between two acknowledged writes $(field "$v" max_gap)s"
 
+echo "-- failover and switchover to a chosen member"
+leader_is() { [[ $(leader_name) == "$1" ]]; }
+# a member that may take over: a synchronous standby in synchronous mode, else a replica
+to_other() { members | awk '$3 == "sync_standby" {s = $1} $3 == "replica" {r = $1} END {print (s != "" ? s : r)}'; }
+target=$(to_other)
+check "pigsty pgsql failover pg-test --to $target --yes" on "pigsty pgsql failover pg-test --to $target --yes"
+check "the leader is $target" retry 10 1 leader_is "$target"
+check "one leader and two streaming replicas again" retry 60 2 healthy_cluster
+target=$(to_other)
+check "pigsty pgsql switchover pg-test --to $target --yes" on "pigsty pgsql switchover pg-test --to $target --yes"
+check "the leader is $target" retry 10 1 leader_is "$target"
+check "one leader and two streaming replicas again" retry 60 2 healthy_cluster
+check_fails "switchover --to the leader itself is refused" on "pigsty pgsql switchover pg-test --to $target --yes"
+
 #------------------------------------------------------------------------------
 echo "-- crash: kill the primary's node, boot it again"
 L=$(leader_name) LIP=$(leader_ip)
@@ -263,7 +284,8 @@ record crash_max_gap_seconds "$(field "$v" max_gap)"
 record crash_acked "$(field "$v" acked)"
 record crash_lost "$(field "$v" lost)"
 info "crash: longest write gap $(field "$v" max_gap)s, acknowledged writes lost: $(field "$v" lost)"
-conf=$(on "sed -n 's/^    pg_conf: *//p' $INV | head -n1")
+# pg-test's own pg_conf (HA_PG_CONF puts one there), else the global one
+conf=$(on "sed -n 's/^        pg_conf: *\\([^ #]*\\).*/\\1/p; s/^    pg_conf: *\\([^ #]*\\).*/\\1/p' $INV | head -n1")
 if [[ $conf == crit* ]]; then
   check_eq "crash: no acknowledged write lost (pg_conf crit: synchronous replication)" 0 field "$v" lost
 else
@@ -277,8 +299,11 @@ I=$(node_of "$LIP")
 LHOST=lab$I
 surv=$(tr ',' '\n' <<<"$ALL_PG" | grep -vx "$LIP" | paste -sd,)
 info "primary $L on $LIP (lab$I); majority side $surv"
-check "lab$I: a client of its own 5433, with the password" lab ssh "$I" "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"
-start_writer "$I" part-old "$LIP"
+# The client on the isolated side writes to its postgres over the unix socket: that
+# catches every write the old primary accepts (in the lab, a cut node also loses its
+# own address, so its 5433 is gone with the network).
+check "lab$I: a client of its own postgres (unix socket), with the password" lab ssh "$I" "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"
+start_writer "$I" part-old /var/run/postgresql 5432
 start_writer 1 part "$ALL_PG"
 start_watcher 1 part "$surv"
 sleep 5
@@ -321,7 +346,7 @@ print(f"old primary last ack at cut{old_last - rest:+.2f}s, another server's fir
 sys.exit(0 if old_last is not None and new_first is not None and old_last < new_first else 1)
 PY
 }
-check "at no moment did two servers accept writes (old primary's last ack < new primary's first)" one_writer_at_a_time
+check "at no moment did two servers accept writes (the isolated primary's last ack < any other server's first)" one_writer_at_a_time
 python3 - "$WORK/part-old.jsonl" "$LHOST" "$t_cut" >"$WORK/part-old.txt" <<'PY'
 import json, sys
 acks = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
