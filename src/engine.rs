@@ -362,11 +362,7 @@ fn flush(host: &str, module: &str, q: &mut Queue, tally: &mut Tally, sink: &mut 
 
 /// A failed systemctl call, with the last lines of the unit's journal.
 fn with_journal(e: crate::sys::CmdError, unit: &str) -> String {
-    let journal = Cmd::new("journalctl")
-        .args(["-u", unit, "-n", "12", "--no-pager", "-o", "cat"])
-        .run()
-        .map(|o| o.stdout)
-        .unwrap_or_default();
+    let journal = crate::sys::systemd::journal_tail(unit, 12);
     format!("{e}\njournal of `{unit}`:\n{}", journal.trim_end())
 }
 

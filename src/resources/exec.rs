@@ -2,7 +2,7 @@
 //! polls a probe until it succeeds (a service answering, a cluster healthy).
 use super::{ResError, ResResult, Resource, State};
 use crate::sys::Cmd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Exec {
     pub label: String,
@@ -101,26 +101,14 @@ impl Resource for Wait {
         }
     }
     fn apply(&self) -> ResResult<()> {
-        let start = Instant::now();
-        loop {
-            let out = self.probe.run();
-            if matches!(&out, Ok(o) if o.success()) {
-                return Ok(());
-            }
-            if start.elapsed() > self.timeout {
-                let detail = match out {
-                    Ok(o) => crate::sys::cmd::tail(&o.stderr, &o.stdout),
-                    Err(e) => e.to_string(),
-                };
-                return Err(ResError::msg(format!(
-                    "{} not ready after {}s: `{}`: {detail}",
-                    self.label,
-                    self.timeout.as_secs(),
-                    self.probe.display()
-                )));
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        let probe = || match self.probe.run() {
+            Ok(o) if o.success() => Ok(()),
+            Ok(o) => Err(crate::sys::cmd::tail(&o.stderr, &o.stdout)),
+            Err(e) => Err(e.to_string()),
+        };
+        super::poll(self.timeout, Duration::from_millis(500), probe).map_err(|detail| {
+            ResError::msg(format!("{} not ready after {}s: `{}`: {detail}", self.label, self.timeout.as_secs(), self.probe.display()))
+        })
     }
 }
 

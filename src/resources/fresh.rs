@@ -208,11 +208,7 @@ impl Resource for Fresh {
             _ => systemd::systemctl(&["reload", &self.unit]),
         };
         if let Err(e) = res {
-            let journal = Cmd::new("journalctl")
-                .args(["-u", &self.unit, "-n", "15", "--no-pager", "-o", "cat"])
-                .run()
-                .map(|o| o.stdout)
-                .unwrap_or_default();
+            let journal = crate::sys::systemd::journal_tail(&self.unit, 15);
             return Err(ResError::msg(format!("{e}\njournal of `{}`:\n{journal}", self.unit)));
         }
         // A reload is asynchronous: wait until the daemon says it took the files.

@@ -4,7 +4,7 @@
 use super::{ResError, ResResult, Resource, State};
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct HttpCheck {
     pub label: String,
@@ -86,21 +86,9 @@ impl Resource for HttpCheck {
         }
     }
     fn apply(&self) -> ResResult<()> {
-        let t0 = Instant::now();
-        loop {
-            match self.probe() {
-                Ok(()) => return Ok(()),
-                Err(e) if t0.elapsed() > self.timeout => {
-                    return Err(ResError::msg(format!(
-                        "{} did not answer at `{}` within {}s: {e}",
-                        self.label,
-                        self.url(),
-                        self.timeout.as_secs()
-                    )))
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(500)),
-            }
-        }
+        super::poll(self.timeout, Duration::from_millis(500), || self.probe()).map_err(|e| {
+            ResError::msg(format!("{} did not answer at `{}` within {}s: {e}", self.label, self.url(), self.timeout.as_secs()))
+        })
     }
 }
 

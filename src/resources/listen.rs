@@ -66,11 +66,7 @@ impl Resource for Listening {
             }
             std::thread::sleep(Duration::from_millis(300));
         }
-        let journal = crate::sys::Cmd::new("journalctl")
-            .args(["-u", &self.unit, "-n", "15", "--no-pager", "-o", "cat"])
-            .run()
-            .map(|o| o.stdout)
-            .unwrap_or_default();
+        let journal = crate::sys::systemd::journal_tail(&self.unit, 15);
         Err(ResError::msg(format!(
             "`{}` restarted but nothing accepts on {} after {}s\njournal of `{}`:\n{journal}",
             self.unit,

@@ -111,6 +111,23 @@ pub fn mode_owner_drift(path: &std::path::Path, mode: u32, owner: &str, group: &
     d
 }
 
+/// Run `probe` every `interval` until it succeeds or `timeout` has passed; on timeout,
+/// the probe's last error. Shared by the resources that wait for a service to answer.
+pub fn poll(
+    timeout: std::time::Duration,
+    interval: std::time::Duration,
+    mut probe: impl FnMut() -> Result<(), String>,
+) -> Result<(), String> {
+    let t0 = std::time::Instant::now();
+    loop {
+        match probe() {
+            Ok(()) => return Ok(()),
+            Err(e) if t0.elapsed() > timeout => return Err(e),
+            Err(_) => std::thread::sleep(interval),
+        }
+    }
+}
+
 /// An idempotent primitive on one host.
 pub trait Resource: Send + Sync {
     /// Kind, e.g. `file`, `package`, `service`.

@@ -128,20 +128,13 @@ impl Resource for PatroniReady {
         })
     }
     fn apply(&self) -> ResResult<()> {
-        let t0 = Instant::now();
-        loop {
-            match self.probe() {
-                Ok(()) => return Ok(()),
-                Err(e) if t0.elapsed() > self.timeout => {
-                    return Err(ResError::msg(format!(
-                        "patroni on `{}` not ready after {}s: {e}\nhint: `journalctl -u patroni` and /pg/log/patroni, /pg/log/postgres",
-                        self.api.addr,
-                        self.timeout.as_secs()
-                    )))
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(1000)),
-            }
-        }
+        super::poll(self.timeout, Duration::from_millis(1000), || self.probe()).map_err(|e| {
+            ResError::msg(format!(
+                "patroni on `{}` not ready after {}s: {e}\nhint: `journalctl -u patroni` and /pg/log/patroni, /pg/log/postgres",
+                self.api.addr,
+                self.timeout.as_secs()
+            ))
+        })
     }
 }
 

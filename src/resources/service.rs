@@ -48,11 +48,7 @@ impl Resource for Service {
         if self.active != systemd::is_active(&self.unit) {
             if self.active {
                 if let Err(e) = systemd::systemctl(&["start", &self.unit]) {
-                    let journal = crate::sys::Cmd::new("journalctl")
-                        .args(["-u", &self.unit, "-n", "15", "--no-pager", "-o", "cat"])
-                        .run()
-                        .map(|o| o.stdout)
-                        .unwrap_or_default();
+                    let journal = crate::sys::systemd::journal_tail(&self.unit, 15);
                     return Err(super::ResError::msg(format!("{e}\njournal of `{}`:\n{journal}", self.unit)));
                 }
             } else {

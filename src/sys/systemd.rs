@@ -30,3 +30,13 @@ pub fn active_enter_monotonic(unit: &str) -> u64 {
         .and_then(|o| o.stdout.trim().parse().ok())
         .unwrap_or(0)
 }
+
+/// The last `lines` lines of a unit's journal (message text only; empty if unreadable),
+/// for error messages about a unit that failed.
+pub fn journal_tail(unit: &str, lines: u32) -> String {
+    Cmd::new("journalctl")
+        .args(["-u", unit, "-n", &lines.to_string(), "--no-pager", "-o", "cat"])
+        .run()
+        .map(|o| o.stdout)
+        .unwrap_or_default()
+}
