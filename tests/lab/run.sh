@@ -31,6 +31,14 @@ for s in "$@"; do
   ((n > nodes)) && nodes=$n
 done
 
+# One lab at a time on this machine (the bridge and addresses are fixed): wait for the
+# lock another run holds (LAB_LOCK_WAIT seconds, default 2 h).
+exec 8>/run/lock/pigsty-lab.lock
+if ! flock -n 8; then
+  echo "== another lab run holds /run/lock/pigsty-lab.lock: waiting"
+  flock -w "${LAB_LOCK_WAIT:-7200}" 8 || { echo "run: error: the lab lock was not released in time" >&2; exit 2; }
+fi
+
 OUT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/lab-run.XXXXXX")
 
 # Nothing of the lab may survive `lab.sh down`.

@@ -18,7 +18,7 @@ echo "sandbox: pigsty $("$ROOT/target/pigsty" --version | cut -d' ' -f2-) is on 
 echo "sandbox: running \`pigsty install\` on node 1 (10.10.10.10)"
 "$LAB" ssh 1 pigsty install
 if ((N > 1)); then
-  echo "sandbox: nodes 2..$N are up with the binary; converging them from node 1 needs \`pigsty join\`, not built yet"
+  echo "sandbox: nodes 2..$N are up with the binary; add them to node 1's inventory and run \`pigsty join IP...\` there"
 fi
 cat <<MSG
 
