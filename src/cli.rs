@@ -27,10 +27,21 @@ pub struct Cli {
 #[derive(Args, Debug, Clone)]
 pub struct Global {
     /// Inventory file (Pigsty's pigsty.yml format)
-    #[arg(short = 'i', long = "inventory", global = true, env = "PIGSTY_INVENTORY", value_name = "FILE")]
+    #[arg(
+        short = 'i',
+        long = "inventory",
+        global = true,
+        env = "PIGSTY_INVENTORY",
+        value_name = "FILE"
+    )]
     pub inventory: Option<PathBuf>,
     /// Extra variables, highest precedence: `-e key=value` or `-e @file.yml`
-    #[arg(short = 'e', long = "extra-vars", global = true, value_name = "KEY=VALUE")]
+    #[arg(
+        short = 'e',
+        long = "extra-vars",
+        global = true,
+        value_name = "KEY=VALUE"
+    )]
     pub extra_vars: Vec<String>,
     /// Print machine-readable JSON on stdout instead of tables
     #[arg(long, global = true)]
@@ -42,7 +53,9 @@ pub struct Global {
 
 impl Global {
     pub fn inventory_path(&self) -> PathBuf {
-        self.inventory.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_INVENTORY))
+        self.inventory
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_INVENTORY))
     }
 }
 
@@ -172,19 +185,37 @@ pub struct StatusArgs {
 #[derive(Subcommand, Debug)]
 pub enum PgsqlCmd {
     /// Create a cluster or add replicas to it
-    Add { cluster: String, hosts: Vec<String>, #[command(flatten)] confirm: Confirm },
+    Add {
+        cluster: String,
+        hosts: Vec<String>,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
     /// Remove replicas or a whole cluster
-    Rm { cluster: String, hosts: Vec<String>, #[command(flatten)] confirm: Confirm },
+    Rm {
+        cluster: String,
+        hosts: Vec<String>,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
     /// Create or update a user of a cluster from the inventory
     User { cluster: String, user: String },
     /// Create or update a database of a cluster from the inventory
-    Db { cluster: String, db: String, #[command(flatten)] confirm: Confirm },
+    Db {
+        cluster: String,
+        db: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
     /// Render and reload HBA rules (Postgres and pgBouncer)
     Hba { cluster: String },
     /// Render and reload HAProxy services of a cluster
     Svc { cluster: String },
     /// Install extensions and create them in the databases that list them
-    Ext { cluster: String, extensions: Vec<String> },
+    Ext {
+        cluster: String,
+        extensions: Vec<String>,
+    },
     /// Switch the leader to another member with Patroni
     Switchover {
         cluster: String,
@@ -204,9 +235,15 @@ pub enum PgsqlCmd {
         confirm: Confirm,
     },
     /// Rolling restart of Postgres through Patroni, replicas first
-    Restart { cluster: String, instance: Option<String> },
+    Restart {
+        cluster: String,
+        instance: Option<String>,
+    },
     /// Reload Postgres configuration through Patroni
-    Reload { cluster: String, instance: Option<String> },
+    Reload {
+        cluster: String,
+        instance: Option<String>,
+    },
     /// Take a pgBackRest backup on the cluster primary
     Backup {
         cluster: String,
@@ -261,9 +298,17 @@ pub struct PitrArgs {
 #[derive(Subcommand, Debug)]
 pub enum NodeCmd {
     /// Bring nodes under management (NODE module)
-    Add { hosts: Vec<String>, #[command(flatten)] target: Target },
+    Add {
+        hosts: Vec<String>,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Remove nodes from management
-    Rm { hosts: Vec<String>, #[command(flatten)] confirm: Confirm },
+    Rm {
+        hosts: Vec<String>,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
     /// Node mode: read a request on stdin, converge this host, stream JSON events (used by the controller)
     #[command(hide = true)]
     Apply,
@@ -274,15 +319,29 @@ pub enum EtcdCmd {
     /// Add etcd members (joined to the cluster before they start)
     Add { hosts: Vec<String> },
     /// Remove etcd members (honours etcd_safeguard)
-    Rm { hosts: Vec<String>, #[command(flatten)] confirm: Confirm },
+    Rm {
+        hosts: Vec<String>,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum RedisCmd {
     /// Create a Redis cluster, node or instance
-    Add { cluster: String, host: Option<String>, port: Option<u16> },
+    Add {
+        cluster: String,
+        host: Option<String>,
+        port: Option<u16>,
+    },
     /// Remove a Redis cluster, node or instance (honours redis_safeguard)
-    Rm { cluster: String, host: Option<String>, port: Option<u16>, #[command(flatten)] confirm: Confirm },
+    Rm {
+        cluster: String,
+        host: Option<String>,
+        port: Option<u16>,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -290,7 +349,12 @@ pub enum MinioCmd {
     /// Create an object storage cluster or add nodes to it
     Add { cluster: String, hosts: Vec<String> },
     /// Remove an object storage cluster or nodes (honours minio_safeguard)
-    Rm { cluster: String, hosts: Vec<String>, #[command(flatten)] confirm: Confirm },
+    Rm {
+        cluster: String,
+        hosts: Vec<String>,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -9,8 +9,8 @@ use crate::inventory::{Host, Inventory, Module, PgRole};
 use crate::modules::ORDER;
 use crate::remote::request::{NodeDone, NodeRequest};
 use crate::remote::{Ssh, SshError};
-use crate::sys::CmdError;
 use crate::report::Reporter;
+use crate::sys::CmdError;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader, Write};
 use std::sync::Mutex;
@@ -22,6 +22,8 @@ pub struct Options {
     pub modules: Option<BTreeSet<Module>>,
     /// `-e` extra vars, with `@file` arguments inlined (see [`inline_extra_vars`]).
     pub extra_vars: Vec<String>,
+    /// Hosts leaving a module in this run (module name -> addresses), sent to every node.
+    pub forget: BTreeMap<String, Vec<String>>,
 }
 
 /// Turn `-e @file.yml` into `key=<json>` arguments so a remote node, which cannot read
@@ -31,8 +33,10 @@ pub fn inline_extra_vars(args: &[String]) -> anyhow::Result<Vec<String>> {
     let mut out = vec![];
     for a in args {
         if let Some(path) = a.strip_prefix('@') {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading extra vars file `{path}`"))?;
-            let v: serde_yaml::Value = serde_yaml::from_str(&text).with_context(|| format!("parsing extra vars file `{path}`"))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading extra vars file `{path}`"))?;
+            let v: serde_yaml::Value = serde_yaml::from_str(&text)
+                .with_context(|| format!("parsing extra vars file `{path}`"))?;
             let j: serde_json::Value = serde_json::to_value(v)?;
             let Some(m) = j.as_object() else {
                 anyhow::bail!("extra vars file `{path}` must be a mapping of names to values");
@@ -52,28 +56,47 @@ pub fn inline_extra_vars(args: &[String]) -> anyhow::Result<Vec<String>> {
 pub struct Phase {
     pub module: Module,
     pub hosts: Vec<String>,
+    /// Take the module off these hosts instead of converging it.
+    pub remove: bool,
 }
 
 /// Phases for the selected hosts, in Pigsty's order; PGSQL primaries before the rest.
-pub fn phases(inv: &Inventory, selected: &[&Host], filter: Option<&BTreeSet<Module>>) -> Vec<Phase> {
+pub fn phases(
+    inv: &Inventory,
+    selected: &[&Host],
+    filter: Option<&BTreeSet<Module>>,
+) -> Vec<Phase> {
     let mut out = vec![];
     for &m in ORDER {
         if filter.map(|f| !f.contains(&m)).unwrap_or(false) {
             continue;
         }
-        let hosts: Vec<&&Host> = selected.iter().filter(|h| h.modules().contains(&m)).collect();
+        let hosts: Vec<&&Host> = selected
+            .iter()
+            .filter(|h| h.modules().contains(&m))
+            .collect();
         if hosts.is_empty() {
             continue;
         }
         if m == Module::Pgsql {
-            let (p, r): (Vec<&&Host>, Vec<&&Host>) = hosts.iter().partition(|h| h.id.pg_role == Some(PgRole::Primary) && h.get("pg_upstream").is_none());
+            let (p, r): (Vec<&&Host>, Vec<&&Host>) = hosts.iter().partition(|h| {
+                h.id.pg_role == Some(PgRole::Primary) && h.get("pg_upstream").is_none()
+            });
             for group in [p, r] {
                 if !group.is_empty() {
-                    out.push(Phase { module: m, hosts: group.iter().map(|h| h.addr.clone()).collect() });
+                    out.push(Phase {
+                        module: m,
+                        hosts: group.iter().map(|h| h.addr.clone()).collect(),
+                        remove: false,
+                    });
                 }
             }
         } else {
-            out.push(Phase { module: m, hosts: hosts.iter().map(|h| h.addr.clone()).collect() });
+            out.push(Phase {
+                module: m,
+                hosts: hosts.iter().map(|h| h.addr.clone()).collect(),
+                remove: false,
+            });
         }
     }
     let _ = inv;
@@ -82,7 +105,10 @@ pub fn phases(inv: &Inventory, selected: &[&Host], filter: Option<&BTreeSet<Modu
 
 /// Is `addr` this machine?
 pub fn is_local(addr: &str, facts: &Facts) -> bool {
-    facts.ipv4.iter().any(|ip| ip == addr) || addr == "127.0.0.1" || addr == "localhost" || addr == facts.hostname
+    facts.ipv4.iter().any(|ip| ip == addr)
+        || addr == "127.0.0.1"
+        || addr == "localhost"
+        || addr == facts.hostname
 }
 
 pub struct Outcome {
@@ -90,24 +116,44 @@ pub struct Outcome {
     pub failed: BTreeMap<String, String>,
 }
 
-/// Run all phases. Events go to the reporter; returns which hosts failed.
+/// Run all phases of the selected hosts. Events go to the reporter; returns which hosts failed.
 pub fn run(inv: &Inventory, selected: &[&Host], opts: &Options, rep: &Mutex<Reporter>) -> Outcome {
+    run_phases(inv, phases(inv, selected, opts.modules.as_ref()), opts, rep)
+}
+
+/// Run the given phases in order; a host that fails drops out of later phases.
+pub fn run_phases(
+    inv: &Inventory,
+    phases: Vec<Phase>,
+    opts: &Options,
+    rep: &Mutex<Reporter>,
+) -> Outcome {
     let facts = Facts::gather();
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
     let copied: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-    for phase in phases(inv, selected, opts.modules.as_ref()) {
-        let hosts: Vec<String> = phase.hosts.iter().filter(|h| !failed.contains_key(*h)).cloned().collect();
+    for phase in phases {
+        let hosts: Vec<String> = phase
+            .hosts
+            .iter()
+            .filter(|h| !failed.contains_key(*h))
+            .cloned()
+            .collect();
         if hosts.is_empty() {
             continue;
         }
         let queue = Mutex::new(hosts.into_iter().collect::<VecDeque<_>>());
         let results: Mutex<Vec<(String, Result<(), String>)>> = Mutex::new(vec![]);
-        let workers = opts.forks.max(1).min(queue.lock().map(|q| q.len()).unwrap_or(1));
+        let workers = opts
+            .forks
+            .max(1)
+            .min(queue.lock().map(|q| q.len()).unwrap_or(1));
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| loop {
-                    let Some(h) = queue.lock().ok().and_then(|mut q| q.pop_front()) else { break };
-                    let r = run_host(inv, &h, phase.module, opts, &facts, &copied, rep);
+                    let Some(h) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+                        break;
+                    };
+                    let r = run_host(inv, &h, &phase, opts, &facts, &copied, rep);
                     if let Ok(mut v) = results.lock() {
                         v.push((h, r));
                     }
@@ -131,36 +177,48 @@ pub fn run(inv: &Inventory, selected: &[&Host], opts: &Options, rep: &Mutex<Repo
 /// still holds the connection a cut host dropped: the probe waits on that master.)
 fn probe_error(host: &str, e: SshError) -> String {
     match e {
-        SshError::Local { source: CmdError::Timeout { secs, .. }, .. } => {
-            SshError::Unreachable { host: host.into(), detail: format!("no answer to ssh within {secs}s") }.to_string()
+        SshError::Local {
+            source: CmdError::Timeout { secs, .. },
+            ..
+        } => SshError::Unreachable {
+            host: host.into(),
+            detail: format!("no answer to ssh within {secs}s"),
         }
+        .to_string(),
         other => other.to_string(),
     }
 }
 
-fn request(inv: &Inventory, host: &str, module: Module, mode: Mode, extra: &[String]) -> NodeRequest {
+fn request(inv: &Inventory, host: &str, phase: &Phase, opts: &Options) -> NodeRequest {
     NodeRequest {
         inventory: inv.source.clone(),
         inventory_name: inv.path.display().to_string(),
-        extra_vars: extra.to_vec(),
+        extra_vars: opts.extra_vars.clone(),
         host: host.into(),
-        modules: vec![module.to_string()],
-        mode: if mode == Mode::Apply { "apply".into() } else { "check".into() },
+        modules: vec![phase.module.to_string()],
+        mode: if opts.mode == Mode::Apply {
+            "apply".into()
+        } else {
+            "check".into()
+        },
+        remove: phase.remove,
+        forget: opts.forget.clone(),
     }
 }
 
 fn run_host(
     inv: &Inventory,
     host: &str,
-    module: Module,
+    phase: &Phase,
     opts: &Options,
     facts: &Facts,
     copied: &Mutex<BTreeSet<String>>,
     rep: &Mutex<Reporter>,
 ) -> Result<(), String> {
-    let req = serde_json::to_vec(&request(inv, host, module, opts.mode, &opts.extra_vars)).map_err(|e| e.to_string())?;
+    let req = serde_json::to_vec(&request(inv, host, phase, opts)).map_err(|e| e.to_string())?;
     let mut child = if is_local(host, facts) {
-        let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
         std::process::Command::new(exe)
             .args(["node", "apply"])
             .stdin(std::process::Stdio::piped())
@@ -171,12 +229,16 @@ fn run_host(
     } else {
         let mut ssh = Ssh::new(host);
         ssh.accept_new = opts.accept_new_host_keys;
-        let first = copied.lock().map(|mut c| c.insert(host.to_string())).unwrap_or(true);
+        let first = copied
+            .lock()
+            .map(|mut c| c.insert(host.to_string()))
+            .unwrap_or(true);
         if first {
             ssh.probe().map_err(|e| probe_error(host, e))?;
             ssh.copy_self().map_err(|e| e.to_string())?;
         }
-        ssh.spawn(&format!("{} node apply", crate::remote::ssh::REMOTE_BIN)).map_err(|e| format!("cannot start ssh: {e}"))?
+        ssh.spawn(&format!("{} node apply", crate::remote::ssh::REMOTE_BIN))
+            .map_err(|e| format!("cannot start ssh: {e}"))?
     };
     if let Some(mut si) = child.stdin.take() {
         std::thread::spawn(move || {
@@ -222,9 +284,18 @@ mod tests {
 
     #[test]
     fn a_probe_that_times_out_says_the_host_is_unreachable() {
-        let e = SshError::Local { host: "10.0.0.9".into(), source: CmdError::Timeout { cmd: "ssh ... -- true".into(), secs: 15 } };
+        let e = SshError::Local {
+            host: "10.0.0.9".into(),
+            source: CmdError::Timeout {
+                cmd: "ssh ... -- true".into(),
+                secs: 15,
+            },
+        };
         let m = probe_error("10.0.0.9", e);
-        assert!(m.starts_with("host `10.0.0.9` is unreachable: no answer to ssh within 15s"), "{m}");
+        assert!(
+            m.starts_with("host `10.0.0.9` is unreachable: no answer to ssh within 15s"),
+            "{m}"
+        );
         assert!(!m.contains("BatchMode"), "{m}");
     }
 }

@@ -19,9 +19,30 @@ fn version_names_commit_and_assets_digest() {
 
 #[test]
 fn help_lists_every_top_level_verb() {
-    let out = pigsty().arg("--help").assert().success().get_output().stdout.clone();
+    let out = pigsty()
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let s = String::from_utf8(out).unwrap();
-    for v in ["install", "configure", "validate", "plan", "deploy", "join", "status", "pgsql", "node", "etcd", "redis", "minio", "repo", "completion"] {
+    for v in [
+        "install",
+        "configure",
+        "validate",
+        "plan",
+        "deploy",
+        "join",
+        "status",
+        "pgsql",
+        "node",
+        "etcd",
+        "redis",
+        "minio",
+        "repo",
+        "completion",
+    ] {
         assert!(s.contains(v), "help lacks {v}");
     }
     assert!(!s.contains("apply"), "node apply is hidden");
@@ -29,9 +50,29 @@ fn help_lists_every_top_level_verb() {
 
 #[test]
 fn pgsql_help_lists_its_verbs() {
-    let out = pigsty().args(["pgsql", "--help"]).assert().success().get_output().stdout.clone();
+    let out = pigsty()
+        .args(["pgsql", "--help"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let s = String::from_utf8(out).unwrap();
-    for v in ["add", "rm", "user", "db", "hba", "svc", "ext", "switchover", "failover", "restart", "reload", "backup", "pitr"] {
+    for v in [
+        "add",
+        "rm",
+        "user",
+        "db",
+        "hba",
+        "svc",
+        "ext",
+        "switchover",
+        "failover",
+        "restart",
+        "reload",
+        "backup",
+        "pitr",
+    ] {
         assert!(s.contains(v), "pgsql help lacks {v}");
     }
 }
@@ -39,7 +80,7 @@ fn pgsql_help_lists_its_verbs() {
 #[test]
 fn verbs_not_built_yet_say_so_and_exit_1() {
     for args in [
-        vec!["pgsql", "restart", "pg-test"],
+        vec!["pgsql", "backup", "pg-test"],
         vec!["pgsql", "pitr", "pg-test", "--latest"],
         vec!["etcd", "add", "10.0.0.1"],
         vec!["redis", "add", "redis-test"],
@@ -58,15 +99,79 @@ fn verbs_not_built_yet_say_so_and_exit_1() {
 fn switchover_names_an_unknown_cluster_and_changes_nothing() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("pigsty.yml");
-    pigsty().args(["configure", "--ip", "10.9.8.7", "-o"]).arg(&p).assert().success();
+    pigsty()
+        .args(["configure", "--ip", "10.9.8.7", "-o"])
+        .arg(&p)
+        .assert()
+        .success();
     for verb in ["switchover", "failover"] {
         pigsty()
             .args(["pgsql", verb, "pg-nope", "--yes", "-i"])
             .arg(&p)
             .assert()
             .code(1)
-            .stderr(predicate::str::contains("no cluster `pg-nope`").and(predicate::str::contains("pg-meta")));
+            .stderr(
+                predicate::str::contains("no cluster `pg-nope`")
+                    .and(predicate::str::contains("pg-meta")),
+            );
     }
+}
+
+#[test]
+fn pgsql_rm_refuses_strangers_a_wrong_name_and_pg_safeguard_and_changes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("pigsty.yml");
+    pigsty()
+        .args(["configure", "--ip", "10.9.8.7", "-o"])
+        .arg(&p)
+        .assert()
+        .success();
+    let before = std::fs::read_to_string(&p).unwrap();
+    pigsty()
+        .args(["pgsql", "rm", "pg-nope", "--yes", "-i"])
+        .arg(&p)
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("no pgsql cluster `pg-nope`")
+                .and(predicate::str::contains("pg-meta")),
+        );
+    pigsty()
+        .args(["pgsql", "rm", "pg-meta", "10.1.1.1", "--yes", "-i"])
+        .arg(&p)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "`10.1.1.1` is not a member of `pg-meta`",
+        ));
+    // the whole cluster: no leader check, so the question comes; a wrong answer refuses
+    pigsty()
+        .args(["pgsql", "rm", "pg-meta", "-i"])
+        .arg(&p)
+        .write_stdin("pg-other\n")
+        .assert()
+        .code(1)
+        .stderr(
+            predicate::str::contains("remove the whole cluster `pg-meta`")
+                .and(predicate::str::contains("does not match `pg-meta`")),
+        );
+    pigsty()
+        .args([
+            "pgsql",
+            "rm",
+            "pg-meta",
+            "--yes",
+            "-e",
+            "pg_safeguard=true",
+            "-i",
+        ])
+        .arg(&p)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "pg_safeguard is on for `10.9.8.7`",
+        ));
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), before);
 }
 
 #[test]
@@ -99,7 +204,10 @@ fn configure_writes_a_private_inventory_and_refuses_to_overwrite() {
         .stderr(predicate::str::contains("10.9.8.7"));
     let text = std::fs::read_to_string(&p).unwrap();
     assert!(text.contains("10.9.8.7"));
-    assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     pigsty()
         .args(["configure", "--ip", "10.9.8.7", "-o"])
         .arg(&p)
@@ -122,11 +230,18 @@ fn deploy_without_inventory_names_the_path() {
 fn join_of_a_host_not_in_the_inventory_changes_nothing() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("pigsty.yml");
-    pigsty().args(["configure", "--ip", "10.9.8.7", "-o"]).arg(&p).assert().success();
+    pigsty()
+        .args(["configure", "--ip", "10.9.8.7", "-o"])
+        .arg(&p)
+        .assert()
+        .success();
     pigsty()
         .args(["join", "10.9.8.99", "-i"])
         .arg(&p)
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("`10.9.8.99` is not in").and(predicate::str::contains("nothing was changed")));
+        .stderr(
+            predicate::str::contains("`10.9.8.99` is not in")
+                .and(predicate::str::contains("nothing was changed")),
+        );
 }

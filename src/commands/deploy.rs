@@ -29,13 +29,23 @@ pub fn load_inventory(g: &Global) -> Result<Inventory> {
 
 /// Converge (or check) the selected hosts; prints progress and the recap.
 /// Returns the exit code and the reporter (for `plan`).
-pub fn converge(g: &Global, inv: &Inventory, t: &Target, mode: Mode, accept_new_host_keys: bool) -> Result<(u8, Reporter)> {
+pub fn converge(
+    g: &Global,
+    inv: &Inventory,
+    t: &Target,
+    mode: Mode,
+    accept_new_host_keys: bool,
+) -> Result<(u8, Reporter)> {
     let facts = Facts::gather();
     let selected = inv.select(t.limit.as_deref())?;
     if selected.is_empty() {
         bail!("no host matches `-l {}`", t.limit.as_deref().unwrap_or(""));
     }
-    if selected.iter().any(|h| controller::is_local(&h.addr, &facts)) && mode == Mode::Apply {
+    if selected
+        .iter()
+        .any(|h| controller::is_local(&h.addr, &facts))
+        && mode == Mode::Apply
+    {
         runner::preflight(&facts, "deploy")?;
     }
     if mode == Mode::Apply {
@@ -43,7 +53,11 @@ pub fn converge(g: &Global, inv: &Inventory, t: &Target, mode: Mode, accept_new_
         if !missing.is_empty() {
             bail!(
                 "the inventory lacks required credentials; nothing was changed:\n{}",
-                missing.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n")
+                missing
+                    .iter()
+                    .map(|d| format!("  {d}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             );
         }
     }
@@ -53,20 +67,44 @@ pub fn converge(g: &Global, inv: &Inventory, t: &Target, mode: Mode, accept_new_
         accept_new_host_keys,
         modules: runner::parse_modules(t.modules.as_deref())?,
         extra_vars: controller::inline_extra_vars(&g.extra_vars)?,
+        forget: Default::default(),
     };
-    let rep = Mutex::new(Reporter::new(g.json, mode == Mode::Check));
-    let outcome = controller::run(inv, &selected, &opts, &rep);
+    let phases = controller::phases(inv, &selected, opts.modules.as_ref());
+    Ok(run_phases(g, inv, phases, &opts))
+}
+
+/// Run phases with progress and the recap; failures are printed per host.
+pub fn run_phases(
+    g: &Global,
+    inv: &Inventory,
+    phases: Vec<controller::Phase>,
+    opts: &Options,
+) -> (u8, Reporter) {
+    let rep = Mutex::new(Reporter::new(g.json, opts.mode == Mode::Check));
+    let outcome = controller::run_phases(inv, phases, opts, &rep);
     let rep = rep.into_inner().unwrap_or_else(|p| p.into_inner());
     rep.recap();
     if outcome.failed.is_empty() {
-        Ok((0, rep))
+        (0, rep)
     } else {
         for (h, e) in &outcome.failed {
             eprintln!("error: host `{h}`: {e}");
         }
         eprintln!("hint: fix the cause and run it again; steps already done are kept and skipped");
-        Ok((1, rep))
+        (1, rep)
     }
+}
+
+/// Options for commands that build their own phases (join, pgsql add/rm).
+pub fn options(g: &Global, forks: usize, accept_new_host_keys: bool) -> Result<Options> {
+    Ok(Options {
+        mode: Mode::Apply,
+        forks,
+        accept_new_host_keys,
+        modules: None,
+        extra_vars: controller::inline_extra_vars(&g.extra_vars)?,
+        forget: Default::default(),
+    })
 }
 
 pub fn run(g: &Global, a: &DeployArgs) -> Result<u8> {

@@ -13,7 +13,13 @@ pub fn run(g: &Global, a: &InstallArgs) -> Result<u8> {
     crate::runner::preflight(&facts, "install")?;
     let path = g.inventory_path();
     if !path.exists() || a.force {
-        let c = ConfigureArgs { force: a.force, profile: "meta".into(), ip: None, output: None, tune: None };
+        let c = ConfigureArgs {
+            force: a.force,
+            profile: "meta".into(),
+            ip: None,
+            output: None,
+            tune: None,
+        };
         super::configure::configure(&path, &c)?;
     } else {
         eprintln!("using the existing inventory `{}`", path.display());
@@ -28,7 +34,11 @@ pub fn run(g: &Global, a: &InstallArgs) -> Result<u8> {
     Ok(code)
 }
 
-fn print_next_steps(inv: &crate::inventory::Inventory, h: &crate::inventory::Host, path: &std::path::Path) {
+fn print_next_steps(
+    inv: &crate::inventory::Inventory,
+    h: &crate::inventory::Host,
+    path: &std::path::Path,
+) {
     let ip = &h.addr;
     let admin = h.str("pg_admin_username").unwrap_or("dbuser_dba");
     let db = h
@@ -45,14 +55,29 @@ fn print_next_steps(inv: &crate::inventory::Inventory, h: &crate::inventory::Hos
         println!("  postgres {c}:");
         println!("    primary (read-write)  postgres://{admin}@{ip}:5433/{db}");
         println!("    replica (read-only)   postgres://{admin}@{ip}:5434/{db}");
-        println!("    pgbouncer             postgres://{admin}@{ip}:{}/{db}", port("pgbouncer_port", 6432));
-        println!("    direct                postgres://{admin}@{ip}:{}/{db}", port("pg_port", 5432));
+        println!(
+            "    pgbouncer             postgres://{admin}@{ip}:{}/{db}",
+            port("pgbouncer_port", 6432)
+        );
+        println!(
+            "    direct                postgres://{admin}@{ip}:{}/{db}",
+            port("pg_port", 5432)
+        );
     }
     if h.id.infra_seq.is_some() {
         println!("  home page     http://{ip}:{}/", port("nginx_port", 80));
-        println!("  prometheus    http://{ip}:{}/", port("prometheus_port", 9090));
-        println!("  alertmanager  http://{ip}:{}/", port("alertmanager_port", 9059));
+        println!(
+            "  prometheus    http://{ip}:{}/",
+            port("prometheus_port", 9090)
+        );
+        println!(
+            "  alertmanager  http://{ip}:{}/",
+            port("alertmanager_port", 9059)
+        );
     }
-    println!("  passwords: `pg_admin_password` and the others are in `{}` (mode 0600, root only)", path.display());
+    println!(
+        "  passwords: `pg_admin_password` and the others are in `{}` (mode 0600, root only)",
+        path.display()
+    );
     let _ = inv;
 }

@@ -10,6 +10,7 @@ pub mod install;
 pub mod join;
 pub mod node;
 pub mod pgsql;
+pub mod pgsql_members;
 pub mod plan;
 pub mod status;
 pub mod validate;
@@ -32,25 +33,57 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Validate => validate::run(&g),
         Command::Plan(a) => plan::run(&g, &a),
         Command::Deploy(a) => deploy::run(&g, &a),
-        Command::Join(a) => join::converge_hosts(&g, &a.hosts, &a.target, None, a.accept_new_host_keys),
+        Command::Join(a) => {
+            join::converge_hosts(&g, &a.hosts, &a.target, None, a.accept_new_host_keys)
+        }
         Command::Status(a) => status::run(&g, &a),
         Command::Pgsql(c) => match c {
-            PgsqlCmd::Add { .. } => not_built("pgsql add"),
-            PgsqlCmd::Rm { .. } => not_built("pgsql rm"),
+            PgsqlCmd::Add { cluster, hosts, .. } => pgsql_members::add(&g, &cluster, &hosts),
+            PgsqlCmd::Rm {
+                cluster,
+                hosts,
+                confirm,
+            } => pgsql_members::rm(&g, &cluster, &hosts, confirm.yes),
             PgsqlCmd::User { .. } => not_built("pgsql user"),
             PgsqlCmd::Db { .. } => not_built("pgsql db"),
             PgsqlCmd::Hba { .. } => not_built("pgsql hba"),
             PgsqlCmd::Svc { .. } => not_built("pgsql svc"),
             PgsqlCmd::Ext { .. } => not_built("pgsql ext"),
-            PgsqlCmd::Switchover { cluster, to, confirm } => pgsql::run(&g, pgsql::Action::Switchover, &cluster, to.as_deref(), confirm.yes),
-            PgsqlCmd::Failover { cluster, to, confirm } => pgsql::run(&g, pgsql::Action::Failover, &cluster, to.as_deref(), confirm.yes),
-            PgsqlCmd::Restart { .. } => not_built("pgsql restart"),
-            PgsqlCmd::Reload { .. } => not_built("pgsql reload"),
+            PgsqlCmd::Switchover {
+                cluster,
+                to,
+                confirm,
+            } => pgsql::run(
+                &g,
+                pgsql::Action::Switchover,
+                &cluster,
+                to.as_deref(),
+                confirm.yes,
+            ),
+            PgsqlCmd::Failover {
+                cluster,
+                to,
+                confirm,
+            } => pgsql::run(
+                &g,
+                pgsql::Action::Failover,
+                &cluster,
+                to.as_deref(),
+                confirm.yes,
+            ),
+            PgsqlCmd::Restart { cluster, instance } => {
+                pgsql::restart(&g, &cluster, instance.as_deref(), false)
+            }
+            PgsqlCmd::Reload { cluster, instance } => {
+                pgsql::restart(&g, &cluster, instance.as_deref(), true)
+            }
             PgsqlCmd::Backup { .. } => not_built("pgsql backup"),
             PgsqlCmd::Pitr(_) => not_built("pgsql pitr"),
         },
         Command::Node(c) => match c {
-            NodeCmd::Add { hosts, target } => join::converge_hosts(&g, &hosts, &target, Some("node"), false),
+            NodeCmd::Add { hosts, target } => {
+                join::converge_hosts(&g, &hosts, &target, Some("node"), false)
+            }
             NodeCmd::Rm { .. } => not_built("node rm"),
             NodeCmd::Apply => node::apply(),
         },

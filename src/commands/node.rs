@@ -11,10 +11,17 @@ use std::io::{Read, Write};
 
 pub fn apply() -> Result<u8> {
     let mut input = String::new();
-    std::io::stdin().read_to_string(&mut input).context("reading the node request on stdin")?;
-    let req: NodeRequest = serde_json::from_str(&input).context("the node request on stdin is not valid JSON")?;
+    std::io::stdin()
+        .read_to_string(&mut input)
+        .context("reading the node request on stdin")?;
+    let req: NodeRequest =
+        serde_json::from_str(&input).context("the node request on stdin is not valid JSON")?;
     let res = apply_request(&req);
-    let done = NodeDone { event: "done".into(), ok: res.is_ok(), error: res.as_ref().err().map(|e| format!("{e:#}")) };
+    let done = NodeDone {
+        event: "done".into(),
+        ok: res.is_ok(),
+        error: res.as_ref().err().map(|e| format!("{e:#}")),
+    };
     println!("{}", serde_json::to_string(&done)?);
     let _ = std::io::stdout().flush();
     Ok(if res.is_ok() { 0 } else { 1 })
@@ -39,9 +46,29 @@ fn apply_request(req: &NodeRequest) -> Result<()> {
         crate::runner::preflight(&facts, "node apply")?;
         crate::engine::set_state_dir(std::path::PathBuf::from(crate::engine::STATE_DIR_DEFAULT));
     }
-    let inv = Inventory::from_str(&req.inventory_name, &req.inventory, &req.extra_vars)?;
-    let host = inv.host(&req.host).ok_or_else(|| anyhow!("host `{}` is not in the inventory sent to this node", req.host))?;
-    if req.host.parse::<std::net::IpAddr>().is_ok() && !facts.ipv4.iter().any(|ip| *ip == req.host) && req.host != "127.0.0.1" {
+    let full = Inventory::from_str(&req.inventory_name, &req.inventory, &req.extra_vars)?;
+    // Converging: the hosts leaving a module are forgotten. Removing: the full
+    // inventory still describes what is being taken down.
+    let mut inv = full.clone();
+    for (m, hosts) in &req.forget {
+        let m: Module = m
+            .parse()
+            .map_err(|_| anyhow!("unknown module `{m}` in the node request"))?;
+        for h in hosts {
+            inv.forget(h, m);
+        }
+    }
+    let inv = if req.remove { full } else { inv };
+    let host = inv.host(&req.host).ok_or_else(|| {
+        anyhow!(
+            "host `{}` is not in the inventory sent to this node",
+            req.host
+        )
+    })?;
+    if req.host.parse::<std::net::IpAddr>().is_ok()
+        && !facts.ipv4.iter().any(|ip| *ip == req.host)
+        && req.host != "127.0.0.1"
+    {
         bail!(
             "the request is for `{}` but this machine has addresses {}; refusing to converge the wrong host",
             req.host,
@@ -49,10 +76,24 @@ fn apply_request(req: &NodeRequest) -> Result<()> {
         );
     }
     for name in &req.modules {
-        let m: Module = name.parse().map_err(|_| anyhow!("unknown module `{name}` in the node request"))?;
+        let m: Module = name
+            .parse()
+            .map_err(|_| anyhow!("unknown module `{name}` in the node request"))?;
         let facts = Facts::gather();
-        let ctx = Ctx { inv: &inv, host, facts: &facts };
-        let plan = modules::plan(m, &ctx).with_context(|| format!("planning module {m} on `{}`", host.addr))?;
+        let ctx = Ctx {
+            inv: &inv,
+            host,
+            facts: &facts,
+        };
+        let plan = if req.remove {
+            let gone = req.forget.get(m.as_str()).cloned().unwrap_or_default();
+            modules::plan_remove(m, &ctx, &gone).with_context(|| {
+                format!("planning the removal of module {m} from `{}`", host.addr)
+            })?
+        } else {
+            modules::plan(m, &ctx)
+                .with_context(|| format!("planning module {m} on `{}`", host.addr))?
+        };
         run_module(&host.addr, &plan, mode, &mut |e| emit(e)).map_err(|e| anyhow!("{e}"))?;
     }
     Ok(())

@@ -69,13 +69,20 @@ fn eligible(m: &Member) -> bool {
 /// the least lag when `to` is None and a choice is needed (failover). In synchronous
 /// mode (a member is `sync_standby`) Patroni promotes only a synchronous standby, so
 /// only those are candidates.
-pub fn pick_candidate(ms: &[Member], to: Option<&str>, needed: bool) -> Result<Option<String>, String> {
+pub fn pick_candidate(
+    ms: &[Member],
+    to: Option<&str>,
+    needed: bool,
+) -> Result<Option<String>, String> {
     let sync: Vec<&Member> = ms.iter().filter(|m| m.role == "sync_standby").collect();
     if let Some(t) = to {
         let Some(m) = ms.iter().find(|m| m.name == t || m.host == t) else {
             return Err(format!(
                 "`{t}` is not a member of the cluster\nhint: members: {}",
-                ms.iter().map(|m| format!("{} ({})", m.name, m.host)).collect::<Vec<_>>().join(", ")
+                ms.iter()
+                    .map(|m| format!("{} ({})", m.name, m.host))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         };
         if is_leader(m) {
@@ -85,15 +92,26 @@ pub fn pick_candidate(ms: &[Member], to: Option<&str>, needed: bool) -> Result<O
             return Err(format!(
                 "`{}` cannot take over: state {}{}",
                 m.name,
-                if m.state.is_empty() { "unknown" } else { &m.state },
-                if m.nofailover { ", tagged nofailover" } else { "" }
+                if m.state.is_empty() {
+                    "unknown"
+                } else {
+                    &m.state
+                },
+                if m.nofailover {
+                    ", tagged nofailover"
+                } else {
+                    ""
+                }
             ));
         }
         if !sync.is_empty() && m.role != "sync_standby" {
             return Err(format!(
                 "`{}` is not a synchronous standby; in synchronous mode patroni promotes only {}",
                 m.name,
-                sync.iter().map(|s| format!("`{}`", s.name)).collect::<Vec<_>>().join(", ")
+                sync.iter()
+                    .map(|s| format!("`{}`", s.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
         return Ok(Some(m.name.clone()));
@@ -133,8 +151,18 @@ fn cluster_state(apis: &[PatroniApi]) -> Result<(Value, PatroniApi), String> {
     Err(last)
 }
 
+/// The members of a cluster as Patroni sees them, from the first member that answers.
+pub fn cluster_members_state(hosts: &[&Host]) -> Result<Vec<Member>> {
+    let apis = hosts
+        .iter()
+        .map(|h| api_of(h))
+        .collect::<Result<Vec<_>>>()?;
+    let (state, _) = cluster_state(&apis).map_err(|e| anyhow!("{e}"))?;
+    Ok(members(&state))
+}
+
 /// Read the cluster name back from stdin (a terminal or a pipe); anything else refuses.
-fn confirm(cluster: &str, what: &str) -> Result<()> {
+pub fn confirm(cluster: &str, what: &str) -> Result<()> {
     eprint!("{what}\ntype the cluster name `{cluster}` to proceed: ");
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
@@ -148,10 +176,19 @@ fn confirm(cluster: &str, what: &str) -> Result<()> {
 }
 
 fn print_members(ms: &[Member]) {
-    println!("  {:<14} {:<15} {:<13} {:<10} {:>10}", "MEMBER", "HOST", "ROLE", "STATE", "LAG(MB)");
+    println!(
+        "  {:<14} {:<15} {:<13} {:<10} {:>10}",
+        "MEMBER", "HOST", "ROLE", "STATE", "LAG(MB)"
+    );
     for m in ms {
-        let lag = m.lag.map(|l| format!("{:.1}", l as f64 / 1048576.0)).unwrap_or_else(|| "-".into());
-        println!("  {:<14} {:<15} {:<13} {:<10} {:>10}", m.name, m.host, m.role, m.state, lag);
+        let lag = m
+            .lag
+            .map(|l| format!("{:.1}", l as f64 / 1048576.0))
+            .unwrap_or_else(|| "-".into());
+        println!(
+            "  {:<14} {:<15} {:<13} {:<10} {:>10}",
+            m.name, m.host, m.role, m.state, lag
+        );
     }
 }
 
@@ -159,9 +196,16 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
     let inv: Inventory = super::deploy::load_inventory(g)?;
     let hosts = inv.cluster_members(cluster);
     if hosts.is_empty() {
-        bail!("no cluster `{cluster}` in `{}`\nhint: clusters: {}", inv.path.display(), inv.pg_clusters().join(", "));
+        bail!(
+            "no cluster `{cluster}` in `{}`\nhint: clusters: {}",
+            inv.path.display(),
+            inv.pg_clusters().join(", ")
+        );
     }
-    let apis = hosts.iter().map(|h| api_of(h)).collect::<Result<Vec<_>>>()?;
+    let apis = hosts
+        .iter()
+        .map(|h| api_of(h))
+        .collect::<Result<Vec<_>>>()?;
     let verb = action.verb();
     let (state, _) = cluster_state(&apis).map_err(|e| anyhow!("cannot read the state of `{cluster}` from patroni: {e}\nhint: `pigsty status {cluster}`"))?;
     let ms = members(&state);
@@ -169,11 +213,17 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
     if action == Action::Switchover && leader.is_none() {
         bail!("`{cluster}` has no leader to switch over from; nothing was changed\nhint: `pigsty pgsql failover {cluster} --to INSTANCE` promotes a replica");
     }
-    let candidate = pick_candidate(&ms, to, action == Action::Failover).map_err(|e| anyhow!("{verb} of `{cluster}`: {e}"))?;
+    let candidate = pick_candidate(&ms, to, action == Action::Failover)
+        .map_err(|e| anyhow!("{verb} of `{cluster}`: {e}"))?;
     let what = format!(
         "{verb} of `{cluster}`: leader {} -> {}",
-        leader.as_ref().map(|l| format!("{} ({})", l.name, l.host)).unwrap_or_else(|| "(none)".into()),
-        candidate.clone().unwrap_or_else(|| "the healthiest replica (patroni picks)".into())
+        leader
+            .as_ref()
+            .map(|l| format!("{} ({})", l.name, l.host))
+            .unwrap_or_else(|| "(none)".into()),
+        candidate
+            .clone()
+            .unwrap_or_else(|| "the healthiest replica (patroni picks)".into())
     );
     if yes {
         eprintln!("{what}");
@@ -190,14 +240,20 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
     }
     // The leader's API for a switchover; for a failover any member that answers.
     let leader_host = leader.as_ref().map(|l| l.host.as_str());
-    let (mut order, rest): (Vec<&PatroniApi>, Vec<&PatroniApi>) =
-        apis.iter().partition(|a| a.addr.split(':').next() == leader_host);
+    let (mut order, rest): (Vec<&PatroniApi>, Vec<&PatroniApi>) = apis
+        .iter()
+        .partition(|a| a.addr.split(':').next() == leader_host);
     order.extend(rest);
     let t0 = Instant::now();
     let mut answer = None;
     let mut last = String::new();
     for a in order {
-        match a.request("POST", &format!("/{verb}"), Some(&Value::Object(body.clone())), true) {
+        match a.request(
+            "POST",
+            &format!("/{verb}"),
+            Some(&Value::Object(body.clone())),
+            true,
+        ) {
             Ok(r) => {
                 answer = Some((a.addr.clone(), r));
                 break;
@@ -223,9 +279,15 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
         if let Ok((s, _)) = cluster_state(&apis) {
             let ms = members(&s);
             if let Some(new) = ms.iter().find(|m| is_leader(m) && m.state == "running") {
-                let moved = Some(&new.name) != old.as_ref() && candidate.as_ref().map(|c| c == &new.name).unwrap_or(true);
+                let moved = Some(&new.name) != old.as_ref()
+                    && candidate.as_ref().map(|c| c == &new.name).unwrap_or(true);
                 if moved {
-                    println!("{cluster}: {verb} done in {:.1}s, leader is now {} ({})", t0.elapsed().as_secs_f64(), new.name, new.host);
+                    println!(
+                        "{cluster}: {verb} done in {:.1}s, leader is now {} ({})",
+                        t0.elapsed().as_secs_f64(),
+                        new.name,
+                        new.host
+                    );
                     print_members(&ms);
                     return Ok(0);
                 }
@@ -236,6 +298,128 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
         }
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+/// Members in rolling order: replicas first (by name), the leader last; only
+/// `instance` (a name or an address) when given.
+pub fn rolling_order(ms: &[Member], instance: Option<&str>) -> Result<Vec<Member>, String> {
+    if let Some(i) = instance {
+        return ms
+            .iter()
+            .find(|m| m.name == i || m.host == i)
+            .map(|m| vec![m.clone()])
+            .ok_or_else(|| {
+                format!(
+                    "`{i}` is not a member of the cluster\nhint: members: {}",
+                    ms.iter()
+                        .map(|m| format!("{} ({})", m.name, m.host))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+    }
+    let mut v: Vec<Member> = ms.to_vec();
+    v.sort_by(|a, b| (is_leader(a), &a.name).cmp(&(is_leader(b), &b.name)));
+    Ok(v)
+}
+
+/// `pigsty pgsql restart|reload CLUSTER [INSTANCE]`: through each member's Patroni,
+/// replicas first, the leader last; a restart waits for the member to run again
+/// before the next one.
+pub fn restart(g: &Global, cluster: &str, instance: Option<&str>, reload: bool) -> Result<u8> {
+    let inv: Inventory = super::deploy::load_inventory(g)?;
+    let hosts = inv.cluster_members(cluster);
+    if hosts.is_empty() {
+        bail!(
+            "no cluster `{cluster}` in `{}`\nhint: clusters: {}",
+            inv.path.display(),
+            inv.pg_clusters().join(", ")
+        );
+    }
+    let apis = hosts
+        .iter()
+        .map(|h| api_of(h))
+        .collect::<Result<Vec<_>>>()?;
+    let verb = if reload { "reload" } else { "restart" };
+    let (state, _) = cluster_state(&apis).map_err(|e| anyhow!("cannot read the state of `{cluster}` from patroni: {e}\nhint: `pigsty status {cluster}`"))?;
+    let order = rolling_order(&members(&state), instance)
+        .map_err(|e| anyhow!("{verb} of `{cluster}`: {e}"))?;
+    let mut failed = 0;
+    for m in &order {
+        let Some(api) = apis
+            .iter()
+            .find(|a| a.addr.split(':').next() == Some(m.host.as_str()))
+        else {
+            eprintln!(
+                "{verb}: {} ({}) is not in the inventory; skipped",
+                m.name, m.host
+            );
+            continue;
+        };
+        let t0 = Instant::now();
+        let r = api.request("POST", &format!("/{verb}"), Some(&json!({})), true);
+        let ok = match &r {
+            Ok(r) if r.status == 200 || r.status == 202 => true,
+            Ok(r) => {
+                eprintln!(
+                    "error: {verb} of {} ({}): patroni answered {}: {}",
+                    m.name,
+                    m.host,
+                    r.status,
+                    r.body.trim()
+                );
+                false
+            }
+            Err(e) => {
+                eprintln!("error: {verb} of {} ({}): {e}", m.name, m.host);
+                false
+            }
+        };
+        if !ok {
+            failed += 1;
+            if !reload {
+                eprintln!(
+                    "hint: the rolling restart stops here; the members after it were not touched"
+                );
+                break;
+            }
+            continue;
+        }
+        if !reload {
+            // back to running before the next member goes down
+            let running = crate::resources::poll(
+                Duration::from_secs(120),
+                Duration::from_millis(500),
+                || {
+                    let (s, _) = cluster_state(&apis)?;
+                    let up = members(&s).iter().any(|x| {
+                        x.name == m.name && matches!(x.state.as_str(), "running" | "streaming")
+                    });
+                    if up {
+                        Ok(())
+                    } else {
+                        Err("not running yet".into())
+                    }
+                },
+            );
+            if running.is_err() {
+                eprintln!("error: {} ({}) is not running 120s after its restart\nhint: `pigsty status {cluster}`", m.name, m.host);
+                failed += 1;
+                break;
+            }
+        }
+        println!(
+            "{cluster}: {verb}ed {} ({}, {}) in {:.1}s",
+            m.name,
+            m.host,
+            m.role,
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    if let Ok((s, _)) = cluster_state(&apis) {
+        print_members(&members(&s));
+    }
+    Ok(if failed == 0 { 0 } else { 1 })
 }
 
 #[cfg(test)]
@@ -253,17 +437,57 @@ mod tests {
     }
 
     #[test]
+    fn a_rolling_restart_takes_the_replicas_first_and_the_leader_last() {
+        let names = |v: Vec<Member>| v.into_iter().map(|m| m.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(rolling_order(&sample(), None).unwrap()),
+            vec![
+                "pg-test-2",
+                "pg-test-3",
+                "pg-test-4",
+                "pg-test-5",
+                "pg-test-1"
+            ]
+        );
+        assert_eq!(
+            names(rolling_order(&sample(), Some("10.10.10.13")).unwrap()),
+            vec!["pg-test-3"]
+        );
+        assert!(rolling_order(&sample(), Some("pg-test-9"))
+            .unwrap_err()
+            .contains("not a member"));
+    }
+
+    #[test]
     fn to_accepts_an_instance_name_or_an_address() {
-        assert_eq!(pick_candidate(&sample(), Some("pg-test-2"), false).unwrap().as_deref(), Some("pg-test-2"));
-        assert_eq!(pick_candidate(&sample(), Some("10.10.10.13"), false).unwrap().as_deref(), Some("pg-test-3"));
+        assert_eq!(
+            pick_candidate(&sample(), Some("pg-test-2"), false)
+                .unwrap()
+                .as_deref(),
+            Some("pg-test-2")
+        );
+        assert_eq!(
+            pick_candidate(&sample(), Some("10.10.10.13"), false)
+                .unwrap()
+                .as_deref(),
+            Some("pg-test-3")
+        );
     }
 
     #[test]
     fn to_refuses_the_leader_a_stranger_a_stopped_member_and_nofailover() {
-        assert!(pick_candidate(&sample(), Some("pg-test-1"), false).unwrap_err().contains("leader already"));
-        assert!(pick_candidate(&sample(), Some("pg-x"), false).unwrap_err().contains("pg-test-2 (10.10.10.12)"));
-        assert!(pick_candidate(&sample(), Some("pg-test-5"), false).unwrap_err().contains("state stopped"));
-        assert!(pick_candidate(&sample(), Some("pg-test-4"), false).unwrap_err().contains("nofailover"));
+        assert!(pick_candidate(&sample(), Some("pg-test-1"), false)
+            .unwrap_err()
+            .contains("leader already"));
+        assert!(pick_candidate(&sample(), Some("pg-x"), false)
+            .unwrap_err()
+            .contains("pg-test-2 (10.10.10.12)"));
+        assert!(pick_candidate(&sample(), Some("pg-test-5"), false)
+            .unwrap_err()
+            .contains("state stopped"));
+        assert!(pick_candidate(&sample(), Some("pg-test-4"), false)
+            .unwrap_err()
+            .contains("nofailover"));
     }
 
     #[test]
@@ -273,16 +497,34 @@ mod tests {
             {"name": "b", "host": "10.0.0.2", "role": "replica", "state": "running", "lag": 0},
             {"name": "c", "host": "10.0.0.3", "role": "sync_standby", "state": "running", "lag": 100}
         ]}));
-        assert_eq!(pick_candidate(&ms, None, true).unwrap().as_deref(), Some("c"));
-        assert_eq!(pick_candidate(&ms, Some("c"), false).unwrap().as_deref(), Some("c"));
-        assert!(pick_candidate(&ms, Some("b"), false).unwrap_err().contains("promotes only `c`"));
+        assert_eq!(
+            pick_candidate(&ms, None, true).unwrap().as_deref(),
+            Some("c")
+        );
+        assert_eq!(
+            pick_candidate(&ms, Some("c"), false).unwrap().as_deref(),
+            Some("c")
+        );
+        assert!(pick_candidate(&ms, Some("b"), false)
+            .unwrap_err()
+            .contains("promotes only `c`"));
     }
 
     #[test]
     fn failover_without_to_picks_the_replica_with_least_lag() {
-        assert_eq!(pick_candidate(&sample(), None, true).unwrap().as_deref(), Some("pg-test-3"));
-        assert_eq!(pick_candidate(&sample(), None, false).unwrap(), None, "a switchover lets patroni pick");
-        let only_leader = members(&json!({"members": [{"name": "a", "role": "leader", "state": "running"}]}));
-        assert!(pick_candidate(&only_leader, None, true).unwrap_err().contains("no running replica"));
+        assert_eq!(
+            pick_candidate(&sample(), None, true).unwrap().as_deref(),
+            Some("pg-test-3")
+        );
+        assert_eq!(
+            pick_candidate(&sample(), None, false).unwrap(),
+            None,
+            "a switchover lets patroni pick"
+        );
+        let only_leader =
+            members(&json!({"members": [{"name": "a", "role": "leader", "state": "running"}]}));
+        assert!(pick_candidate(&only_leader, None, true)
+            .unwrap_err()
+            .contains("no running replica"));
     }
 }

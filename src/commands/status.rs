@@ -24,11 +24,16 @@ fn patroni_cluster(inv: &Inventory, cluster: &str) -> Result<Value, String> {
 }
 
 fn service_ports(inv: &Inventory, cluster: &str) -> Vec<(String, i64)> {
-    let Some(h) = inv.cluster_members(cluster).into_iter().next() else { return vec![] };
+    let Some(h) = inv.cluster_members(cluster).into_iter().next() else {
+        return vec![];
+    };
     let mut v = vec![];
     for key in ["pg_default_services", "pg_services"] {
         for s in h.list(key).cloned().unwrap_or_default() {
-            if let (Some(n), Some(p)) = (s.get("name").and_then(|x| x.as_str()), s.get("port").and_then(|x| x.as_i64())) {
+            if let (Some(n), Some(p)) = (
+                s.get("name").and_then(|x| x.as_str()),
+                s.get("port").and_then(|x| x.as_i64()),
+            ) {
                 v.push((format!("{cluster}-{n}"), p));
             }
         }
@@ -41,7 +46,11 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
     let clusters: Vec<String> = match &a.cluster {
         Some(c) => {
             if !inv.pg_clusters().contains(&c.as_str()) {
-                bail!("no cluster `{c}` in `{}`\nhint: clusters: {}", inv.path.display(), inv.pg_clusters().join(", "));
+                bail!(
+                    "no cluster `{c}` in `{}`\nhint: clusters: {}",
+                    inv.path.display(),
+                    inv.pg_clusters().join(", ")
+                );
             }
             vec![c.clone()]
         }
@@ -51,14 +60,23 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
     let mut healthy = true;
     for c in &clusters {
         let members: Vec<Value> = match patroni_cluster(&inv, c) {
-            Ok(v) => v.get("members").cloned().and_then(|m| m.as_array().cloned()).unwrap_or_default(),
+            Ok(v) => v
+                .get("members")
+                .cloned()
+                .and_then(|m| m.as_array().cloned())
+                .unwrap_or_default(),
             Err(e) => {
                 healthy = false;
-                out["clusters"].as_array_mut().map(|a| a.push(json!({"cluster": c, "error": e})));
+                out["clusters"]
+                    .as_array_mut()
+                    .map(|a| a.push(json!({"cluster": c, "error": e})));
                 continue;
             }
         };
-        let leaders = members.iter().filter(|m| m.get("role").and_then(|r| r.as_str()) == Some("leader")).count();
+        let leaders = members
+            .iter()
+            .filter(|m| m.get("role").and_then(|r| r.as_str()) == Some("leader"))
+            .count();
         healthy &= leaders == 1;
         out["clusters"].as_array_mut().map(|a| {
             a.push(json!({"cluster": c, "members": members, "leaders": leaders,
@@ -69,8 +87,14 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
         let port = h.int("etcd_port").unwrap_or(2379);
         let ok = matches!(http::get(&format!("{}:{port}", h.addr), "/health", TIMEOUT), Ok((200, ref b)) if b.contains("true"));
         healthy &= ok;
-        let name = format!("{}-{}", h.id.etcd_cluster.clone().unwrap_or_else(|| "etcd".into()), h.id.etcd_seq.unwrap_or(0));
-        out["etcd"].as_array_mut().map(|a| a.push(json!({"member": name, "host": h.addr, "healthy": ok})));
+        let name = format!(
+            "{}-{}",
+            h.id.etcd_cluster.clone().unwrap_or_else(|| "etcd".into()),
+            h.id.etcd_seq.unwrap_or(0)
+        );
+        out["etcd"]
+            .as_array_mut()
+            .map(|a| a.push(json!({"member": name, "host": h.addr, "healthy": ok})));
     }
     if g.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -83,7 +107,10 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
             continue;
         }
         println!("{name}");
-        println!("  {:<14} {:<15} {:<8} {:<10} {:>3} {:>10}", "MEMBER", "HOST", "ROLE", "STATE", "TL", "LAG(MB)");
+        println!(
+            "  {:<14} {:<15} {:<8} {:<10} {:>3} {:>10}",
+            "MEMBER", "HOST", "ROLE", "STATE", "TL", "LAG(MB)"
+        );
         for m in c["members"].as_array().cloned().unwrap_or_default() {
             let lag = match m.get("lag") {
                 Some(Value::Number(n)) => format!("{:.1}", n.as_f64().unwrap_or(0.0) / 1048576.0),
@@ -96,7 +123,9 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
                 m["host"].as_str().unwrap_or(""),
                 m["role"].as_str().unwrap_or(""),
                 m["state"].as_str().unwrap_or(""),
-                m.get("timeline").map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                m.get("timeline")
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 lag
             );
         }
@@ -114,7 +143,18 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
         .cloned()
         .unwrap_or_default()
         .iter()
-        .map(|e| format!("{} {} {}", e["member"].as_str().unwrap_or(""), e["host"].as_str().unwrap_or(""), if e["healthy"] == true { "healthy" } else { "UNHEALTHY" }))
+        .map(|e| {
+            format!(
+                "{} {} {}",
+                e["member"].as_str().unwrap_or(""),
+                e["host"].as_str().unwrap_or(""),
+                if e["healthy"] == true {
+                    "healthy"
+                } else {
+                    "UNHEALTHY"
+                }
+            )
+        })
         .collect();
     if !etcd.is_empty() {
         println!("etcd: {}", etcd.join(", "));

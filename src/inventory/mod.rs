@@ -473,6 +473,37 @@ impl Inventory {
         cluster_names(&self.hosts, |h| h.id.pg_cluster.as_deref())
     }
 
+    /// Treat `module` as removed from host `addr` for the rest of this run: the host
+    /// drops out of that module's clusters, groups and scrape targets (used while a
+    /// member is being removed, before the user edits the inventory). `Node` drops
+    /// the host altogether. Returns false when the host is not in the inventory.
+    pub fn forget(&mut self, addr: &str, module: Module) -> bool {
+        if module == Module::Node {
+            let before = self.hosts.len();
+            self.hosts.retain(|h| h.addr != addr);
+            return self.hosts.len() != before;
+        }
+        let Some(h) = self.hosts.iter_mut().find(|h| h.addr == addr) else {
+            return false;
+        };
+        match module {
+            Module::Infra => h.groups.retain(|g| g != "infra"),
+            Module::Etcd => h.groups.retain(|g| g != "etcd"),
+            Module::Pgsql => {
+                h.id.pg_cluster = None;
+                h.id.pg_instance = None;
+                h.id.pg_role = None;
+            }
+            Module::Minio => h.id.minio_cluster = None,
+            Module::Redis => {
+                h.id.redis_cluster = None;
+                h.id.redis_ports.clear();
+            }
+            Module::Node => unreachable!(),
+        }
+        true
+    }
+
     /// Members of pgsql cluster `pg_cluster`, by `pg_seq`.
     pub fn cluster_members(&self, pg_cluster: &str) -> Vec<&Host> {
         let mut v: Vec<&Host> = self

@@ -26,7 +26,10 @@ use std::time::Duration;
 pub const ETCD_UNIT: &str = "etcd.service";
 
 fn cluster(h: &Host) -> String {
-    h.id.etcd_cluster.clone().or_else(|| h.str("etcd_cluster").map(String::from)).unwrap_or_else(|| "etcd".into())
+    h.id.etcd_cluster
+        .clone()
+        .or_else(|| h.str("etcd_cluster").map(String::from))
+        .unwrap_or_else(|| "etcd".into())
 }
 
 fn client_port(h: &Host) -> u16 {
@@ -40,7 +43,10 @@ fn peer_port(h: &Host) -> u16 {
 /// Member name: `<etcd_cluster>-<etcd_seq>`.
 pub fn member_name(h: &Host) -> Result<String> {
     let seq = h.id.etcd_seq.with_context(|| {
-        format!("host `{}` is in group `etcd` without `etcd_seq`\nhint: add `etcd_seq: N` to its entry", h.addr)
+        format!(
+            "host `{}` is in group `etcd` without `etcd_seq`\nhint: add `etcd_seq: N` to its entry",
+            h.addr
+        )
     })?;
     Ok(format!("{}-{seq}", cluster(h)))
 }
@@ -48,12 +54,19 @@ pub fn member_name(h: &Host) -> Result<String> {
 /// `ip:port` of every member's client endpoint, in `etcd_seq` order: what clients
 /// (Patroni's `etcd3.hosts`) connect to.
 pub fn client_hosts(inv: &Inventory) -> Vec<String> {
-    inv.etcd_members().iter().map(|m| format!("{}:{}", m.addr, client_port(m))).collect()
+    inv.etcd_members()
+        .iter()
+        .map(|m| format!("{}:{}", m.addr, client_port(m)))
+        .collect()
 }
 
 /// Client URLs of every member, comma-separated (`ETCDCTL_ENDPOINTS`).
 pub fn endpoints(inv: &Inventory) -> String {
-    client_hosts(inv).iter().map(|a| format!("http://{a}")).collect::<Vec<_>>().join(",")
+    client_hosts(inv)
+        .iter()
+        .map(|a| format!("http://{a}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The `etcd3` section Patroni needs to reach this DCS, as JSON (for a template):
@@ -63,14 +76,21 @@ pub fn patroni_etcd3(inv: &Inventory, host: &Host) -> Result<serde_json::Value> 
     let pw = host.str("etcd_root_password").with_context(|| {
         format!("host `{}`: required variable `etcd_root_password` is not set\nhint: set it in the inventory (`pigsty configure` generates credentials)", host.addr)
     })?;
-    Ok(json!({ "hosts": client_hosts(inv), "protocol": "http", "username": "root", "password": pw }))
+    Ok(
+        json!({ "hosts": client_hosts(inv), "protocol": "http", "username": "root", "password": pw }),
+    )
 }
 
 /// `name=http://ip:peer,...` for every member of the inventory.
 pub fn initial_cluster(inv: &Inventory) -> Result<String> {
     let mut v = vec![];
     for m in inv.etcd_members() {
-        v.push(format!("{}=http://{}:{}", member_name(m)?, m.addr, peer_port(m)));
+        v.push(format!(
+            "{}=http://{}:{}",
+            member_name(m)?,
+            m.addr,
+            peer_port(m)
+        ));
     }
     Ok(v.join(","))
 }
@@ -79,7 +99,10 @@ fn render(ctx: &Ctx, tmpl: &str) -> Result<String> {
     let h = ctx.host;
     let data = h.str("etcd_data").unwrap_or("/data/etcd");
     if !data.starts_with('/') || data == "/" {
-        bail!("host `{}`: `etcd_data` `{data}` must be an absolute directory", h.addr);
+        bail!(
+            "host `{}`: `etcd_data` `{data}` must be an absolute directory",
+            h.addr
+        );
     }
     let v = json!({
         "name": member_name(h)?,
@@ -117,25 +140,40 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
         bail!("host `{}`: `etcd_root_password` must not contain whitespace (etcdctl reads it from stdin)", h.addr);
     }
     let data = h.str("etcd_data").unwrap_or("/data/etcd").to_string();
-    let unit = crate::assets::asset("etcd/etcd.service").context("embedded asset `etcd/etcd.service` is missing")?;
+    let unit = crate::assets::asset("etcd/etcd.service")
+        .context("embedded asset `etcd/etcd.service` is missing")?;
     let restart = || vec![Handler::Restart(ETCD_UNIT.into())];
     let local = format!("http://{}:{}", h.addr, client_port(h));
-    let first = ctx.inv.etcd_members().first().map(|m| m.addr.clone()).unwrap_or_default();
+    let first = ctx
+        .inv
+        .etcd_members()
+        .first()
+        .map(|m| m.addr.clone())
+        .unwrap_or_default();
 
     let mut p = ModulePlan::new("etcd");
     // Unit first: Debian's postinst then enables ours, whose condition keeps it down
     // until the settings below exist.
-    p.add_notify(File::new(format!("/etc/systemd/system/{ETCD_UNIT}"), unit), vec![Handler::DaemonReload, Handler::Restart(ETCD_UNIT.into())]);
+    p.add_notify(
+        File::new(format!("/etc/systemd/system/{ETCD_UNIT}"), unit),
+        vec![Handler::DaemonReload, Handler::Restart(ETCD_UNIT.into())],
+    );
     p.add(Package::new("etcd", ["etcd-server", "etcd-client"]));
     p.add(Dir::new("/etc/etcd"));
     p.add(Dir::new(&data).owner("etcd", "etcd").mode(0o700));
     p.add(File::new("/etc/etcd/etcd-init.env", etcd_init_env(ctx)?));
     p.add_notify(File::new("/etc/etcd/etcd.env", etcd_env(ctx)?), restart());
-    p.add(File::new("/etc/profile.d/etcdctl.sh", etcdctl_profile(ctx)?));
+    p.add(File::new(
+        "/etc/profile.d/etcdctl.sh",
+        etcdctl_profile(ctx)?,
+    ));
     p.add(Service::running(ETCD_UNIT));
     p.flush();
     // Older than its settings: a restart lost to an earlier failed run.
-    p.add(Fresh::restart(ETCD_UNIT, &["/etc/etcd/etcd.env", "/etc/systemd/system/etcd.service"]));
+    p.add(Fresh::restart(
+        ETCD_UNIT,
+        &["/etc/etcd/etcd.env", "/etc/systemd/system/etcd.service"],
+    ));
     // Healthy = this member serves a quorum read. Credentials are harmless while auth
     // is still off and needed once it is on.
     p.add(Wait::new(
@@ -143,7 +181,12 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
         etcdctl(&local, Some(&password)).args(["endpoint", "health"]),
         Duration::from_secs(180),
     ));
-    p.add(EtcdAuth { endpoints: local, root_password: password, manage: first == h.addr, manager: first });
+    p.add(EtcdAuth {
+        endpoints: local,
+        root_password: password,
+        manage: first == h.addr,
+        manager: first,
+    });
     Ok(p)
 }
 
@@ -151,7 +194,13 @@ pub fn targets(_inv: &Inventory, h: &Host) -> Vec<ScrapeTarget> {
     let Ok(ins) = member_name(h) else {
         return vec![];
     };
-    vec![ScrapeTarget::new("etcd", format!("{}:{}", h.addr, client_port(h)), &cluster(h), &ins, &h.addr)]
+    vec![ScrapeTarget::new(
+        "etcd",
+        format!("{}:{}", h.addr, client_port(h)),
+        &cluster(h),
+        &ins,
+        &h.addr,
+    )]
 }
 
 #[cfg(test)]
@@ -162,7 +211,11 @@ mod tests {
     fn with<T>(f: impl FnOnce(&Ctx) -> T) -> T {
         let inv = meta_inventory(&[]);
         let facts = fake_facts();
-        let ctx = Ctx { inv: &inv, host: &inv.hosts[0], facts: &facts };
+        let ctx = Ctx {
+            inv: &inv,
+            host: &inv.hosts[0],
+            facts: &facts,
+        };
         f(&ctx)
     }
 
@@ -185,7 +238,10 @@ all:
         insta::assert_snapshot!("etcd_env", with(|c| etcd_env(c).unwrap()));
         insta::assert_snapshot!("etcd_init_env", with(|c| etcd_init_env(c).unwrap()));
         insta::assert_snapshot!("etcdctl_profile", with(|c| etcdctl_profile(c).unwrap()));
-        insta::assert_snapshot!("etcd_service", crate::assets::asset("etcd/etcd.service").unwrap());
+        insta::assert_snapshot!(
+            "etcd_service",
+            crate::assets::asset("etcd/etcd.service").unwrap()
+        );
     }
 
     #[test]
@@ -195,7 +251,10 @@ all:
             initial_cluster(&inv).unwrap(),
             "etcd-1=http://10.10.10.10:2380,etcd-2=http://10.10.10.11:2380,etcd-3=http://10.10.10.12:2380"
         );
-        assert_eq!(endpoints(&inv), "http://10.10.10.10:2379,http://10.10.10.11:2379,http://10.10.10.12:2379");
+        assert_eq!(
+            endpoints(&inv),
+            "http://10.10.10.10:2379,http://10.10.10.11:2379,http://10.10.10.12:2379"
+        );
     }
 
     #[test]
@@ -206,7 +265,11 @@ all:
             .hosts
             .iter()
             .map(|h| {
-                let ctx = Ctx { inv: &inv, host: h, facts: &facts };
+                let ctx = Ctx {
+                    inv: &inv,
+                    host: h,
+                    facts: &facts,
+                };
                 let p = plan(&ctx).unwrap();
                 let last = p.steps().last().unwrap();
                 assert_eq!(last.res.kind(), "etcd auth");
@@ -227,7 +290,10 @@ all:
     fn patroni_gets_hosts_and_root_credentials() {
         let inv = Inventory::from_str("trio.yml", TRIO, &[]).unwrap();
         let v = patroni_etcd3(&inv, &inv.hosts[0]).unwrap();
-        assert_eq!(v["hosts"], json!(["10.10.10.10:2379", "10.10.10.11:2379", "10.10.10.12:2379"]));
+        assert_eq!(
+            v["hosts"],
+            json!(["10.10.10.10:2379", "10.10.10.11:2379", "10.10.10.12:2379"])
+        );
         assert_eq!(v["username"], "root");
         assert_eq!(v["password"], "fake-root");
     }
@@ -246,16 +312,29 @@ all:
     fn root_password_with_whitespace_is_refused_naming_the_key() {
         let inv = meta_inventory(&["{etcd_root_password: 'two words'}"]);
         let facts = fake_facts();
-        let Err(e) = plan(&Ctx { inv: &inv, host: &inv.hosts[0], facts: &facts }) else { panic!("plan accepted it") };
+        let Err(e) = plan(&Ctx {
+            inv: &inv,
+            host: &inv.hosts[0],
+            facts: &facts,
+        }) else {
+            panic!("plan accepted it")
+        };
         let e = e.to_string();
-        assert!(e.contains("`etcd_root_password`") && e.contains("10.10.10.10"), "{e}");
+        assert!(
+            e.contains("`etcd_root_password`") && e.contains("10.10.10.10"),
+            "{e}"
+        );
     }
 
     #[test]
     fn password_stays_out_of_the_plan_commands() {
         let p = with(|c| plan(c).unwrap());
         for s in p.steps() {
-            assert!(!s.res.name().contains("fake-etcd-root-password"), "{}", s.res.name());
+            assert!(
+                !s.res.name().contains("fake-etcd-root-password"),
+                "{}",
+                s.res.name()
+            );
         }
     }
 }

@@ -34,7 +34,10 @@ impl<'a> Ctx<'a> {
         let mut m = self.host.vars.clone();
         m.insert("inventory_hostname".into(), json!(self.host.addr));
         m.insert("host_ip".into(), json!(self.host.addr));
-        m.insert("facts".into(), serde_json::to_value(self.facts).unwrap_or(Value::Null));
+        m.insert(
+            "facts".into(),
+            serde_json::to_value(self.facts).unwrap_or(Value::Null),
+        );
         Value::Object(m)
     }
     /// A string variable that must be present (credentials, names).
@@ -65,7 +68,20 @@ impl ScrapeTarget {
         labels.insert("cls".into(), cls.into());
         labels.insert("ins".into(), ins.into());
         labels.insert("ip".into(), ip.into());
-        ScrapeTarget { job: job.into(), addr, labels }
+        ScrapeTarget {
+            job: job.into(),
+            addr,
+            labels,
+        }
+    }
+}
+
+/// Plan the removal of one module from one host; `gone` are the hosts leaving that
+/// module in this run (a module may act differently when its whole cluster goes).
+pub fn plan_remove(module: Module, ctx: &Ctx, gone: &[String]) -> Result<ModulePlan> {
+    match module {
+        Module::Pgsql => pgsql::plan_remove(ctx, gone),
+        other => anyhow::bail!("removing module {other} is not built yet; nothing was changed"),
     }
 }
 
@@ -81,7 +97,14 @@ pub fn plan(module: Module, ctx: &Ctx) -> Result<ModulePlan> {
 }
 
 /// Order modules run in on a host (Pigsty's install order).
-pub const ORDER: &[Module] = &[Module::Node, Module::Infra, Module::Etcd, Module::Minio, Module::Pgsql, Module::Redis];
+pub const ORDER: &[Module] = &[
+    Module::Node,
+    Module::Infra,
+    Module::Etcd,
+    Module::Minio,
+    Module::Pgsql,
+    Module::Redis,
+];
 
 /// Every scrape target the inventory implies, collected from each module.
 pub fn scrape_targets(inv: &Inventory) -> Vec<ScrapeTarget> {

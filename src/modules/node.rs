@@ -37,8 +37,8 @@ use crate::engine::{Handler, ModulePlan};
 use crate::inventory::{Host, Inventory};
 use crate::resources::hostname::{has_cap, CAP_SYS_TIME};
 use crate::resources::{
-    BlockInFile, Dir, Exec, File, Fresh, Hostname, HttpCheck, Note, OptionalPackage, Package, Service, SshKey, Symlink,
-    Sysctl,
+    BlockInFile, Dir, Exec, File, Fresh, Hostname, HttpCheck, Note, OptionalPackage, Package,
+    Service, SshKey, Symlink, Sysctl,
 };
 use crate::sys::Cmd;
 use anyhow::{bail, Result};
@@ -75,11 +75,49 @@ pub fn haproxy_reload(host: &Host) -> Vec<Handler> {
 /// policy` on bookworm): installed in one `apt-get` call. Other names go through
 /// `OptionalPackage` one by one (skipped with a reason when no source has them).
 const DEBIAN12: &[&str] = &[
-    "acl", "bash", "bzip2", "ca-certificates", "chrony", "dnsutils", "etcd-client", "git", "haproxy", "htop", "iotop",
-    "ipvsadm", "jq", "keepalived", "libreadline-dev", "lrzsz", "lsof", "lz4", "make", "ncdu", "net-tools", "numactl",
-    "nvme-cli", "openssh-client", "openssh-server", "openssl", "patch", "prometheus-node-exporter", "pv", "python3",
-    "python3-pip", "rsync", "socat", "sudo", "sysstat", "tcpdump", "telnet", "tzdata", "unzip", "uuid", "vim-tiny",
-    "wget", "zlib1g",
+    "acl",
+    "bash",
+    "bzip2",
+    "ca-certificates",
+    "chrony",
+    "dnsutils",
+    "etcd-client",
+    "git",
+    "haproxy",
+    "htop",
+    "iotop",
+    "ipvsadm",
+    "jq",
+    "keepalived",
+    "libreadline-dev",
+    "lrzsz",
+    "lsof",
+    "lz4",
+    "make",
+    "ncdu",
+    "net-tools",
+    "numactl",
+    "nvme-cli",
+    "openssh-client",
+    "openssh-server",
+    "openssl",
+    "patch",
+    "prometheus-node-exporter",
+    "pv",
+    "python3",
+    "python3-pip",
+    "rsync",
+    "socat",
+    "sudo",
+    "sysstat",
+    "tcpdump",
+    "telnet",
+    "tzdata",
+    "unzip",
+    "uuid",
+    "vim-tiny",
+    "wget",
+    "zlib1g",
 ];
 
 fn flag(h: &Host, key: &str, default: bool) -> bool {
@@ -136,7 +174,14 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     p.flush();
     // Daemons older than their settings (a restart lost to an earlier failed run).
     if flag(h, "node_ntp_enabled", true) {
-        p.add(Fresh::restart(CHRONY_UNIT, &["/etc/chrony/chrony.conf", "/etc/default/chrony", CHRONY_DROPIN]));
+        p.add(Fresh::restart(
+            CHRONY_UNIT,
+            &[
+                "/etc/chrony/chrony.conf",
+                "/etc/default/chrony",
+                CHRONY_DROPIN,
+            ],
+        ));
     }
     if flag(h, "node_exporter_enabled", true) {
         p.add(Fresh::restart(NODE_EXPORTER_UNIT, &[NODE_EXPORTER_DEFAULT]));
@@ -147,13 +192,35 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
         if flag(h, "haproxy_reload", true) {
             // A reload starts a new worker, which serves the metrics: its start time
             // tells whether it has read every file in /etc/haproxy.
-            p.add(Fresh::reload(HAPROXY_UNIT, &[HAPROXY_DIR], &addr, "/metrics", "haproxy_process_start_time_seconds"));
+            p.add(Fresh::reload(
+                HAPROXY_UNIT,
+                &[HAPROXY_DIR],
+                &addr,
+                "/metrics",
+                "haproxy_process_start_time_seconds",
+            ));
         }
-        p.add(HttpCheck::new("haproxy metrics", &addr, "/metrics", Duration::from_secs(30)).expect("haproxy_process_"));
+        p.add(
+            HttpCheck::new(
+                "haproxy metrics",
+                &addr,
+                "/metrics",
+                Duration::from_secs(30),
+            )
+            .expect("haproxy_process_"),
+        );
     }
     if flag(h, "node_exporter_enabled", true) {
         let addr = format!("{}:{}", h.addr, port(h, "node_exporter_port", 9100));
-        p.add(HttpCheck::new("node_exporter metrics", &addr, "/metrics", Duration::from_secs(30)).expect("node_exporter_build_info"));
+        p.add(
+            HttpCheck::new(
+                "node_exporter metrics",
+                &addr,
+                "/metrics",
+                Duration::from_secs(30),
+            )
+            .expect("node_exporter_build_info"),
+        );
     }
     Ok(p)
 }
@@ -162,10 +229,22 @@ pub fn targets(_inv: &Inventory, h: &Host) -> Vec<ScrapeTarget> {
     let (cls, ins) = (node_cluster(h), node_name(h));
     let mut v = vec![];
     if flag(h, "node_exporter_enabled", true) {
-        v.push(ScrapeTarget::new("node", format!("{}:{}", h.addr, port(h, "node_exporter_port", 9100)), &cls, &ins, &h.addr));
+        v.push(ScrapeTarget::new(
+            "node",
+            format!("{}:{}", h.addr, port(h, "node_exporter_port", 9100)),
+            &cls,
+            &ins,
+            &h.addr,
+        ));
     }
     if flag(h, "haproxy_enabled", true) {
-        v.push(ScrapeTarget::new("haproxy", format!("{}:{}", h.addr, port(h, "haproxy_exporter_port", 9101)), &cls, &ins, &h.addr));
+        v.push(ScrapeTarget::new(
+            "haproxy",
+            format!("{}:{}", h.addr, port(h, "haproxy_exporter_port", 9101)),
+            &cls,
+            &ins,
+            &h.addr,
+        ));
     }
     v
 }
@@ -178,13 +257,19 @@ fn valid_hostname(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 253
         && n.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         })
 }
 
 /// The name to give this host, when NODE renames it.
 fn new_hostname(h: &Host) -> Option<&str> {
-    h.id.nodename.as_deref().filter(|_| flag(h, "nodename_overwrite", true))
+    h.id.nodename
+        .as_deref()
+        .filter(|_| flag(h, "nodename_overwrite", true))
 }
 
 /// Lines of our block in `/etc/hosts`: Pigsty's static records, then this host's
@@ -197,7 +282,10 @@ pub fn etc_hosts_lines(h: &Host) -> Vec<String> {
             v.push(l);
         }
     };
-    for l in strings(h, "node_default_etc_hosts").into_iter().chain(strings(h, "node_etc_hosts")) {
+    for l in strings(h, "node_default_etc_hosts")
+        .into_iter()
+        .chain(strings(h, "node_etc_hosts"))
+    {
         push(l);
     }
     if let Some(n) = new_hostname(h) {
@@ -236,8 +324,15 @@ pub struct NodePackages {
 
 pub fn node_packages(h: &Host) -> NodePackages {
     let mut names: Vec<String> = vec![];
-    for item in strings(h, "node_default_packages").into_iter().chain(strings(h, "node_packages")) {
-        names.extend(item.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()));
+    for item in strings(h, "node_default_packages")
+        .into_iter()
+        .chain(strings(h, "node_packages"))
+    {
+        names.extend(
+            item.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
+        );
     }
     // What the steps below need, whatever the lists say.
     let mut need = vec![];
@@ -312,12 +407,16 @@ fn timezone(h: &Host, p: &mut ModulePlan) -> Result<()> {
     if tz.is_empty() {
         return Ok(());
     }
-    let ok_chars = tz.chars().all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c));
+    let ok_chars = tz
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c));
     if !ok_chars || tz.contains("..") || tz.starts_with('/') {
         bail!("host `{}`: `node_timezone` `{tz}` is not a time zone name\nhint: e.g. `UTC`, `Asia/Hong_Kong`", h.addr);
     }
     let zone = format!("/usr/share/zoneinfo/{tz}");
-    if std::path::Path::new("/usr/share/zoneinfo/UTC").exists() && !std::path::Path::new(&zone).exists() {
+    if std::path::Path::new("/usr/share/zoneinfo/UTC").exists()
+        && !std::path::Path::new(&zone).exists()
+    {
         bail!("host `{}`: `node_timezone` `{tz}` is not a known time zone (no `{zone}`)\nhint: see `timedatectl list-timezones`", h.addr);
     }
     p.add(File::new("/etc/timezone", format!("{tz}\n")));
@@ -335,9 +434,15 @@ pub fn sudoers(h: &Host) -> Result<String> {
     let rule = match text(h, "node_admin_sudo", "nopass") {
         "nopass" => "ALL=(ALL) NOPASSWD: ALL",
         "all" => "ALL=(ALL) ALL",
-        other => bail!("host `{}`: `node_admin_sudo` `{other}` is not one of nopass, all", h.addr),
+        other => bail!(
+            "host `{}`: `node_admin_sudo` `{other}` is not one of nopass, all",
+            h.addr
+        ),
     };
-    Ok(format!("# written by pigsty (NODE): admin user `{user}`, node_admin_sudo = {}\n{user} {rule}\n", text(h, "node_admin_sudo", "nopass")))
+    Ok(format!(
+        "# written by pigsty (NODE): admin user `{user}`, node_admin_sudo = {}\n{user} {rule}\n",
+        text(h, "node_admin_sudo", "nopass")
+    ))
 }
 
 fn admin(h: &Host, p: &mut ModulePlan) -> Result<()> {
@@ -347,25 +452,47 @@ fn admin(h: &Host, p: &mut ModulePlan) -> Result<()> {
     let user = text(h, "node_admin_username", "dba");
     let valid = !user.is_empty()
         && user.len() <= 32
-        && user.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && user.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        && user
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && user
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
     if !valid {
         bail!("host `{}`: `node_admin_username` `{user}` is not a valid user name\nhint: lowercase letters, digits, `_` and `-`", h.addr);
     }
     let uid = h.int("node_admin_uid").unwrap_or(88);
     if !(1..=60000).contains(&uid) {
-        bail!("host `{}`: `node_admin_uid` {uid} is out of range 1..60000", h.addr);
+        bail!(
+            "host `{}`: `node_admin_uid` {uid} is out of range 1..60000",
+            h.addr
+        );
     }
     let uid = uid.to_string();
     p.add(
-        Exec::new(&format!("group {user} (gid {uid})"), Cmd::new("groupadd").args(["--gid", &uid, user]))
-            .unless(Cmd::new("getent").args(["group", user]))
-            .why("absent"),
+        Exec::new(
+            &format!("group {user} (gid {uid})"),
+            Cmd::new("groupadd").args(["--gid", &uid, user]),
+        )
+        .unless(Cmd::new("getent").args(["group", user]))
+        .why("absent"),
     );
     p.add(
         Exec::new(
             &format!("user {user} (uid {uid})"),
-            Cmd::new("useradd").args(["--uid", &uid, "--gid", user, "--create-home", "--shell", "/bin/bash", "--comment", "pigsty admin user", user]),
+            Cmd::new("useradd").args([
+                "--uid",
+                &uid,
+                "--gid",
+                user,
+                "--create-home",
+                "--shell",
+                "/bin/bash",
+                "--comment",
+                "pigsty admin user",
+                user,
+            ]),
         )
         .unless(Cmd::new("getent").args(["passwd", user]))
         .why("absent"),
@@ -398,7 +525,11 @@ const TUNES: &[&str] = &["none", "oltp", "olap", "crit", "tiny"];
 pub fn tune_params(h: &Host, mem_bytes: u64) -> Result<Vec<(String, String)>> {
     let tune = text(h, "node_tune", "oltp");
     if !TUNES.contains(&tune) {
-        bail!("host `{}`: `node_tune` `{tune}` is not one of {}", h.addr, TUNES.join(", "));
+        bail!(
+            "host `{}`: `node_tune` `{tune}` is not one of {}",
+            h.addr,
+            TUNES.join(", ")
+        );
     }
     let mut v: Vec<(String, String)> = vec![];
     let mut set = |k: &str, val: String| {
@@ -410,9 +541,18 @@ pub fn tune_params(h: &Host, mem_bytes: u64) -> Result<Vec<(String, String)>> {
     };
     if tune != "none" {
         let tiny = tune == "tiny";
-        set("net.core.somaxconn", if tiny { "4096" } else { "65535" }.into());
-        set("net.core.netdev_max_backlog", if tiny { "2048" } else { "10000" }.into());
-        set("net.ipv4.tcp_max_syn_backlog", if tiny { "2048" } else { "8192" }.into());
+        set(
+            "net.core.somaxconn",
+            if tiny { "4096" } else { "65535" }.into(),
+        );
+        set(
+            "net.core.netdev_max_backlog",
+            if tiny { "2048" } else { "10000" }.into(),
+        );
+        set(
+            "net.ipv4.tcp_max_syn_backlog",
+            if tiny { "2048" } else { "8192" }.into(),
+        );
         set("net.ipv4.ip_local_port_range", "10000 65535".into());
         set("net.ipv4.tcp_tw_reuse", "1".into());
         set("net.ipv4.tcp_fin_timeout", "15".into());
@@ -466,10 +606,20 @@ pub fn tune_params(h: &Host, mem_bytes: u64) -> Result<Vec<(String, String)>> {
                 Value::String(s) => s.clone(),
                 Value::Number(n) => n.to_string(),
                 Value::Bool(b) => u8::from(*b).to_string(),
-                other => bail!("host `{}`: `node_sysctl_params.{k}` is {other}, not a string or number", h.addr),
+                other => bail!(
+                    "host `{}`: `node_sysctl_params.{k}` is {other}, not a string or number",
+                    h.addr
+                ),
             };
-            if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
-                bail!("host `{}`: `node_sysctl_params` key `{k}` is not a kernel parameter name", h.addr);
+            if k.is_empty()
+                || !k
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            {
+                bail!(
+                    "host `{}`: `node_sysctl_params` key `{k}` is not a kernel parameter name",
+                    h.addr
+                );
             }
             set(k, s);
         }
@@ -483,7 +633,10 @@ pub fn sysctl_file(h: &Host, mem_bytes: u64) -> Result<String> {
         "{SYSCTL_FILE}: written by pigsty (NODE)\nnode_tune = {}, then hugepages, overcommit and node_sysctl_params.\nApplied now by pigsty and at boot by systemd-sysctl.",
         text(h, "node_tune", "oltp")
     );
-    Ok(crate::resources::sysctl::sysctl_conf(&header, &tune_params(h, mem_bytes)?))
+    Ok(crate::resources::sysctl::sysctl_conf(
+        &header,
+        &tune_params(h, mem_bytes)?,
+    ))
 }
 
 fn tune(ctx: &Ctx, p: &mut ModulePlan) -> Result<()> {
@@ -494,14 +647,27 @@ fn tune(ctx: &Ctx, p: &mut ModulePlan) -> Result<()> {
         p.add(Sysctl::new(params));
     }
     if text(h, "node_tune", "oltp") != "none" {
-        p.add_notify(File::new("/etc/systemd/system/disable-thp.service", asset("node/disable-thp.service")?), vec![Handler::DaemonReload]);
+        p.add_notify(
+            File::new(
+                "/etc/systemd/system/disable-thp.service",
+                asset("node/disable-thp.service")?,
+            ),
+            vec![Handler::DaemonReload],
+        );
         // A oneshot at boot: enabled, not running.
-        p.add(Service { unit: "disable-thp.service".into(), enabled: true, active: false });
+        p.add(Service {
+            unit: "disable-thp.service".into(),
+            enabled: true,
+            active: false,
+        });
         p.add(
-            Sysctl::new(vec![("enabled".into(), "never".into()), ("defrag".into(), "never".into())])
-                .root(THP_DIR)
-                .label("transparent huge pages")
-                .persisted_by("disable-thp.service"),
+            Sysctl::new(vec![
+                ("enabled".into(), "never".into()),
+                ("defrag".into(), "never".into()),
+            ])
+            .root(THP_DIR)
+            .label("transparent huge pages")
+            .persisted_by("disable-thp.service"),
         );
     }
     Ok(())
@@ -524,11 +690,17 @@ pub fn chrony_conf(h: &Host) -> Result<String> {
 }
 
 pub fn chrony_default(can_set_clock: bool) -> Result<String> {
-    crate::template::render("node/chrony.default.j2", &json!({ "can_set_clock": can_set_clock }))
+    crate::template::render(
+        "node/chrony.default.j2",
+        &json!({ "can_set_clock": can_set_clock }),
+    )
 }
 
 pub fn chrony_override(can_set_clock: bool) -> Result<String> {
-    crate::template::render("node/chrony.override.conf.j2", &json!({ "can_set_clock": can_set_clock }))
+    crate::template::render(
+        "node/chrony.override.conf.j2",
+        &json!({ "can_set_clock": can_set_clock }),
+    )
 }
 
 fn ntp(h: &Host, p: &mut ModulePlan) -> Result<()> {
@@ -538,8 +710,14 @@ fn ntp(h: &Host, p: &mut ModulePlan) -> Result<()> {
     // systemd's ConditionCapability looks at its bounding set, which ours mirrors.
     let can = has_cap("CapBnd", CAP_SYS_TIME);
     let restart = || vec![Handler::Restart(CHRONY_UNIT.into())];
-    p.add_notify(File::new("/etc/chrony/chrony.conf", chrony_conf(h)?), restart());
-    p.add_notify(File::new("/etc/default/chrony", chrony_default(can)?), restart());
+    p.add_notify(
+        File::new("/etc/chrony/chrony.conf", chrony_conf(h)?),
+        restart(),
+    );
+    p.add_notify(
+        File::new("/etc/default/chrony", chrony_default(can)?),
+        restart(),
+    );
     p.add_notify(
         File::new(CHRONY_DROPIN, chrony_override(can)?),
         vec![Handler::DaemonReload, Handler::Restart(CHRONY_UNIT.into())],
@@ -563,8 +741,16 @@ pub fn haproxy_cfg(ctx: &Ctx) -> Result<String> {
     let h = ctx.host;
     let auth = flag(h, "haproxy_auth_enabled", true);
     let user = text(h, "haproxy_admin_username", "admin");
-    let password = if auth { ctx.req_str("haproxy_admin_password")? } else { String::new() };
-    let bad = |s: &str| s.is_empty() || s.chars().any(|c| c.is_whitespace() || "#\"'\\:".contains(c));
+    let password = if auth {
+        ctx.req_str("haproxy_admin_password")?
+    } else {
+        String::new()
+    };
+    let bad = |s: &str| {
+        s.is_empty()
+            || s.chars()
+                .any(|c| c.is_whitespace() || "#\"'\\:".contains(c))
+    };
     if auth && (bad(user) || bad(&password)) {
         bail!(
             "host `{}`: `haproxy_admin_username`/`haproxy_admin_password` must be non-empty without spaces, quotes, `#`, `\\` or `:`\nhint: `pigsty configure` generates a suitable password",
@@ -603,7 +789,9 @@ fn haproxy(ctx: &Ctx, p: &mut ModulePlan) -> Result<()> {
     let cfg = haproxy_cfg(ctx)?;
     p.add(Package::new("haproxy", ["haproxy"]));
     p.add(Dir::new(HAPROXY_DIR));
-    let mut f = File::new(HAPROXY_CFG, cfg).mode(0o640).owner("root", "haproxy");
+    let mut f = File::new(HAPROXY_CFG, cfg)
+        .mode(0o640)
+        .owner("root", "haproxy");
     if flag(h, "haproxy_auth_enabled", true) {
         f = f.secret();
     }
@@ -623,7 +811,10 @@ fn haproxy(ctx: &Ctx, p: &mut ModulePlan) -> Result<()> {
 pub fn node_exporter_default(h: &Host) -> Result<String> {
     let opts = text(h, "node_exporter_options", "").trim();
     if opts.contains('"') || opts.contains('\\') || opts.contains('$') || opts.contains('`') {
-        bail!("host `{}`: `node_exporter_options` must not contain quotes, `\\`, `$` or backticks", h.addr);
+        bail!(
+            "host `{}`: `node_exporter_options` must not contain quotes, `\\`, `$` or backticks",
+            h.addr
+        );
     }
     crate::template::render(
         "node/node-exporter.default.j2",
@@ -655,7 +846,12 @@ pub(crate) mod tests {
     pub fn meta_inventory(extra: &[&str]) -> Inventory {
         let secrets: serde_json::Map<String, Value> = crate::commands::configure::SECRETS
             .iter()
-            .map(|k| (k.to_string(), json!(format!("fake-{}", k.replace('_', "-")))))
+            .map(|k| {
+                (
+                    k.to_string(),
+                    json!(format!("fake-{}", k.replace('_', "-"))),
+                )
+            })
             .collect();
         let text = crate::template::render_str(
             crate::assets::profile("meta").unwrap(),
@@ -673,7 +869,11 @@ pub(crate) mod tests {
     fn with<T>(extra: &[&str], f: impl FnOnce(&Ctx) -> T) -> T {
         let inv = meta_inventory(extra);
         let facts = fake_facts();
-        let ctx = Ctx { inv: &inv, host: &inv.hosts[0], facts: &facts };
+        let ctx = Ctx {
+            inv: &inv,
+            host: &inv.hosts[0],
+            facts: &facts,
+        };
         f(&ctx)
     }
 
@@ -693,25 +893,39 @@ pub(crate) mod tests {
     fn snapshot_chrony_files() {
         let t = with(&[], |c| chrony_conf(c.host).unwrap());
         insta::assert_snapshot!("chrony_conf", t);
-        insta::assert_snapshot!("chrony_default_can_set_clock", chrony_default(true).unwrap());
+        insta::assert_snapshot!(
+            "chrony_default_can_set_clock",
+            chrony_default(true).unwrap()
+        );
         insta::assert_snapshot!("chrony_default_container", chrony_default(false).unwrap());
-        insta::assert_snapshot!("chrony_override_can_set_clock", chrony_override(true).unwrap());
+        insta::assert_snapshot!(
+            "chrony_override_can_set_clock",
+            chrony_override(true).unwrap()
+        );
         insta::assert_snapshot!("chrony_override_container", chrony_override(false).unwrap());
     }
 
     #[test]
     fn snapshot_sysctl_conf_per_profile() {
         for tune in TUNES {
-            let t = with(&[&format!("node_tune={tune}")], |c| sysctl_file(c.host, c.facts.mem_bytes).unwrap());
+            let t = with(&[&format!("node_tune={tune}")], |c| {
+                sysctl_file(c.host, c.facts.mem_bytes).unwrap()
+            });
             insta::assert_snapshot!(format!("sysctl_{tune}"), t);
         }
     }
 
     #[test]
     fn snapshot_node_exporter_default_and_sudoers() {
-        insta::assert_snapshot!("node_exporter_default", with(&[], |c| node_exporter_default(c.host).unwrap()));
+        insta::assert_snapshot!(
+            "node_exporter_default",
+            with(&[], |c| node_exporter_default(c.host).unwrap())
+        );
         insta::assert_snapshot!("sudoers", with(&[], |c| sudoers(c.host).unwrap()));
-        insta::assert_snapshot!("disable_thp_service", asset("node/disable-thp.service").unwrap());
+        insta::assert_snapshot!(
+            "disable_thp_service",
+            asset("node/disable-thp.service").unwrap()
+        );
     }
 
     #[test]
@@ -735,67 +949,135 @@ pub(crate) mod tests {
     #[test]
     fn pigsty_package_names_map_to_debian_and_unknown_ones_are_optional() {
         let pk = with(&[], |c| node_packages(c.host));
-        for n in ["prometheus-node-exporter", "etcd-client", "haproxy", "chrony", "sudo", "openssh-server"] {
+        for n in [
+            "prometheus-node-exporter",
+            "etcd-client",
+            "haproxy",
+            "chrony",
+            "sudo",
+            "openssh-server",
+        ] {
             assert!(pk.debian.contains(&n.to_string()), "{n} in {:?}", pk.debian);
         }
         assert_eq!(pk.other, vec!["pig", "vector"]);
         assert_eq!(pk.left_out.len(), 1);
         assert_eq!(pk.left_out[0].0, "tuned");
-        assert!(!pk.debian.iter().any(|n| n == "node-exporter" || n == "etcd" || n == "tuned"));
+        assert!(!pk
+            .debian
+            .iter()
+            .any(|n| n == "node-exporter" || n == "etcd" || n == "tuned"));
     }
 
     #[test]
     fn tune_rejects_an_unknown_profile() {
-        let e = with(&["node_tune=fast"], |c| tune_params(c.host, 1 << 30).unwrap_err().to_string());
-        assert!(e.contains("`node_tune` `fast` is not one of none, oltp, olap, crit, tiny"), "{e}");
+        let e = with(&["node_tune=fast"], |c| {
+            tune_params(c.host, 1 << 30).unwrap_err().to_string()
+        });
+        assert!(
+            e.contains("`node_tune` `fast` is not one of none, oltp, olap, crit, tiny"),
+            "{e}"
+        );
     }
 
     #[test]
     fn node_sysctl_params_win_over_the_profile() {
-        let v = with(&["{node_sysctl_params: {vm.swappiness: 5, fs.nr_open: 8388608}}"], |c| tune_params(c.host, 8 << 30).unwrap());
+        let v = with(
+            &["{node_sysctl_params: {vm.swappiness: 5, fs.nr_open: 8388608}}"],
+            |c| tune_params(c.host, 8 << 30).unwrap(),
+        );
         assert!(v.contains(&("vm.swappiness".into(), "5".into())), "{v:?}");
         assert_eq!(v.iter().filter(|(k, _)| k == "vm.swappiness").count(), 1);
     }
 
     #[test]
     fn hugepage_ratio_becomes_a_page_count() {
-        let v = with(&["node_hugepage_ratio=0.25"], |c| tune_params(c.host, 8 << 30).unwrap());
-        assert!(v.contains(&("vm.nr_hugepages".into(), "1024".into())), "{v:?}");
+        let v = with(&["node_hugepage_ratio=0.25"], |c| {
+            tune_params(c.host, 8 << 30).unwrap()
+        });
+        assert!(
+            v.contains(&("vm.nr_hugepages".into(), "1024".into())),
+            "{v:?}"
+        );
     }
 
     #[test]
     fn haproxy_auth_needs_a_password() {
-        let e = with(&["{haproxy_admin_password: 'has space'}"], |c| haproxy_cfg(c).unwrap_err().to_string());
+        let e = with(&["{haproxy_admin_password: 'has space'}"], |c| {
+            haproxy_cfg(c).unwrap_err().to_string()
+        });
         assert!(e.contains("haproxy_admin_password"), "{e}");
     }
 
     #[test]
     fn haproxy_without_auth_has_no_credentials() {
         let t = with(&["haproxy_auth_enabled=false"], |c| haproxy_cfg(c).unwrap());
-        assert!(!t.contains("stats       auth") && !t.contains("fake-haproxy"), "{t}");
+        assert!(
+            !t.contains("stats       auth") && !t.contains("fake-haproxy"),
+            "{t}"
+        );
         assert!(t.contains("no password"), "{t}");
     }
 
     #[test]
     fn disabled_services_are_stopped_not_configured() {
-        let p = with(&["haproxy_enabled=false", "node_exporter_enabled=false", "node_ntp_enabled=false"], |c| plan(c).unwrap());
-        let names: Vec<String> = p.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
-        assert!(!names.iter().any(|n| n.contains("haproxy.cfg") || n.contains("chrony") || n.starts_with("http")), "{names:?}");
-        assert!(names.contains(&"service haproxy.service".to_string()), "{names:?}");
-        let t = with(&["haproxy_enabled=false", "node_exporter_enabled=false"], |c| targets(c.inv, c.host));
+        let p = with(
+            &[
+                "haproxy_enabled=false",
+                "node_exporter_enabled=false",
+                "node_ntp_enabled=false",
+            ],
+            |c| plan(c).unwrap(),
+        );
+        let names: Vec<String> = p
+            .steps()
+            .map(|s| format!("{} {}", s.res.kind(), s.res.name()))
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.contains("haproxy.cfg")
+                || n.contains("chrony")
+                || n.starts_with("http")),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"service haproxy.service".to_string()),
+            "{names:?}"
+        );
+        let t = with(
+            &["haproxy_enabled=false", "node_exporter_enabled=false"],
+            |c| targets(c.inv, c.host),
+        );
         assert!(t.is_empty(), "{t:?}");
     }
 
     #[test]
     fn targets_label_node_and_haproxy_with_node_identity() {
         let t = with(&[], |c| targets(c.inv, c.host));
-        let got: Vec<(String, String, String, String)> =
-            t.iter().map(|t| (t.job.clone(), t.addr.clone(), t.labels["cls"].clone(), t.labels["ins"].clone())).collect();
+        let got: Vec<(String, String, String, String)> = t
+            .iter()
+            .map(|t| {
+                (
+                    t.job.clone(),
+                    t.addr.clone(),
+                    t.labels["cls"].clone(),
+                    t.labels["ins"].clone(),
+                )
+            })
+            .collect();
         assert_eq!(
             got,
             vec![
-                ("node".into(), "10.10.10.10:9100".into(), "pg-meta".into(), "pg-meta-1".into()),
-                ("haproxy".into(), "10.10.10.10:9101".into(), "pg-meta".into(), "pg-meta-1".into()),
+                (
+                    "node".into(),
+                    "10.10.10.10:9100".into(),
+                    "pg-meta".into(),
+                    "pg-meta-1".into()
+                ),
+                (
+                    "haproxy".into(),
+                    "10.10.10.10:9101".into(),
+                    "pg-meta".into(),
+                    "pg-meta-1".into()
+                ),
             ]
         );
     }
@@ -803,9 +1085,21 @@ pub(crate) mod tests {
     #[test]
     fn plan_builds_for_the_meta_profile() {
         let p = with(&[], |c| plan(c).unwrap());
-        let names: Vec<String> = p.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
-        assert!(names.iter().any(|n| n == "file /etc/haproxy/haproxy.cfg"), "{names:?}");
-        assert!(names.iter().any(|n| n == "service haproxy.service"), "{names:?}");
-        assert!(!names.iter().any(|n| n.starts_with("hostname")), "meta keeps its hostname: {names:?}");
+        let names: Vec<String> = p
+            .steps()
+            .map(|s| format!("{} {}", s.res.kind(), s.res.name()))
+            .collect();
+        assert!(
+            names.iter().any(|n| n == "file /etc/haproxy/haproxy.cfg"),
+            "{names:?}"
+        );
+        assert!(
+            names.iter().any(|n| n == "service haproxy.service"),
+            "{names:?}"
+        );
+        assert!(
+            !names.iter().any(|n| n.starts_with("hostname")),
+            "meta keeps its hostname: {names:?}"
+        );
     }
 }

@@ -14,6 +14,13 @@ pub struct NodeRequest {
     pub modules: Vec<String>,
     /// `apply` or `check`.
     pub mode: String,
+    /// Remove the modules from this host instead of converging them.
+    #[serde(default)]
+    pub remove: bool,
+    /// Hosts leaving a module in this run (`module` -> addresses): they are treated as
+    /// gone (no scrape targets, no HAProxy backends) while converging the others.
+    #[serde(default)]
+    pub forget: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Last line of node mode output.

@@ -32,26 +32,26 @@ pub mod pgbackrest;
 pub mod postgres;
 pub mod scram;
 
+pub use absent::Absent;
 pub use block::BlockInFile;
 pub use dir::Dir;
+pub use dirfiles::DirFiles;
+pub use etcd_auth::EtcdAuth;
 pub use exec::{Exec, Wait};
 pub use file::File;
-pub use package::{OptionalPackage, Package};
-pub use service::Service;
-pub use symlink::Symlink;
-pub use user::{Group, User};
-pub use absent::Absent;
-pub use dirfiles::DirFiles;
 pub use filecaps::{Debconf, FileCaps};
 pub use fresh::Fresh;
-pub use http::HttpCheck;
-pub use only_if::OnlyIf;
-pub use upstream::UpstreamPackage;
-pub use etcd_auth::EtcdAuth;
 pub use hostname::Hostname;
+pub use http::HttpCheck;
 pub use note::Note;
+pub use only_if::OnlyIf;
+pub use package::{OptionalPackage, Package};
+pub use service::Service;
 pub use ssh_key::SshKey;
+pub use symlink::Symlink;
 pub use sysctl::Sysctl;
+pub use upstream::UpstreamPackage;
+pub use user::{Group, User};
 
 /// The result of a check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +98,12 @@ impl ResError {
 pub type ResResult<T> = Result<T, ResError>;
 
 /// Words for how a path's mode and owner differ from the wanted ones (empty: in sync).
-pub fn mode_owner_drift(path: &std::path::Path, mode: u32, owner: &str, group: &str) -> Vec<String> {
+pub fn mode_owner_drift(
+    path: &std::path::Path,
+    mode: u32,
+    owner: &str,
+    group: &str,
+) -> Vec<String> {
     let mut d = vec![];
     if let Some((m, u, g)) = crate::sys::fs::stat(path) {
         if m != mode {

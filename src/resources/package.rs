@@ -13,7 +13,10 @@ impl Package {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Package { names: names.into_iter().map(Into::into).collect(), label: label.into() }
+        Package {
+            names: names.into_iter().map(Into::into).collect(),
+            label: label.into(),
+        }
     }
     fn pm(&self) -> Apt {
         Apt
@@ -54,11 +57,18 @@ pub struct OptionalPackage {
 
 impl OptionalPackage {
     pub fn new(module: &str, label: &str, names: &[&str], hint: &str) -> Self {
-        OptionalPackage { inner: Package::new(label, names.iter().copied()), module: module.into(), hint: hint.into() }
+        OptionalPackage {
+            inner: Package::new(label, names.iter().copied()),
+            module: module.into(),
+            hint: hint.into(),
+        }
     }
     fn unavailable(&self) -> ResResult<Vec<String>> {
         let missing = self.inner.pm().missing(&self.inner.names)?;
-        Ok(missing.into_iter().filter(|n| self.inner.pm().candidate(n).is_none()).collect())
+        Ok(missing
+            .into_iter()
+            .filter(|n| self.inner.pm().candidate(n).is_none())
+            .collect())
     }
 }
 

@@ -23,7 +23,11 @@ pub enum CmdError {
     #[error("`{cmd}` could not start: {source}\nhint: is the program installed?")]
     Spawn { cmd: String, source: std::io::Error },
     #[error("`{cmd}` exited with code {code}: {tail}")]
-    Failed { cmd: String, code: i32, tail: String },
+    Failed {
+        cmd: String,
+        code: i32,
+        tail: String,
+    },
     #[error("`{cmd}` timed out after {secs}s")]
     Timeout { cmd: String, secs: u64 },
     #[error("`{cmd}`: {source}")]
@@ -86,7 +90,9 @@ impl Cmd {
     }
     /// Run as another user through `runuser -u USER --`.
     pub fn as_user(self, user: &str) -> Self {
-        let mut c = Cmd::new("runuser").args(["-u", user, "--"]).arg(self.program.clone());
+        let mut c = Cmd::new("runuser")
+            .args(["-u", user, "--"])
+            .arg(self.program.clone());
         c.args.extend(self.args);
         c.stdin = self.stdin;
         c.env = self.env;
@@ -122,7 +128,11 @@ impl Cmd {
     pub fn run(&self) -> Result<Output, CmdError> {
         let mut c = Command::new(&self.program);
         c.args(&self.args)
-            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in &self.env {
@@ -131,7 +141,10 @@ impl Cmd {
         if let Some(d) = &self.cwd {
             c.current_dir(d);
         }
-        let mut child = c.spawn().map_err(|source| CmdError::Spawn { cmd: self.display(), source })?;
+        let mut child = c.spawn().map_err(|source| CmdError::Spawn {
+            cmd: self.display(),
+            source,
+        })?;
         if let Some(data) = &self.stdin {
             if let Some(mut si) = child.stdin.take() {
                 let data = data.clone();
@@ -164,18 +177,30 @@ impl Cmd {
                     if start.elapsed() > self.timeout {
                         let _ = child.kill();
                         let _ = child.wait();
-                        return Err(CmdError::Timeout { cmd: self.display(), secs: self.timeout.as_secs() });
+                        return Err(CmdError::Timeout {
+                            cmd: self.display(),
+                            secs: self.timeout.as_secs(),
+                        });
                     }
                     std::thread::sleep(Duration::from_millis(10));
                 }
-                Err(source) => return Err(CmdError::Io { cmd: self.display(), source }),
+                Err(source) => {
+                    return Err(CmdError::Io {
+                        cmd: self.display(),
+                        source,
+                    })
+                }
             }
         };
         let stdout = String::from_utf8_lossy(&to.join().unwrap_or_default()).into_owned();
         let stderr = String::from_utf8_lossy(&te.join().unwrap_or_default()).into_owned();
         let code = status.code().unwrap_or(-1);
         tracing::debug!(cmd = %self.display(), code, "ran");
-        Ok(Output { code, stdout, stderr })
+        Ok(Output {
+            code,
+            stdout,
+            stderr,
+        })
     }
 
     /// Run and fail on a non-zero exit code, with the tail of stderr in the error.
@@ -184,7 +209,11 @@ impl Cmd {
         if out.success() {
             Ok(out)
         } else {
-            Err(CmdError::Failed { cmd: self.display(), code: out.code, tail: tail(&out.stderr, &out.stdout) })
+            Err(CmdError::Failed {
+                cmd: self.display(),
+                code: out.code,
+                tail: tail(&out.stderr, &out.stdout),
+            })
         }
     }
 
@@ -196,7 +225,11 @@ impl Cmd {
 
 /// Last lines of stderr (or stdout when stderr is empty), for error messages.
 pub fn tail(stderr: &str, stdout: &str) -> String {
-    let src = if stderr.trim().is_empty() { stdout } else { stderr };
+    let src = if stderr.trim().is_empty() {
+        stdout
+    } else {
+        stderr
+    };
     let lines: Vec<&str> = src.trim_end().lines().collect();
     let n = lines.len();
     let t = lines[n.saturating_sub(8)..].join("\n");
@@ -213,7 +246,10 @@ mod tests {
 
     #[test]
     fn failed_command_carries_code_and_stderr_tail() {
-        let e = Cmd::new("sh").args(["-c", "echo boom >&2; exit 7"]).ok().unwrap_err();
+        let e = Cmd::new("sh")
+            .args(["-c", "echo boom >&2; exit 7"])
+            .ok()
+            .unwrap_err();
         let s = e.to_string();
         assert!(s.contains("code 7"), "{s}");
         assert!(s.contains("boom"), "{s}");
@@ -227,7 +263,11 @@ mod tests {
 
     #[test]
     fn timeout_kills_a_slow_program() {
-        let e = Cmd::new("sleep").arg("5").timeout(Duration::from_millis(200)).run().unwrap_err();
+        let e = Cmd::new("sleep")
+            .arg("5")
+            .timeout(Duration::from_millis(200))
+            .run()
+            .unwrap_err();
         assert!(matches!(e, CmdError::Timeout { .. }));
     }
 

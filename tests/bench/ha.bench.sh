@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Bench "ha": what a client sees when pg-test (3 members, Pigsty's ha-full layout) loses
 # its primary: the longest gap between two acknowledged writes through 5433 during a
-# `pigsty pgsql switchover`, a hard crash of the primary's node and a network partition
+# `pigsty pgsql switchover` (and HA_TRIALS, default 5, more switchovers and failovers:
+# median and worst), a hard crash of the primary's node and a network partition
 # of it; the time to a new leader; acknowledged writes lost. Also the deploy time of
-# pg-test from node 1 and a no-op re-deploy.
+# pg-test from node 1, a no-op re-deploy of all 4 nodes next to 4 parallel `ssh node
+# true` round trips, and the time to remove a replica and join a fresh node back.
 #
 # The numbers come from the ha lab suite (tests/lab/suites/ha.sh, HA_RESULTS=FILE), run
 # on a fresh 4-node lab (taken down first and at the end, like the singleton bench); the
@@ -29,18 +31,35 @@ trap finish EXIT
 run() {
   lab down || return 1
   lab up 4 || return 1
-  HA_RESULTS=$RES bash tests/lab/suites/ha.sh >>"$LOG" 2>&1 || error="some ha checks failed (see $LOG)"
+  HA_TRIALS=${HA_TRIALS:-5} HA_RESULTS=$RES bash tests/lab/suites/ha.sh >>"$LOG" 2>&1 || error="some ha checks failed (see $LOG)"
   checks=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOG" | tail -n1 || true)
 }
 
 run || error=${error:-"lab failed (see $LOG)"}
 [[ -s $RES ]] || { error=${error:-"the ha suite wrote no results (see $LOG)"}; echo '{}' >"$RES"; }
 
+# median and worst of the switchover/failover trials
+python3 - "$RES" <<'PY'
+import json, statistics, sys
+r = json.load(open(sys.argv[1]))
+for verb in ("switchover", "failover"):
+    gaps = [v for k, v in r.items() if k.startswith(f"{verb}_trial_") and k.endswith("_max_gap_seconds") and v is not None]
+    lost = [v for k, v in r.items() if k.startswith(f"{verb}_trial_") and k.endswith("_lost") and v is not None]
+    if gaps:
+        r[f"{verb}_trials"] = len(gaps)
+        r[f"{verb}_gap_median_seconds"] = round(statistics.median(gaps), 2)
+        r[f"{verb}_gap_worst_seconds"] = max(gaps)
+        r[f"{verb}_lost_total"] = sum(lost)
+json.dump(r, open(sys.argv[1], "w"))
+PY
 get() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1])).get(sys.argv[2]); print("" if v is None else v)' "$RES" "$1"; }
 body=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in r.items()))' "$RES")
 bench_json "$NAME" "${body:+$body, }\"checks\": $(json_str_or_null "$checks"), \"error\": $(json_str_or_null "$error")"
 
-for m in deploy_pg_test_seconds:s noop_deploy_pg_test_seconds:s \
+for m in deploy_pg_test_seconds:s noop_deploy_pg_test_seconds:s noop_deploy_all_seconds:s ssh_parallel_4_nodes_seconds:s \
+  join_replica_seconds:s rm_replica_seconds:s \
+  switchover_trials:n switchover_gap_median_seconds:s switchover_gap_worst_seconds:s switchover_lost_total:writes \
+  failover_trials:n failover_gap_median_seconds:s failover_gap_worst_seconds:s failover_lost_total:writes \
   switchover_command_seconds:s switchover_max_gap_seconds:s switchover_lost:writes \
   crash_new_leader_seconds:s crash_max_gap_seconds:s crash_lost:writes \
   partition_new_leader_seconds:s partition_max_gap_seconds:s partition_lost:writes \

@@ -23,6 +23,7 @@ pub mod hba;
 pub mod params;
 pub mod patroni;
 pub mod pgbouncer;
+pub mod remove;
 pub mod roles;
 pub mod selector;
 pub mod services;
@@ -43,6 +44,17 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     let version = version::resolve(ctx.host)?;
     let pg = Pg::new(ctx.inv, ctx.host, ctx.facts, version)?;
     plan_for(&pg)
+}
+
+/// The plan that removes this member (`pigsty pgsql rm`); `gone` are the hosts whose
+/// PGSQL membership goes in this run.
+pub fn plan_remove(ctx: &Ctx, gone: &[String]) -> Result<ModulePlan> {
+    let version = version::resolve(ctx.host)?;
+    let pg = Pg::new(ctx.inv, ctx.host, ctx.facts, version)?;
+    let cluster = ctx.inv.cluster_members(&pg.cluster);
+    let whole = cluster.iter().all(|h| gone.contains(&h.addr));
+    let last = ctx.host.id.pg_role == Some(crate::inventory::PgRole::Primary);
+    remove::plan(&pg, remove::Removal::new(&ctx.host.vars, whole, last))
 }
 
 /// The plan for a resolved host (tests build `Pg` directly).
@@ -91,9 +103,12 @@ fn install_steps(p: &mut ModulePlan, pg: &Pg) {
     let id = pg.dbsu_uid.to_string();
     // Pigsty's dbsu with a fixed uid/gid, before the packages would create one.
     p.add(
-        Exec::new(&format!("group {u} (gid {id})"), Cmd::new("groupadd").args(["--system", "--gid", &id, u]))
-            .unless(Cmd::new("getent").args(["group", u]))
-            .why("create"),
+        Exec::new(
+            &format!("group {u} (gid {id})"),
+            Cmd::new("groupadd").args(["--system", "--gid", &id, u]),
+        )
+        .unless(Cmd::new("getent").args(["group", u]))
+        .why("create"),
     );
     p.add(
         Exec::new(
@@ -117,19 +132,35 @@ fn install_steps(p: &mut ModulePlan, pg: &Pg) {
         .unless(Cmd::new("getent").args(["passwd", u]))
         .why("create"),
     );
-    p.add(File::new("/etc/postgresql-common/createcluster.conf", crate::assets::asset("pgsql/createcluster.conf").unwrap_or_default()));
-    p.add(Package::new(&format!("postgres {} stack", pg.version), packages(pg)));
+    p.add(File::new(
+        "/etc/postgresql-common/createcluster.conf",
+        crate::assets::asset("pgsql/createcluster.conf").unwrap_or_default(),
+    ));
+    p.add(Package::new(
+        &format!("postgres {} stack", pg.version),
+        packages(pg),
+    ));
     // Debian's umbrella unit: Patroni runs Postgres, not the distro.
     p.add(Service::stopped("postgresql.service"));
     // Pigsty's `pg_bin_dir` habit: /usr/pgsql/bin.
-    p.add(Symlink::new("/usr/pgsql", format!("/usr/lib/postgresql/{}", pg.version)));
+    p.add(Symlink::new(
+        "/usr/pgsql",
+        format!("/usr/lib/postgresql/{}", pg.version),
+    ));
 }
 
 fn layout_steps(p: &mut ModulePlan, pg: &Pg) {
     let (u, c) = (pg.dbsu.as_str(), pg.cluster_dir.as_str());
     p.add(Dir::new(&pg.fs_main).mode(0o755));
     p.add(Dir::new(c).mode(0o755).owner(u, u));
-    for (sub, mode) in [("bin", 0o755), ("conf", 0o700), ("log", 0o750), ("tmp", 0o700), ("spool", 0o750), ("data", 0o700)] {
+    for (sub, mode) in [
+        ("bin", 0o755),
+        ("conf", 0o700),
+        ("log", 0o750),
+        ("tmp", 0o700),
+        ("spool", 0o750),
+        ("data", 0o700),
+    ] {
         p.add(Dir::new(format!("{c}/{sub}")).mode(mode).owner(u, u));
     }
     p.add(Dir::new(&pg.fs_backup).mode(0o755));
@@ -140,7 +171,12 @@ fn layout_steps(p: &mut ModulePlan, pg: &Pg) {
     if pg.data != "/pg/data" {
         p.add(Dir::new(&pg.data).mode(0o700).owner(u, u));
     }
-    for d in [&pg.log_dir, &pg.patroni_log_dir, &pg.pgbouncer_log_dir, &pg.pgbackrest_log_dir] {
+    for d in [
+        &pg.log_dir,
+        &pg.patroni_log_dir,
+        &pg.pgbouncer_log_dir,
+        &pg.pgbackrest_log_dir,
+    ] {
         p.add(Dir::new(d).mode(0o750).owner(u, u));
     }
     for d in ["/etc/patroni", "/etc/pgbackrest"] {
@@ -153,36 +189,78 @@ pub fn rendered_files(pg: &Pg) -> Result<Vec<(String, String)>> {
     let mut v = vec![
         (PATRONI_YML.to_string(), patroni::render(pg)?),
         (HBA_FILE.to_string(), patroni::render_hba(pg)?),
-        ("/etc/pgbouncer/pgbouncer.ini".to_string(), pgbouncer::render_ini(pg)?),
-        ("/etc/pgbouncer/database.txt".to_string(), pgbouncer::render_databases(pg)?),
-        ("/etc/pgbouncer/useropts.txt".to_string(), pgbouncer::render_useropts(pg)?),
-        ("/etc/pgbouncer/pgb_hba.conf".to_string(), pgbouncer::render_hba(pg)?),
+        (
+            "/etc/pgbouncer/pgbouncer.ini".to_string(),
+            pgbouncer::render_ini(pg)?,
+        ),
+        (
+            "/etc/pgbouncer/database.txt".to_string(),
+            pgbouncer::render_databases(pg)?,
+        ),
+        (
+            "/etc/pgbouncer/useropts.txt".to_string(),
+            pgbouncer::render_useropts(pg)?,
+        ),
+        (
+            "/etc/pgbouncer/pgb_hba.conf".to_string(),
+            pgbouncer::render_hba(pg)?,
+        ),
         (backup::CONF.to_string(), backup::render_conf(pg)?),
         ("/pg/bin/pg-backup".to_string(), backup::render_script(pg)),
         (backup::CRON.to_string(), backup::render_cron(pg)?),
-        (exporter::PG_EXPORTER_ENV.to_string(), exporter::render_pg_env(pg)?),
-        (format!("/etc/systemd/system/{}", exporter::PGB_EXPORTER_UNIT), exporter::render_pgb_unit(pg)?),
-        (exporter::PGB_EXPORTER_PGPASS.to_string(), exporter::render_pgb_pgpass(pg)),
+        (
+            exporter::PG_EXPORTER_ENV.to_string(),
+            exporter::render_pg_env(pg)?,
+        ),
+        (
+            format!("/etc/systemd/system/{}", exporter::PGB_EXPORTER_UNIT),
+            exporter::render_pgb_unit(pg)?,
+        ),
+        (
+            exporter::PGB_EXPORTER_PGPASS.to_string(),
+            exporter::render_pgb_pgpass(pg),
+        ),
     ];
     v.extend(services::render(pg)?);
     Ok(v)
 }
 
 pub fn targets(_inv: &Inventory, host: &Host) -> Vec<ScrapeTarget> {
-    let (Some(cls), Some(ins)) = (host.id.pg_cluster.as_deref(), host.id.pg_instance.as_deref()) else {
+    let (Some(cls), Some(ins)) = (
+        host.id.pg_cluster.as_deref(),
+        host.id.pg_instance.as_deref(),
+    ) else {
         return vec![];
     };
     let v = params::Vars(&host.vars);
     let ip = host.addr.as_str();
     let mut t = vec![];
     if v.b("pg_exporter_enabled", true) {
-        t.push(ScrapeTarget::new("pgsql", format!("{ip}:{}", v.port("pg_exporter_port", 9630)), cls, ins, ip));
+        t.push(ScrapeTarget::new(
+            "pgsql",
+            format!("{ip}:{}", v.port("pg_exporter_port", 9630)),
+            cls,
+            ins,
+            ip,
+        ));
     }
     if v.b("pgbouncer_enabled", true) && v.b("pgbouncer_exporter_enabled", true) {
-        t.push(ScrapeTarget::new("pgbouncer", format!("{ip}:{}", v.port("pgbouncer_exporter_port", 9631)), cls, ins, ip));
+        t.push(ScrapeTarget::new(
+            "pgbouncer",
+            format!("{ip}:{}", v.port("pgbouncer_exporter_port", 9631)),
+            cls,
+            ins,
+            ip,
+        ));
     }
     if v.b("patroni_enabled", true) {
-        t.push(ScrapeTarget::new("patroni", format!("{ip}:{}", v.port("patroni_port", 8008)), cls, ins, ip));
+        t.push(ScrapeTarget::new(
+            "patroni",
+            format!("{ip}:{}", v.port("patroni_port", 8008)),
+            cls,
+            ins,
+            ip,
+        ));
     }
     t
 }
@@ -212,7 +290,15 @@ pub(crate) mod tests {
             &json!({"admin_ip": "10.10.10.10", "node_tune": "oltp", "pg_conf": "oltp.yml", "secrets": secrets}),
         )
         .unwrap();
-        Inventory::from_str_with("meta.yml", &text, &[], &crate::inventory::LoadOptions { resolve_names: false }).unwrap()
+        Inventory::from_str_with(
+            "meta.yml",
+            &text,
+            &[],
+            &crate::inventory::LoadOptions {
+                resolve_names: false,
+            },
+        )
+        .unwrap()
     }
 
     pub fn meta_pg() -> Pg {
@@ -232,8 +318,16 @@ pub(crate) mod tests {
     #[test]
     fn meta_plan_orders_install_before_patroni_before_roles() {
         let plan = plan_for(&meta_pg()).unwrap();
-        let names: Vec<String> = plan.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
-        let pos = |needle: &str| names.iter().position(|n| n.contains(needle)).unwrap_or_else(|| panic!("{needle} not in {names:#?}"));
+        let names: Vec<String> = plan
+            .steps()
+            .map(|s| format!("{} {}", s.res.kind(), s.res.name()))
+            .collect();
+        let pos = |needle: &str| {
+            names
+                .iter()
+                .position(|n| n.contains(needle))
+                .unwrap_or_else(|| panic!("{needle} not in {names:#?}"))
+        };
         assert!(pos("createcluster.conf") < pos("package postgres 15 stack"));
         assert!(pos("package postgres 15") < pos("/etc/patroni/patroni.yml"));
         assert!(pos("/etc/pgbackrest/pgbackrest.conf") < pos("service patroni.service"));
@@ -249,8 +343,18 @@ pub(crate) mod tests {
     fn meta_targets_are_pgsql_pgbouncer_and_patroni() {
         let inv = meta_inventory();
         let t = targets(&inv, inv.host("10.10.10.10").unwrap());
-        let jobs: Vec<(&str, &str)> = t.iter().map(|x| (x.job.as_str(), x.addr.as_str())).collect();
-        assert_eq!(jobs, vec![("pgsql", "10.10.10.10:9630"), ("pgbouncer", "10.10.10.10:9631"), ("patroni", "10.10.10.10:8008")]);
+        let jobs: Vec<(&str, &str)> = t
+            .iter()
+            .map(|x| (x.job.as_str(), x.addr.as_str()))
+            .collect();
+        assert_eq!(
+            jobs,
+            vec![
+                ("pgsql", "10.10.10.10:9630"),
+                ("pgbouncer", "10.10.10.10:9631"),
+                ("patroni", "10.10.10.10:8008")
+            ]
+        );
         assert_eq!(t[0].labels["cls"], "pg-meta");
         assert_eq!(t[0].labels["ins"], "pg-meta-1");
     }
@@ -258,10 +362,19 @@ pub(crate) mod tests {
     #[test]
     fn secrets_stay_out_of_non_secret_files() {
         for (path, content) in rendered_files(&meta_pg()).unwrap() {
-            if path == PATRONI_YML || path == exporter::PG_EXPORTER_ENV || path == exporter::PGB_EXPORTER_PGPASS {
+            if path == PATRONI_YML
+                || path == exporter::PG_EXPORTER_ENV
+                || path == exporter::PGB_EXPORTER_PGPASS
+            {
                 continue;
             }
-            for s in ["test-admin-pw", "test-monitor-pw", "test-repl-pw", "test-patroni-pw", "test-etcd-pw"] {
+            for s in [
+                "test-admin-pw",
+                "test-monitor-pw",
+                "test-repl-pw",
+                "test-patroni-pw",
+                "test-etcd-pw",
+            ] {
                 assert!(!content.contains(s), "{s} in {path}");
             }
         }
@@ -272,8 +385,13 @@ pub(crate) mod tests {
         let mut pg = meta_pg();
         pg.role = "replica".into();
         let files = rendered_files(&pg).unwrap();
-        assert!(files.iter().any(|(p, _)| p == "/etc/haproxy/pg-meta-replica.cfg"));
+        assert!(files
+            .iter()
+            .any(|(p, _)| p == "/etc/haproxy/pg-meta-replica.cfg"));
         let plan = plan_for(&pg).unwrap();
-        assert!(plan.steps().any(|s| s.res.name() == "dbuser_meta"), "catalog steps stay; they skip on replicas at run time");
+        assert!(
+            plan.steps().any(|s| s.res.name() == "dbuser_meta"),
+            "catalog steps stay; they skip on replicas at run time"
+        );
     }
 }

@@ -53,20 +53,22 @@ leader_line() { members | awk '$3 == "leader" && $4 == "running"' | head -n1; }
 leader_name() { leader_line | awk '{print $1}'; }
 leader_ip() { leader_line | awk '{print $2}'; }
 
-# one running leader, two running replicas on its timeline, and the leader streams to both
+# one running leader, N-1 (default 2) running replicas on its timeline, and the leader
+# streams to all of them
 healthy_cluster() {
-  local m
+  local m n=${1:-3}
   m=$(members) || return 1
   echo "$m"
-  python3 - "$m" <<'PY' || return 1
+  python3 - "$m" "$n" <<'PY' || return 1
 import sys
+n = int(sys.argv[2])
 ms = [l.split() for l in sys.argv[1].splitlines() if l.strip()]
 leaders = [m for m in ms if m[2] == "leader" and m[3] == "running"]
 reps = [m for m in ms if m[2] in ("replica", "sync_standby") and m[3] in ("running", "streaming")]
-ok = len(ms) == 3 and len(leaders) == 1 and len(reps) == 2 and all(r[4] == leaders[0][4] for r in reps)
+ok = len(ms) == n and len(leaders) == 1 and len(reps) == n - 1 and all(r[4] == leaders[0][4] for r in reps)
 sys.exit(0 if ok else 1)
 PY
-  [[ $(psql_at "$(leader_ip)" 5436 postgres "select count(*) from pg_stat_replication where state = 'streaming'") == 2 ]]
+  [[ $(psql_at "$(leader_ip)" 5436 postgres "select count(*) from pg_stat_replication where state = 'streaming'") == $((n - 1)) ]]
 }
 new_leader_other_than() { local l; l=$(leader_name); [[ -n $l && $l != "$1" ]]; }
 is_replica() { members | awk -v n="$1" '$1 == n && ($3 == "replica" || $3 == "sync_standby") && ($4 == "running" || $4 == "streaming")' | grep -q .; }
@@ -105,6 +107,16 @@ recap_changed() { # the `changed` total of a --json run's recap line
 r=[json.loads(l) for l in sys.stdin if l.startswith("{")]
 r=[x for x in r if x.get("event")=="recap"][-1]
 print(sum(h["changed"] for h in r["hosts"].values()))'
+}
+
+others_fine() { # FILE BAD: in a --json run's recap, BAD failed and the two others did not
+  on cat "$1" | python3 -c 'import json,sys
+r=[json.loads(l) for l in sys.stdin if l.startswith("{")]
+r=[x for x in r if x.get("event")=="recap"][-1]["hosts"]
+bad=sys.argv[1]
+ok=[h for h in r if h!=bad and r[h]["failed"]==0]
+print(r.get(bad, {}).get("failures"), ok)
+sys.exit(0 if len(ok)==2 and r.get(bad,{}).get("failed",0)>0 else 1)' "$2"
 }
 
 #------------------------------------------------------------------------------
@@ -250,6 +262,29 @@ check "one leader and two streaming replicas again" retry 60 2 healthy_cluster
 check_fails "switchover --to the leader itself is refused" on "pigsty pgsql switchover pg-test --to $target --yes"
 
 #------------------------------------------------------------------------------
+# HA_TRIALS=N (make bench: 5): N more switchovers and N failovers, each with a writing
+# client; the bench reports the median and worst write gap and the writes lost.
+TRIALS=${HA_TRIALS:-0}
+if ((TRIALS > 0)); then
+  echo "-- $TRIALS switchover and $TRIALS failover trials with a writing client"
+  for verb in switchover failover; do
+    for ((k = 1; k <= TRIALS; k++)); do
+      run=$verb-$k
+      start_writer 1 "$run" "$ALL_PG"
+      sleep 3
+      check "$verb trial $k" on "pigsty pgsql $verb pg-test --yes > /root/ha-$run.log 2>&1"
+      check "$verb trial $k: one leader and two streaming replicas again" retry 60 2 healthy_cluster
+      sleep 3
+      stop_writer 1 "$run"
+      v=$(verify_writes "$run")
+      record "${verb}_trial_${k}_max_gap_seconds" "$(field "$v" max_gap)"
+      record "${verb}_trial_${k}_lost" "$(field "$v" lost)"
+      info "$verb trial $k: $v"
+    done
+  done
+fi
+
+#------------------------------------------------------------------------------
 echo "-- crash: kill the primary's node, boot it again"
 L=$(leader_name) LIP=$(leader_ip)
 I=$(node_of "$LIP")
@@ -378,7 +413,77 @@ t0=$(now)
 check_eq "a second pigsty deploy (every host) reports 0 changed" 0 full_changed
 t1=$(now)
 record noop_deploy_all_seconds "$(secs "$t0" "$t1")"
+ssh4() { on "for h in $META ${PG_IPS[*]}; do ssh -o BatchMode=yes -o ControlMaster=no -o ControlPath=none root@\$h true & done; wait"; }
+t0=$(now)
+check "4 parallel ssh round trips from node 1" ssh4
+t1=$(now)
+record ssh_parallel_4_nodes_seconds "$(secs "$t0" "$t1")"
 check "pigsty plan --check exits 0" on "pigsty plan --check"
+
+#------------------------------------------------------------------------------
+echo "-- pigsty pgsql rm of a replica, then pigsty join of that node reset to a fresh disk"
+LIP=$(leader_ip)
+R=$(tr ',' '\n' <<<"$ALL_PG" | grep -vx "$LIP" | tail -n1)
+RI=$(node_of "$R")
+RN=$(members | awk -v h="$R" '$2 == h {print $1}')
+info "leader on $LIP; removing the replica $RN ($R, lab$RI)"
+refuse_rm_wrong_name() { on "echo pg-nope | pigsty pgsql rm pg-test $R" && return 1; healthy_cluster 3; }
+check "pgsql rm without --yes and a wrong name typed back: refused, nothing changed" refuse_rm_wrong_name
+check_fails "pgsql rm of the leader alone is refused" on "pigsty pgsql rm pg-test $LIP --yes"
+check_fails "pg_safeguard on (-e pg_safeguard=true): pgsql rm is refused" on "pigsty pgsql rm pg-test $R --yes -e pg_safeguard=true"
+check "... and the replica still runs" lab ssh "$RI" systemctl is-active --quiet patroni
+t0=$(now)
+check "pigsty pgsql rm pg-test $R --yes" on "pigsty pgsql rm pg-test $R --yes > /root/ha-rm.log 2>&1"
+t1=$(now)
+record rm_replica_seconds "$(secs "$t0" "$t1")"
+on tail -n 4 /root/ha-rm.log | sed 's/^/     | /'
+check "after rm: one leader and one streaming replica" retry 30 2 healthy_cluster 2
+check_fails "after rm: patroni and postgres no longer run on $R" lab ssh "$RI" "systemctl is-active --quiet patroni || pgrep -x postgres"
+check_fails "after rm: the data directory of $R is gone" lab ssh "$RI" "test -e /pg/data"
+check_fails "after rm: prometheus has no pgsql target file for $R" on "test -e /etc/prometheus/targets/pgsql/$R.yml"
+check_fails "after rm: the other members' haproxy no longer lists $RN" on "grep -q '$RN' /etc/haproxy/pg-test-replica.cfg 2>/dev/null || ssh $LIP grep -q '$RN' /etc/haproxy/pg-test-replica.cfg"
+tok=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
+check "after rm: writes through 5433 of the leader's node still work" psql_at "$LIP" 5433 test "insert into ha_rw(token, via) values ('$tok', 'after-rm')"
+check "lab$RI: reset to a fresh disk" lab reset "$RI"
+t0=$(now)
+check "pigsty join $R (a fresh node becomes a replica of pg-test)" timeout 1800 "$LAB" ssh 1 "pigsty join $R > /root/ha-join.log 2>&1"
+t1=$(now)
+record join_replica_seconds "$(secs "$t0" "$t1")"
+info "join of $R took $(secs "$t0" "$t1")s"
+on tail -n 4 /root/ha-join.log | sed 's/^/     | /'
+check "after join: one leader and two streaming replicas" retry 60 2 healthy_cluster 3
+check "after join: the row written after the rm is in $R's own postgres" retry 20 1 row_there "$R" 5432 "$tok"
+check "after join: prometheus scrapes the three members again" retry 40 3 prom_has_pg_test
+
+#------------------------------------------------------------------------------
+echo "-- a changed ssh host key: refused for that host, the others converge"
+LIP=$(leader_ip)
+R=$(tr ',' '\n' <<<"$ALL_PG" | grep -vx "$LIP" | tail -n1)
+O=$(tr ',' '\n' <<<"$ALL_PG" | grep -vx "$R" | head -n1)
+swap_key() { # node 1's system known_hosts: R's keys replaced by O's (as after a reinstall)
+  on "cp -p /etc/ssh/ssh_known_hosts /root/ssh_known_hosts.ha && ssh-keygen -R $R >/dev/null 2>&1; python3 - $R $O <<'PY'
+import sys
+r, o = sys.argv[1], sys.argv[2]
+lines = open('/etc/ssh/ssh_known_hosts').read().splitlines()
+keys = {l.split()[1]: l.split()[2] for l in lines if l.split() and o in l.split()[0].split(',')}
+out = []
+for l in lines:
+    f = l.split()
+    if f and r in f[0].split(',') and f[1] in keys:
+        l = ' '.join([f[0], f[1], keys[f[1]]])
+    out.append(l)
+open('/etc/ssh/ssh_known_hosts', 'w').write('\n'.join(out) + '\n')
+PY
+ssh -o ControlPath=/tmp/pigsty-ssh-0/%C -O exit root@$R >/dev/null 2>&1; true"
+}
+check "node 1 believes $R has another host key" swap_key
+at_exit on "cp -p /root/ssh_known_hosts.ha /etc/ssh/ssh_known_hosts"
+on "pigsty deploy -l pg-test --json > /root/ha-hostkey.json 2> /root/ha-hostkey.err; echo \$? > /root/ha-hostkey.rc" || true
+check_eq "deploy exits 1" 1 on cat /root/ha-hostkey.rc
+check "the error names $R and says its host key changed" on "grep -E 'host \`$R\`.*host key CHANGED' /root/ha-hostkey.err"
+check "the two other hosts converged with no failure" others_fine /root/ha-hostkey.json "$R"
+check "the right key back on node 1" on "cp -p /root/ssh_known_hosts.ha /etc/ssh/ssh_known_hosts"
+check "deploy -l pg-test works again" on "pigsty deploy -l pg-test > /root/ha-deploy3.log 2>&1"
 
 #------------------------------------------------------------------------------
 echo "-- an unreachable host: a clear error for it, the others converge"
@@ -390,16 +495,7 @@ at_exit lab heal "$RI"
 on "pigsty deploy -l pg-test --json > /root/ha-unreach.json 2> /root/ha-unreach.err; echo \$? > /root/ha-unreach.rc" || true
 check_eq "deploy exits 1" 1 on cat /root/ha-unreach.rc
 check "the error names the host and says it is unreachable" on "grep -E 'host \`$R\`.*unreachable' /root/ha-unreach.err"
-others_fine() {
-  on cat /root/ha-unreach.json | python3 -c 'import json,sys
-r=[json.loads(l) for l in sys.stdin if l.startswith("{")]
-r=[x for x in r if x.get("event")=="recap"][-1]["hosts"]
-bad=sys.argv[1]
-ok=[h for h in r if h!=bad and r[h]["failed"]==0]
-print(r.get(bad, {}).get("failures"), ok)
-sys.exit(0 if len(ok)==2 and r.get(bad,{}).get("failed",0)>0 else 1)' "$R"
-}
-check "the two other hosts converged with no failure" others_fine
+check "the two other hosts converged with no failure" others_fine /root/ha-unreach.json "$R"
 on cat /root/ha-unreach.err | grep -E 'error|unreachable' | head -n 3 | sed 's/^/     | /'
 check "lab$RI: heal" lab heal "$RI"
 check "one leader and two streaming replicas after the heal" retry 60 2 healthy_cluster
