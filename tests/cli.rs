@@ -82,7 +82,6 @@ fn verbs_not_built_yet_say_so_and_exit_1() {
     for args in [
         vec!["pgsql", "backup", "pg-test"],
         vec!["pgsql", "pitr", "pg-test", "--latest"],
-        vec!["etcd", "add", "10.0.0.1"],
         vec!["redis", "add", "redis-test"],
         vec!["minio", "add", "minio"],
         vec!["repo", "build"],

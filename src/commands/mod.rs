@@ -6,6 +6,7 @@ use anyhow::Result;
 pub mod completion;
 pub mod configure;
 pub mod deploy;
+pub mod etcd;
 pub mod install;
 pub mod join;
 pub mod node;
@@ -88,8 +89,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             NodeCmd::Apply => node::apply(),
         },
         Command::Etcd(c) => match c {
-            EtcdCmd::Add { .. } => not_built("etcd add"),
-            EtcdCmd::Rm { .. } => not_built("etcd rm"),
+            EtcdCmd::Add { hosts } => etcd::add(&g, &hosts),
+            EtcdCmd::Rm { hosts, confirm } => etcd::rm(&g, &hosts, confirm.yes),
         },
         Command::Redis(c) => match c {
             RedisCmd::Add { .. } => not_built("redis add"),

@@ -167,6 +167,11 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
         "/etc/profile.d/etcdctl.sh",
         etcdctl_profile(ctx)?,
     ));
+    if h.str("etcd_init") == Some("existing") {
+        // Joining a running cluster: the member is announced to the others first
+        // (`etcdctl member add`), then starts with an empty data directory.
+        p.add(member_add(ctx, &data, &password)?);
+    }
     p.add(Service::running(ETCD_UNIT));
     p.flush();
     // Older than its settings: a restart lost to an earlier failed run.
@@ -187,6 +192,105 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
         manage: first == h.addr,
         manager: first,
     });
+    Ok(p)
+}
+
+/// Client URLs of the members other than `h`.
+fn other_endpoints(inv: &Inventory, h: &Host) -> String {
+    inv.etcd_members()
+        .iter()
+        .filter(|m| m.addr != h.addr)
+        .map(|m| format!("http://{}:{}", m.addr, client_port(m)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn peer_url(h: &Host) -> String {
+    format!("http://{}:{}", h.addr, peer_port(h))
+}
+
+/// `sh -c SCRIPT` with etcdctl's environment (endpoints, root credentials).
+fn etcd_sh(endpoints: &str, password: &str, script: &str) -> crate::sys::Cmd {
+    let c = etcdctl(endpoints, Some(password));
+    let mut sh = crate::sys::Cmd::new("sh")
+        .args(["-c", script])
+        .timeout(Duration::from_secs(30));
+    for (k, v) in c.envs() {
+        sh = sh.env(k, v);
+    }
+    sh
+}
+
+/// `etcdctl member add` on the other members, unless this member has data already
+/// or the cluster lists its peer URL.
+fn member_add(ctx: &Ctx, data: &str, password: &str) -> Result<crate::resources::Exec> {
+    let h = ctx.host;
+    let others = other_endpoints(ctx.inv, h);
+    if others.is_empty() {
+        bail!(
+            "host `{}`: `etcd_init: existing` but the inventory names no other etcd member to join
+hint: `etcd_init: existing` is for a member added to a running cluster",
+            h.addr
+        );
+    }
+    let name = member_name(h)?;
+    let peer = peer_url(h);
+    Ok(crate::resources::Exec::new(
+        &format!("etcd member {name} announced to the cluster"),
+        etcdctl(&others, Some(password)).args([
+            "member",
+            "add",
+            &name,
+            &format!("--peer-urls={peer}"),
+        ]),
+    )
+    .unless(etcd_sh(
+        &others,
+        password,
+        &format!("test -d {data}/member || etcdctl member list | grep -qF ', {peer},'"),
+    ))
+    .why("member add"))
+}
+
+/// The plan that takes this member out of its cluster (`pigsty etcd rm`): removed
+/// from the member list by the others, stopped and disabled, its data and settings
+/// deleted (the inventory's `etcd_data`).
+pub fn plan_remove(ctx: &Ctx) -> Result<ModulePlan> {
+    let h = ctx.host;
+    let password = ctx.req_str("etcd_root_password")?;
+    let data = h.str("etcd_data").unwrap_or("/data/etcd").to_string();
+    let name = member_name(h)?;
+    let peer = peer_url(h);
+    let others = other_endpoints(ctx.inv, h);
+    let mut p = ModulePlan::new("etcd");
+    if !others.is_empty() {
+        let find = format!("etcdctl member list | awk -F', ' '$4 == \"{peer}\" {{print $1}}'");
+        p.add(
+            crate::resources::Exec::new(
+                &format!("etcd member {name} removed from the cluster"),
+                etcd_sh(
+                    &others,
+                    &password,
+                    &format!("id=$({find}); test -z \"$id\" || etcdctl member remove \"$id\""),
+                ),
+            )
+            .unless(etcd_sh(
+                &others,
+                &password,
+                &format!("! etcdctl member list | grep -qF ', {peer},'"),
+            ))
+            .why("member remove"),
+        );
+    }
+    p.add(Service::stopped(ETCD_UNIT));
+    for f in [
+        "/etc/etcd/etcd.env",
+        "/etc/etcd/etcd-init.env",
+        "/etc/profile.d/etcdctl.sh",
+    ] {
+        p.add(crate::resources::Absent::new(f));
+    }
+    p.add(crate::resources::Absent::tree(&data));
     Ok(p)
 }
 
@@ -336,5 +440,55 @@ all:
                 s.res.name()
             );
         }
+    }
+    fn step_names(p: &ModulePlan) -> Vec<String> {
+        p.steps()
+            .map(|s| format!("{} {}", s.res.kind(), s.res.name()))
+            .collect()
+    }
+
+    #[test]
+    fn a_member_joining_a_running_cluster_is_announced_before_it_starts() {
+        let inv = Inventory::from_str("trio.yml", TRIO, &["etcd_init=existing".into()]).unwrap();
+        let facts = fake_facts();
+        let ctx = Ctx {
+            inv: &inv,
+            host: inv.host("10.10.10.12").unwrap(),
+            facts: &facts,
+        };
+        let n = step_names(&plan(&ctx).unwrap());
+        let add = n
+            .iter()
+            .position(|x| x == "exec etcd member etcd-3 announced to the cluster")
+            .expect("member add step");
+        let start = n.iter().position(|x| x == "service etcd.service").unwrap();
+        assert!(add < start, "{n:#?}");
+        assert!(etcd_init_env(&ctx)
+            .unwrap()
+            .contains("ETCD_INITIAL_CLUSTER_STATE=existing"));
+        let plain = Inventory::from_str("trio.yml", TRIO, &[]).unwrap();
+        let ctx = Ctx {
+            inv: &plain,
+            host: plain.host("10.10.10.12").unwrap(),
+            facts: &facts,
+        };
+        assert!(!step_names(&plan(&ctx).unwrap())
+            .iter()
+            .any(|x| x.contains("announced")));
+    }
+
+    #[test]
+    fn a_leaving_member_is_removed_by_the_others_then_stopped_and_wiped() {
+        let inv = Inventory::from_str("trio.yml", TRIO, &[]).unwrap();
+        let facts = fake_facts();
+        let ctx = Ctx {
+            inv: &inv,
+            host: inv.host("10.10.10.12").unwrap(),
+            facts: &facts,
+        };
+        let n = step_names(&plan_remove(&ctx).unwrap());
+        assert_eq!(n[0], "exec etcd member etcd-3 removed from the cluster");
+        assert_eq!(n[1], "service etcd.service");
+        assert_eq!(n.last().unwrap(), "absent /data/etcd");
     }
 }

@@ -81,6 +81,7 @@ impl ScrapeTarget {
 pub fn plan_remove(module: Module, ctx: &Ctx, gone: &[String]) -> Result<ModulePlan> {
     match module {
         Module::Pgsql => pgsql::plan_remove(ctx, gone),
+        Module::Etcd => etcd::plan_remove(ctx),
         other => anyhow::bail!("removing module {other} is not built yet; nothing was changed"),
     }
 }

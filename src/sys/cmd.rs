@@ -80,6 +80,10 @@ impl Cmd {
         self.env.push((k.into(), v.into()));
         self
     }
+    /// The environment set on this command (names and values).
+    pub fn envs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.env.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
     pub fn cwd(mut self, dir: impl Into<String>) -> Self {
         self.cwd = Some(dir.into());
         self
