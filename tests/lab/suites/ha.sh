@@ -511,7 +511,7 @@ at_exit on "cp -p /root/pigsty.pre-etcd.yml $INV"
 check "pigsty etcd add $E2" timeout 900 "$LAB" ssh 1 "pigsty etcd add $E2 > /root/ha-etcd-add.log 2>&1"
 on tail -n 3 /root/ha-etcd-add.log | sed 's/^/     | /'
 check_eq "etcd lists 2 started members" 2 started_members
-check "the new member serves a quorum read" lab ssh 2 "ETCDCTL_API=3 ETCDCTL_USER=root:$(secret etcd_root_password) etcdctl --endpoints=http://$E2:2379 endpoint health"
+check "the new member serves a quorum read" on "pw=\$(sed -n 's/^    etcd_root_password: *//p' $INV | head -n1); ETCDCTL_API=3 ETCDCTL_USER=root:\$pw etcdctl --endpoints=http://$E2:2379 endpoint health"
 check "pg-test is healthy with the 2-member DCS" retry 30 2 healthy_cluster
 check_fails "etcd rm with a wrong name typed back is refused" on "echo nope | pigsty etcd rm $E2"
 check_fails "etcd rm of every member is refused" on "pigsty etcd rm $META $E2 --yes"
