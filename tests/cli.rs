@@ -174,6 +174,51 @@ fn pgsql_rm_refuses_strangers_a_wrong_name_and_pg_safeguard_and_changes_nothing(
 }
 
 #[test]
+fn node_rm_and_etcd_rm_refuse_what_would_break_the_cluster() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("pigsty.yml");
+    pigsty()
+        .args(["configure", "--ip", "10.9.8.7", "-o"])
+        .arg(&p)
+        .assert()
+        .success();
+    pigsty()
+        .args(["node", "rm", "10.9.8.7", "--yes", "-i"])
+        .arg(&p)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "`10.9.8.7` still carries infra, etcd, pgsql",
+        ));
+    pigsty()
+        .args(["etcd", "rm", "10.9.8.7", "--yes", "-i"])
+        .arg(&p)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("that is every etcd member"));
+    pigsty()
+        .args([
+            "etcd",
+            "rm",
+            "10.9.8.7",
+            "--yes",
+            "-e",
+            "etcd_safeguard=true",
+            "-i",
+        ])
+        .arg(&p)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("every etcd member"));
+    pigsty()
+        .args(["etcd", "add", "10.9.8.7", "-i"])
+        .arg(&p)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("that is a new cluster"));
+}
+
+#[test]
 fn usage_errors_exit_2() {
     pigsty().arg("frobnicate").assert().code(2);
     pigsty().args(["pgsql", "backup"]).assert().code(2);

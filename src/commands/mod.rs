@@ -10,6 +10,7 @@ pub mod etcd;
 pub mod install;
 pub mod join;
 pub mod node;
+pub mod node_rm;
 pub mod pgsql;
 pub mod pgsql_members;
 pub mod plan;
@@ -85,7 +86,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             NodeCmd::Add { hosts, target } => {
                 join::converge_hosts(&g, &hosts, &target, Some("node"), false)
             }
-            NodeCmd::Rm { .. } => not_built("node rm"),
+            NodeCmd::Rm { hosts, confirm } => node_rm::rm(&g, &hosts, confirm.yes),
             NodeCmd::Apply => node::apply(),
         },
         Command::Etcd(c) => match c {

@@ -163,7 +163,7 @@ pub fn cluster_members_state(hosts: &[&Host]) -> Result<Vec<Member>> {
 
 /// Read the cluster name back from stdin (a terminal or a pipe); anything else refuses.
 pub fn confirm(cluster: &str, what: &str) -> Result<()> {
-    eprint!("{what}\ntype the cluster name `{cluster}` to proceed: ");
+    eprint!("{what}\ntype `{cluster}` to proceed: ");
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
     if !std::io::stdin().is_terminal() {

@@ -82,6 +82,7 @@ pub fn plan_remove(module: Module, ctx: &Ctx, gone: &[String]) -> Result<ModuleP
     match module {
         Module::Pgsql => pgsql::plan_remove(ctx, gone),
         Module::Etcd => etcd::plan_remove(ctx),
+        Module::Node => node::plan_remove(ctx),
         other => anyhow::bail!("removing module {other} is not built yet; nothing was changed"),
     }
 }

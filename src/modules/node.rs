@@ -836,6 +836,21 @@ fn node_exporter(h: &Host, p: &mut ModulePlan) -> Result<()> {
     Ok(())
 }
 
+/// The plan that takes a node out of management (`pigsty node rm`): the services the
+/// NODE module runs for pigsty (HAProxy, node_exporter) stopped and disabled, our
+/// HAProxy unit removed. Users, packages, tuning and chrony stay: the machine keeps
+/// working as a plain server.
+pub fn plan_remove(_ctx: &Ctx) -> Result<ModulePlan> {
+    let mut p = ModulePlan::new("node");
+    p.add(Service::stopped(NODE_EXPORTER_UNIT));
+    p.add(Service::stopped(HAPROXY_UNIT));
+    p.add_notify(
+        crate::resources::Absent::new(HAPROXY_UNIT_FILE),
+        vec![Handler::DaemonReload],
+    );
+    Ok(p)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
