@@ -1,5 +1,6 @@
 //! `pigsty status [CLUSTER]`: clusters, members, roles, state, timeline, replication
-//! lag and service ports (from Patroni's REST API on any member), and etcd health.
+//! lag and service ports (from Patroni's REST API on any member), the last backup and
+//! archived WAL (`pgbackrest info` on the leader), and etcd health.
 use crate::cli::{Global, StatusArgs};
 use crate::inventory::Inventory;
 use crate::resources::http;
@@ -8,6 +9,13 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(3);
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
 
 /// Patroni's `/cluster` from the first member that answers.
 fn patroni_cluster(inv: &Inventory, cluster: &str) -> Result<Value, String> {
@@ -21,6 +29,64 @@ fn patroni_cluster(inv: &Inventory, cluster: &str) -> Result<Value, String> {
         }
     }
     Err(last)
+}
+
+/// `pgbackrest info --output=json` of a cluster's stanza, run as the dbsu on `host`
+/// (over SSH unless it is this machine), reduced to the last backup and the archive.
+fn backup_info(inv: &Inventory, cluster: &str, host: &str) -> Value {
+    let dbsu = inv
+        .host(host)
+        .and_then(|h| h.str("pg_dbsu"))
+        .unwrap_or("postgres")
+        .to_string();
+    let cmd = format!("runuser -u {dbsu} -- pgbackrest --stanza={cluster} --log-level-console=off info --output=json");
+    let facts = crate::facts::Facts::gather();
+    let text = if crate::controller::is_local(host, &facts) {
+        crate::sys::Cmd::new("sh")
+            .args(["-c", &cmd])
+            .timeout(Duration::from_secs(20))
+            .run()
+            .ok()
+            .filter(|o| o.success())
+            .map(|o| o.stdout)
+    } else {
+        let mut ssh = crate::remote::Ssh::new(host);
+        ssh.connect_timeout = 3;
+        ssh.run(&cmd, None, Duration::from_secs(8))
+            .ok()
+            .map(|o| o.stdout)
+    };
+    match text.as_deref().map(serde_json::from_str::<Value>) {
+        Some(Ok(v)) => summarize_backup(&v),
+        _ => json!({"error": format!("pgbackrest info did not answer on {host}")}),
+    }
+}
+
+/// The last backup (label, type, stop time) and the newest archived WAL of a stanza.
+pub fn summarize_backup(info: &Value) -> Value {
+    let st = info
+        .as_array()
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or(Value::Null);
+    let last = st["backup"]
+        .as_array()
+        .and_then(|b| b.last())
+        .cloned()
+        .unwrap_or(Value::Null);
+    let wal_max = st["archive"]
+        .as_array()
+        .and_then(|a| a.last())
+        .and_then(|a| a["max"].as_str())
+        .map(String::from);
+    json!({
+        "status": st["status"]["message"].as_str().unwrap_or("unknown"),
+        "backups": st["backup"].as_array().map(|b| b.len()).unwrap_or(0),
+        "last": last["label"].as_str(),
+        "type": last["type"].as_str(),
+        "stop": last["timestamp"]["stop"].as_i64(),
+        "wal_max": wal_max,
+    })
 }
 
 fn service_ports(inv: &Inventory, cluster: &str) -> Vec<(String, i64)> {
@@ -78,8 +144,16 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
             .filter(|m| m.get("role").and_then(|r| r.as_str()) == Some("leader"))
             .count();
         healthy &= leaders == 1;
+        let leader_host = members
+            .iter()
+            .find(|m| m.get("role").and_then(|r| r.as_str()) == Some("leader"))
+            .and_then(|m| m["host"].as_str())
+            .map(String::from);
+        let backup = leader_host
+            .map(|h| backup_info(&inv, c, &h))
+            .unwrap_or(Value::Null);
         out["clusters"].as_array_mut().map(|a| {
-            a.push(json!({"cluster": c, "members": members, "leaders": leaders,
+            a.push(json!({"cluster": c, "members": members, "leaders": leaders, "backup": backup,
                 "services": service_ports(&inv, c).into_iter().map(|(n, p)| json!({"name": n, "port": p})).collect::<Vec<_>>()}))
         });
     }
@@ -137,6 +211,24 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
             .map(|s| format!("{}:{}", s["name"].as_str().unwrap_or(""), s["port"]))
             .collect();
         println!("  services: {}", svcs.join("  "));
+        let b = &c["backup"];
+        if let Some(e) = b.get("error").and_then(|e| e.as_str()) {
+            println!("  backup: unknown ({e})");
+        } else if b.is_object() {
+            let when = b["stop"]
+                .as_i64()
+                .map(|t| format!("{}s ago", (now() - t).max(0)))
+                .unwrap_or_else(|| "-".into());
+            println!(
+                "  backup: {} ({}, {} in the repo, last {} {}), wal archived up to {}",
+                b["status"].as_str().unwrap_or("-"),
+                b["type"].as_str().unwrap_or("none"),
+                b["backups"],
+                b["last"].as_str().unwrap_or("-"),
+                when,
+                b["wal_max"].as_str().unwrap_or("-")
+            );
+        }
     }
     let etcd: Vec<String> = out["etcd"]
         .as_array()
@@ -160,4 +252,27 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
         println!("etcd: {}", etcd.join(", "));
     }
     Ok(if healthy { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_backup_and_the_newest_wal_come_out_of_pgbackrest_info() {
+        let info = json!([{"name": "pg-test", "status": {"code": 0, "message": "ok"},
+        "archive": [{"id": "15-1", "min": "000000010000000000000001", "max": "000000030000000000000009"}],
+        "backup": [
+            {"label": "20261125-100000F", "type": "full", "timestamp": {"start": 1, "stop": 2}},
+            {"label": "20261125-100000F_20261125-110000I", "type": "incr", "timestamp": {"start": 3, "stop": 4}}
+        ]}]);
+        let s = summarize_backup(&info);
+        assert_eq!(s["last"], "20261125-100000F_20261125-110000I");
+        assert_eq!(s["type"], "incr");
+        assert_eq!(s["stop"], 4);
+        assert_eq!(s["backups"], 2);
+        assert_eq!(s["wal_max"], "000000030000000000000009");
+        assert_eq!(s["status"], "ok");
+        assert_eq!(summarize_backup(&json!([]))["backups"], 0);
+    }
 }

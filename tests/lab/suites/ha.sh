@@ -175,6 +175,8 @@ check "pigsty status pg-test: one leader, two running replicas, both streaming" 
 check_eq "the leader is pg-test-1 (pg_role: primary)" pg-test-1 leader_name
 check "patronictl on the primary lists 3 members" lab ssh 2 "patronictl -c /etc/patroni/patroni.yml list -f json | python3 -c 'import json,sys; sys.exit(0 if len(json.load(sys.stdin)) == 3 else 1)'"
 check "pgbackrest on the primary has a full backup" retry 5 3 lab ssh 2 "runuser -u postgres -- pgbackrest --stanza=pg-test info | grep -q 'full backup'"
+backup_in_status() { status_json | python3 -c 'import json,sys; b=json.load(sys.stdin)["clusters"][0]["backup"]; print(b); sys.exit(0 if b.get("type") == "full" and b.get("wal_max") else 1)'; }
+check "pigsty status shows the last backup (full) and the archived WAL" retry 5 2 backup_in_status
 check_eq "5436 (default) reaches the primary's postgres (lab2)" lab2 server_of 10.10.10.12 5436
 check_eq "5438 (offline) reaches the pg_offline_query replica (lab4)" lab4 server_of 10.10.10.11 5438
 replica_service_ok() { local s; s=$(server_of "$1" 5434) && [[ $s == lab3 || $s == lab4 ]]; }
