@@ -359,6 +359,8 @@ pub enum MinioCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum RepoCmd {
+    /// What each module of the inventory installs, and the upstream repositories
+    List,
     /// Download every package the inventory's modules need into the local repository
     Build,
     /// Write an offline bundle (local repository plus this binary)

@@ -10,6 +10,7 @@ pub mod facts;
 pub mod inventory;
 pub mod modules;
 pub mod remote;
+pub mod repo;
 pub mod report;
 pub mod resources;
 pub mod runner;

@@ -14,6 +14,7 @@ pub mod node_rm;
 pub mod pgsql;
 pub mod pgsql_members;
 pub mod plan;
+pub mod repo;
 pub mod status;
 pub mod validate;
 
@@ -102,7 +103,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             MinioCmd::Rm { .. } => not_built("minio rm"),
         },
         Command::Repo(c) => match c {
-            RepoCmd::Build => not_built("repo build"),
+            RepoCmd::List => repo::list(&g),
+            RepoCmd::Build => repo::build(&g),
             RepoCmd::Pack { .. } => not_built("repo pack"),
         },
         Command::Completion(a) => completion::run(a),

@@ -124,6 +124,28 @@ fn flag(h: &Host, key: &str, default: bool) -> bool {
     h.bool(key).unwrap_or(default)
 }
 
+/// `node_repo_modules: local`: the infra node's repository (once `pigsty repo build`
+/// published it) as the apt source, the only one with `node_repo_remove`.
+fn local_repo(ctx: &Ctx, p: &mut ModulePlan) {
+    let h = ctx.host;
+    let wanted = text(h, "node_repo_modules", "local")
+        .split(',')
+        .any(|m| m.trim() == "local");
+    if !wanted || !flag(h, "repo_enabled", true) {
+        return;
+    }
+    let name = text(h, "repo_name", "pigsty");
+    let endpoint = h.expand(text(h, "repo_endpoint", "http://${admin_ip}:80"));
+    let url = format!("{}/{name}", endpoint.trim_end_matches('/'));
+    let serves = ctx.inv.infra_hosts().iter().any(|i| i.addr == h.addr);
+    let dir = serves.then(|| std::path::Path::new(text(h, "repo_home", "/www")).join(name));
+    p.add(crate::resources::LocalRepo::new(
+        &url,
+        dir,
+        flag(h, "node_repo_remove", true),
+    ));
+}
+
 fn text<'a>(h: &'a Host, key: &str, default: &'a str) -> &'a str {
     h.str(key).unwrap_or(default)
 }
@@ -162,6 +184,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     let h = ctx.host;
     let mut p = ModulePlan::new("node");
     identity(h, &mut p)?;
+    local_repo(ctx, &mut p);
     packages(h, &mut p);
     timezone(h, &mut p)?;
     p.add(Dir::new(text(h, "node_data", "/data")));

@@ -13,6 +13,7 @@ pub mod symlink;
 pub mod user;
 // INFRA: directory file sets, removals, conditional steps, HTTP readiness, vendor packages.
 pub mod absent;
+pub mod apt_repo;
 pub mod dirfiles;
 pub mod filecaps;
 pub mod fresh;
@@ -33,6 +34,7 @@ pub mod postgres;
 pub mod scram;
 
 pub use absent::Absent;
+pub use apt_repo::LocalRepo;
 pub use block::BlockInFile;
 pub use dir::Dir;
 pub use dirfiles::DirFiles;
@@ -147,6 +149,10 @@ pub trait Resource: Send + Sync {
     /// backup" whose check is a precondition rather than a state).
     fn recheck(&self) -> bool {
         true
+    }
+    /// Packages this resource installs (`pigsty repo build` mirrors them).
+    fn packages(&self) -> Vec<String> {
+        vec![]
     }
 }
 

@@ -30,6 +30,9 @@ impl Resource for Package {
     fn name(&self) -> String {
         self.label.clone()
     }
+    fn packages(&self) -> Vec<String> {
+        self.names.clone()
+    }
     fn check(&self) -> ResResult<State> {
         let missing = self.pm().missing(&self.names)?;
         if missing.is_empty() {
@@ -78,6 +81,9 @@ impl Resource for OptionalPackage {
     }
     fn name(&self) -> String {
         self.inner.label.clone()
+    }
+    fn packages(&self) -> Vec<String> {
+        self.inner.names.clone()
     }
     fn check(&self) -> ResResult<State> {
         let gone = self.unavailable()?;

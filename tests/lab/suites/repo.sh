@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions here are called through check/retry
+# repo: the local package repository. `pigsty repo build` on node 1 (the infra node)
+# mirrors every package the inventory's modules install, with the dependency closure,
+# into /www/pigsty; then nodes 2-4 are reset to fresh disks and cut off the internet
+# (`lab isolate`: lab traffic only), and `pigsty deploy -l pg-test` builds the 3-node
+# pg-test from that repository alone (`node_repo_modules: local` + `node_repo_remove`:
+# their other apt sources move to /etc/apt/backup).
+#
+# Runs on what the singleton and ha suites leave (node 1's singleton, pg-test merged in
+# its inventory), or sets them up itself. Leaves pg-test healthy on nodes 2-4, and the
+# nodes isolated until the end of the suite only.
+# shellcheck disable=SC2034 # read by run.sh
+NODES=4
+# shellcheck source=SCRIPTDIR/../lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib.sh"
+
+META=10.10.10.10
+PG_IPS=(10.10.10.11 10.10.10.12 10.10.10.13)
+INV=/etc/pigsty/pigsty.yml
+on() { lab ssh 1 "$@"; }
+
+echo "-- node 1: the singleton meta node, with pg-test in its inventory"
+if ! on "test -s $INV && pigsty status pg-meta >/dev/null 2>&1"; then
+  info "no singleton on node 1: installing it"
+  check "lab1: reset to a fresh disk" lab reset 1
+  check "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty
+  check "pigsty install on node 1" timeout 1800 "$LAB" ssh 1 "pigsty install > /root/install.log 2>&1"
+else
+  check "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty
+fi
+check "binary is executable" on chmod 755 /usr/local/bin/pigsty
+if ! on "grep -q '^    pg-test:' $INV"; then
+  check "push tests/lab/ha to node 1" lab push 1 "$LAB_DIR/ha" /root/ha
+  check "merge pg-test into node 1's inventory" on "python3 /root/ha/merge.py /root/ha/pg-test.yml $INV"
+fi
+check "pigsty validate: pg-test is there" on "pigsty validate 2>&1 | grep -q '2 pgsql clusters'"
+
+echo "-- pigsty repo build on node 1"
+check "pigsty repo list names the pgsql stack" on "pigsty repo list | grep -E '^  pgsql .*patroni'"
+t0=$SECONDS
+check "pigsty repo build" timeout 1800 "$LAB" ssh 1 "pigsty repo build > /root/repo-build.log 2>&1"
+info "repo build took $((SECONDS - t0))s"
+on tail -n 3 /root/repo-build.log | sed 's/^/     | /'
+check "the index is there (Packages, Packages.gz, Release)" on "test -s /www/pigsty/Packages && test -s /www/pigsty/Packages.gz && test -s /www/pigsty/Release"
+check "the index lists patroni, postgresql-15 and libc6 (the closure)" on "grep -qx 'Package: patroni' /www/pigsty/Packages && grep -qx 'Package: postgresql-15' /www/pigsty/Packages && grep -qx 'Package: libc6' /www/pigsty/Packages"
+check "nginx serves it to the other nodes" lab ssh 2 "curl -sf http://$META/pigsty/Packages | grep -q '^Package: '"
+check "a second repo build downloads nothing" on "pigsty repo build 2>&1 | grep -q '; 0 to download'"
+check "node 1 keeps its own upstream sources (not converged since)" on "test -e /etc/apt/sources.list.d/debian.sources"
+
+echo "-- nodes 2-4: fresh disks with no internet"
+forget_old_pg_test() {
+  on "pw=\$(sed -n 's/^    etcd_root_password: *//p' $INV | head -n1); ETCDCTL_API=3 ETCDCTL_USER=root:\$pw etcdctl --endpoints=http://$META:2379 del --prefix /pg/pg-test/ >/dev/null"
+}
+check "no pg-test keys in etcd" forget_old_pg_test
+for i in 2 3 4; do
+  check "lab$i: reset to a fresh disk" lab reset "$i"
+  check "lab$i: isolate (no internet, lab traffic only)" lab isolate "$i"
+  at_exit lab unisolate "$i"
+done
+mirror=$(lab ssh 2 "sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources | head -n1")
+info "the nodes' upstream mirror: $mirror"
+check_fails "lab2 cannot reach its upstream mirror" lab ssh 2 "curl -s -m 5 -o /dev/null '$mirror'"
+check "lab2 reaches node 1" lab ssh 2 "curl -sf -m 5 -o /dev/null http://$META/pigsty/Release"
+
+echo "-- pigsty deploy -l pg-test from the local repository alone"
+t0=$SECONDS
+check "pigsty deploy -l pg-test" timeout 2700 "$LAB" ssh 1 "pigsty deploy -l pg-test > /root/repo-deploy.log 2>&1"
+info "deploy took $((SECONDS - t0))s"
+on tail -n 6 /root/repo-deploy.log | sed 's/^/     | /'
+for i in 2 3 4; do
+  check "lab$i: the local repository is its only apt source" lab ssh "$i" \
+    "ls /etc/apt/sources.list.d/ | grep -vx pigsty-local.list | grep -q . && exit 1; grep -q '$META' /etc/apt/sources.list.d/pigsty-local.list && test -e /etc/apt/backup/debian.sources"
+  check "lab$i: patroni came from node 1" lab ssh "$i" "apt-cache policy patroni | grep -q 'http://$META'"
+done
+healthy() {
+  on "pigsty status pg-test --json 2>/dev/null; true" | python3 -c 'import json,sys
+c=json.load(sys.stdin)["clusters"][0]
+ms=c.get("members", [])
+print([(m.get("name"), m.get("role"), m.get("state")) for m in ms])
+leaders=[m for m in ms if m.get("role")=="leader" and m.get("state")=="running"]
+reps=[m for m in ms if m.get("role") in ("replica","sync_standby") and m.get("state") in ("running","streaming")]
+sys.exit(0 if len(ms)==3 and len(leaders)==1 and len(reps)==2 else 1)'
+}
+check "pg-test: one leader and two running replicas" retry 30 2 healthy
+pw=$(on "sed -n 's/^    pg_admin_password: *//p' $INV | head -n1")
+on "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"
+check "a write through 5433 of lab3" on "psql -X -A -t 'host=10.10.10.12 port=5433 dbname=test user=dbuser_dba connect_timeout=3' -c 'create table if not exists repo_probe(x int); insert into repo_probe values (1)'"
+
+echo "-- back online"
+for i in 2 3 4; do
+  check "lab$i: unisolate" lab unisolate "$i"
+done
+
+summary
