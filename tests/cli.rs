@@ -84,7 +84,6 @@ fn verbs_not_built_yet_say_so_and_exit_1() {
         vec!["pgsql", "pitr", "pg-test", "--latest"],
         vec!["redis", "add", "redis-test"],
         vec!["minio", "add", "minio"],
-        vec!["repo", "pack"],
     ] {
         pigsty()
             .args(&args)

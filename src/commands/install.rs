@@ -3,14 +3,18 @@
 use crate::cli::{ConfigureArgs, Global, InstallArgs, Target};
 use crate::engine::Mode;
 use crate::facts::Facts;
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 pub fn run(g: &Global, a: &InstallArgs) -> Result<u8> {
-    if a.pkg.is_some() {
-        bail!("`pigsty install --pkg` (offline bundles) is not built yet; nothing was changed");
-    }
     let facts = Facts::gather();
     crate::runner::preflight(&facts, "install")?;
+    if let Some(pkg) = &a.pkg {
+        // The repository lands where the NODE module looks for it (repo_home/repo_name,
+        // the defaults unless an existing inventory says otherwise); NODE then makes it
+        // this machine's only apt source (node_repo_modules: local, node_repo_remove).
+        let dir = std::path::Path::new("/www/pigsty");
+        super::repo::unpack_bundle(pkg, dir)?;
+    }
     let path = g.inventory_path();
     if !path.exists() || a.force {
         let c = ConfigureArgs {

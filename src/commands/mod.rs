@@ -105,7 +105,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Repo(c) => match c {
             RepoCmd::List => repo::list(&g),
             RepoCmd::Build => repo::build(&g),
-            RepoCmd::Pack { .. } => not_built("repo pack"),
+            RepoCmd::Pack { output } => repo::pack(&g, output.as_deref()),
         },
         Command::Completion(a) => completion::run(a),
     }

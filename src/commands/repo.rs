@@ -177,3 +177,242 @@ fn settle_names(dir: &std::path::Path, files: &[repo::DebFile]) -> Result<()> {
     }
     Ok(())
 }
+
+/// What a bundle records about the machine it was built on.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct BundleManifest {
+    pub os_id: String,
+    pub version_id: String,
+    pub codename: String,
+    pub arch: String,
+    pub pigsty: String,
+    pub packages: usize,
+    pub created: u64,
+}
+
+pub const BUNDLE_DIR: &str = "pigsty-bundle";
+
+fn os_release() -> BTreeMapS {
+    let text = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+        .collect()
+}
+type BTreeMapS = std::collections::BTreeMap<String, String>;
+
+fn this_machine() -> BundleManifest {
+    let os = os_release();
+    let arch = Cmd::new("dpkg")
+        .arg("--print-architecture")
+        .run()
+        .ok()
+        .map(|o| o.stdout.trim().to_string())
+        .unwrap_or_default();
+    BundleManifest {
+        os_id: os.get("ID").cloned().unwrap_or_default(),
+        version_id: os.get("VERSION_ID").cloned().unwrap_or_default(),
+        codename: os.get("VERSION_CODENAME").cloned().unwrap_or_default(),
+        arch,
+        pigsty: env!("CARGO_PKG_VERSION").into(),
+        packages: 0,
+        created: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+    }
+}
+
+/// Why a bundle cannot go on this machine, if it cannot.
+pub fn bundle_mismatch(bundle: &BundleManifest, here: &BundleManifest) -> Option<String> {
+    let b = format!(
+        "{} {} ({}) {}",
+        bundle.os_id, bundle.version_id, bundle.codename, bundle.arch
+    );
+    let h = format!(
+        "{} {} ({}) {}",
+        here.os_id, here.version_id, here.codename, here.arch
+    );
+    (bundle.os_id != here.os_id || bundle.version_id != here.version_id || bundle.arch != here.arch).then(|| {
+        format!("the bundle was built on {b} but this machine is {h}; its packages would not fit this package database, so nothing was changed\nhint: build the bundle on a machine with the same OS release (`pigsty repo build && pigsty repo pack` there)")
+    })
+}
+
+/// `pigsty repo pack [-o FILE]`: the local repository plus this binary in one tar,
+/// with `FILE.sha256` next to it.
+pub fn pack(g: &Global, output: Option<&std::path::Path>) -> Result<u8> {
+    let inv = super::deploy::load_inventory(g)?;
+    let facts = Facts::gather();
+    let me = inv
+        .infra_hosts()
+        .into_iter()
+        .find(|h| crate::controller::is_local(&h.addr, &facts));
+    let home = me.and_then(|h| h.str("repo_home")).unwrap_or("/www");
+    let name = me.and_then(|h| h.str("repo_name")).unwrap_or("pigsty");
+    let dir = PathBuf::from(home).join(name);
+    let index = std::fs::read_to_string(dir.join("Packages")).map_err(|_| {
+        anyhow::anyhow!("no repository in `{}` (no Packages index); nothing was written\nhint: `pigsty repo build` first", dir.display())
+    })?;
+    let mut m = this_machine();
+    m.packages = index.lines().filter(|l| l.starts_with("Package: ")).count();
+    let out = output.map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "/tmp/pigsty-{}{}-{}.tar",
+            m.os_id, m.version_id, m.arch
+        ))
+    });
+    let stage = std::env::temp_dir().join(format!("pigsty-pack-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&stage);
+    let b = stage.join(BUNDLE_DIR);
+    std::fs::create_dir_all(&b)?;
+    std::fs::write(b.join("manifest.json"), serde_json::to_string_pretty(&m)?)?;
+    std::fs::copy(std::env::current_exe()?, b.join("pigsty"))?;
+    std::os::unix::fs::symlink(&dir, b.join("repo"))?;
+    let tmp = out.with_extension("tar.partial");
+    let tmp_ok = Cmd::new("tar")
+        .args([
+            "-C",
+            &stage.display().to_string(),
+            "-chf",
+            &tmp.display().to_string(),
+            BUNDLE_DIR,
+        ])
+        .timeout(Duration::from_secs(1800))
+        .ok()
+        .context("writing the bundle with tar");
+    let _ = std::fs::remove_dir_all(&stage);
+    let _ = tmp_ok?;
+    std::fs::rename(&tmp, &out)?;
+    let sum = crate::remote::ssh::file_sha256(&out).context("checksum of the bundle")?;
+    let fname = out
+        .file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_default();
+    std::fs::write(
+        format!("{}.sha256", out.display()),
+        format!("{sum}  {fname}\n"),
+    )?;
+    let size = std::fs::metadata(&out).map(|x| x.len()).unwrap_or(0);
+    println!(
+        "bundle {} ({:.1} MiB, {} packages, {} {} {}), checksum in {}.sha256\ninstall offline: pigsty install --pkg {}",
+        out.display(),
+        size as f64 / 1048576.0,
+        m.packages,
+        m.os_id,
+        m.version_id,
+        m.arch,
+        out.display(),
+        fname
+    );
+    Ok(0)
+}
+
+/// `pigsty install --pkg FILE`, first half: verify the bundle (checksum, OS release)
+/// and unpack its repository into `/www/pigsty`. Nothing is changed on a mismatch.
+pub fn unpack_bundle(file: &std::path::Path, repo_dir: &std::path::Path) -> Result<BundleManifest> {
+    if !file.is_file() {
+        bail!("bundle `{}` not found; nothing was changed", file.display());
+    }
+    let side = PathBuf::from(format!("{}.sha256", file.display()));
+    match std::fs::read_to_string(&side) {
+        Ok(t) => {
+            let want = t.split_whitespace().next().unwrap_or("").to_string();
+            let got = crate::remote::ssh::file_sha256(file).unwrap_or_default();
+            if want != got {
+                bail!("bundle `{}` does not match its checksum in `{}` (got {got}); it is damaged or not the one the checksum is for; nothing was changed", file.display(), side.display());
+            }
+        }
+        Err(_) => bail!("no checksum file `{}` next to the bundle; nothing was changed\nhint: copy the `.sha256` that `pigsty repo pack` wrote along with the bundle", side.display()),
+    }
+    let raw = Cmd::new("tar")
+        .args([
+            "-xOf",
+            &file.display().to_string(),
+            &format!("{BUNDLE_DIR}/manifest.json"),
+        ])
+        .ok()
+        .with_context(|| {
+            format!(
+                "`{}` is not a pigsty bundle (no manifest.json)",
+                file.display()
+            )
+        })?;
+    let m: BundleManifest =
+        serde_json::from_str(&raw.stdout).context("the bundle's manifest.json is not valid")?;
+    if let Some(why) = bundle_mismatch(&m, &this_machine()) {
+        bail!("{why}");
+    }
+    std::fs::create_dir_all(repo_dir)?;
+    Cmd::new("tar")
+        .args([
+            "-xf",
+            &file.display().to_string(),
+            "-C",
+            &repo_dir.display().to_string(),
+            "--strip-components=2",
+            &format!("{BUNDLE_DIR}/repo"),
+        ])
+        .timeout(Duration::from_secs(1800))
+        .ok()
+        .context("unpacking the bundle's repository")?;
+    eprintln!(
+        "unpacked {} packages into {} (bundle for {} {} {})",
+        m.packages,
+        repo_dir.display(),
+        m.os_id,
+        m.version_id,
+        m.arch
+    );
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(id: &str, v: &str, arch: &str) -> BundleManifest {
+        BundleManifest {
+            os_id: id.into(),
+            version_id: v.into(),
+            codename: "bookworm".into(),
+            arch: arch.into(),
+            pigsty: "0".into(),
+            packages: 1,
+            created: 0,
+        }
+    }
+
+    #[test]
+    fn a_bundle_goes_only_on_the_release_it_was_built_on() {
+        assert!(
+            bundle_mismatch(&m("debian", "12", "amd64"), &m("debian", "12", "amd64")).is_none()
+        );
+        let e = bundle_mismatch(&m("debian", "12", "amd64"), &m("debian", "13", "amd64")).unwrap();
+        assert!(
+            e.contains("built on debian 12")
+                && e.contains("this machine is debian 13")
+                && e.contains("nothing was changed"),
+            "{e}"
+        );
+        assert!(
+            bundle_mismatch(&m("debian", "12", "amd64"), &m("ubuntu", "12", "amd64")).is_some()
+        );
+        assert!(
+            bundle_mismatch(&m("debian", "12", "amd64"), &m("debian", "12", "arm64")).is_some()
+        );
+    }
+
+    #[test]
+    fn a_damaged_or_unchecked_bundle_is_refused_before_anything_changes() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("b.tar");
+        std::fs::write(&f, "not a tar").unwrap();
+        let repo = d.path().join("www/pigsty");
+        let e = unpack_bundle(&f, &repo).unwrap_err().to_string();
+        assert!(e.contains("no checksum file"), "{e}");
+        std::fs::write(d.path().join("b.tar.sha256"), "0000  b.tar\n").unwrap();
+        let e = unpack_bundle(&f, &repo).unwrap_err().to_string();
+        assert!(e.contains("does not match its checksum"), "{e}");
+        assert!(!repo.exists());
+    }
+}

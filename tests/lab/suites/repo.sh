@@ -19,6 +19,8 @@ META=10.10.10.10
 PG_IPS=(10.10.10.11 10.10.10.12 10.10.10.13)
 INV=/etc/pigsty/pigsty.yml
 on() { lab ssh 1 "$@"; }
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/lab-repo.XXXXXX")
+at_exit rm -rf "$WORK"
 
 echo "-- node 1: the singleton meta node, with pg-test in its inventory"
 if ! on "test -s $INV && pigsty status pg-meta >/dev/null 2>&1"; then
@@ -86,6 +88,27 @@ check "pg-test: one leader and two running replicas" retry 30 2 healthy
 pw=$(on "sed -n 's/^    pg_admin_password: *//p' $INV | head -n1")
 on "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"
 check "a write through 5433 of lab3" on "psql -X -A -t 'host=10.10.10.12 port=5433 dbname=test user=dbuser_dba connect_timeout=3' -c 'create table if not exists repo_probe(x int); insert into repo_probe values (1)'"
+
+echo "-- pigsty repo pack, then pigsty install --pkg on a fresh node with no internet"
+check "pigsty repo pack on node 1" timeout 900 "$LAB" ssh 1 "pigsty repo pack -o /root/bundle.tar > /root/repo-pack.log 2>&1"
+on cat /root/repo-pack.log | sed 's/^/     | /'
+check "the bundle and its checksum" on "cd /root && sha256sum -c bundle.tar.sha256"
+check "lab4: reset to a fresh disk (still isolated)" lab reset 4
+check "lab4: isolate" lab isolate 4
+check "copy the bundle and the binary to lab4" bash -c "'$LAB' ssh 1 cat /root/bundle.tar > '$WORK/bundle.tar' && '$LAB' ssh 1 cat /root/bundle.tar.sha256 > '$WORK/bundle.tar.sha256' && '$LAB' push 4 '$WORK/bundle.tar' /root/bundle.tar && '$LAB' push 4 '$WORK/bundle.tar.sha256' /root/bundle.tar.sha256 && '$LAB' push 4 '$REPO_ROOT/target/pigsty' /usr/local/bin/pigsty && '$LAB' ssh 4 chmod 755 /usr/local/bin/pigsty"
+rm -f "$WORK/bundle.tar"
+fake_other_release() { # a bundle that says Debian 13: refused, nothing unpacked
+  lab ssh 4 "rm -rf /tmp/fake && mkdir -p /tmp/fake/pigsty-bundle/repo && tar -xOf /root/bundle.tar pigsty-bundle/manifest.json | sed 's/\"version_id\": \"12\"/\"version_id\": \"13\"/' > /tmp/fake/pigsty-bundle/manifest.json && tar -C /tmp/fake -cf /root/fake.tar pigsty-bundle && cd /root && sha256sum fake.tar > fake.tar.sha256"
+  ! lab ssh 4 "pigsty install --pkg /root/fake.tar" 2>"$WORK/fake.err" && grep -q 'built on debian 13 but this machine is debian 12' "$WORK/fake.err" && ! lab ssh 4 "test -e /etc/pigsty/pigsty.yml || test -e /www/pigsty"
+}
+check "a bundle of another OS release is refused with nothing changed" fake_other_release
+t0=$SECONDS
+check "lab4: pigsty install --pkg (offline)" timeout 1800 "$LAB" ssh 4 "pigsty install --pkg /root/bundle.tar > /root/install.log 2>&1"
+info "offline install took $((SECONDS - t0))s"
+lab ssh 4 tail -n 4 /root/install.log | sed 's/^/     | /'
+check "lab4: the local repository is its only apt source (file:)" lab ssh 4 "grep -q 'file:/www/pigsty' /etc/apt/sources.list.d/pigsty-local.list && test -e /etc/apt/backup/debian.sources"
+check "lab4: pigsty status pg-meta is healthy" lab ssh 4 "pigsty status pg-meta"
+check "lab4: a query through 5433 with the generated password" lab ssh 4 "PGPASSWORD=\$(sed -n 's/^    pg_admin_password: *//p' $INV | head -n1) psql -X -A -t 'host=10.10.10.13 port=5433 dbname=meta user=dbuser_dba' -c 'select 1' | grep -qx 1"
 
 echo "-- back online"
 for i in 2 3 4; do
