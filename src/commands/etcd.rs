@@ -96,22 +96,22 @@ pub fn add(g: &Global, hosts: &[String]) -> Result<u8> {
         );
     }
     let mut opts = deploy::options(g, 16, false)?;
-    opts.extra_vars.push("etcd_init=existing".into());
-    let phases = vec![
-        Phase {
-            module: Module::Node,
-            hosts: new_addrs.clone(),
-            remove: false,
-        },
-        Phase {
-            module: Module::Etcd,
-            hosts: new_addrs.clone(),
-            remove: false,
-        },
-    ];
-    let (code, _) = deploy::run_phases(g, &inv, phases, &opts);
+    let node = Phase { module: Module::Node, hosts: new_addrs.clone(), remove: false };
+    let (code, _) = deploy::run_phases(g, &inv, vec![node], &opts);
     if code != 0 {
         return Ok(code);
+    }
+    // One member at a time: etcd admits a member only while the cluster has quorum
+    // without it, and the member's initial cluster must list exactly the members at
+    // that moment (the ones already there, the earlier new ones, itself).
+    opts.extra_vars.push("etcd_init=existing".into());
+    for (i, a) in new_addrs.iter().enumerate() {
+        opts.forget = BTreeMap::from([(Module::Etcd.to_string(), new_addrs[i + 1..].to_vec())]);
+        let phase = Phase { module: Module::Etcd, hosts: vec![a.clone()], remove: false };
+        let (code, _) = deploy::run_phases(g, &inv, vec![phase], &opts);
+        if code != 0 {
+            return Ok(code);
+        }
     }
     let code = refresh(g, &inv, rest, BTreeMap::new())?;
     eprintln!(
