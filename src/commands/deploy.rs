@@ -88,7 +88,11 @@ pub fn run_phases(
         (0, rep)
     } else {
         for (h, e) in &outcome.failed {
-            eprintln!("error: host `{h}`: {e}");
+            if e.starts_with(&format!("host `{h}`")) {
+                eprintln!("error: {e}"); // ssh errors name the host already
+            } else {
+                eprintln!("error: host `{h}`: {e}");
+            }
         }
         eprintln!("hint: fix the cause and run it again; steps already done are kept and skipped");
         (1, rep)
