@@ -50,24 +50,15 @@ pub struct ModulePlan {
 
 impl ModulePlan {
     pub fn new(module: &str) -> Self {
-        ModulePlan {
-            module: module.into(),
-            items: vec![],
-        }
+        ModulePlan { module: module.into(), items: vec![] }
     }
     pub fn add(&mut self, r: impl Resource + 'static) -> &mut Self {
-        self.items.push(Item::Step(Step {
-            res: Box::new(r),
-            notify: vec![],
-        }));
+        self.items.push(Item::Step(Step { res: Box::new(r), notify: vec![] }));
         self
     }
     /// Add a step that triggers handlers when it changes something.
     pub fn add_notify(&mut self, r: impl Resource + 'static, notify: Vec<Handler>) -> &mut Self {
-        self.items.push(Item::Step(Step {
-            res: Box::new(r),
-            notify,
-        }));
+        self.items.push(Item::Step(Step { res: Box::new(r), notify }));
         self
     }
     pub fn flush(&mut self) -> &mut Self {
@@ -98,38 +89,10 @@ pub enum Status {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    ModuleStart {
-        host: String,
-        module: String,
-        steps: usize,
-    },
-    Step {
-        host: String,
-        module: String,
-        kind: String,
-        name: String,
-        status: Status,
-        diffs: Vec<String>,
-        error: Option<String>,
-        ms: u64,
-    },
-    Handler {
-        host: String,
-        module: String,
-        action: String,
-        status: Status,
-        error: Option<String>,
-        ms: u64,
-    },
-    ModuleEnd {
-        host: String,
-        module: String,
-        ok: usize,
-        changed: usize,
-        failed: usize,
-        skipped: usize,
-        ms: u64,
-    },
+    ModuleStart { host: String, module: String, steps: usize },
+    Step { host: String, module: String, kind: String, name: String, status: Status, diffs: Vec<String>, error: Option<String>, ms: u64 },
+    Handler { host: String, module: String, action: String, status: Status, error: Option<String>, ms: u64 },
+    ModuleEnd { host: String, module: String, ok: usize, changed: usize, failed: usize, skipped: usize, ms: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,9 +149,7 @@ pub fn set_state_dir(dir: std::path::PathBuf) {
 }
 
 fn pending_path(module: &str) -> Option<std::path::PathBuf> {
-    STATE_DIR
-        .get()
-        .map(|d| d.join("pending").join(format!("{module}.json")))
+    STATE_DIR.get().map(|d| d.join("pending").join(format!("{module}.json")))
 }
 
 /// Handlers that survive a failed run: restarts and reloads of units.
@@ -200,21 +161,10 @@ struct Pending {
 
 impl Queue {
     fn new(module: &str, mode: Mode) -> Queue {
-        let pending = if mode == Mode::Apply {
-            pending_path(module)
-        } else {
-            None
-        };
-        let mut q = Queue {
-            handlers: vec![],
-            started: vec![],
-            pending,
-        };
+        let pending = if mode == Mode::Apply { pending_path(module) } else { None };
+        let mut q = Queue { handlers: vec![], started: vec![], pending };
         if let Some(p) = &q.pending {
-            if let Some(saved) = std::fs::read(p)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<Pending>(&b).ok())
-            {
+            if let Some(saved) = std::fs::read(p).ok().and_then(|b| serde_json::from_slice::<Pending>(&b).ok()) {
                 for u in saved.restart {
                     q.handlers.push(Handler::Restart(u));
                 }
@@ -234,28 +184,10 @@ impl Queue {
     }
     fn save(&self) {
         let Some(p) = &self.pending else { return };
-        let restart: Vec<String> = self
-            .handlers
-            .iter()
-            .filter_map(|h| {
-                if let Handler::Restart(u) = h {
-                    Some(u.clone())
-                } else {
-                    None
-                }
-            })
-            .collect();
-        let reload: Vec<String> = self
-            .handlers
-            .iter()
-            .filter_map(|h| {
-                if let Handler::Reload(u) = h {
-                    Some(u.clone())
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let restart: Vec<String> =
+            self.handlers.iter().filter_map(|h| if let Handler::Restart(u) = h { Some(u.clone()) } else { None }).collect();
+        let reload: Vec<String> =
+            self.handlers.iter().filter_map(|h| if let Handler::Reload(u) = h { Some(u.clone()) } else { None }).collect();
         if restart.is_empty() && reload.is_empty() {
             let _ = std::fs::remove_file(p);
             return;
@@ -269,19 +201,10 @@ impl Queue {
     }
 }
 
-pub fn run_module(
-    host: &str,
-    plan: &ModulePlan,
-    mode: Mode,
-    sink: &mut dyn FnMut(&Event),
-) -> Result<Tally, StepFailed> {
+pub fn run_module(host: &str, plan: &ModulePlan, mode: Mode, sink: &mut dyn FnMut(&Event)) -> Result<Tally, StepFailed> {
     let t0 = Instant::now();
     let module = plan.module.clone();
-    sink(&Event::ModuleStart {
-        host: host.into(),
-        module: module.clone(),
-        steps: plan.steps().count(),
-    });
+    sink(&Event::ModuleStart { host: host.into(), module: module.clone(), steps: plan.steps().count() });
     let mut tally = Tally::default();
     let mut q = Queue::new(&module, mode);
     let mut result = Ok(());
@@ -308,26 +231,11 @@ pub fn run_module(
             result = flush(host, &module, &mut q, &mut tally, sink);
         } else {
             for h in q.handlers.drain(..) {
-                sink(&Event::Handler {
-                    host: host.into(),
-                    module: module.clone(),
-                    action: h.label(),
-                    status: Status::WouldChange,
-                    error: None,
-                    ms: 0,
-                });
+                sink(&Event::Handler { host: host.into(), module: module.clone(), action: h.label(), status: Status::WouldChange, error: None, ms: 0 });
             }
         }
     }
-    sink(&Event::ModuleEnd {
-        host: host.into(),
-        module,
-        ok: tally.ok,
-        changed: tally.changed,
-        failed: tally.failed,
-        skipped: tally.skipped,
-        ms: t0.elapsed().as_millis() as u64,
-    });
+    sink(&Event::ModuleEnd { host: host.into(), module, ok: tally.ok, changed: tally.changed, failed: tally.failed, skipped: tally.skipped, ms: t0.elapsed().as_millis() as u64 });
     result.map(|_| tally)
 }
 
@@ -352,17 +260,10 @@ fn run_step(
         error,
         ms: t.elapsed().as_millis() as u64,
     };
-    let fail = |e: String| StepFailed {
-        module: module.into(),
-        kind: r.kind().into(),
-        name: r.name(),
-        error: e,
-    };
+    let fail = |e: String| StepFailed { module: module.into(), kind: r.kind().into(), name: r.name(), error: e };
     let state = match r.check() {
         Ok(s) => s,
-        Err(e) if mode == Mode::Check => {
-            State::drift(format!("unknown until earlier steps run ({e})"))
-        }
+        Err(e) if mode == Mode::Check => State::drift(format!("unknown until earlier steps run ({e})")),
         Err(e) => {
             tally.failed += 1;
             sink(&ev(Status::Failed, vec![], Some(e.to_string()), t));
@@ -425,66 +326,29 @@ fn run_step(
     }
 }
 
-fn flush(
-    host: &str,
-    module: &str,
-    q: &mut Queue,
-    tally: &mut Tally,
-    sink: &mut dyn FnMut(&Event),
-) -> Result<(), StepFailed> {
+fn flush(host: &str, module: &str, q: &mut Queue, tally: &mut Tally, sink: &mut dyn FnMut(&Event)) -> Result<(), StepFailed> {
     let handlers: Vec<Handler> = q.handlers.clone();
     let restarted: Vec<String> = handlers
         .iter()
-        .filter_map(|h| {
-            if let Handler::Restart(u) = h {
-                Some(u.clone())
-            } else {
-                None
-            }
-        })
+        .filter_map(|h| if let Handler::Restart(u) = h { Some(u.clone()) } else { None })
         .collect();
     for h in handlers {
         let t = Instant::now();
         let res = match &h {
-            Handler::DaemonReload => {
-                systemd::systemctl(&["daemon-reload"]).map_err(|e| e.to_string())
-            }
+            Handler::DaemonReload => systemd::systemctl(&["daemon-reload"]).map_err(|e| e.to_string()),
             Handler::Restart(u) | Handler::Reload(u) if q.started.contains(u) => continue,
             Handler::Reload(u) if restarted.contains(u) => continue,
-            Handler::Restart(u) => {
-                systemd::systemctl(&["restart", u]).map_err(|e| with_journal(e, u))
-            }
-            Handler::Reload(u) => {
-                systemd::systemctl(&["reload", u]).map_err(|e| with_journal(e, u))
-            }
+            Handler::Restart(u) => systemd::systemctl(&["restart", u]).map_err(|e| with_journal(e, u)),
+            Handler::Reload(u) => systemd::systemctl(&["reload", u]).map_err(|e| with_journal(e, u)),
             Handler::Run(_, c) => c.ok().map(|_| ()).map_err(|e| e.to_string()),
         };
         let ms = t.elapsed().as_millis() as u64;
         match res {
-            Ok(()) => sink(&Event::Handler {
-                host: host.into(),
-                module: module.into(),
-                action: h.label(),
-                status: Status::Changed,
-                error: None,
-                ms,
-            }),
+            Ok(()) => sink(&Event::Handler { host: host.into(), module: module.into(), action: h.label(), status: Status::Changed, error: None, ms }),
             Err(e) => {
                 tally.failed += 1;
-                sink(&Event::Handler {
-                    host: host.into(),
-                    module: module.into(),
-                    action: h.label(),
-                    status: Status::Failed,
-                    error: Some(e.clone()),
-                    ms,
-                });
-                return Err(StepFailed {
-                    module: module.into(),
-                    kind: "handler".into(),
-                    name: h.label(),
-                    error: e,
-                });
+                sink(&Event::Handler { host: host.into(), module: module.into(), action: h.label(), status: Status::Failed, error: Some(e.clone()), ms });
+                return Err(StepFailed { module: module.into(), kind: "handler".into(), name: h.label(), error: e });
             }
         }
         let l = h.label();
@@ -521,10 +385,7 @@ mod tests {
             let mut p = ModulePlan::new("test");
             p.add_notify(
                 File::new(d.path().join("a.conf"), "a=1\n").owner(&u, &g),
-                vec![Handler::Run(
-                    "touch marker".into(),
-                    Cmd::new("touch").arg(marker.to_str().unwrap()),
-                )],
+                vec![Handler::Run("touch marker".into(), Cmd::new("touch").arg(marker.to_str().unwrap()))],
             );
             p
         };
@@ -552,10 +413,7 @@ mod tests {
     #[test]
     fn failed_step_stops_the_module_and_names_the_command() {
         let mut p = ModulePlan::new("test");
-        p.add(Exec::new(
-            "boom",
-            Cmd::new("sh").args(["-c", "echo broken >&2; exit 4"]),
-        ));
+        p.add(Exec::new("boom", Cmd::new("sh").args(["-c", "echo broken >&2; exit 4"])));
         p.add(Exec::new("never", Cmd::new("true")));
         let mut n = 0;
         let e = run_module("h", &p, Mode::Apply, &mut |ev| {
@@ -566,25 +424,17 @@ mod tests {
         .unwrap_err();
         assert_eq!(n, 1, "second step never ran");
         let s = e.to_string();
-        assert!(
-            s.contains("exec `boom`") && s.contains("code 4") && s.contains("broken"),
-            "{s}"
-        );
+        assert!(s.contains("exec `boom`") && s.contains("code 4") && s.contains("broken"), "{s}");
     }
 
     #[test]
     fn a_restart_lost_to_a_failed_run_is_done_by_the_next_run() {
         let d = tempfile::tempdir().unwrap();
         set_state_dir(d.path().to_path_buf());
-        let Some(p) = pending_path("pending-test") else {
-            return;
-        }; // another test set the dir first
+        let Some(p) = pending_path("pending-test") else { return }; // another test set the dir first
         let (u, g) = me();
         let mut plan = ModulePlan::new("pending-test");
-        plan.add_notify(
-            File::new(d.path().join("x.conf"), "x\n").owner(&u, &g),
-            vec![Handler::Restart("pigsty-no-such-unit.service".into())],
-        );
+        plan.add_notify(File::new(d.path().join("x.conf"), "x\n").owner(&u, &g), vec![Handler::Restart("pigsty-no-such-unit.service".into())]);
         plan.add(Exec::new("boom", Cmd::new("false")));
         assert!(run_module("h", &plan, Mode::Apply, &mut |_| {}).is_err());
         let saved = std::fs::read_to_string(&p).unwrap();
@@ -598,10 +448,7 @@ mod tests {
                 actions.push(action.clone())
             }
         });
-        assert_eq!(
-            actions,
-            vec!["restart pigsty-no-such-unit.service".to_string()]
-        );
+        assert_eq!(actions, vec!["restart pigsty-no-such-unit.service".to_string()]);
     }
 
     #[test]

@@ -32,23 +32,14 @@ fn os_release() -> Vec<(String, String)> {
 impl Facts {
     pub fn gather() -> Facts {
         let osr = os_release();
-        let get = |k: &str| {
-            osr.iter()
-                .find(|(a, _)| a == k)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
+        let get = |k: &str| osr.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone()).unwrap_or_default();
         let mut sys = sysinfo::System::new();
         sys.refresh_memory();
-        let cpus = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let ipv4 = local_ipv4s();
         let primary = primary_ipv4().or_else(|| ipv4.first().cloned());
         Facts {
-            hostname: nix::unistd::gethostname()
-                .map(|h| h.to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            hostname: nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
             os_id: get("ID"),
             os_version_id: get("VERSION_ID"),
             os_codename: get("VERSION_CODENAME"),
@@ -90,10 +81,7 @@ impl Facts {
 
 /// Non-loopback IPv4 addresses of this host.
 pub fn local_ipv4s() -> Vec<String> {
-    let Ok(o) = Cmd::new("ip")
-        .args(["-4", "-o", "addr", "show", "scope", "global"])
-        .run()
-    else {
+    let Ok(o) = Cmd::new("ip").args(["-4", "-o", "addr", "show", "scope", "global"]).run() else {
         return vec![];
     };
     o.stdout
@@ -108,25 +96,8 @@ pub fn local_ipv4s() -> Vec<String> {
 
 /// The source address of the default route (no packet is sent).
 fn primary_ipv4() -> Option<String> {
-    let o = Cmd::new("ip")
-        .args(["-4", "route", "show", "default"])
-        .run()
-        .ok()?;
-    let dev = o
-        .stdout
-        .split_whitespace()
-        .skip_while(|w| *w != "dev")
-        .nth(1)?
-        .to_string();
-    let a = Cmd::new("ip")
-        .args(["-4", "-o", "addr", "show", "dev", &dev, "scope", "global"])
-        .run()
-        .ok()?;
-    a.stdout
-        .split_whitespace()
-        .skip_while(|w| *w != "inet")
-        .nth(1)?
-        .split('/')
-        .next()
-        .map(str::to_string)
+    let o = Cmd::new("ip").args(["-4", "route", "show", "default"]).run().ok()?;
+    let dev = o.stdout.split_whitespace().skip_while(|w| *w != "dev").nth(1)?.to_string();
+    let a = Cmd::new("ip").args(["-4", "-o", "addr", "show", "dev", &dev, "scope", "global"]).run().ok()?;
+    a.stdout.split_whitespace().skip_while(|w| *w != "inet").nth(1)?.split('/').next().map(str::to_string)
 }

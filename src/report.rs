@@ -25,19 +25,11 @@ impl Reporter {
     pub fn new(json: bool, check: bool) -> Self {
         let bar = (!json && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::new_spinner();
-            b.set_style(
-                ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
+            b.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
             b.enable_steady_tick(Duration::from_millis(120));
             b
         });
-        Reporter {
-            json,
-            check,
-            bar,
-            hosts: BTreeMap::new(),
-        }
+        Reporter { json, check, bar, hosts: BTreeMap::new() }
     }
 
     fn line(&self, s: &str) {
@@ -54,37 +46,20 @@ impl Reporter {
             }
         }
         match ev {
-            Event::ModuleStart {
-                host,
-                module,
-                steps,
-            } => {
+            Event::ModuleStart { host, module, steps } => {
                 if let Some(b) = &self.bar {
                     b.set_message(format!("{host} {module}: {steps} steps"));
                 } else if !self.json {
                     eprintln!("{host} {module}: {steps} steps");
                 }
             }
-            Event::Step {
-                host,
-                module,
-                kind,
-                name,
-                status,
-                diffs,
-                error,
-                ms,
-            } => {
+            Event::Step { host, module, kind, name, status, diffs, error, ms } => {
                 let r = self.hosts.entry(host.clone()).or_default();
                 let what = format!("{module}: {kind} {name}");
                 match status {
-                    Status::Changed | Status::WouldChange => {
-                        r.changes.push(format!("{what}: {}", diffs.join(", ")))
-                    }
+                    Status::Changed | Status::WouldChange => r.changes.push(format!("{what}: {}", diffs.join(", "))),
                     Status::Skipped => r.skipped.push(format!("{what}: {}", diffs.join(", "))),
-                    Status::Failed => r
-                        .failed
-                        .push(format!("{what}: {}", error.clone().unwrap_or_default())),
+                    Status::Failed => r.failed.push(format!("{what}: {}", error.clone().unwrap_or_default())),
                     Status::Ok => {}
                 }
                 if self.json {
@@ -105,21 +80,10 @@ impl Reporter {
                 } else {
                     diffs.join(", ")
                 };
-                let time = if *ms >= 1000 {
-                    format!(" ({:.1}s)", *ms as f64 / 1000.0)
-                } else {
-                    String::new()
-                };
+                let time = if *ms >= 1000 { format!(" ({:.1}s)", *ms as f64 / 1000.0) } else { String::new() };
                 self.line(&format!("  {mark:>7} {host} {what}: {detail}{time}"));
             }
-            Event::Handler {
-                host,
-                module,
-                action,
-                status,
-                error,
-                ..
-            } => {
+            Event::Handler { host, module, action, status, error, .. } => {
                 if self.json {
                     return;
                 }
@@ -128,46 +92,18 @@ impl Reporter {
                     Status::WouldChange => "~",
                     _ => "handler",
                 };
-                let e = error
-                    .as_deref()
-                    .map(|e| format!(": {e}"))
-                    .unwrap_or_default();
+                let e = error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
                 self.line(&format!("  {mark:>7} {host} {module}: {action}{e}"));
             }
-            Event::ModuleEnd {
-                host,
-                module,
-                ok,
-                changed,
-                failed,
-                skipped,
-                ms,
-            } => {
+            Event::ModuleEnd { host, module, ok, changed, failed, skipped, ms } => {
                 let r = self.hosts.entry(host.clone()).or_default();
-                r.tally.add(Tally {
-                    ok: *ok,
-                    changed: *changed,
-                    failed: *failed,
-                    skipped: *skipped,
-                });
+                r.tally.add(Tally { ok: *ok, changed: *changed, failed: *failed, skipped: *skipped });
                 if !self.json {
-                    let verb = if self.check {
-                        "would change"
-                    } else {
-                        "changed"
-                    };
+                    let verb = if self.check { "would change" } else { "changed" };
                     self.line(&format!(
                         "{host} {module}: {ok} ok, {changed} {verb}{}{} in {:.1}s",
-                        if *skipped > 0 {
-                            format!(", {skipped} skipped")
-                        } else {
-                            String::new()
-                        },
-                        if *failed > 0 {
-                            format!(", {failed} failed")
-                        } else {
-                            String::new()
-                        },
+                        if *skipped > 0 { format!(", {skipped} skipped") } else { String::new() },
+                        if *failed > 0 { format!(", {failed} failed") } else { String::new() },
                         *ms as f64 / 1000.0
                     ));
                 }
@@ -178,22 +114,14 @@ impl Reporter {
     /// A host failed outside a step (unreachable, ssh, node mode could not start).
     pub fn host_failed(&mut self, host: &str, why: &str) {
         let r = self.hosts.entry(host.to_string()).or_default();
-        if !r
-            .failed
-            .iter()
-            .any(|f| why.contains(f.as_str()) || f.contains(why))
-            && !why.is_empty()
-        {
+        if !r.failed.iter().any(|f| why.contains(f.as_str()) || f.contains(why)) && !why.is_empty() {
             if r.failed.is_empty() {
                 r.tally.failed += 1;
                 r.failed.push(why.to_string());
             }
         }
         if !self.json {
-            self.line(&format!(
-                "   FAILED {host}: {}",
-                why.lines().next().unwrap_or("")
-            ));
+            self.line(&format!("   FAILED {host}: {}", why.lines().next().unwrap_or("")));
         }
     }
 
@@ -221,25 +149,11 @@ impl Reporter {
             println!("{}", serde_json::json!({"event": "recap", "hosts": v}));
             return;
         }
-        let changed = if self.check {
-            "would change"
-        } else {
-            "changed"
-        };
+        let changed = if self.check { "would change" } else { "changed" };
         eprintln!();
-        eprintln!(
-            "{:<18} {:>6} {:>13} {:>8} {:>7}",
-            "HOST",
-            "OK",
-            changed.to_uppercase(),
-            "SKIPPED",
-            "FAILED"
-        );
+        eprintln!("{:<18} {:>6} {:>13} {:>8} {:>7}", "HOST", "OK", changed.to_uppercase(), "SKIPPED", "FAILED");
         for (h, r) in &self.hosts {
-            eprintln!(
-                "{:<18} {:>6} {:>13} {:>8} {:>7}",
-                h, r.tally.ok, r.tally.changed, r.tally.skipped, r.tally.failed
-            );
+            eprintln!("{:<18} {:>6} {:>13} {:>8} {:>7}", h, r.tally.ok, r.tally.changed, r.tally.skipped, r.tally.failed);
         }
         for (h, r) in &self.hosts {
             for s in &r.skipped {

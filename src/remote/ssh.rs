@@ -20,18 +20,9 @@ pub enum SshError {
     #[error("host `{host}`: its ssh host key CHANGED since it was recorded; refusing to connect: {detail}\nhint: if the machine was reinstalled, remove the old key with `ssh-keygen -R {host}`")]
     HostKeyChanged { host: String, detail: String },
     #[error("host `{host}`: `{cmd}` exited with code {code}: {tail}")]
-    Failed {
-        host: String,
-        cmd: String,
-        code: i32,
-        tail: String,
-    },
+    Failed { host: String, cmd: String, code: i32, tail: String },
     #[error("host `{host}`: {source}")]
-    Local {
-        host: String,
-        #[source]
-        source: crate::sys::CmdError,
-    },
+    Local { host: String, #[source] source: crate::sys::CmdError },
 }
 
 #[derive(Debug, Clone)]
@@ -44,32 +35,20 @@ pub struct Ssh {
 
 impl Ssh {
     pub fn new(host: &str) -> Self {
-        Ssh {
-            host: host.into(),
-            user: "root".into(),
-            accept_new: false,
-            connect_timeout: 10,
-        }
+        Ssh { host: host.into(), user: "root".into(), accept_new: false, connect_timeout: 10 }
     }
 
     fn base(&self) -> Cmd {
-        let control_dir =
-            std::env::temp_dir().join(format!("pigsty-ssh-{}", nix::unistd::getuid()));
+        let control_dir = std::env::temp_dir().join(format!("pigsty-ssh-{}", nix::unistd::getuid()));
         let _ = std::fs::create_dir_all(&control_dir);
-        let _ = std::fs::set_permissions(
-            &control_dir,
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        );
+        let _ = std::fs::set_permissions(&control_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
         Cmd::new("ssh").args([
             "-o".to_string(),
             "BatchMode=yes".into(),
             "-o".into(),
             format!("ConnectTimeout={}", self.connect_timeout),
             "-o".into(),
-            format!(
-                "StrictHostKeyChecking={}",
-                if self.accept_new { "accept-new" } else { "yes" }
-            ),
+            format!("StrictHostKeyChecking={}", if self.accept_new { "accept-new" } else { "yes" }),
             "-o".into(),
             "ControlMaster=auto".into(),
             "-o".into(),
@@ -95,29 +74,14 @@ impl Ssh {
         let host = self.host.clone();
         let lower = e.to_lowercase();
         if out.code == 255 {
-            if lower.contains("remote host identification has changed")
-                || lower.contains("host key for") && lower.contains("has changed")
-            {
-                return SshError::HostKeyChanged {
-                    host,
-                    detail: first_line(&e),
-                };
+            if lower.contains("remote host identification has changed") || lower.contains("host key for") && lower.contains("has changed") {
+                return SshError::HostKeyChanged { host, detail: first_line(&e) };
             }
-            if lower.contains("host key verification failed")
-                || lower.contains("no ") && lower.contains("host key is known")
-            {
-                return SshError::UnknownHostKey {
-                    host,
-                    detail: first_line(&e),
-                };
+            if lower.contains("host key verification failed") || lower.contains("no ") && lower.contains("host key is known") {
+                return SshError::UnknownHostKey { host, detail: first_line(&e) };
             }
-            if lower.contains("permission denied")
-                || lower.contains("too many authentication failures")
-            {
-                return SshError::Auth {
-                    host,
-                    detail: first_line(&e),
-                };
+            if lower.contains("permission denied") || lower.contains("too many authentication failures") {
+                return SshError::Auth { host, detail: first_line(&e) };
             }
             if lower.contains("connection refused")
                 || lower.contains("timed out")
@@ -127,35 +91,19 @@ impl Ssh {
                 || lower.contains("connection closed")
                 || lower.contains("broken pipe")
             {
-                return SshError::Unreachable {
-                    host,
-                    detail: first_line(&e),
-                };
+                return SshError::Unreachable { host, detail: first_line(&e) };
             }
         }
-        SshError::Failed {
-            host,
-            cmd: cmd.into(),
-            code: out.code,
-            tail: crate::sys::cmd::tail(&out.stderr, &out.stdout),
-        }
+        SshError::Failed { host, cmd: cmd.into(), code: out.code, tail: crate::sys::cmd::tail(&out.stderr, &out.stdout) }
     }
 
     /// Run a remote command line (already quoted for the remote shell); non-zero fails.
-    pub fn run(
-        &self,
-        remote: &str,
-        stdin: Option<Vec<u8>>,
-        timeout: Duration,
-    ) -> Result<Output, SshError> {
+    pub fn run(&self, remote: &str, stdin: Option<Vec<u8>>, timeout: Duration) -> Result<Output, SshError> {
         let mut c = self.base().arg(remote).timeout(timeout);
         if let Some(d) = stdin {
             c = c.stdin(d);
         }
-        let out = c.run().map_err(|source| SshError::Local {
-            host: self.host.clone(),
-            source,
-        })?;
+        let out = c.run().map_err(|source| SshError::Local { host: self.host.clone(), source })?;
         if out.success() {
             Ok(out)
         } else {
@@ -177,8 +125,7 @@ impl Ssh {
 
     /// Check the host answers (and authenticate, and verify its key).
     pub fn probe(&self) -> Result<(), SshError> {
-        self.run("true", None, Duration::from_secs(self.connect_timeout + 5))
-            .map(|_| ())
+        self.run("true", None, Duration::from_secs(self.connect_timeout + 5)).map(|_| ())
     }
 
     /// Copy this executable to the host unless the remote one has the same sha256.
@@ -192,11 +139,7 @@ impl Ssh {
         })?;
         let local = file_sha256(&exe).unwrap_or_default();
         let remote = self
-            .run(
-                &format!("sha256sum {REMOTE_BIN} 2>/dev/null || true"),
-                None,
-                Duration::from_secs(30),
-            )?
+            .run(&format!("sha256sum {REMOTE_BIN} 2>/dev/null || true"), None, Duration::from_secs(30))?
             .stdout
             .split_whitespace()
             .next()
@@ -224,12 +167,7 @@ impl Ssh {
 }
 
 fn first_line(s: &str) -> String {
-    s.lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim()
-        .to_string()
+    s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
 }
 
 pub fn file_sha256(p: &Path) -> Option<String> {
@@ -242,49 +180,25 @@ mod tests {
     use super::*;
 
     fn out(code: i32, stderr: &str) -> Output {
-        Output {
-            code,
-            stdout: String::new(),
-            stderr: stderr.into(),
-        }
+        Output { code, stdout: String::new(), stderr: stderr.into() }
     }
 
     #[test]
     fn ssh_errors_are_classified_for_the_user() {
         let s = Ssh::new("10.0.0.9");
-        assert!(matches!(
-            s.classify(
-                &out(
-                    255,
-                    "ssh: connect to host 10.0.0.9 port 22: Connection refused"
-                ),
-                "x"
-            ),
-            SshError::Unreachable { .. }
-        ));
-        assert!(matches!(
-            s.classify(
-                &out(255, "root@10.0.0.9: Permission denied (publickey)."),
-                "x"
-            ),
-            SshError::Auth { .. }
-        ));
+        assert!(matches!(s.classify(&out(255, "ssh: connect to host 10.0.0.9 port 22: Connection refused"), "x"), SshError::Unreachable { .. }));
+        assert!(matches!(s.classify(&out(255, "root@10.0.0.9: Permission denied (publickey)."), "x"), SshError::Auth { .. }));
         assert!(matches!(s.classify(&out(255, "No ED25519 host key is known for 10.0.0.9 and you have requested strict checking.\nHost key verification failed."), "x"), SshError::UnknownHostKey { .. }));
         assert!(matches!(
             s.classify(&out(255, "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed."), "x"),
             SshError::HostKeyChanged { .. }
         ));
-        assert!(matches!(
-            s.classify(&out(3, "boom"), "x"),
-            SshError::Failed { code: 3, .. }
-        ));
+        assert!(matches!(s.classify(&out(3, "boom"), "x"), SshError::Failed { code: 3, .. }));
     }
 
     #[test]
     fn changed_host_key_message_names_the_fix() {
-        let e = Ssh::new("10.0.0.9")
-            .classify(&out(255, "REMOTE HOST IDENTIFICATION HAS CHANGED"), "x")
-            .to_string();
+        let e = Ssh::new("10.0.0.9").classify(&out(255, "REMOTE HOST IDENTIFICATION HAS CHANGED"), "x").to_string();
         assert!(e.contains("ssh-keygen -R 10.0.0.9"), "{e}");
     }
 }

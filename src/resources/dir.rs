@@ -12,12 +12,7 @@ pub struct Dir {
 
 impl Dir {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Dir {
-            path: path.into(),
-            mode: 0o755,
-            owner: "root".into(),
-            group: "root".into(),
-        }
+        Dir { path: path.into(), mode: 0o755, owner: "root".into(), group: "root".into() }
     }
     pub fn mode(mut self, m: u32) -> Self {
         self.mode = m;
@@ -41,22 +36,13 @@ impl Resource for Dir {
         if !self.path.is_dir() {
             return Ok(State::drift("absent"));
         }
-        Ok(State::from_diffs(super::mode_owner_drift(
-            &self.path,
-            self.mode,
-            &self.owner,
-            &self.group,
-        )))
+        Ok(State::from_diffs(super::mode_owner_drift(&self.path, self.mode, &self.owner, &self.group)))
     }
     fn apply(&self) -> ResResult<()> {
         use std::os::unix::fs::PermissionsExt;
-        let io = |source| fs::FsError::Io {
-            path: self.path.display().to_string(),
-            source,
-        };
+        let io = |source| fs::FsError::Io { path: self.path.display().to_string(), source };
         std::fs::create_dir_all(&self.path).map_err(io)?;
-        std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(self.mode))
-            .map_err(io)?;
+        std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(self.mode)).map_err(io)?;
         fs::set_owner(&self.path, Some(&self.owner), Some(&self.group))?;
         Ok(())
     }

@@ -50,10 +50,7 @@ fn says(o: &Output, words: &[&str]) -> bool {
 
 impl EtcdAuth {
     fn ctl(&self, creds: bool) -> Cmd {
-        etcdctl(
-            &self.endpoints,
-            creds.then_some(self.root_password.as_str()),
-        )
+        etcdctl(&self.endpoints, creds.then_some(self.root_password.as_str()))
     }
     fn state(&self) -> ResResult<AuthState> {
         let open = self.ctl(false).args(["user", "list"]).run()?;
@@ -61,39 +58,20 @@ impl EtcdAuth {
             let root = open.stdout.lines().any(|l| l.trim() == "root");
             return Ok(AuthState::Disabled { root });
         }
-        if !says(
-            &open,
-            &[
-                "user name is empty",
-                "permission denied",
-                "invalid auth token",
-                "authentication",
-            ],
-        ) {
-            return Err(ResError::msg(format!(
-                "etcd at `{}` did not answer: {}",
-                self.endpoints,
-                tail(&open.stderr, &open.stdout)
-            )));
+        if !says(&open, &["user name is empty", "permission denied", "invalid auth token", "authentication"]) {
+            return Err(ResError::msg(format!("etcd at `{}` did not answer: {}", self.endpoints, tail(&open.stderr, &open.stdout))));
         }
         let auth = self.ctl(true).args(["user", "get", "root"]).run()?;
         if auth.success() {
             return Ok(AuthState::Enabled);
         }
-        if says(
-            &auth,
-            &["authentication failed", "invalid user id or password"],
-        ) {
+        if says(&auth, &["authentication failed", "invalid user id or password"]) {
             return Err(ResError::msg(format!(
                 "etcd at `{}` has auth enabled and `etcd_root_password` is not root's password\nhint: set the password the cluster was built with, or change it with `etcdctl user passwd root` first",
                 self.endpoints
             )));
         }
-        Err(ResError::msg(format!(
-            "etcd at `{}`: `user get root` failed: {}",
-            self.endpoints,
-            tail(&auth.stderr, &auth.stdout)
-        )))
+        Err(ResError::msg(format!("etcd at `{}`: `user get root` failed: {}", self.endpoints, tail(&auth.stderr, &auth.stdout))))
     }
 }
 
@@ -111,10 +89,9 @@ impl Resource for EtcdAuth {
     fn check(&self) -> ResResult<State> {
         match self.state()? {
             AuthState::Enabled => Ok(State::InSync),
-            AuthState::Disabled { .. } if !self.manage => Ok(State::Skip(format!(
-                "auth is still off; member `{}` creates the root user and turns it on",
-                self.manager
-            ))),
+            AuthState::Disabled { .. } if !self.manage => {
+                Ok(State::Skip(format!("auth is still off; member `{}` creates the root user and turns it on", self.manager)))
+            }
             AuthState::Disabled { root } => {
                 let mut d = vec![];
                 if !root {
@@ -134,23 +111,13 @@ impl Resource for EtcdAuth {
             return Err(ResError::msg("`etcd_root_password` contains whitespace, which etcdctl cannot read from stdin\nhint: choose a password without spaces"));
         }
         if !root {
-            let o = self
-                .ctl(false)
-                .args(["user", "add", "root", "--interactive=false"])
-                .stdin(pw.clone())
-                .run()?;
+            let o = self.ctl(false).args(["user", "add", "root", "--interactive=false"]).stdin(pw.clone()).run()?;
             if !o.success() && !says(&o, &["already exists"]) {
-                return Err(ResError::msg(format!(
-                    "etcdctl user add root: {}",
-                    tail(&o.stderr, &o.stdout)
-                )));
+                return Err(ResError::msg(format!("etcdctl user add root: {}", tail(&o.stderr, &o.stdout))));
             }
         }
         // Set the password even when root already existed (left by an earlier run).
-        self.ctl(false)
-            .args(["user", "passwd", "root", "--interactive=false"])
-            .stdin(pw)
-            .ok()?;
+        self.ctl(false).args(["user", "passwd", "root", "--interactive=false"]).stdin(pw).ok()?;
         self.ctl(false).args(["auth", "enable"]).ok()?;
         Ok(())
     }
@@ -171,12 +138,7 @@ mod tests {
         if !Cmd::new("etcdctl").arg("version").succeeds() {
             return; // etcdctl is not on the build host; the lab covers it
         }
-        let a = EtcdAuth {
-            endpoints: "http://127.0.0.1:1".into(),
-            root_password: "x".into(),
-            manage: true,
-            manager: "a".into(),
-        };
+        let a = EtcdAuth { endpoints: "http://127.0.0.1:1".into(), root_password: "x".into(), manage: true, manager: "a".into() };
         let e = a.check().unwrap_err().to_string();
         assert!(e.contains("http://127.0.0.1:1"), "{e}");
     }

@@ -75,37 +75,20 @@ impl Resource for File {
             if self.secret {
                 d.push("content changed".to_string());
             } else {
-                let (a, r) = line_delta(
-                    &String::from_utf8_lossy(&cur),
-                    &String::from_utf8_lossy(&self.content),
-                );
+                let (a, r) = line_delta(&String::from_utf8_lossy(&cur), &String::from_utf8_lossy(&self.content));
                 d.push(format!("content: +{a} -{r} lines"));
             }
         }
-        d.extend(super::mode_owner_drift(
-            &self.path,
-            self.mode,
-            &self.owner,
-            &self.group,
-        ));
+        d.extend(super::mode_owner_drift(&self.path, self.mode, &self.owner, &self.group));
         Ok(State::from_diffs(d))
     }
     fn apply(&self) -> ResResult<()> {
         if let Some(parent) = self.path.parent() {
             if !parent.exists() {
-                std::fs::create_dir_all(parent).map_err(|source| fs::FsError::Io {
-                    path: parent.display().to_string(),
-                    source,
-                })?;
+                std::fs::create_dir_all(parent).map_err(|source| fs::FsError::Io { path: parent.display().to_string(), source })?;
             }
         }
-        fs::write_atomic(
-            &self.path,
-            &self.content,
-            self.mode,
-            Some(&self.owner),
-            Some(&self.group),
-        )?;
+        fs::write_atomic(&self.path, &self.content, self.mode, Some(&self.owner), Some(&self.group))?;
         Ok(())
     }
 }
@@ -123,9 +106,7 @@ mod tests {
     fn file_check_absent_then_in_sync_after_apply() {
         let d = tempfile::tempdir().unwrap();
         let (u, g) = me();
-        let f = File::new(d.path().join("a.conf"), "x = 1\n")
-            .mode(0o600)
-            .owner(&u, &g);
+        let f = File::new(d.path().join("a.conf"), "x = 1\n").mode(0o600).owner(&u, &g);
         assert_eq!(f.check().unwrap(), State::drift("absent"));
         f.apply().unwrap();
         assert!(f.check().unwrap().in_sync());
@@ -136,22 +117,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (u, g) = me();
         let p = d.path().join("a.conf");
-        File::new(&p, "a\nb\n")
-            .mode(0o644)
-            .owner(&u, &g)
-            .apply()
-            .unwrap();
+        File::new(&p, "a\nb\n").mode(0o644).owner(&u, &g).apply().unwrap();
         let f = File::new(&p, "a\nc\n").mode(0o600).owner(&u, &g);
-        let State::Drift(diffs) = f.check().unwrap() else {
-            panic!()
-        };
-        assert_eq!(
-            diffs,
-            vec![
-                "content: +1 -1 lines".to_string(),
-                "mode 0644 -> 0600".to_string()
-            ]
-        );
+        let State::Drift(diffs) = f.check().unwrap() else { panic!() };
+        assert_eq!(diffs, vec!["content: +1 -1 lines".to_string(), "mode 0644 -> 0600".to_string()]);
     }
 
     #[test]

@@ -18,13 +18,7 @@ pub struct HttpCheck {
 
 impl HttpCheck {
     pub fn new(label: &str, addr: &str, path: &str, timeout: Duration) -> Self {
-        HttpCheck {
-            label: label.into(),
-            addr: addr.into(),
-            path: path.into(),
-            expect: None,
-            timeout,
-        }
+        HttpCheck { label: label.into(), addr: addr.into(), path: path.into(), expect: None, timeout }
     }
     pub fn expect(mut self, s: &str) -> Self {
         self.expect = Some(s.into());
@@ -60,12 +54,9 @@ pub fn get(addr: &str, path: &str, timeout: Duration) -> Result<(u16, String), S
     let _ = s.set_write_timeout(Some(timeout));
     let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
     let req = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: pigsty\r\nAccept: */*\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes())
-        .map_err(|e| format!("send: {e}"))?;
+    s.write_all(req.as_bytes()).map_err(|e| format!("send: {e}"))?;
     let mut buf = Vec::new();
-    s.take(8 << 20)
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("read: {e}"))?;
+    s.take(8 << 20).read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
     parse_response(&buf)
 }
 
@@ -76,16 +67,8 @@ fn parse_response(buf: &[u8]) -> Result<(u16, String), String> {
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse::<u16>().ok())
-        .ok_or_else(|| {
-            format!(
-                "not an HTTP answer: `{}`",
-                status.chars().take(60).collect::<String>()
-            )
-        })?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
+        .ok_or_else(|| format!("not an HTTP answer: `{}`", status.chars().take(60).collect::<String>()))?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     Ok((code, body))
 }
 
@@ -104,12 +87,7 @@ impl Resource for HttpCheck {
     }
     fn apply(&self) -> ResResult<()> {
         super::poll(self.timeout, Duration::from_millis(500), || self.probe()).map_err(|e| {
-            ResError::msg(format!(
-                "{} did not answer at `{}` within {}s: {e}",
-                self.label,
-                self.url(),
-                self.timeout.as_secs()
-            ))
+            ResError::msg(format!("{} did not answer at `{}` within {}s: {e}", self.label, self.url(), self.timeout.as_secs()))
         })
     }
 }
@@ -153,9 +131,6 @@ mod tests {
         drop(l);
         let h = HttpCheck::new("prometheus", &a, "/-/ready", Duration::from_millis(10));
         let e = h.apply().unwrap_err().to_string();
-        assert!(
-            e.contains("prometheus did not answer") && e.contains("/-/ready"),
-            "{e}"
-        );
+        assert!(e.contains("prometheus did not answer") && e.contains("/-/ready"), "{e}");
     }
 }

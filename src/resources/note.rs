@@ -11,11 +11,7 @@ pub struct Note {
 
 impl Note {
     pub fn skip(kind: &'static str, name: &str, reason: &str) -> Self {
-        Note {
-            kind,
-            name: name.into(),
-            reason: reason.into(),
-        }
+        Note { kind, name: name.into(), reason: reason.into() }
     }
 }
 
@@ -41,9 +37,6 @@ mod tests {
     #[test]
     fn note_is_always_skipped_with_its_reason() {
         let n = Note::skip("package", "tuned", "node_tune is applied by pigsty");
-        assert_eq!(
-            n.check().unwrap(),
-            State::Skip("node_tune is applied by pigsty".into())
-        );
+        assert_eq!(n.check().unwrap(), State::Skip("node_tune is applied by pigsty".into()));
     }
 }

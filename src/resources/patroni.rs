@@ -41,31 +41,19 @@ impl HttpResponse {
 
 impl PatroniApi {
     pub fn new(addr: impl Into<String>, username: &str, password: &str) -> Self {
-        PatroniApi {
-            addr: addr.into(),
-            username: username.into(),
-            password: password.into(),
-        }
+        PatroniApi { addr: addr.into(), username: username.into(), password: password.into() }
     }
 
     /// One request; the credentials go in a header, never in a message.
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-        auth: bool,
-    ) -> ResResult<HttpResponse> {
-        let err =
-            |e: String| ResError::msg(format!("patroni api `{}` {method} {path}: {e}", self.addr));
+    pub fn request(&self, method: &str, path: &str, body: Option<&Value>, auth: bool) -> ResResult<HttpResponse> {
+        let err = |e: String| ResError::msg(format!("patroni api `{}` {method} {path}: {e}", self.addr));
         let sa = self
             .addr
             .to_socket_addrs()
             .map_err(|e| err(e.to_string()))?
             .next()
             .ok_or_else(|| err("no address".into()))?;
-        let mut s = TcpStream::connect_timeout(&sa, Duration::from_secs(3))
-            .map_err(|e| err(e.to_string()))?;
+        let mut s = TcpStream::connect_timeout(&sa, Duration::from_secs(3)).map_err(|e| err(e.to_string()))?;
         s.set_read_timeout(Some(Duration::from_secs(120))).ok();
         s.set_write_timeout(Some(Duration::from_secs(10))).ok();
         let payload = body.map(|b| b.to_string()).unwrap_or_default();
@@ -75,15 +63,11 @@ impl PatroniApi {
             req.push_str(&format!("Authorization: Basic {token}\r\n"));
         }
         if body.is_some() {
-            req.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                payload.len()
-            ));
+            req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", payload.len()));
         }
         req.push_str("\r\n");
         req.push_str(&payload);
-        s.write_all(req.as_bytes())
-            .map_err(|e| err(e.to_string()))?;
+        s.write_all(req.as_bytes()).map_err(|e| err(e.to_string()))?;
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).map_err(|e| err(e.to_string()))?;
         let text = String::from_utf8_lossy(&raw);
@@ -93,16 +77,8 @@ impl PatroniApi {
             .next()
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|c| c.parse().ok())
-            .ok_or_else(|| {
-                err(format!(
-                    "not an http response: {}",
-                    head.lines().next().unwrap_or("")
-                ))
-            })?;
-        Ok(HttpResponse {
-            status,
-            body: body.to_string(),
-        })
+            .ok_or_else(|| err(format!("not an http response: {}", head.lines().next().unwrap_or(""))))?;
+        Ok(HttpResponse { status, body: body.to_string() })
     }
 
     pub fn get(&self, path: &str) -> ResResult<HttpResponse> {
@@ -122,24 +98,14 @@ impl PatroniReady {
     fn probe(&self) -> Result<(), String> {
         let h = self.api.get("/health").map_err(|e| e.to_string())?;
         if h.status != 200 {
-            let state = h
-                .json()
-                .and_then(|j| j["state"].as_str().map(str::to_string))
-                .unwrap_or_default();
-            return Err(format!(
-                "/health answers {} (state {})",
-                h.status,
-                if state.is_empty() { "unknown" } else { &state }
-            ));
+            let state = h.json().and_then(|j| j["state"].as_str().map(str::to_string)).unwrap_or_default();
+            return Err(format!("/health answers {} (state {})", h.status, if state.is_empty() { "unknown" } else { &state }));
         }
         let c = self.api.get("/cluster").map_err(|e| e.to_string())?;
         let j = c.json().ok_or("/cluster: not json")?;
-        let leader = j["members"].as_array().map(|m| {
-            m.iter().any(|x| {
-                matches!(x["role"].as_str(), Some("leader" | "standby_leader"))
-                    && x["state"] == "running"
-            })
-        });
+        let leader = j["members"]
+            .as_array()
+            .map(|m| m.iter().any(|x| matches!(x["role"].as_str(), Some("leader" | "standby_leader")) && x["state"] == "running"));
         if leader == Some(true) {
             Ok(())
         } else {
@@ -189,13 +155,7 @@ pub struct PatroniDcsConfig {
 fn scalar(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Bool(b) => {
-            if *b {
-                "on".into()
-            } else {
-                "off".into()
-            }
-        }
+        Value::Bool(b) => if *b { "on".into() } else { "off".into() },
         Value::Null => String::new(),
         other => other.to_string(),
     }
@@ -207,9 +167,7 @@ impl PatroniDcsConfig {
         let mut patch = serde_json::Map::new();
         for (k, want) in &self.top {
             let have = &cur[k];
-            if have != want
-                && !(have.is_number() && want.is_number() && have.as_f64() == want.as_f64())
-            {
+            if have != want && !(have.is_number() && want.is_number() && have.as_f64() == want.as_f64()) {
                 words.push(format!("dcs {k} {} -> {}", show(have), show(want)));
                 patch.insert(k.clone(), want.clone());
             }
@@ -218,11 +176,7 @@ impl PatroniDcsConfig {
         for (k, want) in &self.postgresql {
             let have = &cur["postgresql"][k];
             if have != want {
-                words.push(format!(
-                    "dcs postgresql.{k} {} -> {}",
-                    show(have),
-                    show(want)
-                ));
+                words.push(format!("dcs postgresql.{k} {} -> {}", show(have), show(want)));
                 pg.insert(k.clone(), want.clone());
             }
         }
@@ -245,13 +199,9 @@ impl PatroniDcsConfig {
     fn current(&self) -> ResResult<Value> {
         let r = self.api.get("/config")?;
         if r.status != 200 {
-            return Err(ResError::msg(format!(
-                "patroni `{}` GET /config answered {}",
-                self.api.addr, r.status
-            )));
+            return Err(ResError::msg(format!("patroni `{}` GET /config answered {}", self.api.addr, r.status)));
         }
-        r.json()
-            .ok_or_else(|| ResError::msg("patroni GET /config: not json"))
+        r.json().ok_or_else(|| ResError::msg("patroni GET /config: not json"))
     }
 }
 
@@ -331,9 +281,7 @@ impl Resource for PatroniPendingRestart {
         let settle = Duration::from_secs(self.loop_wait * 2 + 10);
         let mut last = String::new();
         for _ in 0..3 {
-            let r = self
-                .api
-                .request("POST", "/restart", Some(&serde_json::json!({})), true)?;
+            let r = self.api.request("POST", "/restart", Some(&serde_json::json!({})), true)?;
             last = format!("{} {}", r.status, r.body.trim());
             if r.status == 401 || r.status == 403 {
                 break;
@@ -374,14 +322,8 @@ pub fn parse_pg_conf(text: &str) -> BTreeMap<String, String> {
         }
         if let Some((k, v)) = l.split_once('=') {
             let v = v.trim();
-            let v = v
-                .strip_prefix('\'')
-                .and_then(|x| x.strip_suffix('\''))
-                .unwrap_or(v);
-            m.insert(
-                k.trim().to_string(),
-                v.replace("''", "'").replace("\\\\", "\\"),
-            );
+            let v = v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')).unwrap_or(v);
+            m.insert(k.trim().to_string(), v.replace("''", "'").replace("\\\\", "\\"));
         }
     }
     m
@@ -408,9 +350,7 @@ pub fn same_setting(a: &str, b: &str) -> bool {
 /// A number with an optional memory or time unit, in bytes / microseconds; the
 /// second field is the unit class (0 none, 1 memory, 2 time).
 fn quantity(s: &str) -> Option<(f64, u8)> {
-    let i = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
-        .unwrap_or(s.len());
+    let i = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-')).unwrap_or(s.len());
     let n: f64 = s[..i].parse().ok()?;
     let (mul, class) = match s[i..].trim() {
         "" => (1.0, 0),
@@ -439,12 +379,7 @@ impl PgConfApplied {
         self.want
             .iter()
             .filter(|(k, v)| have.get(*k).map(|h| !same_setting(h, v)).unwrap_or(true))
-            .map(|(k, v)| {
-                format!(
-                    "{k}: {} -> {v}",
-                    have.get(k).map(String::as_str).unwrap_or("(unset)")
-                )
-            })
+            .map(|(k, v)| format!("{k}: {} -> {v}", have.get(k).map(String::as_str).unwrap_or("(unset)")))
             .collect()
     }
 }
@@ -520,16 +455,9 @@ mod tests {
     fn unsafe_request_carries_basic_auth_and_json() {
         let (addr, h) = serve_once("200 OK", "{}");
         let api = PatroniApi::new(addr, "postgres", "Pw:1");
-        api.request("PATCH", "/config", Some(&json!({"ttl": 30})), true)
-            .unwrap();
+        api.request("PATCH", "/config", Some(&json!({"ttl": 30})), true).unwrap();
         let req = h.join().unwrap();
-        assert!(
-            req.contains(&format!(
-                "Authorization: Basic {}",
-                b64_encode(b"postgres:Pw:1")
-            )),
-            "{req}"
-        );
+        assert!(req.contains(&format!("Authorization: Basic {}", b64_encode(b"postgres:Pw:1"))), "{req}");
         assert!(req.ends_with(r#"{"ttl":30}"#), "{req}");
     }
 
@@ -545,31 +473,14 @@ mod tests {
     fn dcs_diff_names_each_changed_key_and_builds_a_minimal_patch() {
         let r = PatroniDcsConfig {
             api: PatroniApi::new("127.0.0.1:1", "u", "p"),
-            top: [
-                ("ttl".to_string(), json!(30)),
-                ("loop_wait".to_string(), json!(5)),
-            ]
-            .into(),
-            parameters: [
-                ("max_connections".to_string(), "500".to_string()),
-                ("max_wal_senders".to_string(), "50".to_string()),
-            ]
-            .into(),
+            top: [("ttl".to_string(), json!(30)), ("loop_wait".to_string(), json!(5))].into(),
+            parameters: [("max_connections".to_string(), "500".to_string()), ("max_wal_senders".to_string(), "50".to_string())].into(),
             postgresql: [("use_pg_rewind".to_string(), json!(true))].into(),
         };
         let cur = json!({"ttl": 30, "loop_wait": 10, "postgresql": {"use_pg_rewind": true, "parameters": {"max_connections": 100, "max_wal_senders": "50"}}});
         let (words, patch) = r.diff(&cur);
-        assert_eq!(
-            words,
-            vec![
-                "dcs loop_wait 10 -> 5".to_string(),
-                "dcs parameter max_connections 100 -> 500".to_string()
-            ]
-        );
-        assert_eq!(
-            patch,
-            json!({"loop_wait": 5, "postgresql": {"parameters": {"max_connections": "500"}}})
-        );
+        assert_eq!(words, vec!["dcs loop_wait 10 -> 5".to_string(), "dcs parameter max_connections 100 -> 500".to_string()]);
+        assert_eq!(patch, json!({"loop_wait": 5, "postgresql": {"parameters": {"max_connections": "500"}}}));
     }
 
     #[test]
@@ -596,20 +507,10 @@ mod tests {
         std::fs::write(&p, "work_mem = '64MB'\n").unwrap();
         let r = PgConfApplied {
             path: p.display().to_string(),
-            want: [
-                ("work_mem".to_string(), "128MB".to_string()),
-                ("port".to_string(), "5432".to_string()),
-            ]
-            .into(),
+            want: [("work_mem".to_string(), "128MB".to_string()), ("port".to_string(), "5432".to_string())].into(),
             timeout: Duration::from_millis(10),
         };
-        assert_eq!(
-            r.check().unwrap(),
-            State::Drift(vec![
-                "port: (unset) -> 5432".into(),
-                "work_mem: 64MB -> 128MB".into()
-            ])
-        );
+        assert_eq!(r.check().unwrap(), State::Drift(vec!["port: (unset) -> 5432".into(), "work_mem: 64MB -> 128MB".into()]));
         assert!(r.apply().unwrap_err().to_string().contains("did not apply"));
     }
 }

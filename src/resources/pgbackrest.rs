@@ -27,15 +27,9 @@ impl Pgbackrest {
 
     /// (status code, number of backups) from `pgbackrest info`.
     pub fn info(&self) -> ResResult<(i64, usize)> {
-        let out = self
-            .cmd(&["--output=json", "info"], Duration::from_secs(60))
-            .ok()?;
-        let v: Value = serde_json::from_str(out.stdout.trim()).map_err(|e| {
-            ResError::msg(format!(
-                "pgbackrest info for stanza `{}`: not json ({e})",
-                self.stanza
-            ))
-        })?;
+        let out = self.cmd(&["--output=json", "info"], Duration::from_secs(60)).ok()?;
+        let v: Value = serde_json::from_str(out.stdout.trim())
+            .map_err(|e| ResError::msg(format!("pgbackrest info for stanza `{}`: not json ({e})", self.stanza)))?;
         parse_info(&v, &self.stanza)
     }
 }
@@ -74,9 +68,7 @@ impl Resource for PgbackrestStanza {
         })
     }
     fn apply(&self) -> ResResult<()> {
-        self.0
-            .cmd(&["stanza-create"], Duration::from_secs(300))
-            .ok()?;
+        self.0.cmd(&["stanza-create"], Duration::from_secs(300)).ok()?;
         self.0.cmd(&["check"], Duration::from_secs(300)).ok()?;
         Ok(())
     }
@@ -97,16 +89,10 @@ impl Resource for PgbackrestInitBackup {
             return Ok(State::Skip(REPLICA.into()));
         }
         let (code, n) = self.0.info()?;
-        Ok(if code == 0 && n > 0 {
-            State::InSync
-        } else {
-            State::drift("no backup yet: full backup")
-        })
+        Ok(if code == 0 && n > 0 { State::InSync } else { State::drift("no backup yet: full backup") })
     }
     fn apply(&self) -> ResResult<()> {
-        self.0
-            .cmd(&["--type=full", "backup"], Duration::from_secs(6 * 3600))
-            .ok()?;
+        self.0.cmd(&["--type=full", "backup"], Duration::from_secs(6 * 3600)).ok()?;
         Ok(())
     }
 }

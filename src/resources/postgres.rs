@@ -29,17 +29,7 @@ impl Psql {
     /// `psql` reading SQL from stdin, as the dbsu, in `db`.
     pub fn cmd(&self, db: &str) -> Cmd {
         Cmd::new(self.bin.clone())
-            .args([
-                "-X",
-                "-q",
-                "-t",
-                "-A",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                &self.socket,
-                "-p",
-            ])
+            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", &self.socket, "-p"])
             .arg(self.port.to_string())
             .args(["-U", &self.dbsu, "-d", db, "-f", "-"])
             .env("PGAPPNAME", "pigsty")
@@ -51,29 +41,19 @@ impl Psql {
 
     /// A command that makes Postgres re-read its configuration files (HBA included).
     pub fn reload_cmd(&self) -> Cmd {
-        self.cmd("postgres")
-            .stdin(b"SELECT pg_reload_conf();".to_vec())
+        self.cmd("postgres").stdin(b"SELECT pg_reload_conf();".to_vec())
     }
 
     /// Run SQL in `db`; returns stdout.
     pub fn exec(&self, db: &str, sql: &str) -> ResResult<String> {
-        let out = self
-            .cmd(db)
-            .stdin(sql.as_bytes().to_vec())
-            .ok()
-            .map_err(|e| ResError::msg(format!("database `{db}`: {e}")))?;
+        let out = self.cmd(db).stdin(sql.as_bytes().to_vec()).ok().map_err(|e| ResError::msg(format!("database `{db}`: {e}")))?;
         Ok(out.stdout)
     }
 
     /// Run a query that returns one JSON value.
     pub fn json(&self, db: &str, sql: &str) -> ResResult<Value> {
         let out = self.exec(db, sql)?;
-        serde_json::from_str(out.trim()).map_err(|e| {
-            ResError::msg(format!(
-                "database `{db}`: unexpected answer to a catalog query ({e}): {}",
-                out.trim()
-            ))
-        })
+        serde_json::from_str(out.trim()).map_err(|e| ResError::msg(format!("database `{db}`: unexpected answer to a catalog query ({e}): {}", out.trim())))
     }
 
     /// True when this instance is a replica.
@@ -84,13 +64,7 @@ impl Psql {
     /// Names of settings waiting for a restart.
     pub fn pending_restart(&self) -> ResResult<Vec<String>> {
         let v = self.json("postgres", "SELECT coalesce(json_agg(name ORDER BY name), '[]') FROM pg_settings WHERE pending_restart;")?;
-        Ok(v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default())
     }
 
     /// `current_setting()` of each name (missing ones left out).
@@ -103,13 +77,7 @@ impl Psql {
             "postgres",
             &format!("SELECT coalesce(json_object_agg(name, current_setting(name)), '{{}}') FROM pg_settings WHERE name IN ({list});"),
         )?;
-        Ok(v.as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default())
+        Ok(v.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()).unwrap_or_default())
     }
 }
 
@@ -157,69 +125,19 @@ pub struct RoleSpec {
 
 impl RoleSpec {
     /// Attribute name, catalog column, wanted value (resolved defaults).
-    fn flags(
-        &self,
-    ) -> Vec<(
-        &'static str,
-        &'static str,
-        &'static str,
-        &'static str,
-        Option<bool>,
-    )> {
+    fn flags(&self) -> Vec<(&'static str, &'static str, &'static str, &'static str, Option<bool>)> {
         let su = self.superuser.unwrap_or(false);
         // Superusers bypass these anyway, and initdb gives the bootstrap superuser all of
         // them: leave them alone on a superuser unless the inventory says otherwise.
         let guarded = |v: Option<bool>| if su { v } else { Some(v.unwrap_or(false)) };
         vec![
-            (
-                "login",
-                "rolcanlogin",
-                "LOGIN",
-                "NOLOGIN",
-                Some(self.login.unwrap_or(true)),
-            ),
-            (
-                "superuser",
-                "rolsuper",
-                "SUPERUSER",
-                "NOSUPERUSER",
-                Some(su),
-            ),
-            (
-                "createdb",
-                "rolcreatedb",
-                "CREATEDB",
-                "NOCREATEDB",
-                guarded(self.createdb),
-            ),
-            (
-                "createrole",
-                "rolcreaterole",
-                "CREATEROLE",
-                "NOCREATEROLE",
-                guarded(self.createrole),
-            ),
-            (
-                "inherit",
-                "rolinherit",
-                "INHERIT",
-                "NOINHERIT",
-                Some(self.inherit.unwrap_or(true)),
-            ),
-            (
-                "replication",
-                "rolreplication",
-                "REPLICATION",
-                "NOREPLICATION",
-                guarded(self.replication),
-            ),
-            (
-                "bypassrls",
-                "rolbypassrls",
-                "BYPASSRLS",
-                "NOBYPASSRLS",
-                guarded(self.bypassrls),
-            ),
+            ("login", "rolcanlogin", "LOGIN", "NOLOGIN", Some(self.login.unwrap_or(true))),
+            ("superuser", "rolsuper", "SUPERUSER", "NOSUPERUSER", Some(su)),
+            ("createdb", "rolcreatedb", "CREATEDB", "NOCREATEDB", guarded(self.createdb)),
+            ("createrole", "rolcreaterole", "CREATEROLE", "NOCREATEROLE", guarded(self.createrole)),
+            ("inherit", "rolinherit", "INHERIT", "NOINHERIT", Some(self.inherit.unwrap_or(true))),
+            ("replication", "rolreplication", "REPLICATION", "NOREPLICATION", guarded(self.replication)),
+            ("bypassrls", "rolbypassrls", "BYPASSRLS", "NOBYPASSRLS", guarded(self.bypassrls)),
         ]
     }
 
@@ -270,9 +188,7 @@ FROM pg_authid r WHERE r.rolname = {}));",
                     pw = true;
                 }
                 Some(have) => {
-                    let same = if scram::is_verifier(want)
-                        || want.starts_with("md5") && want.len() == 35
-                    {
+                    let same = if scram::is_verifier(want) || want.starts_with("md5") && want.len() == 35 {
                         have == want
                     } else {
                         scram::verify(want, have)
@@ -284,10 +200,7 @@ FROM pg_authid r WHERE r.rolname = {}));",
                 }
             }
         }
-        let member_of: BTreeSet<&str> = cur["member_of"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+        let member_of: BTreeSet<&str> = cur["member_of"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
         for r in &self.roles {
             if !member_of.contains(r.as_str()) {
                 d.push(format!("role {n}: grant {r}"));
@@ -301,21 +214,12 @@ FROM pg_authid r WHERE r.rolname = {}));",
         }
         let config: BTreeMap<String, String> = cur["rolconfig"]
             .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .filter_map(|kv| kv.split_once('='))
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(Value::as_str).filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
             .unwrap_or_default();
         for (k, v) in &self.parameters {
             match config.get(k) {
                 Some(h) if h == v => {}
-                h => d.push(format!(
-                    "role {n}: set {k} {} -> {v}",
-                    h.map(String::as_str).unwrap_or("(unset)")
-                )),
+                h => d.push(format!("role {n}: set {k} {} -> {v}", h.map(String::as_str).unwrap_or("(unset)"))),
             }
         }
         if let Some(e) = &self.expire_at {
@@ -395,10 +299,7 @@ impl Resource for PgRole {
             (Some(p), true) => Some(scram::verifier(p)),
             _ => None,
         };
-        self.psql.exec(
-            "postgres",
-            &self.spec.sql(cur.is_some(), verifier.as_deref()),
-        )?;
+        self.psql.exec("postgres", &self.spec.sql(cur.is_some(), verifier.as_deref()))?;
         Ok(())
     }
 }
@@ -440,11 +341,7 @@ FROM pg_database d WHERE d.datname = {}));",
         let n = &self.name;
         let Some(cur) = cur.filter(|c| !c.is_null()) else {
             let mut d = vec![format!("create database {n}")];
-            d.extend(
-                self.schemas
-                    .iter()
-                    .map(|s| format!("database {n}: create schema {s}")),
-            );
+            d.extend(self.schemas.iter().map(|s| format!("database {n}: create schema {s}")));
             return d;
         };
         let mut d = vec![];
@@ -540,15 +437,7 @@ impl PgDatabase {
         let db = v.get("db").cloned().filter(|r| !r.is_null());
         let schemas = if db.is_some() && !self.spec.schemas.is_empty() {
             let s = self.psql.json(&self.spec.name, &self.spec.schema_query())?;
-            Some(
-                s.as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|x| x.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            )
+            Some(s.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default())
         } else {
             None
         };
@@ -568,14 +457,11 @@ impl Resource for PgDatabase {
         if recovery {
             return Ok(State::Skip(REPLICA.into()));
         }
-        Ok(State::from_diffs(
-            self.spec.diff(cur.as_ref(), schemas.as_ref()),
-        ))
+        Ok(State::from_diffs(self.spec.diff(cur.as_ref(), schemas.as_ref())))
     }
     fn apply(&self) -> ResResult<()> {
         let (_, cur, _) = self.state()?;
-        self.psql
-            .exec("postgres", &self.spec.sql_cluster(cur.is_some()))?;
+        self.psql.exec("postgres", &self.spec.sql_cluster(cur.is_some()))?;
         if !self.spec.schemas.is_empty() {
             self.psql.exec(&self.spec.name, &self.spec.sql_inside())?;
         }
@@ -599,16 +485,8 @@ impl PgSchemas {
             &self.db,
             "SELECT json_build_object('recovery', pg_is_in_recovery(), 'schemas', (SELECT json_agg(nspname) FROM pg_namespace));",
         )?;
-        let have: BTreeSet<&str> = v["schemas"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let miss = self
-            .schemas
-            .iter()
-            .filter(|s| !have.contains(s.as_str()))
-            .cloned()
-            .collect();
+        let have: BTreeSet<&str> = v["schemas"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let miss = self.schemas.iter().filter(|s| !have.contains(s.as_str())).cloned().collect();
         Ok((v["recovery"].as_bool().unwrap_or(false), miss))
     }
 }
@@ -625,11 +503,7 @@ impl Resource for PgSchemas {
         if recovery {
             return Ok(State::Skip(REPLICA.into()));
         }
-        Ok(State::from_diffs(
-            miss.into_iter()
-                .map(|s| format!("database {}: create schema {s}", self.db))
-                .collect(),
-        ))
+        Ok(State::from_diffs(miss.into_iter().map(|s| format!("database {}: create schema {s}", self.db)).collect()))
     }
     fn apply(&self) -> ResResult<()> {
         let mut sql = String::from(QUIET);
@@ -684,21 +558,12 @@ impl Resource for PgExtension {
             return Ok(State::InSync);
         }
         if v["available"] != true {
-            return Ok(State::Skip(format!(
-                "module pgsql: extension `{}` is not available on this machine; {}",
-                self.name, self.hint
-            )));
+            return Ok(State::Skip(format!("module pgsql: extension `{}` is not available on this machine; {}", self.name, self.hint)));
         }
-        Ok(State::drift(format!(
-            "database {}: create extension {}",
-            self.db, self.name
-        )))
+        Ok(State::drift(format!("database {}: create extension {}", self.db, self.name)))
     }
     fn apply(&self) -> ResResult<()> {
-        let mut sql = format!(
-            "{QUIET}CREATE EXTENSION IF NOT EXISTS {}",
-            ident(&self.name)
-        );
+        let mut sql = format!("{QUIET}CREATE EXTENSION IF NOT EXISTS {}", ident(&self.name));
         if let Some(s) = &self.schema {
             sql.push_str(&format!(" WITH SCHEMA {}", ident(s)));
         }
@@ -741,11 +606,7 @@ pub fn parse_default_grant(g: &str) -> Option<(char, String, String)> {
         "SCHEMAS" => 'n',
         _ => return None,
     };
-    Some((
-        objtype,
-        w[1].to_ascii_uppercase(),
-        w[5].trim_matches('"').to_string(),
-    ))
+    Some((objtype, w[1].to_ascii_uppercase(), w[5].trim_matches('"').to_string()))
 }
 
 impl PgDefaultPrivileges {
@@ -782,10 +643,7 @@ FROM pg_default_acl d, aclexplode(d.defaclacl) a WHERE d.defaclnamespace = 0));"
                     .collect()
             })
             .unwrap_or_default();
-        Ok((
-            v["recovery"].as_bool().unwrap_or(false),
-            self.want().difference(&have).cloned().collect(),
-        ))
+        Ok((v["recovery"].as_bool().unwrap_or(false), self.want().difference(&have).cloned().collect()))
     }
 }
 
@@ -819,10 +677,7 @@ impl Resource for PgDefaultPrivileges {
                 if parse_default_grant(g).is_none() {
                     return Err(ResError::msg(format!("default privilege `{g}`: expected `GRANT <privilege> ON <TABLES|SEQUENCES|FUNCTIONS|TYPES|SCHEMAS> TO <role>`")));
                 }
-                sql.push_str(&format!(
-                    "ALTER DEFAULT PRIVILEGES FOR ROLE {} {g};\n",
-                    ident(o)
-                ));
+                sql.push_str(&format!("ALTER DEFAULT PRIVILEGES FOR ROLE {} {g};\n", ident(o)));
             }
         }
         self.psql.exec(&self.db, &sql)?;
@@ -849,12 +704,7 @@ impl PgbouncerUserlist {
         if self.users.is_empty() {
             return Ok(String::new());
         }
-        let list = self
-            .users
-            .iter()
-            .map(|u| lit(u))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = self.users.iter().map(|u| lit(u)).collect::<Vec<_>>().join(", ");
         let v = self.psql.json(
             "postgres",
             &format!(
@@ -864,34 +714,20 @@ WHERE rolname IN ({list}) AND rolpassword IS NOT NULL;"
         )?;
         let mut s = String::new();
         for r in v.as_array().into_iter().flatten() {
-            let (Some(u), Some(p)) = (r[0].as_str(), r[1].as_str()) else {
-                continue;
-            };
-            s.push_str(&format!(
-                "\"{}\" \"{}\"\n",
-                u.replace('"', "\"\""),
-                p.replace('"', "\"\"")
-            ));
+            let (Some(u), Some(p)) = (r[0].as_str(), r[1].as_str()) else { continue };
+            s.push_str(&format!("\"{}\" \"{}\"\n", u.replace('"', "\"\""), p.replace('"', "\"\"")));
         }
         Ok(s)
     }
     fn file(&self, content: String) -> super::File {
-        super::File::new(&self.path, content)
-            .mode(0o600)
-            .owner(&self.owner, &self.owner)
-            .secret()
+        super::File::new(&self.path, content).mode(0o600).owner(&self.owner, &self.owner).secret()
     }
 }
 
 /// Users whose line differs between two userlists (names only).
 fn userlist_delta(old: &str, new: &str) -> Vec<String> {
     let parse = |s: &str| -> BTreeMap<String, String> {
-        s.lines()
-            .filter_map(|l| {
-                l.split_once("\" \"")
-                    .map(|(u, p)| (u.trim_start_matches('"').to_string(), p.to_string()))
-            })
-            .collect()
+        s.lines().filter_map(|l| l.split_once("\" \"").map(|(u, p)| (u.trim_start_matches('"').to_string(), p.to_string()))).collect()
     };
     let (o, n) = (parse(old), parse(new));
     let mut d = vec![];
@@ -925,11 +761,7 @@ impl Resource for PgbouncerUserlist {
                 if d.iter().any(|x| x == "content changed") {
                     d.retain(|x| x != "content changed");
                     let words = userlist_delta(&old, &content);
-                    d.extend(if words.is_empty() {
-                        vec!["content changed".to_string()]
-                    } else {
-                        words
-                    });
+                    d.extend(if words.is_empty() { vec!["content changed".to_string()] } else { words });
                 }
                 Ok(State::Drift(d))
             }
@@ -981,9 +813,7 @@ mod tests {
         let (d, pw) = s.diff(Some(&row()));
         assert!(pw);
         assert!(d.contains(&"role dbuser_app: password differs -> reset".to_string()));
-        assert!(!d
-            .iter()
-            .any(|x| x.contains("Other.2") || x.contains("Secret.1")));
+        assert!(!d.iter().any(|x| x.contains("Other.2") || x.contains("Secret.1")));
     }
 
     #[test]
@@ -995,11 +825,7 @@ mod tests {
 
     #[test]
     fn superuser_keeps_its_other_attributes_when_unspecified() {
-        let s = RoleSpec {
-            name: "postgres".into(),
-            superuser: Some(true),
-            ..Default::default()
-        };
+        let s = RoleSpec { name: "postgres".into(), superuser: Some(true), ..Default::default() };
         let mut r = row();
         r["rolsuper"] = json!(true);
         r["rolreplication"] = json!(true);
@@ -1010,12 +836,7 @@ mod tests {
         let (d, _) = s.diff(Some(&r));
         assert!(d.is_empty(), "{d:?}");
         let sql = s.sql(true, None);
-        assert!(
-            !sql.contains("REPLICATION")
-                && !sql.contains("CREATEDB")
-                && !sql.contains("CREATEROLE"),
-            "{sql}"
-        );
+        assert!(!sql.contains("REPLICATION") && !sql.contains("CREATEDB") && !sql.contains("CREATEROLE"), "{sql}");
     }
 
     #[test]
@@ -1027,9 +848,7 @@ mod tests {
         assert!(sql.contains("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 20 PASSWORD 'SCRAM-SHA-256$4096:"));
         assert!(!sql.contains("Secret.1"));
         assert!(sql.contains("GRANT \"dbrole_readwrite\" TO \"dbuser_app\";"));
-        assert!(
-            sql.contains("ALTER ROLE \"dbuser_app\" SET \"log_min_duration_statement\" TO '1000';")
-        );
+        assert!(sql.contains("ALTER ROLE \"dbuser_app\" SET \"log_min_duration_statement\" TO '1000';"));
         assert!(sql.contains("COMMENT ON ROLE \"dbuser_app\" IS 'app user';"));
     }
 
@@ -1037,10 +856,7 @@ mod tests {
     fn quoting_survives_hostile_names() {
         assert_eq!(ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(lit("it's"), "'it''s'");
-        let s = RoleSpec {
-            name: "x'; DROP TABLE y; --".into(),
-            ..Default::default()
-        };
+        let s = RoleSpec { name: "x'; DROP TABLE y; --".into(), ..Default::default() };
         assert!(s.query().contains("'x''; DROP TABLE y; --'"));
     }
 
@@ -1053,58 +869,28 @@ mod tests {
             schemas: vec!["pigsty".into()],
             ..Default::default()
         };
-        assert_eq!(
-            s.diff(None, None),
-            vec![
-                "create database meta".to_string(),
-                "database meta: create schema pigsty".to_string()
-            ]
-        );
+        assert_eq!(s.diff(None, None), vec!["create database meta".to_string(), "database meta: create schema pigsty".to_string()]);
         let cur = json!({"owner": "postgres", "connlimit": -1, "comment": "pigsty meta database"});
         let have: BTreeSet<String> = ["public".to_string()].into();
         assert_eq!(
             s.diff(Some(&cur), Some(&have)),
-            vec![
-                "database meta: owner postgres -> dbuser_meta".to_string(),
-                "database meta: create schema pigsty".to_string()
-            ]
+            vec!["database meta: owner postgres -> dbuser_meta".to_string(), "database meta: create schema pigsty".to_string()]
         );
         let sql = s.sql_cluster(false);
-        assert!(
-            sql.contains("CREATE DATABASE \"meta\" OWNER \"dbuser_meta\";"),
-            "{sql}"
-        );
-        assert!(s
-            .sql_inside()
-            .contains("CREATE SCHEMA IF NOT EXISTS \"pigsty\" AUTHORIZATION \"dbuser_meta\";"));
+        assert!(sql.contains("CREATE DATABASE \"meta\" OWNER \"dbuser_meta\";"), "{sql}");
+        assert!(s.sql_inside().contains("CREATE SCHEMA IF NOT EXISTS \"pigsty\" AUTHORIZATION \"dbuser_meta\";"));
     }
 
     #[test]
     fn default_grants_parse_pigsty_form() {
-        assert_eq!(
-            parse_default_grant("GRANT USAGE      ON SCHEMAS    TO  dbrole_readonly"),
-            Some(('n', "USAGE".into(), "dbrole_readonly".into()))
-        );
-        assert_eq!(
-            parse_default_grant("GRANT SELECT ON TABLES TO dbrole_readonly"),
-            Some(('r', "SELECT".into(), "dbrole_readonly".into()))
-        );
+        assert_eq!(parse_default_grant("GRANT USAGE      ON SCHEMAS    TO  dbrole_readonly"), Some(('n', "USAGE".into(), "dbrole_readonly".into())));
+        assert_eq!(parse_default_grant("GRANT SELECT ON TABLES TO dbrole_readonly"), Some(('r', "SELECT".into(), "dbrole_readonly".into())));
         assert_eq!(parse_default_grant("REVOKE x"), None);
     }
 
     #[test]
     fn userlist_delta_names_users_only() {
-        let d = userlist_delta(
-            "\"a\" \"S1\"\n\"b\" \"S2\"\n",
-            "\"a\" \"S9\"\n\"c\" \"S3\"\n",
-        );
-        assert_eq!(
-            d,
-            vec![
-                "userlist: new secret for a".to_string(),
-                "userlist: add c".to_string(),
-                "userlist: remove b".to_string()
-            ]
-        );
+        let d = userlist_delta("\"a\" \"S1\"\n\"b\" \"S2\"\n", "\"a\" \"S9\"\n\"c\" \"S3\"\n");
+        assert_eq!(d, vec!["userlist: new secret for a".to_string(), "userlist: add c".to_string(), "userlist: remove b".to_string()]);
     }
 }

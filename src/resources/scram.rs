@@ -30,15 +30,8 @@ pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
         ipad[i] ^= k[i];
         opad[i] ^= k[i];
     }
-    let inner = Sha256::new()
-        .chain_update(ipad)
-        .chain_update(msg)
-        .finalize();
-    Sha256::new()
-        .chain_update(opad)
-        .chain_update(inner)
-        .finalize()
-        .into()
+    let inner = Sha256::new().chain_update(ipad).chain_update(msg).finalize();
+    Sha256::new().chain_update(opad).chain_update(inner).finalize().into()
 }
 
 /// PBKDF2-HMAC-SHA-256 with a 32-byte output (one block), i.e. SCRAM's `Hi()`.
@@ -68,12 +61,7 @@ fn keys(password: &str, salt: &[u8], iterations: u32) -> ([u8; 32], [u8; 32]) {
 /// The verifier for `password` with the given salt.
 pub fn verifier_with_salt(password: &str, salt: &[u8], iterations: u32) -> String {
     let (stored, server) = keys(password, salt, iterations);
-    format!(
-        "SCRAM-SHA-256${iterations}:{}${}:{}",
-        b64_encode(salt),
-        b64_encode(&stored),
-        b64_encode(&server)
-    )
+    format!("SCRAM-SHA-256${iterations}:{}${}:{}", b64_encode(salt), b64_encode(&stored), b64_encode(&server))
 }
 
 /// A fresh verifier with a random 16-byte salt (what Postgres itself would make).
@@ -96,12 +84,7 @@ fn parse(s: &str) -> Option<Parsed> {
     let (iter, salt) = params.split_once(':')?;
     let (stored, server) = keys.split_once(':')?;
     let iterations: u32 = iter.parse().ok().filter(|i| *i > 0)?;
-    Some((
-        iterations,
-        b64_decode(salt)?,
-        b64_decode(stored)?,
-        b64_decode(server)?,
-    ))
+    Some((iterations, b64_decode(salt)?, b64_decode(stored)?, b64_decode(server)?))
 }
 
 /// Does the plain `password` match the stored `verifier`?
@@ -120,24 +103,12 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 pub fn b64_encode(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         out.push(B64[(n >> 18) as usize & 63] as char);
         out.push(B64[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 {
-            B64[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        out.push(if chunk.len() > 2 {
-            B64[n as usize & 63] as char
-        } else {
-            '='
-        });
+        out.push(if chunk.len() > 1 { B64[(n >> 6) as usize & 63] as char } else { '=' });
+        out.push(if chunk.len() > 2 { B64[n as usize & 63] as char } else { '=' });
     }
     out
 }
@@ -179,20 +150,14 @@ mod tests {
     #[test]
     fn hmac_matches_rfc4231_case_2() {
         let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(
-            hex::encode(mac),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+        assert_eq!(hex::encode(mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 
     #[test]
     fn pbkdf2_matches_a_known_vector() {
         // PBKDF2-HMAC-SHA256("password", "salt", 4096, 32)
         let dk = hi(b"password", b"salt", 4096);
-        assert_eq!(
-            hex::encode(dk),
-            "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a"
-        );
+        assert_eq!(hex::encode(dk), "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a");
     }
 
     #[test]

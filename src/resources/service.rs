@@ -11,19 +11,11 @@ pub struct Service {
 impl Service {
     /// Enabled and running.
     pub fn running(unit: &str) -> Self {
-        Service {
-            unit: unit.into(),
-            enabled: true,
-            active: true,
-        }
+        Service { unit: unit.into(), enabled: true, active: true }
     }
     /// Disabled and stopped (a distro unit we replace).
     pub fn stopped(unit: &str) -> Self {
-        Service {
-            unit: unit.into(),
-            enabled: false,
-            active: false,
-        }
+        Service { unit: unit.into(), enabled: false, active: false }
     }
 }
 
@@ -41,38 +33,23 @@ impl Resource for Service {
         let mut d = vec![];
         let en = systemd::is_enabled(&self.unit);
         if en != self.enabled {
-            d.push(if self.enabled {
-                "enable".to_string()
-            } else {
-                "disable".to_string()
-            });
+            d.push(if self.enabled { "enable".to_string() } else { "disable".to_string() });
         }
         let ac = systemd::is_active(&self.unit);
         if ac != self.active {
-            d.push(if self.active {
-                "start".to_string()
-            } else {
-                "stop".to_string()
-            });
+            d.push(if self.active { "start".to_string() } else { "stop".to_string() });
         }
         Ok(State::from_diffs(d))
     }
     fn apply(&self) -> ResResult<()> {
         if self.enabled != systemd::is_enabled(&self.unit) {
-            systemd::systemctl(&[
-                if self.enabled { "enable" } else { "disable" },
-                "--quiet",
-                &self.unit,
-            ])?;
+            systemd::systemctl(&[if self.enabled { "enable" } else { "disable" }, "--quiet", &self.unit])?;
         }
         if self.active != systemd::is_active(&self.unit) {
             if self.active {
                 if let Err(e) = systemd::systemctl(&["start", &self.unit]) {
                     let journal = crate::sys::systemd::journal_tail(&self.unit, 15);
-                    return Err(super::ResError::msg(format!(
-                        "{e}\njournal of `{}`:\n{journal}",
-                        self.unit
-                    )));
+                    return Err(super::ResError::msg(format!("{e}\njournal of `{}`:\n{journal}", self.unit)));
                 }
             } else {
                 systemd::systemctl(&["stop", &self.unit])?;

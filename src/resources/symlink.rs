@@ -10,10 +10,7 @@ pub struct Symlink {
 
 impl Symlink {
     pub fn new(path: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
-        Symlink {
-            path: path.into(),
-            target: target.into(),
-        }
+        Symlink { path: path.into(), target: target.into() }
     }
 }
 
@@ -27,19 +24,12 @@ impl Resource for Symlink {
     fn check(&self) -> ResResult<State> {
         match std::fs::read_link(&self.path) {
             Ok(t) if t == self.target => Ok(State::InSync),
-            Ok(t) => Ok(State::drift(format!(
-                "target {} -> {}",
-                t.display(),
-                self.target.display()
-            ))),
+            Ok(t) => Ok(State::drift(format!("target {} -> {}", t.display(), self.target.display()))),
             Err(_) => Ok(State::drift("absent")),
         }
     }
     fn apply(&self) -> ResResult<()> {
-        let io = |source| FsError::Io {
-            path: self.path.display().to_string(),
-            source,
-        };
+        let io = |source| FsError::Io { path: self.path.display().to_string(), source };
         if let Some(p) = self.path.parent() {
             std::fs::create_dir_all(p).map_err(io)?;
         }

@@ -7,10 +7,7 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
     #[error("`{path}`: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("unknown user `{0}`")]
     NoUser(String),
     #[error("unknown group `{0}`")]
@@ -18,10 +15,7 @@ pub enum FsError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FsError + '_ {
-    move |source| FsError::Io {
-        path: path.display().to_string(),
-        source,
-    }
+    move |source| FsError::Io { path: path.display().to_string(), source }
 }
 
 pub fn uid_of(user: &str) -> Result<u32, FsError> {
@@ -72,10 +66,7 @@ pub fn write_atomic(
     group: Option<&str>,
 ) -> Result<(), FsError> {
     let dir = path.parent().unwrap_or(Path::new("/"));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.pigsty-tmp.{}", std::process::id()));
     let res = (|| {
         let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
@@ -99,10 +90,7 @@ pub fn set_owner(path: &Path, owner: Option<&str>, group: Option<&str>) -> Resul
     let uid = owner.map(uid_of).transpose()?.map(Uid::from_raw);
     let gid = group.map(gid_of).transpose()?.map(Gid::from_raw);
     if uid.is_some() || gid.is_some() {
-        chown(path, uid, gid).map_err(|e| FsError::Io {
-            path: path.display().to_string(),
-            source: e.into(),
-        })?;
+        chown(path, uid, gid).map_err(|e| FsError::Io { path: path.display().to_string(), source: e.into() })?;
     }
     Ok(())
 }
@@ -110,11 +98,7 @@ pub fn set_owner(path: &Path, owner: Option<&str>, group: Option<&str>) -> Resul
 /// Mode bits, owner name and group name of an existing path.
 pub fn stat(path: &Path) -> Option<(u32, String, String)> {
     let m = std::fs::symlink_metadata(path).ok()?;
-    Some((
-        m.permissions().mode() & 0o7777,
-        user_name(m.uid()),
-        group_name(m.gid()),
-    ))
+    Some((m.permissions().mode() & 0o7777, user_name(m.uid()), group_name(m.gid())))
 }
 
 #[cfg(test)]

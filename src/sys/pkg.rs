@@ -29,11 +29,7 @@ impl PackageManager for Apt {
                 (st == "ii").then_some(name)
             })
             .collect();
-        Ok(names
-            .iter()
-            .filter(|n| !installed.contains(n.as_str()))
-            .cloned()
-            .collect())
+        Ok(names.iter().filter(|n| !installed.contains(n.as_str())).cloned().collect())
     }
 
     fn install(&self, names: &[String]) -> Result<(), CmdError> {
@@ -43,14 +39,7 @@ impl PackageManager for Apt {
                 .timeout(Duration::from_secs(1800))
         };
         let first = base()
-            .args([
-                "install",
-                "-y",
-                "-q",
-                "--no-install-recommends",
-                "-o",
-                "Dpkg::Options::=--force-confold",
-            ])
+            .args(["install", "-y", "-q", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confold"])
             .args(names.iter().cloned())
             .ok();
         match first {
@@ -59,14 +48,7 @@ impl PackageManager for Apt {
                 // Stale package lists are the usual cause: refresh once and retry.
                 base().args(["update", "-q"]).ok()?;
                 base()
-                    .args([
-                        "install",
-                        "-y",
-                        "-q",
-                        "--no-install-recommends",
-                        "-o",
-                        "Dpkg::Options::=--force-confold",
-                    ])
+                    .args(["install", "-y", "-q", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confold"])
                     .args(names.iter().cloned())
                     .ok()
                     .map(|_| ())

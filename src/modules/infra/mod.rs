@@ -26,8 +26,7 @@ use super::{Ctx, ScrapeTarget};
 use crate::engine::{Handler, ModulePlan};
 use crate::inventory::{Host, Inventory};
 use crate::resources::{
-    Absent, Debconf, Dir, DirFiles, File, FileCaps, Fresh, HttpCheck, OnlyIf, Package, Service,
-    UpstreamPackage, Wait,
+    Absent, Debconf, Dir, DirFiles, File, FileCaps, Fresh, HttpCheck, OnlyIf, Package, Service, UpstreamPackage, Wait,
 };
 use crate::sys::Cmd;
 use crate::template;
@@ -54,10 +53,7 @@ impl P<'_> {
         anyhow::anyhow!(
             "host `{}`: `{k}` must be {want}, got `{}`",
             self.host,
-            self.v
-                .get(k)
-                .map(|v| v.to_string())
-                .unwrap_or_else(|| "nothing".into())
+            self.v.get(k).map(|v| v.to_string()).unwrap_or_else(|| "nothing".into())
         )
     }
     pub fn str(&self, k: &str) -> Result<String> {
@@ -80,9 +76,7 @@ impl P<'_> {
             Some(Value::String(s)) => s.parse().ok(),
             _ => None,
         };
-        n.filter(|p| (1..=65535).contains(p))
-            .map(|p| p as u16)
-            .ok_or_else(|| self.bad(k, "a port number (1-65535)"))
+        n.filter(|p| (1..=65535).contains(p)).map(|p| p as u16).ok_or_else(|| self.bad(k, "a port number (1-65535)"))
     }
     /// A port another module owns: its value if set, else Pigsty's default.
     pub fn port_or(&self, k: &str, dflt: u16) -> u16 {
@@ -100,10 +94,7 @@ impl P<'_> {
             Some(Value::String(s)) => s.clone(),
             _ => return Err(self.bad(k, "a string of command-line options")),
         };
-        if let Some(c) = s
-            .chars()
-            .find(|c| matches!(c, '"' | '\'' | '$' | '\\' | '`' | '\n' | '\r'))
-        {
+        if let Some(c) = s.chars().find(|c| matches!(c, '"' | '\'' | '$' | '\\' | '`' | '\n' | '\r')) {
             bail!(
                 "host `{}`: `{k}` contains `{c}`; options are plain words like `--storage.tsdb.retention.time=15d`\nhint: drop the quoting, values cannot contain spaces",
                 self.host
@@ -122,23 +113,14 @@ fn seq(host: &Host) -> u32 {
 /// ins=`infra-<infra_seq>`, ip. Grafana and Loki are not scraped: they come from an
 /// upstream repository and may be absent, and a target that is always down is noise.
 pub fn targets(_inv: &Inventory, host: &Host) -> Vec<ScrapeTarget> {
-    let p = P {
-        host: &host.addr,
-        v: &host.vars,
-    };
+    let p = P { host: &host.addr, v: &host.vars };
     let ins = format!("infra-{}", seq(host));
     let ip = host.addr.as_str();
     let mut out = vec![];
     let mut add = |enabled: &str, port: &str| {
         if p.bool(enabled).unwrap_or(false) {
             if let Ok(port) = p.port(port) {
-                out.push(ScrapeTarget::new(
-                    "infra",
-                    format!("{ip}:{port}"),
-                    "infra",
-                    &ins,
-                    ip,
-                ));
+                out.push(ScrapeTarget::new("infra", format!("{ip}:{port}"), "infra", &ins, ip));
             }
         }
     };
@@ -154,19 +136,11 @@ pub fn targets(_inv: &Inventory, host: &Host) -> Vec<ScrapeTarget> {
 
 /// The `ARGS` line of a Debian `/etc/default/<unit>` file.
 fn etc_default(unit: &str, args: &[String]) -> Result<String> {
-    template::render(
-        "infra/etc-default.j2",
-        &json!({ "unit": unit, "args": args.join(" ") }),
-    )
+    template::render("infra/etc-default.j2", &json!({ "unit": unit, "args": args.join(" ") }))
 }
 
 fn http(label: &str, port: u16, path: &str) -> HttpCheck {
-    HttpCheck::new(
-        label,
-        &format!("127.0.0.1:{port}"),
-        path,
-        Duration::from_secs(60),
-    )
+    HttpCheck::new(label, &format!("127.0.0.1:{port}"), path, Duration::from_secs(60))
 }
 
 /// Fail (before any reload) when a config does not validate; cheap, so it runs every time.
@@ -178,22 +152,14 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     let host = ctx.host;
     let vars = ctx.vars();
     let map = vars.as_object().cloned().unwrap_or_default();
-    let p = P {
-        host: &host.addr,
-        v: &map,
-    };
+    let p = P { host: &host.addr, v: &map };
     let Some(infra_seq) = host.id.infra_seq else {
         bail!("host `{}` has no `infra_seq`\nhint: INFRA runs on hosts of group `infra` with `infra_seq: N`", host.addr);
     };
     let _ = infra_seq;
     let on = |k: &str| p.bool(k);
-    let (prom_on, am_on, pgw_on, bb_on, nginx_on) = (
-        on("prometheus_enabled")?,
-        on("alertmanager_enabled")?,
-        on("pushgateway_enabled")?,
-        on("blackbox_enabled")?,
-        on("nginx_enabled")?,
-    );
+    let (prom_on, am_on, pgw_on, bb_on, nginx_on) =
+        (on("prometheus_enabled")?, on("alertmanager_enabled")?, on("pushgateway_enabled")?, on("blackbox_enabled")?, on("nginx_enabled")?);
     let nginx_exp_on = nginx_on && on("nginx_exporter_enabled")?;
     let (grafana_on, loki_on) = (on("grafana_enabled")?, on("loki_enabled")?);
 
@@ -224,21 +190,13 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
             format!("-web.listen-address=:{eport}"),
             "-nginx.retries=10".to_string(),
         ];
-        plan.add(File::new(
-            "/etc/default/prometheus-nginx-exporter",
-            etc_default("prometheus-nginx-exporter", &args)?,
-        ));
+        plan.add(File::new("/etc/default/prometheus-nginx-exporter", etc_default("prometheus-nginx-exporter", &args)?));
     }
     if !pkgs.is_empty() {
         plan.add(Package::new("infra", pkgs));
     }
     if grafana_on {
-        plan.add(UpstreamPackage::new(
-            "infra",
-            "grafana",
-            "apt.grafana.com",
-            GRAFANA_HINT,
-        ));
+        plan.add(UpstreamPackage::new("infra", "grafana", "apt.grafana.com", GRAFANA_HINT));
     }
     if loki_on {
         plan.add(UpstreamPackage::new(
@@ -260,38 +218,23 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
             format!("--web.listen-address=:{port}"),
         ];
         args.extend(p.options("prometheus_options")?);
-        plan.add(
-            Dir::new(&data)
-                .owner("prometheus", "prometheus")
-                .mode(0o750),
-        );
-        plan.add(File::new(
-            "/etc/default/prometheus",
-            etc_default("prometheus", &args)?,
-        ));
+        plan.add(Dir::new(&data).owner("prometheus", "prometheus").mode(0o750));
+        plan.add(File::new("/etc/default/prometheus", etc_default("prometheus", &args)?));
         let ctx_json = prom::config_context(ctx.inv, host, &vars)?;
         let conf = template::render("infra/prometheus.yml.j2", &ctx_json)?;
         plan.add(File::new("/etc/prometheus/prometheus.yml", conf));
-        plan.add(
-            DirFiles::new("/etc/prometheus/rules", prom::rule_files(ctx.inv))
-                .prune(prom::is_our_rule_file),
-        );
+        plan.add(DirFiles::new("/etc/prometheus/rules", prom::rule_files(ctx.inv)).prune(prom::is_our_rule_file));
         let files = prom::target_files(ctx.inv, &map);
         for job in prom::jobs(ctx.inv, &map) {
             let set = files.get(&job.name).cloned().unwrap_or_default();
-            plan.add(
-                DirFiles::new(format!("{sd_dir}/{}", job.name), set).prune(prom::is_target_file),
-            );
+            plan.add(DirFiles::new(format!("{sd_dir}/{}", job.name), set).prune(prom::is_target_file));
         }
         plan.add(validate(
             "prometheus config and rules are valid",
             Cmd::new("promtool").args(["check", "config", "/etc/prometheus/prometheus.yml"]),
         ));
         plan.add(Service::running("prometheus.service"));
-        plan.add(Fresh::restart(
-            "prometheus.service",
-            &["/etc/default/prometheus"],
-        ));
+        plan.add(Fresh::restart("prometheus.service", &["/etc/default/prometheus"]));
         plan.add(Fresh::reload(
             "prometheus.service",
             &["/etc/prometheus/prometheus.yml", "/etc/prometheus/rules"],
@@ -311,23 +254,14 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
         ];
         args.extend(prom::alertmanager_cluster_args(ctx.inv, host));
         args.extend(p.options("alertmanager_options")?);
-        plan.add(File::new(
-            "/etc/default/prometheus-alertmanager",
-            etc_default("prometheus-alertmanager", &args)?,
-        ));
-        plan.add(File::new(
-            "/etc/prometheus/alertmanager.yml",
-            template::render("infra/alertmanager.yml.j2", &vars)?,
-        ));
+        plan.add(File::new("/etc/default/prometheus-alertmanager", etc_default("prometheus-alertmanager", &args)?));
+        plan.add(File::new("/etc/prometheus/alertmanager.yml", template::render("infra/alertmanager.yml.j2", &vars)?));
         plan.add(validate(
             "alertmanager config is valid",
             Cmd::new("amtool").args(["check-config", "/etc/prometheus/alertmanager.yml"]),
         ));
         plan.add(Service::running("prometheus-alertmanager.service"));
-        plan.add(Fresh::restart(
-            "prometheus-alertmanager.service",
-            &["/etc/default/prometheus-alertmanager"],
-        ));
+        plan.add(Fresh::restart("prometheus-alertmanager.service", &["/etc/default/prometheus-alertmanager"]));
         plan.add(Fresh::reload(
             "prometheus-alertmanager.service",
             &["/etc/prometheus/alertmanager.yml"],
@@ -345,58 +279,32 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
             "--persistence.file=/var/lib/prometheus/pushgateway.data".to_string(),
         ];
         args.extend(p.options("pushgateway_options")?);
-        plan.add(File::new(
-            "/etc/default/prometheus-pushgateway",
-            etc_default("prometheus-pushgateway", &args)?,
-        ));
+        plan.add(File::new("/etc/default/prometheus-pushgateway", etc_default("prometheus-pushgateway", &args)?));
         plan.add(Service::running("prometheus-pushgateway.service"));
-        plan.add(Fresh::restart(
-            "prometheus-pushgateway.service",
-            &["/etc/default/prometheus-pushgateway"],
-        ));
+        plan.add(Fresh::restart("prometheus-pushgateway.service", &["/etc/default/prometheus-pushgateway"]));
     }
 
     // -- blackbox exporter --------------------------------------------------------
     if bb_on {
         let port = p.port("blackbox_port")?;
-        let mut args = vec![
-            "--config.file=/etc/prometheus/blackbox.yml".to_string(),
-            format!("--web.listen-address=:{port}"),
-        ];
+        let mut args = vec!["--config.file=/etc/prometheus/blackbox.yml".to_string(), format!("--web.listen-address=:{port}")];
         args.extend(p.options("blackbox_options")?);
-        let conf = crate::assets::asset("infra/blackbox.yml")
-            .context("asset `infra/blackbox.yml` is missing")?;
+        let conf = crate::assets::asset("infra/blackbox.yml").context("asset `infra/blackbox.yml` is missing")?;
         plan.add(File::new("/etc/prometheus/blackbox.yml", conf));
-        plan.add(File::new(
-            "/etc/default/prometheus-blackbox-exporter",
-            etc_default("prometheus-blackbox-exporter", &args)?,
-        ));
+        plan.add(File::new("/etc/default/prometheus-blackbox-exporter", etc_default("prometheus-blackbox-exporter", &args)?));
         // ICMP probes (job `ping`) need a raw socket: Debian grants it to the binary only
         // when asked (debconf), and unprivileged ping sockets are often disabled.
-        plan.add(Debconf::new(
-            "prometheus-blackbox-exporter",
-            "prometheus-blackbox-exporter/want_cap_net_raw",
-            "boolean",
-            "true",
-        ));
+        plan.add(Debconf::new("prometheus-blackbox-exporter", "prometheus-blackbox-exporter/want_cap_net_raw", "boolean", "true"));
         plan.add_notify(
             FileCaps::new(BLACKBOX_BIN, "cap_net_raw=ep"),
-            vec![Handler::Restart(
-                "prometheus-blackbox-exporter.service".into(),
-            )],
+            vec![Handler::Restart("prometheus-blackbox-exporter.service".into())],
         );
         plan.add(validate(
             "blackbox config is valid",
-            Cmd::new("prometheus-blackbox-exporter").args([
-                "--config.check",
-                "--config.file=/etc/prometheus/blackbox.yml",
-            ]),
+            Cmd::new("prometheus-blackbox-exporter").args(["--config.check", "--config.file=/etc/prometheus/blackbox.yml"]),
         ));
         plan.add(Service::running("prometheus-blackbox-exporter.service"));
-        plan.add(Fresh::restart(
-            "prometheus-blackbox-exporter.service",
-            &["/etc/default/prometheus-blackbox-exporter"],
-        ));
+        plan.add(Fresh::restart("prometheus-blackbox-exporter.service", &["/etc/default/prometheus-blackbox-exporter"]));
         plan.add(Fresh::reload(
             "prometheus-blackbox-exporter.service",
             &["/etc/prometheus/blackbox.yml"],
@@ -413,36 +321,19 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
         plan.add(Dir::new(&www));
         plan.add(File::new(format!("{www}/index.html"), page));
         plan.add(Absent::new("/etc/nginx/sites-enabled/default"));
-        plan.add(File::new(
-            "/etc/nginx/conf.d/pigsty.conf",
-            home::nginx_conf(host, &map)?,
-        ));
-        plan.add(validate(
-            "nginx config is valid",
-            Cmd::new("nginx").args(["-t", "-q"]),
-        ));
+        plan.add(File::new("/etc/nginx/conf.d/pigsty.conf", home::nginx_conf(host, &map)?));
+        plan.add(validate("nginx config is valid", Cmd::new("nginx").args(["-t", "-q"])));
         plan.add(Service::running("nginx.service"));
-        plan.add(Fresh::reload_workers(
-            "nginx.service",
-            &[
-                "/etc/nginx/conf.d",
-                "/etc/nginx/conf.d/pigsty.conf",
-                "/etc/nginx/sites-enabled",
-            ],
-        ));
+        plan.add(Fresh::reload_workers("nginx.service", &["/etc/nginx/conf.d", "/etc/nginx/conf.d/pigsty.conf", "/etc/nginx/sites-enabled"]));
         if nginx_exp_on {
             plan.add(Service::running("prometheus-nginx-exporter.service"));
-            plan.add(Fresh::restart(
-                "prometheus-nginx-exporter.service",
-                &["/etc/default/prometheus-nginx-exporter"],
-            ));
+            plan.add(Fresh::restart("prometheus-nginx-exporter.service", &["/etc/default/prometheus-nginx-exporter"]));
         }
     }
 
     // -- grafana & loki: only where the upstream packages are installed ---------------
     if grafana_on {
-        let why =
-            "module infra: grafana is not installed (package `grafana` comes from apt.grafana.com)";
+        let why = "module infra: grafana is not installed (package `grafana` comes from apt.grafana.com)";
         let env = template::render(
             "infra/grafana.env.j2",
             &json!({
@@ -451,24 +342,10 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
                 "port": p.port("grafana_port")?,
             }),
         )?;
-        plan.add(OnlyIf::exists(
-            GRAFANA_BIN,
-            why,
-            File::new("/etc/grafana/pigsty.env", env)
-                .mode(0o600)
-                .secret(),
-        ));
-        let dropin = crate::assets::asset("infra/grafana-server.pigsty.conf")
-            .context("asset `infra/grafana-server.pigsty.conf` is missing")?;
+        plan.add(OnlyIf::exists(GRAFANA_BIN, why, File::new("/etc/grafana/pigsty.env", env).mode(0o600).secret()));
+        let dropin = crate::assets::asset("infra/grafana-server.pigsty.conf").context("asset `infra/grafana-server.pigsty.conf` is missing")?;
         plan.add_notify(
-            OnlyIf::exists(
-                GRAFANA_BIN,
-                why,
-                File::new(
-                    "/etc/systemd/system/grafana-server.service.d/pigsty.conf",
-                    dropin,
-                ),
-            ),
+            OnlyIf::exists(GRAFANA_BIN, why, File::new("/etc/systemd/system/grafana-server.service.d/pigsty.conf", dropin)),
             vec![Handler::DaemonReload],
         );
         let ds = template::render(
@@ -478,16 +355,8 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
                 "loki": loki_on.then(|| format!("http://127.0.0.1:{}", p.port("loki_port").unwrap_or(3100))),
             }),
         )?;
-        plan.add(OnlyIf::exists(
-            GRAFANA_BIN,
-            why,
-            File::new("/etc/grafana/provisioning/datasources/pigsty.yml", ds),
-        ));
-        plan.add(OnlyIf::exists(
-            GRAFANA_BIN,
-            why,
-            Service::running("grafana-server.service"),
-        ));
+        plan.add(OnlyIf::exists(GRAFANA_BIN, why, File::new("/etc/grafana/provisioning/datasources/pigsty.yml", ds)));
+        plan.add(OnlyIf::exists(GRAFANA_BIN, why, Service::running("grafana-server.service")));
         plan.add(OnlyIf::exists(
             GRAFANA_BIN,
             why,
@@ -503,11 +372,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     }
     if loki_on {
         let why = "module infra: loki is not installed (package `loki` comes from apt.grafana.com)";
-        plan.add(OnlyIf::exists(
-            LOKI_BIN,
-            why,
-            Service::running("loki.service"),
-        ));
+        plan.add(OnlyIf::exists(LOKI_BIN, why, Service::running("loki.service")));
     }
 
     // -- restarts/reloads now, then everything must answer ----------------------------
@@ -515,44 +380,26 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     if prom_on {
         let port = p.port("prometheus_port")?;
         plan.add(http("prometheus", port, "/-/ready"));
-        plan.add(
-            http("prometheus config loaded", port, "/metrics")
-                .expect("prometheus_config_last_reload_successful 1"),
-        );
+        plan.add(http("prometheus config loaded", port, "/metrics").expect("prometheus_config_last_reload_successful 1"));
     }
     if am_on {
-        plan.add(http(
-            "alertmanager",
-            p.port("alertmanager_port")?,
-            "/-/ready",
-        ));
+        plan.add(http("alertmanager", p.port("alertmanager_port")?, "/-/ready"));
     }
     if pgw_on {
         plan.add(http("pushgateway", p.port("pushgateway_port")?, "/-/ready"));
     }
     if bb_on {
-        plan.add(http(
-            "blackbox exporter",
-            p.port("blackbox_port")?,
-            "/-/healthy",
-        ));
+        plan.add(http("blackbox exporter", p.port("blackbox_port")?, "/-/healthy"));
     }
     if nginx_on {
         plan.add(http("nginx home page", p.port("nginx_port")?, "/"));
         if nginx_exp_on {
-            plan.add(
-                http("nginx exporter", p.port("nginx_exporter_port")?, "/metrics")
-                    .expect("nginx_up 1"),
-            );
+            plan.add(http("nginx exporter", p.port("nginx_exporter_port")?, "/metrics").expect("nginx_up 1"));
         }
     }
     if grafana_on {
         let why = "module infra: grafana is not installed";
-        plan.add(OnlyIf::exists(
-            GRAFANA_BIN,
-            why,
-            http("grafana", p.port("grafana_port")?, "/api/health"),
-        ));
+        plan.add(OnlyIf::exists(GRAFANA_BIN, why, http("grafana", p.port("grafana_port")?, "/api/health")));
     }
     Ok(plan)
 }

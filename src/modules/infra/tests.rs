@@ -70,11 +70,7 @@ all:
 fn meta_vars(inv: &Inventory) -> (Value, Map<String, Value>) {
     let h = inv.host("10.10.10.10").unwrap();
     let f = facts();
-    let ctx = Ctx {
-        inv,
-        host: h,
-        facts: &f,
-    };
+    let ctx = Ctx { inv, host: h, facts: &f };
     let v = ctx.vars();
     let m = v.as_object().cloned().unwrap();
     (v, m)
@@ -85,16 +81,8 @@ fn infra_plan_for_meta_lists_every_step_in_order() {
     let inv = meta();
     let h = inv.host("10.10.10.10").unwrap();
     let f = facts();
-    let plan = plan(&Ctx {
-        inv: &inv,
-        host: h,
-        facts: &f,
-    })
-    .unwrap();
-    let steps: Vec<String> = plan
-        .steps()
-        .map(|s| format!("{} {}", s.res.kind(), s.res.name()))
-        .collect();
+    let plan = plan(&Ctx { inv: &inv, host: h, facts: &f }).unwrap();
+    let steps: Vec<String> = plan.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
     insta::assert_snapshot!(steps.join("\n"));
 }
 
@@ -103,34 +91,13 @@ fn prometheus_config_for_meta() {
     let inv = meta();
     let h = inv.host("10.10.10.10").unwrap();
     let (v, _) = meta_vars(&inv);
-    let conf = template::render(
-        "infra/prometheus.yml.j2",
-        &prom::config_context(&inv, h, &v).unwrap(),
-    )
-    .unwrap();
+    let conf = template::render("infra/prometheus.yml.j2", &prom::config_context(&inv, h, &v).unwrap()).unwrap();
     let y: Value = serde_yaml::from_str(&conf).unwrap();
-    assert_eq!(
-        y["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"],
-        json!(["10.10.10.10:9059"])
-    );
+    assert_eq!(y["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"], json!(["10.10.10.10:9059"]));
     assert_eq!(y["global"]["scrape_interval"], "10s");
     assert_eq!(y["global"]["scrape_timeout"], "8s");
-    let jobs: Vec<&str> = y["scrape_configs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|j| j["job_name"].as_str().unwrap())
-        .collect();
-    for j in [
-        "infra",
-        "ping",
-        "node",
-        "haproxy",
-        "etcd",
-        "pgsql",
-        "pgbouncer",
-        "patroni",
-    ] {
+    let jobs: Vec<&str> = y["scrape_configs"].as_array().unwrap().iter().map(|j| j["job_name"].as_str().unwrap()).collect();
+    for j in ["infra", "ping", "node", "haproxy", "etcd", "pgsql", "pgbouncer", "patroni"] {
         assert!(jobs.contains(&j), "job {j} in {jobs:?}");
     }
     insta::assert_snapshot!(conf);
@@ -145,14 +112,7 @@ fn alertmanager_config_for_meta() {
 
 #[test]
 fn etc_default_files_carry_ports_and_options() {
-    let a = etc_default(
-        "prometheus",
-        &[
-            "--web.listen-address=:9090".into(),
-            "--storage.tsdb.retention.time=15d".into(),
-        ],
-    )
-    .unwrap();
+    let a = etc_default("prometheus", &["--web.listen-address=:9090".into(), "--storage.tsdb.retention.time=15d".into()]).unwrap();
     insta::assert_snapshot!(a);
 }
 
@@ -160,29 +120,12 @@ fn etc_default_files_carry_ports_and_options() {
 fn options_with_quotes_or_dollars_are_refused_naming_the_key() {
     let mut m = Map::new();
     m.insert("prometheus_options".into(), json!("--web.page-title=\"x\""));
-    let e = P {
-        host: "10.10.10.10",
-        v: &m,
-    }
-    .options("prometheus_options")
-    .unwrap_err()
-    .to_string();
-    assert!(
-        e.contains("`prometheus_options`") && e.contains("10.10.10.10"),
-        "{e}"
-    );
-    m.insert(
-        "prometheus_options".into(),
-        json!("--storage.tsdb.retention.time=15d  --web.enable-admin-api"),
-    );
+    let e = P { host: "10.10.10.10", v: &m }.options("prometheus_options").unwrap_err().to_string();
+    assert!(e.contains("`prometheus_options`") && e.contains("10.10.10.10"), "{e}");
+    m.insert("prometheus_options".into(), json!("--storage.tsdb.retention.time=15d  --web.enable-admin-api"));
     assert_eq!(
-        P { host: "h", v: &m }
-            .options("prometheus_options")
-            .unwrap(),
-        vec![
-            "--storage.tsdb.retention.time=15d".to_string(),
-            "--web.enable-admin-api".to_string()
-        ]
+        P { host: "h", v: &m }.options("prometheus_options").unwrap(),
+        vec!["--storage.tsdb.retention.time=15d".to_string(), "--web.enable-admin-api".to_string()]
     );
 }
 
@@ -192,16 +135,7 @@ fn infra_targets_have_pigsty_labels_and_ports() {
     let h = inv.host("10.10.10.10").unwrap();
     let t = targets(&inv, h);
     let addrs: Vec<&str> = t.iter().map(|t| t.addr.as_str()).collect();
-    assert_eq!(
-        addrs,
-        vec![
-            "10.10.10.10:9090",
-            "10.10.10.10:9059",
-            "10.10.10.10:9091",
-            "10.10.10.10:9115",
-            "10.10.10.10:9113"
-        ]
-    );
+    assert_eq!(addrs, vec!["10.10.10.10:9090", "10.10.10.10:9059", "10.10.10.10:9091", "10.10.10.10:9115", "10.10.10.10:9113"]);
     for x in &t {
         assert_eq!(x.job, "infra");
         assert_eq!(x.labels.get("cls").map(String::as_str), Some("infra"));
@@ -213,20 +147,11 @@ fn infra_targets_have_pigsty_labels_and_ports() {
 #[test]
 fn disabled_components_have_no_target() {
     let mut inv = meta();
-    inv.hosts[0]
-        .vars
-        .insert("pushgateway_enabled".into(), json!(false));
-    inv.hosts[0]
-        .vars
-        .insert("nginx_exporter_enabled".into(), json!(false));
+    inv.hosts[0].vars.insert("pushgateway_enabled".into(), json!(false));
+    inv.hosts[0].vars.insert("nginx_exporter_enabled".into(), json!(false));
     let h = &inv.hosts[0];
     let addrs: Vec<String> = targets(&inv, h).into_iter().map(|t| t.addr).collect();
-    assert!(
-        !addrs
-            .iter()
-            .any(|a| a.ends_with(":9091") || a.ends_with(":9113")),
-        "{addrs:?}"
-    );
+    assert!(!addrs.iter().any(|a| a.ends_with(":9091") || a.ends_with(":9113")), "{addrs:?}");
 }
 
 #[test]
@@ -248,14 +173,8 @@ fn target_files_one_per_job_and_host_in_file_sd_format() {
         }
     }
     // ping follows node: one per host that has a node target
-    let node_hosts: Vec<&String> = files
-        .get("node")
-        .map(|s| s.keys().collect())
-        .unwrap_or_default();
-    let ping_hosts: Vec<&String> = files
-        .get("ping")
-        .map(|s| s.keys().collect())
-        .unwrap_or_default();
+    let node_hosts: Vec<&String> = files.get("node").map(|s| s.keys().collect()).unwrap_or_default();
+    let ping_hosts: Vec<&String> = files.get("ping").map(|s| s.keys().collect()).unwrap_or_default();
     assert_eq!(node_hosts, ping_hosts);
     insta::assert_snapshot!(text);
 }
@@ -284,14 +203,8 @@ fn alert_names(file: &str) -> Vec<String> {
         for r in g["rules"].as_array().unwrap() {
             assert!(r["expr"].is_string(), "{file}: rule without expr: {r}");
             if let Some(a) = r["alert"].as_str() {
-                assert!(
-                    r["labels"]["severity"].is_string(),
-                    "{file}: {a} has no severity"
-                );
-                assert!(
-                    r["annotations"]["summary"].is_string(),
-                    "{file}: {a} has no summary"
-                );
+                assert!(r["labels"]["severity"].is_string(), "{file}: {a} has no severity");
+                assert!(r["annotations"]["summary"].is_string(), "{file}: {a} has no summary");
                 out.push(a.to_string());
             }
         }
@@ -303,45 +216,17 @@ fn alert_names(file: &str) -> Vec<String> {
 fn alert_rule_files_parse_and_carry_pigsty_alert_names() {
     let want: &[(&str, &[&str])] = &[
         ("infra.yml", &["InfraDown", "NodePingDown"]),
-        (
-            "node.yml",
-            &[
-                "NodeDown",
-                "HaproxyDown",
-                "NodeCpuHigh",
-                "NodeLoadHigh",
-                "NodeOutOfMem",
-                "NodeFsSpaceFull",
-                "NodeFsFilesFull",
-                "NodeFdFull",
-                "NodeTimeDrift",
-            ],
-        ),
-        (
-            "etcd.yml",
-            &["EtcdServerDown", "EtcdNoLeader", "EtcdSyncCommitSlow"],
-        ),
+        ("node.yml", &["NodeDown", "HaproxyDown", "NodeCpuHigh", "NodeLoadHigh", "NodeOutOfMem", "NodeFsSpaceFull", "NodeFsFilesFull", "NodeFdFull", "NodeTimeDrift"]),
+        ("etcd.yml", &["EtcdServerDown", "EtcdNoLeader", "EtcdSyncCommitSlow"]),
         (
             "pgsql.yml",
-            &[
-                "PostgresDown",
-                "PgbouncerDown",
-                "PatroniDown",
-                "PgExporterDown",
-                "PgbouncerExporterDown",
-                "PostgresRestart",
-                "PostgresPartition",
-                "PostgresReplicationLag",
-            ],
+            &["PostgresDown", "PgbouncerDown", "PatroniDown", "PgExporterDown", "PgbouncerExporterDown", "PostgresRestart", "PostgresPartition", "PostgresReplicationLag"],
         ),
     ];
     for (file, names) in want {
         let got = alert_names(file);
         for n in *names {
-            assert!(
-                got.iter().any(|g| g == n),
-                "{file} lacks alert {n}: {got:?}"
-            );
+            assert!(got.iter().any(|g| g == n), "{file} lacks alert {n}: {got:?}");
         }
     }
 }
@@ -349,9 +234,7 @@ fn alert_rule_files_parse_and_carry_pigsty_alert_names() {
 fn promtool() -> bool {
     let there = crate::sys::Cmd::new("promtool").arg("--version").succeeds();
     if !there {
-        eprintln!(
-            "skip: promtool is not installed here (the lab suite checks the rules on the node)"
-        );
+        eprintln!("skip: promtool is not installed here (the lab suite checks the rules on the node)");
     }
     there
 }
@@ -374,22 +257,9 @@ fn alert_rule_files_pass_promtool_check_when_it_is_installed() {
         return;
     }
     let (_d, paths) = rules_dir();
-    assert_eq!(
-        paths.len(),
-        4,
-        "infra, node, etcd and pgsql rules: {paths:?}"
-    );
-    let out = crate::sys::Cmd::new("promtool")
-        .args(["check", "rules"])
-        .args(paths)
-        .run()
-        .unwrap();
-    assert!(
-        out.success(),
-        "promtool check rules:\n{}\n{}",
-        out.stdout,
-        out.stderr
-    );
+    assert_eq!(paths.len(), 4, "infra, node, etcd and pgsql rules: {paths:?}");
+    let out = crate::sys::Cmd::new("promtool").args(["check", "rules"]).args(paths).run().unwrap();
+    assert!(out.success(), "promtool check rules:\n{}\n{}", out.stdout, out.stderr);
 }
 
 #[test]
@@ -400,16 +270,8 @@ fn alerts_fire_on_the_series_that_should_trigger_them_promtool_test() {
     let (d, _) = rules_dir();
     let t = d.path().join("rules_test.yml");
     std::fs::write(&t, include_str!("rules_test.yml")).unwrap();
-    let out = crate::sys::Cmd::new("promtool")
-        .args(["test", "rules", &t.display().to_string()])
-        .run()
-        .unwrap();
-    assert!(
-        out.success(),
-        "promtool test rules:\n{}\n{}",
-        out.stdout,
-        out.stderr
-    );
+    let out = crate::sys::Cmd::new("promtool").args(["test", "rules", &t.display().to_string()]).run().unwrap();
+    assert!(out.success(), "promtool test rules:\n{}\n{}", out.stdout, out.stderr);
 }
 
 #[test]
@@ -426,10 +288,7 @@ fn home_page_for_meta_links_every_service() {
         "http://10.10.10.10:9115/",
         "http://10.10.10.10:3000/",
     ] {
-        assert!(
-            page.contains(&format!("href=\"{url}\"")),
-            "home page lacks a link to {url}"
-        );
+        assert!(page.contains(&format!("href=\"{url}\"")), "home page lacks a link to {url}");
     }
     assert!(page.contains("pg-meta") && page.contains("pg-meta-primary") && page.contains("5433"));
     assert!(!page.contains("Fake."), "no secret on the home page");
@@ -441,14 +300,7 @@ fn home_page_lists_cluster_members_and_hides_passwords() {
     let inv = four();
     let h = inv.host("10.10.10.10").unwrap();
     let page = home::render(&inv, h, &h.vars).unwrap();
-    for s in [
-        "pg-test-1",
-        "pg-test-3",
-        "10.10.10.12:5434",
-        "replica",
-        "http://10.10.10.11:8008/cluster",
-        "g.pigsty",
-    ] {
+    for s in ["pg-test-1", "pg-test-3", "10.10.10.12:5434", "replica", "http://10.10.10.11:8008/cluster", "g.pigsty"] {
         assert!(page.contains(s), "home page lacks {s}");
     }
     assert!(!page.contains("Secret.Not.Shown"));
@@ -459,10 +311,7 @@ fn nginx_site_for_portal_proxies_domains() {
     let inv = four();
     let h = inv.host("10.10.10.10").unwrap();
     let conf = home::nginx_conf(h, &h.vars).unwrap();
-    assert!(
-        conf.contains("server_name g.pigsty;")
-            && conf.contains("proxy_pass http://10.10.10.10:3000;")
-    );
+    assert!(conf.contains("server_name g.pigsty;") && conf.contains("proxy_pass http://10.10.10.10:3000;"));
     assert!(conf.contains("server_name i.pigsty _;"));
     insta::assert_snapshot!(conf);
 }
@@ -470,10 +319,7 @@ fn nginx_site_for_portal_proxies_domains() {
 #[test]
 fn portal_endpoint_that_would_break_nginx_is_refused() {
     let mut inv = four();
-    inv.hosts[0].vars.insert(
-        "infra_portal".into(),
-        json!({ "x": { "domain": "x.pigsty; include /etc/passwd" } }),
-    );
+    inv.hosts[0].vars.insert("infra_portal".into(), json!({ "x": { "domain": "x.pigsty; include /etc/passwd" } }));
     let h = &inv.hosts[0];
     let e = home::nginx_conf(h, &h.vars).unwrap_err().to_string();
     assert!(e.contains("infra_portal.x.domain"), "{e}");
@@ -500,10 +346,7 @@ fn alertmanagers_of_several_infra_nodes_gossip() {
     )
     .unwrap();
     let a = prom::alertmanager_cluster_args(&inv, inv.host("10.0.0.1").unwrap());
-    assert!(
-        a.contains(&"--cluster.peer=10.0.0.2:9094".to_string()),
-        "{a:?}"
-    );
+    assert!(a.contains(&"--cluster.peer=10.0.0.2:9094".to_string()), "{a:?}");
     let single = prom::alertmanager_cluster_args(&meta(), meta().host("10.10.10.10").unwrap());
     assert_eq!(single, vec!["--cluster.listen-address=".to_string()]);
 }

@@ -160,10 +160,7 @@ impl<'a> Vars<'a> {
         }
     }
     pub fn port(&self, k: &str, d: u16) -> u16 {
-        u16::try_from(self.i(k, d as i64))
-            .ok()
-            .filter(|p| *p > 0)
-            .unwrap_or(d)
+        u16::try_from(self.i(k, d as i64)).ok().filter(|p| *p > 0).unwrap_or(d)
     }
     pub fn f(&self, k: &str, d: f64) -> f64 {
         match self.get(k) {
@@ -175,26 +172,18 @@ impl<'a> Vars<'a> {
     pub fn b(&self, k: &str, d: bool) -> bool {
         match self.get(k) {
             Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => {
-                matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1")
-            }
+            Some(Value::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1"),
             _ => d,
         }
     }
     pub fn list(&self, k: &str) -> Vec<Value> {
-        self.get(k)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
+        self.get(k).and_then(Value::as_array).cloned().unwrap_or_default()
     }
     /// A list, or the default YAML when the variable is absent.
     pub fn list_or(&self, k: &str, default_yaml: &str) -> Vec<Value> {
         match self.get(k).and_then(Value::as_array) {
             Some(a) => a.clone(),
-            None => serde_yaml::from_str::<Value>(default_yaml)
-                .ok()
-                .and_then(|v| v.as_array().cloned())
-                .unwrap_or_default(),
+            None => serde_yaml::from_str::<Value>(default_yaml).ok().and_then(|v| v.as_array().cloned()).unwrap_or_default(),
         }
     }
     pub fn strs(&self, k: &str) -> Vec<String> {
@@ -208,10 +197,7 @@ impl<'a> Vars<'a> {
             .collect()
     }
     pub fn dict(&self, k: &str) -> Map<String, Value> {
-        self.get(k)
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default()
+        self.get(k).and_then(Value::as_object).cloned().unwrap_or_default()
     }
 }
 
@@ -324,10 +310,7 @@ pub fn etcd_auth(inv: &Inventory, host: &Host) -> Option<(String, String)> {
         return None;
     }
     let j = crate::modules::etcd::patroni_etcd3(inv, host).ok()?;
-    Some((
-        j["username"].as_str()?.to_string(),
-        j["password"].as_str()?.to_string(),
-    ))
+    Some((j["username"].as_str()?.to_string(), j["password"].as_str()?.to_string()))
 }
 
 impl Pg {
@@ -335,22 +318,12 @@ impl Pg {
     pub fn new(inv: &Inventory, host: &Host, facts: &Facts, version: u32) -> Result<Pg> {
         let v = Vars(&host.vars);
         let Some(cluster) = host.id.pg_cluster.clone() else {
-            bail!(
-                "host `{}`: `pg_cluster` is not set; the pgsql module needs it",
-                host.addr
-            );
+            bail!("host `{}`: `pg_cluster` is not set; the pgsql module needs it", host.addr);
         };
         let Some(seq) = host.id.pg_seq else {
-            bail!(
-                "host `{}`: `pg_seq` is not set; the pgsql module needs it",
-                host.addr
-            );
+            bail!("host `{}`: `pg_seq` is not set; the pgsql module needs it", host.addr);
         };
-        let role = host
-            .id
-            .pg_role
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "replica".into());
+        let role = host.id.pg_role.map(|r| r.to_string()).unwrap_or_else(|| "replica".into());
         let req = |k: &str| -> Result<String> {
             match host.str(k) {
                 Some(s) if !s.is_empty() => Ok(s.to_string()),
@@ -368,37 +341,19 @@ impl Pg {
             .map(|h| Member {
                 ip: h.addr.clone(),
                 seq: h.id.pg_seq.unwrap_or(0),
-                instance: h
-                    .id
-                    .pg_instance
-                    .clone()
-                    .unwrap_or_else(|| format!("{cluster}-{}", h.id.pg_seq.unwrap_or(0))),
-                role: h
-                    .id
-                    .pg_role
-                    .map(|r| r.to_string())
-                    .unwrap_or_else(|| "replica".into()),
+                instance: h.id.pg_instance.clone().unwrap_or_else(|| format!("{cluster}-{}", h.id.pg_seq.unwrap_or(0))),
+                role: h.id.pg_role.map(|r| r.to_string()).unwrap_or_else(|| "replica".into()),
                 vars: h.vars.clone(),
             })
             .collect();
         let etcd_hosts = crate::modules::etcd::client_hosts(inv);
-        let mut infra_ips: Vec<String> = inv
-            .infra_hosts()
-            .into_iter()
-            .map(|h| h.addr.clone())
-            .collect();
+        let mut infra_ips: Vec<String> = inv.infra_hosts().into_iter().map(|h| h.addr.clone()).collect();
         let admin_ip = v.s("admin_ip", "");
         if infra_ips.is_empty() && !admin_ip.is_empty() {
             infra_ips.push(admin_ip.clone());
         }
         let pg_conf = v.s("pg_conf", "oltp.yml");
-        let conf = pg_conf
-            .trim_end_matches(".yml")
-            .trim_end_matches(".yaml")
-            .rsplit('/')
-            .next()
-            .unwrap_or("oltp")
-            .to_string();
+        let conf = pg_conf.trim_end_matches(".yml").trim_end_matches(".yaml").rsplit('/').next().unwrap_or("oltp").to_string();
         if !["oltp", "olap", "crit", "tiny"].contains(&conf.as_str()) {
             bail!("host `{}`: `pg_conf: {pg_conf}` is not a known template\nhint: use one of oltp.yml, olap.yml, crit.yml, tiny.yml", host.addr);
         }
@@ -416,16 +371,9 @@ impl Pg {
         Ok(Pg {
             facts: facts.clone(),
             ip: host.addr.clone(),
-            instance: host
-                .id
-                .pg_instance
-                .clone()
-                .unwrap_or_else(|| format!("{cluster}-{seq}")),
+            instance: host.id.pg_instance.clone().unwrap_or_else(|| format!("{cluster}-{seq}")),
             cluster_dir: cluster_dir(&fs_main, &cluster, version),
-            backup_dir: format!(
-                "{}/postgres/{cluster}-{version}",
-                fs_backup.trim_end_matches('/')
-            ),
+            backup_dir: format!("{}/postgres/{cluster}-{version}", fs_backup.trim_end_matches('/')),
             cluster,
             seq,
             role,
@@ -444,10 +392,7 @@ impl Pg {
             socket: v.s("pg_localhost", "/var/run/postgresql"),
             log_dir: v.s("pg_log_dir", "/pg/log/postgres"),
             conf,
-            max_conn: v
-                .get("pg_max_conn")
-                .cloned()
-                .unwrap_or(Value::String("auto".into())),
+            max_conn: v.get("pg_max_conn").cloned().unwrap_or(Value::String("auto".into())),
             shared_buffer_ratio: v.f("pg_shared_buffer_ratio", 0.25).clamp(0.1, 0.4),
             storage_type: v.s("pg_storage_type", "SSD"),
             libs: v.s("pg_libs", "pg_stat_statements, auto_explain"),
@@ -458,16 +403,10 @@ impl Pg {
             lc_collate: v.s("pg_lc_collate", "C"),
             lc_ctype: v.s("pg_lc_ctype", "C"),
             parameters: v.dict("pg_parameters"),
-            rto: v
-                .get("pg_rto")
-                .cloned()
-                .unwrap_or(Value::String("norm".into())),
+            rto: v.get("pg_rto").cloned().unwrap_or(Value::String("norm".into())),
             rto_plan: match v.get("pg_rto_plan").and_then(Value::as_object) {
                 Some(m) => m.clone(),
-                None => serde_yaml::from_str::<Value>(DEFAULT_RTO_PLAN)
-                    .ok()
-                    .and_then(|v| v.as_object().cloned())
-                    .unwrap_or_default(),
+                None => serde_yaml::from_str::<Value>(DEFAULT_RTO_PLAN).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default(),
             },
             rpo: v.i("pg_rpo", 1048576),
             dbsu_password: v.s("pg_dbsu_password", ""),
@@ -492,9 +431,7 @@ impl Pg {
             default_roles: v.list_or("pg_default_roles", DEFAULT_ROLES),
             default_privileges: {
                 let l = v.list_or("pg_default_privileges", DEFAULT_PRIVILEGES);
-                l.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
+                l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()
             },
             default_schemas: match v.get("pg_default_schemas") {
                 Some(_) => v.strs("pg_default_schemas"),
@@ -524,16 +461,9 @@ impl Pg {
             pgbouncer_sslmode: v.s("pgbouncer_sslmode", "disable"),
             pgbouncer_ignore_param: match v.get("pgbouncer_ignore_param") {
                 Some(_) => v.strs("pgbouncer_ignore_param"),
-                None => [
-                    "extra_float_digits",
-                    "application_name",
-                    "TimeZone",
-                    "DateStyle",
-                    "IntervalStyle",
-                    "search_path",
-                ]
-                .map(String::from)
-                .to_vec(),
+                None => ["extra_float_digits", "application_name", "TimeZone", "DateStyle", "IntervalStyle", "search_path"]
+                    .map(String::from)
+                    .to_vec(),
             },
             pgbouncer_auth_query: v.b("pgbouncer_auth_query", false),
             pgbackrest_enabled: v.b("pgbackrest_enabled", true),
@@ -542,21 +472,16 @@ impl Pg {
             pgbackrest_init_backup: v.b("pgbackrest_init_backup", true),
             pgbackrest_repo: match v.get("pgbackrest_repo").and_then(Value::as_object) {
                 Some(m) => m.clone(),
-                None => serde_yaml::from_str::<Value>(
-                    "local: { path: /pg/backup, retention_full_type: count, retention_full: 2 }",
-                )
-                .ok()
-                .and_then(|v| v.as_object().cloned())
-                .unwrap_or_default(),
+                None => serde_yaml::from_str::<Value>("local: { path: /pg/backup, retention_full_type: count, retention_full: 2 }")
+                    .ok()
+                    .and_then(|v| v.as_object().cloned())
+                    .unwrap_or_default(),
             },
             pg_exporter_enabled: v.b("pg_exporter_enabled", true),
             pg_exporter_port: v.port("pg_exporter_port", 9630),
             pg_exporter_params: v.s("pg_exporter_params", "sslmode=disable"),
             pg_exporter_auto_discovery: v.b("pg_exporter_auto_discovery", true),
-            pg_exporter_exclude_database: v.s(
-                "pg_exporter_exclude_database",
-                "template0,template1,postgres",
-            ),
+            pg_exporter_exclude_database: v.s("pg_exporter_exclude_database", "template0,template1,postgres"),
             pg_exporter_include_database: v.s("pg_exporter_include_database", ""),
             pgbouncer_exporter_enabled: v.b("pgbouncer_exporter_enabled", true),
             pgbouncer_exporter_port: v.port("pgbouncer_exporter_port", 9631),
@@ -565,27 +490,13 @@ impl Pg {
 
     /// `/usr/lib/postgresql/NN/bin/psql`
     pub fn psql(&self) -> crate::resources::postgres::Psql {
-        crate::resources::postgres::Psql {
-            bin: format!("{}/psql", self.bin_dir),
-            dbsu: self.dbsu.clone(),
-            socket: self.socket.clone(),
-            port: self.port,
-        }
+        crate::resources::postgres::Psql { bin: format!("{}/psql", self.bin_dir), dbsu: self.dbsu.clone(), socket: self.socket.clone(), port: self.port }
     }
 
     /// Where to probe a port this host listens on with `pg_listen`.
     pub fn probe_addr(&self, port: u16) -> String {
-        let first = self
-            .listen
-            .split(',')
-            .map(str::trim)
-            .find(|a| !a.is_empty())
-            .unwrap_or("*");
-        let host = if matches!(first, "*" | "0.0.0.0" | "::") {
-            self.ip.as_str()
-        } else {
-            first
-        };
+        let first = self.listen.split(',').map(str::trim).find(|a| !a.is_empty()).unwrap_or("*");
+        let host = if matches!(first, "*" | "0.0.0.0" | "::") { self.ip.as_str() } else { first };
         format!("{host}:{port}")
     }
 
@@ -595,11 +506,7 @@ impl Pg {
 
     /// Patroni's REST API on this host.
     pub fn patroni_api(&self) -> crate::resources::patroni::PatroniApi {
-        crate::resources::patroni::PatroniApi::new(
-            format!("{}:{}", self.ip, self.patroni_port),
-            &self.patroni_username,
-            &self.patroni_password,
-        )
+        crate::resources::patroni::PatroniApi::new(format!("{}:{}", self.ip, self.patroni_port), &self.patroni_username, &self.patroni_password)
     }
 
     /// True when the host also runs haproxy (NODE) and services are local.
@@ -614,17 +521,8 @@ mod tests {
 
     #[test]
     fn cluster_dir_accepts_old_and_new_pg_fs_main() {
-        assert_eq!(
-            cluster_dir("/data/postgres", "pg-meta", 15),
-            "/data/postgres/pg-meta-15"
-        );
-        assert_eq!(
-            cluster_dir("/data", "pg-meta", 15),
-            "/data/postgres/pg-meta-15"
-        );
-        assert_eq!(
-            cluster_dir("/export/", "pg-test", 16),
-            "/export/postgres/pg-test-16"
-        );
+        assert_eq!(cluster_dir("/data/postgres", "pg-meta", 15), "/data/postgres/pg-meta-15");
+        assert_eq!(cluster_dir("/data", "pg-meta", 15), "/data/postgres/pg-meta-15");
+        assert_eq!(cluster_dir("/export/", "pg-test", 16), "/export/postgres/pg-test-16");
     }
 }

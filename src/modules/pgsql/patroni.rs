@@ -10,9 +10,7 @@ use super::params::Pg;
 use super::tune;
 use super::{HBA_FILE, PATRONI_UNIT, PATRONI_YML};
 use crate::engine::{Handler, ModulePlan};
-use crate::resources::patroni::{
-    PatroniDcsConfig, PatroniPendingRestart, PatroniReady, PgConfApplied,
-};
+use crate::resources::patroni::{PatroniDcsConfig, PatroniPendingRestart, PatroniReady, PgConfApplied};
 use crate::resources::File;
 use anyhow::{anyhow, Result};
 use serde_json::{json, Value};
@@ -50,13 +48,8 @@ pub fn render(pg: &Pg) -> Result<String> {
 }
 
 pub fn render_hba(pg: &Pg) -> Result<String> {
-    let rules = super::hba::render(
-        &pg.default_hba_rules,
-        &pg.hba_rules,
-        pg,
-        super::hba::Target::Postgres,
-    )
-    .map_err(|e| anyhow!("host `{}`: pg_hba_rules: {e}", pg.ip))?;
+    let rules = super::hba::render(&pg.default_hba_rules, &pg.hba_rules, pg, super::hba::Target::Postgres)
+        .map_err(|e| anyhow!("host `{}`: pg_hba_rules: {e}", pg.ip))?;
     crate::template::render(
         "pgsql/pg_hba.conf.j2",
         &json!({"path": HBA_FILE, "instance": pg.instance, "source": "pg_default_hba_rules + pg_hba_rules",
@@ -79,44 +72,24 @@ fn dcs_config(pg: &Pg) -> Result<PatroniDcsConfig> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let postgresql: BTreeMap<String, Value> = [
-        ("use_pg_rewind".to_string(), json!(true)),
-        ("use_slots".to_string(), json!(true)),
-    ]
-    .into();
-    Ok(PatroniDcsConfig {
-        api: pg.patroni_api(),
-        top,
-        parameters: dcs,
-        postgresql,
-    })
+    let postgresql: BTreeMap<String, Value> = [("use_pg_rewind".to_string(), json!(true)), ("use_slots".to_string(), json!(true))].into();
+    Ok(PatroniDcsConfig { api: pg.patroni_api(), top, parameters: dcs, postgresql })
 }
 
 /// Steps before the service starts: HBA file, patroni.yml, unit.
 pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     let psql = pg.psql();
     p.add_notify(
-        File::new(HBA_FILE, render_hba(pg)?)
-            .mode(0o640)
-            .owner(&pg.dbsu, &pg.dbsu),
-        vec![Handler::Run(
-            "reload postgres (hba)".into(),
-            psql.reload_cmd(),
-        )],
+        File::new(HBA_FILE, render_hba(pg)?).mode(0o640).owner(&pg.dbsu, &pg.dbsu),
+        vec![Handler::Run("reload postgres (hba)".into(), psql.reload_cmd())],
     );
     p.add_notify(
-        File::new(PATRONI_YML, render(pg)?)
-            .mode(0o600)
-            .owner(&pg.dbsu, &pg.dbsu)
-            .secret(),
+        File::new(PATRONI_YML, render(pg)?).mode(0o600).owner(&pg.dbsu, &pg.dbsu).secret(),
         vec![Handler::Reload(PATRONI_UNIT.into())],
     );
     // A unit change takes effect at the next start: restarting Patroni would restart Postgres.
     p.add_notify(
-        File::new(
-            format!("/etc/systemd/system/{PATRONI_UNIT}"),
-            crate::assets::asset("pgsql/patroni.service").unwrap_or_default(),
-        ),
+        File::new(format!("/etc/systemd/system/{PATRONI_UNIT}"), crate::assets::asset("pgsql/patroni.service").unwrap_or_default()),
         vec![Handler::DaemonReload],
     );
     Ok(())
@@ -125,34 +98,20 @@ pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
 /// Start Patroni, wait for it, apply reloads, DCS config and pending restarts.
 pub fn run_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     p.add(crate::resources::Service::running(PATRONI_UNIT));
-    p.add(PatroniReady {
-        api: pg.patroni_api(),
-        timeout: Duration::from_secs(if pg.is_primary() { 300 } else { 3600 }),
-    });
+    p.add(PatroniReady { api: pg.patroni_api(), timeout: Duration::from_secs(if pg.is_primary() { 300 } else { 3600 }) });
     // Runs the queued Patroni reload and the HBA reload now that Postgres answers.
     p.flush();
     let (local, dcs) = tune::parameters(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
-    p.add(PgConfApplied {
-        path: format!("{}/postgresql.conf", pg.data),
-        want: local,
-        timeout: Duration::from_secs(60),
-    });
+    p.add(PgConfApplied { path: format!("{}/postgresql.conf", pg.data), want: local, timeout: Duration::from_secs(60) });
     p.add(dcs_config(pg)?);
     let psql = pg.psql();
-    let want: BTreeMap<String, String> = dcs
-        .into_iter()
-        .filter(|(k, _)| k != "wal_keep_size")
-        .collect();
+    let want: BTreeMap<String, String> = dcs.into_iter().filter(|(k, _)| k != "wal_keep_size").collect();
     let t = tune::timings(pg).map_err(|e| anyhow!("{e}"))?;
     p.add(PatroniPendingRestart {
         api: pg.patroni_api(),
         loop_wait: t.loop_wait,
         live: Box::new(move || {
-            let mut why: Vec<String> = psql
-                .pending_restart()?
-                .into_iter()
-                .map(|n| format!("{n} waits for a restart"))
-                .collect();
+            let mut why: Vec<String> = psql.pending_restart()?.into_iter().map(|n| format!("{n} waits for a restart")).collect();
             let names: Vec<String> = want.keys().cloned().collect();
             let live = psql.settings(&names)?;
             for (k, v) in &want {

@@ -62,13 +62,8 @@ pub fn render_useropts(pg: &Pg) -> Result<String> {
 }
 
 pub fn render_hba(pg: &Pg) -> Result<String> {
-    let rules = super::hba::render(
-        &pg.pgb_default_hba_rules,
-        &pg.pgb_hba_rules,
-        pg,
-        super::hba::Target::Pgbouncer,
-    )
-    .map_err(|e| anyhow!("host `{}`: pgb_hba_rules: {e}", pg.ip))?;
+    let rules = super::hba::render(&pg.pgb_default_hba_rules, &pg.pgb_hba_rules, pg, super::hba::Target::Pgbouncer)
+        .map_err(|e| anyhow!("host `{}`: pgb_hba_rules: {e}", pg.ip))?;
     crate::template::render(
         "pgsql/pg_hba.conf.j2",
         &json!({"path": "/etc/pgbouncer/pgb_hba.conf", "instance": pg.instance, "source": "pgb_default_hba_rules + pgb_hba_rules",
@@ -78,11 +73,7 @@ pub fn render_hba(pg: &Pg) -> Result<String> {
 
 /// Users in the userlist: every role with `pgbouncer: true`.
 pub fn userlist_users(pg: &Pg) -> Result<Vec<String>> {
-    Ok(role_defs(pg)?
-        .into_iter()
-        .filter(|r| r.pgbouncer)
-        .map(|r| r.spec.name)
-        .collect())
+    Ok(role_defs(pg)?.into_iter().filter(|r| r.pgbouncer).map(|r| r.spec.name).collect())
 }
 
 pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
@@ -91,55 +82,21 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     }
     let reload = || vec![Handler::Reload(PGBOUNCER_UNIT.into())];
     let (u, g) = (pg.dbsu.as_str(), pg.dbsu.as_str());
+    p.add_notify(File::new("/etc/pgbouncer/pgbouncer.ini", render_ini(pg)?).mode(0o640).owner(u, g), reload());
+    p.add_notify(File::new("/etc/pgbouncer/database.txt", render_databases(pg)?).mode(0o640).owner(u, g), reload());
+    p.add_notify(File::new("/etc/pgbouncer/useropts.txt", render_useropts(pg)?).mode(0o640).owner(u, g), reload());
+    p.add_notify(File::new("/etc/pgbouncer/pgb_hba.conf", render_hba(pg)?).mode(0o640).owner(u, g), reload());
     p.add_notify(
-        File::new("/etc/pgbouncer/pgbouncer.ini", render_ini(pg)?)
-            .mode(0o640)
-            .owner(u, g),
-        reload(),
-    );
-    p.add_notify(
-        File::new("/etc/pgbouncer/database.txt", render_databases(pg)?)
-            .mode(0o640)
-            .owner(u, g),
-        reload(),
-    );
-    p.add_notify(
-        File::new("/etc/pgbouncer/useropts.txt", render_useropts(pg)?)
-            .mode(0o640)
-            .owner(u, g),
-        reload(),
-    );
-    p.add_notify(
-        File::new("/etc/pgbouncer/pgb_hba.conf", render_hba(pg)?)
-            .mode(0o640)
-            .owner(u, g),
-        reload(),
-    );
-    p.add_notify(
-        PgbouncerUserlist {
-            psql: pg.psql(),
-            path: "/etc/pgbouncer/userlist.txt".into(),
-            users: userlist_users(pg)?,
-            owner: pg.dbsu.clone(),
-        },
+        PgbouncerUserlist { psql: pg.psql(), path: "/etc/pgbouncer/userlist.txt".into(), users: userlist_users(pg)?, owner: pg.dbsu.clone() },
         reload(),
     );
     // Debian's unit keeps systemd's 1024 open files: too few for max_client_conn.
     p.add_notify(
-        File::new(
-            PGBOUNCER_DROPIN,
-            "# written by pigsty: room for max_client_conn = 10000\n[Service]\nLimitNOFILE=16384\n",
-        ),
-        vec![
-            Handler::DaemonReload,
-            Handler::Restart(PGBOUNCER_UNIT.into()),
-        ],
+        File::new(PGBOUNCER_DROPIN, "# written by pigsty: room for max_client_conn = 10000\n[Service]\nLimitNOFILE=16384\n"),
+        vec![Handler::DaemonReload, Handler::Restart(PGBOUNCER_UNIT.into())],
     );
     p.add(Service::running(PGBOUNCER_UNIT));
     p.flush();
-    p.add(Listening::new(
-        pg.probe_addr(pg.pgbouncer_port),
-        PGBOUNCER_UNIT,
-    ));
+    p.add(Listening::new(pg.probe_addr(pg.pgbouncer_port), PGBOUNCER_UNIT));
     Ok(())
 }

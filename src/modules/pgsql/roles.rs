@@ -4,9 +4,7 @@
 //! they skip themselves on replicas (see `resources::postgres`).
 use super::params::Pg;
 use crate::engine::ModulePlan;
-use crate::resources::postgres::{
-    DbSpec, PgDatabase, PgDefaultPrivileges, PgExtension, PgRole, PgSchemas, RoleSpec,
-};
+use crate::resources::postgres::{DbSpec, PgDatabase, PgDefaultPrivileges, PgExtension, PgRole, PgSchemas, RoleSpec};
 use anyhow::{bail, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -28,14 +26,7 @@ fn bool_of(v: &Value, k: &str) -> Option<bool> {
 }
 
 fn list_of(v: &Value, k: &str) -> Vec<String> {
-    v.get(k)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+    v.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
 }
 
 /// A role definition (with the password the credentials give the system users).
@@ -52,10 +43,7 @@ pub fn role_defs(pg: &Pg) -> Result<Vec<RoleDef>> {
     let mut out: Vec<RoleDef> = vec![];
     for v in pg.default_roles.iter().chain(pg.users.iter()) {
         let Some(name) = str_of(v, "name").filter(|n| !n.is_empty()) else {
-            bail!(
-                "host `{}`: a role in pg_default_roles/pg_users has no `name`",
-                pg.ip
-            );
+            bail!("host `{}`: a role in pg_default_roles/pg_users has no `name`", pg.ip);
         };
         let password = if name == pg.admin_username {
             Some(pg.admin_password.clone())
@@ -72,11 +60,7 @@ pub fn role_defs(pg: &Pg) -> Result<Vec<RoleDef>> {
         let parameters: BTreeMap<String, String> = v
             .get("parameters")
             .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, x)| (k.clone(), super::tune::value_str(x)))
-                    .collect()
-            })
+            .map(|m| m.iter().map(|(k, x)| (k.clone(), super::tune::value_str(x))).collect())
             .unwrap_or_default();
         let spec = RoleSpec {
             name: name.clone(),
@@ -185,10 +169,7 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     let psql = pg.psql();
     let roles = role_defs(pg)?;
     for r in &roles {
-        p.add(PgRole {
-            psql: psql.clone(),
-            spec: r.spec.clone(),
-        });
+        p.add(PgRole { psql: psql.clone(), spec: r.spec.clone() });
     }
     // template1 first (new databases inherit from it), then postgres.
     let owners: Vec<String> = {
@@ -201,46 +182,20 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     };
     for db in ["template1", "postgres"] {
         if !pg.default_schemas.is_empty() {
-            p.add(PgSchemas {
-                psql: psql.clone(),
-                db: db.into(),
-                schemas: pg.default_schemas.clone(),
-            });
+            p.add(PgSchemas { psql: psql.clone(), db: db.into(), schemas: pg.default_schemas.clone() });
         }
         for e in &pg.default_extensions {
-            let Some(name) = str_of(e, "name") else {
-                continue;
-            };
-            p.add(PgExtension {
-                psql: psql.clone(),
-                db: db.into(),
-                hint: ext_hint(pg, &name),
-                schema: str_of(e, "schema"),
-                name,
-            });
+            let Some(name) = str_of(e, "name") else { continue };
+            p.add(PgExtension { psql: psql.clone(), db: db.into(), hint: ext_hint(pg, &name), schema: str_of(e, "schema"), name });
         }
         if !pg.default_privileges.is_empty() {
-            p.add(PgDefaultPrivileges {
-                psql: psql.clone(),
-                db: db.into(),
-                owners: owners.clone(),
-                grants: pg.default_privileges.clone(),
-            });
+            p.add(PgDefaultPrivileges { psql: psql.clone(), db: db.into(), owners: owners.clone(), grants: pg.default_privileges.clone() });
         }
     }
     for d in db_defs(pg)? {
-        p.add(PgDatabase {
-            psql: psql.clone(),
-            spec: d.spec.clone(),
-        });
+        p.add(PgDatabase { psql: psql.clone(), spec: d.spec.clone() });
         for (name, schema) in &d.extensions {
-            p.add(PgExtension {
-                psql: psql.clone(),
-                db: d.spec.name.clone(),
-                hint: ext_hint(pg, name),
-                name: name.clone(),
-                schema: schema.clone(),
-            });
+            p.add(PgExtension { psql: psql.clone(), db: d.spec.name.clone(), hint: ext_hint(pg, name), name: name.clone(), schema: schema.clone() });
         }
     }
     Ok(())
@@ -255,23 +210,10 @@ mod tests {
         let pg = super::super::tests::meta_pg();
         let r = role_defs(&pg).unwrap();
         let get = |n: &str| r.iter().find(|x| x.spec.name == n).unwrap();
-        assert_eq!(
-            get("dbuser_dba").spec.password.as_deref(),
-            Some("test-admin-pw")
-        );
-        assert_eq!(
-            get("dbuser_monitor").spec.password.as_deref(),
-            Some("test-monitor-pw")
-        );
-        assert_eq!(
-            get("replicator").spec.password.as_deref(),
-            Some("test-repl-pw")
-        );
-        assert_eq!(
-            get("postgres").spec.password,
-            None,
-            "empty pg_dbsu_password leaves postgres without one"
-        );
+        assert_eq!(get("dbuser_dba").spec.password.as_deref(), Some("test-admin-pw"));
+        assert_eq!(get("dbuser_monitor").spec.password.as_deref(), Some("test-monitor-pw"));
+        assert_eq!(get("replicator").spec.password.as_deref(), Some("test-repl-pw"));
+        assert_eq!(get("postgres").spec.password, None, "empty pg_dbsu_password leaves postgres without one");
         assert!(get("dbuser_dba").pgbouncer && get("dbuser_meta").pgbouncer);
         assert_eq!(get("dbuser_dba").pool_connlimit, Some(16));
         assert_eq!(get("dbrole_readonly").spec.login, Some(false));
@@ -283,10 +225,7 @@ mod tests {
         let d = db_defs(&pg).unwrap();
         assert_eq!(d[0].spec.name, "meta");
         assert_eq!(d[0].spec.schemas, vec!["pigsty".to_string()]);
-        assert_eq!(
-            (d[0].pool_size, d[0].pool_reserve, d[0].pool_connlimit),
-            (64, 32, 100)
-        );
+        assert_eq!((d[0].pool_size, d[0].pool_reserve, d[0].pool_connlimit), (64, 32, 100));
         assert!(d[0].pgbouncer);
     }
 }

@@ -28,16 +28,9 @@ pub fn render(pg: &Pg) -> Result<Vec<(String, String)>> {
             Some(other) => Some(other.to_string()),
         };
         let Some(short) = s("name") else {
-            bail!(
-                "host `{}`: a service in pg_default_services/pg_services has no `name`",
-                pg.ip
-            );
+            bail!("host `{}`: a service in pg_default_services/pg_services has no `name`", pg.ip);
         };
-        let Some(port) = svc
-            .get("port")
-            .and_then(Value::as_u64)
-            .filter(|p| *p > 0 && *p < 65536)
-        else {
+        let Some(port) = svc.get("port").and_then(Value::as_u64).filter(|p| *p > 0 && *p < 65536) else {
             bail!("host `{}`: service `{short}` needs a `port`", pg.ip);
         };
         if !seen.insert(short.clone()) {
@@ -45,18 +38,13 @@ pub fn render(pg: &Pg) -> Result<Vec<(String, String)>> {
         }
         let name = format!("{}-{short}", pg.cluster);
         let err = |e: String| anyhow!("host `{}`: service `{name}`: {e}", pg.ip);
-        let selector =
-            Selector::parse(&s("selector").unwrap_or_else(|| "[]".into())).map_err(err)?;
+        let selector = Selector::parse(&s("selector").unwrap_or_else(|| "[]".into())).map_err(err)?;
         let backup = match s("backup") {
             Some(b) => Some(Selector::parse(&b).map_err(err)?),
             None => None,
         };
         let dest = s("dest").unwrap_or_else(|| "default".into());
-        let dest = if dest == "default" {
-            pg.default_service_dest.clone()
-        } else {
-            dest
-        };
+        let dest = if dest == "default" { pg.default_service_dest.clone() } else { dest };
         let mut servers = vec![];
         let mut backups = vec![];
         for m in &pg.members {
@@ -82,17 +70,8 @@ pub fn render(pg: &Pg) -> Result<Vec<(String, String)>> {
             }));
         }
         let options: Vec<String> = match svc.get("options") {
-            Some(Value::String(o)) => o
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect(),
-            Some(Value::Array(a)) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
+            Some(Value::String(o)) => o.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect(),
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
             _ => vec![],
         };
         let path = format!("/etc/haproxy/{name}.cfg");
@@ -121,10 +100,7 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
         return Ok(());
     }
     for (path, content) in render(pg)? {
-        p.add_notify(
-            File::new(path, content).mode(0o644),
-            vec![Handler::Reload(HAPROXY_UNIT.into())],
-        );
+        p.add_notify(File::new(path, content).mode(0o644), vec![Handler::Reload(HAPROXY_UNIT.into())]);
     }
     Ok(())
 }

@@ -34,14 +34,7 @@ pub const DCS_ONLY: &[&str] = &[
 
 /// Parameters pigsty sets through Patroni's `postgresql.listen` etc.; an override in
 /// `pg_parameters` would be dropped by Patroni, so we refuse it.
-const PATRONI_OWNED: &[&str] = &[
-    "listen_addresses",
-    "port",
-    "cluster_name",
-    "data_directory",
-    "config_file",
-    "hba_file",
-];
+const PATRONI_OWNED: &[&str] = &["listen_addresses", "port", "cluster_name", "data_directory", "config_file", "hba_file"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timings {
@@ -63,19 +56,11 @@ pub struct Timings {
 /// HAProxy probes of the nearest plan.
 pub fn timings(pg: &Pg) -> Result<Timings, String> {
     let plan = |name: &str| -> Result<Timings, String> {
-        let p = pg
-            .rto_plan
-            .get(name)
-            .and_then(Value::as_array)
-            .ok_or_else(|| format!("`pg_rto: {name}` has no entry in `pg_rto_plan`"))?;
+        let p = pg.rto_plan.get(name).and_then(Value::as_array).ok_or_else(|| format!("`pg_rto: {name}` has no entry in `pg_rto_plan`"))?;
         if p.len() != 10 {
             return Err(format!("`pg_rto_plan.{name}` must have 10 values [ttl, loop, retry, start, margin, inter, fastinter, downinter, rise, fall]"));
         }
-        let n = |i: usize| {
-            p[i].as_u64()
-                .or_else(|| p[i].as_str().and_then(|s| s.parse().ok()))
-                .ok_or_else(|| format!("`pg_rto_plan.{name}[{i}]` is not a number"))
-        };
+        let n = |i: usize| p[i].as_u64().or_else(|| p[i].as_str().and_then(|s| s.parse().ok())).ok_or_else(|| format!("`pg_rto_plan.{name}[{i}]` is not a number"));
         let s = |i: usize| match &p[i] {
             Value::String(s) => s.clone(),
             other => format!("{other}s"),
@@ -96,10 +81,7 @@ pub fn timings(pg: &Pg) -> Result<Timings, String> {
     let t = match &pg.rto {
         Value::String(s) if s.parse::<u64>().is_err() => plan(s)?,
         v => {
-            let rto = v
-                .as_u64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                .unwrap_or(30);
+            let rto = v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or(30);
             let near = match rto {
                 0..=20 => "fast",
                 21..=30 => "norm",
@@ -126,11 +108,7 @@ pub fn timings(pg: &Pg) -> Result<Timings, String> {
 
 /// `pg_max_conn`, resolved.
 pub fn max_connections(pg: &Pg) -> u64 {
-    if let Some(n) = pg
-        .max_conn
-        .as_u64()
-        .or_else(|| pg.max_conn.as_str().and_then(|s| s.parse().ok()))
-    {
+    if let Some(n) = pg.max_conn.as_u64().or_else(|| pg.max_conn.as_str().and_then(|s| s.parse().ok())) {
         if n >= 20 {
             return n;
         }
@@ -189,18 +167,9 @@ pub fn parameters(pg: &Pg) -> Result<(Params, Params), String> {
         "tiny" => (0, 0, 0),
         "olap" => (cpus.max(2), (cpus / 2).max(2), (cpus / 2).max(2)),
         "crit" => ((cpus / 2).max(2), 0, (cpus / 4).max(1)),
-        _ => (
-            (cpus / 2).max(2),
-            (cpus / 4).clamp(1, 4),
-            (cpus / 4).clamp(1, 4),
-        ),
+        _ => ((cpus / 2).max(2), (cpus / 4).clamp(1, 4), (cpus / 4).clamp(1, 4)),
     };
-    let libs: Vec<String> = pg
-        .libs
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
+    let libs: Vec<String> = pg.libs.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
 
     let mut local: BTreeMap<String, String> = BTreeMap::new();
     let mut set = |k: &str, v: String| {
@@ -216,38 +185,23 @@ pub fn parameters(pg: &Pg) -> Result<(Params, Params), String> {
     set("tcp_keepalives_count", "10".into());
     // memory
     set("shared_buffers", mb(shared));
-    set(
-        "effective_cache_size",
-        mb(mem.saturating_sub(shared).max(128)),
-    );
+    set("effective_cache_size", mb(mem.saturating_sub(shared).max(128)));
     set("maintenance_work_mem", mb(maint));
     set("work_mem", mb(work_mem));
     set("huge_pages", "try".into());
-    set(
-        "temp_file_limit",
-        if conf == "tiny" { "4GB" } else { "100GB" }.into(),
-    );
+    set("temp_file_limit", if conf == "tiny" { "4GB" } else { "100GB" }.into());
     // cpu & parallelism
     set("max_parallel_workers", par_workers.to_string());
     set("max_parallel_workers_per_gather", par_gather.to_string());
     set("max_parallel_maintenance_workers", par_maint.to_string());
     // io
     set("random_page_cost", if ssd { "1.1" } else { "4.0" }.into());
-    set(
-        "effective_io_concurrency",
-        if ssd { "200" } else { "2" }.into(),
-    );
+    set("effective_io_concurrency", if ssd { "200" } else { "2" }.into());
     // wal & checkpoints
-    set(
-        "wal_compression",
-        if pg.version >= 15 { "lz4" } else { "on" }.into(),
-    );
+    set("wal_compression", if pg.version >= 15 { "lz4" } else { "on" }.into());
     set("min_wal_size", mb(min_wal));
     set("max_wal_size", mb(max_wal));
-    set(
-        "checkpoint_timeout",
-        if conf == "olap" { "30min" } else { "15min" }.into(),
-    );
+    set("checkpoint_timeout", if conf == "olap" { "30min" } else { "15min" }.into());
     set("checkpoint_completion_target", "0.9".into());
     set("wal_writer_delay", "20ms".into());
     set("commit_delay", "0".into());
@@ -255,17 +209,10 @@ pub fn parameters(pg: &Pg) -> Result<(Params, Params), String> {
     set("archive_mode", "on".into());
     set(
         "archive_command",
-        if pg.pgbackrest_enabled {
-            format!("pgbackrest --stanza={} archive-push %p", pg.cluster)
-        } else {
-            "/bin/true".into()
-        },
+        if pg.pgbackrest_enabled { format!("pgbackrest --stanza={} archive-push %p", pg.cluster) } else { "/bin/true".into() },
     );
     // replication
-    set(
-        "hot_standby_feedback",
-        if conf == "tiny" { "off" } else { "on" }.into(),
-    );
+    set("hot_standby_feedback", if conf == "tiny" { "off" } else { "on" }.into());
     set("wal_receiver_status_interval", "1s".into());
     set("max_standby_archive_delay", "10min".into());
     set("max_standby_streaming_delay", "3min".into());
@@ -282,15 +229,7 @@ pub fn parameters(pg: &Pg) -> Result<(Params, Params), String> {
     set("log_lock_waits", "on".into());
     set("log_replication_commands", "on".into());
     set("log_statement", "ddl".into());
-    set(
-        "log_min_duration_statement",
-        match conf {
-            "olap" => "1000",
-            "crit" => "50",
-            _ => "100",
-        }
-        .into(),
-    );
+    set("log_min_duration_statement", match conf { "olap" => "1000", "crit" => "50", _ => "100" }.into());
     set("log_autovacuum_min_duration", "1s".into());
     set("log_temp_files", "1024".into());
     // statistics
@@ -298,29 +237,12 @@ pub fn parameters(pg: &Pg) -> Result<(Params, Params), String> {
     set("track_functions", "all".into());
     set("track_activity_query_size", "8192".into());
     // autovacuum
-    set(
-        "autovacuum_vacuum_scale_factor",
-        if conf == "olap" { "0.1" } else { "0.02" }.into(),
-    );
-    set(
-        "autovacuum_analyze_scale_factor",
-        if conf == "olap" { "0.05" } else { "0.01" }.into(),
-    );
-    set(
-        "autovacuum_vacuum_cost_limit",
-        if conf == "tiny" { "200" } else { "2000" }.into(),
-    );
+    set("autovacuum_vacuum_scale_factor", if conf == "olap" { "0.1" } else { "0.02" }.into());
+    set("autovacuum_analyze_scale_factor", if conf == "olap" { "0.05" } else { "0.01" }.into());
+    set("autovacuum_vacuum_cost_limit", if conf == "tiny" { "200" } else { "2000" }.into());
     set("autovacuum_naptime", "1min".into());
     // timeouts
-    set(
-        "idle_in_transaction_session_timeout",
-        match conf {
-            "olap" => "0",
-            "crit" => "1min",
-            _ => "10min",
-        }
-        .into(),
-    );
+    set("idle_in_transaction_session_timeout", match conf { "olap" => "0", "crit" => "1min", _ => "10min" }.into());
     // extensions
     set("shared_preload_libraries", libs.join(","));
     if libs.iter().any(|l| l == "pg_stat_statements") {
@@ -334,13 +256,7 @@ pub fn parameters(pg: &Pg) -> Result<(Params, Params), String> {
         set("auto_explain.log_nested_statements", "on".into());
     }
     if pg.version >= 18 {
-        set(
-            "io_method",
-            match conf {
-                "tiny" => "sync".to_string(),
-                _ => "worker".to_string(),
-            },
-        );
+        set("io_method", match conf { "tiny" => "sync".to_string(), _ => "worker".to_string() });
     }
 
     let mut dcs: BTreeMap<String, String> = BTreeMap::new();
@@ -348,35 +264,15 @@ pub fn parameters(pg: &Pg) -> Result<(Params, Params), String> {
     dcs.insert("max_wal_senders".into(), "50".into());
     dcs.insert("max_replication_slots".into(), "50".into());
     dcs.insert("max_worker_processes".into(), (cpus + 8).max(8).to_string());
-    dcs.insert(
-        "max_locks_per_transaction".into(),
-        match conf {
-            "tiny" => "64",
-            "olap" => "256",
-            _ => "128",
-        }
-        .into(),
-    );
-    dcs.insert(
-        "max_prepared_transactions".into(),
-        if pg.libs.contains("citus") {
-            conns.to_string()
-        } else {
-            "0".into()
-        },
-    );
+    dcs.insert("max_locks_per_transaction".into(), match conf { "tiny" => "64", "olap" => "256", _ => "128" }.into());
+    dcs.insert("max_prepared_transactions".into(), if pg.libs.contains("citus") { conns.to_string() } else { "0".into() });
     dcs.insert("track_commit_timestamp".into(), "on".into());
     dcs.insert("wal_level".into(), "logical".into());
-    dcs.insert(
-        "wal_keep_size".into(),
-        if conf == "tiny" { "256MB" } else { "1GB" }.into(),
-    );
+    dcs.insert("wal_keep_size".into(), if conf == "tiny" { "256MB" } else { "1GB" }.into());
 
     for (k, v) in &pg.parameters {
         if PATRONI_OWNED.contains(&k.as_str()) {
-            return Err(format!(
-                "`pg_parameters.{k}` is managed through Patroni and cannot be overridden"
-            ));
+            return Err(format!("`pg_parameters.{k}` is managed through Patroni and cannot be overridden"));
         }
         let v = value_str(v);
         if DCS_ONLY.contains(&k.as_str()) {
@@ -410,10 +306,7 @@ mod tests {
         assert_eq!(l["work_mem"], "64MB");
         assert_eq!(d["max_connections"], "500");
         assert_eq!(d["max_worker_processes"], "12");
-        assert!(
-            !l.contains_key("max_connections"),
-            "dcs-only parameters never go local"
-        );
+        assert!(!l.contains_key("max_connections"), "dcs-only parameters never go local");
     }
 
     #[test]
@@ -447,24 +340,14 @@ mod tests {
             let mut p = pg("oltp", 8192, 4);
             p.rto = json!(name);
             let t = timings(&p).unwrap();
-            assert!(
-                t.ttl >= 20 && t.loop_wait + 2 * t.retry_timeout <= t.ttl,
-                "{name}: {t:?}"
-            );
+            assert!(t.ttl >= 20 && t.loop_wait + 2 * t.retry_timeout <= t.ttl, "{name}: {t:?}");
         }
         let mut p = pg("oltp", 8192, 4);
         p.rto = json!(30);
         let t = timings(&p).unwrap();
-        assert_eq!(
-            (t.ttl, t.loop_wait, t.retry_timeout, t.inter.as_str()),
-            (30, 5, 10, "2s")
-        );
+        assert_eq!((t.ttl, t.loop_wait, t.retry_timeout, t.inter.as_str()), (30, 5, 10, "2s"));
         p.rto = json!(10);
-        assert_eq!(
-            timings(&p).unwrap().ttl,
-            20,
-            "patroni 3.2+ refuses ttl < 20"
-        );
+        assert_eq!(timings(&p).unwrap().ttl, 20, "patroni 3.2+ refuses ttl < 20");
         p.rto = json!("nope");
         assert!(timings(&p).unwrap_err().contains("pg_rto: nope"));
     }

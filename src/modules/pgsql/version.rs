@@ -12,29 +12,18 @@ pub const KNOWN: &[u32] = &[18, 17, 16, 15, 14, 13];
 
 /// Read a data directory's `PG_VERSION`.
 fn data_version(pg_data: &str) -> Option<u32> {
-    std::fs::read_to_string(format!("{pg_data}/PG_VERSION"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    std::fs::read_to_string(format!("{pg_data}/PG_VERSION")).ok()?.trim().parse().ok()
 }
 
 /// Decide the version; `pm` answers what is installed and installable.
 pub fn resolve_with(host: &Host, pm: &dyn PackageManager) -> Result<u32> {
     let v = Vars(&host.vars);
-    let installed = |n: u32| {
-        pm.missing(&[format!("postgresql-{n}")])
-            .map(|m| m.is_empty())
-            .unwrap_or(false)
-    };
+    let installed = |n: u32| pm.missing(&[format!("postgresql-{n}")]).map(|m| m.is_empty()).unwrap_or(false);
     let available = |n: u32| installed(n) || pm.candidate(&format!("postgresql-{n}")).is_some();
     if host.is_set("pg_version") {
         let raw = v.s("pg_version", "");
         let Ok(n) = raw.trim().parse::<u32>() else {
-            bail!(
-                "host `{}`: `pg_version: {raw}` is not a postgres major version (e.g. 15)",
-                host.addr
-            );
+            bail!("host `{}`: `pg_version: {raw}` is not a postgres major version (e.g. 15)", host.addr);
         };
         if let Some(d) = data_version(&v.s("pg_data", "/pg/data")) {
             if d != n {
@@ -47,10 +36,7 @@ pub fn resolve_with(host: &Host, pm: &dyn PackageManager) -> Result<u32> {
         if available(n) {
             return Ok(n);
         }
-        let fallback = KNOWN
-            .iter()
-            .copied()
-            .find(|k| *k != n && pm.candidate(&format!("postgresql-{k}")).is_some());
+        let fallback = KNOWN.iter().copied().find(|k| *k != n && pm.candidate(&format!("postgresql-{k}")).is_some());
         bail!(
             "host `{}`: `pg_version: {n}` but package `postgresql-{n}` is not available from any configured apt source\nhint: add the PGDG repository (apt.postgresql.org) for PostgreSQL {n}{}",
             host.addr,
@@ -73,11 +59,7 @@ pub fn resolve_with(host: &Host, pm: &dyn PackageManager) -> Result<u32> {
     if let Some(n) = KNOWN.iter().copied().find(|n| installed(*n)) {
         return Ok(n);
     }
-    if let Some(n) = KNOWN
-        .iter()
-        .copied()
-        .find(|n| pm.candidate(&format!("postgresql-{n}")).is_some())
-    {
+    if let Some(n) = KNOWN.iter().copied().find(|n| pm.candidate(&format!("postgresql-{n}")).is_some()) {
         return Ok(n);
     }
     bail!(
@@ -103,11 +85,7 @@ mod tests {
     }
     impl PackageManager for Fake {
         fn missing(&self, names: &[String]) -> Result<Vec<String>, CmdError> {
-            Ok(names
-                .iter()
-                .filter(|n| !self.installed.contains(&n.as_str()))
-                .cloned()
-                .collect())
+            Ok(names.iter().filter(|n| !self.installed.contains(&n.as_str())).cloned().collect())
         }
         fn install(&self, _: &[String]) -> Result<(), CmdError> {
             Ok(())
@@ -121,54 +99,31 @@ mod tests {
         let text = format!(
             "all:\n  children:\n    pg-x:\n      hosts: {{ 10.10.10.12: {{ pg_seq: 1, pg_role: primary }} }}\n      vars: {{ pg_cluster: pg-x, pg_data: /nonexistent/pgdata{extra} }}\n"
         );
-        crate::inventory::Inventory::from_str_with(
-            "t.yml",
-            &text,
-            &[],
-            &crate::inventory::LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap()
+        crate::inventory::Inventory::from_str_with("t.yml", &text, &[], &crate::inventory::LoadOptions { resolve_names: false }).unwrap()
     }
 
     #[test]
     fn unset_version_takes_the_highest_available() {
         let inv = host("");
-        let pm = Fake {
-            installed: vec![],
-            candidates: vec!["postgresql-15"],
-        };
+        let pm = Fake { installed: vec![], candidates: vec!["postgresql-15"] };
         assert_eq!(resolve_with(&inv.hosts[0], &pm).unwrap(), 15);
-        let pm = Fake {
-            installed: vec![],
-            candidates: vec!["postgresql-15", "postgresql-17"],
-        };
+        let pm = Fake { installed: vec![], candidates: vec!["postgresql-15", "postgresql-17"] };
         assert_eq!(resolve_with(&inv.hosts[0], &pm).unwrap(), 17);
     }
 
     #[test]
     fn an_installed_server_wins_over_a_newer_candidate() {
         let inv = host("");
-        let pm = Fake {
-            installed: vec!["postgresql-15"],
-            candidates: vec!["postgresql-17"],
-        };
+        let pm = Fake { installed: vec!["postgresql-15"], candidates: vec!["postgresql-17"] };
         assert_eq!(resolve_with(&inv.hosts[0], &pm).unwrap(), 15);
     }
 
     #[test]
     fn unavailable_explicit_version_names_the_package_and_pgdg() {
         let inv = host(", pg_version: 18");
-        let pm = Fake {
-            installed: vec![],
-            candidates: vec!["postgresql-15"],
-        };
+        let pm = Fake { installed: vec![], candidates: vec!["postgresql-15"] };
         let e = resolve_with(&inv.hosts[0], &pm).unwrap_err().to_string();
-        assert!(
-            e.contains("`postgresql-18`") && e.contains("PGDG") && e.contains("PostgreSQL 15"),
-            "{e}"
-        );
+        assert!(e.contains("`postgresql-18`") && e.contains("PGDG") && e.contains("PostgreSQL 15"), "{e}");
     }
 
     #[test]
@@ -179,48 +134,19 @@ mod tests {
             "all:\n  children:\n    pg-x:\n      hosts: {{ 10.10.10.12: {{ pg_seq: 1, pg_role: primary }} }}\n      vars: {{ pg_cluster: pg-x, pg_version: 16, pg_data: {} }}\n",
             d.path().display()
         );
-        let inv = crate::inventory::Inventory::from_str_with(
-            "t.yml",
-            &text,
-            &[],
-            &crate::inventory::LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap();
-        let pm = Fake {
-            installed: vec!["postgresql-15"],
-            candidates: vec!["postgresql-16"],
-        };
+        let inv = crate::inventory::Inventory::from_str_with("t.yml", &text, &[], &crate::inventory::LoadOptions { resolve_names: false }).unwrap();
+        let pm = Fake { installed: vec!["postgresql-15"], candidates: vec!["postgresql-16"] };
         let e = resolve_with(&inv.hosts[0], &pm).unwrap_err().to_string();
-        assert!(
-            e.contains("PostgreSQL 15 cluster") && e.contains("does not upgrade"),
-            "{e}"
-        );
+        assert!(e.contains("PostgreSQL 15 cluster") && e.contains("does not upgrade"), "{e}");
         let text = text.replace("pg_version: 16, ", "");
-        let inv = crate::inventory::Inventory::from_str_with(
-            "t.yml",
-            &text,
-            &[],
-            &crate::inventory::LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap();
-        assert_eq!(
-            resolve_with(&inv.hosts[0], &pm).unwrap(),
-            15,
-            "the data directory decides when unset"
-        );
+        let inv = crate::inventory::Inventory::from_str_with("t.yml", &text, &[], &crate::inventory::LoadOptions { resolve_names: false }).unwrap();
+        assert_eq!(resolve_with(&inv.hosts[0], &pm).unwrap(), 15, "the data directory decides when unset");
     }
 
     #[test]
     fn nothing_available_is_a_clear_error() {
         let inv = host("");
-        let pm = Fake {
-            installed: vec![],
-            candidates: vec![],
-        };
+        let pm = Fake { installed: vec![], candidates: vec![] };
         let e = resolve_with(&inv.hosts[0], &pm).unwrap_err().to_string();
         assert!(e.contains("apt-get update"), "{e}");
     }
