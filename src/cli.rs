@@ -95,6 +95,8 @@ pub enum Command {
     Join(JoinArgs),
     /// Clusters, members, roles, lag, services and backups at a glance
     Status(StatusArgs),
+    /// Journal and Postgres logs of a node, instance or cluster, merged by time
+    Logs(LogsArgs),
     /// Manage PostgreSQL clusters
     #[command(subcommand)]
     Pgsql(PgsqlCmd),
@@ -174,6 +176,20 @@ pub struct JoinArgs {
     /// Accept unknown SSH host keys (first contact)
     #[arg(long)]
     pub accept_new_host_keys: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// An address, an instance (pg-test-1), a cluster or group (pg-test, etcd), or `all`
+    pub target: String,
+    /// Only this service: a unit (patroni, etcd, haproxy, ...) or `postgres` (its csv log)
+    pub service: Option<String>,
+    /// From when (journalctl's syntax: "1 hour ago", "-10min", "2026-11-25 18:00")
+    #[arg(long, default_value = "1 hour ago")]
+    pub since: String,
+    /// Only the last N lines
+    #[arg(short = 'n', long, value_name = "N")]
+    pub lines: Option<usize>,
 }
 
 #[derive(Args, Debug)]

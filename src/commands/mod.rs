@@ -9,6 +9,7 @@ pub mod deploy;
 pub mod etcd;
 pub mod install;
 pub mod join;
+pub mod logs;
 pub mod node;
 pub mod node_rm;
 pub mod pgsql;
@@ -40,6 +41,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             join::converge_hosts(&g, &a.hosts, &a.target, None, a.accept_new_host_keys)
         }
         Command::Status(a) => status::run(&g, &a),
+        Command::Logs(a) => logs::run(&g, &a),
         Command::Pgsql(c) => match c {
             PgsqlCmd::Add { cluster, hosts, .. } => pgsql_members::add(&g, &cluster, &hosts),
             PgsqlCmd::Rm {
