@@ -92,6 +92,40 @@ pub struct Outcome {
 
 /// Run all phases. Events go to the reporter; returns which hosts failed.
 pub fn run(inv: &Inventory, selected: &[&Host], opts: &Options, rep: &Mutex<Reporter>) -> Outcome {
+    run_scoped(inv, selected, opts, None, rep)
+}
+
+/// Files the inventory names that node mode cannot read on a remote host: the
+/// `baseline` SQL of the databases of the selected pgsql hosts, read next to the
+/// inventory here (missing ones are reported by the database step that needs them).
+fn inventory_files(inv: &Inventory, selected: &[&Host]) -> BTreeMap<String, String> {
+    let dir = inv.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for h in selected {
+        for d in h.list("pg_databases").into_iter().flatten() {
+            let Some(name) = d.get("baseline").and_then(|b| b.as_str()).filter(|b| !b.is_empty()) else { continue };
+            if out.contains_key(name) {
+                continue;
+            }
+            let found = crate::modules::pgsql::roles::baseline_paths(&dir, name).into_iter().find_map(|p| std::fs::read_to_string(p).ok());
+            if let Some(text) = found {
+                out.insert(name.to_string(), text);
+            }
+        }
+    }
+    out
+}
+
+/// Like [`run`], with the pgsql phases narrowed to one part of the module.
+pub fn run_scoped(
+    inv: &Inventory,
+    selected: &[&Host],
+    opts: &Options,
+    scope: Option<&crate::modules::pgsql::Scope>,
+    rep: &Mutex<Reporter>,
+) -> Outcome {
+    let extra = Extra { scope: scope.cloned(), files: inventory_files(inv, selected) };
+    let extra = &extra;
     let facts = Facts::gather();
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
     let copied: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
@@ -107,7 +141,7 @@ pub fn run(inv: &Inventory, selected: &[&Host], opts: &Options, rep: &Mutex<Repo
             for _ in 0..workers {
                 s.spawn(|| loop {
                     let Some(h) = queue.lock().ok().and_then(|mut q| q.pop_front()) else { break };
-                    let r = run_host(inv, &h, phase.module, opts, &facts, &copied, rep);
+                    let r = run_host(inv, &h, phase.module, opts, extra, &facts, &copied, rep);
                     if let Ok(mut v) = results.lock() {
                         v.push((h, r));
                     }
@@ -138,14 +172,23 @@ fn probe_error(host: &str, e: SshError) -> String {
     }
 }
 
-fn request(inv: &Inventory, host: &str, module: Module, mode: Mode, extra: &[String]) -> NodeRequest {
+/// What a request carries besides the inventory: a pgsql scope and inventory files.
+struct Extra {
+    scope: Option<crate::modules::pgsql::Scope>,
+    files: BTreeMap<String, String>,
+}
+
+fn request(inv: &Inventory, host: &str, module: Module, mode: Mode, extra_vars: &[String], extra: &Extra) -> NodeRequest {
+    let pgsql = module == Module::Pgsql;
     NodeRequest {
         inventory: inv.source.clone(),
         inventory_name: inv.path.display().to_string(),
-        extra_vars: extra.to_vec(),
+        extra_vars: extra_vars.to_vec(),
         host: host.into(),
         modules: vec![module.to_string()],
         mode: if mode == Mode::Apply { "apply".into() } else { "check".into() },
+        pgsql_scope: if pgsql { extra.scope.clone() } else { None },
+        files: if pgsql { extra.files.clone() } else { BTreeMap::new() },
     }
 }
 
@@ -154,11 +197,12 @@ fn run_host(
     host: &str,
     module: Module,
     opts: &Options,
+    extra: &Extra,
     facts: &Facts,
     copied: &Mutex<BTreeSet<String>>,
     rep: &Mutex<Reporter>,
 ) -> Result<(), String> {
-    let req = serde_json::to_vec(&request(inv, host, module, opts.mode, &opts.extra_vars)).map_err(|e| e.to_string())?;
+    let req = serde_json::to_vec(&request(inv, host, module, opts.mode, &opts.extra_vars, extra)).map_err(|e| e.to_string())?;
     let mut child = if is_local(host, facts) {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
         std::process::Command::new(exe)

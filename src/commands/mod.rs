@@ -10,6 +10,7 @@ pub mod install;
 pub mod join;
 pub mod node;
 pub mod pgsql;
+pub mod pgsql_code;
 pub mod plan;
 pub mod status;
 pub mod validate;
@@ -37,11 +38,11 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Pgsql(c) => match c {
             PgsqlCmd::Add { .. } => not_built("pgsql add"),
             PgsqlCmd::Rm { .. } => not_built("pgsql rm"),
-            PgsqlCmd::User { .. } => not_built("pgsql user"),
-            PgsqlCmd::Db { .. } => not_built("pgsql db"),
-            PgsqlCmd::Hba { .. } => not_built("pgsql hba"),
-            PgsqlCmd::Svc { .. } => not_built("pgsql svc"),
-            PgsqlCmd::Ext { .. } => not_built("pgsql ext"),
+            PgsqlCmd::User { cluster, user } => pgsql_code::run(&g, &cluster, pgsql_code::Part::User(user), false),
+            PgsqlCmd::Db { cluster, db, confirm } => pgsql_code::run(&g, &cluster, pgsql_code::Part::Db(db), confirm.yes),
+            PgsqlCmd::Hba { cluster } => pgsql_code::run(&g, &cluster, pgsql_code::Part::Hba, false),
+            PgsqlCmd::Svc { cluster } => pgsql_code::run(&g, &cluster, pgsql_code::Part::Svc, false),
+            PgsqlCmd::Ext { cluster, extensions } => pgsql_code::run(&g, &cluster, pgsql_code::Part::Ext(extensions), false),
             PgsqlCmd::Switchover { cluster, to, confirm } => pgsql::run(&g, pgsql::Action::Switchover, &cluster, to.as_deref(), confirm.yes),
             PgsqlCmd::Failover { cluster, to, confirm } => pgsql::run(&g, pgsql::Action::Failover, &cluster, to.as_deref(), confirm.yes),
             PgsqlCmd::Restart { .. } => not_built("pgsql restart"),

@@ -40,6 +40,9 @@ fn apply_request(req: &NodeRequest) -> Result<()> {
         crate::engine::set_state_dir(std::path::PathBuf::from(crate::engine::STATE_DIR_DEFAULT));
     }
     let inv = Inventory::from_str(&req.inventory_name, &req.inventory, &req.extra_vars)?;
+    if !req.files.is_empty() {
+        modules::pgsql::roles::set_files(req.files.clone());
+    }
     let host = inv.host(&req.host).ok_or_else(|| anyhow!("host `{}` is not in the inventory sent to this node", req.host))?;
     if req.host.parse::<std::net::IpAddr>().is_ok() && !facts.ipv4.iter().any(|ip| *ip == req.host) && req.host != "127.0.0.1" {
         bail!(
@@ -52,7 +55,11 @@ fn apply_request(req: &NodeRequest) -> Result<()> {
         let m: Module = name.parse().map_err(|_| anyhow!("unknown module `{name}` in the node request"))?;
         let facts = Facts::gather();
         let ctx = Ctx { inv: &inv, host, facts: &facts };
-        let plan = modules::plan(m, &ctx).with_context(|| format!("planning module {m} on `{}`", host.addr))?;
+        let plan = match (&req.pgsql_scope, m) {
+            (Some(scope), Module::Pgsql) => modules::pgsql::plan_scoped(&ctx, scope),
+            _ => modules::plan(m, &ctx),
+        }
+        .with_context(|| format!("planning module {m} on `{}`", host.addr))?;
         run_module(&host.addr, &plan, mode, &mut |e| emit(e)).map_err(|e| anyhow!("{e}"))?;
     }
     Ok(())

@@ -31,6 +31,9 @@ pub mod patroni;
 pub mod pgbackrest;
 pub mod postgres;
 pub mod scram;
+// Database as code: rule files told rule by rule, files a module no longer wants.
+pub mod rule_file;
+pub mod stale;
 
 pub use block::BlockInFile;
 pub use dir::Dir;
@@ -52,6 +55,8 @@ pub use hostname::Hostname;
 pub use note::Note;
 pub use ssh_key::SshKey;
 pub use sysctl::Sysctl;
+pub use rule_file::RuleFile;
+pub use stale::StaleFiles;
 
 /// The result of a check.
 #[derive(Debug, Clone, PartialEq, Eq)]

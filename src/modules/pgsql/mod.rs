@@ -16,9 +16,11 @@ use crate::inventory::{Host, Inventory};
 use crate::resources::{Dir, Exec, File, Package, Service, Symlink};
 use crate::sys::Cmd;
 use anyhow::Result;
+use serde::{Deserialize, Serialize};
 
 pub mod backup;
 pub mod exporter;
+pub mod ext;
 pub mod hba;
 pub mod params;
 pub mod patroni;
@@ -49,6 +51,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
 pub fn plan_for(pg: &Pg) -> Result<ModulePlan> {
     let mut p = ModulePlan::new("pgsql");
     install_steps(&mut p, pg);
+    ext::package_steps(&mut p, pg, &[])?;
     layout_steps(&mut p, pg);
     backup::config_steps(&mut p, pg)?;
     patroni::config_steps(&mut p, pg)?;
@@ -62,6 +65,64 @@ pub fn plan_for(pg: &Pg) -> Result<ModulePlan> {
         backup::run_steps(&mut p, pg)?;
     }
     exporter::steps(&mut p, pg)?;
+    Ok(p)
+}
+
+/// A part of the module, for `pigsty pgsql user|db|hba|svc|ext`: catalog work on the
+/// primary, pgBouncer and HAProxy files on every member, nothing else.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    /// `user`, `db`, `hba`, `svc` or `ext`.
+    pub part: String,
+    /// The user, the database, or the extensions (none: all listed).
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Dropping a database marked absent was confirmed.
+    #[serde(default)]
+    pub allow_drop: bool,
+}
+
+/// The plan of one part of the module on this host.
+pub fn plan_scoped(ctx: &Ctx, scope: &Scope) -> Result<ModulePlan> {
+    let version = version::resolve(ctx.host)?;
+    let pg = Pg::new(ctx.inv, ctx.host, ctx.facts, version)?;
+    plan_scope_for(&pg, scope)
+}
+
+pub fn plan_scope_for(pg: &Pg, scope: &Scope) -> Result<ModulePlan> {
+    let mut p = ModulePlan::new("pgsql");
+    let first = scope.names.first().cloned();
+    match scope.part.as_str() {
+        "user" => {
+            roles::only_steps(&mut p, pg, &roles::Only { user: first, ..Default::default() })?;
+            if pg.pgbouncer_enabled {
+                pgbouncer::lists_steps(&mut p, pg, true, false)?;
+            }
+        }
+        "db" => {
+            let db = first.unwrap_or_default();
+            let exts: Vec<String> = roles::db_defs(pg)?.into_iter().filter(|d| d.spec.name == db).flat_map(|d| d.extensions.into_iter().map(|e| e.0)).collect();
+            if !exts.is_empty() {
+                ext::package_steps(&mut p, pg, &exts)?;
+            }
+            roles::only_steps(&mut p, pg, &roles::Only { db: Some(db), allow_drop: scope.allow_drop, ..Default::default() })?;
+            if pg.pgbouncer_enabled {
+                pgbouncer::lists_steps(&mut p, pg, false, true)?;
+            }
+        }
+        "hba" => {
+            patroni::hba_step(&mut p, pg)?;
+            if pg.pgbouncer_enabled {
+                pgbouncer::hba_step(&mut p, pg)?;
+            }
+        }
+        "svc" => services::steps(&mut p, pg)?,
+        "ext" => {
+            ext::package_steps(&mut p, pg, &scope.names)?;
+            ext::create_steps(&mut p, pg, &scope.names)?;
+        }
+        other => anyhow::bail!("unknown part `{other}` of the pgsql module (user, db, hba, svc, ext)"),
+    }
     Ok(p)
 }
 

@@ -4,7 +4,7 @@
 //! they skip themselves on replicas (see `resources::postgres`).
 use super::params::Pg;
 use crate::engine::ModulePlan;
-use crate::resources::postgres::{DbSpec, PgDatabase, PgDefaultPrivileges, PgExtension, PgRole, PgSchemas, RoleSpec};
+use crate::resources::postgres::{DbSpec, PgDatabase, PgDefaultPrivileges, PgDropDatabase, PgDropRole, PgExtension, PgRole, PgSchemas, RoleSpec};
 use anyhow::{bail, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -36,6 +36,52 @@ pub struct RoleDef {
     pub pgbouncer: bool,
     pub pool_mode: Option<String>,
     pub pool_connlimit: Option<i64>,
+    /// `state: absent`: the role is dropped.
+    pub absent: bool,
+}
+
+/// Days since 1970-01-01 as a civil `YYYY-MM-DD` (UTC), for `expire_in`.
+pub fn civil_date(days: i64) -> String {
+    // Howard Hinnant's days_from_civil inverse.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn today_days() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| (d.as_secs() / 86_400) as i64).unwrap_or(0)
+}
+
+fn is_absent(v: &Value) -> bool {
+    str_of(v, "state").is_some_and(|s| s == "absent")
+}
+
+/// `roles: [a, {name: b}, {name: c, state: absent}]` -> (grant, revoke).
+fn memberships(v: &Value) -> (Vec<String>, Vec<String>) {
+    let (mut grant, mut revoke) = (vec![], vec![]);
+    for r in v.get("roles").and_then(Value::as_array).into_iter().flatten() {
+        match r {
+            Value::String(s) => grant.push(s.clone()),
+            Value::Object(_) => {
+                if let Some(n) = str_of(r, "name") {
+                    if is_absent(r) {
+                        revoke.push(n)
+                    } else {
+                        grant.push(n)
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (grant, revoke)
 }
 
 /// `pg_default_roles` then `pg_users`, later definitions of a name replacing earlier ones.
@@ -62,6 +108,12 @@ pub fn role_defs(pg: &Pg) -> Result<Vec<RoleDef>> {
             .and_then(Value::as_object)
             .map(|m| m.iter().map(|(k, x)| (k.clone(), super::tune::value_str(x))).collect())
             .unwrap_or_default();
+        let (roles, revoke) = memberships(v);
+        // Pigsty: `expire_in` (days from now) wins over `expire_at`.
+        let expire_at = match v.get("expire_in").and_then(Value::as_i64) {
+            Some(n) => Some(civil_date(today_days() + n)),
+            None => str_of(v, "expire_at"),
+        };
         let spec = RoleSpec {
             name: name.clone(),
             login: bool_of(v, "login"),
@@ -73,16 +125,18 @@ pub fn role_defs(pg: &Pg) -> Result<Vec<RoleDef>> {
             bypassrls: bool_of(v, "bypassrls"),
             connlimit: v.get("connlimit").and_then(Value::as_i64),
             password,
-            roles: list_of(v, "roles"),
+            roles,
+            revoke,
             comment: str_of(v, "comment"),
             parameters,
-            expire_at: str_of(v, "expire_at"),
+            expire_at,
         };
         let def = RoleDef {
             spec,
             pgbouncer: bool_of(v, "pgbouncer").unwrap_or(false),
             pool_mode: str_of(v, "pool_mode"),
             pool_connlimit: v.get("pool_connlimit").and_then(Value::as_i64),
+            absent: is_absent(v),
         };
         match out.iter_mut().find(|d| d.spec.name == name) {
             Some(d) => *d = def,
@@ -104,6 +158,15 @@ pub struct DbDef {
     pub pool_size_min: i64,
     pub pool_connlimit: i64,
     pub pool_auth_user: Option<String>,
+    /// `state: absent` (dropped, after a confirmation) or `recreate` (dropped and created again).
+    pub state: DbState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbState {
+    Create,
+    Absent,
+    Recreate,
 }
 
 fn extensions_of(v: &Value) -> Vec<(String, Option<String>)> {
@@ -121,6 +184,30 @@ fn extensions_of(v: &Value) -> Vec<(String, Option<String>)> {
         .unwrap_or_default()
 }
 
+/// Files named by `baseline`, sent along by the controller (node mode), by name.
+static FILES: std::sync::OnceLock<BTreeMap<String, String>> = std::sync::OnceLock::new();
+
+/// Node mode: the baseline files the controller read next to its inventory.
+pub fn set_files(files: BTreeMap<String, String>) {
+    let _ = FILES.set(files);
+}
+
+/// Where a `baseline` name is looked for, next to the inventory: `files/NAME`, then `NAME`.
+pub fn baseline_paths(inventory_dir: &std::path::Path, name: &str) -> Vec<std::path::PathBuf> {
+    let p = std::path::Path::new(name);
+    if p.is_absolute() {
+        return vec![p.to_path_buf()];
+    }
+    vec![inventory_dir.join("files").join(name), inventory_dir.join(name)]
+}
+
+fn baseline_sql(pg: &Pg, name: &str) -> Option<String> {
+    if let Some(s) = FILES.get().and_then(|f| f.get(name)) {
+        return Some(s.clone());
+    }
+    baseline_paths(&pg.inventory_dir, name).into_iter().find_map(|p| std::fs::read_to_string(p).ok())
+}
+
 pub fn db_defs(pg: &Pg) -> Result<Vec<DbDef>> {
     let mut out = vec![];
     for v in &pg.databases {
@@ -128,18 +215,45 @@ pub fn db_defs(pg: &Pg) -> Result<Vec<DbDef>> {
             bail!("host `{}`: a database in pg_databases has no `name`", pg.ip);
         };
         let i = |k: &str, d: i64| v.get(k).and_then(Value::as_i64).unwrap_or(d);
+        let parameters: BTreeMap<String, String> = v
+            .get("parameters")
+            .and_then(Value::as_object)
+            .map(|m| m.iter().map(|(k, x)| (k.clone(), super::tune::value_str(x))).collect())
+            .unwrap_or_default();
+        let state = match str_of(v, "state").as_deref() {
+            Some("absent") => DbState::Absent,
+            Some("recreate") => DbState::Recreate,
+            _ => DbState::Create,
+        };
+        let mut keep_connect = vec![pg.admin_username.clone(), pg.monitor_username.clone(), pg.replication_username.clone()];
+        keep_connect.dedup();
         out.push(DbDef {
             spec: DbSpec {
                 name,
                 owner: str_of(v, "owner"),
                 template: str_of(v, "template"),
+                strategy: str_of(v, "strategy"),
                 encoding: str_of(v, "encoding"),
                 locale: str_of(v, "locale"),
                 lc_collate: str_of(v, "lc_collate"),
                 lc_ctype: str_of(v, "lc_ctype"),
+                locale_provider: str_of(v, "locale_provider"),
+                icu_locale: str_of(v, "icu_locale"),
+                icu_rules: str_of(v, "icu_rules"),
+                builtin_locale: str_of(v, "builtin_locale"),
+                tablespace: str_of(v, "tablespace"),
+                is_template: bool_of(v, "is_template"),
+                allowconn: bool_of(v, "allowconn"),
+                revokeconn: bool_of(v, "revokeconn"),
                 comment: str_of(v, "comment"),
                 connlimit: v.get("connlimit").and_then(Value::as_i64),
                 schemas: list_of(v, "schemas"),
+                parameters,
+                baseline: str_of(v, "baseline").filter(|b| !b.is_empty()).map(|b| {
+                    let sql = baseline_sql(pg, &b);
+                    (b, sql)
+                }),
+                keep_connect,
             },
             extensions: extensions_of(v),
             pgbouncer: bool_of(v, "pgbouncer").unwrap_or(true),
@@ -149,12 +263,13 @@ pub fn db_defs(pg: &Pg) -> Result<Vec<DbDef>> {
             pool_size_min: i("pool_size_min", 0),
             pool_connlimit: i("pool_connlimit", 100),
             pool_auth_user: str_of(v, "pool_auth_user"),
+            state,
         });
     }
     Ok(out)
 }
 
-fn ext_hint(pg: &Pg, name: &str) -> String {
+pub fn ext_hint(pg: &Pg, name: &str) -> String {
     format!(
         "hint: install its package (on Debian often `postgresql-{}-{}`), e.g. through `pg_extensions`",
         pg.version,
@@ -162,19 +277,70 @@ fn ext_hint(pg: &Pg, name: &str) -> String {
     )
 }
 
-pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
-    if !pg.provision {
-        return Ok(());
+/// Which part of the catalog a plan covers: everything (deploy), or one user / one
+/// database (`pigsty pgsql user|db`).
+#[derive(Debug, Clone, Default)]
+pub struct Only {
+    pub user: Option<String>,
+    pub db: Option<String>,
+    /// Dropping databases was confirmed (typed back or `--yes`).
+    pub allow_drop: bool,
+}
+
+/// The command that drops a database marked absent, for hints.
+pub fn drop_hint(pg: &Pg, db: &str) -> String {
+    format!("pigsty pgsql db {} {db}", pg.cluster)
+}
+
+/// Roles of `pg_default_roles` + `pg_users` (one of them with `user`), in order;
+/// those marked absent are dropped after everything else.
+pub fn role_steps(p: &mut ModulePlan, pg: &Pg, user: Option<&str>) -> Result<Vec<String>> {
+    let psql = pg.psql();
+    let mut dropped = vec![];
+    for r in role_defs(pg)?.into_iter().filter(|r| user.is_none_or(|u| u == r.spec.name)) {
+        if r.absent {
+            dropped.push(r.spec.name.clone());
+        } else {
+            p.add(PgRole { psql: psql.clone(), spec: r.spec.clone() });
+        }
     }
+    Ok(dropped)
+}
+
+/// `DROP ROLE` steps for the roles `role_steps` left for last.
+pub fn drop_role_steps(p: &mut ModulePlan, pg: &Pg, names: Vec<String>) {
+    for name in names {
+        p.add(PgDropRole { psql: pg.psql(), name });
+    }
+}
+
+/// Databases of `pg_databases` (one of them with `db`), with their extensions.
+pub fn db_steps(p: &mut ModulePlan, pg: &Pg, db: Option<&str>, allow_drop: bool) -> Result<()> {
+    let psql = pg.psql();
+    for d in db_defs(pg)?.into_iter().filter(|d| db.is_none_or(|n| n == d.spec.name)) {
+        let name = d.spec.name.clone();
+        if d.state != DbState::Create {
+            p.add(PgDropDatabase { psql: psql.clone(), name: name.clone(), allowed: allow_drop && !pg.safeguard, hint: drop_hint(pg, &name) });
+        }
+        if d.state == DbState::Absent {
+            continue;
+        }
+        p.add(PgDatabase { psql: psql.clone(), spec: d.spec.clone() });
+        for (ext, schema) in &d.extensions {
+            p.add(PgExtension { psql: psql.clone(), db: name.clone(), hint: ext_hint(pg, ext), name: ext.clone(), schema: schema.clone() });
+        }
+    }
+    Ok(())
+}
+
+/// template1 and postgres: default schemas, extensions and privileges.
+fn template_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     let psql = pg.psql();
     let roles = role_defs(pg)?;
-    for r in &roles {
-        p.add(PgRole { psql: psql.clone(), spec: r.spec.clone() });
-    }
     // template1 first (new databases inherit from it), then postgres.
     let owners: Vec<String> = {
         let mut o = vec![pg.dbsu.clone(), pg.admin_username.clone()];
-        if roles.iter().any(|r| r.spec.name == "dbrole_admin") {
+        if roles.iter().any(|r| r.spec.name == "dbrole_admin" && !r.absent) {
             o.push("dbrole_admin".into());
         }
         o.dedup();
@@ -192,11 +358,29 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
             p.add(PgDefaultPrivileges { psql: psql.clone(), db: db.into(), owners: owners.clone(), grants: pg.default_privileges.clone() });
         }
     }
-    for d in db_defs(pg)? {
-        p.add(PgDatabase { psql: psql.clone(), spec: d.spec.clone() });
-        for (name, schema) in &d.extensions {
-            p.add(PgExtension { psql: psql.clone(), db: d.spec.name.clone(), hint: ext_hint(pg, name), name: name.clone(), schema: schema.clone() });
-        }
+    Ok(())
+}
+
+pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
+    if !pg.provision {
+        return Ok(());
+    }
+    let dropped = role_steps(p, pg, None)?;
+    template_steps(p, pg)?;
+    db_steps(p, pg, None, false)?;
+    drop_role_steps(p, pg, dropped);
+    Ok(())
+}
+
+/// `pigsty pgsql user|db`: just that user or database (catalog on the primary,
+/// pgBouncer's lists on every member).
+pub fn only_steps(p: &mut ModulePlan, pg: &Pg, only: &Only) -> Result<()> {
+    if let Some(u) = &only.user {
+        let dropped = role_steps(p, pg, Some(u))?;
+        drop_role_steps(p, pg, dropped);
+    }
+    if let Some(d) = &only.db {
+        db_steps(p, pg, Some(d), only.allow_drop)?;
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use super::selector::Selector;
 use super::tune;
 use super::HAPROXY_UNIT;
 use crate::engine::{Handler, ModulePlan};
-use crate::resources::File;
+use crate::resources::{File, StaleFiles};
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 
@@ -99,8 +99,20 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     if !pg.local_services() {
         return Ok(());
     }
+    let mut keep = std::collections::BTreeSet::new();
     for (path, content) in render(pg)? {
+        keep.insert(path.rsplit('/').next().unwrap_or_default().to_string());
         p.add_notify(File::new(path, content).mode(0o644), vec![Handler::Reload(HAPROXY_UNIT.into())]);
     }
+    // Services removed from the inventory: the files this cluster's services were
+    // written to (their header names the cluster), and nothing else.
+    let marker = format!(" of cluster {}, written by pigsty", pg.cluster);
+    let prefix = format!("{}-", pg.cluster);
+    p.add_notify(
+        StaleFiles::new(&format!("{} services", pg.cluster), "/etc/haproxy", keep, move |name, content| {
+            name.starts_with(&prefix) && name.ends_with(".cfg") && content.lines().nth(1).is_some_and(|l| l.ends_with(&marker))
+        }),
+        vec![Handler::Reload(HAPROXY_UNIT.into())],
+    );
     Ok(())
 }
