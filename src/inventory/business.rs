@@ -290,3 +290,79 @@ pub(super) fn check(inv: &Inventory, out: &mut Vec<Diag>) {
         services(&mut c);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::inventory::{Diag, Inventory, LoadOptions};
+
+    fn load(vars: &str) -> Result<Inventory, String> {
+        let text = format!(
+            "all:\n  children:\n    pg-x:\n      hosts:\n        10.0.0.1: {{ pg_seq: 1, pg_role: primary }}\n        10.0.0.2: {{ pg_seq: 2, pg_role: replica }}\n      vars:\n        pg_cluster: pg-x\n{vars}"
+        );
+        Inventory::from_str_with("t.yml", &text, &[], &LoadOptions { resolve_names: false }).map_err(|e| e.to_string())
+    }
+
+    fn errors(vars: &str) -> String {
+        load(vars).map(|_| String::new()).unwrap_or_else(|e| e)
+    }
+
+    #[test]
+    fn an_unknown_role_attribute_is_named_with_its_key_and_a_suggestion() {
+        let e = errors("        pg_users:\n          - { name: dbuser_app, password: Secret.Pw.1 }\n          - { name: dbuser_x, superuserr: true }\n");
+        assert!(e.contains("pg_users[1].superuserr"), "{e}");
+        assert!(e.contains("did you mean `superuser`"), "{e}");
+        assert!(e.contains("t.yml:11"), "line of the item: {e}");
+        assert!(!e.contains("Secret.Pw.1"), "{e}");
+        assert_eq!(e.matches("superuserr").count(), 2, "once per cluster, not per member: {e}");
+    }
+
+    #[test]
+    fn a_database_owner_no_user_defines_is_an_error() {
+        let e = errors("        pg_users: [{ name: dbuser_app }]\n        pg_databases: [{ name: app, owner: dbuser_nobody }]\n");
+        assert!(e.contains("pg_databases[0].owner") && e.contains("dbuser_nobody"), "{e}");
+        let ok = "        pg_users: [{ name: dbuser_app }]\n        pg_databases: [{ name: app, owner: dbuser_app }, { name: b, owner: postgres }, { name: c, owner: dbuser_dba }]\n";
+        assert!(load(ok).is_ok(), "{}", errors(ok));
+        let gone = "        pg_users: [{ name: dbuser_app, state: absent }]\n        pg_databases: [{ name: app, owner: dbuser_app }]\n";
+        assert!(errors(gone).contains("pg_databases[0].owner"), "an absent user owns nothing");
+    }
+
+    #[test]
+    fn an_hba_address_alias_that_does_not_exist_is_an_error() {
+        let e = errors("        pg_hba_rules: [{ user: all, db: all, addr: intranett, auth: pwd }]\n");
+        assert!(e.contains("pg_hba_rules[0].addr") && e.contains("intranett"), "{e}");
+        for good in ["intra", "world", "10.0.0.0/8", "10.10.10.10", "::1/128", "local", "infra", "admin"] {
+            let v = format!("        pg_hba_rules: [{{ user: all, db: all, addr: '{good}', auth: deny }}]\n");
+            assert!(load(&v).is_ok(), "{good}: {}", errors(&v));
+        }
+        assert!(errors("        pgb_hba_rules: [{ addr: 10.0.0.0/33 }]\n").contains("pgb_hba_rules[0].addr"));
+        assert!(errors("        pg_hba_rules: [{ addr: intra, auth: magic }]\n").contains("pg_hba_rules[0].auth"));
+    }
+
+    #[test]
+    fn wrong_kinds_and_bad_services_are_named() {
+        let e = errors("        pg_users: [{ name: u, connlimit: lots, login: maybe, pool_mode: pooled }]\n");
+        assert!(e.contains("pg_users[0].connlimit") && e.contains("pg_users[0].login") && e.contains("pg_users[0].pool_mode"), "{e}");
+        let e = errors("        pg_services: [{ name: x, prot: 5440 }]\n");
+        assert!(e.contains("pg_services[0].prot") && e.contains("pg_services[0].port"), "{e}");
+        let e = errors("        pg_databases: [{ name: a }, { name: a, allowcon: false }]\n");
+        assert!(e.contains("pg_databases[1].allowcon") && e.contains("defined twice"), "{e}");
+    }
+
+    #[test]
+    fn pigsty_shaped_definitions_pass() {
+        let v = r#"        pg_users:
+          - { name: dbuser_meta, password: x, pgbouncer: true, roles: [ dbrole_admin, { name: dbrole_offline, state: absent } ], comment: c, expire_in: 3650, parameters: { work_mem: 64MB }, pool_mode: session, pool_connlimit: 10 }
+          - { name: old, state: absent }
+        pg_databases:
+          - { name: meta, baseline: cmdb.sql, schemas: [ pigsty ], extensions: [ { name: vector, schema: public } ], comment: x, owner: dbuser_meta, revokeconn: true, connlimit: 10, pool_size: 32, parameters: { work_mem: 8MB } }
+        pg_hba_rules:
+          - { user: dbuser_view, db: all, addr: infra, auth: pwd, title: 'grafana', order: 800, role: primary }
+          - { title: raw, rules: [ 'host all all 1.2.3.4/32 md5' ] }
+        pg_services:
+          - { name: standby, port: 5435, ip: "*", selector: "[]", dest: default, check: /sync, backup: "[? pg_role == `primary`]", maxconn: 3000, balance: roundrobin }
+"#;
+        let r: Result<Inventory, String> = load(v);
+        assert!(r.is_ok(), "{}", errors(v));
+        let _: Option<&Diag> = None;
+    }
+}

@@ -337,4 +337,36 @@ pub(crate) mod tests {
         let plan = plan_for(&pg).unwrap();
         assert!(plan.steps().any(|s| s.res.name() == "dbuser_meta"), "catalog steps stay; they skip on replicas at run time");
     }
+
+    fn scoped(part: &str, names: &[&str]) -> Vec<String> {
+        let mut pg = meta_pg();
+        pg.databases.push(json!({"name": "appdb", "owner": "dbuser_meta", "extensions": [{"name": "postgis"}]}));
+        let scope = Scope { part: part.into(), names: names.iter().map(|n| n.to_string()).collect(), allow_drop: false };
+        plan_scope_for(&pg, &scope).unwrap().steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect()
+    }
+
+    #[test]
+    fn a_scoped_plan_holds_just_that_part() {
+        assert_eq!(scoped("user", &["dbuser_meta"]), vec!["pg role dbuser_meta", "file /etc/pgbouncer/useropts.txt", "file /etc/pgbouncer/userlist.txt"]);
+        assert_eq!(
+            scoped("db", &["appdb"]),
+            vec!["package extension postgis", "pg database appdb", "pg extension postgis in appdb", "file /etc/pgbouncer/database.txt"]
+        );
+        assert_eq!(scoped("hba", &[]), vec!["file /pg/conf/pg_hba.conf", "file /etc/pgbouncer/pgb_hba.conf"]);
+        let svc = scoped("svc", &[]);
+        assert_eq!(svc.len(), 5, "{svc:?}");
+        assert!(svc.iter().all(|s| s.contains("/etc/haproxy/pg-meta-") || s == "stale files pg-meta services"), "{svc:?}");
+        assert_eq!(scoped("ext", &["postgis"]), vec!["package extension postgis", "pg extension postgis in appdb"]);
+        assert_eq!(scoped("ext", &["vector"]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn scopes_travel_in_the_node_request_and_old_requests_still_parse() {
+        let old = r#"{"inventory":"","inventory_name":"x","extra_vars":[],"host":"h","modules":["pgsql"],"mode":"check"}"#;
+        let r: crate::remote::request::NodeRequest = serde_json::from_str(old).unwrap();
+        assert!(r.pgsql_scope.is_none() && r.files.is_empty());
+        let s = Scope { part: "db".into(), names: vec!["appdb".into()], allow_drop: true };
+        let back: Scope = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
 }

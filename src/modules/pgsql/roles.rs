@@ -412,4 +412,75 @@ mod tests {
         assert_eq!((d[0].pool_size, d[0].pool_reserve, d[0].pool_connlimit), (64, 32, 100));
         assert!(d[0].pgbouncer);
     }
+
+    fn pg_with(users: serde_json::Value, dbs: serde_json::Value) -> Pg {
+        let mut pg = super::super::tests::meta_pg();
+        pg.users = users.as_array().unwrap().clone();
+        pg.databases = dbs.as_array().unwrap().clone();
+        pg
+    }
+
+    #[test]
+    fn civil_dates_follow_the_calendar() {
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(19_782), "2024-02-29");
+        assert_eq!(civil_date(20_819), "2027-01-01");
+    }
+
+    #[test]
+    fn users_carry_removal_revocations_and_expiry() {
+        let pg = pg_with(
+            serde_json::json!([
+                {"name": "dbuser_app", "roles": ["dbrole_readwrite", {"name": "dbrole_offline", "state": "absent"}], "expire_in": 1},
+                {"name": "dbuser_old", "state": "absent", "pgbouncer": true},
+                {"name": "dbuser_exp", "expire_at": "2030-12-31"}
+            ]),
+            serde_json::json!([]),
+        );
+        let r = role_defs(&pg).unwrap();
+        let get = |n: &str| r.iter().find(|x| x.spec.name == n).unwrap();
+        assert_eq!(get("dbuser_app").spec.roles, vec!["dbrole_readwrite".to_string()]);
+        assert_eq!(get("dbuser_app").spec.revoke, vec!["dbrole_offline".to_string()]);
+        assert_eq!(get("dbuser_app").spec.expire_at.as_deref(), Some(civil_date(today_days() + 1).as_str()));
+        assert_eq!(get("dbuser_exp").spec.expire_at.as_deref(), Some("2030-12-31"));
+        assert!(get("dbuser_old").absent);
+        assert!(!super::super::pgbouncer::userlist_users(&pg).unwrap().contains(&"dbuser_old".to_string()));
+        let mut p = ModulePlan::new("pgsql");
+        steps(&mut p, &pg).unwrap();
+        let names: Vec<String> = p.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
+        let last_role = names.iter().rposition(|n| n == "pg role dbuser_old").unwrap();
+        assert!(names.iter().position(|n| n.starts_with("pg database")).is_none_or(|d| d < last_role), "dropped last: {names:?}");
+    }
+
+    #[test]
+    fn databases_read_every_attribute_and_absent_ones_leave_pgbouncer() {
+        let pg = pg_with(
+            serde_json::json!([{"name": "dbuser_app"}]),
+            serde_json::json!([
+                {"name": "app", "owner": "dbuser_app", "template": "template0", "encoding": "UTF8", "locale": "C", "tablespace": "pg_default",
+                 "allowconn": true, "revokeconn": true, "is_template": false, "connlimit": 50, "parameters": {"work_mem": "8MB"},
+                 "extensions": [{"name": "postgis"}], "strategy": "FILE_COPY"},
+                {"name": "old", "state": "absent"},
+                {"name": "again", "state": "recreate"}
+            ]),
+        );
+        let d = db_defs(&pg).unwrap();
+        let app = &d[0].spec;
+        assert_eq!((app.revokeconn, app.allowconn, app.is_template, app.connlimit), (Some(true), Some(true), Some(false), Some(50)));
+        assert_eq!(app.parameters.get("work_mem").map(String::as_str), Some("8MB"));
+        let sql = app.sql_cluster(None);
+        assert!(sql.contains("CREATE DATABASE \"app\" OWNER \"dbuser_app\" TEMPLATE \"template0\" STRATEGY 'FILE_COPY' ENCODING 'UTF8' LOCALE 'C' TABLESPACE \"pg_default\";"), "{sql}");
+        assert!(sql.contains("REVOKE CONNECT ON DATABASE \"app\" FROM PUBLIC;") && sql.contains("GRANT CONNECT ON DATABASE \"app\" TO \"dbuser_app\" WITH GRANT OPTION;"), "{sql}");
+        assert!(sql.contains("ALTER DATABASE \"app\" SET \"work_mem\" TO '8MB';"), "{sql}");
+        assert_eq!((d[1].state, d[2].state), (DbState::Absent, DbState::Recreate));
+        let txt = super::super::pgbouncer::render_databases(&pg).unwrap();
+        assert!(txt.contains("\napp = ") && txt.contains("\nagain = ") && !txt.contains("\nold = "), "{txt}");
+        let mut p = ModulePlan::new("pgsql");
+        db_steps(&mut p, &pg, None, false).unwrap();
+        let names: Vec<String> = p.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
+        assert_eq!(
+            names,
+            vec!["pg database app", "pg extension postgis in app", "pg database old", "pg database again", "pg database again"],
+        );
+    }
 }
