@@ -192,6 +192,7 @@ fn request(inv: &Inventory, host: &str, module: Module, mode: Mode, extra_vars: 
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_host(
     inv: &Inventory,
     host: &str,

@@ -51,7 +51,7 @@ fn state_of(v: &Value) -> &str {
 
 /// The definition of `name` in `key` (a list of objects) on `host`, if any.
 fn definition<'a>(host: &'a Host, key: &str, name: &str) -> Option<&'a Value> {
-    host.list(key).into_iter().flatten().filter(|v| name_of(v) == Some(name)).last()
+    host.list(key).into_iter().flatten().rfind(|v| name_of(v) == Some(name))
 }
 
 fn names(host: &Host, keys: &[&str]) -> String {

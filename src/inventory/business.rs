@@ -52,7 +52,7 @@ pub fn valid_hba_addr(addr: &str) -> bool {
     };
     let Ok(ip) = ip.parse::<std::net::IpAddr>() else { return false };
     let max = if ip.is_ipv4() { 32 } else { 128 };
-    bits.is_none_or(|b| b.parse::<u8>().is_ok_and(|n| n <= max))
+    bits.map_or(true, |b| b.parse::<u8>().is_ok_and(|n| n <= max))
 }
 
 struct Ctx<'a> {
@@ -104,7 +104,7 @@ fn items<'v>(c: &mut Ctx, key: &str, list: &'v [Value], known: &[&str], what: &s
             }
         }
         if needs_name && !m.get("name").and_then(Value::as_str).is_some_and(|n| !n.is_empty()) {
-            c.err(key, &[at.clone()], format!("a {what} needs a `name`"), None);
+            c.err(key, std::slice::from_ref(&at), format!("a {what} needs a `name`"), None);
         }
         out.push((i, m));
     }
@@ -229,7 +229,7 @@ fn hba(c: &mut Ctx) {
                 continue;
             }
             match m.get("addr").filter(|v| !v.is_null()) {
-                None => c.err(key, &[at.clone()], "an hba rule needs `addr` (or raw `rules`)".into(), None),
+                None => c.err(key, std::slice::from_ref(&at), "an hba rule needs `addr` (or raw `rules`)".into(), None),
                 Some(a) => {
                     let s = match a {
                         Value::String(s) => s.clone(),

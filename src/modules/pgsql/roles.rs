@@ -297,7 +297,7 @@ pub fn drop_hint(pg: &Pg, db: &str) -> String {
 pub fn role_steps(p: &mut ModulePlan, pg: &Pg, user: Option<&str>) -> Result<Vec<String>> {
     let psql = pg.psql();
     let mut dropped = vec![];
-    for r in role_defs(pg)?.into_iter().filter(|r| user.is_none_or(|u| u == r.spec.name)) {
+    for r in role_defs(pg)?.into_iter().filter(|r| user.map_or(true, |u| u == r.spec.name)) {
         if r.absent {
             dropped.push(r.spec.name.clone());
         } else {
@@ -317,7 +317,7 @@ pub fn drop_role_steps(p: &mut ModulePlan, pg: &Pg, names: Vec<String>) {
 /// Databases of `pg_databases` (one of them with `db`), with their extensions.
 pub fn db_steps(p: &mut ModulePlan, pg: &Pg, db: Option<&str>, allow_drop: bool) -> Result<()> {
     let psql = pg.psql();
-    for d in db_defs(pg)?.into_iter().filter(|d| db.is_none_or(|n| n == d.spec.name)) {
+    for d in db_defs(pg)?.into_iter().filter(|d| db.map_or(true, |n| n == d.spec.name)) {
         let name = d.spec.name.clone();
         if d.state != DbState::Create {
             p.add(PgDropDatabase { psql: psql.clone(), name: name.clone(), allowed: allow_drop && !pg.safeguard, hint: drop_hint(pg, &name) });
@@ -449,7 +449,7 @@ mod tests {
         steps(&mut p, &pg).unwrap();
         let names: Vec<String> = p.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
         let last_role = names.iter().rposition(|n| n == "pg role dbuser_old").unwrap();
-        assert!(names.iter().position(|n| n.starts_with("pg database")).is_none_or(|d| d < last_role), "dropped last: {names:?}");
+        assert!(names.iter().position(|n| n.starts_with("pg database")).map_or(true, |d| d < last_role), "dropped last: {names:?}");
     }
 
     #[test]
