@@ -197,7 +197,7 @@ fn databases(c: &mut Ctx, users: &BTreeSet<String>) {
                 _ => c.err(
                     key,
                     &[at.clone(), "owner".into()],
-                    format!("owner {o} of database `{}` is not a user this cluster defines", m.get("name").and_then(Value::as_str).unwrap_or("?")),
+                    format!("owner `{}` of database `{}` is not a user this cluster defines", o.as_str().map(str::to_string).unwrap_or_else(|| o.to_string()), m.get("name").and_then(Value::as_str).unwrap_or("?")),
                     Some("define it in `pg_users` (or `pg_default_roles`), or leave `owner` out".into()),
                 ),
             }

@@ -270,6 +270,15 @@ pub fn db_defs(pg: &Pg) -> Result<Vec<DbDef>> {
 }
 
 pub fn ext_hint(pg: &Pg, name: &str) -> String {
+    if let Ok(m) = super::ext::manifest() {
+        if let Some((alias, e)) = super::ext::find(&m, name) {
+            return format!(
+                "hint: its package is `{}`: list `{alias}` in `pg_extensions` (`pigsty pgsql ext {} {alias}`)",
+                e.deb.replace("$v", &pg.version.to_string()),
+                pg.cluster
+            );
+        }
+    }
     format!(
         "hint: install its package (on Debian often `postgresql-{}-{}`), e.g. through `pg_extensions`",
         pg.version,
