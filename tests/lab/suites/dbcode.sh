@@ -211,7 +211,8 @@ check_fails "appdb is gone" db_exists appdb
 check_fails "pgbouncer no longer lists appdb" on "grep -q '^appdb' /etc/pgbouncer/database.txt"
 check "the ro service removed from the inventory" restore
 check "pigsty pgsql svc pg-meta removes it" on "pigsty pgsql svc pg-meta >/dev/null 2>&1 && ! test -e /etc/haproxy/pg-meta-ro.cfg"
-check_fails "port 5440 is closed" on "bash -c 'exec 3<>/dev/tcp/$IP/5440' 2>/dev/null"
+port_closed() { ! on "bash -c 'exec 3<>/dev/tcp/$IP/5440' 2>/dev/null"; }
+check "port 5440 is closed" retry 10 1 port_closed
 check "pigsty pgsql hba pg-meta puts the rules back" on "pigsty pgsql hba pg-meta >/dev/null 2>&1 && ! grep -q dbuser_ro /pg/conf/pg_hba.conf"
 
 echo "-- the end: what this suite made is removed, the inventory is back"
