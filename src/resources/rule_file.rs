@@ -1,6 +1,7 @@
 //! A configuration file of rules (pg_hba.conf, pgBouncer's HBA) whose drift is told
 //! rule by rule: `hba: + host all all 10.0.0.0/8 scram-sha-256`, `hba: - local ...`.
 //! Comment and blank lines are left out of the words (they still count for "in sync").
+//! Also used for HAProxy service files (`service pg-meta-ro: + maxconn 200`).
 use super::{File, ResResult, Resource, State};
 
 pub struct RuleFile {
@@ -57,6 +58,10 @@ impl Resource for RuleFile {
                 let new = String::from_utf8_lossy(&self.file.content);
                 let mut out = vec![];
                 for x in d {
+                    if x == "absent" {
+                        out.push(format!("{}: create", self.label));
+                        continue;
+                    }
                     match (&old, x.starts_with("content")) {
                         (Some(old), true) => {
                             let words = rule_delta(&self.label, old, &new);

@@ -8,7 +8,7 @@ use super::selector::Selector;
 use super::tune;
 use super::HAPROXY_UNIT;
 use crate::engine::{Handler, ModulePlan};
-use crate::resources::{File, StaleFiles};
+use crate::resources::{File, RuleFile, StaleFiles};
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 
@@ -101,8 +101,10 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     }
     let mut keep = std::collections::BTreeSet::new();
     for (path, content) in render(pg)? {
-        keep.insert(path.rsplit('/').next().unwrap_or_default().to_string());
-        p.add_notify(File::new(path, content).mode(0o644), vec![Handler::Reload(HAPROXY_UNIT.into())]);
+        let file = path.rsplit('/').next().unwrap_or_default().to_string();
+        let label = format!("service {}", file.trim_end_matches(".cfg"));
+        keep.insert(file);
+        p.add_notify(RuleFile::new(File::new(path, content).mode(0o644), &label), vec![Handler::Reload(HAPROXY_UNIT.into())]);
     }
     // Services removed from the inventory: the files this cluster's services were
     // written to (their header names the cluster), and nothing else.
