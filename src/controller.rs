@@ -272,4 +272,22 @@ mod tests {
         assert!(m.starts_with("host `10.0.0.9` is unreachable: no answer to ssh within 15s"), "{m}");
         assert!(!m.contains("BatchMode"), "{m}");
     }
+
+    #[test]
+    fn baseline_files_are_read_next_to_the_inventory_and_sent_along() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("files")).unwrap();
+        std::fs::write(d.path().join("files/cmdb.sql"), "CREATE TABLE t(id int);\n").unwrap();
+        let text = "all:\n  children:\n    pg-x:\n      hosts: { 10.0.0.1: { pg_seq: 1, pg_role: primary } }\n      vars:\n        pg_cluster: pg-x\n        pg_databases: [{ name: meta, baseline: cmdb.sql }, { name: other, baseline: missing.sql }]\n";
+        let path = d.path().join("pigsty.yml");
+        let inv = Inventory::from_str_with(path.to_str().unwrap(), text, &[], &crate::inventory::LoadOptions { resolve_names: false }).unwrap();
+        let hosts: Vec<&Host> = inv.hosts.iter().collect();
+        let files = inventory_files(&inv, &hosts);
+        assert_eq!(files.get("cmdb.sql").map(String::as_str), Some("CREATE TABLE t(id int);\n"));
+        assert!(!files.contains_key("missing.sql"));
+        let extra = Extra { scope: None, files };
+        let r = request(&inv, "10.0.0.1", Module::Pgsql, Mode::Apply, &[], &extra);
+        assert!(r.files.contains_key("cmdb.sql"));
+        assert!(request(&inv, "10.0.0.1", Module::Node, Mode::Apply, &[], &extra).files.is_empty(), "only pgsql needs them");
+    }
 }
