@@ -4,6 +4,9 @@
 //! skip themselves on replicas), pgBouncer and HAProxy files on every member, each
 //! followed by a reload, never a restart. Idempotent: a second run changes nothing.
 //!
+//! `user`, `db` and `svc` also converge the INFRA module on the infra nodes, whose
+//! home page lists every cluster's users, databases and service ports.
+//!
 //! A database marked `state: absent` (or `recreate`) is dropped only after its name is
 //! typed back (or `--yes`), and never while `pg_safeguard` is on.
 use crate::cli::Global;
@@ -135,21 +138,31 @@ pub fn run(g: &Global, cluster: &str, part: Part, yes: bool) -> Result<u8> {
             missing.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n")
         );
     }
-    let opts = Options {
-        mode: Mode::Apply,
-        forks: 16,
-        accept_new_host_keys: false,
-        modules: Some([Module::Pgsql].into()),
-        extra_vars: controller::inline_extra_vars(&g.extra_vars)?,
+    let opts = |m: Module| -> Result<Options> {
+        Ok(Options {
+            mode: Mode::Apply,
+            forks: 16,
+            accept_new_host_keys: false,
+            modules: Some([m].into()),
+            extra_vars: controller::inline_extra_vars(&g.extra_vars)?,
+        })
     };
     let rep = Mutex::new(Reporter::new(g.json, false));
-    let outcome = controller::run_scoped(&inv, &selected, &opts, Some(&scope), &rep);
+    let mut failed = controller::run_scoped(&inv, &selected, &opts(Module::Pgsql)?, Some(&scope), &rep).failed;
+    // The INFRA home page lists every cluster's users, databases and service ports:
+    // bring it along.
+    if matches!(part, Part::User(_) | Part::Db(_) | Part::Svc) && failed.is_empty() {
+        let infra = inv.infra_hosts();
+        if !infra.is_empty() {
+            failed = controller::run_scoped(&inv, &infra, &opts(Module::Infra)?, None, &rep).failed;
+        }
+    }
     let rep = rep.into_inner().unwrap_or_else(|p| p.into_inner());
     rep.recap();
-    if outcome.failed.is_empty() {
+    if failed.is_empty() {
         return Ok(0);
     }
-    for (h, e) in &outcome.failed {
+    for (h, e) in &failed {
         eprintln!("error: host `{h}`: {e}");
     }
     eprintln!("hint: fix the cause and run it again; steps already done are kept and skipped");
