@@ -118,16 +118,50 @@ pub struct Outcome {
 
 /// Run all phases of the selected hosts. Events go to the reporter; returns which hosts failed.
 pub fn run(inv: &Inventory, selected: &[&Host], opts: &Options, rep: &Mutex<Reporter>) -> Outcome {
-    run_phases(inv, phases(inv, selected, opts.modules.as_ref()), opts, rep)
+    run_scoped(inv, selected, opts, None, rep)
+}
+
+/// Files the inventory names that node mode cannot read on a remote host: the
+/// `baseline` SQL of the databases of the selected pgsql hosts, read next to the
+/// inventory here (missing ones are reported by the database step that needs them).
+fn inventory_files(inv: &Inventory, selected: &[&Host]) -> BTreeMap<String, String> {
+    let dir = inv.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for h in selected {
+        for d in h.list("pg_databases").into_iter().flatten() {
+            let Some(name) = d.get("baseline").and_then(|b| b.as_str()).filter(|b| !b.is_empty()) else { continue };
+            if out.contains_key(name) {
+                continue;
+            }
+            let found = crate::modules::pgsql::roles::baseline_paths(&dir, name).into_iter().find_map(|p| std::fs::read_to_string(p).ok());
+            if let Some(text) = found {
+                out.insert(name.to_string(), text);
+            }
+        }
+    }
+    out
+}
+
+/// Like [`run`], with the pgsql phases narrowed to one part of the module.
+pub fn run_scoped(
+    inv: &Inventory,
+    selected: &[&Host],
+    opts: &Options,
+    scope: Option<&crate::modules::pgsql::Scope>,
+    rep: &Mutex<Reporter>,
+) -> Outcome {
+    let extra = Extra { scope: scope.cloned(), files: inventory_files(inv, selected) };
+    run_phases_with(inv, phases(inv, selected, opts.modules.as_ref()), opts, &extra, rep)
 }
 
 /// Run the given phases in order; a host that fails drops out of later phases.
-pub fn run_phases(
-    inv: &Inventory,
-    phases: Vec<Phase>,
-    opts: &Options,
-    rep: &Mutex<Reporter>,
-) -> Outcome {
+pub fn run_phases(inv: &Inventory, phases: Vec<Phase>, opts: &Options, rep: &Mutex<Reporter>) -> Outcome {
+    let hosts: Vec<&Host> = inv.hosts.iter().filter(|h| phases.iter().any(|p| p.hosts.contains(&h.addr))).collect();
+    let extra = Extra { scope: None, files: inventory_files(inv, &hosts) };
+    run_phases_with(inv, phases, opts, &extra, rep)
+}
+
+fn run_phases_with(inv: &Inventory, phases: Vec<Phase>, opts: &Options, extra: &Extra, rep: &Mutex<Reporter>) -> Outcome {
     let facts = Facts::gather();
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
     let copied: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
@@ -150,10 +184,8 @@ pub fn run_phases(
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| loop {
-                    let Some(h) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
-                        break;
-                    };
-                    let r = run_host(inv, &h, &phase, opts, &facts, &copied, rep);
+                    let Some(h) = queue.lock().ok().and_then(|mut q| q.pop_front()) else { break };
+                    let r = run_host(inv, &h, &phase, opts, extra, &facts, &copied, rep);
                     if let Ok(mut v) = results.lock() {
                         v.push((h, r));
                     }
@@ -189,33 +221,40 @@ fn probe_error(host: &str, e: SshError) -> String {
     }
 }
 
-fn request(inv: &Inventory, host: &str, phase: &Phase, opts: &Options) -> NodeRequest {
+/// What a request carries besides the inventory: a pgsql scope and inventory files.
+struct Extra {
+    scope: Option<crate::modules::pgsql::Scope>,
+    files: BTreeMap<String, String>,
+}
+
+fn request(inv: &Inventory, host: &str, phase: &Phase, opts: &Options, extra: &Extra) -> NodeRequest {
+    let pgsql = phase.module == Module::Pgsql;
     NodeRequest {
         inventory: inv.source.clone(),
         inventory_name: inv.path.display().to_string(),
         extra_vars: opts.extra_vars.clone(),
         host: host.into(),
         modules: vec![phase.module.to_string()],
-        mode: if opts.mode == Mode::Apply {
-            "apply".into()
-        } else {
-            "check".into()
-        },
+        mode: if opts.mode == Mode::Apply { "apply".into() } else { "check".into() },
         remove: phase.remove,
         forget: opts.forget.clone(),
+        pgsql_scope: if pgsql && !phase.remove { extra.scope.clone() } else { None },
+        files: if pgsql { extra.files.clone() } else { BTreeMap::new() },
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_host(
     inv: &Inventory,
     host: &str,
     phase: &Phase,
     opts: &Options,
+    extra: &Extra,
     facts: &Facts,
     copied: &Mutex<BTreeSet<String>>,
     rep: &Mutex<Reporter>,
 ) -> Result<(), String> {
-    let req = serde_json::to_vec(&request(inv, host, phase, opts)).map_err(|e| e.to_string())?;
+    let req = serde_json::to_vec(&request(inv, host, phase, opts, extra)).map_err(|e| e.to_string())?;
     let mut child = if is_local(host, facts) {
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
@@ -297,5 +336,25 @@ mod tests {
             "{m}"
         );
         assert!(!m.contains("BatchMode"), "{m}");
+    }
+
+    #[test]
+    fn baseline_files_are_read_next_to_the_inventory_and_sent_along() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("files")).unwrap();
+        std::fs::write(d.path().join("files/cmdb.sql"), "CREATE TABLE t(id int);\n").unwrap();
+        let text = "all:\n  children:\n    pg-x:\n      hosts: { 10.0.0.1: { pg_seq: 1, pg_role: primary } }\n      vars:\n        pg_cluster: pg-x\n        pg_databases: [{ name: meta, baseline: cmdb.sql }, { name: other, baseline: missing.sql }]\n";
+        let path = d.path().join("pigsty.yml");
+        let inv = Inventory::from_str_with(path.to_str().unwrap(), text, &[], &crate::inventory::LoadOptions { resolve_names: false }).unwrap();
+        let hosts: Vec<&Host> = inv.hosts.iter().collect();
+        let files = inventory_files(&inv, &hosts);
+        assert_eq!(files.get("cmdb.sql").map(String::as_str), Some("CREATE TABLE t(id int);\n"));
+        assert!(!files.contains_key("missing.sql"));
+        let extra = Extra { scope: None, files };
+        let opts = Options { mode: Mode::Apply, forks: 1, accept_new_host_keys: false, modules: None, extra_vars: vec![], forget: Default::default() };
+        let phase = |m| Phase { module: m, hosts: vec!["10.0.0.1".into()], remove: false };
+        let r = request(&inv, "10.0.0.1", &phase(Module::Pgsql), &opts, &extra);
+        assert!(r.files.contains_key("cmdb.sql"));
+        assert!(request(&inv, "10.0.0.1", &phase(Module::Node), &opts, &extra).files.is_empty(), "only pgsql needs them");
     }
 }

@@ -14,6 +14,7 @@ pub mod node;
 pub mod node_rm;
 pub mod pgsql;
 pub mod pgsql_members;
+pub mod pgsql_code;
 pub mod plan;
 pub mod repo;
 pub mod status;
@@ -49,11 +50,11 @@ pub fn run(cli: Cli) -> Result<u8> {
                 hosts,
                 confirm,
             } => pgsql_members::rm(&g, &cluster, &hosts, confirm.yes),
-            PgsqlCmd::User { .. } => not_built("pgsql user"),
-            PgsqlCmd::Db { .. } => not_built("pgsql db"),
-            PgsqlCmd::Hba { .. } => not_built("pgsql hba"),
-            PgsqlCmd::Svc { .. } => not_built("pgsql svc"),
-            PgsqlCmd::Ext { .. } => not_built("pgsql ext"),
+            PgsqlCmd::User { cluster, user } => pgsql_code::run(&g, &cluster, pgsql_code::Part::User(user), false),
+            PgsqlCmd::Db { cluster, db, confirm } => pgsql_code::run(&g, &cluster, pgsql_code::Part::Db(db), confirm.yes),
+            PgsqlCmd::Hba { cluster } => pgsql_code::run(&g, &cluster, pgsql_code::Part::Hba, false),
+            PgsqlCmd::Svc { cluster } => pgsql_code::run(&g, &cluster, pgsql_code::Part::Svc, false),
+            PgsqlCmd::Ext { cluster, extensions } => pgsql_code::run(&g, &cluster, pgsql_code::Part::Ext(extensions), false),
             PgsqlCmd::Switchover {
                 cluster,
                 to,

@@ -47,28 +47,21 @@ fn apply_request(req: &NodeRequest) -> Result<()> {
         crate::engine::set_state_dir(std::path::PathBuf::from(crate::engine::STATE_DIR_DEFAULT));
     }
     let full = Inventory::from_str(&req.inventory_name, &req.inventory, &req.extra_vars)?;
+    if !req.files.is_empty() {
+        modules::pgsql::roles::set_files(req.files.clone());
+    }
     // Converging: the hosts leaving a module are forgotten. Removing: the full
     // inventory still describes what is being taken down.
     let mut inv = full.clone();
     for (m, hosts) in &req.forget {
-        let m: Module = m
-            .parse()
-            .map_err(|_| anyhow!("unknown module `{m}` in the node request"))?;
+        let m: Module = m.parse().map_err(|_| anyhow!("unknown module `{m}` in the node request"))?;
         for h in hosts {
             inv.forget(h, m);
         }
     }
     let inv = if req.remove { full } else { inv };
-    let host = inv.host(&req.host).ok_or_else(|| {
-        anyhow!(
-            "host `{}` is not in the inventory sent to this node",
-            req.host
-        )
-    })?;
-    if req.host.parse::<std::net::IpAddr>().is_ok()
-        && !facts.ipv4.iter().any(|ip| *ip == req.host)
-        && req.host != "127.0.0.1"
-    {
+    let host = inv.host(&req.host).ok_or_else(|| anyhow!("host `{}` is not in the inventory sent to this node", req.host))?;
+    if req.host.parse::<std::net::IpAddr>().is_ok() && !facts.ipv4.iter().any(|ip| *ip == req.host) && req.host != "127.0.0.1" {
         bail!(
             "the request is for `{}` but this machine has addresses {}; refusing to converge the wrong host",
             req.host,
@@ -80,19 +73,16 @@ fn apply_request(req: &NodeRequest) -> Result<()> {
             .parse()
             .map_err(|_| anyhow!("unknown module `{name}` in the node request"))?;
         let facts = Facts::gather();
-        let ctx = Ctx {
-            inv: &inv,
-            host,
-            facts: &facts,
-        };
+        let ctx = Ctx { inv: &inv, host, facts: &facts };
         let plan = if req.remove {
             let gone = req.forget.get(m.as_str()).cloned().unwrap_or_default();
-            modules::plan_remove(m, &ctx, &gone).with_context(|| {
-                format!("planning the removal of module {m} from `{}`", host.addr)
-            })?
+            modules::plan_remove(m, &ctx, &gone).with_context(|| format!("planning the removal of module {m} from `{}`", host.addr))?
         } else {
-            modules::plan(m, &ctx)
-                .with_context(|| format!("planning module {m} on `{}`", host.addr))?
+            match (&req.pgsql_scope, m) {
+                (Some(scope), Module::Pgsql) => modules::pgsql::plan_scoped(&ctx, scope),
+                _ => modules::plan(m, &ctx),
+            }
+            .with_context(|| format!("planning module {m} on `{}`", host.addr))?
         };
         run_module(&host.addr, &plan, mode, &mut |e| emit(e)).map_err(|e| anyhow!("{e}"))?;
     }

@@ -42,6 +42,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+pub mod business;
 mod load;
 pub mod locate;
 pub mod schema;

@@ -16,6 +16,7 @@ pub(super) fn validate(inv: &Inventory, opts: &LoadOptions) -> Vec<Diag> {
     seq_clusters(inv, &mut v);
     backups(inv, &mut v);
     ports(inv, &mut v);
+    super::business::check(inv, &mut v);
     v
 }
 

@@ -21,6 +21,12 @@ pub struct NodeRequest {
     /// gone (no scrape targets, no HAProxy backends) while converging the others.
     #[serde(default)]
     pub forget: std::collections::BTreeMap<String, Vec<String>>,
+    /// Only this part of the pgsql module (`pigsty pgsql user|db|hba|svc|ext`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pgsql_scope: Option<crate::modules::pgsql::Scope>,
+    /// Files the inventory names (`baseline` SQL), read on the controller, by name.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub files: std::collections::BTreeMap<String, String>,
 }
 
 /// Last line of node mode output.

@@ -32,6 +32,9 @@ pub mod patroni;
 pub mod pgbackrest;
 pub mod postgres;
 pub mod scram;
+// Database as code: rule files told rule by rule, files a module no longer wants.
+pub mod rule_file;
+pub mod stale;
 
 pub use absent::Absent;
 pub use apt_repo::LocalRepo;
@@ -54,6 +57,8 @@ pub use symlink::Symlink;
 pub use sysctl::Sysctl;
 pub use upstream::UpstreamPackage;
 pub use user::{Group, User};
+pub use rule_file::RuleFile;
+pub use stale::StaleFiles;
 
 /// The result of a check.
 #[derive(Debug, Clone, PartialEq, Eq)]

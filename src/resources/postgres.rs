@@ -114,8 +114,10 @@ pub struct RoleSpec {
     pub connlimit: Option<i64>,
     /// Plain password or a SCRAM verifier / md5 hash.
     pub password: Option<String>,
-    /// Roles this one is a member of (granted, never revoked here).
+    /// Roles this one is a member of (granted).
     pub roles: Vec<String>,
+    /// Roles this one must not be a member of (`roles: [{name: x, state: absent}]`).
+    pub revoke: Vec<String>,
     pub comment: Option<String>,
     /// `ALTER ROLE .. SET` parameters.
     pub parameters: BTreeMap<String, String>,
@@ -206,6 +208,11 @@ FROM pg_authid r WHERE r.rolname = {}));",
                 d.push(format!("role {n}: grant {r}"));
             }
         }
+        for r in &self.revoke {
+            if member_of.contains(r.as_str()) {
+                d.push(format!("role {n}: revoke {r}"));
+            }
+        }
         if let Some(c) = &self.comment {
             let have = cur["comment"].as_str().unwrap_or("");
             if have != c {
@@ -257,6 +264,9 @@ FROM pg_authid r WHERE r.rolname = {}));",
         for r in &self.roles {
             s.push_str(&format!("GRANT {} TO {n};\n", ident(r)));
         }
+        for r in &self.revoke {
+            s.push_str(&format!("REVOKE {} FROM {n};\n", ident(r)));
+        }
         for (k, v) in &self.parameters {
             s.push_str(&format!("ALTER ROLE {n} SET {} TO {};\n", ident(k), lit(v)));
         }
@@ -304,6 +314,66 @@ impl Resource for PgRole {
     }
 }
 
+/// A role the inventory marks `state: absent`: its sessions are ended, what it owns in
+/// each database goes to the database superuser (`REASSIGN OWNED`, then `DROP OWNED`
+/// for its grants), and the role is dropped. pgBouncer forgets it through the userlist.
+pub struct PgDropRole {
+    pub psql: Psql,
+    pub name: String,
+}
+
+impl PgDropRole {
+    fn state(&self) -> ResResult<(bool, bool)> {
+        let v = self.psql.json(
+            "postgres",
+            &format!(
+                "SELECT json_build_object('recovery', pg_is_in_recovery(), 'exists', EXISTS (SELECT 1 FROM pg_roles WHERE rolname = {}));",
+                lit(&self.name)
+            ),
+        )?;
+        Ok((v["recovery"].as_bool().unwrap_or(false), v["exists"].as_bool().unwrap_or(false)))
+    }
+
+    /// SQL run in each database that accepts connections.
+    pub fn sql_per_db(&self, dbsu: &str) -> String {
+        let n = ident(&self.name);
+        format!("{QUIET}REASSIGN OWNED BY {n} TO {};\nDROP OWNED BY {n};\n", ident(dbsu))
+    }
+
+    /// SQL run last, in `postgres`.
+    pub fn sql_drop(&self) -> String {
+        format!(
+            "{QUIET}SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = {};\nDROP ROLE IF EXISTS {};\n",
+            lit(&self.name),
+            ident(&self.name)
+        )
+    }
+}
+
+impl Resource for PgDropRole {
+    fn kind(&self) -> &'static str {
+        "pg role"
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn check(&self) -> ResResult<State> {
+        let (recovery, exists) = self.state()?;
+        if recovery {
+            return Ok(State::Skip(REPLICA.into()));
+        }
+        Ok(if exists { State::drift(format!("drop role {}", self.name)) } else { State::InSync })
+    }
+    fn apply(&self) -> ResResult<()> {
+        let dbs = self.psql.json("postgres", "SELECT coalesce(json_agg(datname ORDER BY datname), '[]') FROM pg_database WHERE datallowconn;")?;
+        for db in dbs.as_array().into_iter().flatten().filter_map(Value::as_str) {
+            self.psql.exec(db, &self.sql_per_db(&self.psql.dbsu))?;
+        }
+        self.psql.exec("postgres", &self.sql_drop())?;
+        Ok(())
+    }
+}
+
 //------------------------------------------------------------------------------
 // Database
 //------------------------------------------------------------------------------
@@ -313,20 +383,43 @@ pub struct DbSpec {
     pub name: String,
     pub owner: Option<String>,
     pub template: Option<String>,
+    pub strategy: Option<String>,
     pub encoding: Option<String>,
     pub locale: Option<String>,
     pub lc_collate: Option<String>,
     pub lc_ctype: Option<String>,
+    pub locale_provider: Option<String>,
+    pub icu_locale: Option<String>,
+    pub icu_rules: Option<String>,
+    pub builtin_locale: Option<String>,
+    pub tablespace: Option<String>,
+    pub is_template: Option<bool>,
+    pub allowconn: Option<bool>,
+    /// true: `REVOKE CONNECT ... FROM PUBLIC` (owner, admin, monitor and replicator keep it);
+    /// false: PUBLIC may connect again; None: left alone.
+    pub revokeconn: Option<bool>,
     pub comment: Option<String>,
     pub connlimit: Option<i64>,
     pub schemas: Vec<String>,
+    /// `ALTER DATABASE .. SET` parameters.
+    pub parameters: BTreeMap<String, String>,
+    /// Pigsty's `baseline`: (file name, its SQL when found) run once, right after the
+    /// database is created.
+    pub baseline: Option<(String, Option<String>)>,
+    /// Roles that keep CONNECT when `revokeconn` is on (admin, monitor, replicator).
+    pub keep_connect: Vec<String>,
 }
 
 impl DbSpec {
     pub fn query(&self) -> String {
         format!(
             "SELECT json_build_object('recovery', pg_is_in_recovery(), 'db', (SELECT json_build_object(\
-'owner', pg_get_userbyid(d.datdba), 'connlimit', d.datconnlimit, 'comment', shobj_description(d.oid, 'pg_database')) \
+'owner', pg_get_userbyid(d.datdba), 'connlimit', d.datconnlimit, 'comment', shobj_description(d.oid, 'pg_database'), \
+'allowconn', d.datallowconn, 'is_template', d.datistemplate, \
+'tablespace', (SELECT t.spcname FROM pg_tablespace t WHERE t.oid = d.dattablespace), \
+'public_connect', (SELECT coalesce(bool_or(a.grantee = 0 AND a.privilege_type = 'CONNECT'), false) \
+FROM aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a), \
+'config', (SELECT s.setconfig FROM pg_db_role_setting s WHERE s.setdatabase = d.oid AND s.setrole = 0)) \
 FROM pg_database d WHERE d.datname = {}));",
             lit(&self.name)
         )
@@ -336,12 +429,15 @@ FROM pg_database d WHERE d.datname = {}));",
         "SELECT coalesce(json_agg(nspname ORDER BY nspname), '[]') FROM pg_namespace;".into()
     }
 
-    /// Differences; `schemas` is None when the database does not exist yet.
+    /// Differences; `schemas` is None when the database does not exist yet (or takes no connections).
     pub fn diff(&self, cur: Option<&Value>, schemas: Option<&BTreeSet<String>>) -> Vec<String> {
         let n = &self.name;
         let Some(cur) = cur.filter(|c| !c.is_null()) else {
             let mut d = vec![format!("create database {n}")];
             d.extend(self.schemas.iter().map(|s| format!("database {n}: create schema {s}")));
+            if let Some((file, _)) = &self.baseline {
+                d.push(format!("database {n}: run baseline {file}"));
+            }
             return d;
         };
         let mut d = vec![];
@@ -363,6 +459,36 @@ FROM pg_database d WHERE d.datname = {}));",
                 d.push(format!("database {n}: comment {have:?} -> {c:?}"));
             }
         }
+        for (attr, col, want) in [("allowconn", "allowconn", self.allowconn), ("is_template", "is_template", self.is_template)] {
+            if let Some(w) = want {
+                let have = cur[col].as_bool().unwrap_or(!w);
+                if have != w {
+                    d.push(format!("database {n}: {attr} {have} -> {w}"));
+                }
+            }
+        }
+        if let Some(rc) = self.revokeconn {
+            let public = cur["public_connect"].as_bool().unwrap_or(true);
+            if public == rc {
+                d.push(format!("database {n}: revokeconn {} -> {rc}", !public));
+            }
+        }
+        if let Some(t) = &self.tablespace {
+            let have = cur["tablespace"].as_str().unwrap_or("");
+            if have != t {
+                d.push(format!("database {n}: tablespace {have} -> {t}"));
+            }
+        }
+        let config: BTreeMap<String, String> = cur["config"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
+            .unwrap_or_default();
+        for (k, v) in &self.parameters {
+            match config.get(k) {
+                Some(h) if h == v => {}
+                h => d.push(format!("database {n}: set {k} {} -> {v}", h.map(String::as_str).unwrap_or("(unset)"))),
+            }
+        }
         if let Some(have) = schemas {
             for s in &self.schemas {
                 if !have.contains(s) {
@@ -373,29 +499,31 @@ FROM pg_database d WHERE d.datname = {}));",
         d
     }
 
-    /// SQL run in `postgres` (create/alter the database).
-    pub fn sql_cluster(&self, exists: bool) -> String {
+    /// SQL run in `postgres` (create/alter the database). `cur`: the catalog row, None
+    /// when the database does not exist yet.
+    pub fn sql_cluster(&self, cur: Option<&Value>) -> String {
         let n = ident(&self.name);
         let mut s = String::from(QUIET);
+        let exists = cur.is_some();
         if !exists {
             let mut c = format!("CREATE DATABASE {n}");
-            if let Some(o) = &self.owner {
-                c.push_str(&format!(" OWNER {}", ident(o)));
-            }
-            if let Some(t) = &self.template {
-                c.push_str(&format!(" TEMPLATE {}", ident(t)));
-            }
-            if let Some(e) = &self.encoding {
-                c.push_str(&format!(" ENCODING {}", lit(e)));
-            }
-            if let Some(l) = &self.locale {
-                c.push_str(&format!(" LOCALE {}", lit(l)));
-            }
-            if let Some(l) = &self.lc_collate {
-                c.push_str(&format!(" LC_COLLATE {}", lit(l)));
-            }
-            if let Some(l) = &self.lc_ctype {
-                c.push_str(&format!(" LC_CTYPE {}", lit(l)));
+            for (kw, v, quote) in [
+                ("OWNER", &self.owner, false),
+                ("TEMPLATE", &self.template, false),
+                ("STRATEGY", &self.strategy, true),
+                ("ENCODING", &self.encoding, true),
+                ("LOCALE", &self.locale, true),
+                ("LC_COLLATE", &self.lc_collate, true),
+                ("LC_CTYPE", &self.lc_ctype, true),
+                ("LOCALE_PROVIDER", &self.locale_provider, true),
+                ("ICU_LOCALE", &self.icu_locale, true),
+                ("ICU_RULES", &self.icu_rules, true),
+                ("BUILTIN_LOCALE", &self.builtin_locale, true),
+                ("TABLESPACE", &self.tablespace, false),
+            ] {
+                if let Some(v) = v {
+                    c.push_str(&format!(" {kw} {}", if quote { lit(v) } else { ident(v) }));
+                }
             }
             s.push_str(&c);
             s.push_str(";\n");
@@ -409,7 +537,37 @@ FROM pg_database d WHERE d.datname = {}));",
         if let Some(c) = &self.comment {
             s.push_str(&format!("COMMENT ON DATABASE {n} IS {};\n", lit(c)));
         }
+        if let (Some(t), true) = (&self.tablespace, exists) {
+            if cur.and_then(|c| c["tablespace"].as_str()) != Some(t.as_str()) {
+                s.push_str(&format!("ALTER DATABASE {n} SET TABLESPACE {};\n", ident(t)));
+            }
+        }
+        if let Some(t) = self.is_template {
+            s.push_str(&format!("ALTER DATABASE {n} IS_TEMPLATE {t};\n"));
+        }
+        for (k, v) in &self.parameters {
+            s.push_str(&format!("ALTER DATABASE {n} SET {} TO {};\n", ident(k), lit(v)));
+        }
+        match self.revokeconn {
+            Some(true) => {
+                s.push_str(&format!("REVOKE CONNECT ON DATABASE {n} FROM PUBLIC;\n"));
+                let mut keep: Vec<&String> = self.keep_connect.iter().collect();
+                if let Some(o) = &self.owner {
+                    keep.push(o);
+                }
+                for r in keep {
+                    s.push_str(&format!("GRANT CONNECT ON DATABASE {n} TO {} WITH GRANT OPTION;\n", ident(r)));
+                }
+            }
+            Some(false) => s.push_str(&format!("GRANT CONNECT ON DATABASE {n} TO PUBLIC;\n")),
+            None => {}
+        }
         s
+    }
+
+    /// `ALLOW_CONNECTIONS` last: the steps inside the database need to connect first.
+    pub fn sql_allowconn(&self) -> Option<String> {
+        self.allowconn.map(|a| format!("{QUIET}ALTER DATABASE {} ALLOW_CONNECTIONS {a};\n", ident(&self.name)))
     }
 
     /// SQL run inside the database (schemas).
@@ -435,7 +593,8 @@ impl PgDatabase {
     fn state(&self) -> ResResult<(bool, Option<Value>, Option<BTreeSet<String>>)> {
         let v = self.psql.json("postgres", &self.spec.query())?;
         let db = v.get("db").cloned().filter(|r| !r.is_null());
-        let schemas = if db.is_some() && !self.spec.schemas.is_empty() {
+        let connectable = db.as_ref().is_some_and(|d| d["allowconn"].as_bool().unwrap_or(true));
+        let schemas = if connectable && !self.spec.schemas.is_empty() {
             let s = self.psql.json(&self.spec.name, &self.spec.schema_query())?;
             Some(s.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default())
         } else {
@@ -461,10 +620,86 @@ impl Resource for PgDatabase {
     }
     fn apply(&self) -> ResResult<()> {
         let (_, cur, _) = self.state()?;
-        self.psql.exec("postgres", &self.spec.sql_cluster(cur.is_some()))?;
+        let created = cur.is_none();
+        // Inside steps first when the database refuses connections (it may have been
+        // switched off before): allow, work, then set the wanted value.
+        if cur.as_ref().is_some_and(|c| c["allowconn"] == false) && (!self.spec.schemas.is_empty()) {
+            self.psql.exec("postgres", &format!("{QUIET}ALTER DATABASE {} ALLOW_CONNECTIONS true;\n", ident(&self.spec.name)))?;
+        }
+        self.psql.exec("postgres", &self.spec.sql_cluster(cur.as_ref()))?;
         if !self.spec.schemas.is_empty() {
             self.psql.exec(&self.spec.name, &self.spec.sql_inside())?;
         }
+        if let (true, Some((file, sql))) = (created, &self.spec.baseline) {
+            let Some(sql) = sql else {
+                return Err(ResError::msg(format!(
+                    "database `{}`: baseline `{file}` not found (looked next to the inventory and in its `files/` directory)",
+                    self.spec.name
+                )));
+            };
+            self.psql.exec(&self.spec.name, sql).map_err(|e| ResError::msg(format!("database `{}`: baseline `{file}`: {e}", self.spec.name)))?;
+        }
+        if let Some(sql) = self.spec.sql_allowconn() {
+            self.psql.exec("postgres", &sql)?;
+        }
+        Ok(())
+    }
+}
+
+/// A database the inventory marks `state: absent`. Dropping is destructive: unless
+/// `allowed` (the user typed the name back to `pigsty pgsql db` or passed `--yes`),
+/// the step is skipped with that hint, so `deploy` never drops a database by itself.
+pub struct PgDropDatabase {
+    pub psql: Psql,
+    pub name: String,
+    pub allowed: bool,
+    /// e.g. `pigsty pgsql db pg-meta olddb`
+    pub hint: String,
+}
+
+impl PgDropDatabase {
+    fn state(&self) -> ResResult<(bool, bool)> {
+        let v = self.psql.json(
+            "postgres",
+            &format!(
+                "SELECT json_build_object('recovery', pg_is_in_recovery(), 'exists', EXISTS (SELECT 1 FROM pg_database WHERE datname = {}));",
+                lit(&self.name)
+            ),
+        )?;
+        Ok((v["recovery"].as_bool().unwrap_or(false), v["exists"].as_bool().unwrap_or(false)))
+    }
+
+    pub fn sql(&self) -> String {
+        let n = ident(&self.name);
+        format!("{QUIET}ALTER DATABASE {n} IS_TEMPLATE false;\nDROP DATABASE IF EXISTS {n} WITH (FORCE);\n")
+    }
+}
+
+impl Resource for PgDropDatabase {
+    fn kind(&self) -> &'static str {
+        "pg database"
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn check(&self) -> ResResult<State> {
+        let (recovery, exists) = self.state()?;
+        if recovery {
+            return Ok(State::Skip(REPLICA.into()));
+        }
+        if !exists {
+            return Ok(State::InSync);
+        }
+        if !self.allowed {
+            return Ok(State::Skip(format!(
+                "database {} is marked `state: absent` but dropping it needs a confirmation; hint: `{}`",
+                self.name, self.hint
+            )));
+        }
+        Ok(State::drift(format!("drop database {}", self.name)))
+    }
+    fn apply(&self) -> ResResult<()> {
+        self.psql.exec("postgres", &self.sql())?;
         Ok(())
     }
 }
@@ -705,13 +940,21 @@ impl PgbouncerUserlist {
             return Ok(String::new());
         }
         let list = self.users.iter().map(|u| lit(u)).collect::<Vec<_>>().join(", ");
-        let v = self.psql.json(
-            "postgres",
-            &format!(
-                "SELECT coalesce(json_agg(json_build_array(rolname, rolpassword) ORDER BY rolname), '[]') FROM pg_authid \
-WHERE rolname IN ({list}) AND rolpassword IS NOT NULL;"
-            ),
-        )?;
+        let query = format!(
+            "SELECT json_build_object('recovery', pg_is_in_recovery(), 'n', (SELECT count(*) FROM pg_roles WHERE rolname IN ({list})), 'users', (SELECT coalesce(json_agg(json_build_array(rolname, rolpassword) \
+ORDER BY rolname), '[]') FROM pg_authid WHERE rolname IN ({list}) AND rolpassword IS NOT NULL));"
+        );
+        // On a replica a role the primary has just created may not be replayed yet:
+        // wait a little for every listed user to show up.
+        let t0 = std::time::Instant::now();
+        let v = loop {
+            let v = self.psql.json("postgres", &query)?;
+            let found = v["n"].as_u64().unwrap_or(0) as usize;
+            if v["recovery"] != true || found >= self.users.len() || t0.elapsed() > Duration::from_secs(10) {
+                break v["users"].clone();
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        };
         let mut s = String::new();
         for r in v.as_array().into_iter().flatten() {
             let (Some(u), Some(p)) = (r[0].as_str(), r[1].as_str()) else { continue };
@@ -876,7 +1119,7 @@ mod tests {
             s.diff(Some(&cur), Some(&have)),
             vec!["database meta: owner postgres -> dbuser_meta".to_string(), "database meta: create schema pigsty".to_string()]
         );
-        let sql = s.sql_cluster(false);
+        let sql = s.sql_cluster(None);
         assert!(sql.contains("CREATE DATABASE \"meta\" OWNER \"dbuser_meta\";"), "{sql}");
         assert!(s.sql_inside().contains("CREATE SCHEMA IF NOT EXISTS \"pigsty\" AUTHORIZATION \"dbuser_meta\";"));
     }

@@ -16,9 +16,11 @@ use crate::inventory::{Host, Inventory};
 use crate::resources::{Dir, Exec, File, Package, Service, Symlink};
 use crate::sys::Cmd;
 use anyhow::Result;
+use serde::{Deserialize, Serialize};
 
 pub mod backup;
 pub mod exporter;
+pub mod ext;
 pub mod hba;
 pub mod params;
 pub mod patroni;
@@ -61,6 +63,7 @@ pub fn plan_remove(ctx: &Ctx, gone: &[String]) -> Result<ModulePlan> {
 pub fn plan_for(pg: &Pg) -> Result<ModulePlan> {
     let mut p = ModulePlan::new("pgsql");
     install_steps(&mut p, pg);
+    ext::package_steps(&mut p, pg, &[])?;
     layout_steps(&mut p, pg);
     backup::config_steps(&mut p, pg)?;
     patroni::config_steps(&mut p, pg)?;
@@ -74,6 +77,64 @@ pub fn plan_for(pg: &Pg) -> Result<ModulePlan> {
         backup::run_steps(&mut p, pg)?;
     }
     exporter::steps(&mut p, pg)?;
+    Ok(p)
+}
+
+/// A part of the module, for `pigsty pgsql user|db|hba|svc|ext`: catalog work on the
+/// primary, pgBouncer and HAProxy files on every member, nothing else.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    /// `user`, `db`, `hba`, `svc` or `ext`.
+    pub part: String,
+    /// The user, the database, or the extensions (none: all listed).
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Dropping a database marked absent was confirmed.
+    #[serde(default)]
+    pub allow_drop: bool,
+}
+
+/// The plan of one part of the module on this host.
+pub fn plan_scoped(ctx: &Ctx, scope: &Scope) -> Result<ModulePlan> {
+    let version = version::resolve(ctx.host)?;
+    let pg = Pg::new(ctx.inv, ctx.host, ctx.facts, version)?;
+    plan_scope_for(&pg, scope)
+}
+
+pub fn plan_scope_for(pg: &Pg, scope: &Scope) -> Result<ModulePlan> {
+    let mut p = ModulePlan::new("pgsql");
+    let first = scope.names.first().cloned();
+    match scope.part.as_str() {
+        "user" => {
+            roles::only_steps(&mut p, pg, &roles::Only { user: first, ..Default::default() })?;
+            if pg.pgbouncer_enabled {
+                pgbouncer::lists_steps(&mut p, pg, true, false)?;
+            }
+        }
+        "db" => {
+            let db = first.unwrap_or_default();
+            let exts: Vec<String> = roles::db_defs(pg)?.into_iter().filter(|d| d.spec.name == db).flat_map(|d| d.extensions.into_iter().map(|e| e.0)).collect();
+            if !exts.is_empty() {
+                ext::package_steps(&mut p, pg, &exts)?;
+            }
+            roles::only_steps(&mut p, pg, &roles::Only { db: Some(db), allow_drop: scope.allow_drop, ..Default::default() })?;
+            if pg.pgbouncer_enabled {
+                pgbouncer::lists_steps(&mut p, pg, false, true)?;
+            }
+        }
+        "hba" => {
+            patroni::hba_step(&mut p, pg)?;
+            if pg.pgbouncer_enabled {
+                pgbouncer::hba_step(&mut p, pg)?;
+            }
+        }
+        "svc" => services::steps(&mut p, pg)?,
+        "ext" => {
+            ext::package_steps(&mut p, pg, &scope.names)?;
+            ext::create_steps(&mut p, pg, &scope.names)?;
+        }
+        other => anyhow::bail!("unknown part `{other}` of the pgsql module (user, db, hba, svc, ext)"),
+    }
     Ok(p)
 }
 
@@ -393,5 +454,37 @@ pub(crate) mod tests {
             plan.steps().any(|s| s.res.name() == "dbuser_meta"),
             "catalog steps stay; they skip on replicas at run time"
         );
+    }
+
+    fn scoped(part: &str, names: &[&str]) -> Vec<String> {
+        let mut pg = meta_pg();
+        pg.databases.push(json!({"name": "appdb", "owner": "dbuser_meta", "extensions": [{"name": "postgis"}]}));
+        let scope = Scope { part: part.into(), names: names.iter().map(|n| n.to_string()).collect(), allow_drop: false };
+        plan_scope_for(&pg, &scope).unwrap().steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect()
+    }
+
+    #[test]
+    fn a_scoped_plan_holds_just_that_part() {
+        assert_eq!(scoped("user", &["dbuser_meta"]), vec!["pg role dbuser_meta", "file /etc/pgbouncer/useropts.txt", "file /etc/pgbouncer/userlist.txt"]);
+        assert_eq!(
+            scoped("db", &["appdb"]),
+            vec!["package extension postgis", "pg database appdb", "pg extension postgis in appdb", "file /etc/pgbouncer/database.txt"]
+        );
+        assert_eq!(scoped("hba", &[]), vec!["file /pg/conf/pg_hba.conf", "file /etc/pgbouncer/pgb_hba.conf"]);
+        let svc = scoped("svc", &[]);
+        assert_eq!(svc.len(), 5, "{svc:?}");
+        assert!(svc.iter().all(|s| s.contains("/etc/haproxy/pg-meta-") || s == "stale files pg-meta services"), "{svc:?}");
+        assert_eq!(scoped("ext", &["postgis"]), vec!["package extension postgis", "pg extension postgis in appdb"]);
+        assert_eq!(scoped("ext", &["vector"]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn scopes_travel_in_the_node_request_and_old_requests_still_parse() {
+        let old = r#"{"inventory":"","inventory_name":"x","extra_vars":[],"host":"h","modules":["pgsql"],"mode":"check"}"#;
+        let r: crate::remote::request::NodeRequest = serde_json::from_str(old).unwrap();
+        assert!(r.pgsql_scope.is_none() && r.files.is_empty());
+        let s = Scope { part: "db".into(), names: vec!["appdb".into()], allow_drop: true };
+        let back: Scope = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
     }
 }

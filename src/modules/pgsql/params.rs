@@ -104,6 +104,12 @@ pub struct Pg {
     pub service_provider: String,
     pub weight: i64,
     pub crontab: Vec<String>,
+    /// `pg_extensions`: extension (or package alias) names to install on every member.
+    pub extensions: Vec<String>,
+    /// `pg_safeguard`: refuse to drop databases (and clusters).
+    pub safeguard: bool,
+    /// Where `baseline` files are looked for (the inventory's directory).
+    pub inventory_dir: std::path::PathBuf,
     pub provision: bool,
     pub admin_ip: String,
     pub infra_ips: Vec<String>,
@@ -448,6 +454,9 @@ impl Pg {
             service_provider: v.s("pg_service_provider", ""),
             weight: v.i("pg_weight", 100),
             crontab,
+            extensions: v.strs("pg_extensions"),
+            safeguard: v.b("pg_safeguard", false),
+            inventory_dir: inv.path.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
             provision: v.b("pg_provision", true),
             admin_ip,
             infra_ips,

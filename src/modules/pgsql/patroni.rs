@@ -57,6 +57,15 @@ pub fn render_hba(pg: &Pg) -> Result<String> {
     )
 }
 
+/// The HBA file Postgres reads; a change reloads Postgres (`pg_reload_conf()`), never a restart.
+pub fn hba_step(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
+    p.add_notify(
+        crate::resources::RuleFile::new(File::new(HBA_FILE, render_hba(pg)?).mode(0o640).owner(&pg.dbsu, &pg.dbsu), "hba"),
+        vec![Handler::Run("reload postgres (hba)".into(), pg.psql().reload_cmd())],
+    );
+    Ok(())
+}
+
 /// DCS keys pigsty keeps in line after bootstrap.
 fn dcs_config(pg: &Pg) -> Result<PatroniDcsConfig> {
     let t = tune::timings(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
@@ -78,11 +87,7 @@ fn dcs_config(pg: &Pg) -> Result<PatroniDcsConfig> {
 
 /// Steps before the service starts: HBA file, patroni.yml, unit.
 pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
-    let psql = pg.psql();
-    p.add_notify(
-        File::new(HBA_FILE, render_hba(pg)?).mode(0o640).owner(&pg.dbsu, &pg.dbsu),
-        vec![Handler::Run("reload postgres (hba)".into(), psql.reload_cmd())],
-    );
+    hba_step(p, pg)?;
     p.add_notify(
         File::new(PATRONI_YML, render(pg)?).mode(0o600).owner(&pg.dbsu, &pg.dbsu).secret(),
         vec![Handler::Reload(PATRONI_UNIT.into())],

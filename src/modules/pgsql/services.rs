@@ -8,7 +8,7 @@ use super::selector::Selector;
 use super::tune;
 use super::HAPROXY_UNIT;
 use crate::engine::{Handler, ModulePlan};
-use crate::resources::File;
+use crate::resources::{File, RuleFile, StaleFiles};
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 
@@ -99,8 +99,65 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     if !pg.local_services() {
         return Ok(());
     }
+    let mut keep = std::collections::BTreeSet::new();
     for (path, content) in render(pg)? {
-        p.add_notify(File::new(path, content).mode(0o644), vec![Handler::Reload(HAPROXY_UNIT.into())]);
+        let file = path.rsplit('/').next().unwrap_or_default().to_string();
+        let label = format!("service {}", file.trim_end_matches(".cfg"));
+        keep.insert(file);
+        p.add_notify(RuleFile::new(File::new(path, content).mode(0o644), &label), vec![Handler::Reload(HAPROXY_UNIT.into())]);
     }
+    // Services removed from the inventory: the files this cluster's services were
+    // written to (their header names the cluster), and nothing else.
+    let marker = format!(" of cluster {}, written by pigsty", pg.cluster);
+    let prefix = format!("{}-", pg.cluster);
+    p.add_notify(
+        StaleFiles::new(&format!("{} services", pg.cluster), "/etc/haproxy", keep, move |name, content| {
+            name.starts_with(&prefix) && name.ends_with(".cfg") && content.lines().nth(1).is_some_and(|l| l.ends_with(&marker))
+        }),
+        vec![Handler::Reload(HAPROXY_UNIT.into())],
+    );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::{Inventory, LoadOptions};
+
+    /// pg-test as ha-full has it: a primary and two replicas, one of them offline.
+    fn pg_test(services: &str) -> Pg {
+        let text = format!(
+            "all:\n  children:\n    pg-test:\n      hosts:\n        10.10.10.11: {{ pg_seq: 1, pg_role: primary }}\n        10.10.10.12: {{ pg_seq: 2, pg_role: replica }}\n        10.10.10.13: {{ pg_seq: 3, pg_role: replica, pg_offline_query: true }}\n      vars:\n        pg_cluster: pg-test\n        pg_services:\n{services}  vars:\n    pg_admin_password: a\n    pg_monitor_password: m\n    pg_replication_password: r\n    patroni_password: p\n"
+        );
+        let inv = Inventory::from_str_with("t.yml", &text, &[], &LoadOptions { resolve_names: false }).unwrap();
+        Pg::new(&inv, inv.host("10.10.10.11").unwrap(), &crate::facts::Facts::test_meta(), 15).unwrap()
+    }
+
+    #[test]
+    fn a_custom_service_routes_to_the_replicas_with_the_primary_as_backup() {
+        let pg = pg_test("          - { name: ro, port: 5440, dest: pgbouncer, check: /read-only, selector: \"[? pg_role == `replica` ]\", backup: \"[? pg_role == `primary` ]\", maxconn: 100 }\n");
+        let files = render(&pg).unwrap();
+        let (path, cfg) = files.iter().find(|(p, _)| p.ends_with("pg-test-ro.cfg")).unwrap();
+        assert_eq!(path, "/etc/haproxy/pg-test-ro.cfg");
+        let servers: Vec<&str> = cfg.lines().map(str::trim).filter(|l| l.starts_with("server ")).collect();
+        assert_eq!(
+            servers,
+            vec![
+                "server pg-test-1 10.10.10.11:6432 check port 8008 weight 100 backup",
+                "server pg-test-2 10.10.10.12:6432 check port 8008 weight 100",
+                "server pg-test-3 10.10.10.13:6432 check port 8008 weight 100",
+            ]
+        );
+        assert!(cfg.contains("bind *:5440") && cfg.contains("maxconn 100") && cfg.contains("uri /read-only"), "{cfg}");
+    }
+
+    #[test]
+    fn a_removed_service_file_is_pruned_and_other_clusters_files_are_kept() {
+        let pg = pg_test("          - { name: ro, port: 5440 }\n");
+        let mut p = ModulePlan::new("pgsql");
+        steps(&mut p, &pg).unwrap();
+        let names: Vec<String> = p.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
+        assert!(names.contains(&"file /etc/haproxy/pg-test-ro.cfg".to_string()), "{names:?}");
+        assert_eq!(names.last().map(String::as_str), Some("stale files pg-test services"));
+    }
 }
