@@ -89,6 +89,22 @@ pw=$(on "sed -n 's/^    pg_admin_password: *//p' $INV | head -n1")
 on "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"
 check "a write through 5433 of lab3" on "psql -X -A -t 'host=10.10.10.12 port=5433 dbname=test user=dbuser_dba connect_timeout=3' -c 'create table if not exists repo_probe(x int); insert into repo_probe values (1)'"
 
+echo "-- pigsty logs: the cluster's journals and postgres logs, merged by time"
+logs_of_members() { # lines from every member's patroni, postgres log lines, in time order
+  on "pigsty logs pg-test --since '-30min'" >"$WORK/logs.txt" || return 1
+  python3 - "$WORK/logs.txt" <<'PY'
+import sys
+lines = [l.split(" ", 4) for l in open(sys.argv[1]) if l[:2] == "20"]
+hosts = {l[2] for l in lines if len(l) > 3 and l[3] == "patroni:"}
+pg = [l for l in lines if len(l) > 3 and l[3] == "postgres:"]
+times = [l[0] + " " + l[1] for l in lines]
+print(f"{len(lines)} lines, patroni from {sorted(hosts)}, {len(pg)} postgres lines")
+sys.exit(0 if len(hosts) == 3 and pg and times == sorted(times) else 1)
+PY
+}
+check "pigsty logs pg-test: patroni of all 3 members and postgres, in time order" logs_of_members
+check "pigsty logs 10.10.10.11 patroni -n 5: five lines" bash -c "[[ \$('$LAB' ssh 1 \"pigsty logs 10.10.10.11 patroni --since '-30min' -n 5\" | wc -l) == 5 ]]"
+
 echo "-- pigsty repo pack, then pigsty install --pkg on a fresh node with no internet"
 check "pigsty repo pack on node 1" timeout 900 "$LAB" ssh 1 "pigsty repo pack -o /root/bundle.tar > /root/repo-pack.log 2>&1"
 on cat /root/repo-pack.log | sed 's/^/     | /'
