@@ -31,6 +31,8 @@ pub mod patroni;
 pub mod pgbackrest;
 pub mod postgres;
 pub mod scram;
+// REDIS: a RESP client, instance config, live settings, sentinel monitors, native cluster.
+pub mod redis;
 
 pub use block::BlockInFile;
 pub use dir::Dir;
