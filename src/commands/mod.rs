@@ -11,6 +11,7 @@ pub mod join;
 pub mod node;
 pub mod pgsql;
 pub mod plan;
+pub mod redis;
 pub mod status;
 pub mod validate;
 
@@ -59,8 +60,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             EtcdCmd::Rm { .. } => not_built("etcd rm"),
         },
         Command::Redis(c) => match c {
-            RedisCmd::Add { .. } => not_built("redis add"),
-            RedisCmd::Rm { .. } => not_built("redis rm"),
+            RedisCmd::Add { cluster, host, port } => redis::add(&g, &cluster, host.as_deref(), port),
+            RedisCmd::Rm { cluster, host, port, confirm } => redis::rm(&g, &cluster, host.as_deref(), port, confirm.yes),
         },
         Command::Minio(c) => match c {
             MinioCmd::Add { .. } => not_built("minio add"),

@@ -488,4 +488,4 @@ pub fn targets(_inv: &Inventory, h: &Host) -> Vec<ScrapeTarget> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -207,3 +207,24 @@ fn replica_of_in_cluster_mode_and_a_monitor_without_host_are_errors() {
     let d = invalid(&DEMO.replace("host: 10.10.10.10, port: 6379 ,password", "port: 6379 ,password"));
     assert!(d.iter().any(|d| d.key.as_deref() == Some("redis_sentinel_monitor[0]") && d.message.contains("`host`")), "{d:#?}");
 }
+
+#[test]
+fn alert_rules_are_installed_with_redis_and_pass_promtool_when_it_is_installed() {
+    let inv = demo();
+    let files = crate::modules::infra::prom::rule_files(&inv);
+    let text = String::from_utf8(files.get("redis.yml").cloned().expect("redis.yml installed with a redis cluster")).unwrap();
+    for a in ["RedisDown", "RedisRejectConn", "RedisRTHigh", "RedisCPUHigh", "RedisMemHigh", "RedisQPSHigh", "RedisReplicationBroken", "RedisClusterDown"] {
+        assert!(text.contains(&format!("alert: {a}\n")), "no {a}");
+    }
+    if !crate::sys::Cmd::new("promtool").arg("--version").succeeds() {
+        eprintln!("skip: promtool is not installed here (the lab suite checks the rules on the node)");
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("redis.yml"), &text).unwrap();
+    std::fs::write(d.path().join("rules_test.yml"), include_str!("rules_test.yml")).unwrap();
+    let out = crate::sys::Cmd::new("promtool").args(["check", "rules", &d.path().join("redis.yml").display().to_string()]).run().unwrap();
+    assert!(out.success(), "promtool check rules:\n{}\n{}", out.stdout, out.stderr);
+    let out = crate::sys::Cmd::new("promtool").args(["test", "rules", &d.path().join("rules_test.yml").display().to_string()]).run().unwrap();
+    assert!(out.success(), "promtool test rules:\n{}\n{}", out.stdout, out.stderr);
+}
