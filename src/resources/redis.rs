@@ -755,3 +755,99 @@ mod tests {
         assert!(fixed.is_empty(), "maxmemory is not a restart directive: {fixed:?}");
     }
 }
+
+/// Against real servers (not run by default): `PIGSTY_TEST_REDIS=127.0.0.1:PORT` a redis
+/// with requirepass `s3cret` and its config file in `PIGSTY_TEST_REDIS_CONF`;
+/// `PIGSTY_TEST_REDIS_CLUSTER=ip:port,...` six empty cluster-enabled instances.
+#[cfg(test)]
+mod live_tests {
+    use super::*;
+
+    #[test]
+    #[ignore]
+    fn live_settings_apply_without_restart() {
+        let Ok(addr) = std::env::var("PIGSTY_TEST_REDIS") else { return };
+        let conf = PathBuf::from(std::env::var("PIGSTY_TEST_REDIS_CONF").unwrap());
+        let mk = |mm: &str| RedisLive {
+            ins: "t".into(),
+            addr: addr.clone(),
+            password: "s3cret".into(),
+            conf: conf.clone(),
+            settings: vec![("maxmemory".into(), mm.into()), ("save".into(), "1200 1".into()), ("requirepass".into(), "s3cret".into())],
+            role: Some(None),
+            monitors: None,
+        };
+        let pid0 = Conn::login(&addr, &["s3cret"]).unwrap().info("server").unwrap()["process_id"].clone();
+        let l = mk("100663296");
+        let st = l.check().unwrap();
+        eprintln!("{st:?}");
+        l.apply().unwrap();
+        assert!(l.check().unwrap().in_sync());
+        let pid1 = Conn::login(&addr, &["s3cret"]).unwrap().info("server").unwrap()["process_id"].clone();
+        assert_eq!(pid0, pid1);
+        let text = std::fs::read_to_string(&conf).unwrap();
+        eprintln!("{text}");
+        assert!(text.contains("maxmemory 96mb"), "{text}");
+        let rc = RedisConf { path: conf.clone(), content: text.clone(), fixed: vec!["bind", "port", "dir"] };
+        assert!(rc.check().unwrap().in_sync());
+        // role: replica of a stranger, then back
+        let r = RedisLive { role: Some(Some(("127.0.0.1".into(), 1))), ..mk("100663296") };
+        r.apply().unwrap();
+        assert!(r.check().unwrap().in_sync());
+        let p = mk("100663296");
+        p.apply().unwrap();
+        assert!(p.check().unwrap().in_sync());
+    }
+
+    #[test]
+    #[ignore]
+    fn live_cluster_is_created_once() {
+        let Ok(nodes) = std::env::var("PIGSTY_TEST_REDIS_CLUSTER") else { return };
+        let c = RedisCluster {
+            cluster: "t".into(),
+            nodes: nodes.split(',').map(String::from).collect(),
+            replicas: 1,
+            password: "s3cret".into(),
+            timeout: Duration::from_secs(10),
+        };
+        eprintln!("{:?}", c.check().unwrap());
+        c.apply().unwrap();
+        assert!(c.check().unwrap().in_sync());
+    }
+}
+
+#[cfg(test)]
+mod live_sentinel_tests {
+    use super::*;
+
+    /// `PIGSTY_TEST_SENTINEL=127.0.0.1:PORT` a sentinel with requirepass `s3cret` and no
+    /// master; `PIGSTY_TEST_REDIS` the master to monitor.
+    #[test]
+    #[ignore]
+    fn live_sentinel_monitors_are_added_changed_and_removed() {
+        let (Ok(addr), Ok(master)) = (std::env::var("PIGSTY_TEST_SENTINEL"), std::env::var("PIGSTY_TEST_REDIS")) else { return };
+        let (h, p) = master.rsplit_once(':').unwrap();
+        let m = Monitor {
+            name: "m1".into(),
+            host: h.into(),
+            port: p.parse().unwrap(),
+            quorum: 1,
+            password: Some("s3cret".into()),
+            down_after_ms: 5000,
+            failover_timeout_ms: 20000,
+            parallel_syncs: 1,
+        };
+        let mk = |mons: Vec<Monitor>| RedisLive { ins: "s".into(), addr: addr.clone(), password: "s3cret".into(), conf: PathBuf::from("/nonexistent"), settings: vec![], role: None, monitors: Some(mons) };
+        let l = mk(vec![m.clone()]);
+        eprintln!("{:?}", l.check().unwrap());
+        l.apply().unwrap();
+        assert!(l.check().unwrap().in_sync());
+        let l2 = mk(vec![Monitor { quorum: 2, ..m.clone() }]);
+        assert_eq!(l2.check().unwrap(), State::Drift(vec!["m1: quorum 1 -> 2".into()]));
+        l2.apply().unwrap();
+        assert!(l2.check().unwrap().in_sync());
+        let none = mk(vec![]);
+        none.apply().unwrap();
+        assert!(none.check().unwrap().in_sync());
+    }
+}
