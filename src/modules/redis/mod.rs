@@ -214,6 +214,9 @@ pub fn params(ctx: &Ctx) -> Result<Params> {
     let a = &h.addr;
     let cluster = h.id.redis_cluster.clone().with_context(|| format!("host `{a}` has no `redis_cluster`"))?;
     let node = h.id.redis_node.with_context(|| format!("host `{a}`: redis node without `redis_node`\nhint: number redis nodes `redis_node: 1`, `2`, ..."))?;
+    if h.str("redis_type").is_some_and(|t| t != "redis") {
+        bail!("host `{a}`: `redis_type` `{}` is not supported: this module runs Debian's redis-server\nhint: remove `redis_type` or set it to `redis`", h.str("redis_type").unwrap_or_default());
+    }
     let password = ctx.req_str("redis_password")?;
     if password.chars().any(|c| c.is_control()) {
         bail!("host `{a}`: `redis_password` must not contain control characters (newlines, tabs)");

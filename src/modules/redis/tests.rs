@@ -228,3 +228,11 @@ fn alert_rules_are_installed_with_redis_and_pass_promtool_when_it_is_installed()
     let out = crate::sys::Cmd::new("promtool").args(["test", "rules", &d.path().join("rules_test.yml").display().to_string()]).run().unwrap();
     assert!(out.success(), "promtool test rules:\n{}\n{}", out.stdout, out.stderr);
 }
+
+#[test]
+fn valkey_is_refused_naming_the_key() {
+    let inv = Inventory::from_str("redis.yml", DEMO, &["redis_type=valkey".into()]).unwrap();
+    let facts = fake_facts();
+    let Err(e) = plan(&Ctx { inv: &inv, host: inv.host("10.10.10.10").unwrap(), facts: &facts }) else { panic!("valkey accepted") };
+    assert!(e.to_string().contains("`redis_type`"), "{e}");
+}
