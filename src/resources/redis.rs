@@ -597,13 +597,17 @@ impl Resource for RedisLive {
 
 //------------------------------------------------------------------------------
 
-/// A native Redis cluster over `nodes` (`ip:port`), created once.
+/// A native Redis cluster over `nodes` (`ip:port`, the first node's first instance
+/// first), created once by the first node. Another node only joins its own instances
+/// (`own`) once the cluster exists (a node added later: `--cluster add-node`).
 pub struct RedisCluster {
     pub cluster: String,
     pub nodes: Vec<String>,
     pub replicas: u32,
     pub password: String,
     pub timeout: Duration,
+    /// Some: this host's instances, joined to the cluster the first node created.
+    pub own: Option<Vec<String>>,
 }
 
 impl RedisCluster {
@@ -648,10 +652,20 @@ impl Resource for RedisCluster {
         "redis cluster"
     }
     fn name(&self) -> String {
-        format!("{} ({} instances, {} replica(s) per primary)", self.cluster, self.nodes.len(), self.replicas)
+        match &self.own {
+            Some(own) => format!("{}: {} joined", self.cluster, own.join(" ")),
+            None => format!("{} ({} instances, {} replica(s) per primary)", self.cluster, self.nodes.len(), self.replicas),
+        }
     }
     fn check(&self) -> ResResult<State> {
         let first = &self.nodes[0];
+        if let Some(own) = &self.own {
+            if !self.joined(first).unwrap_or(false) {
+                return Ok(State::drift(format!("join {} once {first} has created the cluster", own.join(" "))));
+            }
+            let missing: Vec<String> = own.iter().filter(|n| !self.joined(n).unwrap_or(true)).cloned().collect();
+            return Ok(if missing.is_empty() { State::InSync } else { State::drift(format!("add {} to the cluster", missing.join(" "))) });
+        }
         if !self.joined(first).map_err(ResError::msg)? {
             return Ok(State::drift(format!("create the cluster over {}", self.nodes.join(" "))));
         }
@@ -670,8 +684,26 @@ impl Resource for RedisCluster {
         }
     }
     fn apply(&self) -> ResResult<()> {
-        self.wait_all()?;
         let first = &self.nodes[0];
+        if let Some(own) = &self.own {
+            super::poll(self.timeout, Duration::from_secs(1), || match self.joined(first) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(format!("{first} has not created the cluster yet")),
+                Err(e) => Err(e),
+            })
+            .map_err(|e| ResError::msg(format!("redis cluster `{}`: {e}\nhint: deploy the cluster's first node too (`pigsty deploy -l {}`)", self.cluster, self.cluster)))?;
+            for n in own {
+                if !self.joined(n).map_err(ResError::msg)? {
+                    let mut args = vec!["--cluster", "add-node", n.as_str(), first.as_str()];
+                    if self.replicas > 0 {
+                        args.push("--cluster-slave");
+                    }
+                    self.cli(&args).ok()?;
+                }
+            }
+            return Ok(());
+        }
+        self.wait_all()?;
         if !self.joined(first).map_err(ResError::msg)? {
             let mut args: Vec<&str> = vec!["--cluster", "create"];
             args.extend(self.nodes.iter().map(String::as_str));
@@ -809,10 +841,18 @@ mod live_tests {
             replicas: 1,
             password: "s3cret".into(),
             timeout: Duration::from_secs(10),
+            own: None,
         };
         eprintln!("{:?}", c.check().unwrap());
         c.apply().unwrap();
         assert!(c.check().unwrap().in_sync());
+        // a node added later joins its own instances
+        let Ok(extra) = std::env::var("PIGSTY_TEST_REDIS_CLUSTER_EXTRA") else { return };
+        let own: Vec<String> = extra.split(',').map(String::from).collect();
+        let j = RedisCluster { own: Some(own), nodes: c.nodes.clone(), cluster: "t".into(), replicas: 1, password: "s3cret".into(), timeout: Duration::from_secs(10) };
+        eprintln!("{:?}", j.check().unwrap());
+        j.apply().unwrap();
+        assert!(j.check().unwrap().in_sync());
     }
 }
 

@@ -407,14 +407,19 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
         plan.add(live);
     }
     if p.mode == Mode::Cluster {
+        // The first node (lowest redis_node) creates the cluster over every instance;
+        // the others join theirs once it exists (a node added later).
         let members = ctx.inv.redis_members(&p.cluster);
-        if members.first().map(|m| m.addr.as_str()) == Some(ctx.host.addr.as_str()) {
-            let nodes: Vec<String> = members.iter().flat_map(|m| {
+        let nodes: Vec<String> = members
+            .iter()
+            .flat_map(|m| {
                 let ip = client_ip(m);
                 m.id.redis_ports.iter().map(move |port| format!("{ip}:{port}")).collect::<Vec<_>>()
-            }).collect();
-            plan.add(RedisCluster { cluster: p.cluster.clone(), nodes, replicas: p.replicas, password: p.password.clone(), timeout: Duration::from_secs(180) });
-        }
+            })
+            .collect();
+        let first = members.first().map(|m| m.addr.as_str()) == Some(ctx.host.addr.as_str());
+        let own = (!first).then(|| p.instances.iter().map(|i| format!("{}:{}", p.ip, i.port)).collect());
+        plan.add(RedisCluster { cluster: p.cluster.clone(), nodes, replicas: p.replicas, password: p.password.clone(), timeout: Duration::from_secs(180), own });
     }
     if p.exporter {
         exporter_steps(&mut plan, &p, &p.instances.iter().map(|i| i.port).collect::<Vec<_>>())?;

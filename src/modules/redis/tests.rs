@@ -97,13 +97,14 @@ fn sentinel_owns_the_role_of_the_watched_master_and_its_replica() {
 }
 
 #[test]
-fn only_the_first_cluster_node_creates_the_native_cluster() {
+fn the_first_cluster_node_creates_the_native_cluster_the_others_join() {
     let inv = demo();
     let first = plan_of(&inv, "10.10.10.12");
     let c: Vec<String> = first.steps().filter(|s| s.res.kind() == "redis cluster").map(|s| s.res.name()).collect();
     assert_eq!(c, vec!["redis-test (6 instances, 1 replica(s) per primary)"]);
     let second = plan_of(&inv, "10.10.10.13");
-    assert_eq!(second.steps().filter(|s| s.res.kind() == "redis cluster").count(), 0);
+    let c: Vec<String> = second.steps().filter(|s| s.res.kind() == "redis cluster").map(|s| s.res.name()).collect();
+    assert_eq!(c, vec!["redis-test: 10.10.10.13:6379 10.10.10.13:6380 10.10.10.13:6381 joined"], "the others join their own instances");
 }
 
 #[test]
