@@ -82,7 +82,6 @@ fn verbs_not_built_yet_say_so_and_exit_1() {
     for args in [
         vec!["pgsql", "backup", "pg-test"],
         vec!["pgsql", "pitr", "pg-test", "--latest"],
-        vec!["redis", "add", "redis-test"],
         vec!["minio", "add", "minio"],
     ] {
         pigsty()
@@ -90,6 +89,21 @@ fn verbs_not_built_yet_say_so_and_exit_1() {
             .assert()
             .code(1)
             .stderr(predicate::str::contains("is not built yet"));
+    }
+}
+
+#[test]
+fn redis_add_and_rm_name_an_unknown_cluster_and_change_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("pigsty.yml");
+    pigsty().args(["configure", "--ip", "10.9.8.7", "-o"]).arg(&p).assert().success();
+    for verb in ["add", "rm"] {
+        pigsty()
+            .args(["redis", verb, "redis-nope", "-i"])
+            .arg(&p)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("no redis cluster `redis-nope`"));
     }
 }
 

@@ -18,6 +18,7 @@ pub const SECRETS: &[&str] = &[
     "grafana_admin_password",
     "grafana_view_password",
     "etcd_root_password",
+    "redis_password",
     "minio_secret_key",
     "s3_key_secret",
     "pgbackrest_cipher_pass",

@@ -17,6 +17,7 @@ pub mod pgsql_members;
 pub mod pgsql_code;
 pub mod plan;
 pub mod repo;
+pub mod redis;
 pub mod status;
 pub mod validate;
 
@@ -98,8 +99,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             EtcdCmd::Rm { hosts, confirm } => etcd::rm(&g, &hosts, confirm.yes),
         },
         Command::Redis(c) => match c {
-            RedisCmd::Add { .. } => not_built("redis add"),
-            RedisCmd::Rm { .. } => not_built("redis rm"),
+            RedisCmd::Add { cluster, host, port } => redis::add(&g, &cluster, host.as_deref(), port),
+            RedisCmd::Rm { cluster, host, port, confirm } => redis::rm(&g, &cluster, host.as_deref(), port, confirm.yes),
         },
         Command::Minio(c) => match c {
             MinioCmd::Add { .. } => not_built("minio add"),

@@ -1,6 +1,7 @@
 //! `pigsty status [CLUSTER]`: clusters, members, roles, state, timeline, replication
 //! lag and service ports (from Patroni's REST API on any member), the last backup and
-//! archived WAL (`pgbackrest info` on the leader), and etcd health.
+//! archived WAL (`pgbackrest info` on the leader), etcd health, and Redis clusters:
+//! each instance's role and replication state (from the instance).
 use crate::cli::{Global, StatusArgs};
 use crate::inventory::Inventory;
 use crate::resources::http;
@@ -109,20 +110,19 @@ fn service_ports(inv: &Inventory, cluster: &str) -> Vec<(String, i64)> {
 
 pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
     let inv = super::deploy::load_inventory(g)?;
-    let clusters: Vec<String> = match &a.cluster {
+    let (clusters, redis_clusters): (Vec<String>, Vec<String>) = match &a.cluster {
+        Some(c) if inv.redis_clusters().contains(&c.as_str()) => (vec![], vec![c.clone()]),
         Some(c) => {
             if !inv.pg_clusters().contains(&c.as_str()) {
-                bail!(
-                    "no cluster `{c}` in `{}`\nhint: clusters: {}",
-                    inv.path.display(),
-                    inv.pg_clusters().join(", ")
-                );
+                let mut all = inv.pg_clusters();
+                all.extend(inv.redis_clusters());
+                bail!("no cluster `{c}` in `{}`\nhint: clusters: {}", inv.path.display(), all.join(", "));
             }
-            vec![c.clone()]
+            (vec![c.clone()], vec![])
         }
-        None => inv.pg_clusters().iter().map(|s| s.to_string()).collect(),
+        None => (inv.pg_clusters().iter().map(|s| s.to_string()).collect(), inv.redis_clusters().iter().map(|s| s.to_string()).collect()),
     };
-    let mut out = json!({"clusters": [], "etcd": []});
+    let mut out = json!({"clusters": [], "etcd": [], "redis": []});
     let mut healthy = true;
     for c in &clusters {
         let members: Vec<Value> = match patroni_cluster(&inv, c) {
@@ -156,6 +156,11 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
             a.push(json!({"cluster": c, "members": members, "leaders": leaders, "backup": backup,
                 "services": service_ports(&inv, c).into_iter().map(|(n, p)| json!({"name": n, "port": p})).collect::<Vec<_>>()}))
         });
+    }
+    for c in &redis_clusters {
+        let r = redis_status(&inv, c);
+        healthy &= r["healthy"] == true;
+        out["redis"].as_array_mut().map(|a| a.push(r));
     }
     for h in inv.etcd_members() {
         let port = h.int("etcd_port").unwrap_or(2379);
@@ -251,7 +256,118 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
     if !etcd.is_empty() {
         println!("etcd: {}", etcd.join(", "));
     }
+    for r in out["redis"].as_array().cloned().unwrap_or_default() {
+        print_redis(&r);
+    }
     Ok(if healthy { 0 } else { 1 })
+}
+
+/// One redis instance: role and replication state, from the instance itself.
+fn redis_instance(h: &crate::inventory::Host, i: &crate::modules::redis::Instance, mode: crate::modules::redis::Mode) -> Value {
+    use crate::modules::redis::{client_ip, Mode};
+    use crate::resources::redis::Conn;
+    let addr = format!("{}:{}", client_ip(h), i.port);
+    let pw = h.str("redis_password").unwrap_or("");
+    let mut v = json!({"instance": i.name, "addr": addr, "up": false});
+    let mut c = match Conn::login(&addr, &[pw]) {
+        Ok(c) => c,
+        Err(e) => {
+            v["error"] = json!(e);
+            return v;
+        }
+    };
+    v["up"] = json!(true);
+    if mode == Mode::Sentinel {
+        v["role"] = json!("sentinel");
+        let masters = c.ok(&["SENTINEL", "MASTERS"], 2).map(|r| r.items()).unwrap_or_default();
+        let ms: Vec<Value> = masters
+            .iter()
+            .map(|m| {
+                let p = m.pairs();
+                json!({"name": p.get("name"), "master": format!("{}:{}", p.get("ip").cloned().unwrap_or_default(), p.get("port").cloned().unwrap_or_default()),
+                       "flags": p.get("flags"), "replicas": p.get("num-slaves").and_then(|x| x.parse::<u64>().ok()),
+                       "sentinels": p.get("num-other-sentinels").and_then(|x| x.parse::<u64>().ok()).map(|n| n + 1), "quorum": p.get("quorum")})
+            })
+            .collect();
+        v["monitors"] = json!(ms);
+        return v;
+    }
+    let info = c.info("replication").unwrap_or_default();
+    let role = info.get("role").cloned().unwrap_or_default();
+    v["role"] = json!(if role == "slave" { "replica" } else { "primary" });
+    if role == "slave" {
+        v["master"] = json!(format!("{}:{}", info.get("master_host").cloned().unwrap_or_default(), info.get("master_port").cloned().unwrap_or_default()));
+        v["link"] = json!(info.get("master_link_status").cloned().unwrap_or_default());
+        v["offset"] = json!(info.get("slave_repl_offset").and_then(|o| o.parse::<i64>().ok()));
+    } else {
+        let master_off: i64 = info.get("master_repl_offset").and_then(|o| o.parse().ok()).unwrap_or(0);
+        let reps: Vec<Value> = info
+            .iter()
+            .filter(|(k, _)| k.starts_with("slave") && k[5..].chars().all(|c| c.is_ascii_digit()) && k.len() > 5)
+            .map(|(_, val)| {
+                let f: std::collections::BTreeMap<&str, &str> = val.split(',').filter_map(|kv| kv.split_once('=')).collect();
+                let off: i64 = f.get("offset").and_then(|o| o.parse().ok()).unwrap_or(0);
+                json!({"addr": format!("{}:{}", f.get("ip").unwrap_or(&""), f.get("port").unwrap_or(&"")), "state": f.get("state"), "lag_bytes": master_off - off})
+            })
+            .collect();
+        v["replicas"] = json!(reps);
+    }
+    if mode == Mode::Cluster {
+        if let Ok(r) = c.ok(&["CLUSTER", "INFO"], 2) {
+            let ci = crate::resources::redis::parse_info(&r.text());
+            v["cluster_state"] = json!(ci.get("cluster_state"));
+        }
+    }
+    v
+}
+
+/// A redis cluster's instances; healthy when every instance answers and every replica's
+/// link is up (and a native cluster's state is ok).
+fn redis_status(inv: &Inventory, cluster: &str) -> Value {
+    let members = inv.redis_members(cluster);
+    let mode = members.first().map(|h| crate::modules::redis::mode_of(h)).unwrap_or(crate::modules::redis::Mode::Standalone);
+    let mut instances = vec![];
+    for h in &members {
+        for i in crate::modules::redis::instances(h) {
+            instances.push(redis_instance(h, &i, mode));
+        }
+    }
+    let healthy = instances.iter().all(|i| {
+        i["up"] == true && (i["role"] != "replica" || i["link"] == "up") && (i.get("cluster_state").is_none_or(|s| s.is_null() || s == "ok"))
+    });
+    json!({"cluster": cluster, "mode": mode.as_str(), "instances": instances, "healthy": healthy})
+}
+
+fn print_redis(r: &Value) {
+    println!("{} (redis {})", r["cluster"].as_str().unwrap_or(""), r["mode"].as_str().unwrap_or(""));
+    println!("  {:<22} {:<21} {:<9} {:<5} {}", "INSTANCE", "ADDR", "ROLE", "STATE", "REPLICATION");
+    for i in r["instances"].as_array().cloned().unwrap_or_default() {
+        let up = i["up"] == true;
+        let repl = if !up {
+            i["error"].as_str().unwrap_or("").to_string()
+        } else if let Some(ms) = i["monitors"].as_array() {
+            ms.iter()
+                .map(|m| format!("{} -> {} ({} replicas, {} sentinels)", m["name"].as_str().unwrap_or(""), m["master"].as_str().unwrap_or(""), m["replicas"], m["sentinels"]))
+                .collect::<Vec<_>>()
+                .join("; ")
+        } else if i["role"] == "replica" {
+            format!("of {} link {}", i["master"].as_str().unwrap_or(""), i["link"].as_str().unwrap_or(""))
+        } else {
+            let reps = i["replicas"].as_array().cloned().unwrap_or_default();
+            let list: Vec<String> = reps.iter().map(|x| format!("{} lag {}B", x["addr"].as_str().unwrap_or(""), x["lag_bytes"])).collect();
+            format!("{} replica(s){}{}", reps.len(), if list.is_empty() { "" } else { ": " }, list.join(", "))
+        };
+        let cs = i["cluster_state"].as_str().map(|s| format!(" [cluster {s}]")).unwrap_or_default();
+        println!(
+            "  {:<22} {:<21} {:<9} {:<5} {}{}",
+            i["instance"].as_str().unwrap_or(""),
+            i["addr"].as_str().unwrap_or(""),
+            i["role"].as_str().unwrap_or("-"),
+            if up { "up" } else { "DOWN" },
+            repl,
+            cs
+        );
+    }
 }
 
 #[cfg(test)]

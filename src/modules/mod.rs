@@ -7,6 +7,7 @@
 //! | INFRA | `infra.rs` | `assets/infra/` |
 //! | ETCD  | `etcd.rs`  | `assets/etcd/`  |
 //! | PGSQL | `pgsql/`   | `assets/pgsql/` |
+//! | REDIS | `redis/`   | `assets/redis/` |
 use crate::engine::ModulePlan;
 use crate::facts::Facts;
 use crate::inventory::{Host, Inventory, Module};
@@ -19,6 +20,7 @@ pub mod etcd;
 pub mod infra;
 pub mod node;
 pub mod pgsql;
+pub mod redis;
 
 /// Everything a module may look at to plan one host.
 pub struct Ctx<'a> {
@@ -94,6 +96,7 @@ pub fn plan(module: Module, ctx: &Ctx) -> Result<ModulePlan> {
         Module::Infra => infra::plan(ctx),
         Module::Etcd => etcd::plan(ctx),
         Module::Pgsql => pgsql::plan(ctx),
+        Module::Redis => redis::plan(ctx),
         other => anyhow::bail!("module {other} is not built yet; nothing was changed for it"),
     }
 }
@@ -124,6 +127,9 @@ pub fn scrape_targets(inv: &Inventory) -> Vec<ScrapeTarget> {
         }
         if mods.contains(&Module::Pgsql) {
             v.extend(pgsql::targets(inv, h));
+        }
+        if mods.contains(&Module::Redis) {
+            v.extend(redis::targets(inv, h));
         }
     }
     v.sort();

@@ -35,6 +35,8 @@ pub mod scram;
 // Database as code: rule files told rule by rule, files a module no longer wants.
 pub mod rule_file;
 pub mod stale;
+// REDIS: a RESP client, instance config, live settings, sentinel monitors, native cluster.
+pub mod redis;
 
 pub use absent::Absent;
 pub use apt_repo::LocalRepo;

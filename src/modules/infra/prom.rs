@@ -144,6 +144,7 @@ const RULES: &[(&str, Option<Module>)] = &[
     ("node.yml", Some(Module::Node)),
     ("etcd.yml", Some(Module::Etcd)),
     ("pgsql.yml", Some(Module::Pgsql)),
+    ("redis.yml", Some(Module::Redis)),
 ];
 
 /// Rule files pigsty owns in `/etc/prometheus/rules` (others there are kept).
