@@ -185,7 +185,7 @@ pub struct LogsArgs {
     /// Only this service: a unit (patroni, etcd, haproxy, ...) or `postgres` (its csv log)
     pub service: Option<String>,
     /// From when (journalctl's syntax: "1 hour ago", "-10min", "2026-11-25 18:00")
-    #[arg(long, default_value = "1 hour ago")]
+    #[arg(long, default_value = "1 hour ago", allow_hyphen_values = true)]
     pub since: String,
     /// Only the last N lines
     #[arg(short = 'n', long, value_name = "N")]

@@ -249,7 +249,9 @@ hint: `etcd_init: existing` is for a member added to a running cluster",
         password,
         &format!("test -d {data}/member || etcdctl member list | grep -qF ', {peer},'"),
     ))
-    .why("member add"))
+    .why("member add")
+    // Until this member starts the cluster has no quorum for a login: no re-check.
+    .no_recheck())
 }
 
 /// The plan that takes this member out of its cluster (`pigsty etcd rm`): removed

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions here are called through check/retry
+# etcd: `pigsty etcd add` grows node 1's one-member DCS to three (nodes 2 and 3, each
+# announced with `member add` before it starts, one at a time), then `pigsty etcd rm`
+# shrinks it back to one; refusals (wrong name, every member, etcd_safeguard) change
+# nothing; pg-meta (whose Patroni uses this DCS) stays healthy throughout.
+# Runs on node 1's singleton (installs it when missing); nodes 2-3 may be fresh or
+# carry pg-test (ha suite).
+# shellcheck disable=SC2034 # read by run.sh
+NODES=3
+# shellcheck source=SCRIPTDIR/../lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib.sh"
+
+META=10.10.10.10
+INV=/etc/pigsty/pigsty.yml
+on() { lab ssh 1 "$@"; }
+
+echo "-- node 1: the singleton meta node"
+if ! on "test -s $INV && pigsty status pg-meta >/dev/null 2>&1"; then
+  info "no singleton on node 1: installing it"
+  check "lab1: reset to a fresh disk" lab reset 1
+  check "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty
+  check "pigsty install on node 1" timeout 1800 "$LAB" ssh 1 "pigsty install > /root/install.log 2>&1"
+else
+  check "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty
+fi
+check "binary is executable" on chmod 755 /usr/local/bin/pigsty
+healthy_cluster() { on "pigsty status pg-meta >/dev/null"; }
+
+echo "-- pigsty etcd add / rm: the DCS grows to 3 members (nodes 2 and 3) and back to 1"
+E2=10.10.10.11 E3=10.10.10.12
+etcd_list() { on "pw=\$(sed -n 's/^    etcd_root_password: *//p' $INV | head -n1); ETCDCTL_API=3 ETCDCTL_USER=root:\$pw etcdctl --endpoints=http://$META:2379 member list"; }
+started_members() { etcd_list | grep -c ', started, '; }
+check "nodes 2 and 3 go into group etcd (etcd_seq 2, 3) in node 1's inventory" \
+  on "cp -p $INV /root/pigsty.pre-etcd.yml && sed -i 's/^        $META: { etcd_seq: 1 }\$/&\n        $E2: { etcd_seq: 2 }\n        $E3: { etcd_seq: 3 }/' $INV && grep -q '$E3: { etcd_seq: 3 }' $INV"
+at_exit on "cp -p /root/pigsty.pre-etcd.yml $INV"
+check "pigsty etcd add $E2 $E3" timeout 900 "$LAB" ssh 1 "pigsty etcd add $E2 $E3 > /root/ha-etcd-add.log 2>&1"
+on tail -n 3 /root/ha-etcd-add.log | sed 's/^/     | /'
+check_eq "etcd lists 3 started members" 3 started_members
+for e in $E2 $E3; do
+  check "the new member $e serves a quorum read" on "pw=\$(sed -n 's/^    etcd_root_password: *//p' $INV | head -n1); ETCDCTL_API=3 ETCDCTL_USER=root:\$pw etcdctl --endpoints=http://$e:2379 endpoint health"
+done
+check "pg-meta is healthy with the 3-member DCS" retry 30 2 healthy_cluster
+check_fails "etcd rm with a wrong name typed back is refused" on "echo nope | pigsty etcd rm $E2"
+check_fails "etcd rm of every member is refused" on "pigsty etcd rm $META $E2 $E3 --yes"
+check_fails "etcd rm with etcd_safeguard on is refused" on "pigsty etcd rm $E2 --yes -e etcd_safeguard=true"
+check "pigsty etcd rm $E2 $E3 --yes" timeout 900 "$LAB" ssh 1 "pigsty etcd rm $E2 $E3 --yes > /root/ha-etcd-rm.log 2>&1"
+on tail -n 3 /root/ha-etcd-rm.log | sed 's/^/     | /'
+check_eq "etcd lists 1 started member" 1 started_members
+check_fails "etcd no longer runs on node 2" lab ssh 2 systemctl is-active --quiet etcd
+check_fails "etcd no longer runs on node 3" lab ssh 3 systemctl is-active --quiet etcd
+check "the inventory without nodes 2 and 3 in group etcd again" on "cp -p /root/pigsty.pre-etcd.yml $INV"
+check "pg-meta is healthy" retry 30 2 healthy_cluster
+
+summary
