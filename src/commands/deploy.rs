@@ -49,17 +49,7 @@ pub fn converge(
         runner::preflight(&facts, "deploy")?;
     }
     if mode == Mode::Apply {
-        let missing = inv.check_secrets();
-        if !missing.is_empty() {
-            bail!(
-                "the inventory lacks required credentials; nothing was changed:\n{}",
-                missing
-                    .iter()
-                    .map(|d| format!("  {d}"))
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            );
-        }
+        require_secrets(inv)?;
     }
     let opts = Options {
         mode,
@@ -115,4 +105,16 @@ pub fn run(g: &Global, a: &DeployArgs) -> Result<u8> {
     let inv = load_inventory(g)?;
     let (code, _) = converge(g, &inv, &a.target, Mode::Apply, a.accept_new_host_keys)?;
     Ok(code)
+}
+
+/// Refuse to apply when the inventory lacks a required credential (nothing changed).
+pub fn require_secrets(inv: &Inventory) -> Result<()> {
+    let missing = inv.check_secrets();
+    if !missing.is_empty() {
+        bail!(
+            "the inventory lacks required credentials; nothing was changed:\n{}",
+            missing.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n")
+        );
+    }
+    Ok(())
 }

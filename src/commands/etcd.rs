@@ -84,17 +84,7 @@ pub fn add(g: &Global, hosts: &[String]) -> Result<u8> {
     if rest.is_empty() {
         bail!("every member of group `etcd` is named: that is a new cluster, not members added to one; nothing was changed\nhint: `pigsty deploy -l etcd` creates it");
     }
-    let missing = inv.check_secrets();
-    if !missing.is_empty() {
-        bail!(
-            "the inventory lacks required credentials; nothing was changed:\n{}",
-            missing
-                .iter()
-                .map(|d| format!("  {d}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-    }
+    deploy::require_secrets(&inv)?;
     let mut opts = deploy::options(g, 16, false)?;
     let node = Phase { module: Module::Node, hosts: new_addrs.clone(), remove: false };
     let (code, _) = deploy::run_phases(g, &inv, vec![node], &opts);

@@ -131,13 +131,7 @@ pub fn run(g: &Global, cluster: &str, part: Part, yes: bool) -> Result<u8> {
     if selected.iter().any(|h| controller::is_local(&h.addr, &facts)) {
         crate::runner::preflight(&facts, "pgsql")?;
     }
-    let missing = inv.check_secrets();
-    if !missing.is_empty() {
-        bail!(
-            "the inventory lacks required credentials; nothing was changed:\n{}",
-            missing.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n")
-        );
-    }
+    super::deploy::require_secrets(&inv)?;
     let opts = |m: Module| -> Result<Options> {
         Ok(Options {
             mode: Mode::Apply,

@@ -80,13 +80,7 @@ fn converge(g: &Global, inv: &Inventory, hosts: &[&Host], modules: &[Module], ex
 }
 
 fn need_secrets(inv: &Inventory) -> Result<()> {
-    let missing = inv.check_secrets();
-    if !missing.is_empty() {
-        bail!(
-            "the inventory lacks required credentials; nothing was changed:\n{}",
-            missing.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n")
-        );
-    }
+    super::deploy::require_secrets(&inv)?;
     Ok(())
 }
 
