@@ -135,6 +135,15 @@ fn api_of(h: &Host) -> Result<PatroniApi> {
     Ok(PatroniApi::new(format!("{}:{port}", h.addr), user, pw))
 }
 
+/// The Patroni APIs of a cluster's members; an unknown cluster names the known ones.
+fn cluster_apis(inv: &Inventory, cluster: &str) -> Result<Vec<PatroniApi>> {
+    let hosts = inv.cluster_members(cluster);
+    if hosts.is_empty() {
+        bail!("no cluster `{cluster}` in `{}`\nhint: clusters: {}", inv.path.display(), inv.pg_clusters().join(", "));
+    }
+    hosts.iter().map(|h| api_of(h)).collect()
+}
+
 /// `/cluster` from the first member that answers, with that member's API.
 fn cluster_state(apis: &[PatroniApi]) -> Result<(Value, PatroniApi), String> {
     let mut last = "no members".to_string();
@@ -194,18 +203,7 @@ fn print_members(ms: &[Member]) {
 
 pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: bool) -> Result<u8> {
     let inv: Inventory = super::deploy::load_inventory(g)?;
-    let hosts = inv.cluster_members(cluster);
-    if hosts.is_empty() {
-        bail!(
-            "no cluster `{cluster}` in `{}`\nhint: clusters: {}",
-            inv.path.display(),
-            inv.pg_clusters().join(", ")
-        );
-    }
-    let apis = hosts
-        .iter()
-        .map(|h| api_of(h))
-        .collect::<Result<Vec<_>>>()?;
+    let apis = cluster_apis(&inv, cluster)?;
     let verb = action.verb();
     let (state, _) = cluster_state(&apis).map_err(|e| anyhow!("cannot read the state of `{cluster}` from patroni: {e}\nhint: `pigsty status {cluster}`"))?;
     let ms = members(&state);
@@ -328,18 +326,7 @@ pub fn rolling_order(ms: &[Member], instance: Option<&str>) -> Result<Vec<Member
 /// before the next one.
 pub fn restart(g: &Global, cluster: &str, instance: Option<&str>, reload: bool) -> Result<u8> {
     let inv: Inventory = super::deploy::load_inventory(g)?;
-    let hosts = inv.cluster_members(cluster);
-    if hosts.is_empty() {
-        bail!(
-            "no cluster `{cluster}` in `{}`\nhint: clusters: {}",
-            inv.path.display(),
-            inv.pg_clusters().join(", ")
-        );
-    }
-    let apis = hosts
-        .iter()
-        .map(|h| api_of(h))
-        .collect::<Result<Vec<_>>>()?;
+    let apis = cluster_apis(&inv, cluster)?;
     let verb = if reload { "reload" } else { "restart" };
     let (state, _) = cluster_state(&apis).map_err(|e| anyhow!("cannot read the state of `{cluster}` from patroni: {e}\nhint: `pigsty status {cluster}`"))?;
     let order = rolling_order(&members(&state), instance)
