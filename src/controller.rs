@@ -166,6 +166,14 @@ fn run_phases_with(inv: &Inventory, phases: Vec<Phase>, opts: &Options, extra: &
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
     let copied: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
     for phase in phases {
+        if phase.module == Module::Pgsql && !phase.remove {
+            for (h, why) in primary_failed(inv, &phase.hosts, &failed) {
+                if let Ok(mut r) = rep.lock() {
+                    r.host_failed(&h, &why);
+                }
+                failed.insert(h, why);
+            }
+        }
         let hosts: Vec<String> = phase
             .hosts
             .iter()
@@ -202,6 +210,26 @@ fn run_phases_with(inv: &Inventory, phases: Vec<Phase>, opts: &Options, extra: &
         }
     }
     Outcome { failed }
+}
+
+/// Members of `hosts` whose cluster's primary failed earlier in this run: a replica has
+/// nothing to clone from, so it is not started to wait for one.
+fn primary_failed(inv: &Inventory, hosts: &[String], failed: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    let dead: Vec<(&str, &str)> = failed
+        .keys()
+        .filter_map(|a| inv.host(a))
+        .filter(|h| h.id.pg_role == Some(PgRole::Primary))
+        .filter_map(|h| Some((h.id.pg_cluster.as_deref()?, h.addr.as_str())))
+        .collect();
+    hosts
+        .iter()
+        .filter(|a| !failed.contains_key(*a))
+        .filter_map(|a| {
+            let c = inv.host(a)?.id.pg_cluster.as_deref()?;
+            let (_, p) = dead.iter().find(|(dc, _)| *dc == c)?;
+            Some((a.clone(), format!("skipped: the primary `{p}` of `{c}` failed, so there is nothing to clone from")))
+        })
+        .collect()
 }
 
 /// A probe that ran out of time means the host did not answer: say so. (ssh's own
@@ -336,6 +364,19 @@ mod tests {
             "{m}"
         );
         assert!(!m.contains("BatchMode"), "{m}");
+    }
+
+    #[test]
+    fn replicas_of_a_failed_primary_are_skipped_and_other_clusters_go_on() {
+        let text = "all:\n  children:\n    pg-x:\n      hosts: { 10.0.0.1: { pg_seq: 1, pg_role: primary }, 10.0.0.2: { pg_seq: 2, pg_role: replica } }\n      vars: { pg_cluster: pg-x }\n    pg-y:\n      hosts: { 10.0.0.3: { pg_seq: 1, pg_role: primary }, 10.0.0.4: { pg_seq: 2, pg_role: replica } }\n      vars: { pg_cluster: pg-y }\n";
+        let inv = Inventory::from_str_with("pigsty.yml", text, &[], &crate::inventory::LoadOptions { resolve_names: false }).unwrap();
+        let mut failed = BTreeMap::new();
+        failed.insert("10.0.0.1".to_string(), "patroni not ready".to_string());
+        let hosts = vec!["10.0.0.2".to_string(), "10.0.0.4".to_string()];
+        let skipped = primary_failed(&inv, &hosts, &failed);
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(skipped[0].0, "10.0.0.2");
+        assert!(skipped[0].1.contains("primary `10.0.0.1` of `pg-x` failed"), "{}", skipped[0].1);
     }
 
     #[test]

@@ -92,27 +92,50 @@ impl PatroniApi {
 pub struct PatroniReady {
     pub api: PatroniApi,
     pub timeout: Duration,
+    /// A replica gives up when the cluster has had no running leader this long: it has
+    /// nothing to clone from, and the whole `timeout` (long, for big clones) would be
+    /// spent waiting. `None` for the primary, which bootstraps the leader itself.
+    pub no_leader: Option<Duration>,
+}
+
+/// Why a Patroni is not ready yet.
+enum NotReady {
+    /// This node is not healthy yet (starting, cloning, ...).
+    Node(String),
+    /// This node answers but the cluster has no running leader.
+    NoLeader,
 }
 
 impl PatroniReady {
-    fn probe(&self) -> Result<(), String> {
-        let h = self.api.get("/health").map_err(|e| e.to_string())?;
+    fn probe(&self) -> Result<(), NotReady> {
+        let h = self.api.get("/health").map_err(|e| NotReady::Node(e.to_string()))?;
+        let c = self.api.get("/cluster").ok().and_then(|c| c.json());
+        let leader = c.as_ref().and_then(|j| j["members"].as_array()).map(|m| {
+            m.iter()
+                .any(|x| matches!(x["role"].as_str(), Some("leader" | "standby_leader")) && x["state"] == "running")
+        });
         if h.status != 200 {
             let state = h.json().and_then(|j| j["state"].as_str().map(str::to_string)).unwrap_or_default();
-            return Err(format!("/health answers {} (state {})", h.status, if state.is_empty() { "unknown" } else { &state }));
+            if leader == Some(false) {
+                return Err(NotReady::NoLeader);
+            }
+            return Err(NotReady::Node(format!(
+                "/health answers {} (state {})",
+                h.status,
+                if state.is_empty() { "unknown" } else { &state }
+            )));
         }
-        let c = self.api.get("/cluster").map_err(|e| e.to_string())?;
-        let j = c.json().ok_or("/cluster: not json")?;
-        let leader = j["members"]
-            .as_array()
-            .map(|m| m.iter().any(|x| matches!(x["role"].as_str(), Some("leader" | "standby_leader")) && x["state"] == "running"));
-        if leader == Some(true) {
-            Ok(())
-        } else {
-            Err("the cluster has no running leader yet".into())
+        match leader {
+            Some(true) => Ok(()),
+            Some(false) => Err(NotReady::NoLeader),
+            None => Err(NotReady::Node("/cluster: no member list".into())),
         }
     }
 }
+
+const NO_LEADER_HINT: &str = "hint: `pigsty status` and `journalctl -u patroni`; \
+if Patroni says it waits for a leader to bootstrap, the DCS may still hold an earlier \
+cluster of that name (its `initialize` key): `pigsty pgsql rm` removes it with the cluster";
 
 impl Resource for PatroniReady {
     fn kind(&self) -> &'static str {
@@ -124,17 +147,48 @@ impl Resource for PatroniReady {
     fn check(&self) -> ResResult<State> {
         Ok(match self.probe() {
             Ok(()) => State::InSync,
-            Err(e) => State::drift(format!("not ready: {e}")),
+            Err(NotReady::Node(e)) => State::drift(format!("not ready: {e}")),
+            Err(NotReady::NoLeader) => State::drift("not ready: the cluster has no running leader yet"),
         })
     }
     fn apply(&self) -> ResResult<()> {
-        super::poll(self.timeout, Duration::from_millis(1000), || self.probe()).map_err(|e| {
-            ResError::msg(format!(
-                "patroni on `{}` not ready after {}s: {e}\nhint: `journalctl -u patroni` and /pg/log/patroni, /pg/log/postgres",
-                self.api.addr,
-                self.timeout.as_secs()
-            ))
-        })
+        let t0 = Instant::now();
+        let mut leader_seen = Instant::now();
+        loop {
+            let e = match self.probe() {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            match e {
+                NotReady::NoLeader => {
+                    if let Some(limit) = self.no_leader.filter(|l| leader_seen.elapsed() > *l) {
+                        return Err(ResError::msg(format!(
+                            "patroni on `{}`: the cluster has had no running leader for {}s, so there is nothing to clone from\n{NO_LEADER_HINT}",
+                            self.api.addr,
+                            limit.as_secs()
+                        )));
+                    }
+                    if t0.elapsed() > self.timeout {
+                        return Err(ResError::msg(format!(
+                            "patroni on `{}` not ready after {}s: the cluster has no running leader\n{NO_LEADER_HINT}",
+                            self.api.addr,
+                            self.timeout.as_secs()
+                        )));
+                    }
+                }
+                NotReady::Node(e) => {
+                    leader_seen = Instant::now();
+                    if t0.elapsed() > self.timeout {
+                        return Err(ResError::msg(format!(
+                            "patroni on `{}` not ready after {}s: {e}\nhint: `journalctl -u patroni` and /pg/log/patroni, /pg/log/postgres",
+                            self.api.addr,
+                            self.timeout.as_secs()
+                        )));
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(1000));
+        }
     }
 }
 

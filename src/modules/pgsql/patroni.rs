@@ -103,7 +103,11 @@ pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
 /// Start Patroni, wait for it, apply reloads, DCS config and pending restarts.
 pub fn run_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     p.add(crate::resources::Service::running(PATRONI_UNIT));
-    p.add(PatroniReady { api: pg.patroni_api(), timeout: Duration::from_secs(if pg.is_primary() { 300 } else { 3600 }) });
+    p.add(PatroniReady {
+        api: pg.patroni_api(),
+        timeout: Duration::from_secs(if pg.is_primary() { 300 } else { 3600 }),
+        no_leader: (!pg.is_primary()).then(|| Duration::from_secs(180)),
+    });
     // Runs the queued Patroni reload and the HBA reload now that Postgres answers.
     p.flush();
     let (local, dcs) = tune::parameters(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
