@@ -359,6 +359,8 @@ pub enum MinioCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum RepoCmd {
+    /// Put a program you built or downloaded (e.g. `garage`) into the local repository, checksum recorded
+    Add { file: PathBuf },
     /// Download every package the inventory's modules need into the local repository
     Build,
     /// Write an offline bundle (local repository plus this binary)

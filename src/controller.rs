@@ -203,6 +203,7 @@ fn request(inv: &Inventory, host: &str, phase: &Phase, opts: &Options) -> NodeRe
         },
         remove: phase.remove,
         forget: opts.forget.clone(),
+        pki: crate::pki::for_host(inv, host, phase.module),
     }
 }
 

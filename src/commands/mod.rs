@@ -3,16 +3,20 @@
 use crate::cli::{Cli, Command, EtcdCmd, MinioCmd, NodeCmd, PgsqlCmd, RedisCmd, RepoCmd};
 use anyhow::Result;
 
+pub mod backup;
 pub mod completion;
 pub mod configure;
 pub mod deploy;
 pub mod etcd;
 pub mod install;
 pub mod join;
+pub mod minio;
 pub mod node;
 pub mod pgsql;
 pub mod pgsql_members;
+pub mod pitr;
 pub mod plan;
+pub mod repo;
 pub mod status;
 pub mod validate;
 
@@ -78,8 +82,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             PgsqlCmd::Reload { cluster, instance } => {
                 pgsql::restart(&g, &cluster, instance.as_deref(), true)
             }
-            PgsqlCmd::Backup { .. } => not_built("pgsql backup"),
-            PgsqlCmd::Pitr(_) => not_built("pgsql pitr"),
+            PgsqlCmd::Backup { cluster, kind } => backup::run(&g, &cluster, kind),
+            PgsqlCmd::Pitr(a) => pitr::run(&g, &a),
         },
         Command::Node(c) => match c {
             NodeCmd::Add { hosts, target } => {
@@ -97,10 +101,15 @@ pub fn run(cli: Cli) -> Result<u8> {
             RedisCmd::Rm { .. } => not_built("redis rm"),
         },
         Command::Minio(c) => match c {
-            MinioCmd::Add { .. } => not_built("minio add"),
-            MinioCmd::Rm { .. } => not_built("minio rm"),
+            MinioCmd::Add { cluster, hosts } => minio::add(&g, &cluster, &hosts),
+            MinioCmd::Rm {
+                cluster,
+                hosts,
+                confirm,
+            } => minio::rm(&g, &cluster, &hosts, confirm.yes),
         },
         Command::Repo(c) => match c {
+            RepoCmd::Add { file } => repo::add(&g, &file),
             RepoCmd::Build => not_built("repo build"),
             RepoCmd::Pack { .. } => not_built("repo pack"),
         },

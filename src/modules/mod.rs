@@ -6,6 +6,7 @@
 //! | NODE  | `node.rs`  | `assets/node/`  |
 //! | INFRA | `infra.rs` | `assets/infra/` |
 //! | ETCD  | `etcd.rs`  | `assets/etcd/`  |
+//! | MINIO | `minio.rs` | `assets/minio/` |
 //! | PGSQL | `pgsql/`   | `assets/pgsql/` |
 use crate::engine::ModulePlan;
 use crate::facts::Facts;
@@ -17,6 +18,7 @@ use std::collections::BTreeMap;
 
 pub mod etcd;
 pub mod infra;
+pub mod minio;
 pub mod node;
 pub mod pgsql;
 
@@ -82,6 +84,7 @@ pub fn plan_remove(module: Module, ctx: &Ctx, gone: &[String]) -> Result<ModuleP
     match module {
         Module::Pgsql => pgsql::plan_remove(ctx, gone),
         Module::Etcd => etcd::plan_remove(ctx),
+        Module::Minio => minio::plan_remove(ctx),
         other => anyhow::bail!("removing module {other} is not built yet; nothing was changed"),
     }
 }
@@ -92,6 +95,7 @@ pub fn plan(module: Module, ctx: &Ctx) -> Result<ModulePlan> {
         Module::Node => node::plan(ctx),
         Module::Infra => infra::plan(ctx),
         Module::Etcd => etcd::plan(ctx),
+        Module::Minio => minio::plan(ctx),
         Module::Pgsql => pgsql::plan(ctx),
         other => anyhow::bail!("module {other} is not built yet; nothing was changed for it"),
     }
@@ -120,6 +124,9 @@ pub fn scrape_targets(inv: &Inventory) -> Vec<ScrapeTarget> {
         }
         if mods.contains(&Module::Etcd) {
             v.extend(etcd::targets(inv, h));
+        }
+        if mods.contains(&Module::Minio) {
+            v.extend(minio::targets(inv, h));
         }
         if mods.contains(&Module::Pgsql) {
             v.extend(pgsql::targets(inv, h));

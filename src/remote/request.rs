@@ -21,6 +21,10 @@ pub struct NodeRequest {
     /// gone (no scrape targets, no HAProxy backends) while converging the others.
     #[serde(default)]
     pub forget: std::collections::BTreeMap<String, Vec<String>>,
+    /// The CA certificate to trust and server certificates issued for this node
+    /// (see `crate::pki`); keys travel only here, on stdin.
+    #[serde(default)]
+    pub pki: crate::pki::Delivered,
 }
 
 /// Last line of node mode output.

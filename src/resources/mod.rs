@@ -21,6 +21,9 @@ pub mod only_if;
 pub mod upstream;
 // NODE/ETCD: live kernel parameters, hostname, a user's ssh key, etcd auth, notes.
 pub mod etcd_auth;
+// MINIO: Garage's admin API, programs from the local repository.
+pub mod garage;
+pub mod repo_binary;
 pub mod hostname;
 pub mod note;
 pub mod ssh_key;

@@ -62,6 +62,7 @@ pub fn plan_for(pg: &Pg) -> Result<ModulePlan> {
     let mut p = ModulePlan::new("pgsql");
     install_steps(&mut p, pg);
     layout_steps(&mut p, pg);
+    crate::pki::trust_steps(&mut p);
     backup::config_steps(&mut p, pg)?;
     patroni::config_steps(&mut p, pg)?;
     if pg.patroni_enabled {
