@@ -137,9 +137,12 @@ pub fn server_cert_steps(
             .secret(),
     );
     p.add_notify(
-        File::new(format!("{CA_DIR}/{purpose}.pem"), format!("{}{}", c.crt, c.key))
-            .mode(0o600)
-            .secret(),
+        File::new(
+            format!("{CA_DIR}/{purpose}.pem"),
+            format!("{}{}", c.crt, c.key),
+        )
+        .mode(0o600)
+        .secret(),
         notify,
     );
     Ok(())

@@ -79,10 +79,7 @@ fn pgsql_help_lists_its_verbs() {
 
 #[test]
 fn verbs_not_built_yet_say_so_and_exit_1() {
-    for args in [
-        vec!["redis", "add", "redis-test"],
-        vec!["repo", "build"],
-    ] {
+    for args in [vec!["redis", "add", "redis-test"], vec!["repo", "build"]] {
         pigsty()
             .args(&args)
             .assert()
@@ -127,10 +124,19 @@ fn repo_add_records_the_checksum() {
     .unwrap();
     let bin = d.path().join("garage");
     std::fs::write(&bin, b"not really garage").unwrap();
-    pigsty().arg("-i").arg(&inv).args(["repo", "add"]).arg(&bin).assert().success();
+    pigsty()
+        .arg("-i")
+        .arg(&inv)
+        .args(["repo", "add"])
+        .arg(&bin)
+        .assert()
+        .success();
     let sums = std::fs::read_to_string(home.join("pigsty/SHA256SUMS")).unwrap();
     assert!(sums.ends_with("  garage\n"), "{sums}");
-    assert_eq!(std::fs::read(home.join("pigsty/garage")).unwrap(), b"not really garage");
+    assert_eq!(
+        std::fs::read(home.join("pigsty/garage")).unwrap(),
+        b"not really garage"
+    );
 }
 
 #[test]

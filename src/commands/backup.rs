@@ -87,7 +87,7 @@ pub fn info_on(host: &Host, stanza: &str) -> Result<Value> {
     let out = sh_on(
         &host.addr,
         &format!(
-            "cd / && runuser -u {} -- pgbackrest --stanza={} --output=json info",
+            "cd / && runuser -u {} -- pgbackrest --stanza={} --output=json info || true",
             q(&dbsu(host)),
             q(stanza)
         ),
@@ -123,17 +123,26 @@ pub fn leader_host<'a>(inv: &'a Inventory, cluster: &str) -> Result<(&'a Host, V
             inv.pg_clusters().join(", ")
         );
     }
-    let ms = super::pgsql::cluster_members_state(&hosts)
-        .with_context(|| format!("reading the state of `{cluster}` from patroni\nhint: `pigsty status {cluster}`"))?;
+    let ms = super::pgsql::cluster_members_state(&hosts).with_context(|| {
+        format!("reading the state of `{cluster}` from patroni\nhint: `pigsty status {cluster}`")
+    })?;
     let l = ms
         .iter()
         .find(|m| is_leader(m) && m.state == "running")
-        .ok_or_else(|| anyhow!("`{cluster}` has no running leader\nhint: `pigsty status {cluster}`"))?;
+        .ok_or_else(|| {
+            anyhow!("`{cluster}` has no running leader\nhint: `pigsty status {cluster}`")
+        })?;
     let h = hosts
         .iter()
         .find(|h| h.addr == l.host)
         .copied()
-        .ok_or_else(|| anyhow!("the leader `{}` ({}) is not in the inventory", l.name, l.host))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "the leader `{}` ({}) is not in the inventory",
+                l.name,
+                l.host
+            )
+        })?;
     Ok((h, ms))
 }
 
@@ -174,7 +183,13 @@ pub fn run(g: &Global, cluster: &str, kind: BackupType) -> Result<u8> {
         sets.len()
     );
     for b in &sets {
-        println!("  {:<34} {:<5} {} .. {}", b.label, b.kind, utc(b.start), utc(b.stop));
+        println!(
+            "  {:<34} {:<5} {} .. {}",
+            b.label,
+            b.kind,
+            utc(b.start),
+            utc(b.stop)
+        );
     }
     Ok(0)
 }

@@ -48,7 +48,11 @@ pub fn add(g: &Global, cluster: &str, hosts: &[String]) -> Result<u8> {
     if !missing.is_empty() {
         bail!(
             "the inventory lacks required credentials; nothing was changed:\n{}",
-            missing.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n")
+            missing
+                .iter()
+                .map(|d| format!("  {d}"))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
     // The first member provisions the layout: with new members, it runs too.
@@ -60,8 +64,16 @@ pub fn add(g: &Global, cluster: &str, hosts: &[String]) -> Result<u8> {
     }
     let opts = deploy::options(g, 16, false)?;
     let phases = vec![
-        Phase { module: Module::Node, hosts: picked.clone(), remove: false },
-        Phase { module: Module::Minio, hosts: minio_hosts, remove: false },
+        Phase {
+            module: Module::Node,
+            hosts: picked.clone(),
+            remove: false,
+        },
+        Phase {
+            module: Module::Minio,
+            hosts: minio_hosts,
+            remove: false,
+        },
     ];
     let (code, _) = deploy::run_phases(g, &inv, phases, &opts);
     if code != 0 {
@@ -85,16 +97,30 @@ pub fn rm(g: &Global, cluster: &str, hosts: &[String], yes: bool) -> Result<u8> 
         );
     }
     let whole = gone.len() == inv.minio_members(cluster).len();
-    if !whole && gone.iter().any(|h| inv.minio_members(cluster).first().map(|f| f.addr == h.addr).unwrap_or(false)) {
+    if !whole
+        && gone.iter().any(|h| {
+            inv.minio_members(cluster)
+                .first()
+                .map(|f| f.addr == h.addr)
+                .unwrap_or(false)
+        })
+    {
         bail!("the first member of `{cluster}` manages its layout; remove it only with the whole cluster; nothing was changed");
     }
-    let mut what = format!("remove {} member(s) of minio cluster `{cluster}`{}:", gone.len(), if whole { " (the whole cluster)" } else { "" });
+    let mut what = format!(
+        "remove {} member(s) of minio cluster `{cluster}`{}:",
+        gone.len(),
+        if whole { " (the whole cluster)" } else { "" }
+    );
     for h in &gone {
         what.push_str(&format!(
             "\n  {}: stop the S3 server{}",
             h.addr,
             if h.bool("minio_rm_data").unwrap_or(true) {
-                format!(", delete its data ({})", h.str("minio_data").unwrap_or("/data/minio"))
+                format!(
+                    ", delete its data ({})",
+                    h.str("minio_data").unwrap_or("/data/minio")
+                )
             } else {
                 ", keep its data (minio_rm_data: false)".into()
             }
@@ -109,14 +135,27 @@ pub fn rm(g: &Global, cluster: &str, hosts: &[String], yes: bool) -> Result<u8> 
     let forget = BTreeMap::from([(Module::Minio.to_string(), gone_addrs.clone())]);
     let mut opts = deploy::options(g, 16, false)?;
     opts.forget = forget.clone();
-    let phases = vec![Phase { module: Module::Minio, hosts: gone_addrs.clone(), remove: true }];
+    let phases = vec![Phase {
+        module: Module::Minio,
+        hosts: gone_addrs.clone(),
+        remove: true,
+    }];
     let (code, _) = deploy::run_phases(g, &inv, phases, &opts);
     if code != 0 {
         return Ok(code);
     }
     let infra: Vec<String> = inv.infra_hosts().iter().map(|h| h.addr.clone()).collect();
     if !infra.is_empty() {
-        let (c, _) = deploy::run_phases(g, &inv, vec![Phase { module: Module::Infra, hosts: infra, remove: false }], &opts);
+        let (c, _) = deploy::run_phases(
+            g,
+            &inv,
+            vec![Phase {
+                module: Module::Infra,
+                hosts: infra,
+                remove: false,
+            }],
+            &opts,
+        );
         if c != 0 {
             return Ok(c);
         }

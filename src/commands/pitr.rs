@@ -65,18 +65,30 @@ pub fn target(a: &PitrArgs, sets: &[BackupSet], src: &str, now: i64) -> Result<T
     let Some(first) = sets.first() else {
         bail!("no backup of `{src}` in the repository: there is no earliest restorable point, nothing to restore from; nothing was changed\nhint: `pigsty pgsql backup {src} full` takes one");
     };
-    let earliest = format!("{} (end of backup {}, lsn {})", utc(first.stop), first.label, first.lsn_stop);
+    let earliest = format!(
+        "{} (end of backup {}, lsn {})",
+        utc(first.stop),
+        first.label,
+        first.lsn_stop
+    );
     let mut opts = vec![];
     if let Some(s) = &a.set {
         if !sets.iter().any(|b| &b.label == s) {
             bail!(
                 "`--set {s}`: no such backup of `{src}`; nothing was changed\nhint: backups: {}",
-                sets.iter().map(|b| b.label.as_str()).collect::<Vec<_>>().join(", ")
+                sets.iter()
+                    .map(|b| b.label.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         opts.push(format!("--set={s}"));
     }
-    let action = if a.action == "pause" { "pause" } else { "promote" };
+    let action = if a.action == "pause" {
+        "pause"
+    } else {
+        "promote"
+    };
     let describe;
     if let Some(t) = &a.time {
         let Some(e) = epoch(t) else {
@@ -88,7 +100,11 @@ pub fn target(a: &PitrArgs, sets: &[BackupSet], src: &str, now: i64) -> Result<T
         if e > now {
             bail!("`--time {t}` is in the future; nothing was changed\nhint: `--latest` recovers everything archived; the earliest restorable point is {earliest}");
         }
-        opts.extend(["--type=time".to_string(), format!("--target={t}"), format!("--target-action={action}")]);
+        opts.extend([
+            "--type=time".to_string(),
+            format!("--target={t}"),
+            format!("--target-action={action}"),
+        ]);
         describe = format!("time {t}");
     } else if let Some(l) = &a.lsn {
         let Some(n) = lsn(l) else {
@@ -97,19 +113,34 @@ pub fn target(a: &PitrArgs, sets: &[BackupSet], src: &str, now: i64) -> Result<T
         if lsn(&first.lsn_stop).is_some_and(|f| n < f) {
             bail!("`--lsn {l}` is before the earliest restorable point of `{src}`: {earliest}; nothing was changed");
         }
-        opts.extend(["--type=lsn".to_string(), format!("--target={l}"), format!("--target-action={action}")]);
+        opts.extend([
+            "--type=lsn".to_string(),
+            format!("--target={l}"),
+            format!("--target-action={action}"),
+        ]);
         describe = format!("lsn {l}");
     } else if let Some(x) = &a.xid {
         if x.parse::<u64>().is_err() {
             bail!("`--xid {x}`: not a transaction id; nothing was changed");
         }
-        opts.extend(["--type=xid".to_string(), format!("--target={x}"), format!("--target-action={action}")]);
+        opts.extend([
+            "--type=xid".to_string(),
+            format!("--target={x}"),
+            format!("--target-action={action}"),
+        ]);
         describe = format!("transaction {x}");
     } else if let Some(n) = &a.name {
-        opts.extend(["--type=name".to_string(), format!("--target={n}"), format!("--target-action={action}")]);
+        opts.extend([
+            "--type=name".to_string(),
+            format!("--target={n}"),
+            format!("--target-action={action}"),
+        ]);
         describe = format!("restore point `{n}`");
     } else if a.immediate {
-        opts.extend(["--type=immediate".to_string(), format!("--target-action={action}")]);
+        opts.extend([
+            "--type=immediate".to_string(),
+            format!("--target-action={action}"),
+        ]);
         describe = "the end of the backup (immediate)".to_string();
     } else if a.latest {
         opts.push("--type=default".to_string());
@@ -121,7 +152,10 @@ pub fn target(a: &PitrArgs, sets: &[BackupSet], src: &str, now: i64) -> Result<T
 }
 
 fn data_dir(h: &Host) -> String {
-    h.str("pg_data").unwrap_or("/pg/data").trim_end_matches('/').to_string()
+    h.str("pg_data")
+        .unwrap_or("/pg/data")
+        .trim_end_matches('/')
+        .to_string()
 }
 
 fn psql_cmd(h: &Host, sql: &str) -> String {
@@ -159,7 +193,14 @@ fn start_patroni(h: &Host) -> Result<()> {
 
 /// Restore into a fresh data dir on the primary and recover to the target. On error the
 /// caller rolls back.
-fn restore_and_recover(p: &Host, src: &str, t: &Target, stamp: &str, fork: bool, pause: bool) -> Result<String> {
+fn restore_and_recover(
+    p: &Host,
+    src: &str,
+    t: &Target,
+    stamp: &str,
+    fork: bool,
+    pause: bool,
+) -> Result<String> {
     let d = data_dir(p);
     let u = q(&dbsu(p));
     let aside = format!("{d}-pitr-{stamp}");
@@ -175,34 +216,55 @@ fn restore_and_recover(p: &Host, src: &str, t: &Target, stamp: &str, fork: bool,
         s = q(src),
         opts = opts.join(" ")
     );
-    eprintln!("  {}: data directory moved aside to `{aside}`; pgbackrest restore from `{src}`", p.addr);
+    eprintln!(
+        "  {}: data directory moved aside to `{aside}`; pgbackrest restore from `{src}`",
+        p.addr
+    );
     sh_on(&p.addr, &script, Duration::from_secs(6 * 3600)).context("pgbackrest restore")?;
     // Recover by hand until the target is reached.
     let log = format!("/pg/tmp/pitr-{stamp}.log");
     sh_on(
         &p.addr,
-        &format!("cd /; runuser -u {u} -- /usr/pgsql/bin/pg_ctl -D {} -l {} start -W", q(&d), q(&log)),
+        &format!(
+            "cd /; runuser -u {u} -- /usr/pgsql/bin/pg_ctl -D {} -l {} start -W",
+            q(&d),
+            q(&log)
+        ),
         Duration::from_secs(120),
     )
     .context("starting postgres for recovery")?;
     let want = if pause { "paused" } else { "promoted" };
     let probe = if pause {
-        psql_cmd(p, "select pg_is_in_recovery() and pg_get_wal_replay_pause_state() = 'paused'")
+        psql_cmd(
+            p,
+            "select pg_is_in_recovery() and pg_get_wal_replay_pause_state() = 'paused'",
+        )
     } else {
         psql_cmd(p, "select not pg_is_in_recovery()")
     };
-    let alive = format!("runuser -u {u} -- /usr/pgsql/bin/pg_ctl -D {} status >/dev/null", q(&d));
+    let alive = format!(
+        "runuser -u {u} -- /usr/pgsql/bin/pg_ctl -D {} status >/dev/null",
+        q(&d)
+    );
     let t0 = Instant::now();
     loop {
-        if let Ok(o) = sh_on(&p.addr, &format!("{probe} 2>/dev/null || true"), Duration::from_secs(30)) {
+        if let Ok(o) = sh_on(
+            &p.addr,
+            &format!("{probe} 2>/dev/null || true"),
+            Duration::from_secs(30),
+        ) {
             if o.stdout.trim() == "t" {
                 break;
             }
         }
         if sh_on(&p.addr, &alive, Duration::from_secs(30)).is_err() {
-            let tail = sh_on(&p.addr, &format!("tail -n 15 {}", q(&log)), Duration::from_secs(30))
-                .map(|o| o.stdout)
-                .unwrap_or_default();
+            let tail = sh_on(
+                &p.addr,
+                &format!("tail -n 15 {}", q(&log)),
+                Duration::from_secs(30),
+            )
+            .map(|o| o.stdout)
+            .unwrap_or_default();
             bail!("postgres stopped during recovery before it {want}:\n{tail}");
         }
         if t0.elapsed() > Duration::from_secs(6 * 3600) {
@@ -215,9 +277,16 @@ fn restore_and_recover(p: &Host, src: &str, t: &Target, stamp: &str, fork: bool,
     }
     // pgBackRest's recovery settings out of postgresql.auto.conf, then a clean stop.
     let reset = [
-        "restore_command", "recovery_target", "recovery_target_time", "recovery_target_lsn",
-        "recovery_target_xid", "recovery_target_name", "recovery_target_action",
-        "recovery_target_inclusive", "recovery_target_timeline", "archive_mode",
+        "restore_command",
+        "recovery_target",
+        "recovery_target_time",
+        "recovery_target_lsn",
+        "recovery_target_xid",
+        "recovery_target_name",
+        "recovery_target_action",
+        "recovery_target_inclusive",
+        "recovery_target_timeline",
+        "archive_mode",
     ]
     .iter()
     .map(|k| psql_cmd(p, &format!("alter system reset {k}")))
@@ -281,11 +350,22 @@ fn wait_healthy(hosts: &[&Host], n: usize, timeout: Duration) -> Result<(String,
     loop {
         match super::pgsql::cluster_members_state(hosts) {
             Ok(ms) => {
-                let raw = serde_json::to_string(&ms.iter().map(|m| (&m.name, &m.role, &m.state)).collect::<Vec<_>>()).unwrap_or_default();
+                let raw = serde_json::to_string(
+                    &ms.iter()
+                        .map(|m| (&m.name, &m.role, &m.state))
+                        .collect::<Vec<_>>(),
+                )
+                .unwrap_or_default();
                 last = raw;
-                if let Some(l) = ms.iter().find(|m| super::backup::is_leader(m) && m.state == "running") {
+                if let Some(l) = ms
+                    .iter()
+                    .find(|m| super::backup::is_leader(m) && m.state == "running")
+                {
                     let ok = ms.len() == n
-                        && ms.iter().filter(|m| !super::backup::is_leader(m)).all(|m| matches!(m.state.as_str(), "running" | "streaming"));
+                        && ms
+                            .iter()
+                            .filter(|m| !super::backup::is_leader(m))
+                            .all(|m| matches!(m.state.as_str(), "running" | "streaming"));
                     if ok {
                         // timeline from the leader's patroni
                         let tl = timeline_of(hosts, &l.host).unwrap_or(0);
@@ -296,7 +376,10 @@ fn wait_healthy(hosts: &[&Host], n: usize, timeout: Duration) -> Result<(String,
             Err(e) => last = e.to_string(),
         }
         if t0.elapsed() > timeout {
-            bail!("the cluster is not healthy after {}s: {last}\nhint: `pigsty status`", timeout.as_secs());
+            bail!(
+                "the cluster is not healthy after {}s: {last}\nhint: `pigsty status`",
+                timeout.as_secs()
+            );
         }
         std::thread::sleep(Duration::from_secs(2));
     }
@@ -318,7 +401,11 @@ pub fn run(g: &Global, a: &PitrArgs) -> Result<u8> {
     let cluster = a.cluster.as_str();
     let hosts = inv.cluster_members(cluster);
     if hosts.is_empty() {
-        bail!("no cluster `{cluster}` in `{}`\nhint: clusters: {}", inv.path.display(), inv.pg_clusters().join(", "));
+        bail!(
+            "no cluster `{cluster}` in `{}`\nhint: clusters: {}",
+            inv.path.display(),
+            inv.pg_clusters().join(", ")
+        );
     }
     let (primary, ms) = leader_host(&inv, cluster)?;
     let src = a.from.clone().unwrap_or_else(|| cluster.to_string());
@@ -330,7 +417,11 @@ pub fn run(g: &Global, a: &PitrArgs) -> Result<u8> {
         .unwrap_or(0);
     let t = target(a, &sets, &src, now)?;
     let pause = a.action == "pause";
-    let replicas: Vec<&Host> = hosts.iter().filter(|h| h.addr != primary.addr).copied().collect();
+    let replicas: Vec<&Host> = hosts
+        .iter()
+        .filter(|h| h.addr != primary.addr)
+        .copied()
+        .collect();
     let stamp = crate::sys::Cmd::new("date")
         .args(["-u", "+%Y%m%dT%H%M%SZ"])
         .run()
@@ -388,10 +479,14 @@ pub fn run(g: &Global, a: &PitrArgs) -> Result<u8> {
         return Ok(0);
     }
     eprintln!("[3/6] recovered and promoted; previous data kept in `{aside}`");
-    eprintln!("[4/6] new leader: clearing `{cluster}` in the DCS, starting patroni on {}", primary.addr);
+    eprintln!(
+        "[4/6] new leader: clearing `{cluster}` in the DCS, starting patroni on {}",
+        primary.addr
+    );
     wipe_dcs(primary, cluster)?;
     start_patroni(primary)?;
-    wait_healthy(&[primary], 1, Duration::from_secs(300)).context("waiting for the restored primary to lead")?;
+    wait_healthy(&[primary], 1, Duration::from_secs(300))
+        .context("waiting for the restored primary to lead")?;
     eprintln!("[5/6] replicas clone the new leader");
     for h in &replicas {
         let rd = data_dir(h);
@@ -451,25 +546,66 @@ mod tests {
     }
 
     fn sets() -> Vec<BackupSet> {
-        vec![BackupSet { label: "20261125-100000F".into(), kind: "full".into(), start: 1795600000, stop: 1795600100, lsn_stop: "0/3000100".into() }]
+        vec![BackupSet {
+            label: "20261125-100000F".into(),
+            kind: "full".into(),
+            start: 1795600000,
+            stop: 1795600100,
+            lsn_stop: "0/3000100".into(),
+        }]
     }
 
     #[test]
     fn no_backup_names_that_there_is_no_restorable_point() {
-        let e = target(&args(Some("2026-11-25 18:00:00+00")), &[], "pg-test", 1795700000).unwrap_err().to_string();
-        assert!(e.contains("no backup of `pg-test`") && e.contains("earliest restorable point"), "{e}");
+        let e = target(
+            &args(Some("2026-11-25 18:00:00+00")),
+            &[],
+            "pg-test",
+            1795700000,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("no backup of `pg-test`") && e.contains("earliest restorable point"),
+            "{e}"
+        );
     }
 
     #[test]
     fn a_time_before_the_first_backup_names_the_earliest_point() {
-        let e = target(&args(Some("2020-01-01 00:00:00+00")), &sets(), "pg-test", 1795700000).unwrap_err().to_string();
-        assert!(e.contains("earliest restorable point") && e.contains("20261125-100000F") && e.contains("nothing was changed"), "{e}");
+        let e = target(
+            &args(Some("2020-01-01 00:00:00+00")),
+            &sets(),
+            "pg-test",
+            1795700000,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("earliest restorable point")
+                && e.contains("20261125-100000F")
+                && e.contains("nothing was changed"),
+            "{e}"
+        );
     }
 
     #[test]
     fn a_time_after_the_first_backup_is_a_time_target() {
-        let t = target(&args(Some("2026-11-25 18:00:00+00")), &sets(), "pg-test", 1795700000).unwrap();
-        assert_eq!(t.opts, vec!["--type=time", "--target=2026-11-25 18:00:00+00", "--target-action=promote"]);
+        let t = target(
+            &args(Some("2026-11-25 18:00:00+00")),
+            &sets(),
+            "pg-test",
+            1795700000,
+        )
+        .unwrap();
+        assert_eq!(
+            t.opts,
+            vec![
+                "--type=time",
+                "--target=2026-11-25 18:00:00+00",
+                "--target-action=promote"
+            ]
+        );
     }
 
     #[test]

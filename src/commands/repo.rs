@@ -13,7 +13,12 @@ use std::path::{Path, PathBuf};
 fn repo_dir(g: &Global) -> PathBuf {
     let (mut home, mut name) = ("/www".to_string(), "pigsty".to_string());
     if let Ok(inv) = crate::inventory::Inventory::load(&g.inventory_path(), &[]) {
-        if let Some(h) = inv.infra_hosts().first().copied().or_else(|| inv.hosts.first()) {
+        if let Some(h) = inv
+            .infra_hosts()
+            .first()
+            .copied()
+            .or_else(|| inv.hosts.first())
+        {
             if let Some(v) = h.str("repo_home") {
                 home = v.to_string();
             }
@@ -31,7 +36,10 @@ pub fn update_sums(old: &str, file: &str, sha: &str) -> String {
         .lines()
         .filter_map(|l| {
             let mut it = l.split_whitespace();
-            Some((it.next()?.to_string(), it.next()?.trim_start_matches('*').to_string()))
+            Some((
+                it.next()?.to_string(),
+                it.next()?.trim_start_matches('*').to_string(),
+            ))
         })
         .filter(|(_, n)| n != file)
         .collect();
@@ -48,8 +56,17 @@ pub fn add(g: &Global, file: &Path) -> Result<u8> {
     let name = file
         .file_name()
         .and_then(|n| n.to_str())
-        .filter(|n| !n.starts_with('.') && n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c)))
-        .with_context(|| format!("`{}`: the file name must be letters, digits, `-_.+`", file.display()))?
+        .filter(|n| {
+            !n.starts_with('.')
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.+".contains(c))
+        })
+        .with_context(|| {
+            format!(
+                "`{}`: the file name must be letters, digits, `-_.+`",
+                file.display()
+            )
+        })?
         .to_string();
     if name == SUMS {
         bail!("`{SUMS}` is the repository's checksum list, not a program");
@@ -61,7 +78,13 @@ pub fn add(g: &Global, file: &Path) -> Result<u8> {
     crate::sys::fs::write_atomic(&dir.join(&name), &bytes, 0o755, None, None)?;
     let sums_path = dir.join(SUMS);
     let old = std::fs::read_to_string(&sums_path).unwrap_or_default();
-    crate::sys::fs::write_atomic(&sums_path, update_sums(&old, &name, &sha).as_bytes(), 0o644, None, None)?;
+    crate::sys::fs::write_atomic(
+        &sums_path,
+        update_sums(&old, &name, &sha).as_bytes(),
+        0o644,
+        None,
+        None,
+    )?;
     println!("{sha}  {}", dir.join(&name).display());
     eprintln!(
         "added `{name}` ({} bytes) to the local repository `{}`; its sha256 is in `{}`",

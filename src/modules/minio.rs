@@ -30,7 +30,9 @@
 use super::{Ctx, ScrapeTarget};
 use crate::engine::{Handler, ModulePlan};
 use crate::inventory::{Host, Inventory};
-use crate::resources::garage::{GarageApi, GarageBucket, GarageGrants, GarageKey, GarageLayout, GarageMember, Perm};
+use crate::resources::garage::{
+    GarageApi, GarageBucket, GarageGrants, GarageKey, GarageLayout, GarageMember, Perm,
+};
 use crate::resources::repo_binary::RepoBinary;
 use crate::resources::{Absent, Dir, File, Fresh, Service, Wait};
 use crate::sys::Cmd;
@@ -73,15 +75,17 @@ pub fn cluster_of(h: &Host) -> Option<String> {
 
 impl Minio {
     pub fn new(h: &Host) -> Result<Minio> {
-        let cluster = cluster_of(h).with_context(|| {
-            format!("host `{}`: MINIO needs `minio_cluster`", h.addr)
-        })?;
+        let cluster = cluster_of(h)
+            .with_context(|| format!("host `{}`: MINIO needs `minio_cluster`", h.addr))?;
         let seq = h.id.minio_seq.with_context(|| {
             format!("host `{}` is in minio cluster `{cluster}` without `minio_seq`\nhint: add `minio_seq: N` to its entry", h.addr)
         })?;
         let engine = h.str("minio_engine").unwrap_or("garage").to_string();
         if !["garage", "minio"].contains(&engine.as_str()) {
-            bail!("host `{}`: `minio_engine: {engine}`: expected garage or minio", h.addr);
+            bail!(
+                "host `{}`: `minio_engine: {engine}`: expected garage or minio",
+                h.addr
+            );
         }
         let data = h.str("minio_data").unwrap_or("/data/minio").to_string();
         if data.contains('{') || !data.starts_with('/') || data == "/" {
@@ -92,11 +96,18 @@ impl Minio {
             .filter(|s| !s.is_empty())
             .with_context(|| format!("host `{}`: required variable `minio_secret_key` is not set\nhint: set it in the inventory (`pigsty configure` generates credentials)", h.addr))?
             .to_string();
-        if secret.len() < 16 || !secret.chars().all(|c| c.is_ascii_graphic() && c != '"' && c != '\\') {
+        if secret.len() < 16
+            || !secret
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+        {
             bail!("host `{}`: `minio_secret_key` must be at least 16 printable characters without quotes or backslashes (it is the admin token)", h.addr);
         }
         let name = format!("{cluster}-{seq}");
-        let node = h.expand(h.str("minio_node").unwrap_or("${minio_cluster}-${minio_seq}.pigsty"));
+        let node = h.expand(
+            h.str("minio_node")
+                .unwrap_or("${minio_cluster}-${minio_seq}.pigsty"),
+        );
         Ok(Minio {
             seq,
             ip: h.addr.clone(),
@@ -116,7 +127,13 @@ impl Minio {
 
     /// Names the server certificate covers.
     pub fn cert_names(&self) -> Vec<String> {
-        let mut v = vec![self.domain.clone(), self.node.clone(), self.ip.clone(), "localhost".into(), "127.0.0.1".into()];
+        let mut v = vec![
+            self.domain.clone(),
+            self.node.clone(),
+            self.ip.clone(),
+            "localhost".into(),
+            "127.0.0.1".into(),
+        ];
         v.dedup();
         v
     }
@@ -127,7 +144,10 @@ impl Minio {
 
     /// Shared by every member: derived from the admin secret and the cluster name.
     pub fn rpc_secret(&self) -> String {
-        hex::encode(Sha256::digest(format!("pigsty-garage-rpc:{}:{}", self.cluster, self.secret)))
+        hex::encode(Sha256::digest(format!(
+            "pigsty-garage-rpc:{}:{}",
+            self.cluster, self.secret
+        )))
     }
 }
 
@@ -191,7 +211,10 @@ fn buckets(h: &Host) -> Result<Vec<String>> {
         let Some(n) = b.get("name").and_then(|n| n.as_str()) else {
             bail!("host `{}`: `minio_buckets[{i}]` has no `name`", h.addr);
         };
-        let ok = n.len() >= 3 && n.len() <= 63 && n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+        let ok = n.len() >= 3
+            && n.len() <= 63
+            && n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
         if !ok {
             bail!("host `{}`: `minio_buckets[{i}].name` `{n}` is not a valid S3 bucket name (3-63 of a-z 0-9 - .)", h.addr);
         }
@@ -206,13 +229,25 @@ fn users(h: &Host, bks: &[String]) -> Result<Vec<(String, String, BTreeMap<Strin
     for (i, u) in h.list("minio_users").into_iter().flatten().enumerate() {
         let s = |k: &str| u.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
         let (id, secret, policy) = (s("access_key"), s("secret_key"), s("policy"));
-        if id.len() < 8 || !id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            bail!("host `{}`: `minio_users[{i}].access_key` `{id}`: at least 8 of A-Z a-z 0-9 - _ .", h.addr);
+        if id.len() < 8
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            bail!(
+                "host `{}`: `minio_users[{i}].access_key` `{id}`: at least 8 of A-Z a-z 0-9 - _ .",
+                h.addr
+            );
         }
         if secret.len() < 16 || !secret.chars().all(|c| c.is_ascii_graphic()) {
             bail!("host `{}`: `minio_users[{i}].secret_key` (of `{id}`) must be at least 16 printable characters\nhint: `pigsty configure` generates credentials", h.addr);
         }
-        let g = grants(&policy, bks).map_err(|e| anyhow::anyhow!("host `{}`: `minio_users[{i}].policy` of `{id}`: {e}", h.addr))?;
+        let g = grants(&policy, bks).map_err(|e| {
+            anyhow::anyhow!(
+                "host `{}`: `minio_users[{i}].policy` of `{id}`: {e}",
+                h.addr
+            )
+        })?;
         v.push((id, secret, g));
     }
     Ok(v)
@@ -238,7 +273,11 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     p.add(u);
     p.add(Dir::new(&m.data).owner(&m.user, &m.user).mode(0o750));
     for sub in ["meta", "data"] {
-        p.add(Dir::new(format!("{}/{sub}", m.data)).owner(&m.user, &m.user).mode(0o750));
+        p.add(
+            Dir::new(format!("{}/{sub}", m.data))
+                .owner(&m.user, &m.user)
+                .mode(0o750),
+        );
     }
     p.add(Dir::new("/etc/garage").owner("root", &m.user).mode(0o750));
     p.add_notify(
@@ -275,16 +314,24 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
         crate::pki::server_cert_steps(&mut p, "minio", &h.addr, reload.clone())?;
     }
     p.add_notify(
-        File::new(crate::modules::node::haproxy_service_path(&m.cluster, "s3"), render_haproxy(&m)?),
+        File::new(
+            crate::modules::node::haproxy_service_path(&m.cluster, "s3"),
+            render_haproxy(&m)?,
+        ),
         reload,
     );
     p.add(Service::running(UNIT));
     p.flush();
-    p.add(Fresh::restart(UNIT, &[CONF, "/etc/systemd/system/garage.service"]));
+    p.add(Fresh::restart(
+        UNIT,
+        &[CONF, "/etc/systemd/system/garage.service"],
+    ));
     let api = m.admin_api();
     p.add(Wait::new(
         &format!("garage {} admin api answers", m.name),
-        Cmd::new("curl").args(["-sf", "-o", "/dev/null", "-H", &format!("@{HEADER}")]).arg(format!("{}/v2/GetClusterStatus", api.base)),
+        Cmd::new("curl")
+            .args(["-sf", "-o", "/dev/null", "-H", &format!("@{HEADER}")])
+            .arg(format!("{}/v2/GetClusterStatus", api.base)),
         Duration::from_secs(120),
     ));
     let first = members.first().map(|x| x.addr.clone()).unwrap_or_default();
@@ -302,19 +349,36 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
                 })
             })
             .collect::<Result<_>>()?;
-        p.add(GarageLayout { cluster: m.cluster.clone(), api: api.clone(), members: gm });
+        p.add(GarageLayout {
+            cluster: m.cluster.clone(),
+            api: api.clone(),
+            members: gm,
+        });
         p.add(Wait::new(
             &format!("garage cluster {} healthy", m.cluster),
-            Cmd::new("curl").args(["-sf", "-o", "/dev/null"]).arg(format!("{}/health", api.base)),
+            Cmd::new("curl")
+                .args(["-sf", "-o", "/dev/null"])
+                .arg(format!("{}/health", api.base)),
             Duration::from_secs(120),
         ));
         if h.bool("minio_provision").unwrap_or(true) {
             for b in &bks {
-                p.add(GarageBucket { api: api.clone(), name: b.clone() });
+                p.add(GarageBucket {
+                    api: api.clone(),
+                    name: b.clone(),
+                });
             }
             for (id, secret, want) in usrs {
-                p.add(GarageKey { api: api.clone(), id: id.clone(), secret });
-                p.add(GarageGrants { api: api.clone(), id, want });
+                p.add(GarageKey {
+                    api: api.clone(),
+                    id: id.clone(),
+                    secret,
+                });
+                p.add(GarageGrants {
+                    api: api.clone(),
+                    id,
+                    want,
+                });
             }
         }
     }
@@ -360,7 +424,13 @@ pub fn targets(_inv: &Inventory, h: &Host) -> Vec<ScrapeTarget> {
     let Ok(m) = Minio::new(h) else {
         return vec![];
     };
-    vec![ScrapeTarget::new("minio", format!("{}:{}", m.ip, m.admin_port), &m.cluster, &m.name, &m.ip)]
+    vec![ScrapeTarget::new(
+        "minio",
+        format!("{}:{}", m.ip, m.admin_port),
+        &m.cluster,
+        &m.name,
+        &m.ip,
+    )]
 }
 
 #[cfg(test)]
@@ -369,7 +439,15 @@ mod tests {
 
     fn inv() -> Inventory {
         let text = "all:\n  children:\n    infra: { hosts: { 10.10.10.10: { infra_seq: 1 } } }\n    minio:\n      hosts: { 10.10.10.10: { minio_seq: 1 } }\n      vars:\n        minio_cluster: minio\n        minio_buckets: [ { name: pgsql }, { name: meta } ]\n        minio_users:\n          - { access_key: pgbackrest, secret_key: test-backup-secret-0001, policy: pgsql }\n          - { access_key: s3user_meta, secret_key: test-meta-secret-00001, policy: meta }\n  vars:\n    admin_ip: 10.10.10.10\n    minio_secret_key: test-minio-admin-secret\n";
-        Inventory::from_str_with("m.yml", text, &[], &crate::inventory::LoadOptions { resolve_names: false }).unwrap()
+        Inventory::from_str_with(
+            "m.yml",
+            text,
+            &[],
+            &crate::inventory::LoadOptions {
+                resolve_names: false,
+            },
+        )
+        .unwrap()
     }
 
     #[test]
@@ -379,7 +457,16 @@ mod tests {
         insta::assert_snapshot!("garage.toml", render_conf(&m, 1).unwrap());
         insta::assert_snapshot!("haproxy-minio-s3.cfg", render_haproxy(&m).unwrap());
         insta::assert_snapshot!("garage.service", render_unit(&m).unwrap());
-        assert_eq!(m.cert_names(), vec!["sss.pigsty", "minio-1.pigsty", "10.10.10.10", "localhost", "127.0.0.1"]);
+        assert_eq!(
+            m.cert_names(),
+            vec![
+                "sss.pigsty",
+                "minio-1.pigsty",
+                "10.10.10.10",
+                "localhost",
+                "127.0.0.1"
+            ]
+        );
     }
 
     #[test]
@@ -402,7 +489,11 @@ mod tests {
         )
         .unwrap();
         let facts = crate::facts::Facts::test_meta();
-        let ctx = Ctx { inv: &inv, host: inv.host("10.0.0.1").unwrap(), facts: &facts };
+        let ctx = Ctx {
+            inv: &inv,
+            host: inv.host("10.0.0.1").unwrap(),
+            facts: &facts,
+        };
         let e = plan(&ctx).err().expect("refused").to_string();
         assert!(e.contains("minio_engine: garage"), "{e}");
     }

@@ -34,13 +34,28 @@ impl GarageApi {
     /// (HTTP status, body); status 0 when the API does not answer.
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> ResResult<(u16, Value)> {
         let mut c = Cmd::new("curl")
-            .args(["-sS", "-m", "20", "-o", "-", "-w", "\n%{http_code}", "-X", method])
+            .args([
+                "-sS",
+                "-m",
+                "20",
+                "-o",
+                "-",
+                "-w",
+                "\n%{http_code}",
+                "-X",
+                method,
+            ])
             .arg("-H")
             .arg(format!("@{}", self.header_file))
             .timeout(Duration::from_secs(30));
         if let Some(b) = body {
             c = c
-                .args(["-H", "Content-Type: application/json", "--data-binary", "@-"])
+                .args([
+                    "-H",
+                    "Content-Type: application/json",
+                    "--data-binary",
+                    "@-",
+                ])
                 .stdin(serde_json::to_vec(b).unwrap_or_default());
         }
         let out = c.arg(format!("{}{}", self.base, path)).run()?;
@@ -50,7 +65,8 @@ impl GarageApi {
         let text = out.stdout.trim_end();
         let (body, code) = text.rsplit_once('\n').unwrap_or(("", text));
         let code: u16 = code.trim().parse().unwrap_or(0);
-        let v = serde_json::from_str(body).unwrap_or(Value::String(body.chars().take(300).collect()));
+        let v =
+            serde_json::from_str(body).unwrap_or(Value::String(body.chars().take(300).collect()));
         Ok((code, v))
     }
 
@@ -66,7 +82,10 @@ impl GarageApi {
                 self.base
             )))
         } else {
-            let msg = v["message"].as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            let msg = v["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
             Err(ResError::msg(format!(
                 "garage admin api `{}{path}`: HTTP {code}: {msg}",
                 self.base
@@ -99,7 +118,12 @@ fn node_id(m: &GarageMember) -> ResResult<String> {
         })
         .and_then(|n| n["id"].as_str())
         .map(str::to_string)
-        .ok_or_else(|| ResError::msg(format!("garage member `{}`: no node with address `{want}` in its cluster status", m.name)))
+        .ok_or_else(|| {
+            ResError::msg(format!(
+                "garage member `{}`: no node with address `{want}` in its cluster status",
+                m.name
+            ))
+        })
 }
 
 /// The cluster layout: every member connected and assigned (zone = its name), applied.
@@ -114,11 +138,17 @@ impl GarageLayout {
     fn missing(&self) -> ResResult<Vec<String>> {
         let (code, v) = self.api.call("GET", "/v2/GetClusterLayout", None)?;
         if code != 200 {
-            return Ok(vec![format!("garage admin api not answering yet (HTTP {code})")]);
+            return Ok(vec![format!(
+                "garage admin api not answering yet (HTTP {code})"
+            )]);
         }
         let roles: Vec<String> = v["roles"]
             .as_array()
-            .map(|a| a.iter().filter_map(|r| r["zone"].as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|r| r["zone"].as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(self
             .members
@@ -154,18 +184,25 @@ impl Resource for GarageLayout {
             .map(|(m, id)| format!("{id}@{}:{}", m.ip, m.rpc_port))
             .collect();
         if peers.len() > 1 {
-            self.api.ok("POST", "/v2/ConnectClusterNodes", Some(&json!(peers)))?;
+            self.api
+                .ok("POST", "/v2/ConnectClusterNodes", Some(&json!(peers)))?;
         }
         let roles: Vec<Value> = ids
             .iter()
             .map(|(m, id)| json!({"id": id, "zone": m.name, "capacity": m.capacity, "tags": [m.name]}))
             .collect();
-        self.api
-            .ok("POST", "/v2/UpdateClusterLayout", Some(&json!({ "roles": roles })))?;
+        self.api.ok(
+            "POST",
+            "/v2/UpdateClusterLayout",
+            Some(&json!({ "roles": roles })),
+        )?;
         let v = self.api.ok("GET", "/v2/GetClusterLayout", None)?;
         let version = v["version"].as_u64().unwrap_or(0) + 1;
-        self.api
-            .ok("POST", "/v2/ApplyClusterLayout", Some(&json!({ "version": version })))?;
+        self.api.ok(
+            "POST",
+            "/v2/ApplyClusterLayout",
+            Some(&json!({ "version": version })),
+        )?;
         Ok(())
     }
 }
@@ -184,9 +221,11 @@ impl Resource for GarageBucket {
         format!("bucket {}", self.name)
     }
     fn check(&self) -> ResResult<State> {
-        let (code, _) = self
-            .api
-            .call("GET", &format!("/v2/GetBucketInfo?globalAlias={}", self.name), None)?;
+        let (code, _) = self.api.call(
+            "GET",
+            &format!("/v2/GetBucketInfo?globalAlias={}", self.name),
+            None,
+        )?;
         Ok(match code {
             200 => State::InSync,
             404 => State::drift("absent: create"),
@@ -194,8 +233,11 @@ impl Resource for GarageBucket {
         })
     }
     fn apply(&self) -> ResResult<()> {
-        self.api
-            .ok("POST", "/v2/CreateBucket", Some(&json!({ "globalAlias": self.name })))?;
+        self.api.ok(
+            "POST",
+            "/v2/CreateBucket",
+            Some(&json!({ "globalAlias": self.name })),
+        )?;
         Ok(())
     }
 }
@@ -276,15 +318,20 @@ impl GarageGrants {
                 p["owner"].as_bool().unwrap_or(false),
             );
             if perm != (false, false, false) {
-                out.insert(if alias.is_empty() { id.clone() } else { alias }, (id, perm));
+                out.insert(
+                    if alias.is_empty() { id.clone() } else { alias },
+                    (id, perm),
+                );
             }
         }
         Ok(out)
     }
     fn bucket_id(&self, alias: &str) -> ResResult<String> {
-        let v = self
-            .api
-            .ok("GET", &format!("/v2/GetBucketInfo?globalAlias={alias}"), None)?;
+        let v = self.api.ok(
+            "GET",
+            &format!("/v2/GetBucketInfo?globalAlias={alias}"),
+            None,
+        )?;
         v["id"]
             .as_str()
             .map(str::to_string)
@@ -304,7 +351,9 @@ impl Resource for GarageGrants {
         format!("permissions of key {}", self.id)
     }
     fn check(&self) -> ResResult<State> {
-        let (code, _) = self.api.call("GET", &format!("/v2/GetKeyInfo?id={}", self.id), None)?;
+        let (code, _) = self
+            .api
+            .call("GET", &format!("/v2/GetKeyInfo?id={}", self.id), None)?;
         if code != 200 {
             return Ok(State::drift("key not there yet"));
         }
@@ -341,7 +390,9 @@ impl Resource for GarageGrants {
             self.api.ok(
                 "POST",
                 "/v2/AllowBucketKey",
-                Some(&json!({"bucketId": id, "accessKeyId": self.id, "permissions": perm_json(*p)})),
+                Some(
+                    &json!({"bucketId": id, "accessKeyId": self.id, "permissions": perm_json(*p)}),
+                ),
             )?;
         }
         Ok(())

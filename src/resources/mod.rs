@@ -23,9 +23,9 @@ pub mod upstream;
 pub mod etcd_auth;
 // MINIO: Garage's admin API, programs from the local repository.
 pub mod garage;
-pub mod repo_binary;
 pub mod hostname;
 pub mod note;
+pub mod repo_binary;
 pub mod ssh_key;
 pub mod sysctl;
 // PGSQL: catalog objects through psql, Patroni's REST API, pgBackRest, TCP listeners, SCRAM.

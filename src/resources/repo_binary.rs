@@ -59,7 +59,10 @@ impl Resource for RepoBinary {
     fn check(&self) -> ResResult<State> {
         let have = crate::remote::ssh::file_sha256(&self.dest);
         let Some(have) = have else {
-            return Ok(State::drift(format!("absent: install from {}/{}", self.repo, self.file)));
+            return Ok(State::drift(format!(
+                "absent: install from {}/{}",
+                self.repo, self.file
+            )));
         };
         let want = self.want_sum()?;
         Ok(if have == want {
@@ -70,8 +73,13 @@ impl Resource for RepoBinary {
     }
     fn apply(&self) -> ResResult<()> {
         let want = self.want_sum()?;
-        let dir = self.dest.parent().map(|p| p.to_path_buf()).unwrap_or_else(|| "/".into());
-        std::fs::create_dir_all(&dir).map_err(|e| ResError::msg(format!("creating `{}`: {e}", dir.display())))?;
+        let dir = self
+            .dest
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|| "/".into());
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ResError::msg(format!("creating `{}`: {e}", dir.display())))?;
         let tmp = dir.join(format!(".{}.download", self.file));
         let url = format!("{}/{}", self.repo, self.file);
         let out = Cmd::new("curl")
