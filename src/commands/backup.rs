@@ -194,6 +194,52 @@ pub fn run(g: &Global, cluster: &str, kind: BackupType) -> Result<u8> {
     Ok(0)
 }
 
+/// `pigsty status`: one line on the backups of `cluster` and its WAL archiving, read on
+/// its leader (`pgbackrest info`, `pg_stat_archiver`); None when the leader cannot tell.
+pub fn status_line(h: &Host, cluster: &str) -> Option<String> {
+    let sql = "select coalesce(last_archived_wal, '-') || '|' || coalesce(extract(epoch from last_archived_time)::bigint::text, '') || '|' || coalesce(last_failed_wal, '-') || '|' || coalesce(extract(epoch from last_failed_time)::bigint::text, '') from pg_stat_archiver";
+    let script = format!(
+        "cd /; runuser -u {u} -- pgbackrest --stanza={s} --output=json info 2>/dev/null | tr -d '\\n'; echo; runuser -u {u} -- /usr/pgsql/bin/psql -X -A -t -h {sock} -p {port} -d postgres -c {sql}",
+        u = q(&dbsu(h)),
+        s = q(cluster),
+        sock = q(h.str("pg_localhost").unwrap_or("/var/run/postgresql")),
+        port = h.port("pg_port").unwrap_or(5432),
+        sql = q(sql)
+    );
+    let out = sh_on(&h.addr, &script, Duration::from_secs(20)).ok()?;
+    let mut lines = out.stdout.lines();
+    let info: Value = serde_json::from_str(lines.next()?.trim()).unwrap_or(Value::Null);
+    let sets = parse_sets(&info, cluster);
+    let backup = match sets.iter().rev().find(|b| b.kind == "full") {
+        Some(f) => format!(
+            "last {} {} at {}, last full {} ({} in the repository)",
+            sets.last().map(|b| b.kind.as_str()).unwrap_or(""),
+            sets.last().map(|b| b.label.as_str()).unwrap_or(""),
+            sets.last().map(|b| utc(b.stop)).unwrap_or_default(),
+            f.label,
+            sets.len()
+        ),
+        None => "NO BACKUP".to_string(),
+    };
+    let f: Vec<&str> = lines.next().unwrap_or("").trim().split('|').collect();
+    let archiving = if f.len() == 4 {
+        let (ok_t, bad_t) = (
+            f[1].parse::<i64>().unwrap_or(0),
+            f[3].parse::<i64>().unwrap_or(0),
+        );
+        if bad_t > ok_t {
+            format!("archiving FAILING (last failed {} at {})", f[2], utc(bad_t))
+        } else if ok_t > 0 {
+            format!("archiving ok (last {} at {})", f[0], utc(ok_t))
+        } else {
+            "archiving: nothing archived yet".to_string()
+        }
+    } else {
+        "archiving: unknown".to_string()
+    };
+    Some(format!("{backup}; {archiving}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

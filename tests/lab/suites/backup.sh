@@ -143,6 +143,24 @@ check "pigsty pgsql backup pg-test incr" on "pigsty pgsql backup pg-test incr > 
 t1=$(now)
 record backup_incr_seconds "$(secs "$t0" "$t1")"
 check "pgbackrest info lists a full and an incremental backup" has_backups 1 1
+status_shows_backup() { on "pigsty status pg-test" | tee /dev/stderr | grep -E '^  backup: last .* last full .*; archiving ok'; }
+check "pigsty status pg-test shows the last backup and healthy archiving" status_shows_backup
+if [[ ${BACKUP_BENCH:-0} == 1 ]]; then # make bench: pigsty next to the same pgbackrest commands by hand
+  t0=$(now)
+  check "bench: pigsty pgsql backup pg-test full" on "pigsty pgsql backup pg-test full > /root/bench-full.log 2>&1"
+  t1=$(now)
+  record backup_full_pigsty_seconds "$(secs "$t0" "$t1")"
+  t0=$(now)
+  check "bench: pgbackrest --type=full backup by hand on the leader" on_leader "cd / && runuser -u postgres -- pgbackrest --stanza=pg-test --type=full backup"
+  t1=$(now)
+  record backup_full_by_hand_seconds "$(secs "$t0" "$t1")"
+  R=$(tr ' ' '\n' <<<"${PG_IPS[*]}" | grep -vx "$(leader_ip)" | head -n1)
+  t0=$(now)
+  check "bench: pgbackrest restore by hand into a scratch directory on $R" lab ssh "$(node_of "$R")" "cd / && rm -rf /pg/tmp/bench-restore && install -d -m 0700 -o postgres -g postgres /pg/tmp/bench-restore && runuser -u postgres -- pgbackrest --stanza=pg-test --pg1-path=/pg/tmp/bench-restore --type=immediate --target-action=promote restore"
+  t1=$(now)
+  record restore_by_hand_seconds "$(secs "$t0" "$t1")"
+  lab ssh "$(node_of "$R")" "rm -rf /pg/tmp/bench-restore"
+fi
 check "the repository is encrypted (cipher aes-256-cbc)" on_leader "grep -q '^repo1-cipher-type=aes-256-cbc' /etc/pgbackrest/pgbackrest.conf"
 
 echo "-- each bucket's key works only for its own bucket"
