@@ -330,12 +330,15 @@ fn roll_back(p: &Host, others: &[&Host], stamp: &str) -> Result<()> {
     Ok(())
 }
 
-fn wipe_dcs(p: &Host, cluster: &str) -> Result<()> {
+/// `patronictl remove`: the cluster name, the phrase, and the leader's name should a
+/// leader key still be there.
+fn wipe_dcs(p: &Host, cluster: &str, leader: &str) -> Result<()> {
     sh_on(
         &p.addr,
         &format!(
-            "printf '%s\\nYes I am aware\\n' {c} | patronictl -c /etc/patroni/patroni.yml remove {c} >&2",
-            c = q(cluster)
+            "printf '%s\\nYes I am aware\\n%s\\n' {c} {l} | patronictl -c /etc/patroni/patroni.yml remove {c} >&2",
+            c = q(cluster),
+            l = q(leader)
         ),
         Duration::from_secs(60),
     )
@@ -452,7 +455,6 @@ pub fn run(g: &Global, a: &PitrArgs) -> Result<u8> {
     } else {
         confirm(cluster, &what)?;
     }
-    let _ = ms;
     let t0 = Instant::now();
     eprintln!("[1/6] stopping patroni on the replicas, then on the primary");
     for h in &replicas {
@@ -473,8 +475,8 @@ pub fn run(g: &Global, a: &PitrArgs) -> Result<u8> {
     };
     if pause {
         println!(
-            "{cluster}: recovery paused at {} on {} (postgres runs outside patroni; patroni is stopped on every member)\n  previous data: `{aside}`\n  to keep it: `select pg_wal_replay_resume()` (it promotes), stop postgres (`pg_ctl -D {d} stop`), then `pigsty pgsql pitr` is not needed: `patronictl remove {cluster}` and `systemctl start patroni` on {} then on the replicas after moving their data aside",
-            t.describe, primary.addr, primary.addr
+            "{cluster}: recovery paused at {} on {}; postgres runs there outside patroni, patroni is stopped on every member\n  previous data directory: `{aside}` (kept)\n  inspect it (psql on the unix socket), then either\n    keep it:  `select pg_wal_replay_resume()` (it promotes), `pg_ctl -D {d} stop`, `patronictl remove {cluster}`, `systemctl start patroni` there, then move each replica's data aside and start its patroni\n    drop it:  `pg_ctl -D {d} stop -m fast`, move `{aside}` back to `{d}`, `systemctl start patroni` on every member",
+            t.describe, primary.addr
         );
         return Ok(0);
     }
@@ -483,7 +485,12 @@ pub fn run(g: &Global, a: &PitrArgs) -> Result<u8> {
         "[4/6] new leader: clearing `{cluster}` in the DCS, starting patroni on {}",
         primary.addr
     );
-    wipe_dcs(primary, cluster)?;
+    let leader_name = ms
+        .iter()
+        .find(|m| m.host == primary.addr)
+        .map(|m| m.name.clone())
+        .unwrap_or_default();
+    wipe_dcs(primary, cluster, &leader_name)?;
     start_patroni(primary)?;
     wait_healthy(&[primary], 1, Duration::from_secs(300))
         .context("waiting for the restored primary to lead")?;
