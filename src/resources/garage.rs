@@ -242,8 +242,8 @@ impl Resource for GarageBucket {
     }
 }
 
-/// An access key with the inventory's id and secret (imported; replaced when the
-/// secret differs).
+/// An access key with the inventory's id and secret (imported). A different secret on an
+/// existing key is reported: Garage cannot change it.
 pub struct GarageKey {
     pub api: GarageApi,
     pub id: String,
@@ -271,7 +271,7 @@ impl Resource for GarageKey {
         let (code, v) = self.info()?;
         Ok(match code {
             200 if v["secretAccessKey"].as_str() == Some(self.secret.as_str()) => State::InSync,
-            200 => State::drift("secret key differs: re-import"),
+            200 => State::drift("secret key differs"),
             404 | 400 => State::drift("absent: import"),
             other => State::drift(format!("garage admin api: HTTP {other}")),
         })
@@ -279,8 +279,12 @@ impl Resource for GarageKey {
     fn apply(&self) -> ResResult<()> {
         let (code, _) = self.info()?;
         if code == 200 {
-            self.api
-                .ok("POST", &format!("/v2/DeleteKey?id={}", self.id), None)?;
+            // Garage never reuses a key id, not even after deleting it: a secret cannot
+            // change in place.
+            return Err(ResError::msg(format!(
+                "garage key `{}` exists with another secret, and garage cannot give a key a new secret (nor re-create a deleted key id)\nhint: keep the old `secret_key` in `minio_users`, or use a new `access_key` (and point `pgbackrest_repo.*.s3_key` at it)",
+                self.id
+            )));
         }
         self.api.ok(
             "POST",
@@ -424,6 +428,78 @@ mod tests {
     fn perm_words_are_short() {
         assert_eq!(show((true, true, false)), "rw");
         assert_eq!(show((false, false, false)), "-");
+    }
+
+    /// Against a real Garage: `GARAGE_TEST_API=http://127.0.0.1:39001
+    /// GARAGE_TEST_HEADER=/tmp/header GARAGE_TEST_RPC=127.0.0.1:39011 cargo test -- --ignored garage`
+    #[test]
+    #[ignore]
+    fn garage_resources_converge_against_a_real_server() {
+        let api = GarageApi::new(
+            std::env::var("GARAGE_TEST_API").unwrap(),
+            std::env::var("GARAGE_TEST_HEADER").unwrap(),
+        );
+        let rpc = std::env::var("GARAGE_TEST_RPC").unwrap();
+        let (ip, port) = rpc.rsplit_once(':').unwrap();
+        let converge = |r: &dyn Resource| {
+            if !r.check().unwrap().in_sync() {
+                r.apply().unwrap();
+            }
+            assert!(r.check().unwrap().in_sync(), "{} still drifts", r.name());
+        };
+        converge(&GarageLayout {
+            cluster: "minio".into(),
+            api: api.clone(),
+            members: vec![GarageMember {
+                name: "minio-1".into(),
+                ip: ip.into(),
+                rpc_port: port.parse().unwrap(),
+                api: api.clone(),
+                capacity: 1_000_000_000_000,
+            }],
+        });
+        for b in ["pgsql", "meta"] {
+            converge(&GarageBucket {
+                api: api.clone(),
+                name: b.into(),
+            });
+        }
+        converge(&GarageKey {
+            api: api.clone(),
+            id: "pgbackrest".into(),
+            secret: "0123456789abcdef-one".into(),
+        });
+        // a changed secret is reported, not silently kept
+        let k = GarageKey {
+            api: api.clone(),
+            id: "pgbackrest".into(),
+            secret: "0123456789abcdef-two".into(),
+        };
+        assert!(!k.check().unwrap().in_sync());
+        assert!(k
+            .apply()
+            .unwrap_err()
+            .to_string()
+            .contains("new `access_key`"));
+        let want: BTreeMap<String, Perm> = [("pgsql".to_string(), (true, true, false))].into();
+        converge(&GarageGrants {
+            api: api.clone(),
+            id: "pgbackrest".into(),
+            want,
+        });
+        // a grant on another bucket is revoked
+        let g = GarageGrants {
+            api: api.clone(),
+            id: "pgbackrest".into(),
+            want: [("meta".to_string(), (true, false, false))].into(),
+        };
+        converge(&g);
+        let back: BTreeMap<String, Perm> = [("pgsql".to_string(), (true, true, false))].into();
+        converge(&GarageGrants {
+            api,
+            id: "pgbackrest".into(),
+            want: back,
+        });
     }
 
     #[test]

@@ -174,7 +174,7 @@ os.write(fd, ('user = \"%s:%s\"\n' % (u['access_key'], u['secret_key'])).encode(
 PY"
 }
 s3_code() { # KEY BUCKET: HTTP code of ListObjectsV2 on BUCKET signed with KEY
-  on "curl -s -o /dev/null -w '%{http_code}' -K /root/s3-$1.curl --aws-sigv4 aws:amz:us-east-1:s3 'https://sss.pigsty:9000/$2?list-type=2'"
+  on "curl -s -o /dev/null -w '%{http_code}' -K /root/s3-$1.curl -H 'x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855' --aws-sigv4 aws:amz:us-east-1:s3 'https://sss.pigsty:9000/$2?list-type=2'"
 }
 s3cfgs() { s3cfg pgbackrest && s3cfg s3user_meta; }
 check "credentials files for pgbackrest and s3user_meta" s3cfgs
