@@ -265,6 +265,11 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     let restart = || vec![Handler::Restart(UNIT.into())];
     let mut p = ModulePlan::new("minio");
     crate::pki::trust_steps(&mut p);
+    // curl talks to the local repository and garage's admin api
+    p.add(crate::resources::Package::new(
+        "minio tools",
+        ["curl", "ca-certificates"],
+    ));
     let mut u = crate::resources::User::new(&m.user);
     u.system = true;
     u.home = Some(m.data.clone());
