@@ -504,6 +504,59 @@ mod tests {
     }
 
     #[test]
+    fn without_a_ca_on_the_admin_node_https_is_refused_with_a_hint() {
+        let inv = inv();
+        let facts = crate::facts::Facts::test_meta();
+        let ctx = Ctx {
+            inv: &inv,
+            host: inv.host("10.10.10.10").unwrap(),
+            facts: &facts,
+        };
+        let e = plan(&ctx).err().expect("refused").to_string();
+        assert!(
+            e.contains("no minio certificate") && e.contains("hint:"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_plain_http_member_plans_garage_then_provisioning() {
+        let facts = crate::facts::Facts::test_meta();
+        let text = "all:\n  children:\n    minio:\n      hosts: { 10.10.10.10: { minio_seq: 1 } }\n      vars: { minio_cluster: minio, minio_https: false, minio_buckets: [ { name: pgsql } ], minio_users: [ { access_key: pgbackrest, secret_key: test-backup-secret-0001, policy: pgsql } ] }\n  vars: { admin_ip: 10.10.10.10, minio_secret_key: test-minio-admin-secret }\n";
+        let inv = Inventory::from_str_with(
+            "m.yml",
+            text,
+            &[],
+            &crate::inventory::LoadOptions {
+                resolve_names: false,
+            },
+        )
+        .unwrap();
+        let ctx = Ctx {
+            inv: &inv,
+            host: inv.host("10.10.10.10").unwrap(),
+            facts: &facts,
+        };
+        let p = plan(&ctx).unwrap();
+        let names: Vec<String> = p
+            .steps()
+            .map(|s| format!("{} {}", s.res.kind(), s.res.name()))
+            .collect();
+        let pos = |n: &str| {
+            names
+                .iter()
+                .position(|x| x.contains(n))
+                .unwrap_or_else(|| panic!("{n} not in {names:#?}"))
+        };
+        assert!(pos("/usr/local/bin/garage") < pos("/etc/garage/garage.toml"));
+        assert!(pos("/etc/haproxy/minio-s3.cfg") < pos("service garage.service"));
+        assert!(pos("layout of minio") < pos("bucket pgsql"));
+        assert!(pos("bucket pgsql") < pos("key pgbackrest"));
+        assert!(pos("key pgbackrest") < pos("permissions of key pgbackrest"));
+        assert!(names.iter().any(|n| n.contains("http://10.10.10.10:9000")));
+    }
+
+    #[test]
     fn the_target_is_the_admin_api() {
         let inv = inv();
         let t = targets(&inv, inv.host("10.10.10.10").unwrap());
