@@ -16,8 +16,9 @@ use std::time::Duration;
 /// Run `script` with bash on `host`: locally when it is this machine, else over SSH.
 /// Scripts carry no secrets (they read them on the host).
 pub fn sh_on(host: &str, script: &str, timeout: Duration) -> Result<Output> {
-    let facts = crate::facts::Facts::gather();
-    if crate::controller::is_local(host, &facts) {
+    static FACTS: std::sync::OnceLock<crate::facts::Facts> = std::sync::OnceLock::new();
+    let facts = FACTS.get_or_init(crate::facts::Facts::gather);
+    if crate::controller::is_local(host, facts) {
         let out = crate::sys::Cmd::new("bash")
             .args(["-c", script])
             .cwd("/")

@@ -260,7 +260,11 @@ fn restore_and_recover(
         if sh_on(&p.addr, &alive, Duration::from_secs(30)).is_err() {
             let tail = sh_on(
                 &p.addr,
-                &format!("tail -n 15 {}", q(&log)),
+                &format!(
+                    "tail -n 15 {}; f=$(ls -t {}/* 2>/dev/null | head -n1); [ -z \"$f\" ] || tail -n 15 \"$f\"",
+                    q(&log),
+                    q(p.str("pg_log_dir").unwrap_or("/pg/log/postgres"))
+                ),
                 Duration::from_secs(30),
             )
             .map(|o| o.stdout)
