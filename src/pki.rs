@@ -81,7 +81,7 @@ pub fn ca_steps(p: &mut ModulePlan, cn: &str, validity_days: u32) {
         "set -e; umask 077; mkdir -p {CA_DIR}; cd {CA_DIR}; \
          openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
            -keyout ca.key.tmp -out ca.crt.tmp -days {validity_days} -subj \"/CN={cn}\" \
-           -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign' 2>/dev/null; \
+           -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign'; \
          chmod 600 ca.key.tmp; chmod 644 ca.crt.tmp; mv ca.key.tmp ca.key; mv ca.crt.tmp ca.crt"
     );
     p.add(
