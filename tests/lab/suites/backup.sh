@@ -271,6 +271,7 @@ for i in 2 3 4; do check "lab$i: reset to a fresh disk (the cluster is gone)" la
 check "no pg-test in etcd, no old host keys" on "pw=\$(sed -n 's/^    etcd_root_password: *//p' $INV | head -n1); ETCDCTL_API=3 ETCDCTL_USER=root:\$pw etcdctl --endpoints=http://$META:2379 del --prefix /pg/pg-test/ >/dev/null; for h in ${PG_IPS[*]}; do ssh-keygen -R \$h >/dev/null 2>&1; done; true"
 t0=$(now)
 check "pigsty deploy -l pg-test on the fresh nodes" timeout 2700 "$LAB" ssh 1 "pigsty deploy -l pg-test > /root/bk-dr-deploy.log 2>&1"
+info "deploy on the fresh nodes says: $(on "grep -m1 -o 'holds another system.s backups[^:]*' /root/bk-dr-deploy.log" || echo '(no stanza note)')"
 check "pigsty pgsql pitr pg-test --latest --yes (from the S3 repository)" timeout 3600 "$LAB" ssh 1 "pigsty pgsql pitr pg-test --latest --yes > /root/bk-dr.log 2>&1"
 t1=$(now)
 record disaster_recovery_seconds "$(secs "$t0" "$t1")"
