@@ -223,8 +223,11 @@ fn buckets(h: &Host) -> Result<Vec<String>> {
     Ok(v)
 }
 
-/// (access_key, secret_key, policy) of every `minio_users` entry, checked.
-fn users(h: &Host, bks: &[String]) -> Result<Vec<(String, String, BTreeMap<String, Perm>)>> {
+/// One `minio_users` entry: access key, secret key, what its policy grants.
+type S3User = (String, String, BTreeMap<String, Perm>);
+
+/// Every `minio_users` entry, checked.
+fn users(h: &Host, bks: &[String]) -> Result<Vec<S3User>> {
     let mut v = vec![];
     for (i, u) in h.list("minio_users").into_iter().flatten().enumerate() {
         let s = |k: &str| u.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
