@@ -138,6 +138,12 @@ impl Resource for PgbackrestInitBackup {
             return Ok(State::Skip(REPLICA.into()));
         }
         let (code, n) = self.0.info()?;
+        if matches!(code, 0 | 2) && self.0.foreign_system()?.is_some() {
+            return Ok(State::Skip(format!(
+                "the repository's stanza `{}` holds another system's backups: no backup of this cluster into it\nhint: `pigsty pgsql pitr {} --latest` restores them here",
+                self.0.stanza, self.0.stanza
+            )));
+        }
         Ok(if code == 0 && n > 0 {
             State::InSync
         } else {
