@@ -244,7 +244,7 @@ n_before=$(n_backups)
 check "pigsty pgsql backup pg-test (full) on the new primary" on "pigsty pgsql backup pg-test full > /root/bk-after-failover.log 2>&1"
 more_backups() { [[ $(n_backups) -gt $1 ]]; }
 check "... and it is listed" more_backups "$n_before"
-check "the backup ran on the new primary" on "grep -q \"on its leader $(leader_ip)\" /root/bk-after-failover.log"
+check "the backup ran on the new primary" on "grep -q \"on its leader $(leader_ip)\" /root/bk-after-failover.log && grep -q 'full backup done' /root/bk-after-failover.log"
 
 echo "-- the singleton (local repository) restores to a point in time"
 check "batch A in pg-meta" psql_at "$META" 5433 meta \
