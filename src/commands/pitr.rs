@@ -19,8 +19,9 @@
 //!    the primary, which takes the restored data as the new leader;
 //! 5. moves each replica's data directory aside and starts its Patroni: it clones the
 //!    new leader;
-//! 6. waits for one leader and every replica streaming on the new timeline, and takes a
-//!    full backup (the stanza keeps archiving: the new timeline's WAL lands next to the
+//! 6. waits for one leader and every replica streaming on the new timeline, converges
+//!    PGSQL on the members again (the restored catalog's roles and password verifiers
+//!    meet the inventory and pgBouncer's user list), and takes a full backup (the stanza keeps archiving: the new timeline's WAL lands next to the
 //!    old one's).
 //!
 //! `--from OTHER` restores OTHER's backups (same repository) into this cluster, with
@@ -514,7 +515,17 @@ pub fn run(g: &Global, a: &PitrArgs) -> Result<u8> {
         .with_context(|| format!("re-creating replica `{}`", h.addr))?;
     }
     let (leader, tl) = wait_healthy(&hosts, hosts.len(), Duration::from_secs(1800))?;
-    eprintln!("[6/6] healthy: leader {leader} on timeline {tl}; taking a full backup");
+    // The catalog is the one of the target time (roles, password verifiers): PGSQL
+    // converges the members to the inventory again (pgBouncer's user list included).
+    eprintln!("[6/6] healthy: leader {leader} on timeline {tl}; converging PGSQL to the inventory");
+    let only = std::collections::BTreeSet::from([crate::inventory::Module::Pgsql]);
+    let phases = crate::controller::phases(&inv, &hosts, Some(&only));
+    let opts = super::deploy::options(g, 16, false)?;
+    let (code, _) = super::deploy::run_phases(g, &inv, phases, &opts);
+    if code != 0 {
+        eprintln!("warning: converging PGSQL on `{cluster}` after the recovery failed (exit {code}); the data is restored\nhint: `pigsty deploy -l {cluster} -m pgsql`");
+    }
+    eprintln!("taking a full backup of `{cluster}`");
     if fork {
         // a new system for this cluster's stanza
         let u = q(&dbsu(primary));
