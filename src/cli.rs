@@ -377,6 +377,8 @@ pub enum MinioCmd {
 pub enum RepoCmd {
     /// What each module of the inventory installs, and the upstream repositories
     List,
+    /// Put a program you built or downloaded (e.g. `garage`) into the local repository, checksum recorded
+    Add { file: PathBuf },
     /// Download every package the inventory's modules need into the local repository
     Build,
     /// Write an offline bundle (local repository plus this binary)

@@ -268,6 +268,7 @@ fn request(inv: &Inventory, host: &str, phase: &Phase, opts: &Options, extra: &E
         forget: opts.forget.clone(),
         pgsql_scope: if pgsql && !phase.remove { extra.scope.clone() } else { None },
         files: if pgsql { extra.files.clone() } else { BTreeMap::new() },
+        pki: crate::pki::for_host(inv, host, phase.module),
     }
 }
 

@@ -78,21 +78,6 @@ fn pgsql_help_lists_its_verbs() {
 }
 
 #[test]
-fn verbs_not_built_yet_say_so_and_exit_1() {
-    for args in [
-        vec!["pgsql", "backup", "pg-test"],
-        vec!["pgsql", "pitr", "pg-test", "--latest"],
-        vec!["minio", "add", "minio"],
-    ] {
-        pigsty()
-            .args(&args)
-            .assert()
-            .code(1)
-            .stderr(predicate::str::contains("is not built yet"));
-    }
-}
-
-#[test]
 fn redis_add_and_rm_name_an_unknown_cluster_and_change_nothing() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("pigsty.yml");
@@ -105,6 +90,57 @@ fn redis_add_and_rm_name_an_unknown_cluster_and_change_nothing() {
             .code(1)
             .stderr(predicate::str::contains("no redis cluster `redis-nope`"));
     }
+}
+
+#[test]
+fn backup_pitr_and_minio_name_an_unknown_cluster() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("pigsty.yml");
+    pigsty()
+        .args(["configure", "--ip", "10.9.8.7", "-o"])
+        .arg(&p)
+        .assert()
+        .success();
+    for args in [
+        vec!["pgsql", "backup", "pg-nope"],
+        vec!["pgsql", "pitr", "pg-nope", "--latest", "--yes"],
+        vec!["minio", "add", "minio-nope"],
+    ] {
+        pigsty()
+            .arg("-i")
+            .arg(&p)
+            .args(&args)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("no ").and(predicate::str::contains("nope")));
+    }
+}
+
+#[test]
+fn repo_add_records_the_checksum() {
+    let d = tempfile::tempdir().unwrap();
+    let inv = d.path().join("pigsty.yml");
+    let home = d.path().join("www");
+    std::fs::write(
+        &inv,
+        format!("all:\n  children:\n    infra: {{ hosts: {{ 10.9.8.7: {{ infra_seq: 1 }} }} }}\n  vars: {{ repo_home: {} }}\n", home.display()),
+    )
+    .unwrap();
+    let bin = d.path().join("garage");
+    std::fs::write(&bin, b"not really garage").unwrap();
+    pigsty()
+        .arg("-i")
+        .arg(&inv)
+        .args(["repo", "add"])
+        .arg(&bin)
+        .assert()
+        .success();
+    let sums = std::fs::read_to_string(home.join("pigsty/SHA256SUMS")).unwrap();
+    assert!(sums.ends_with("  garage\n"), "{sums}");
+    assert_eq!(
+        std::fs::read(home.join("pigsty/garage")).unwrap(),
+        b"not really garage"
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 use crate::cli::{Cli, Command, EtcdCmd, MinioCmd, NodeCmd, PgsqlCmd, RedisCmd, RepoCmd};
 use anyhow::Result;
 
+pub mod backup;
 pub mod completion;
 pub mod configure;
 pub mod deploy;
@@ -10,25 +11,20 @@ pub mod etcd;
 pub mod install;
 pub mod join;
 pub mod logs;
+pub mod minio;
 pub mod node;
 pub mod node_rm;
 pub mod pgsql;
 pub mod pgsql_members;
 pub mod pgsql_code;
+pub mod pitr;
 pub mod plan;
 pub mod repo;
+pub mod repo_add;
 pub mod redis;
 pub mod status;
 pub mod validate;
 
-/// A verb that exists in the CLI but is not built yet: it says so and fails.
-#[derive(Debug, thiserror::Error)]
-#[error("`pigsty {0}` is not built yet; nothing was changed\nhint: see the open issues for when it lands")]
-pub struct NotBuilt(pub &'static str);
-
-fn not_built(verb: &'static str) -> Result<u8> {
-    Err(NotBuilt(verb).into())
-}
 
 pub fn run(cli: Cli) -> Result<u8> {
     let g = cli.global;
@@ -84,8 +80,8 @@ pub fn run(cli: Cli) -> Result<u8> {
             PgsqlCmd::Reload { cluster, instance } => {
                 pgsql::restart(&g, &cluster, instance.as_deref(), true)
             }
-            PgsqlCmd::Backup { .. } => not_built("pgsql backup"),
-            PgsqlCmd::Pitr(_) => not_built("pgsql pitr"),
+            PgsqlCmd::Backup { cluster, kind } => backup::run(&g, &cluster, kind),
+            PgsqlCmd::Pitr(a) => pitr::run(&g, &a),
         },
         Command::Node(c) => match c {
             NodeCmd::Add { hosts, target } => {
@@ -103,11 +99,16 @@ pub fn run(cli: Cli) -> Result<u8> {
             RedisCmd::Rm { cluster, host, port, confirm } => redis::rm(&g, &cluster, host.as_deref(), port, confirm.yes),
         },
         Command::Minio(c) => match c {
-            MinioCmd::Add { .. } => not_built("minio add"),
-            MinioCmd::Rm { .. } => not_built("minio rm"),
+            MinioCmd::Add { cluster, hosts } => minio::add(&g, &cluster, &hosts),
+            MinioCmd::Rm {
+                cluster,
+                hosts,
+                confirm,
+            } => minio::rm(&g, &cluster, &hosts, confirm.yes),
         },
         Command::Repo(c) => match c {
             RepoCmd::List => repo::list(&g),
+            RepoCmd::Add { file } => repo_add::add(&g, &file),
             RepoCmd::Build => repo::build(&g),
             RepoCmd::Pack { output } => repo::pack(&g, output.as_deref()),
         },

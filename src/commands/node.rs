@@ -46,6 +46,7 @@ fn apply_request(req: &NodeRequest) -> Result<()> {
         crate::runner::preflight(&facts, "node apply")?;
         crate::engine::set_state_dir(std::path::PathBuf::from(crate::engine::STATE_DIR_DEFAULT));
     }
+    crate::pki::set_delivered(req.pki.clone());
     let full = Inventory::from_str(&req.inventory_name, &req.inventory, &req.extra_vars)?;
     if !req.files.is_empty() {
         modules::pgsql::roles::set_files(req.files.clone());

@@ -216,6 +216,18 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
             .map(|s| format!("{}:{}", s["name"].as_str().unwrap_or(""), s["port"]))
             .collect();
         println!("  services: {}", svcs.join("  "));
+        // the last backup and WAL archiving, read on the leader (text output only)
+        if let Some(h) = c["members"].as_array().and_then(|ms| {
+            ms.iter()
+                .find(|m| m["role"] == "leader")
+                .and_then(|m| m["host"].as_str())
+                .and_then(|a| inv.host(a))
+        }) {
+            if let Some(line) = super::backup::status_line(h, name) {
+                println!("  backup: {line}");
+                continue;
+            }
+        }
         let b = &c["backup"];
         if let Some(e) = b.get("error").and_then(|e| e.as_str()) {
             println!("  backup: unknown ({e})");

@@ -6,6 +6,7 @@
 //! | NODE  | `node.rs`  | `assets/node/`  |
 //! | INFRA | `infra.rs` | `assets/infra/` |
 //! | ETCD  | `etcd.rs`  | `assets/etcd/`  |
+//! | MINIO | `minio.rs` | `assets/minio/` |
 //! | PGSQL | `pgsql/`   | `assets/pgsql/` |
 //! | REDIS | `redis/`   | `assets/redis/` |
 use crate::engine::ModulePlan;
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 
 pub mod etcd;
 pub mod infra;
+pub mod minio;
 pub mod node;
 pub mod pgsql;
 pub mod redis;
@@ -85,6 +87,7 @@ pub fn plan_remove(module: Module, ctx: &Ctx, gone: &[String]) -> Result<ModuleP
         Module::Pgsql => pgsql::plan_remove(ctx, gone),
         Module::Etcd => etcd::plan_remove(ctx),
         Module::Node => node::plan_remove(ctx),
+        Module::Minio => minio::plan_remove(ctx),
         other => anyhow::bail!("removing module {other} is not built yet; nothing was changed"),
     }
 }
@@ -95,9 +98,9 @@ pub fn plan(module: Module, ctx: &Ctx) -> Result<ModulePlan> {
         Module::Node => node::plan(ctx),
         Module::Infra => infra::plan(ctx),
         Module::Etcd => etcd::plan(ctx),
+        Module::Minio => minio::plan(ctx),
         Module::Pgsql => pgsql::plan(ctx),
         Module::Redis => redis::plan(ctx),
-        other => anyhow::bail!("module {other} is not built yet; nothing was changed for it"),
     }
 }
 
@@ -124,6 +127,9 @@ pub fn scrape_targets(inv: &Inventory) -> Vec<ScrapeTarget> {
         }
         if mods.contains(&Module::Etcd) {
             v.extend(etcd::targets(inv, h));
+        }
+        if mods.contains(&Module::Minio) {
+            v.extend(minio::targets(inv, h));
         }
         if mods.contains(&Module::Pgsql) {
             v.extend(pgsql::targets(inv, h));

@@ -193,6 +193,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     ntp(h, &mut p)?;
     haproxy(ctx, &mut p)?;
     node_exporter(h, &mut p)?;
+    crate::pki::trust_steps(&mut p);
     // Restarts and reloads happen now, so the checks below see the new processes.
     p.flush();
     // Daemons older than their settings (a restart lost to an earlier failed run).

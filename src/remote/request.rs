@@ -27,6 +27,10 @@ pub struct NodeRequest {
     /// Files the inventory names (`baseline` SQL), read on the controller, by name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub files: std::collections::BTreeMap<String, String>,
+    /// The CA certificate to trust and server certificates issued for this node
+    /// (see `crate::pki`); keys travel only here, on stdin.
+    #[serde(default)]
+    pub pki: crate::pki::Delivered,
 }
 
 /// Last line of node mode output.

@@ -22,8 +22,11 @@ pub mod only_if;
 pub mod upstream;
 // NODE/ETCD: live kernel parameters, hostname, a user's ssh key, etcd auth, notes.
 pub mod etcd_auth;
+// MINIO: Garage's admin API, programs from the local repository.
+pub mod garage;
 pub mod hostname;
 pub mod note;
+pub mod repo_binary;
 pub mod ssh_key;
 pub mod sysctl;
 // PGSQL: catalog objects through psql, Patroni's REST API, pgBackRest, TCP listeners, SCRAM.

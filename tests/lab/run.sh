@@ -8,7 +8,7 @@
 # check failed.
 #
 #   KEEP_LAB=1          leave the lab up afterwards for debugging (no down, no leftover checks)
-#   SUITE_TIMEOUT=SECS  a suite running longer is stopped and counts as failed (default 3600)
+#   SUITE_TIMEOUT=SECS  a suite running longer is stopped and counts as failed (default 1800)
 set -uo pipefail
 
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -102,6 +102,9 @@ finish() {
     echo "== suite $CURRENT_SUITE: $SUITE_RESULT"
   fi
   [[ -z $TAIL_PID ]] || { kill "$TAIL_PID" 2>/dev/null; wait "$TAIL_PID" 2>/dev/null; }
+  if [[ -n ${GARAGE_PID:-} ]] && kill -0 "$GARAGE_PID" 2>/dev/null; then # still building: stop it
+    pkill -TERM -P "$GARAGE_PID" 2>/dev/null; kill "$GARAGE_PID" 2>/dev/null; wait "$GARAGE_PID" 2>/dev/null
+  fi
   if [[ ${KEEP_LAB:-0} == 1 ]]; then
     echo "== KEEP_LAB=1: the lab stays up (tests/lab/lab.sh status; tests/lab/lab.sh down)"
   else
@@ -121,6 +124,14 @@ trap finish EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# the backup suite needs a Garage binary: build it (once, cached; ~10 min on 2 cores)
+# in the background at low priority while the suites before it run
+if [[ " $* " == *" backup "* ]]; then
+  "$LAB_DIR/garage.sh" >/dev/null 2>"$OUT_DIR/garage.log" &
+  GARAGE_PID=$!
+  echo "== garage: built in the background for the backup suite (pid $GARAGE_PID)"
+fi
+
 echo "== lab up $nodes"
 started=$SECONDS
 if ! "$LAB" up "$nodes"; then
@@ -136,7 +147,7 @@ for s in "$@"; do
   CURRENT_SUITE=$s
   started=$SECONDS
   # in the background, so a SIGTERM/SIGINT to run.sh is handled at once (finish stops it)
-  timeout "${SUITE_TIMEOUT:-3600}" bash "$LAB_DIR/suites/$s.sh" </dev/null >"$OUT_DIR/$s.out" 2>&1 &
+  timeout "${SUITE_TIMEOUT:-1800}" bash "$LAB_DIR/suites/$s.sh" </dev/null >"$OUT_DIR/$s.out" 2>&1 &
   SUITE_PID=$!
   tail -n +1 -f --pid="$SUITE_PID" "$OUT_DIR/$s.out" &
   TAIL_PID=$!

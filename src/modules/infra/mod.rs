@@ -164,6 +164,13 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     let (grafana_on, loki_on) = (on("grafana_enabled")?, on("loki_enabled")?);
 
     let mut plan = ModulePlan::new("infra");
+    if host.bool("ca_create").unwrap_or(true) {
+        crate::pki::ca_steps(
+            &mut plan,
+            host.str("ca_cn").unwrap_or("pigsty-ca"),
+            crate::pki::days(host.str("cert_validity").unwrap_or("7300d")),
+        );
+    }
 
     // -- packages (Debian's own) ------------------------------------------------
     let mut pkgs = vec![];

@@ -26,6 +26,11 @@ pub fn repo_options(pg: &Pg) -> Result<(Map<String, Value>, bool)> {
     let mut secret = false;
     for (k, v) in repo {
         let key = k.replace('_', "-");
+        if key == "block" {
+            // Block incremental is GA only from pgBackRest 2.52; Debian 12's 2.45 refuses
+            // `repo1-block` without `beta` (see the note in the rendered config).
+            continue;
+        }
         if key.contains("secret") || key.contains("pass") {
             secret = true;
         }
@@ -45,6 +50,7 @@ pub fn render_conf(pg: &Pg) -> Result<String> {
         "pgsql/pgbackrest.conf.j2",
         &json!({
             "cluster": pg.cluster, "method": pg.pgbackrest_method, "repo": repo, "log_dir": pg.pgbackrest_log_dir,
+            "block": pg.pgbackrest_repo.get(&pg.pgbackrest_method).and_then(|r| r.get("block")).is_some(),
             "process_max": (pg.facts.cpus / 2).clamp(1, 8), "data": pg.data, "port": pg.port, "socket": pg.socket, "dbsu": pg.dbsu,
         }),
     )
@@ -98,4 +104,31 @@ pub fn run_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
         p.add(PgbackrestInitBackup(b));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_minio_repository_is_s3_over_https_without_block_incremental() {
+        let mut pg = crate::modules::pgsql::tests::meta_pg();
+        pg.pgbackrest_method = "minio".into();
+        let conf = render_conf(&pg).unwrap();
+        for want in [
+            "repo1-type=s3",
+            "repo1-s3-endpoint=sss.pigsty",
+            "repo1-storage-port=9000",
+            "repo1-storage-ca-file=/etc/pki/ca.crt",
+            "repo1-s3-uri-style=path",
+            "repo1-cipher-type=aes-256-cbc",
+            "repo1-s3-key-secret=test-s3-pw",
+            "compress-type=zst",
+            "archive-async=y",
+        ] {
+            assert!(conf.contains(want), "{want} missing:\n{conf}");
+        }
+        assert!(!conf.contains("repo1-block="), "{conf}");
+        assert!(conf.contains("needs pgBackRest 2.52+"));
+    }
 }

@@ -65,6 +65,7 @@ pub fn plan_for(pg: &Pg) -> Result<ModulePlan> {
     install_steps(&mut p, pg);
     ext::package_steps(&mut p, pg, &[])?;
     layout_steps(&mut p, pg);
+    crate::pki::trust_steps(&mut p);
     backup::config_steps(&mut p, pg)?;
     patroni::config_steps(&mut p, pg)?;
     if pg.patroni_enabled {
