@@ -59,6 +59,14 @@ pub fn delivered() -> Delivered {
     DELIVERED.get().cloned().unwrap_or_default()
 }
 
+static PACKAGES_ONLY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Plans made only to list packages (`pigsty repo list|build`) need no certificates:
+/// a missing one is left out instead of failing the plan.
+pub fn packages_only() {
+    PACKAGES_ONLY.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Days of a Pigsty duration such as `7300d`, `397d`, `24h` (at least 1).
 pub fn days(validity: &str) -> u32 {
     let v = validity.trim();
@@ -126,6 +134,9 @@ pub fn server_cert_steps(
 ) -> Result<()> {
     let d = delivered();
     let Some(c) = d.certs.get(purpose) else {
+        if PACKAGES_ONLY.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
         bail!(
             "host `{host}`: no {purpose} certificate came with the request (the admin node has no CA at `{CA_CRT}`)\nhint: run pigsty from the admin node after INFRA created the CA (`pigsty deploy -m infra`)"
         );

@@ -27,6 +27,7 @@ pub fn wanted_packages(
     facts: &Facts,
 ) -> Result<BTreeMap<String, BTreeSet<String>>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    crate::pki::packages_only();
     for h in &inv.hosts {
         for m in h.modules() {
             let ctx = Ctx {
