@@ -235,14 +235,20 @@ hint: `etcd_init: existing` is for a member added to a running cluster",
     }
     let name = member_name(h)?;
     let peer = peer_url(h);
+    // etcd refuses a member add ("unhealthy cluster") until its leader has been
+    // connected to a quorum for a few seconds (5 s in etcd 3.5): right after an earlier
+    // member joined, that is not yet the case. Only that answer is retried, for 60 s.
+    let add = format!(
+        "i=0; while :; do \
+           out=$(etcdctl member add {name} --peer-urls={peer} 2>&1) && exit 0; \
+           i=$((i + 1)); \
+           case $out in *'unhealthy cluster'*|*'not enough started members'*) [ $i -lt 30 ] || break ;; *) break ;; esac; \
+           sleep 2; \
+         done; echo \"$out\" >&2; exit 1"
+    );
     Ok(crate::resources::Exec::new(
         &format!("etcd member {name} announced to the cluster"),
-        etcdctl(&others, Some(password)).args([
-            "member",
-            "add",
-            &name,
-            &format!("--peer-urls={peer}"),
-        ]),
+        etcd_sh(&others, password, &add).timeout(Duration::from_secs(120)),
     )
     .unless(etcd_sh(
         &others,
