@@ -268,6 +268,28 @@ pub enum PgsqlCmd {
     },
     /// Point-in-time recovery of a cluster from its backups
     Pitr(PitrArgs),
+    /// Monitor a Postgres that pigsty does not manage (an exporter on this infra node)
+    Monitor {
+        #[command(subcommand)]
+        cmd: MonitorCmd,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MonitorCmd {
+    /// Register a remote Postgres by URL: postgres://[USER[:PASSWORD]@]HOST[:PORT][/DB]
+    /// (password also from $PGPASSWORD, else the inventory's pg_monitor_password)
+    Add {
+        name: String,
+        url: String,
+        /// Exporter port on this node (default: the first free from 20001)
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Stop monitoring it: its exporter and Prometheus target go
+    Rm { name: String },
+    /// The registered remote Postgres instances
+    List,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,6 +17,7 @@ pub mod node_rm;
 pub mod pgsql;
 pub mod pgsql_members;
 pub mod pgsql_code;
+pub mod pgsql_monitor;
 pub mod pitr;
 pub mod plan;
 pub mod repo;
@@ -82,6 +83,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             }
             PgsqlCmd::Backup { cluster, kind } => backup::run(&g, &cluster, kind),
             PgsqlCmd::Pitr(a) => pitr::run(&g, &a),
+            PgsqlCmd::Monitor { cmd } => pgsql_monitor::run(&g, &cmd),
         },
         Command::Node(c) => match c {
             NodeCmd::Add { hosts, target } => {

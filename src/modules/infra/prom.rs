@@ -70,6 +70,11 @@ pub fn jobs(inv: &Inventory, v: &Map<String, Value>) -> Vec<Job> {
     out.push(job("pgsql", "pgsql: postgres exporter", &exporter_path));
     out.push(job("pgbouncer", "pgbouncer: pgbouncer exporter", &exporter_path));
     out.push(job("patroni", "patroni: Patroni REST API metrics", "/metrics"));
+    out.push(job(
+        crate::commands::pgsql_monitor::JOB,
+        "pgrds: remote postgres registered with `pigsty pgsql monitor add`",
+        &exporter_path,
+    ));
     let mut extra: Vec<String> = scrape_targets(inv).into_iter().map(|t| t.job).collect();
     extra.sort();
     extra.dedup();
