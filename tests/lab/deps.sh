@@ -19,3 +19,16 @@ if ((${#need[@]})); then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+
+# promtool, unpacked from Debian's prometheus package (no service installed): the
+# unit tests that fire every alert rule (src/modules/infra/rules_test.yml) run with it
+if ! command -v promtool >/dev/null && [[ $(id -u) -eq 0 ]]; then
+  d=$(mktemp -d)
+  if (cd "$d" && { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download prometheus >/dev/null; }; } &&
+    dpkg -x prometheus_*.deb x && install -m 0755 x/usr/bin/promtool /usr/local/bin/promtool); then
+    echo "installed promtool $(promtool --version 2>&1 | head -n1 | awk '{print $3}') into /usr/local/bin" >&2
+  else
+    echo "warning: could not get promtool; the alert rule unit tests skip" >&2
+  fi
+  rm -rf "$d"
+fi
