@@ -143,6 +143,12 @@ fi
 echo "== lab up in $((SECONDS - started)) s"
 
 for s in "$@"; do
+  if [[ $s == backup && -n ${GARAGE_PID:-} ]] && kill -0 "$GARAGE_PID" 2>/dev/null; then
+    t=$SECONDS
+    echo "== waiting for the garage build (not counted in the suite's time limit)"
+    wait "$GARAGE_PID" || tail -n 20 "$OUT_DIR/garage.log"
+    echo "== garage build done after $((SECONDS - t)) s more"
+  fi
   echo "== suite $s"
   CURRENT_SUITE=$s
   started=$SECONDS
