@@ -41,10 +41,7 @@ fn meta() -> Inventory {
 }
 
 /// Four nodes: infra+etcd on .10, a three-member pg-test on .11-.13.
-fn four() -> Inventory {
-    Inventory::from_str(
-        "four.yml",
-        r#"
+const FOUR: &str = r#"
 all:
   children:
     infra: { hosts: { 10.10.10.10: { infra_seq: 1 } } }
@@ -61,10 +58,18 @@ all:
     infra_portal:
       home: { domain: i.pigsty }
       grafana: { domain: g.pigsty, endpoint: "${admin_ip}:3000", websocket: true }
-"#,
-        &[],
-    )
-    .unwrap()
+"#;
+
+fn four() -> Inventory {
+    Inventory::from_str("four.yml", FOUR, &[]).unwrap()
+}
+
+/// `four()` plus a redis node on .14: every module, so every rule file.
+fn every_module() -> Inventory {
+    let redis = "    redis-ms:\n      hosts: { 10.10.10.14: { redis_node: 1, redis_instances: { 6379: { }, 6380: { replica_of: '10.10.10.14 6379' } } } }\n      vars: { redis_cluster: redis-ms, redis_password: fake.ms }\n    pg-test:\n";
+    let text = FOUR.replacen("    pg-test:\n", redis, 1);
+    assert_ne!(text, FOUR);
+    Inventory::from_str("five.yml", &text, &[]).unwrap()
 }
 
 fn meta_vars(inv: &Inventory) -> (Value, Map<String, Value>) {
@@ -192,6 +197,9 @@ fn rule_files_follow_the_modules_present() {
     let inv = four();
     let names: Vec<String> = prom::rule_files(&inv).into_keys().collect();
     assert!(names.contains(&"infra.yml".to_string()) && names.contains(&"node.yml".to_string()));
+    assert!(!names.contains(&"redis.yml".to_string()), "no redis node, no redis rules: {names:?}");
+    let all: Vec<String> = prom::rule_files(&every_module()).into_keys().collect();
+    assert_eq!(all, ["etcd.yml", "infra.yml", "node.yml", "pgsql.yml", "redis.yml"]);
     assert!(prom::is_our_rule_file("pgsql.yml") && !prom::is_our_rule_file("custom.yml"));
 }
 
@@ -222,6 +230,7 @@ fn alert_rule_files_parse_and_carry_pigsty_alert_names() {
             "pgsql.yml",
             &["PostgresDown", "PgbouncerDown", "PatroniDown", "PgExporterDown", "PgbouncerExporterDown", "PostgresRestart", "PostgresPartition", "PostgresReplicationLag"],
         ),
+        ("redis.yml", &["RedisDown", "RedisClusterDown", "RedisReplicationBroken", "RedisMemHigh"]),
     ];
     for (file, names) in want {
         let got = alert_names(file);
@@ -229,6 +238,43 @@ fn alert_rule_files_parse_and_carry_pigsty_alert_names() {
             assert!(got.iter().any(|g| g == n), "{file} lacks alert {n}: {got:?}");
         }
     }
+}
+
+/// Every alert of the rule files we render (all modules present) is expected to fire
+/// in some promtool unit test of `rules_test.yml`, and the tests load exactly those
+/// files and name no alert that does not exist: a rule without a test fails here even
+/// where promtool is not installed.
+#[test]
+fn every_alert_has_a_promtool_test_that_fires_it() {
+    let files = prom::rule_files(&every_module());
+    let mut alerts = std::collections::BTreeSet::new();
+    for (name, text) in &files {
+        let y: Value = serde_yaml::from_slice(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for g in y["groups"].as_array().unwrap() {
+            for r in g["rules"].as_array().unwrap() {
+                if let Some(a) = r["alert"].as_str() {
+                    assert!(alerts.insert(a.to_string()), "{name}: alert {a} defined twice");
+                }
+            }
+        }
+    }
+    assert!(alerts.len() >= 37, "{alerts:?}");
+    let t: Value = serde_yaml::from_str(include_str!("rules_test.yml")).unwrap();
+    let mut loaded: Vec<&str> = t["rule_files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    loaded.sort();
+    assert_eq!(loaded, files.keys().map(String::as_str).collect::<Vec<_>>(), "rules_test.yml rule_files");
+    let mut fired = std::collections::BTreeSet::new();
+    for test in t["tests"].as_array().unwrap() {
+        for a in test["alert_rule_test"].as_array().into_iter().flatten() {
+            let name = a["alertname"].as_str().unwrap();
+            assert!(alerts.contains(name), "rules_test.yml tests {name}, which no rule file defines");
+            if a["exp_alerts"].as_array().is_some_and(|v| !v.is_empty()) {
+                fired.insert(name.to_string());
+            }
+        }
+    }
+    let untested: Vec<&String> = alerts.iter().filter(|a| !fired.contains(*a)).collect();
+    assert!(untested.is_empty(), "alerts no test of rules_test.yml fires: {untested:?}");
 }
 
 fn promtool() -> bool {
@@ -239,11 +285,11 @@ fn promtool() -> bool {
     there
 }
 
-/// Every rule file of a four-node inventory (all modules) in a temp dir.
+/// Every rule file of an inventory with every module, in a temp dir.
 fn rules_dir() -> (tempfile::TempDir, Vec<String>) {
     let d = tempfile::tempdir().unwrap();
     let mut paths = vec![];
-    for (name, text) in prom::rule_files(&four()) {
+    for (name, text) in prom::rule_files(&every_module()) {
         let p = d.path().join(name);
         std::fs::write(&p, text).unwrap();
         paths.push(p.display().to_string());
@@ -257,7 +303,7 @@ fn alert_rule_files_pass_promtool_check_when_it_is_installed() {
         return;
     }
     let (_d, paths) = rules_dir();
-    assert_eq!(paths.len(), 4, "infra, node, etcd and pgsql rules: {paths:?}");
+    assert_eq!(paths.len(), 5, "infra, node, etcd, pgsql and redis rules: {paths:?}");
     let out = crate::sys::Cmd::new("promtool").args(["check", "rules"]).args(paths).run().unwrap();
     assert!(out.success(), "promtool check rules:\n{}\n{}", out.stdout, out.stderr);
 }
