@@ -291,6 +291,7 @@ fn home_page_for_meta_links_every_service() {
         assert!(page.contains(&format!("href=\"{url}\"")), "home page lacks a link to {url}");
     }
     assert!(page.contains("pg-meta") && page.contains("pg-meta-primary") && page.contains("5433"));
+    assert!(page.contains("href=\"http://10.10.10.10:3000/d/pigsty-home\">Pigsty Home</a>"), "home page links the dashboards");
     assert!(!page.contains("Fake."), "no secret on the home page");
     insta::assert_snapshot!(page);
 }
