@@ -241,7 +241,7 @@ def main(argv):
         print(f"no *.json dashboards in {argv[2]}", file=sys.stderr)
         return 2
     try:
-        prom.get("/api/v1/status/buildinfo", {})
+        prom.query("vector(1)")
     except PromError as e:
         print(f"Prometheus at {argv[1]} does not answer: {e}", file=sys.stderr)
         return 2
