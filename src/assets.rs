@@ -12,6 +12,21 @@ pub fn asset(path: &str) -> Option<&'static str> {
     ASSETS.get_file(path).and_then(|f| f.contents_utf8())
 }
 
+/// Name and text of every file directly in an embedded asset directory, sorted by name,
+/// e.g. `asset_dir("infra/dashboards")`.
+pub fn asset_dir(dir: &str) -> Vec<(String, &'static str)> {
+    let mut v: Vec<(String, &'static str)> = ASSETS
+        .get_dir(dir)
+        .map(|d| {
+            d.files()
+                .filter_map(|f| Some((f.path().file_name()?.to_str()?.to_string(), f.contents_utf8()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
 /// Text of an embedded profile, e.g. `profile("meta")`.
 pub fn profile(name: &str) -> Option<&'static str> {
     PROFILES

@@ -197,6 +197,34 @@ pub fn nginx_conf(host: &Host, v: &Map<String, Value>) -> Result<String> {
 }
 
 /// `<nginx_home>/index.html`.
+#[derive(Serialize)]
+struct Board {
+    title: String,
+    file: String,
+    url: Option<String>,
+}
+
+/// The provisioned Grafana dashboards by title, linked when this host runs Grafana.
+fn boards(host: &Host, v: &Map<String, Value>) -> Vec<Board> {
+    let p = P { host: &host.addr, v };
+    let grafana = p.bool("grafana_enabled").unwrap_or(false).then(|| format!("http://{}:{}", host.addr, p.port_or("grafana_port", 3000)));
+    let mut out: Vec<Board> = super::dashboards()
+        .into_iter()
+        .filter_map(|(name, text)| {
+            let d: Value = serde_json::from_str(text).ok()?;
+            let uid = d.get("uid")?.as_str()?;
+            Some(Board {
+                title: d.get("title")?.as_str()?.to_string(),
+                file: format!("{}/{name}", super::DASHBOARD_DIR),
+                url: grafana.as_ref().map(|g| format!("{g}/d/{uid}")),
+            })
+        })
+        .collect();
+    // the home dashboard first, then by title
+    out.sort_by_key(|b| (!b.file.ends_with("/pigsty-home.json"), b.title.clone()));
+    out
+}
+
 pub fn render(inv: &Inventory, host: &Host, v: &Map<String, Value>) -> Result<String> {
     let infra: Vec<InfraNode> = inv
         .infra_hosts()
@@ -294,6 +322,7 @@ pub fn render(inv: &Inventory, host: &Host, v: &Map<String, Value>) -> Result<St
             "host_ip": host.addr,
             "infra": infra,
             "extra": extra,
+            "boards": boards(host, v),
             "portals": portals,
             "clusters": clusters,
             "etcd": etcd,

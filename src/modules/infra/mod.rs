@@ -7,7 +7,7 @@
 //! | Pushgateway | `prometheus-pushgateway` | `/etc/default/prometheus-pushgateway` | 9091 (`pushgateway_port`) |
 //! | Blackbox exporter | `prometheus-blackbox-exporter` | `/etc/default/...`, `/etc/prometheus/blackbox.yml` | 9115 (`blackbox_port`) |
 //! | nginx + exporter | `nginx`, `prometheus-nginx-exporter` | `/etc/nginx/conf.d/pigsty.conf`, `<nginx_home>/index.html` | 80 (`nginx_port`), 9113 |
-//! | Grafana, Loki | upstream only (apt.grafana.com) | datasources, admin credentials | 3000, 3100 |
+//! | Grafana, Loki | upstream only (apt.grafana.com) | datasources, dashboards provider, admin credentials | 3000, 3100 |
 //!
 //! We keep Debian's units (they read `ARGS` from `/etc/default/<unit>`) and their
 //! hardening. Every config is validated (`promtool`, `amtool`, `nginx -t`, blackbox
@@ -18,6 +18,12 @@
 //! last successful reload; so a run interrupted between writing and restarting still
 //! converges on the next run; nginx likewise reloads when its config is newer than its
 //! newest worker process.
+//!
+//! Dashboards: the Grafana dashboards embedded from `assets/infra/dashboards/*.json` are
+//! written to [`DASHBOARD_DIR`] on every infra node (whether or not Grafana is there, so
+//! they can be imported by hand); where Grafana is installed a file provider
+//! (`/etc/grafana/provisioning/dashboards/pigsty.yml`) loads them into folder "Pigsty".
+//! Their panels query the provisioned Prometheus datasource ([`DATASOURCE_UID`]).
 //!
 //! Scrape targets: every module's `targets()` (collected by `modules::scrape_targets`)
 //! lands in `<prometheus_sd_dir>/<job>/<ip>.yml`, one file per (job, host), plus `ping`
@@ -32,6 +38,7 @@ use crate::sys::Cmd;
 use crate::template;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 mod home;
@@ -41,6 +48,22 @@ const GRAFANA_HINT: &str = "hint: add Grafana's repository (`deb https://apt.gra
 const GRAFANA_BIN: &str = "/usr/sbin/grafana-server";
 const LOKI_BIN: &str = "/usr/bin/loki";
 const BLACKBOX_BIN: &str = "/usr/bin/prometheus-blackbox-exporter";
+/// Where the Grafana dashboards (`<uid>.json`) are written; Grafana's file provider reads it.
+pub const DASHBOARD_DIR: &str = "/etc/pigsty/dashboards";
+const DASHBOARD_PROVIDER: &str = "/etc/grafana/provisioning/dashboards/pigsty.yml";
+/// The uid of the Prometheus datasource we provision (`grafana-datasources.yml.j2`);
+/// every dashboard panel names it.
+pub const DATASOURCE_UID: &str = "ds-prometheus";
+
+/// The embedded Grafana dashboards: file name (`<uid>.json`) -> JSON text.
+pub fn dashboards() -> BTreeMap<String, &'static str> {
+    crate::assets::asset_dir("infra/dashboards").into_iter().filter(|(n, _)| is_dashboard_file(n)).collect()
+}
+
+/// Dashboard files pigsty owns in [`DASHBOARD_DIR`] (a stale one of ours is removed).
+pub fn is_dashboard_file(name: &str) -> bool {
+    name.starts_with("pigsty-") && name.ends_with(".json")
+}
 
 /// Typed reads of a host's merged parameters (defaults from `assets/params.yml`), with errors that name the host and key.
 pub(crate) struct P<'a> {
@@ -338,6 +361,11 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
         }
     }
 
+    // -- dashboards: always written, loaded by Grafana where it is installed ------------
+    let boards = dashboards().into_iter().map(|(n, t)| (n, t.as_bytes().to_vec())).collect();
+    plan.add(Dir::new(DASHBOARD_DIR));
+    plan.add(DirFiles::new(DASHBOARD_DIR, boards).prune(is_dashboard_file));
+
     // -- grafana & loki: only where the upstream packages are installed ---------------
     if grafana_on {
         let why = "module infra: grafana is not installed (package `grafana` comes from apt.grafana.com)";
@@ -363,6 +391,8 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
             }),
         )?;
         plan.add(OnlyIf::exists(GRAFANA_BIN, why, File::new("/etc/grafana/provisioning/datasources/pigsty.yml", ds)));
+        let provider = template::render("infra/grafana-dashboards.yml.j2", &json!({ "dir": DASHBOARD_DIR }))?;
+        plan.add(OnlyIf::exists(GRAFANA_BIN, why, File::new(DASHBOARD_PROVIDER, provider)));
         plan.add(OnlyIf::exists(GRAFANA_BIN, why, Service::running("grafana-server.service")));
         plan.add(OnlyIf::exists(
             GRAFANA_BIN,
@@ -373,6 +403,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
                     "/etc/grafana/pigsty.env",
                     "/etc/systemd/system/grafana-server.service.d/pigsty.conf",
                     "/etc/grafana/provisioning/datasources/pigsty.yml",
+                    DASHBOARD_PROVIDER,
                 ],
             ),
         ));

@@ -337,6 +337,7 @@ fn home_page_for_meta_links_every_service() {
         assert!(page.contains(&format!("href=\"{url}\"")), "home page lacks a link to {url}");
     }
     assert!(page.contains("pg-meta") && page.contains("pg-meta-primary") && page.contains("5433"));
+    assert!(page.contains("href=\"http://10.10.10.10:3000/d/pigsty-home\">Pigsty Home</a>"), "home page links the dashboards");
     assert!(!page.contains("Fake."), "no secret on the home page");
     insta::assert_snapshot!(page);
 }
@@ -395,4 +396,115 @@ fn alertmanagers_of_several_infra_nodes_gossip() {
     assert!(a.contains(&"--cluster.peer=10.0.0.2:9094".to_string()), "{a:?}");
     let single = prom::alertmanager_cluster_args(&meta(), meta().host("10.10.10.10").unwrap());
     assert_eq!(single, vec!["--cluster.listen-address=".to_string()]);
+}
+
+/// Every panel of a dashboard, the ones nested in (collapsed) rows included.
+fn all_panels(panels: &Value, out: &mut Vec<Value>) {
+    for p in panels.as_array().into_iter().flatten() {
+        if p["type"] == "row" {
+            all_panels(&p["panels"], out);
+        } else {
+            out.push(p.clone());
+        }
+    }
+}
+
+/// `$name` / `${name}` references in a query.
+fn variable_refs(expr: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut rest = expr;
+    while let Some(i) = rest.find('$') {
+        rest = &rest[i + 1..];
+        let braced = rest.starts_with('{');
+        let s = if braced { &rest[1..] } else { rest };
+        let name: String = s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+        if !name.is_empty() {
+            out.push(name);
+        }
+    }
+    out
+}
+
+#[test]
+fn dashboards_parse_have_unique_uids_and_titles_and_every_panel_queries_the_provisioned_datasource() {
+    let boards = dashboards();
+    for want in [
+        "pigsty-home",
+        "pigsty-node",
+        "pigsty-pgsql-cluster",
+        "pigsty-pgsql-instance",
+        "pigsty-pgbouncer",
+        "pigsty-haproxy",
+        "pigsty-etcd",
+        "pigsty-redis",
+        "pigsty-backup",
+    ] {
+        assert!(boards.contains_key(&format!("{want}.json")), "dashboard {want} is missing: {:?}", boards.keys());
+    }
+    let ds = template::render("infra/grafana-datasources.yml.j2", &json!({ "prometheus": "http://127.0.0.1:9090", "loki": null })).unwrap();
+    let y: Value = serde_yaml::from_str(&ds).unwrap();
+    assert_eq!(y["datasources"][0]["type"], "prometheus");
+    assert_eq!(y["datasources"][0]["uid"], DATASOURCE_UID, "dashboards name the provisioned datasource by uid");
+
+    let ds_ok = |what: &str, d: &Value| {
+        if !d.is_null() {
+            assert_eq!(d["uid"], DATASOURCE_UID, "{what}: datasource {d}");
+            assert_eq!(d["type"], "prometheus", "{what}: datasource {d}");
+        }
+    };
+    let (mut uids, mut titles) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
+    for (name, text) in &boards {
+        let d: Value = serde_json::from_str(text).unwrap_or_else(|e| panic!("{name}: not JSON: {e}"));
+        let uid = d["uid"].as_str().unwrap_or_else(|| panic!("{name}: no uid"));
+        assert_eq!(format!("{uid}.json"), *name, "uid is the file stem");
+        assert!(uid.len() <= 40, "{name}: Grafana uids are at most 40 characters");
+        let title = d["title"].as_str().filter(|t| !t.is_empty()).unwrap_or_else(|| panic!("{name}: no title"));
+        assert!(uids.insert(uid.to_string()), "{name}: duplicate uid {uid}");
+        assert!(titles.insert(title.to_string()), "{name}: duplicate title {title}");
+        assert!(d["schemaVersion"].as_u64().is_some(), "{name}: no schemaVersion");
+
+        let mut vars: Vec<String> = ["__rate_interval", "__interval", "__range"].map(String::from).to_vec();
+        for v in d["templating"]["list"].as_array().into_iter().flatten() {
+            let vname = v["name"].as_str().unwrap_or_else(|| panic!("{name}: variable without name"));
+            ds_ok(&format!("{name} variable {vname}"), &v["datasource"]);
+            let q = v["query"]["query"].as_str().or(v["query"].as_str()).unwrap_or("");
+            for r in variable_refs(q) {
+                assert!(vars.contains(&r), "{name}: variable {vname} uses ${r} before it is defined");
+            }
+            vars.push(vname.to_string());
+        }
+
+        let mut panels = vec![];
+        all_panels(&d["panels"], &mut panels);
+        assert!((1..=12).contains(&panels.len()), "{name}: {} panels", panels.len());
+        let mut ids = std::collections::BTreeSet::new();
+        for p in &panels {
+            let pt = format!("{name} panel {:?}", p["title"].as_str().unwrap_or("?"));
+            assert!(ids.insert(p["id"].as_u64().unwrap_or_else(|| panic!("{pt}: no id"))), "{pt}: duplicate id");
+            ds_ok(&pt, &p["datasource"]);
+            let targets = p["targets"].as_array().unwrap_or_else(|| panic!("{pt}: no targets"));
+            let exprs: Vec<&str> = targets.iter().filter_map(|t| t["expr"].as_str()).filter(|e| !e.trim().is_empty()).collect();
+            assert!(!exprs.is_empty(), "{pt}: no target with a query");
+            for t in targets {
+                ds_ok(&pt, &t["datasource"]);
+                assert!(t["refId"].is_string(), "{pt}: target without refId");
+            }
+            for e in exprs {
+                for r in variable_refs(e) {
+                    assert!(vars.contains(&r), "{pt}: query uses undefined ${r}: {e}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn grafana_dashboard_provider_reads_the_dashboard_dir() {
+    let y: Value = serde_yaml::from_str(&template::render("infra/grafana-dashboards.yml.j2", &json!({ "dir": DASHBOARD_DIR })).unwrap()).unwrap();
+    assert_eq!(y["apiVersion"], 1);
+    let p = &y["providers"][0];
+    assert_eq!(p["type"], "file");
+    assert_eq!(p["folder"], "Pigsty");
+    assert_eq!(p["options"]["path"], DASHBOARD_DIR);
+    assert!(is_dashboard_file("pigsty-home.json") && !is_dashboard_file("custom.json") && !is_dashboard_file("pigsty-home.json.bak"));
 }
