@@ -153,6 +153,7 @@ for s in "$@"; do
   CURRENT_SUITE=$s
   started=$SECONDS
   # in the background, so a SIGTERM/SIGINT to run.sh is handled at once (finish stops it)
+  : >"$OUT_DIR/$s.out" # before tail starts: the suite's own redirect may come later
   timeout "${SUITE_TIMEOUT:-1800}" bash "$LAB_DIR/suites/$s.sh" </dev/null >"$OUT_DIR/$s.out" 2>&1 &
   SUITE_PID=$!
   tail -n +1 -f --pid="$SUITE_PID" "$OUT_DIR/$s.out" &
