@@ -21,6 +21,8 @@ INV=/etc/pigsty/pigsty.yml
 on() { lab ssh 1 "$@"; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/lab-repo.XXXXXX")
 at_exit rm -rf "$WORK"
+: >"$WORK/results.tsv"
+record() { printf '%s\t%s\n' "$1" "$2" >>"$WORK/results.tsv"; }
 
 echo "-- node 1: the singleton meta node, with pg-test in its inventory"
 if ! on "test -s $INV && pigsty status pg-meta >/dev/null 2>&1"; then
@@ -43,6 +45,9 @@ check "pigsty repo list names the pgsql stack" on "pigsty repo list | grep -E '^
 t0=$SECONDS
 check "pigsty repo build" timeout 1800 "$LAB" ssh 1 "pigsty repo build > /root/repo-build.log 2>&1"
 info "repo build took $((SECONDS - t0))s"
+record repo_build_seconds $((SECONDS - t0))
+record repo_bytes "$(on "du -sb /www/pigsty | cut -f1")"
+record repo_packages "$(on "grep -c '^Package: ' /www/pigsty/Packages")"
 on tail -n 3 /root/repo-build.log | sed 's/^/     | /'
 check "the index is there (Packages, Packages.gz, Release)" on "test -s /www/pigsty/Packages && test -s /www/pigsty/Packages.gz && test -s /www/pigsty/Release"
 check "the index lists patroni, postgresql-15 and libc6 (the closure)" on "grep -qx 'Package: patroni' /www/pigsty/Packages && grep -qx 'Package: postgresql-15' /www/pigsty/Packages && grep -qx 'Package: libc6' /www/pigsty/Packages"
@@ -50,10 +55,19 @@ check "nginx serves it to the other nodes" lab ssh 2 "curl -sf http://$META/pigs
 check "a second repo build downloads nothing" on "pigsty repo build 2>&1 | grep -q '; 0 to download'"
 check "node 1 keeps its own upstream sources (not converged since)" on "test -e /etc/apt/sources.list.d/debian.sources"
 
-echo "-- nodes 2-4: fresh disks with no internet"
 forget_old_pg_test() {
   on "pw=\$(sed -n 's/^    etcd_root_password: *//p' $INV | head -n1); ETCDCTL_API=3 ETCDCTL_USER=root:\$pw etcdctl --endpoints=http://$META:2379 del --prefix /pg/pg-test/ >/dev/null"
 }
+if [[ ${REPO_BENCH:-0} == 1 ]]; then # make bench: the same deploy from the upstream mirror first
+  echo "-- bench: pigsty deploy -l pg-test from the upstream mirror, on fresh disks"
+  for i in 2 3 4; do check "lab$i: reset to a fresh disk" lab reset "$i"; done
+  check "no pg-test keys in etcd (upstream run)" forget_old_pg_test
+  t0=$SECONDS
+  check "bench: pigsty deploy -l pg-test (upstream)" timeout 2700 "$LAB" ssh 1 "pigsty deploy -l pg-test -e node_repo_modules=node > /root/repo-upstream.log 2>&1"
+  record deploy_upstream_seconds $((SECONDS - t0))
+fi
+
+echo "-- nodes 2-4: fresh disks with no internet"
 for i in 2 3 4; do
   check "lab$i: reset to a fresh disk" lab reset "$i"
   check "lab$i: isolate (no internet, lab traffic only)" lab isolate "$i"
@@ -71,6 +85,7 @@ echo "-- pigsty deploy -l pg-test from the local repository alone"
 t0=$SECONDS
 check "pigsty deploy -l pg-test" timeout 2700 "$LAB" ssh 1 "pigsty deploy -l pg-test > /root/repo-deploy.log 2>&1"
 info "deploy took $((SECONDS - t0))s"
+record deploy_local_repo_seconds $((SECONDS - t0))
 on tail -n 6 /root/repo-deploy.log | sed 's/^/     | /'
 for i in 2 3 4; do
   check "lab$i: the local repository is its only apt source" lab ssh "$i" \
@@ -123,6 +138,7 @@ check "a bundle of another OS release is refused with nothing changed" fake_othe
 t0=$SECONDS
 check "lab4: pigsty install --pkg (offline)" timeout 1800 "$LAB" ssh 4 "pigsty install --pkg /root/bundle.tar > /root/install.log 2>&1"
 info "offline install took $((SECONDS - t0))s"
+record offline_install_seconds $((SECONDS - t0))
 lab ssh 4 tail -n 4 /root/install.log | sed 's/^/     | /'
 check "lab4: the local repository is its only apt source (file:)" lab ssh 4 "grep -q 'file:/www/pigsty' /etc/apt/sources.list.d/pigsty-local.list && test -e /etc/apt/backup/debian.sources"
 check "lab4: pigsty status pg-meta is healthy" lab ssh 4 "pigsty status pg-meta"
@@ -132,5 +148,14 @@ echo "-- back online"
 for i in 2 3 4; do
   check "lab$i: unisolate" lab unisolate "$i"
 done
+
+if [[ -n ${REPO_RESULTS:-} ]]; then
+  python3 - "$WORK/results.tsv" >"$REPO_RESULTS" <<'PY'
+import json, sys
+print(json.dumps({k: float(v) for k, v in (l.rstrip("\n").split("\t") for l in open(sys.argv[1])) if v}))
+PY
+fi
+echo "measured:"
+sed 's/^/  /' "$WORK/results.tsv"
 
 summary
