@@ -155,19 +155,86 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// The shell script run on a host: journal as JSON, a marker, then the csv logs.
-fn script(units: &[String], since: &str, postgres: bool, pg_log_dir: &str) -> String {
+/// `--since` as journalctl and find take it. A short relative time (`10m`, `2h`,
+/// `30s`, `1d`, `-30min`, `1 hour ago`) becomes an absolute UTC time computed here,
+/// with the microseconds since the epoch for filtering file logs; anything else
+/// (`2026-11-25 18:00`, `today`) goes through as it is.
+pub fn normalize_since(since: &str, now_us: i64) -> (String, Option<i64>) {
+    let s = since.trim();
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let body = body.strip_suffix(" ago").unwrap_or(body).trim();
+    let digits: String = body.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let unit = body[digits.len()..].trim();
+    let mul: Option<i64> = match unit {
+        "s" | "sec" | "secs" | "second" | "seconds" => Some(1),
+        "m" | "min" | "mins" | "minute" | "minutes" => Some(60),
+        "h" | "hour" | "hours" => Some(3600),
+        "d" | "day" | "days" => Some(86400),
+        _ => None,
+    };
+    if let (Ok(n), Some(mul)) = (digits.parse::<i64>(), mul) {
+        let t = now_us - n * mul * 1_000_000;
+        return (format!("{} UTC", fmt_utc(t.div_euclid(1_000_000))), Some(t));
+    }
+    let abs = parse_utc(s).or_else(|| parse_utc(&format!("{s}:00")));
+    (s.to_string(), abs)
+}
+
+/// Patroni's own log file lines (`%Y-%m-%d %H:%M:%S %z LEVEL: message`) -> Lines.
+pub fn parse_patroni_log(host: &str, text: &str) -> Vec<Line> {
+    let mut out: Vec<Line> = vec![];
+    for l in text.lines() {
+        let parts: Vec<&str> = l.splitn(4, ' ').collect();
+        let t = (parts.len() == 4)
+            .then(|| parse_utc(&format!("{} {}", parts[0], parts[1])))
+            .flatten()
+            .and_then(|t| {
+                let z = parts[2];
+                let (sign, hm) = match z.as_bytes().first() {
+                    Some(b'+') => (1, &z[1..]),
+                    Some(b'-') => (-1, &z[1..]),
+                    _ => return None,
+                };
+                let off = hm.get(..2)?.parse::<i64>().ok()? * 3600 + hm.get(2..4)?.parse::<i64>().ok()? * 60;
+                Some(t - sign * off * 1_000_000)
+            });
+        match t {
+            Some(t) => out.push(Line { t, host: host.into(), source: "patroni".into(), msg: parts[3].to_string() }),
+            // a continuation line (a traceback) belongs to the line before
+            None => {
+                if let Some(last) = out.last_mut() {
+                    last.msg.push('\n');
+                    last.msg.push_str(l);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The shell script run on a host: journal as JSON, a marker, the csv logs, a marker,
+/// Patroni's own log files. A journalctl that fails (a `--since` it cannot read) fails
+/// the script, so the error is reported rather than an empty log.
+fn script(units: &[String], since: &str, postgres: bool, pg_log_dir: &str, patroni_log_dir: Option<&str>) -> String {
     let mut s = String::from("journalctl -o json --no-pager -q --since ");
     s.push_str(&shell_quote(since));
     for u in units {
         s.push_str(" -u ");
         s.push_str(&shell_quote(u));
     }
-    s.push_str("; echo '@@pigsty-csvlog@@'");
+    s.push_str(" || exit 3; echo '@@pigsty-csvlog@@'");
     if postgres {
         s.push_str(&format!(
             "; find {} -maxdepth 1 -name '*.csv' -newermt {} -print0 2>/dev/null | xargs -0 -r cat",
             shell_quote(pg_log_dir),
+            shell_quote(since)
+        ));
+    }
+    s.push_str("; echo '@@pigsty-patroni@@'");
+    if let Some(d) = patroni_log_dir {
+        s.push_str(&format!(
+            "; find {} -maxdepth 1 -name 'patroni.log*' -newermt {} -print0 2>/dev/null | xargs -0 -r ls -tr | xargs -r cat",
+            shell_quote(d),
             shell_quote(since)
         ));
     }
@@ -181,7 +248,11 @@ pub fn run(g: &Global, a: &LogsArgs) -> Result<u8> {
         bail!("`{}` names no host, instance, cluster or group in `{}`\nhint: an address, `pg-test-1`, `pg-test`, `etcd` or `all`", a.target, inv.path.display());
     }
     let facts = crate::facts::Facts::gather();
-    let since = a.since.clone();
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
+    let (since, since_us) = normalize_since(&a.since, now_us);
     let results: Vec<(String, Result<String, String>)> = std::thread::scope(|s| {
         let handles: Vec<_> = hosts
             .iter()
@@ -195,7 +266,9 @@ pub fn run(g: &Global, a: &LogsArgs) -> Result<u8> {
                     }
                 }
                 let log_dir = h.str("pg_log_dir").unwrap_or("/pg/log/postgres").to_string();
-                let sc = script(&us, &since, postgres, &log_dir);
+                let patroni = h.has(Module::Pgsql) && a.service.as_deref().map(|x| x == "patroni").unwrap_or(true);
+                let patroni_dir = h.str("patroni_log_dir").unwrap_or("/pg/log/patroni").to_string();
+                let sc = script(&us, &since, postgres, &log_dir, patroni.then_some(patroni_dir.as_str()));
                 let addr = h.addr.clone();
                 let local = crate::controller::is_local(&addr, &facts);
                 s.spawn(move || {
@@ -215,9 +288,11 @@ pub fn run(g: &Global, a: &LogsArgs) -> Result<u8> {
     for (host, r) in results {
         match r {
             Ok(text) => {
-                let (j, c) = text.split_once("@@pigsty-csvlog@@\n").unwrap_or((&text, ""));
+                let (j, rest) = text.split_once("@@pigsty-csvlog@@\n").unwrap_or((&text, ""));
+                let (c, p) = rest.split_once("@@pigsty-patroni@@\n").unwrap_or((rest, ""));
                 lines.extend(parse_journal(&host, j));
                 lines.extend(parse_csvlog(&host, c));
+                lines.extend(parse_patroni_log(&host, p).into_iter().filter(|l| since_us.map(|s| l.t >= s).unwrap_or(true)));
             }
             Err(e) => {
                 failed += 1;
@@ -292,8 +367,32 @@ mod tests {
 
     #[test]
     fn the_script_quotes_what_it_is_given() {
-        let s = script(&["patroni.service".into()], "1 hour ago", true, "/pg/log/postgres");
-        assert!(s.starts_with("journalctl -o json --no-pager -q --since '1 hour ago' -u 'patroni.service'"), "{s}");
+        let s = script(&["patroni.service".into()], "1 hour ago", true, "/pg/log/postgres", Some("/pg/log/patroni"));
+        assert!(s.starts_with("journalctl -o json --no-pager -q --since '1 hour ago' -u 'patroni.service' || exit 3"), "{s}");
         assert!(s.contains("-newermt '1 hour ago'"));
+        assert!(s.contains("find '/pg/log/patroni' -maxdepth 1 -name 'patroni.log*'"), "{s}");
+    }
+
+    #[test]
+    fn short_relative_times_become_absolute_utc() {
+        let now = parse_utc("2026-11-26 05:00:00").unwrap();
+        for (given, want) in [("10m", "2026-11-26 04:50:00 UTC"), ("-30min", "2026-11-26 04:30:00 UTC"), ("2h", "2026-11-26 03:00:00 UTC"), ("1 hour ago", "2026-11-26 04:00:00 UTC"), ("1d", "2026-11-25 05:00:00 UTC")] {
+            let (s, t) = normalize_since(given, now);
+            assert_eq!(s, want, "{given}");
+            assert_eq!(t, parse_utc(want.trim_end_matches(" UTC")), "{given}");
+        }
+        assert_eq!(normalize_since("2026-11-25 18:00", now), ("2026-11-25 18:00".to_string(), parse_utc("2026-11-25 18:00:00")));
+        assert_eq!(normalize_since("today", now).1, None);
+    }
+
+    #[test]
+    fn patroni_log_lines_carry_their_offset_and_tracebacks() {
+        let text = "2026-11-26 04:59:05 +0000 INFO: promoted self to leader by acquiring session lock\nTraceback (most recent call last):\n2026-11-26 06:00:00 +0100 INFO: no action\n";
+        let v = parse_patroni_log("10.10.10.12", text);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].t, parse_utc("2026-11-26 04:59:05").unwrap());
+        assert!(v[0].msg.starts_with("INFO: promoted self") && v[0].msg.ends_with("Traceback (most recent call last):"));
+        assert_eq!(v[1].t, parse_utc("2026-11-26 05:00:00").unwrap());
+        assert_eq!(v[1].source, "patroni");
     }
 }
