@@ -554,10 +554,12 @@ kill_node() {
   for d in $(node_cgroups "$i"); do
     if [[ -f $d/cgroup.kill ]]; then echo 1 >"$d/cgroup.kill" 2>/dev/null || true; fi
   done
-  deadline=$((SECONDS + 30))
+  # a container's PID 1 goes only once every process of its namespace has: one stuck
+  # in the kernel (D state: an fsync on a loaded disk) can take a while
+  deadline=$((SECONDS + 120))
   for p in "${pids[@]+"${pids[@]}"}"; do
     while proc_alive "$p"; do
-      ((SECONDS < deadline)) || die "lab$i: process $p survived SIGKILL for 30 s"
+      ((SECONDS < deadline)) || die "lab$i: process $p survived SIGKILL for 120 s (state $(awk '{print $3}' "/proc/$p/stat" 2>/dev/null))"
       sleep 0.1
     done
   done
