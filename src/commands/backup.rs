@@ -116,14 +116,7 @@ pub fn is_leader(m: &Member) -> bool {
 
 /// The running leader of `cluster` (Patroni), as an inventory host.
 pub fn leader_host<'a>(inv: &'a Inventory, cluster: &str) -> Result<(&'a Host, Vec<Member>)> {
-    let hosts = inv.cluster_members(cluster);
-    if hosts.is_empty() {
-        bail!(
-            "no cluster `{cluster}` in `{}`\nhint: clusters: {}",
-            inv.path.display(),
-            inv.pg_clusters().join(", ")
-        );
-    }
+    let hosts = super::pgsql::members_of(inv, cluster)?;
     let ms = super::pgsql::cluster_members_state(&hosts).with_context(|| {
         format!("reading the state of `{cluster}` from patroni\nhint: `pigsty status {cluster}`")
     })?;

@@ -135,13 +135,18 @@ fn api_of(h: &Host) -> Result<PatroniApi> {
     Ok(PatroniApi::new(format!("{}:{port}", h.addr), user, pw))
 }
 
-/// The Patroni APIs of a cluster's members; an unknown cluster names the known ones.
-fn cluster_apis(inv: &Inventory, cluster: &str) -> Result<Vec<PatroniApi>> {
+/// The members of a pgsql cluster; an unknown cluster is an error naming the known ones.
+pub fn members_of<'a>(inv: &'a Inventory, cluster: &str) -> Result<Vec<&'a crate::inventory::Host>> {
     let hosts = inv.cluster_members(cluster);
     if hosts.is_empty() {
         bail!("no cluster `{cluster}` in `{}`\nhint: clusters: {}", inv.path.display(), inv.pg_clusters().join(", "));
     }
-    hosts.iter().map(|h| api_of(h)).collect()
+    Ok(hosts)
+}
+
+/// The Patroni APIs of a cluster's members; an unknown cluster names the known ones.
+fn cluster_apis(inv: &Inventory, cluster: &str) -> Result<Vec<PatroniApi>> {
+    members_of(inv, cluster)?.iter().map(|h| api_of(h)).collect()
 }
 
 /// `/cluster` from the first member that answers, with that member's API.

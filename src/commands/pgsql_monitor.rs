@@ -15,6 +15,7 @@
 //! when it does not, saying why.
 use crate::cli::{Global, MonitorCmd};
 use crate::facts::Facts;
+use crate::modules::pgsql::exporter::pct;
 use crate::sys::Cmd;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -99,19 +100,6 @@ impl PgUrl {
         let q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
         format!("postgresql://{}:{password_pct}@{}:{}/{}?{}", pct(user), self.host, self.port, self.db, q.join("&"))
     }
-}
-
-/// Percent-encode a URL userinfo part.
-fn pct(s: &str) -> String {
-    let mut o = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            o.push(b as char);
-        } else {
-            o.push_str(&format!("%{b:02X}"));
-        }
-    }
-    o
 }
 
 fn check_name(name: &str) -> Result<()> {

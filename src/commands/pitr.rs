@@ -407,14 +407,7 @@ fn timeline_of(hosts: &[&Host], addr: &str) -> Option<u64> {
 pub fn run(g: &Global, a: &PitrArgs) -> Result<u8> {
     let inv = super::deploy::load_inventory(g)?;
     let cluster = a.cluster.as_str();
-    let hosts = inv.cluster_members(cluster);
-    if hosts.is_empty() {
-        bail!(
-            "no cluster `{cluster}` in `{}`\nhint: clusters: {}",
-            inv.path.display(),
-            inv.pg_clusters().join(", ")
-        );
-    }
+    let hosts = super::pgsql::members_of(&inv, cluster)?;
     let (primary, ms) = leader_host(&inv, cluster)?;
     let src = a.from.clone().unwrap_or_else(|| cluster.to_string());
     let fork = src != cluster;

@@ -38,7 +38,7 @@ pub fn render_pgb_unit(pg: &Pg) -> Result<String> {
 }
 
 /// Percent-encode for the userinfo/query parts of a URL.
-fn pct(s: &str) -> String {
+pub fn pct(s: &str) -> String {
     let mut o = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
