@@ -15,27 +15,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 NAME=backup
-LAB=tests/lab/lab.sh
-LOG="$BENCH_DIR/backup.log"
-RES="$BENCH_DIR/backup.results.json"
-: >"$LOG"
-rm -f "$RES"
-error="" checks=""
-
-lab() { echo "+ $LAB $*" >>"$LOG"; "$LAB" "$@" >>"$LOG" 2>&1; }
-# shellcheck disable=SC2317 # called by the EXIT trap
-finish() { "$LAB" down >>"$LOG" 2>&1 || true; }
-trap finish EXIT
-
-run() {
-  lab down || return 1
-  lab up 4 || return 1
-  BACKUP_BENCH=1 BACKUP_RESULTS=$RES bash tests/lab/suites/backup.sh >>"$LOG" 2>&1 || error="some backup checks failed (see $LOG)"
-  checks=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOG" | tail -n1 || true)
-}
-
-run || error=${error:-"lab failed (see $LOG)"}
-[[ -s $RES ]] || { error=${error:-"the backup suite wrote no results (see $LOG)"}; echo '{}' >"$RES"; }
+bench_suite "$NAME" backup 4 BACKUP_BENCH=1 BACKUP_RESULTS="$BENCH_DIR/backup.results.json"
 python3 - "$RES" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -16,27 +16,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 NAME=ha
-LAB=tests/lab/lab.sh
-LOG="$BENCH_DIR/ha.log"
-RES="$BENCH_DIR/ha.results.json"
-: >"$LOG"
-rm -f "$RES"
-error="" checks=""
-
-lab() { echo "+ $LAB $*" >>"$LOG"; "$LAB" "$@" >>"$LOG" 2>&1; }
-# shellcheck disable=SC2317 # called by the EXIT trap
-finish() { "$LAB" down >>"$LOG" 2>&1 || true; }
-trap finish EXIT
-
-run() {
-  lab down || return 1
-  lab up 4 || return 1
-  HA_TRIALS=${HA_TRIALS:-5} HA_RESULTS=$RES bash tests/lab/suites/ha.sh >>"$LOG" 2>&1 || error="some ha checks failed (see $LOG)"
-  checks=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOG" | tail -n1 || true)
-}
-
-run || error=${error:-"lab failed (see $LOG)"}
-[[ -s $RES ]] || { error=${error:-"the ha suite wrote no results (see $LOG)"}; echo '{}' >"$RES"; }
+bench_suite "$NAME" ha 4 HA_TRIALS=${HA_TRIALS:-5} HA_RESULTS="$BENCH_DIR/ha.results.json"
 
 # median and worst of the switchover/failover trials
 python3 - "$RES" <<'PY'

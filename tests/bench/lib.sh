@@ -98,3 +98,24 @@ human_bytes() {
     if (i == 1) printf "%d %s\n", n, u[i]; else printf "%.1f %s\n", n, u[i]
   }'
 }
+
+# bench_suite NAME SUITE NODES [VAR=VALUE...]: run tests/lab/suites/SUITE.sh with that
+# environment on a fresh NODES-node lab (taken down first, and at exit). Sets LOG
+# ($BENCH_DIR/NAME.log, the suite's output), RES ($BENCH_DIR/NAME.results.json: the
+# caller passes it to the suite as its <X>_RESULTS variable; `{}` when the suite wrote
+# nothing), `checks` (the suite's summary line) and `error` (empty when all went well).
+bench_suite() {
+  local name=$1 suite=$2 nodes=$3 lab=tests/lab/lab.sh
+  shift 3
+  LOG="$BENCH_DIR/$name.log" RES="$BENCH_DIR/$name.results.json" error="" checks=""
+  : >"$LOG"
+  rm -f "$RES"
+  trap '"tests/lab/lab.sh" down >>"$LOG" 2>&1 || true' EXIT
+  if "$lab" down >>"$LOG" 2>&1 && "$lab" up "$nodes" >>"$LOG" 2>&1; then
+    env "$@" bash "tests/lab/suites/$suite.sh" >>"$LOG" 2>&1 || error="some $suite checks failed (see $LOG)"
+    checks=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$LOG" | tail -n1 || true)
+  else
+    error="lab failed (see $LOG)"
+  fi
+  [[ -s $RES ]] || { error=${error:-"the $suite suite wrote no results (see $LOG)"}; echo '{}' >"$RES"; }
+}
