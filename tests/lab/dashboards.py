@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Evaluate every panel query of the Grafana dashboards against a live Prometheus.
 
-    dashboards.py PROMETHEUS_URL DASHBOARD_DIR
+    dashboards.py PROMETHEUS_URL DASHBOARD_DIR|DASHBOARD.json...
 
 For each dashboard (*.json in DASHBOARD_DIR), each panel (rows' nested panels
 included) and each target expression: template variables are resolved (query
-variables `label_values(...)` against Prometheus, first value; Grafana's
+variables `label_values(...)` against Prometheus, first value among the series
+sampled in the last minute, so a target removed a moment ago is not picked; Grafana's
 `$__rate_interval`/`$__interval` -> 1m, `$__range` -> 1h), the expression runs as an
 instant query, and the panel is reported `ok` (every target returned data), `EMPTY`
 (some target returned nothing) or `ERROR` (a query failed). A panel whose metric no
@@ -22,7 +23,6 @@ import json
 import os
 import re
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -74,12 +74,15 @@ class Prom:
     def query(self, expr):
         return self.get("/api/v1/query", {"query": expr})
 
+    def fresh(self, selector):
+        """The series of `selector` with a sample in the last minute."""
+        return self.query(f"present_over_time({selector}[1m])")["result"]
+
     def label_values(self, label, match=None):
         if match:
-            # Only series seen in the last 5 minutes: a cluster removed an hour ago is not a choice.
-            now = time.time()
-            series = self.get("/api/v1/series", {"match[]": match, "start": f"{now - 300:.0f}", "end": f"{now:.0f}"})
-            return sorted({s[label] for s in series if label in s})
+            # Only series sampled in the last minute: a target removed a moment ago still
+            # answers instant queries for 5 minutes (lookback) but has no rate() any more.
+            return sorted({s["metric"][label] for s in self.fresh(match) if label in s["metric"]})
         return sorted(self.get(f"/api/v1/label/{urllib.parse.quote(label)}/values", {}))
 
 
@@ -157,7 +160,7 @@ def check_dashboard(prom, path, counts):
     if uid in OPTIONAL:
         sel = OPTIONAL[uid]
         try:
-            up = prom.query(sel)["result"]
+            up = prom.fresh(sel)
         except PromError as e:
             print(f"   ERROR cannot tell whether `{sel}` has series: {e}")
             up = None
@@ -233,14 +236,15 @@ def check_dashboard(prom, path, counts):
 
 
 def main(argv):
-    if len(argv) != 3:
-        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
-        print("usage: dashboards.py PROMETHEUS_URL DASHBOARD_DIR", file=sys.stderr)
+    if len(argv) < 3:
+        print("usage: dashboards.py PROMETHEUS_URL DASHBOARD_DIR|DASHBOARD.json...", file=sys.stderr)
         return 2
     prom = Prom(argv[1])
-    files = sorted(glob.glob(os.path.join(argv[2], "*.json")))
+    files = []
+    for a in argv[2:]:
+        files += sorted(glob.glob(os.path.join(a, "*.json"))) if os.path.isdir(a) else [a]
     if not files:
-        print(f"no *.json dashboards in {argv[2]}", file=sys.stderr)
+        print(f"no *.json dashboards in {' '.join(argv[2:])}", file=sys.stderr)
         return 2
     try:
         prom.query("vector(1)")

@@ -158,6 +158,6 @@ echo "-- dashboards: every panel query returns data"
 check "push tests/lab/dashboards.py to node 1" lab push 1 "$LAB_DIR/dashboards.py" /root/dashboards.py
 check "node 1 has the dashboards installed" on "ls /etc/pigsty/dashboards/*.json"
 check "every panel's query returns data from Prometheus" on "python3 /root/dashboards.py $PROM /etc/pigsty/dashboards > /root/dashboards.out 2>&1"
-on "grep -vE '^ok ' /root/dashboards.out | tail -n 15" | sed 's/^/     | /'
+on "grep -vE '^ +ok ' /root/dashboards.out | tail -n 40" | sed 's/^/     | /'
 
 summary

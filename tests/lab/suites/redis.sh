@@ -240,6 +240,12 @@ check "pigsty status redis-test lists the roles" on "pigsty status redis-test > 
 on cat /root/redis-status-test.txt | sed 's/^/     | /'
 check_eq "re-apply: pigsty deploy -l redis-test -m node,redis changes nothing (cluster not re-created)" 0 changed_by -l redis-test -m node,redis
 check "prometheus: 6 redis targets, all up" retry 40 3 prom_redis_up 6
+# the Redis dashboard, live: every panel of it returns data for redis-test (rates need
+# two scrapes of the new targets, hence the retry)
+check "push tests/lab/dashboards.py to node 1" lab push 1 "$LAB_DIR/dashboards.py" /root/dashboards.py
+redis_dashboard() { on "python3 /root/dashboards.py http://$META:9090 /etc/pigsty/dashboards/pigsty-redis.json > /root/dashboards-redis.out 2>&1"; }
+check "every panel of the Redis dashboard returns data for redis-test" retry 10 6 redis_dashboard
+on "grep -vE '^ +ok ' /root/dashboards-redis.out" | sed 's/^/     | /'
 
 echo "-- B: kill lab4: its primaries' replicas take over"
 t_kill=$(now)
