@@ -156,7 +156,9 @@ pub fn take(host: &Host, cluster: &str, kind: &str) -> Result<()> {
         "set -o pipefail; cd /; \
          code=$(runuser -u {u} -- pgbackrest --stanza={s} --output=json info | python3 -c 'import json,sys; print([x for x in json.load(sys.stdin) if x[\"name\"]==sys.argv[1]][0][\"status\"][\"code\"])' {s} 2>/dev/null || echo 1); \
          if [ \"$code\" = 1 ] || [ \"$code\" = 3 ]; then runuser -u {u} -- pgbackrest --stanza={s} stanza-create >&2 || exit 1; fi; \
-         /pg/bin/pg-backup {kind} >&2"
+         /pg/bin/pg-backup {kind} >&2 || exit 1; \
+         systemctl start {unit} >&2 || true",
+        unit = crate::modules::pgsql::backup::METRICS_UNIT
     );
     sh_on(&host.addr, &script, Duration::from_secs(6 * 3600))
         .with_context(|| format!("{kind} backup of `{cluster}` on `{}`", host.addr))?;

@@ -1,15 +1,26 @@
 //! pgBackRest: the config (written before Patroni starts: `archive_command` uses
 //! it), the stanza and a first full backup on the primary, `/pg/bin/pg-backup`,
 //! and `pg_crontab` as `/etc/cron.d/pigsty-pgsql`.
+//!
+//! Backup freshness for Prometheus: `/pg/bin/pgbackrest-metrics` (run by
+//! `pigsty-backup-metrics.timer` every 5 minutes, and after `pigsty pgsql backup`)
+//! writes `pgbackrest_*` metrics (backup count, newest backup of each type, stanza
+//! status) for node_exporter's textfile collector, job `node`, label `stanza`.
 use super::params::Pg;
-use crate::engine::ModulePlan;
+use crate::engine::{Handler, ModulePlan};
 use crate::resources::pgbackrest::{Pgbackrest, PgbackrestInitBackup, PgbackrestStanza};
-use crate::resources::File;
+use crate::resources::{Exec, File, Service};
+use crate::sys::Cmd;
 use anyhow::{bail, Result};
 use serde_json::{json, Map, Value};
 
 pub const CONF: &str = "/etc/pgbackrest/pgbackrest.conf";
 pub const CRON: &str = "/etc/cron.d/pigsty-pgsql";
+pub const METRICS_SCRIPT: &str = "/pg/bin/pgbackrest-metrics";
+pub const METRICS_UNIT: &str = "pigsty-backup-metrics.service";
+pub const METRICS_TIMER: &str = "pigsty-backup-metrics.timer";
+/// node_exporter's textfile directory (Debian's default `--collector.textfile.directory`)
+pub const METRICS_FILE: &str = "/var/lib/prometheus/node-exporter/pgbackrest.prom";
 
 /// The selected repository as `repo1-*` options (Pigsty's `snake_case` keys become
 /// pgBackRest's `kebab-case`), and whether it holds secrets.
@@ -64,6 +75,13 @@ pub fn render_script(pg: &Pg) -> String {
         .replace("__PSQL__", &format!("{}/psql", pg.bin_dir))
 }
 
+pub fn render_metrics_script(pg: &Pg) -> String {
+    crate::assets::asset("pgsql/pgbackrest-metrics")
+        .unwrap_or_default()
+        .replace("__DBSU__", &pg.dbsu)
+        .replace("__STANZA__", &pg.cluster)
+}
+
 /// `pg_crontab` lines run as the dbsu (a user field is added when missing).
 pub fn render_cron(pg: &Pg) -> Result<String> {
     let mut entries = vec![];
@@ -90,6 +108,12 @@ pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     if !pg.crontab.is_empty() {
         p.add(File::new(CRON, render_cron(pg)?).mode(0o644));
     }
+    p.add(File::new(METRICS_SCRIPT, render_metrics_script(pg)).mode(0o755));
+    for unit in [METRICS_UNIT, METRICS_TIMER] {
+        let text = crate::assets::asset(&format!("pgsql/{unit}")).unwrap_or_default();
+        p.add_notify(File::new(format!("/etc/systemd/system/{unit}"), text), vec![Handler::DaemonReload]);
+    }
+    p.add(Service::running(METRICS_TIMER));
     Ok(())
 }
 
@@ -103,6 +127,12 @@ pub fn run_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     if pg.pgbackrest_init_backup {
         p.add(PgbackrestInitBackup(b));
     }
+    // the first metrics now, not at the timer's first tick
+    p.add(
+        Exec::new("backup metrics for node_exporter", Cmd::new("systemctl").args(["start", METRICS_UNIT]))
+            .creates(METRICS_FILE)
+            .why("first run"),
+    );
     Ok(())
 }
 

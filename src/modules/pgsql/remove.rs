@@ -51,6 +51,7 @@ pub fn plan(pg: &Pg, r: Removal) -> Result<ModulePlan> {
         exporter::PG_EXPORTER_UNIT,
         PGBOUNCER_UNIT,
         PATRONI_UNIT,
+        backup::METRICS_TIMER,
     ] {
         p.add(Service::stopped(unit));
     }
@@ -101,6 +102,9 @@ pub fn plan(pg: &Pg, r: Removal) -> Result<ModulePlan> {
         backup::CRON.to_string(),
         exporter::PG_EXPORTER_ENV.to_string(),
         format!("/etc/systemd/system/{}", exporter::PGB_EXPORTER_UNIT),
+        format!("/etc/systemd/system/{}", backup::METRICS_UNIT),
+        format!("/etc/systemd/system/{}", backup::METRICS_TIMER),
+        backup::METRICS_FILE.to_string(),
         format!("{}/pending/pgsql.json", crate::engine::STATE_DIR_DEFAULT),
     ] {
         p.add(Absent::new(f));

@@ -143,6 +143,11 @@ check "pigsty pgsql backup pg-test incr" on "pigsty pgsql backup pg-test incr > 
 t1=$(now)
 record backup_incr_seconds "$(secs "$t0" "$t1")"
 check "pgbackrest info lists a full and an incremental backup" has_backups 1 1
+# backup freshness in Prometheus: pgbackrest-metrics (textfile, job node) after the backup
+incr_in_prom() {
+  on "curl -sf 'http://$META:9090/api/v1/query' --data-urlencode 'query=time() - pgbackrest_backup_last_timestamp_seconds{job=\"node\",stanza=\"pg-test\",type=\"incr\"} < 900'" | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r); sys.exit(0 if r else 1)'
+}
+check "prometheus sees the incremental backup, less than 15 min old (pgbackrest_backup_last_timestamp_seconds)" retry 10 3 incr_in_prom
 status_shows_backup() { on "pigsty status pg-test" | tee /dev/stderr | grep -E '^  backup: last .* last full .*; archiving ok'; }
 check "pigsty status pg-test shows the last backup and healthy archiving" status_shows_backup
 if [[ ${BACKUP_BENCH:-0} == 1 ]]; then # make bench: pigsty next to the same pgbackrest commands by hand
