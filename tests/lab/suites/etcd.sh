@@ -50,6 +50,9 @@ check_eq "etcd lists 1 started member" 1 started_members
 check_fails "etcd no longer runs on node 2" lab ssh 2 systemctl is-active --quiet etcd
 check_fails "etcd no longer runs on node 3" lab ssh 3 systemctl is-active --quiet etcd
 check "the inventory without nodes 2 and 3 in group etcd again" on "cp -p /root/pigsty.pre-etcd.yml $INV"
+# nodes 2 and 3 left the inventory with the edit: the infra node drops their targets
+check "pigsty deploy -l $META -m infra (the targets of nodes 2 and 3 dropped)" timeout 600 "$LAB" ssh 1 "pigsty deploy -l $META -m infra > /root/etcd-infra.log 2>&1"
+check "pigsty plan --check finds nothing to do on node 1" on "pigsty plan -l $META --check >/dev/null 2>&1"
 check "pg-meta is healthy" retry 30 2 healthy_cluster
 
 summary
