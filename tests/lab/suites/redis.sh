@@ -221,7 +221,9 @@ print(f"{len(m)} primaries, {len(r)} replicas")
 sys.exit(0 if len(m) == 3 and len(r) == 3 and all(ip != m.get(p) for ip, p in r) else 1)
 PY
 }
-check "3 primaries and 3 replicas, each replica on another node than its primary" masters_and_replicas
+# retried: right after `--cluster create` a replica's role can take a few seconds of
+# gossip to reach the node asked (seen once: "4 primaries, 2 replicas", right a moment later)
+check "3 primaries and 3 replicas, each replica on another node than its primary" retry 15 2 masters_and_replicas
 write_keys() { lab ssh 2 "for i in \$(seq 1 100); do echo \"SET ck\$i v\$i\"; done | REDISCLI_AUTH='$TPW' redis-cli --no-auth-warning -c -h 10.10.10.11 -p 6379 >/dev/null"; }
 read_keys() { # through HOST: every key reads back
   lab ssh 2 "n=0; for i in \$(seq 1 100); do v=\$(REDISCLI_AUTH='$TPW' redis-cli --no-auth-warning -c -h $1 -p 6379 get ck\$i); [ \"\$v\" = v\$i ] && n=\$((n+1)); done; echo \$n" >"$WORK/read.out" 2>&1
