@@ -35,9 +35,9 @@ BUILTINS = {
     "__range_s": "3600",
     "__interval_ms": "60000",
 }
-# Dashboards checked only where their targets exist: uid -> job.
-# dashboards that apply only when this selector has series (sentinels export no
-# redis_memory_used_bytes: a lab with only sentinels left has no redis server to show)
+# Dashboards checked only where they apply: uid -> a selector that must have fresh
+# series (sentinels export no redis_memory_used_bytes: a lab with only sentinels left
+# has no redis server to show).
 OPTIONAL = {"pigsty-redis": 'redis_memory_used_bytes{job="redis"}'}
 
 

@@ -67,19 +67,14 @@ pub fn render_conf(pg: &Pg) -> Result<String> {
     )
 }
 
-pub fn render_script(pg: &Pg) -> String {
-    crate::assets::asset("pgsql/pg-backup")
+/// A `/pg/bin` script of this cluster (`pg-backup`, `pgbackrest-metrics`): its
+/// `__DBSU__`, `__STANZA__` and `__PSQL__` filled in.
+pub fn render_script(pg: &Pg, asset: &str) -> String {
+    crate::assets::asset(&format!("pgsql/{asset}"))
         .unwrap_or_default()
         .replace("__DBSU__", &pg.dbsu)
         .replace("__STANZA__", &pg.cluster)
         .replace("__PSQL__", &format!("{}/psql", pg.bin_dir))
-}
-
-pub fn render_metrics_script(pg: &Pg) -> String {
-    crate::assets::asset("pgsql/pgbackrest-metrics")
-        .unwrap_or_default()
-        .replace("__DBSU__", &pg.dbsu)
-        .replace("__STANZA__", &pg.cluster)
 }
 
 /// `pg_crontab` lines run as the dbsu (a user field is added when missing).
@@ -104,11 +99,11 @@ pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     let (_, secret) = repo_options(pg)?;
     let f = File::new(CONF, render_conf(pg)?).mode(0o640).owner(&pg.dbsu, &pg.dbsu);
     p.add(if secret { f.secret() } else { f });
-    p.add(File::new("/pg/bin/pg-backup", render_script(pg)).mode(0o755).owner(&pg.dbsu, &pg.dbsu));
+    p.add(File::new("/pg/bin/pg-backup", render_script(pg, "pg-backup")).mode(0o755).owner(&pg.dbsu, &pg.dbsu));
     if !pg.crontab.is_empty() {
         p.add(File::new(CRON, render_cron(pg)?).mode(0o644));
     }
-    p.add(File::new(METRICS_SCRIPT, render_metrics_script(pg)).mode(0o755));
+    p.add(File::new(METRICS_SCRIPT, render_script(pg, "pgbackrest-metrics")).mode(0o755));
     for unit in [METRICS_UNIT, METRICS_TIMER] {
         let text = crate::assets::asset(&format!("pgsql/{unit}")).unwrap_or_default();
         p.add_notify(File::new(format!("/etc/systemd/system/{unit}"), text), vec![Handler::DaemonReload]);

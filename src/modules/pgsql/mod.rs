@@ -268,7 +268,7 @@ pub fn rendered_files(pg: &Pg) -> Result<Vec<(String, String)>> {
             pgbouncer::render_hba(pg)?,
         ),
         (backup::CONF.to_string(), backup::render_conf(pg)?),
-        ("/pg/bin/pg-backup".to_string(), backup::render_script(pg)),
+        ("/pg/bin/pg-backup".to_string(), backup::render_script(pg, "pg-backup")),
         (backup::CRON.to_string(), backup::render_cron(pg)?),
         (
             exporter::PG_EXPORTER_ENV.to_string(),
