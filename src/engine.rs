@@ -136,20 +136,28 @@ struct Queue {
     pending: Option<std::path::PathBuf>,
 }
 
-/// Directory where node mode remembers restarts and reloads that were queued but did not
-/// run (the run failed in between), so the next run does them. Unset: not remembered.
-static STATE_DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-
-/// Node mode's state directory.
+/// Node mode's state directory: pending restarts and reloads live under `pending/`.
 pub const STATE_DIR_DEFAULT: &str = "/var/lib/pigsty";
 
-/// Remember pending handlers under `dir` (node mode sets `/var/lib/pigsty`).
-pub fn set_state_dir(dir: std::path::PathBuf) {
-    let _ = STATE_DIR.set(dir);
+/// How one module runs on this host.
+#[derive(Debug, Clone, Copy)]
+pub struct Run<'a> {
+    /// The inventory host, for events.
+    pub host: &'a str,
+    pub mode: Mode,
+    /// Where restarts and reloads that were queued but did not run (the run failed in
+    /// between) are remembered for the next run; `None`: not remembered (tests, plan).
+    pub state_dir: Option<&'a std::path::Path>,
 }
 
-fn pending_path(module: &str) -> Option<std::path::PathBuf> {
-    STATE_DIR.get().map(|d| d.join("pending").join(format!("{module}.json")))
+impl<'a> Run<'a> {
+    pub fn new(host: &'a str, mode: Mode) -> Run<'a> {
+        Run { host, mode, state_dir: None }
+    }
+}
+
+fn pending_path(state_dir: Option<&std::path::Path>, module: &str) -> Option<std::path::PathBuf> {
+    state_dir.map(|d| d.join("pending").join(format!("{module}.json")))
 }
 
 /// Handlers that survive a failed run: restarts and reloads of units.
@@ -160,8 +168,8 @@ struct Pending {
 }
 
 impl Queue {
-    fn new(module: &str, mode: Mode) -> Queue {
-        let pending = if mode == Mode::Apply { pending_path(module) } else { None };
+    fn new(module: &str, run: &Run) -> Queue {
+        let pending = if run.mode == Mode::Apply { pending_path(run.state_dir, module) } else { None };
         let mut q = Queue { handlers: vec![], started: vec![], pending };
         if let Some(p) = &q.pending {
             if let Some(saved) = std::fs::read(p).ok().and_then(|b| serde_json::from_slice::<Pending>(&b).ok()) {
@@ -201,12 +209,13 @@ impl Queue {
     }
 }
 
-pub fn run_module(host: &str, plan: &ModulePlan, mode: Mode, sink: &mut dyn FnMut(&Event)) -> Result<Tally, StepFailed> {
+pub fn run_module(run: &Run, plan: &ModulePlan, sink: &mut dyn FnMut(&Event)) -> Result<Tally, StepFailed> {
+    let (host, mode) = (run.host, run.mode);
     let t0 = Instant::now();
     let module = plan.module.clone();
     sink(&Event::ModuleStart { host: host.into(), module: module.clone(), steps: plan.steps().count() });
     let mut tally = Tally::default();
-    let mut q = Queue::new(&module, mode);
+    let mut q = Queue::new(&module, run);
     let mut result = Ok(());
     for item in &plan.items {
         match item {
@@ -390,11 +399,11 @@ mod tests {
             p
         };
         let mut events = vec![];
-        let t = run_module("h", &mk(), Mode::Apply, &mut |e| events.push(e.clone())).unwrap();
+        let t = run_module(&Run::new("h", Mode::Apply), &mk(), &mut |e| events.push(e.clone())).unwrap();
         assert_eq!((t.ok, t.changed, t.failed), (0, 1, 0));
         assert!(marker.exists(), "handler ran once");
         std::fs::remove_file(&marker).unwrap();
-        let t = run_module("h", &mk(), Mode::Apply, &mut |_| {}).unwrap();
+        let t = run_module(&Run::new("h", Mode::Apply), &mk(), &mut |_| {}).unwrap();
         assert_eq!((t.ok, t.changed), (1, 0));
         assert!(!marker.exists(), "no change, no handler");
     }
@@ -405,7 +414,7 @@ mod tests {
         let (u, g) = me();
         let mut p = ModulePlan::new("test");
         p.add(File::new(d.path().join("a.conf"), "a=1\n").owner(&u, &g));
-        let t = run_module("h", &p, Mode::Check, &mut |_| {}).unwrap();
+        let t = run_module(&Run::new("h", Mode::Check), &p, &mut |_| {}).unwrap();
         assert_eq!(t.changed, 1);
         assert!(!d.path().join("a.conf").exists());
     }
@@ -416,7 +425,7 @@ mod tests {
         p.add(Exec::new("boom", Cmd::new("sh").args(["-c", "echo broken >&2; exit 4"])));
         p.add(Exec::new("never", Cmd::new("true")));
         let mut n = 0;
-        let e = run_module("h", &p, Mode::Apply, &mut |ev| {
+        let e = run_module(&Run::new("h", Mode::Apply), &p, &mut |ev| {
             if matches!(ev, Event::Step { .. }) {
                 n += 1
             }
@@ -430,20 +439,20 @@ mod tests {
     #[test]
     fn a_restart_lost_to_a_failed_run_is_done_by_the_next_run() {
         let d = tempfile::tempdir().unwrap();
-        set_state_dir(d.path().to_path_buf());
-        let Some(p) = pending_path("pending-test") else { return }; // another test set the dir first
+        let run = Run { host: "h", mode: Mode::Apply, state_dir: Some(d.path()) };
+        let p = pending_path(run.state_dir, "pending-test").unwrap();
         let (u, g) = me();
         let mut plan = ModulePlan::new("pending-test");
         plan.add_notify(File::new(d.path().join("x.conf"), "x\n").owner(&u, &g), vec![Handler::Restart("pigsty-no-such-unit.service".into())]);
         plan.add(Exec::new("boom", Cmd::new("false")));
-        assert!(run_module("h", &plan, Mode::Apply, &mut |_| {}).is_err());
+        assert!(run_module(&run, &plan, &mut |_| {}).is_err());
         let saved = std::fs::read_to_string(&p).unwrap();
         assert!(saved.contains("pigsty-no-such-unit.service"), "{saved}");
         // the file is now in sync, but the restart is still owed
         let mut again = ModulePlan::new("pending-test");
         again.add(File::new(d.path().join("x.conf"), "x\n").owner(&u, &g));
         let mut actions = vec![];
-        let _ = run_module("h", &again, Mode::Apply, &mut |e| {
+        let _ = run_module(&run, &again, &mut |e| {
             if let Event::Handler { action, .. } = e {
                 actions.push(action.clone())
             }
@@ -455,7 +464,7 @@ mod tests {
     fn step_still_drifting_after_apply_is_a_failure() {
         let mut p = ModulePlan::new("test");
         p.add(Exec::new("liar", Cmd::new("true")).unless(Cmd::new("false")));
-        let e = run_module("h", &p, Mode::Apply, &mut |_| {}).unwrap_err();
+        let e = run_module(&Run::new("h", Mode::Apply), &p, &mut |_| {}).unwrap_err();
         assert!(e.to_string().contains("still out of sync"), "{e}");
     }
 }

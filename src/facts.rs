@@ -1,6 +1,31 @@
-//! Facts a node gathers about itself: OS, CPU, memory, addresses.
+//! Facts a node gathers about itself: OS, CPU, memory, addresses, the clock, and for
+//! PGSQL the Postgres packages installed and offered and the data directory's version.
+//! Gathering is the only place that looks at the machine; planning reads these.
+use crate::sys::pkg::PackageManager;
 use crate::sys::Cmd;
 use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Postgres majors pigsty knows how to run, newest first.
+pub const PG_MAJORS: &[u32] = &[18, 17, 16, 15, 14, 13];
+
+/// What the package manager says about the packages planning decides on.
+#[derive(Debug, Clone, Serialize, Default, PartialEq, Eq)]
+pub struct PackageFacts {
+    /// Installed packages among those asked about: name -> `true`.
+    pub installed: BTreeMap<String, bool>,
+    /// Versions the configured sources offer (installed or not): name -> version.
+    pub candidates: BTreeMap<String, String>,
+}
+
+impl PackageFacts {
+    pub fn installed(&self, name: &str) -> bool {
+        self.installed.get(name).copied().unwrap_or(false)
+    }
+    pub fn offered(&self, name: &str) -> bool {
+        self.candidates.contains_key(name)
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Facts {
@@ -19,6 +44,12 @@ pub struct Facts {
     pub primary_ipv4: Option<String>,
     pub is_root: bool,
     pub has_systemd: bool,
+    /// Seconds since the epoch when the facts were gathered (role expiry dates).
+    pub now: i64,
+    /// `postgresql-NN` packages (see [`Facts::gather_postgres`]).
+    pub packages: PackageFacts,
+    /// `PG_VERSION` of the host's data directory, when it holds a cluster.
+    pub pg_data_version: Option<u32>,
 }
 
 fn os_release() -> Vec<(String, String)> {
@@ -51,7 +82,30 @@ impl Facts {
             primary_ipv4: primary,
             is_root: nix::unistd::geteuid().is_root(),
             has_systemd: std::path::Path::new("/run/systemd/system").exists(),
+            now: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0),
+            packages: PackageFacts::default(),
+            pg_data_version: None,
         }
+    }
+
+    /// Add what PGSQL decides its version from: the `postgresql-NN` packages installed
+    /// and offered by the apt sources, and the version of the cluster in `pg_data`.
+    pub fn gather_postgres(&mut self, pg_data: &str) {
+        self.gather_postgres_with(&crate::sys::pkg::Apt, pg_data)
+    }
+
+    pub fn gather_postgres_with(&mut self, pm: &dyn PackageManager, pg_data: &str) {
+        let names: Vec<String> = PG_MAJORS.iter().map(|n| format!("postgresql-{n}")).collect();
+        let missing = pm.missing(&names).unwrap_or_else(|_| names.clone());
+        for n in &names {
+            self.packages.installed.insert(n.clone(), !missing.contains(n));
+            if let Some(v) = pm.candidate(n) {
+                self.packages.candidates.insert(n.clone(), v);
+            }
+        }
+        self.pg_data_version = std::fs::read_to_string(format!("{pg_data}/PG_VERSION"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok());
     }
 
     /// Facts of an imaginary 4-cpu, 8 GiB Debian 12 host at 10.10.10.10, for snapshot tests.
@@ -70,6 +124,12 @@ impl Facts {
             primary_ipv4: Some("10.10.10.10".into()),
             is_root: true,
             has_systemd: true,
+            now: 1_767_225_600, // 2026-01-01T00:00:00Z
+            packages: PackageFacts {
+                installed: BTreeMap::new(),
+                candidates: [("postgresql-15".to_string(), "15.14-0+deb12u1".to_string())].into_iter().collect(),
+            },
+            pg_data_version: None,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod env;
 pub mod facts;
 pub mod inventory;
 pub mod modules;
+pub mod options;
 pub mod pki;
 pub mod remote;
 pub mod repo;

@@ -27,14 +27,13 @@ pub fn wanted_packages(
     facts: &Facts,
 ) -> Result<BTreeMap<String, BTreeSet<String>>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    crate::pki::packages_only();
     for h in &inv.hosts {
+        let mut facts = facts.clone();
+        if h.modules().contains(&crate::inventory::Module::Pgsql) {
+            facts.gather_postgres(h.str("pg_data").unwrap_or_default());
+        }
         for m in h.modules() {
-            let ctx = Ctx {
-                inv,
-                host: h,
-                facts,
-            };
+            let ctx = Ctx::new(inv, h, &facts).with(&crate::options::PACKAGES_ONLY);
             let plan = match modules::plan(m, &ctx) {
                 Ok(p) => p,
                 Err(e) if format!("{e:#}").contains("not built yet") => continue,

@@ -1,10 +1,11 @@
 //! `pigsty node apply` (hidden): node mode. Reads one JSON request on stdin, gathers
 //! this machine's facts, converges the requested modules and streams JSON-lines
 //! events on stdout, ending with a `done` line.
-use crate::engine::{run_module, Event, Mode};
+use crate::engine::{run_module, Event, Mode, Run};
 use crate::facts::Facts;
 use crate::inventory::{Inventory, Module};
 use crate::modules::{self, Ctx};
+use crate::options::PlanOptions;
 use crate::remote::request::{NodeDone, NodeRequest};
 use anyhow::{anyhow, bail, Context, Result};
 use std::io::{Read, Write};
@@ -44,13 +45,10 @@ fn apply_request(req: &NodeRequest) -> Result<()> {
     let facts = Facts::gather();
     if mode == Mode::Apply {
         crate::runner::preflight(&facts, "node apply")?;
-        crate::engine::set_state_dir(std::path::PathBuf::from(crate::engine::STATE_DIR_DEFAULT));
     }
-    crate::pki::set_delivered(req.pki.clone());
+    let state_dir = std::path::Path::new(crate::engine::STATE_DIR_DEFAULT);
+    let opts = PlanOptions { pki: req.pki.clone(), files: req.files.clone(), packages_only: false };
     let full = Inventory::from_str(&req.inventory_name, &req.inventory, &req.extra_vars)?;
-    if !req.files.is_empty() {
-        modules::pgsql::roles::set_files(req.files.clone());
-    }
     // Converging: the hosts leaving a module are forgotten. Removing: the full
     // inventory still describes what is being taken down.
     let mut inv = full.clone();
@@ -73,8 +71,12 @@ fn apply_request(req: &NodeRequest) -> Result<()> {
         let m: Module = name
             .parse()
             .map_err(|_| anyhow!("unknown module `{name}` in the node request"))?;
-        let facts = Facts::gather();
-        let ctx = Ctx { inv: &inv, host, facts: &facts };
+        // gathered again per module: an earlier module may have installed packages
+        let mut facts = Facts::gather();
+        if m == Module::Pgsql {
+            facts.gather_postgres(host.str("pg_data").unwrap_or_default());
+        }
+        let ctx = Ctx::new(&inv, host, &facts).with(&opts);
         let plan = if req.remove {
             let gone = req.forget.get(m.as_str()).cloned().unwrap_or_default();
             modules::plan_remove(m, &ctx, &gone).with_context(|| format!("planning the removal of module {m} from `{}`", host.addr))?
@@ -85,7 +87,8 @@ fn apply_request(req: &NodeRequest) -> Result<()> {
             }
             .with_context(|| format!("planning module {m} on `{}`", host.addr))?
         };
-        run_module(&host.addr, &plan, mode, &mut |e| emit(e)).map_err(|e| anyhow!("{e}"))?;
+        let run = Run { host: &host.addr, mode, state_dir: (mode == Mode::Apply).then_some(state_dir) };
+        run_module(&run, &plan, &mut |e| emit(e)).map_err(|e| anyhow!("{e}"))?;
     }
     Ok(())
 }

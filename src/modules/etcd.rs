@@ -323,11 +323,7 @@ mod tests {
     fn with<T>(f: impl FnOnce(&Ctx) -> T) -> T {
         let inv = meta_inventory(&[]);
         let facts = fake_facts();
-        let ctx = Ctx {
-            inv: &inv,
-            host: &inv.hosts[0],
-            facts: &facts,
-        };
+        let ctx = Ctx::new(&inv, &inv.hosts[0], &facts);
         f(&ctx)
     }
 
@@ -377,11 +373,7 @@ all:
             .hosts
             .iter()
             .map(|h| {
-                let ctx = Ctx {
-                    inv: &inv,
-                    host: h,
-                    facts: &facts,
-                };
+                let ctx = Ctx::new(&inv, h, &facts);
                 let p = plan(&ctx).unwrap();
                 let last = p.steps().last().unwrap();
                 assert_eq!(last.res.kind(), "etcd auth");
@@ -424,11 +416,7 @@ all:
     fn root_password_with_whitespace_is_refused_naming_the_key() {
         let inv = meta_inventory(&["{etcd_root_password: 'two words'}"]);
         let facts = fake_facts();
-        let Err(e) = plan(&Ctx {
-            inv: &inv,
-            host: &inv.hosts[0],
-            facts: &facts,
-        }) else {
+        let Err(e) = plan(&Ctx::new(&inv, &inv.hosts[0], &facts)) else {
             panic!("plan accepted it")
         };
         let e = e.to_string();
@@ -459,11 +447,7 @@ all:
     fn a_member_joining_a_running_cluster_is_announced_before_it_starts() {
         let inv = Inventory::from_str("trio.yml", TRIO, &["etcd_init=existing".into()]).unwrap();
         let facts = fake_facts();
-        let ctx = Ctx {
-            inv: &inv,
-            host: inv.host("10.10.10.12").unwrap(),
-            facts: &facts,
-        };
+        let ctx = Ctx::new(&inv, inv.host("10.10.10.12").unwrap(), &facts);
         let n = step_names(&plan(&ctx).unwrap());
         let add = n
             .iter()
@@ -475,11 +459,7 @@ all:
             .unwrap()
             .contains("ETCD_INITIAL_CLUSTER_STATE=existing"));
         let plain = Inventory::from_str("trio.yml", TRIO, &[]).unwrap();
-        let ctx = Ctx {
-            inv: &plain,
-            host: plain.host("10.10.10.12").unwrap(),
-            facts: &facts,
-        };
+        let ctx = Ctx::new(&plain, plain.host("10.10.10.12").unwrap(), &facts);
         assert!(!step_names(&plan(&ctx).unwrap())
             .iter()
             .any(|x| x.contains("announced")));
@@ -489,11 +469,7 @@ all:
     fn a_leaving_member_is_removed_by_the_others_then_stopped_and_wiped() {
         let inv = Inventory::from_str("trio.yml", TRIO, &[]).unwrap();
         let facts = fake_facts();
-        let ctx = Ctx {
-            inv: &inv,
-            host: inv.host("10.10.10.12").unwrap(),
-            facts: &facts,
-        };
+        let ctx = Ctx::new(&inv, inv.host("10.10.10.12").unwrap(), &facts);
         let n = step_names(&plan_remove(&ctx).unwrap());
         assert_eq!(n[0], "exec etcd member etcd-3 removed from the cluster");
         assert_eq!(n[1], "service etcd.service");

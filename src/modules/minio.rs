@@ -178,7 +178,7 @@ pub fn render_haproxy(m: &Minio) -> Result<String> {
         "minio/haproxy-s3.cfg.j2",
         &serde_json::json!({
             "cluster": m.cluster, "name": m.name, "port": m.port, "https": m.https,
-            "pem": format!("{}/minio.pem", crate::pki::CA_DIR), "s3_port": S3_PORT,
+            "pem": format!("{}/minio.pem", super::pki::CA_DIR), "s3_port": S3_PORT,
         }),
     )
 }
@@ -267,7 +267,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     let usrs = users(h, &bks)?;
     let restart = || vec![Handler::Restart(UNIT.into())];
     let mut p = ModulePlan::new("minio");
-    crate::pki::trust_steps(&mut p);
+    super::pki::trust_steps(&mut p, &ctx.opts.pki);
     // curl talks to the local repository and garage's admin api
     p.add(crate::resources::Package::new(
         "minio tools",
@@ -319,7 +319,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     }
     let reload = crate::modules::node::haproxy_reload(h);
     if m.https {
-        crate::pki::server_cert_steps(&mut p, "minio", &h.addr, reload.clone())?;
+        super::pki::server_cert_steps(&mut p, ctx.opts, "minio", &h.addr, reload.clone())?;
     }
     p.add_notify(
         File::new(
@@ -393,7 +393,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     let scheme = if m.https { "https" } else { "http" };
     let mut probe = Cmd::new("curl").args(["-s", "-o", "/dev/null", "-m", "5"]);
     if m.https {
-        probe = probe.args(["--cacert", crate::pki::CA_CRT]);
+        probe = probe.args(["--cacert", super::pki::CA_CRT]);
     }
     p.add(Wait::new(
         &format!("s3 endpoint {scheme}://{}:{} answers", m.ip, m.port),
@@ -497,11 +497,7 @@ mod tests {
         )
         .unwrap();
         let facts = crate::facts::Facts::test_meta();
-        let ctx = Ctx {
-            inv: &inv,
-            host: inv.host("10.0.0.1").unwrap(),
-            facts: &facts,
-        };
+        let ctx = Ctx::new(&inv, inv.host("10.0.0.1").unwrap(), &facts);
         let e = plan(&ctx).err().expect("refused").to_string();
         assert!(e.contains("minio_engine: garage"), "{e}");
     }
@@ -510,11 +506,7 @@ mod tests {
     fn without_a_ca_on_the_admin_node_https_is_refused_with_a_hint() {
         let inv = inv();
         let facts = crate::facts::Facts::test_meta();
-        let ctx = Ctx {
-            inv: &inv,
-            host: inv.host("10.10.10.10").unwrap(),
-            facts: &facts,
-        };
+        let ctx = Ctx::new(&inv, inv.host("10.10.10.10").unwrap(), &facts);
         let e = plan(&ctx).err().expect("refused").to_string();
         assert!(
             e.contains("no minio certificate") && e.contains("hint:"),
@@ -535,11 +527,7 @@ mod tests {
             },
         )
         .unwrap();
-        let ctx = Ctx {
-            inv: &inv,
-            host: inv.host("10.10.10.10").unwrap(),
-            facts: &facts,
-        };
+        let ctx = Ctx::new(&inv, inv.host("10.10.10.10").unwrap(), &facts);
         let p = plan(&ctx).unwrap();
         let names: Vec<String> = p
             .steps()

@@ -12,6 +12,7 @@
 use crate::engine::ModulePlan;
 use crate::facts::Facts;
 use crate::inventory::{Host, Inventory, Module};
+use crate::options::PlanOptions;
 use anyhow::Result;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -22,16 +23,27 @@ pub mod infra;
 pub mod minio;
 pub mod node;
 pub mod pgsql;
+pub mod pki;
 pub mod redis;
 
-/// Everything a module may look at to plan one host.
+/// Everything a module may look at to plan one host. Planning reads nothing else: no
+/// process globals, no files, no commands; a plan is a function of these four.
 pub struct Ctx<'a> {
     pub inv: &'a Inventory,
     pub host: &'a Host,
     pub facts: &'a Facts,
+    pub opts: &'a PlanOptions,
 }
 
 impl<'a> Ctx<'a> {
+    /// A context with nothing delivered (tests, `plan` of a bare host).
+    pub fn new(inv: &'a Inventory, host: &'a Host, facts: &'a Facts) -> Ctx<'a> {
+        Ctx { inv, host, facts, opts: &crate::options::NO_OPTIONS }
+    }
+    /// The same context with the run's options.
+    pub fn with(self, opts: &'a PlanOptions) -> Ctx<'a> {
+        Ctx { opts, ..self }
+    }
     /// Template context: the host's merged variables, plus `facts`, `inventory_hostname`
     /// (the inventory key) and `host_ip` (same, Pigsty hosts are keyed by IP).
     pub fn vars(&self) -> Value {

@@ -193,7 +193,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     ntp(h, &mut p)?;
     haproxy(ctx, &mut p)?;
     node_exporter(h, &mut p)?;
-    crate::pki::trust_steps(&mut p);
+    super::pki::trust_steps(&mut p, &ctx.opts.pki);
     // Restarts and reloads happen now, so the checks below see the new processes.
     p.flush();
     // Daemons older than their settings (a restart lost to an earlier failed run).
@@ -438,13 +438,10 @@ fn timezone(h: &Host, p: &mut ModulePlan) -> Result<()> {
         bail!("host `{}`: `node_timezone` `{tz}` is not a time zone name\nhint: e.g. `UTC`, `Asia/Hong_Kong`", h.addr);
     }
     let zone = format!("/usr/share/zoneinfo/{tz}");
-    if std::path::Path::new("/usr/share/zoneinfo/UTC").exists()
-        && !std::path::Path::new(&zone).exists()
-    {
-        bail!("host `{}`: `node_timezone` `{tz}` is not a known time zone (no `{zone}`)\nhint: see `timedatectl list-timezones`", h.addr);
-    }
+    // the zone's existence is the machine's to tell: the link's check fails first
+    let unknown = format!("host `{}`: `node_timezone` `{tz}` is not a known time zone (no `{zone}`)\nhint: see `timedatectl list-timezones`", h.addr);
+    p.add(Symlink::new("/etc/localtime", zone).target_must_exist(unknown));
     p.add(File::new("/etc/timezone", format!("{tz}\n")));
-    p.add(Symlink::new("/etc/localtime", zone));
     Ok(())
 }
 
@@ -908,11 +905,7 @@ pub(crate) mod tests {
     fn with<T>(extra: &[&str], f: impl FnOnce(&Ctx) -> T) -> T {
         let inv = meta_inventory(extra);
         let facts = fake_facts();
-        let ctx = Ctx {
-            inv: &inv,
-            host: &inv.hosts[0],
-            facts: &facts,
-        };
+        let ctx = Ctx::new(&inv, &inv.hosts[0], &facts);
         f(&ctx)
     }
 

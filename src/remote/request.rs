@@ -23,14 +23,14 @@ pub struct NodeRequest {
     pub forget: std::collections::BTreeMap<String, Vec<String>>,
     /// Only this part of the pgsql module (`pigsty pgsql user|db|hba|svc|ext`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pgsql_scope: Option<crate::modules::pgsql::Scope>,
+    pub pgsql_scope: Option<crate::options::Scope>,
     /// Files the inventory names (`baseline` SQL), read on the controller, by name.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub files: std::collections::BTreeMap<String, String>,
     /// The CA certificate to trust and server certificates issued for this node
     /// (see `crate::pki`); keys travel only here, on stdin.
     #[serde(default)]
-    pub pki: crate::pki::Delivered,
+    pub pki: crate::options::Delivered,
 }
 
 /// Last line of node mode output.

@@ -6,11 +6,18 @@ use std::path::PathBuf;
 pub struct Symlink {
     pub path: PathBuf,
     pub target: PathBuf,
+    /// The target must exist; otherwise the check fails with this message.
+    pub missing_target: Option<String>,
 }
 
 impl Symlink {
     pub fn new(path: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
-        Symlink { path: path.into(), target: target.into() }
+        Symlink { path: path.into(), target: target.into(), missing_target: None }
+    }
+    /// Fail with `msg` when the target does not exist (a time zone that is not known).
+    pub fn target_must_exist(mut self, msg: impl Into<String>) -> Self {
+        self.missing_target = Some(msg.into());
+        self
     }
 }
 
@@ -22,6 +29,11 @@ impl Resource for Symlink {
         self.path.display().to_string()
     }
     fn check(&self) -> ResResult<State> {
+        if let Some(msg) = &self.missing_target {
+            if !self.target.exists() {
+                return Err(super::ResError::msg(msg.clone()));
+            }
+        }
         match std::fs::read_link(&self.path) {
             Ok(t) if t == self.target => Ok(State::InSync),
             Ok(t) => Ok(State::drift(format!("target {} -> {}", t.display(), self.target.display()))),
@@ -61,5 +73,12 @@ mod tests {
         assert_eq!(s.check().unwrap(), State::drift("target /a -> /b"));
         s.apply().unwrap();
         assert!(s.check().unwrap().in_sync());
+    }
+
+    #[test]
+    fn a_missing_target_that_must_exist_fails_the_check() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Symlink::new(d.path().join("l"), d.path().join("nope")).target_must_exist("no such zone");
+        assert_eq!(s.check().unwrap_err().to_string(), "no such zone");
     }
 }

@@ -188,10 +188,10 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
 
     let mut plan = ModulePlan::new("infra");
     if host.bool("ca_create").unwrap_or(true) {
-        crate::pki::ca_steps(
+        crate::modules::pki::ca_steps(
             &mut plan,
             host.str("ca_cn").unwrap_or("pigsty-ca"),
-            crate::pki::days(host.str("cert_validity").unwrap_or("7300d")),
+            crate::modules::pki::days(host.str("cert_validity").unwrap_or("7300d")),
         );
     }
 

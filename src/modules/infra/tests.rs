@@ -75,7 +75,7 @@ fn every_module() -> Inventory {
 fn meta_vars(inv: &Inventory) -> (Value, Map<String, Value>) {
     let h = inv.host("10.10.10.10").unwrap();
     let f = facts();
-    let ctx = Ctx { inv, host: h, facts: &f };
+    let ctx = Ctx::new(inv, h, &f);
     let v = ctx.vars();
     let m = v.as_object().cloned().unwrap();
     (v, m)
@@ -86,7 +86,7 @@ fn infra_plan_for_meta_lists_every_step_in_order() {
     let inv = meta();
     let h = inv.host("10.10.10.10").unwrap();
     let f = facts();
-    let plan = plan(&Ctx { inv: &inv, host: h, facts: &f }).unwrap();
+    let plan = plan(&Ctx::new(&inv, h, &f)).unwrap();
     let steps: Vec<String> = plan.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
     insta::assert_snapshot!(steps.join("\n"));
 }

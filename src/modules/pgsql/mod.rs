@@ -16,7 +16,6 @@ use crate::inventory::{Host, Inventory};
 use crate::resources::{Dir, Exec, File, Package, Service, Symlink};
 use crate::sys::Cmd;
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
 
 pub mod backup;
 pub mod exporter;
@@ -42,17 +41,22 @@ pub const PATRONI_YML: &str = "/etc/patroni/patroni.yml";
 /// empty data directory, and pg_basebackup/pg_rewind would overwrite a file inside.
 pub const HBA_FILE: &str = "/pg/conf/pg_hba.conf";
 
+/// The member as this run sees it: its version decided from facts, the run's options.
+fn member(ctx: &Ctx) -> Result<Pg> {
+    let version = version::resolve(ctx.host, ctx.facts)?;
+    let mut pg = Pg::new(ctx.inv, ctx.host, ctx.facts, version)?;
+    pg.opts = ctx.opts.clone();
+    Ok(pg)
+}
+
 pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
-    let version = version::resolve(ctx.host)?;
-    let pg = Pg::new(ctx.inv, ctx.host, ctx.facts, version)?;
-    plan_for(&pg)
+    plan_for(&member(ctx)?)
 }
 
 /// The plan that removes this member (`pigsty pgsql rm`); `gone` are the hosts whose
 /// PGSQL membership goes in this run.
 pub fn plan_remove(ctx: &Ctx, gone: &[String]) -> Result<ModulePlan> {
-    let version = version::resolve(ctx.host)?;
-    let pg = Pg::new(ctx.inv, ctx.host, ctx.facts, version)?;
+    let pg = member(ctx)?;
     let cluster = ctx.inv.cluster_members(&pg.cluster);
     let whole = cluster.iter().all(|h| gone.contains(&h.addr));
     let last = ctx.host.id.pg_role == Some(crate::inventory::PgRole::Primary);
@@ -65,7 +69,7 @@ pub fn plan_for(pg: &Pg) -> Result<ModulePlan> {
     install_steps(&mut p, pg);
     ext::package_steps(&mut p, pg, &[])?;
     layout_steps(&mut p, pg);
-    crate::pki::trust_steps(&mut p);
+    crate::modules::pki::trust_steps(&mut p, &pg.opts.pki);
     backup::config_steps(&mut p, pg)?;
     patroni::config_steps(&mut p, pg)?;
     if pg.patroni_enabled {
@@ -81,24 +85,11 @@ pub fn plan_for(pg: &Pg) -> Result<ModulePlan> {
     Ok(p)
 }
 
-/// A part of the module, for `pigsty pgsql user|db|hba|svc|ext`: catalog work on the
-/// primary, pgBouncer and HAProxy files on every member, nothing else.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Scope {
-    /// `user`, `db`, `hba`, `svc` or `ext`.
-    pub part: String,
-    /// The user, the database, or the extensions (none: all listed).
-    #[serde(default)]
-    pub names: Vec<String>,
-    /// Dropping a database marked absent was confirmed.
-    #[serde(default)]
-    pub allow_drop: bool,
-}
+pub use crate::options::Scope;
 
 /// The plan of one part of the module on this host.
 pub fn plan_scoped(ctx: &Ctx, scope: &Scope) -> Result<ModulePlan> {
-    let version = version::resolve(ctx.host)?;
-    let pg = Pg::new(ctx.inv, ctx.host, ctx.facts, version)?;
+    let pg = member(ctx)?;
     plan_scope_for(&pg, scope)
 }
 

@@ -22,6 +22,8 @@ pub struct Member {
 #[derive(Debug, Clone)]
 pub struct Pg {
     pub facts: Facts,
+    /// The run's options: delivered certificates, files the inventory names.
+    pub opts: crate::options::PlanOptions,
     pub ip: String,
     pub cluster: String,
     pub seq: u32,
@@ -108,8 +110,6 @@ pub struct Pg {
     pub extensions: Vec<String>,
     /// `pg_safeguard`: refuse to drop databases (and clusters).
     pub safeguard: bool,
-    /// Where `baseline` files are looked for (the inventory's directory).
-    pub inventory_dir: std::path::PathBuf,
     pub provision: bool,
     pub admin_ip: String,
     pub infra_ips: Vec<String>,
@@ -376,6 +376,7 @@ impl Pg {
         let crontab = v.strs("pg_crontab");
         Ok(Pg {
             facts: facts.clone(),
+            opts: crate::options::PlanOptions::NONE,
             ip: host.addr.clone(),
             instance: host.id.pg_instance.clone().unwrap_or_else(|| format!("{cluster}-{seq}")),
             cluster_dir: cluster_dir(&fs_main, &cluster, version),
@@ -456,7 +457,6 @@ impl Pg {
             crontab,
             extensions: v.strs("pg_extensions"),
             safeguard: v.b("pg_safeguard", false),
-            inventory_dir: inv.path.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
             provision: v.b("pg_provision", true),
             admin_ip,
             infra_ips,

@@ -55,8 +55,9 @@ pub fn civil_date(days: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
-fn today_days() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| (d.as_secs() / 86_400) as i64).unwrap_or(0)
+/// Today as days since 1970-01-01, from the facts' clock.
+fn today_days(pg: &Pg) -> i64 {
+    pg.facts.now.div_euclid(86_400)
 }
 
 fn is_absent(v: &Value) -> bool {
@@ -111,7 +112,7 @@ pub fn role_defs(pg: &Pg) -> Result<Vec<RoleDef>> {
         let (roles, revoke) = memberships(v);
         // Pigsty: `expire_in` (days from now) wins over `expire_at`.
         let expire_at = match v.get("expire_in").and_then(Value::as_i64) {
-            Some(n) => Some(civil_date(today_days() + n)),
+            Some(n) => Some(civil_date(today_days(pg) + n)),
             None => str_of(v, "expire_at"),
         };
         let spec = RoleSpec {
@@ -184,14 +185,6 @@ fn extensions_of(v: &Value) -> Vec<(String, Option<String>)> {
         .unwrap_or_default()
 }
 
-/// Files named by `baseline`, sent along by the controller (node mode), by name.
-static FILES: std::sync::OnceLock<BTreeMap<String, String>> = std::sync::OnceLock::new();
-
-/// Node mode: the baseline files the controller read next to its inventory.
-pub fn set_files(files: BTreeMap<String, String>) {
-    let _ = FILES.set(files);
-}
-
 /// Where a `baseline` name is looked for, next to the inventory: `files/NAME`, then `NAME`.
 pub fn baseline_paths(inventory_dir: &std::path::Path, name: &str) -> Vec<std::path::PathBuf> {
     let p = std::path::Path::new(name);
@@ -201,11 +194,10 @@ pub fn baseline_paths(inventory_dir: &std::path::Path, name: &str) -> Vec<std::p
     vec![inventory_dir.join("files").join(name), inventory_dir.join(name)]
 }
 
+/// A `baseline` file's text: read by the controller next to its inventory and sent
+/// with the request (planning reads no file).
 fn baseline_sql(pg: &Pg, name: &str) -> Option<String> {
-    if let Some(s) = FILES.get().and_then(|f| f.get(name)) {
-        return Some(s.clone());
-    }
-    baseline_paths(&pg.inventory_dir, name).into_iter().find_map(|p| std::fs::read_to_string(p).ok())
+    pg.opts.files.get(name).cloned()
 }
 
 pub fn db_defs(pg: &Pg) -> Result<Vec<DbDef>> {
@@ -450,7 +442,7 @@ mod tests {
         let get = |n: &str| r.iter().find(|x| x.spec.name == n).unwrap();
         assert_eq!(get("dbuser_app").spec.roles, vec!["dbrole_readwrite".to_string()]);
         assert_eq!(get("dbuser_app").spec.revoke, vec!["dbrole_offline".to_string()]);
-        assert_eq!(get("dbuser_app").spec.expire_at.as_deref(), Some(civil_date(today_days() + 1).as_str()));
+        assert_eq!(get("dbuser_app").spec.expire_at.as_deref(), Some(civil_date(today_days(&pg) + 1).as_str()));
         assert_eq!(get("dbuser_exp").spec.expire_at.as_deref(), Some("2030-12-31"));
         assert!(get("dbuser_old").absent);
         assert!(!super::super::pgbouncer::userlist_users(&pg).unwrap().contains(&"dbuser_old".to_string()));

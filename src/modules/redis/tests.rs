@@ -36,13 +36,13 @@ pub fn demo() -> Inventory {
 
 fn plan_of(inv: &Inventory, addr: &str) -> ModulePlan {
     let facts = fake_facts();
-    let ctx = Ctx { inv, host: inv.host(addr).unwrap(), facts: &facts };
+    let ctx = Ctx::new(inv, inv.host(addr).unwrap(), &facts);
     plan(&ctx).unwrap()
 }
 
 fn params_of(inv: &Inventory, addr: &str) -> Params {
     let facts = fake_facts();
-    let ctx = Ctx { inv, host: inv.host(addr).unwrap(), facts: &facts };
+    let ctx = Ctx::new(inv, inv.host(addr).unwrap(), &facts);
     params(&ctx).unwrap()
 }
 
@@ -145,7 +145,7 @@ fn removal_drops_targets_and_plans_stops() {
     assert!(!names.iter().any(|n| n.contains("6379.service")), "{names:?}");
     let safe = Inventory::from_str("redis.yml", DEMO, &[r#"{"redis_remove": {"10.10.10.10": []}, "redis_safeguard": true}"#.into()]).unwrap();
     let facts = fake_facts();
-    let Err(e) = plan(&Ctx { inv: &safe, host: safe.host("10.10.10.10").unwrap(), facts: &facts }) else { panic!("safeguard ignored") };
+    let Err(e) = plan(&Ctx::new(&safe, safe.host("10.10.10.10").unwrap(), &facts)) else { panic!("safeguard ignored") };
     assert!(e.to_string().contains("redis_safeguard"), "{e}");
 }
 
@@ -161,7 +161,7 @@ fn exporter_password_map_has_every_instance() {
 fn missing_password_is_refused_naming_the_key() {
     let inv = Inventory::from_str("redis.yml", &DEMO.replace("redis_password: 'fake.ms' ,", ""), &[]).unwrap();
     let facts = fake_facts();
-    let Err(e) = plan(&Ctx { inv: &inv, host: inv.host("10.10.10.10").unwrap(), facts: &facts }) else { panic!("no password accepted") };
+    let Err(e) = plan(&Ctx::new(&inv, inv.host("10.10.10.10").unwrap(), &facts)) else { panic!("no password accepted") };
     assert!(e.to_string().contains("`redis_password`"), "{e}");
     assert!(inv.check_secrets().iter().any(|d| d.key.as_deref() == Some("redis_password")));
 }
@@ -234,6 +234,6 @@ fn alert_rules_are_installed_with_redis_and_pass_promtool_when_it_is_installed()
 fn valkey_is_refused_naming_the_key() {
     let inv = Inventory::from_str("redis.yml", DEMO, &["redis_type=valkey".into()]).unwrap();
     let facts = fake_facts();
-    let Err(e) = plan(&Ctx { inv: &inv, host: inv.host("10.10.10.10").unwrap(), facts: &facts }) else { panic!("valkey accepted") };
+    let Err(e) = plan(&Ctx::new(&inv, inv.host("10.10.10.10").unwrap(), &facts)) else { panic!("valkey accepted") };
     assert!(e.to_string().contains("`redis_type`"), "{e}");
 }
