@@ -153,3 +153,50 @@ pub fn scrape_targets(inv: &Inventory) -> Vec<ScrapeTarget> {
     v.sort();
     v
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::{CertPair, Delivered};
+
+    /// Every module of every host of the meta profile, a MinIO member and the Redis
+    /// demo, planned from captured facts with every command refused.
+    #[test]
+    fn every_module_plans_from_captured_facts_without_running_a_command() {
+        let facts = crate::facts::Facts::test_meta();
+        let cert = CertPair { crt: "-----BEGIN CERTIFICATE-----\n".into(), key: "-----BEGIN PRIVATE KEY-----\n".into() };
+        let opts = PlanOptions {
+            pki: Delivered { ca_crt: Some(cert.crt.clone()), certs: [("minio".to_string(), cert)].into_iter().collect() },
+            ..PlanOptions::NONE
+        };
+        let minio = Inventory::from_str_with(
+            "m.yml",
+            "all:\n  children:\n    minio: { hosts: { 10.10.10.10: { minio_seq: 1 } }, vars: { minio_cluster: minio, minio_users: [ { access_key: pgbackrest, secret_key: test-backup-secret-0001, policy: pgsql } ] } }\n  vars: { admin_ip: 10.10.10.10, minio_secret_key: test-minio-admin-secret, haproxy_admin_password: fake-haproxy }\n",
+            &[],
+            &crate::inventory::LoadOptions { resolve_names: false },
+        )
+        .unwrap();
+        let invs = [node::tests::meta_inventory(&[]), redis::tests::demo(), minio];
+        let mut planned = std::collections::BTreeSet::new();
+        crate::sys::cmd::without_commands(|| {
+            for inv in &invs {
+                for h in &inv.hosts {
+                    for m in h.modules() {
+                        let ctx = Ctx::new(inv, h, &facts).with(&opts);
+                        let p = plan(m, &ctx).unwrap_or_else(|e| panic!("{m} on {}: {e:#}", h.addr));
+                        assert!(p.steps().count() > 0, "{m} on {} planned nothing", h.addr);
+                        planned.insert(m);
+                    }
+                }
+            }
+        });
+        assert_eq!(planned.len(), ORDER.len(), "every module was planned: {planned:?}");
+    }
+
+    #[test]
+    fn a_command_while_planning_is_caught() {
+        let r = std::panic::catch_unwind(|| crate::sys::cmd::without_commands(|| crate::sys::Cmd::new("true").run()));
+        assert!(r.is_err());
+        assert!(crate::sys::Cmd::new("true").run().is_ok(), "allowed again afterwards");
+    }
+}

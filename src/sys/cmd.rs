@@ -47,6 +47,21 @@ pub struct Cmd {
     timeout: Duration,
 }
 
+#[cfg(test)]
+thread_local! {
+    static NO_COMMANDS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Tests: run `f` on this thread with every command refused (a panic naming it), to
+/// prove that planning runs none.
+#[cfg(test)]
+pub fn without_commands<T>(f: impl FnOnce() -> T) -> T {
+    NO_COMMANDS.with(|c| c.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    NO_COMMANDS.with(|c| c.set(false));
+    r.unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
 impl Cmd {
     pub fn new(program: impl Into<String>) -> Self {
         Cmd {
@@ -130,6 +145,10 @@ impl Cmd {
 
     /// Run and return the output whatever the exit code.
     pub fn run(&self) -> Result<Output, CmdError> {
+        #[cfg(test)]
+        if NO_COMMANDS.with(|f| f.get()) {
+            panic!("a command ran where none may: {}", self.display());
+        }
         let mut c = Command::new(&self.program);
         c.args(&self.args)
             .stdin(if self.stdin.is_some() {
