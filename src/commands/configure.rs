@@ -8,23 +8,7 @@ use rand::Rng;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
-/// Every credential the profiles reference; each gets its own random value.
-pub const SECRETS: &[&str] = &[
-    "pg_admin_password",
-    "pg_monitor_password",
-    "pg_replication_password",
-    "patroni_password",
-    "haproxy_admin_password",
-    "grafana_admin_password",
-    "grafana_view_password",
-    "etcd_root_password",
-    "redis_password",
-    "minio_secret_key",
-    "s3_key_secret",
-    "pgbackrest_cipher_pass",
-    "dbuser_meta",
-    "dbuser_view",
-];
+pub use crate::inventory::SECRETS;
 
 /// A random password: 24 characters from [A-Za-z0-9], from the OS RNG (~143 bits).
 pub fn random_secret() -> String {

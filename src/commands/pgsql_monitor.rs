@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 pub const DIR: &str = "/etc/pigsty/monitor";
 pub const UNIT_FILE: &str = "/etc/systemd/system/pg-monitor@.service";
-pub const JOB: &str = "pgrds";
+pub use crate::modules::infra::prom::REMOTE_PG_JOB as JOB;
 const EXPORTER: &str = "/usr/bin/prometheus-postgres-exporter";
 const FIRST_PORT: u16 = 20001;
 

@@ -165,7 +165,7 @@ fn settle_names(dir: &std::path::Path, files: &[repo::DebFile]) -> Result<()> {
     for e in std::fs::read_dir(dir)?.flatten() {
         let n = e.file_name().to_string_lossy().to_string();
         if n.ends_with(".deb") && !wanted.contains(n.as_str()) {
-            if let Some(s) = crate::remote::ssh::file_sha256(&e.path()) {
+            if let Some(s) = crate::sys::fs::file_sha256(&e.path()) {
                 by_sha.insert(s, e.path());
             }
         }
@@ -283,7 +283,7 @@ pub fn pack(g: &Global, output: Option<&std::path::Path>) -> Result<u8> {
     let _ = std::fs::remove_dir_all(&stage);
     let _ = tmp_ok?;
     std::fs::rename(&tmp, &out)?;
-    let sum = crate::remote::ssh::file_sha256(&out).context("checksum of the bundle")?;
+    let sum = crate::sys::fs::file_sha256(&out).context("checksum of the bundle")?;
     let fname = out
         .file_name()
         .map(|f| f.to_string_lossy().to_string())
@@ -317,7 +317,7 @@ pub fn unpack_bundle(file: &std::path::Path, repo_dir: &std::path::Path) -> Resu
     match std::fs::read_to_string(&side) {
         Ok(t) => {
             let want = t.split_whitespace().next().unwrap_or("").to_string();
-            let got = crate::remote::ssh::file_sha256(file).unwrap_or_default();
+            let got = crate::sys::fs::file_sha256(file).unwrap_or_default();
             if want != got {
                 bail!("bundle `{}` does not match its checksum in `{}` (got {got}); it is damaged or not the one the checksum is for; nothing was changed", file.display(), side.display());
             }

@@ -819,3 +819,30 @@ impl Host {
         out
     }
 }
+
+/// `'10.10.10.10 6379'` (Pigsty's form) or `10.10.10.10:6379`.
+pub fn parse_replica_of(s: &str) -> Option<(String, u16)> {
+    let s = s.trim();
+    let (h, p) = s.split_once(char::is_whitespace).or_else(|| s.rsplit_once(':'))?;
+    let p: u16 = p.trim().parse().ok().filter(|p| *p > 0)?;
+    let h = h.trim();
+    (!h.is_empty()).then(|| (h.to_string(), p))
+}
+
+/// Every credential the profiles reference; each gets its own random value.
+pub const SECRETS: &[&str] = &[
+    "pg_admin_password",
+    "pg_monitor_password",
+    "pg_replication_password",
+    "patroni_password",
+    "haproxy_admin_password",
+    "grafana_admin_password",
+    "grafana_view_password",
+    "etcd_root_password",
+    "redis_password",
+    "minio_secret_key",
+    "s3_key_secret",
+    "pgbackrest_cipher_pass",
+    "dbuser_meta",
+    "dbuser_view",
+];

@@ -774,7 +774,7 @@ fn ports(inv: &Inventory, out: &mut Vec<Diag>) {
 /// standalone mode; one `redis_mode` per cluster; a native cluster has at least 3
 /// primaries; Sentinel monitor entries have a name, host and port.
 fn redis_clusters(inv: &Inventory, out: &mut Vec<Diag>) {
-    use crate::modules::redis::parse_replica_of;
+    use crate::inventory::parse_replica_of;
     let defined: Vec<(&str, u16)> = inv
         .hosts
         .iter()

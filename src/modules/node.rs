@@ -880,7 +880,7 @@ pub(crate) mod tests {
     /// The meta profile for 10.10.10.10 (tuning oltp) with fixed fake secrets, plus
     /// extra vars as `-e` takes them.
     pub fn meta_inventory(extra: &[&str]) -> Inventory {
-        let secrets: serde_json::Map<String, Value> = crate::commands::configure::SECRETS
+        let secrets: serde_json::Map<String, Value> = crate::inventory::SECRETS
             .iter()
             .map(|k| {
                 (

@@ -2,8 +2,6 @@
 //! multiplexing, BatchMode (never prompts), connect timeouts, and host keys verified
 //! against known_hosts (accepting unknown keys is an explicit choice).
 use crate::sys::{Cmd, Output};
-use sha2::{Digest, Sha256};
-use std::path::Path;
 use std::time::Duration;
 
 /// Where the remote binary lives.
@@ -137,7 +135,7 @@ impl Ssh {
             code: -1,
             tail: e.to_string(),
         })?;
-        let local = file_sha256(&exe).unwrap_or_default();
+        let local = crate::sys::fs::file_sha256(&exe).unwrap_or_default();
         let remote = self
             .run(&format!("sha256sum {REMOTE_BIN} 2>/dev/null || true"), None, Duration::from_secs(30))?
             .stdout
@@ -170,10 +168,6 @@ fn first_line(s: &str) -> String {
     s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
 }
 
-pub fn file_sha256(p: &Path) -> Option<String> {
-    let b = std::fs::read(p).ok()?;
-    Some(hex::encode(Sha256::digest(&b)))
-}
 
 #[cfg(test)]
 mod tests {

@@ -57,7 +57,7 @@ impl Resource for RepoBinary {
         self.dest.display().to_string()
     }
     fn check(&self) -> ResResult<State> {
-        let have = crate::remote::ssh::file_sha256(&self.dest);
+        let have = crate::sys::fs::file_sha256(&self.dest);
         let Some(have) = have else {
             return Ok(State::drift(format!(
                 "absent: install from {}/{}",
@@ -90,7 +90,7 @@ impl Resource for RepoBinary {
             let _ = std::fs::remove_file(&tmp);
             return Err(self.missing(&format!("download failed: {}", out.stderr.trim())));
         }
-        let got = crate::remote::ssh::file_sha256(&tmp).unwrap_or_default();
+        let got = crate::sys::fs::file_sha256(&tmp).unwrap_or_default();
         if got != want {
             let _ = std::fs::remove_file(&tmp);
             return Err(ResError::msg(format!(

@@ -101,6 +101,13 @@ pub fn stat(path: &Path) -> Option<(u32, String, String)> {
     Some((m.permissions().mode() & 0o7777, user_name(m.uid()), group_name(m.gid())))
 }
 
+/// The sha256 of a file's content (hex), `None` when it cannot be read.
+pub fn file_sha256(p: &Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let b = std::fs::read(p).ok()?;
+    Some(hex::encode(Sha256::digest(&b)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

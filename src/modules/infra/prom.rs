@@ -36,6 +36,8 @@ use std::collections::BTreeMap;
 
 /// Alertmanager's gossip port when several infra nodes form a cluster.
 pub const ALERTMANAGER_CLUSTER_PORT: u16 = 9094;
+/// Prometheus job of the remote Postgres targets `pigsty pgsql monitor add` registers.
+pub const REMOTE_PG_JOB: &str = "pgrds";
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Job {
@@ -71,7 +73,7 @@ pub fn jobs(inv: &Inventory, v: &Map<String, Value>) -> Vec<Job> {
     out.push(job("pgbouncer", "pgbouncer: pgbouncer exporter", &exporter_path));
     out.push(job("patroni", "patroni: Patroni REST API metrics", "/metrics"));
     out.push(job(
-        crate::commands::pgsql_monitor::JOB,
+        REMOTE_PG_JOB,
         "pgrds: remote postgres registered with `pigsty pgsql monitor add`",
         &exporter_path,
     ));

@@ -469,14 +469,4 @@ pub(crate) mod tests {
         assert_eq!(scoped("ext", &["postgis"]), vec!["package extension postgis", "pg extension postgis in appdb"]);
         assert_eq!(scoped("ext", &["vector"]), Vec::<String>::new());
     }
-
-    #[test]
-    fn scopes_travel_in_the_node_request_and_old_requests_still_parse() {
-        let old = r#"{"inventory":"","inventory_name":"x","extra_vars":[],"host":"h","modules":["pgsql"],"mode":"check"}"#;
-        let r: crate::remote::request::NodeRequest = serde_json::from_str(old).unwrap();
-        assert!(r.pgsql_scope.is_none() && r.files.is_empty());
-        let s = Scope { part: "db".into(), names: vec!["appdb".into()], allow_drop: true };
-        let back: Scope = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
-        assert_eq!(back, s);
-    }
 }

@@ -72,14 +72,7 @@ pub fn mode_of(h: &Host) -> Mode {
     }
 }
 
-/// `'10.10.10.10 6379'` (Pigsty's form) or `10.10.10.10:6379`.
-pub fn parse_replica_of(s: &str) -> Option<(String, u16)> {
-    let s = s.trim();
-    let (h, p) = s.split_once(char::is_whitespace).or_else(|| s.rsplit_once(':'))?;
-    let p: u16 = p.trim().parse().ok().filter(|p| *p > 0)?;
-    let h = h.trim();
-    (!h.is_empty()).then(|| (h.to_string(), p))
-}
+pub use crate::inventory::parse_replica_of;
 
 /// One instance of a redis node.
 #[derive(Debug, Clone, PartialEq, Eq)]
