@@ -71,7 +71,7 @@ impl Ctx<'_> {
 }
 
 fn suggest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
-    known.iter().map(|k| (super::schema::edit_distance(name, k), *k)).filter(|(d, _)| *d <= 2).min_by_key(|(d, _)| *d).map(|(_, k)| k)
+    super::schema::closest(name, known.iter().copied())
 }
 
 fn unknown_hint(name: &str, known: &[&str]) -> String {

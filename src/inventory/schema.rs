@@ -182,14 +182,7 @@ impl Schema {
 
     /// The known parameter closest to `name` (a likely typo), if close enough.
     pub fn suggest(&self, name: &str) -> Option<&str> {
-        let mut best: Option<(usize, &str)> = None;
-        for k in self.params.keys() {
-            let d = edit_distance(name, k);
-            if d <= 2 && best.map_or(true, |(b, _)| d < b) {
-                best = Some((d, k));
-            }
-        }
-        best.map(|(_, k)| k)
+        closest(name, self.params.keys().map(String::as_str))
     }
 }
 
@@ -353,20 +346,14 @@ pub fn is_duration(s: &str) -> bool {
     )
 }
 
-/// Levenshtein distance, for "did you mean" hints.
-pub(super) fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+/// The candidate nearest to `name` by edit distance (at most 2), for "did you mean"
+/// hints; the first of equals wins.
+pub(super) fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|k| (strsim::levenshtein(name, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
 }
 
 #[cfg(test)]

@@ -4,13 +4,16 @@
 //! We build the verifier ourselves and hand Postgres the verifier, never the plain
 //! password (it would otherwise sit in the server log under `log_statement = ddl`), and
 //! we check a plain password against a stored verifier so a re-run does not reset
-//! passwords that are already right. HMAC, PBKDF2 and base64 are a few lines each on
-//! top of `sha2`, so no extra crates.
+//! passwords that are already right. HMAC, PBKDF2 and base64 come from the RustCrypto
+//! `hmac`/`pbkdf2` crates and `base64`; the RFC vectors below keep them honest.
 //!
 //! Passwords are used as their UTF-8 bytes. Postgres runs SASLprep (NFKC) on the
 //! password first; for ASCII passwords (what `pigsty configure` generates) that is the
 //! identity. A non-ASCII password that NFKC changes would verify as "different" and be
 //! set again on every run.
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 /// Iterations Postgres uses by default (`scram_iterations`).
@@ -18,34 +21,15 @@ pub const ITERATIONS: u32 = 4096;
 
 /// HMAC-SHA-256 (RFC 2104).
 pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut ipad = [0x36u8; 64];
-    let mut opad = [0x5cu8; 64];
-    for i in 0..64 {
-        ipad[i] ^= k[i];
-        opad[i] ^= k[i];
-    }
-    let inner = Sha256::new().chain_update(ipad).chain_update(msg).finalize();
-    Sha256::new().chain_update(opad).chain_update(inner).finalize().into()
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes a key of any length");
+    m.update(msg);
+    m.finalize().into_bytes().into()
 }
 
 /// PBKDF2-HMAC-SHA-256 with a 32-byte output (one block), i.e. SCRAM's `Hi()`.
 pub fn hi(password: &[u8], salt: &[u8], iterations: u32) -> [u8; 32] {
-    let mut msg = salt.to_vec();
-    msg.extend_from_slice(&1u32.to_be_bytes());
-    let mut u = hmac_sha256(password, &msg);
-    let mut out = u;
-    for _ in 1..iterations {
-        u = hmac_sha256(password, &u);
-        for (o, b) in out.iter_mut().zip(u.iter()) {
-            *o ^= b;
-        }
-    }
+    let mut out = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut out);
     out
 }
 
@@ -97,50 +81,14 @@ pub fn verify(password: &str, verifier: &str) -> bool {
     s.as_slice() == stored.as_slice() && k.as_slice() == server.as_slice()
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
 /// Standard base64 with padding.
 pub fn b64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        out.push(B64[(n >> 18) as usize & 63] as char);
-        out.push(B64[(n >> 12) as usize & 63] as char);
-        out.push(if chunk.len() > 1 { B64[(n >> 6) as usize & 63] as char } else { '=' });
-        out.push(if chunk.len() > 2 { B64[n as usize & 63] as char } else { '=' });
-    }
-    out
+    STANDARD.encode(data)
 }
 
 /// Standard base64 (padding required, no whitespace).
 pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.as_bytes();
-    if s.len() % 4 != 0 {
-        return None;
-    }
-    let val = |c: u8| -> Option<u32> { B64.iter().position(|x| *x == c).map(|p| p as u32) };
-    let mut out = Vec::with_capacity(s.len() / 4 * 3);
-    for (i, q) in s.chunks(4).enumerate() {
-        let last = i == s.len() / 4 - 1;
-        let pad = q.iter().rev().take_while(|c| **c == b'=').count();
-        if pad > 2 || (pad > 0 && !last) {
-            return None;
-        }
-        let mut n = 0u32;
-        for (j, c) in q.iter().enumerate() {
-            let v = if j >= 4 - pad { 0 } else { val(*c)? };
-            n = (n << 6) | v;
-        }
-        out.push((n >> 16) as u8);
-        if pad < 2 {
-            out.push((n >> 8) as u8);
-        }
-        if pad < 1 {
-            out.push(n as u8);
-        }
-    }
-    Some(out)
+    STANDARD.decode(s).ok()
 }
 
 #[cfg(test)]
