@@ -9,7 +9,7 @@
 //! `etcd_safeguard`, never removes every member. Each host leaves the member list
 //! (through the others), stops, and loses its etcd data and settings.
 use super::deploy;
-use super::pgsql::confirm;
+use super::confirm;
 use crate::cli::Global;
 use crate::controller::Phase;
 use crate::inventory::{Host, Inventory, Module};

@@ -5,7 +5,7 @@
 //! honours `minio_safeguard`, stops the members and deletes their data when
 //! `minio_rm_data` (default true).
 use super::deploy;
-use super::pgsql::confirm;
+use super::confirm;
 use crate::cli::Global;
 use crate::controller::Phase;
 use crate::inventory::{Host, Inventory, Module};

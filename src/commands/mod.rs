@@ -117,3 +117,19 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Completion(a) => completion::run(a),
     }
 }
+
+/// Read `name` (a cluster, database or host) back from stdin, a terminal or a pipe,
+/// after showing `what` will happen; anything else refuses with nothing changed.
+pub fn confirm(name: &str, what: &str) -> Result<()> {
+    use std::io::{BufRead, IsTerminal};
+    eprint!("{what}\ntype `{name}` to proceed: ");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if !std::io::stdin().is_terminal() {
+        eprintln!(); // the answer came from a pipe: end the prompt's line
+    }
+    if line.trim() != name {
+        anyhow::bail!("confirmation `{}` does not match `{name}`; nothing was changed\nhint: pass --yes to skip the question", line.trim());
+    }
+    Ok(())
+}

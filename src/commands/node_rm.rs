@@ -4,7 +4,7 @@
 //! back (or `--yes`). Each host stops the services NODE runs for pigsty, and the
 //! infra nodes drop its Prometheus targets.
 use super::deploy;
-use super::pgsql::confirm;
+use super::confirm;
 use crate::cli::Global;
 use crate::controller::Phase;
 use crate::inventory::Module;

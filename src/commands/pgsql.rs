@@ -8,7 +8,7 @@ use crate::inventory::{Host, Inventory};
 use crate::resources::patroni::PatroniApi;
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
-use std::io::{BufRead, IsTerminal};
+use super::confirm;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,19 +175,6 @@ pub fn cluster_members_state(hosts: &[&Host]) -> Result<Vec<Member>> {
     Ok(members(&state))
 }
 
-/// Read the cluster name back from stdin (a terminal or a pipe); anything else refuses.
-pub fn confirm(cluster: &str, what: &str) -> Result<()> {
-    eprint!("{what}\ntype `{cluster}` to proceed: ");
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    if !std::io::stdin().is_terminal() {
-        eprintln!(); // the answer came from a pipe: end the prompt's line
-    }
-    if line.trim() != cluster {
-        bail!("confirmation `{}` does not match `{cluster}`; nothing was changed\nhint: pass --yes to skip the question", line.trim());
-    }
-    Ok(())
-}
 
 fn print_members(ms: &[Member]) {
     println!(

@@ -18,7 +18,7 @@ use crate::modules::pgsql::Scope;
 use crate::report::Reporter;
 use anyhow::{bail, Result};
 use serde_json::Value;
-use std::io::{BufRead, IsTerminal};
+use super::confirm;
 use std::sync::Mutex;
 
 /// Which part of the cluster a verb applies.
@@ -66,19 +66,6 @@ fn names(host: &Host, keys: &[&str]) -> String {
     }
 }
 
-/// Read `name` back from stdin; anything else refuses.
-fn confirm(name: &str, what: &str) -> Result<()> {
-    eprint!("{what}\ntype the database name `{name}` to proceed: ");
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    if !std::io::stdin().is_terminal() {
-        eprintln!();
-    }
-    if line.trim() != name {
-        bail!("confirmation `{}` does not match `{name}`; nothing was changed\nhint: pass --yes to skip the question", line.trim());
-    }
-    Ok(())
-}
 
 /// Checks before anything runs: the cluster exists, the user/database is defined,
 /// a drop is allowed and confirmed. Returns the scope to send.

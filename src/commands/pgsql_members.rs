@@ -8,7 +8,8 @@
 //! is on for a host it would remove, and removes the current leader only together
 //! with its whole cluster (switch over first to remove it alone).
 use super::deploy;
-use super::pgsql::{cluster_members_state, confirm, Member};
+use super::confirm;
+use super::pgsql::{cluster_members_state, Member};
 use crate::cli::{Global, Target};
 use crate::controller::Phase;
 use crate::inventory::{Host, Inventory, Module};

@@ -30,7 +30,7 @@
 //! `--action pause` stops at the target with recovery paused and Patroni stopped, and
 //! says how to go on.
 use super::backup::{dbsu, info_on, leader_host, parse_sets, q, sh_on, utc, BackupSet};
-use super::pgsql::confirm;
+use super::confirm;
 use crate::cli::{Global, PitrArgs};
 use crate::inventory::Host;
 use anyhow::{anyhow, bail, Context, Result};

@@ -15,7 +15,7 @@ use crate::inventory::{Host, Inventory, Module};
 use crate::report::Reporter;
 use anyhow::{bail, Result};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, IsTerminal};
+use super::confirm;
 use std::sync::Mutex;
 
 /// The cluster's hosts that `host` (and `port`) select, with the ports named.
@@ -92,19 +92,6 @@ pub fn add(g: &Global, cluster: &str, host: Option<&str>, port: Option<u16>) -> 
     converge(g, &inv, &hosts, &[Module::Node, Module::Redis], vec![])
 }
 
-/// Read the cluster name back from stdin; anything else refuses.
-fn confirm(cluster: &str, what: &str) -> Result<()> {
-    eprint!("{what}\ntype the cluster name `{cluster}` to proceed: ");
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line)?;
-    if !std::io::stdin().is_terminal() {
-        eprintln!();
-    }
-    if line.trim() != cluster {
-        bail!("confirmation `{}` does not match `{cluster}`; nothing was removed\nhint: pass --yes to skip the question", line.trim());
-    }
-    Ok(())
-}
 
 pub fn rm(g: &Global, cluster: &str, host: Option<&str>, port: Option<u16>, yes: bool) -> Result<u8> {
     let inv = super::deploy::load_inventory(g)?;

@@ -2,9 +2,18 @@
 # lib.sh: helpers for lab suites (sourced, not run).
 #
 #   check "description" CMD...          pass when CMD exits 0
-#   check_fails "description" CMD...    pass when CMD exits non-zero
+#   check_fails "description" CMD...    pass when CMD exits 1..254 but not 255 (ssh could not
+#                                       connect: the probe never ran) nor 124 (timed out)
+#   check_refused "description" MSG CMD... pass when CMD fails as check_fails does AND its
+#                                       output holds MSG (a refusal says why)
+#   check_unreachable "description" CMD... pass when ssh in CMD could not connect (exit 255)
 #   check_eq "description" WANT CMD...  pass when CMD's stdout (trailing newlines cut) is WANT
+#   step "description" CMD...           set-up, not a check: counts nothing when it works,
+#                                       a failed check when it does not
 #   retry N SECONDS CMD...              run CMD up to N times, SECONDS apart; its last status
+#   singleton_on_node1                  node 1 runs the singleton with this build's binary
+#   etcdctl_on1 ADDR ARGS...            etcdctl as root on node 1 against ADDR:2379
+#   forget_pg_test ADDR...              node 1 forgets an old pg-test: etcd keys, host keys
 #   lab VERB ARGS...                    tests/lab/lab.sh
 #   at_exit CMD...                      run CMD when the suite ends (cleanup of what it started)
 #   summary                             prints `N passed, N failed`; exit 1 if any failed
@@ -69,12 +78,42 @@ check() {
   return 0
 }
 
+# why a failure does not count as the failure a check wants ("" when it does)
+_not_a_failure() { # rc
+  case $1 in
+    0) echo "expected a failure, got exit 0" ;;
+    255) echo "exit 255: ssh could not connect, the probe never ran" ;;
+    124) echo "exit 124: timed out, the probe never answered" ;;
+  esac
+}
+
 check_fails() {
+  local desc=$1 rc why
+  shift
+  "$@" </dev/null >"$_CHECK_OUT" 2>&1
+  rc=$?
+  why=$(_not_a_failure "$rc")
+  if [[ -z $why ]]; then _pass "$desc"; else _fail "$desc" "$why: $*"; fi
+  return 0
+}
+
+check_refused() {
+  local desc=$1 msg=$2 rc why
+  shift 2
+  "$@" </dev/null >"$_CHECK_OUT" 2>&1
+  rc=$?
+  why=$(_not_a_failure "$rc")
+  if [[ -z $why ]] && ! grep -qF -- "$msg" "$_CHECK_OUT"; then why="exit $rc but the output does not say \`$msg\`"; fi
+  if [[ -z $why ]]; then _pass "$desc"; else _fail "$desc" "$why: $*"; fi
+  return 0
+}
+
+check_unreachable() {
   local desc=$1 rc
   shift
   "$@" </dev/null >"$_CHECK_OUT" 2>&1
   rc=$?
-  if ((rc != 0)); then _pass "$desc"; else _fail "$desc" "expected a failure, got exit 0: $*"; fi
+  if ((rc == 255)); then _pass "$desc"; else _fail "$desc" "expected ssh to fail to connect (255), got exit $rc: $*"; fi
   return 0
 }
 
@@ -91,6 +130,15 @@ check_eq() {
   return 0
 }
 
+step() {
+  local desc=$1 rc
+  shift
+  "$@" </dev/null >"$_CHECK_OUT" 2>&1
+  rc=$?
+  if ((rc == 0)); then info "$desc"; else _fail "$desc" "set-up failed, exit $rc: $*"; fi
+  return "$rc"
+}
+
 retry() {
   local n=$1 pause=$2 i rc=1
   shift 2
@@ -100,6 +148,32 @@ retry() {
     ((i < n)) && sleep "$pause"
   done
   return "$rc"
+}
+
+singleton_on_node1() {
+  local inv=/etc/pigsty/pigsty.yml
+  if lab ssh 1 "test -s $inv && pigsty status pg-meta >/dev/null 2>&1" </dev/null; then
+    info "node 1 runs the singleton (left by an earlier suite)"
+    step "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty &&
+      step "binary is executable" lab ssh 1 chmod 755 /usr/local/bin/pigsty
+  else
+    info "no singleton on node 1: installing it as the singleton suite does"
+    step "lab1: reset to a fresh disk" lab reset 1 &&
+      step "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty &&
+      step "binary is executable" lab ssh 1 chmod 755 /usr/local/bin/pigsty
+    check "pigsty install on node 1" timeout 1800 "$LAB" ssh 1 "pigsty install > /root/install.log 2>&1"
+  fi
+}
+
+etcdctl_on1() {
+  local ep=$1
+  shift
+  lab ssh 1 "pw=\$(sed -n 's/^    etcd_root_password: *//p' /etc/pigsty/pigsty.yml | head -n1); ETCDCTL_API=3 ETCDCTL_USER=root:\$pw etcdctl --endpoints=http://$ep:2379 $*"
+}
+
+forget_pg_test() {
+  etcdctl_on1 10.10.10.10 del --prefix /pg/pg-test/ >/dev/null &&
+    lab ssh 1 "for h in $*; do test ! -e /root/.ssh/known_hosts || ssh-keygen -R \$h >/dev/null 2>&1 || exit 1; done"
 }
 
 summary() {

@@ -78,12 +78,12 @@ on "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"
 check "pg-test is healthy before we start" retry 30 2 healthy_cluster
 
 echo "-- pigsty repo add: the garage binary into node 1's local repository"
-check "push the garage binary to node 1" lab push 1 "$GARAGE" /root/garage
+step "push the garage binary to node 1" lab push 1 "$GARAGE" /root/garage
 check "pigsty repo add /root/garage" on "pigsty repo add /root/garage > /root/repo-add.log 2>&1"
 check "nginx serves it and SHA256SUMS records its checksum" on "cd /tmp && curl -sf http://$META/pigsty/garage -o /tmp/garage.dl && curl -sf http://$META/pigsty/SHA256SUMS | grep ' garage\$' | sed 's/garage\$/garage.dl/' | sha256sum -c --quiet"
 
 echo "-- MINIO on node 1 (garage engine), HTTPS with the INFRA CA"
-check "push tests/lab/backup and ha to node 1" bash -c "'$LAB' push 1 '$LAB_DIR/backup' /root/backup && '$LAB' push 1 '$LAB_DIR/ha' /root/ha"
+step "push tests/lab/backup and ha to node 1" bash -c "'$LAB' push 1 '$LAB_DIR/backup' /root/backup && '$LAB' push 1 '$LAB_DIR/ha' /root/ha"
 merge_minio() {
   on "python3 - <<'PY'
 import re
@@ -187,7 +187,7 @@ check_eq "pgbackrest's key lists bucket pgsql" 200 s3_code pgbackrest pgsql
 check_eq "pgbackrest's key is refused on bucket meta" 403 s3_code pgbackrest meta
 check_eq "s3user_meta's key lists bucket meta" 200 s3_code s3user_meta meta
 check_eq "s3user_meta's key is refused on bucket pgsql" 403 s3_code s3user_meta pgsql
-check_fails "no credentials file is world-readable" on "find /root -maxdepth 1 -name 's3-*.curl' -perm /o=r | grep -q ."
+check "no credentials file is world-readable" on "! find /root -maxdepth 1 -name 's3-*.curl' -perm /o=r | grep -q ."
 
 echo "-- bad input: the cluster is left untouched"
 before=$(leader_line)
@@ -272,8 +272,8 @@ echo "-- disaster recovery: pg-test rebuilt on reset nodes from the S3 repositor
 L=$(leader_ip)
 check "a last row, archived" psql_at "$L" 5433 test "insert into pitr_a values (9999, 'DR')"
 check "... WAL archived (pgbackrest check)" on_leader "runuser -u postgres -- pgbackrest --stanza=pg-test check"
-for i in 2 3 4; do check "lab$i: reset to a fresh disk (the cluster is gone)" lab reset "$i"; done
-check "no pg-test in etcd, no old host keys" on "pw=\$(sed -n 's/^    etcd_root_password: *//p' $INV | head -n1); ETCDCTL_API=3 ETCDCTL_USER=root:\$pw etcdctl --endpoints=http://$META:2379 del --prefix /pg/pg-test/ >/dev/null; for h in ${PG_IPS[*]}; do ssh-keygen -R \$h >/dev/null 2>&1; done; true"
+for i in 2 3 4; do step "lab$i: reset to a fresh disk (the cluster is gone)" lab reset "$i"; done
+step "no pg-test in etcd, no old host keys" forget_pg_test "${PG_IPS[@]}"
 t0=$(now)
 check "pigsty deploy -l pg-test on the fresh nodes" timeout 2700 "$LAB" ssh 1 "pigsty deploy -l pg-test > /root/bk-dr-deploy.log 2>&1"
 info "deploy on the fresh nodes says: $(on "grep -m1 -o 'holds another system.s backups[^:]*' /root/bk-dr-deploy.log" || echo '(no stanza note)')"

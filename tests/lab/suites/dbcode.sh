@@ -54,17 +54,8 @@ plan_changes() { on "pigsty plan -l $IP 2>/dev/null" | grep -E '  ~ |change\(s\)
 
 #------------------------------------------------------------------------------
 echo "-- node 1: the singleton meta node"
-if on "test -s $INV && pigsty status pg-meta >/dev/null 2>&1"; then
-  info "node 1 runs the singleton (left by an earlier suite)"
-else
-  info "no singleton on node 1: installing it as the singleton suite does"
-  check "lab1: reset to a fresh disk" lab reset 1
-  check "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty
-  check "pigsty install on node 1" timeout 1800 "$LAB" ssh 1 "pigsty install > /root/install.log 2>&1"
-fi
-check "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty
-check "binary is executable" on chmod 755 /usr/local/bin/pigsty
-check "push tests/lab/dbcode to node 1" lab push 1 "$LAB_DIR/dbcode" /root/dbcode
+singleton_on_node1
+step "push tests/lab/dbcode to node 1" lab push 1 "$LAB_DIR/dbcode" /root/dbcode
 # an earlier run that died keeps its copy: start from it
 check "keep the inventory aside" on "if test -s $KEEP; then cp -p $KEEP $INV; else cp -p $INV $KEEP; fi"
 pw=$(on "sed -n 's/^    pg_admin_password: *//p' $INV | head -n1")
@@ -97,7 +88,7 @@ inv_add pg_users "- { name: dbuser_bad, password: x$RO_PW, superuserr: true }"
 check "unknown role attribute: pigsty pgsql user fails naming pg_users[0].superuserr" \
   on "! pigsty pgsql user pg-meta dbuser_bad 2>/tmp/bad.err && grep -q 'pg_users\[0\].superuserr' /tmp/bad.err"
 check_fails "... and role dbuser_bad was not created" role_exists dbuser_bad
-check_fails "... and the password is in no error message" on "grep -qF 'x$RO_PW' /tmp/bad.err"
+check "... and the password is in no error message" on "test -s /tmp/bad.err && ! grep -qF 'x$RO_PW' /tmp/bad.err"
 restore
 inv_add pg_databases "- { name: baddb, owner: dbuser_nobody }"
 check "database owner no user defines: pigsty pgsql db fails naming pg_databases[0].owner" \
@@ -123,11 +114,11 @@ check "pigsty plan words the hba rule" on "pigsty plan -l $IP 2>/dev/null | grep
 check "pigsty plan names the new role" on "pigsty plan -l $IP 2>/dev/null | grep -qF 'create role dbuser_app'"
 check "pigsty pgsql user pg-meta dbuser_app" on "pigsty pgsql user pg-meta dbuser_app > /root/dbcode/user.log 2>&1"
 check "pigsty pgsql user pg-meta dbuser_ro" on "pigsty pgsql user pg-meta dbuser_ro >> /root/dbcode/user.log 2>&1"
-check_fails "no password in the command's output" on "grep -qF -e '$APP_PW' -e '$RO_PW' /root/dbcode/user.log"
+check "no password in the command's output" on "test -f /root/dbcode/user.log && ! grep -qF -e '$APP_PW' -e '$RO_PW' /root/dbcode/user.log"
 check "pigsty pgsql db pg-meta appdb" on "pigsty pgsql db pg-meta appdb > /root/dbcode/db.log 2>&1"
 check "pigsty pgsql hba pg-meta" on "pigsty pgsql hba pg-meta > /root/dbcode/hba.log 2>&1"
 check "pigsty pgsql svc pg-meta" on "pigsty pgsql svc pg-meta > /root/dbcode/svc.log 2>&1"
-check_fails "no password in postgres' log" on "grep -rqF -e '$APP_PW' -e '$RO_PW' /pg/log/postgres"
+check "no password in postgres' log" on "test -d /pg/log/postgres && ! grep -rqF -e '$APP_PW' -e '$RO_PW' /pg/log/postgres"
 
 check_eq "catalog: dbuser_app has connlimit 10" 10 psql_dba 5432 postgres "select rolconnlimit from pg_roles where rolname = 'dbuser_app'"
 check_eq "catalog: appdb is owned by dbuser_app, with work_mem 8MB" "dbuser_app|{work_mem=8MB}" \
@@ -199,7 +190,7 @@ check "pigsty pgsql user pg-meta dbuser_ro" on "pigsty pgsql user pg-meta dbuser
 check_fails "dbuser_ro's login through 6432 fails" psql_pw dbuser_ro "$RO_PW" 6432 appdb "select 1"
 check_fails "dbuser_ro's login through 5433 fails" psql_pw dbuser_ro "$RO_PW" 5433 appdb "select 1"
 check_fails "the role is gone" role_exists dbuser_ro
-check_fails "pgbouncer's userlist no longer has it" on "grep -q dbuser_ro /etc/pgbouncer/userlist.txt"
+check "pgbouncer's userlist no longer has it" on "test -f /etc/pgbouncer/userlist.txt && ! grep -q dbuser_ro /etc/pgbouncer/userlist.txt"
 check "appdb marked state: absent" inv_sub "{ name: appdb," "{ name: appdb, state: absent,"
 check "pigsty pgsql db without --yes (no answer) is refused" on "! pigsty pgsql db pg-meta appdb </dev/null 2>/tmp/drop.err && grep -q 'nothing was changed' /tmp/drop.err"
 check "... a wrong name typed back is refused" on "! echo appdbx | pigsty pgsql db pg-meta appdb 2>/dev/null"
@@ -208,7 +199,7 @@ check "a deploy does not drop it either" on "pigsty deploy -l $IP -m pgsql > /ro
 check "... appdb is still there" db_exists appdb
 check "the name typed back drops it" on "echo appdb | pigsty pgsql db pg-meta appdb >/dev/null 2>&1"
 check_fails "appdb is gone" db_exists appdb
-check_fails "pgbouncer no longer lists appdb" on "grep -q '^appdb' /etc/pgbouncer/database.txt"
+check "pgbouncer no longer lists appdb" on "test -f /etc/pgbouncer/database.txt && ! grep -q '^appdb' /etc/pgbouncer/database.txt"
 check "the ro service removed from the inventory" restore
 check "pigsty pgsql svc pg-meta removes it" on "pigsty pgsql svc pg-meta >/dev/null 2>&1 && ! test -e /etc/haproxy/pg-meta-ro.cfg"
 port_closed() { ! on "bash -c 'exec 3<>/dev/tcp/$IP/5440' 2>/dev/null"; }

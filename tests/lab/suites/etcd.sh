@@ -16,20 +16,12 @@ INV=/etc/pigsty/pigsty.yml
 on() { lab ssh 1 "$@"; }
 
 echo "-- node 1: the singleton meta node"
-if ! on "test -s $INV && pigsty status pg-meta >/dev/null 2>&1"; then
-  info "no singleton on node 1: installing it"
-  check "lab1: reset to a fresh disk" lab reset 1
-  check "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty
-  check "pigsty install on node 1" timeout 1800 "$LAB" ssh 1 "pigsty install > /root/install.log 2>&1"
-else
-  check "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty
-fi
-check "binary is executable" on chmod 755 /usr/local/bin/pigsty
+singleton_on_node1
 healthy_cluster() { on "pigsty status pg-meta >/dev/null"; }
 
 echo "-- pigsty etcd add / rm: the DCS grows to 3 members (nodes 2 and 3) and back to 1"
 E2=10.10.10.11 E3=10.10.10.12
-etcd_list() { on "pw=\$(sed -n 's/^    etcd_root_password: *//p' $INV | head -n1); ETCDCTL_API=3 ETCDCTL_USER=root:\$pw etcdctl --endpoints=http://$META:2379 member list"; }
+etcd_list() { etcdctl_on1 "$META" member list; }
 started_members() { etcd_list | grep -c ', started, '; }
 check "nodes 2 and 3 go into group etcd (etcd_seq 2, 3) in node 1's inventory" \
   on "cp -p $INV /root/pigsty.pre-etcd.yml && sed -i 's/^        $META: { etcd_seq: 1 }\$/&\n        $E2: { etcd_seq: 2 }\n        $E3: { etcd_seq: 3 }/' $INV && grep -q '$E3: { etcd_seq: 3 }' $INV"
@@ -38,18 +30,18 @@ check "pigsty etcd add $E2 $E3" timeout 900 "$LAB" ssh 1 "pigsty etcd add $E2 $E
 on tail -n 3 /root/ha-etcd-add.log | sed 's/^/     | /'
 check_eq "etcd lists 3 started members" 3 started_members
 for e in $E2 $E3; do
-  check "the new member $e serves a quorum read" on "pw=\$(sed -n 's/^    etcd_root_password: *//p' $INV | head -n1); ETCDCTL_API=3 ETCDCTL_USER=root:\$pw etcdctl --endpoints=http://$e:2379 endpoint health"
+  check "the new member $e serves a quorum read" etcdctl_on1 "$e" endpoint health
 done
 check "pg-meta is healthy with the 3-member DCS" retry 30 2 healthy_cluster
-check_fails "etcd rm with a wrong name typed back is refused" on "echo nope | pigsty etcd rm $E2"
-check_fails "etcd rm of every member is refused" on "pigsty etcd rm $META $E2 $E3 --yes"
-check_fails "etcd rm with etcd_safeguard on is refused" on "pigsty etcd rm $E2 --yes -e etcd_safeguard=true"
+check_refused "etcd rm with a wrong name typed back is refused" "does not match" on "echo nope | pigsty etcd rm $E2"
+check_refused "etcd rm of every member is refused" "that is every etcd member" on "pigsty etcd rm $META $E2 $E3 --yes"
+check_refused "etcd rm with etcd_safeguard on is refused" "etcd_safeguard is on" on "pigsty etcd rm $E2 --yes -e etcd_safeguard=true"
 check "pigsty etcd rm $E2 $E3 --yes" timeout 900 "$LAB" ssh 1 "pigsty etcd rm $E2 $E3 --yes > /root/ha-etcd-rm.log 2>&1"
 on tail -n 3 /root/ha-etcd-rm.log | sed 's/^/     | /'
 check_eq "etcd lists 1 started member" 1 started_members
 check_fails "etcd no longer runs on node 2" lab ssh 2 systemctl is-active --quiet etcd
 check_fails "etcd no longer runs on node 3" lab ssh 3 systemctl is-active --quiet etcd
-check "the inventory without nodes 2 and 3 in group etcd again" on "cp -p /root/pigsty.pre-etcd.yml $INV"
+step "the inventory without nodes 2 and 3 in group etcd again" on "cp -p /root/pigsty.pre-etcd.yml $INV"
 # nodes 2 and 3 left the inventory with the edit: the infra node drops their targets
 check "pigsty deploy -l $META -m infra (the targets of nodes 2 and 3 dropped)" timeout 600 "$LAB" ssh 1 "pigsty deploy -l $META -m infra > /root/etcd-infra.log 2>&1"
 check "pigsty plan --check finds nothing to do on node 1" on "pigsty plan -l $META --check >/dev/null 2>&1"

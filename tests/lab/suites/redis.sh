@@ -67,19 +67,9 @@ PY
 
 #------------------------------------------------------------------------------
 echo "-- node 1: the singleton meta node"
-meta_installed() { on "test -s $INV && pigsty status pg-meta >/dev/null 2>&1"; }
-if meta_installed; then
-  info "node 1 runs the singleton"
-  check "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty
-else
-  info "no singleton on node 1: installing it as the singleton suite does"
-  check "lab1: reset to a fresh disk" lab reset 1
-  check "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty
-  check "pigsty install on node 1" timeout 1800 "$LAB" ssh 1 "pigsty install > /root/install.log 2>&1"
-fi
-check "binary is executable" on chmod 755 /usr/local/bin/pigsty
-check "push tests/lab/redis to node 1" lab push 1 "$R_DIR" /root/redis
-check "keep the inventory as it is now (restored at the end)" on "cp -p $INV /root/redis/inventory.before.yml"
+singleton_on_node1
+step "push tests/lab/redis to node 1" lab push 1 "$R_DIR" /root/redis
+step "keep the inventory as it is now (restored at the end)" on "cp -p $INV /root/redis/inventory.before.yml"
 at_exit lab ssh 1 "test -s /root/redis/inventory.before.yml && cp -p /root/redis/inventory.before.yml $INV"
 had_pg_test=0
 on "grep -q '^    pg-test:' $INV" && had_pg_test=1
@@ -186,8 +176,8 @@ check_eq "re-apply after the failover: 0 changed (sentinel owns the roles)" 0 ch
 check "prometheus: 6 redis targets up again" retry 40 3 prom_redis_up 6
 
 echo "-- A: pigsty redis rm"
-check_fails "a wrong name typed back refuses" on "echo nope | pigsty redis rm redis-ms"
-check_fails "redis_safeguard refuses" on "pigsty redis rm redis-ms --yes -e redis_safeguard=true"
+check_refused "a wrong name typed back refuses" "does not match" on "echo nope | pigsty redis rm redis-ms"
+check_refused "redis_safeguard refuses" "redis_safeguard\` is on" on "pigsty redis rm redis-ms --yes -e redis_safeguard=true"
 check_eq "nothing was removed" active lab ssh 3 "systemctl is-active redis-ms-2-6379.service"
 check "pigsty redis rm redis-ms (name typed back)" timeout 600 "$LAB" ssh 1 "echo redis-ms | pigsty redis rm redis-ms > /root/redis-rm-ms.log 2>&1"
 check "units, configs and data of redis-ms are gone" bash -c "'$LAB' ssh 3 '! ls /etc/systemd/system/redis-ms-* /etc/redis/redis-ms-* /data/redis/redis-ms-* 2>/dev/null' && '$LAB' ssh 4 '! ls /etc/systemd/system/redis-ms-* /etc/redis/redis-ms-* /data/redis/redis-ms-* 2>/dev/null'"
@@ -244,7 +234,7 @@ check_eq "re-apply: pigsty deploy -l redis-test -m node,redis changes nothing (c
 check "prometheus: 6 redis targets, all up" retry 40 3 prom_redis_up 6
 # the Redis dashboard, live: every panel of it returns data for redis-test (rates need
 # two scrapes of the new targets, hence the retry)
-check "push tests/lab/dashboards.py to node 1" lab push 1 "$LAB_DIR/dashboards.py" /root/dashboards.py
+step "push tests/lab/dashboards.py to node 1" lab push 1 "$LAB_DIR/dashboards.py" /root/dashboards.py
 redis_dashboard() { on "python3 /root/dashboards.py http://$META:9090 /etc/pigsty/dashboards/pigsty-redis.json > /root/dashboards-redis.out 2>&1"; }
 check "every panel of the Redis dashboard returns data for redis-test" retry 10 6 redis_dashboard
 on "grep -vE '^ +ok ' /root/dashboards-redis.out" | sed 's/^/     | /'
@@ -274,7 +264,7 @@ echo "-- cleanup: pigsty redis rm redis-test --yes, inventory restored"
 check "pigsty redis rm redis-test --yes" timeout 600 "$LAB" ssh 1 "pigsty redis rm redis-test --yes > /root/redis-rm-test.log 2>&1"
 check "no redis unit left on lab2-4" bash -c "for i in 2 3 4; do '$LAB' ssh \$i '! ls /etc/systemd/system/redis-test-* 2>/dev/null' || exit 1; done"
 check "prometheus: no redis target left" retry 40 3 prom_redis_up 0
-check "restore node 1's inventory" on "cp -p /root/redis/inventory.before.yml $INV"
+step "restore node 1's inventory" on "cp -p /root/redis/inventory.before.yml $INV"
 if ((had_pg_test)); then
   pg_test_ok() { on "pigsty status pg-test --json 2>/dev/null; true" | python3 -c 'import json,sys
 c=json.load(sys.stdin)["clusters"][0]

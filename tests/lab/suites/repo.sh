@@ -25,17 +25,9 @@ at_exit rm -rf "$WORK"
 record() { printf '%s\t%s\n' "$1" "$2" >>"$WORK/results.tsv"; }
 
 echo "-- node 1: the singleton meta node, with pg-test in its inventory"
-if ! on "test -s $INV && pigsty status pg-meta >/dev/null 2>&1"; then
-  info "no singleton on node 1: installing it"
-  check "lab1: reset to a fresh disk" lab reset 1
-  check "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty
-  check "pigsty install on node 1" timeout 1800 "$LAB" ssh 1 "pigsty install > /root/install.log 2>&1"
-else
-  check "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty
-fi
-check "binary is executable" on chmod 755 /usr/local/bin/pigsty
+singleton_on_node1
 if ! on "grep -q '^    pg-test:' $INV"; then
-  check "push tests/lab/ha to node 1" lab push 1 "$LAB_DIR/ha" /root/ha
+  step "push tests/lab/ha to node 1" lab push 1 "$LAB_DIR/ha" /root/ha
   check "merge pg-test into node 1's inventory" on "python3 /root/ha/merge.py /root/ha/pg-test.yml $INV"
 fi
 check "pigsty validate: pg-test is there" on "pigsty validate 2>&1 | grep -q '2 pgsql clusters'"
@@ -55,13 +47,11 @@ check "nginx serves it to the other nodes" lab ssh 2 "curl -sf http://$META/pigs
 check "a second repo build downloads nothing" on "pigsty repo build 2>&1 | grep -q '; 0 to download'"
 check "node 1 keeps its own upstream sources (not converged since)" on "test -e /etc/apt/sources.list.d/debian.sources"
 
-forget_old_pg_test() {
-  on "pw=\$(sed -n 's/^    etcd_root_password: *//p' $INV | head -n1); ETCDCTL_API=3 ETCDCTL_USER=root:\$pw etcdctl --endpoints=http://$META:2379 del --prefix /pg/pg-test/ >/dev/null"
-}
+forget_old_pg_test() { etcdctl_on1 "$META" del --prefix /pg/pg-test/ >/dev/null; }
 if [[ ${REPO_BENCH:-0} == 1 ]]; then # make bench: the same deploy from the upstream mirror first
   echo "-- bench: pigsty deploy -l pg-test from the upstream mirror, on fresh disks"
-  for i in 2 3 4; do check "lab$i: reset to a fresh disk" lab reset "$i"; done
-  check "no pg-test keys in etcd (upstream run)" forget_old_pg_test
+  for i in 2 3 4; do step "lab$i: reset to a fresh disk" lab reset "$i"; done
+  step "no pg-test keys in etcd (upstream run)" forget_old_pg_test
   t0=$SECONDS
   check "bench: pigsty deploy -l pg-test (upstream)" timeout 2700 "$LAB" ssh 1 "pigsty deploy -l pg-test -e node_repo_modules=node > /root/repo-upstream.log 2>&1"
   record deploy_upstream_seconds $((SECONDS - t0))
@@ -69,13 +59,13 @@ fi
 
 echo "-- nodes 2-4: fresh disks with no internet"
 for i in 2 3 4; do
-  check "lab$i: reset to a fresh disk" lab reset "$i"
+  step "lab$i: reset to a fresh disk" lab reset "$i"
   check "lab$i: isolate (no internet, lab traffic only)" lab isolate "$i"
   at_exit lab unisolate "$i"
 done
 # only once the old members are gone: a running Patroni (the ha suite's pg-test) would
 # write its leader and initialize keys back within a loop
-check "no pg-test keys in etcd" forget_old_pg_test
+step "no pg-test keys in etcd" forget_old_pg_test
 mirror=$(lab ssh 2 "sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources | head -n1")
 info "the nodes' upstream mirror: $mirror"
 check_fails "lab2 cannot reach its upstream mirror" lab ssh 2 "curl -s -m 5 -o /dev/null '$mirror'"
@@ -128,7 +118,7 @@ on cat /root/repo-pack.log | sed 's/^/     | /'
 check "the bundle and its checksum" on "cd /root && sha256sum -c bundle.tar.sha256"
 check "lab4: reset to a fresh disk (still isolated)" lab reset 4
 check "lab4: isolate" lab isolate 4
-check "copy the bundle and the binary to lab4" bash -c "'$LAB' ssh 1 cat /root/bundle.tar > '$WORK/bundle.tar' && '$LAB' ssh 1 cat /root/bundle.tar.sha256 > '$WORK/bundle.tar.sha256' && '$LAB' push 4 '$WORK/bundle.tar' /root/bundle.tar && '$LAB' push 4 '$WORK/bundle.tar.sha256' /root/bundle.tar.sha256 && '$LAB' push 4 '$REPO_ROOT/target/pigsty' /usr/local/bin/pigsty && '$LAB' ssh 4 chmod 755 /usr/local/bin/pigsty"
+step "copy the bundle and the binary to lab4" bash -c "'$LAB' ssh 1 cat /root/bundle.tar > '$WORK/bundle.tar' && '$LAB' ssh 1 cat /root/bundle.tar.sha256 > '$WORK/bundle.tar.sha256' && '$LAB' push 4 '$WORK/bundle.tar' /root/bundle.tar && '$LAB' push 4 '$WORK/bundle.tar.sha256' /root/bundle.tar.sha256 && '$LAB' push 4 '$REPO_ROOT/target/pigsty' /usr/local/bin/pigsty && '$LAB' ssh 4 chmod 755 /usr/local/bin/pigsty"
 rm -f "$WORK/bundle.tar"
 fake_other_release() { # a bundle that says Debian 13: refused, nothing unpacked
   lab ssh 4 "rm -rf /tmp/fake && mkdir -p /tmp/fake/pigsty-bundle/repo && tar -xOf /root/bundle.tar pigsty-bundle/manifest.json | sed 's/\"version_id\": \"12\"/\"version_id\": \"13\"/' > /tmp/fake/pigsty-bundle/manifest.json && tar -C /tmp/fake -cf /root/fake.tar pigsty-bundle && cd /root && sha256sum fake.tar > fake.tar.sha256"
