@@ -356,6 +356,30 @@ ssh_ok() { # node I answers ssh true
   ssh_opts
   timeout 10 ssh -n "${SSH_OPTS[@]}" -o ConnectTimeout=2 "root@$(node_ip "$1")" true >/dev/null 2>&1
 }
+# node I answers ssh three times in a row, half a second apart: one lucky probe while
+# sshd is still being (re)started by systemd at boot is not an sshd that stays up
+ssh_stable() { ssh_ok "$1" && sleep 0.5 && ssh_ok "$1" && sleep 0.5 && ssh_ok "$1"; }
+
+# ssh ARGS... to node address IP, retried (4 tries, 1 s apart) when the node reset or
+# refused the connection before any command ran (an sshd restarting right after boot:
+# `kex_exchange_identification: read: Connection reset by peer`). stderr is shown after.
+ssh_retry() { # ip ssh-args...
+  local ip=$1 err rc n
+  shift
+  err=$(mktemp "${TMPDIR:-/tmp}/lab-ssh.XXXXXX")
+  for n in 1 2 3 4; do
+    rc=0
+    ssh "$@" 2>"$err" || rc=$?
+    if ((rc == 255 && n < 4)) && grep -qE "kex_exchange_identification|(reset by|connect to host) ${ip//./\\.} port 22" "$err"; then
+      sleep 1
+      continue
+    fi
+    break
+  done
+  cat "$err" >&2
+  rm -f "$err"
+  return "$rc"
+}
 
 # known_hosts line(s) for node I from the public host keys on its disk
 node_known_hosts() {
@@ -520,14 +544,14 @@ wait_ssh() { # wait until every given node answers SSH (probed in parallel); die
   while ((${#pending[@]})); do
     probes=()
     for i in "${pending[@]}"; do
-      ssh_ok "$i" &
+      ssh_stable "$i" &
       probes+=($!)
     done
     left=()
     for ((j = 0; j < ${#pending[@]}; j++)); do
       i=${pending[j]}
       if wait "${probes[j]}"; then
-        log "lab$i ($(node_ip "$i")) answers ssh after $((SECONDS - T0)) s"
+        log "lab$i ($(node_ip "$i")) answers ssh (3 probes in a row) after $((SECONDS - T0)) s"
       else
         is_running "$i" || die "node lab$i stopped while booting; see $(node_dir "$i")/console.log"
         left+=("$i")
@@ -658,7 +682,7 @@ cmd_ssh() {
     [[ -t 0 ]] && exec ssh -t "${SSH_OPTS[@]}" "root@$(node_ip "$i")"
     exec ssh "${SSH_OPTS[@]}" "root@$(node_ip "$i")"
   fi
-  exec ssh "${SSH_OPTS[@]}" "root@$(node_ip "$i")" "$@"
+  ssh_retry "$(node_ip "$i")" "${SSH_OPTS[@]}" "root@$(node_ip "$i")" "$@"
 }
 
 cmd_push() {
@@ -669,6 +693,8 @@ cmd_push() {
   local target
   target=root@$(node_ip "$i")
   if [[ -d $src ]]; then
+    # one connection first, retried, so the tar stream is not lost to a reset at connect
+    ssh_retry "$(node_ip "$i")" -n "${SSH_OPTS[@]}" "$target" true || return
     # shellcheck disable=SC2029 # quoted here, expanded by the node's shell on purpose
     tar -C "$src" -cf - . | ssh "${SSH_OPTS[@]}" "$target" \
       "mkdir -p -- $(printf %q "$dest") && tar -C $(printf %q "$dest") --no-same-owner -xf -"
@@ -679,7 +705,7 @@ cmd_push() {
     q=$(printf %q "$dest")
     tmp=$(printf %q "$dest.lab-push.$$")
     # shellcheck disable=SC2029 # quoted here, expanded by the node's shell on purpose
-    ssh "${SSH_OPTS[@]}" "$target" \
+    ssh_retry "$(node_ip "$i")" "${SSH_OPTS[@]}" "$target" \
       "mkdir -p -- \"\$(dirname -- $q)\" && cat > $tmp && chmod $mode $tmp && mv -f -- $tmp $q" <"$src"
   else
     die "push: \`$src\` is not a file or directory"
