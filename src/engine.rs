@@ -2,7 +2,7 @@
 //! drifted, apply and re-check (still drifting is a bug and fails). Handlers
 //! (restart/reload/commands) queue up and run once at the end of the module or at
 //! an explicit flush, and never for a unit this run has just started.
-use crate::resources::{Resource, State};
+use crate::resources::{Delta, Resource, State, UnitAction};
 use crate::sys::{systemd, Cmd};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -90,7 +90,20 @@ pub enum Status {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     ModuleStart { host: String, module: String, steps: usize },
-    Step { host: String, module: String, kind: String, name: String, status: Status, diffs: Vec<String>, error: Option<String>, ms: u64 },
+    Step {
+        host: String,
+        module: String,
+        kind: String,
+        name: String,
+        status: Status,
+        /// The changes as users read them.
+        diffs: Vec<String>,
+        /// The same, typed.
+        #[serde(default)]
+        changes: Vec<Delta>,
+        error: Option<String>,
+        ms: u64,
+    },
     Handler { host: String, module: String, action: String, status: Status, error: Option<String>, ms: u64 },
     ModuleEnd { host: String, module: String, ok: usize, changed: usize, failed: usize, skipped: usize, ms: u64 },
 }
@@ -259,20 +272,21 @@ fn run_step(
 ) -> Result<(), StepFailed> {
     let t = Instant::now();
     let r = &step.res;
-    let ev = |status, diffs: Vec<String>, error: Option<String>, t: Instant| Event::Step {
+    let ev = |status, changes: Vec<Delta>, error: Option<String>, t: Instant| Event::Step {
         host: host.into(),
         module: module.into(),
         kind: r.kind().into(),
         name: r.name(),
         status,
-        diffs,
+        diffs: changes.iter().map(ToString::to_string).collect(),
+        changes,
         error,
         ms: t.elapsed().as_millis() as u64,
     };
     let fail = |e: String| StepFailed { module: module.into(), kind: r.kind().into(), name: r.name(), error: e };
     let state = match r.check() {
         Ok(s) => s,
-        Err(e) if mode == Mode::Check => State::drift(format!("unknown until earlier steps run ({e})")),
+        Err(e) if mode == Mode::Check => State::Drift(vec![Delta::Unknown { why: e.to_string() }]),
         Err(e) => {
             tally.failed += 1;
             sink(&ev(Status::Failed, vec![], Some(e.to_string()), t));
@@ -282,7 +296,7 @@ fn run_step(
     let diffs = match state {
         State::Skip(why) => {
             tally.skipped += 1;
-            sink(&ev(Status::Skipped, vec![why], None, t));
+            sink(&ev(Status::Skipped, vec![Delta::note(why)], None, t));
             return Ok(());
         }
         State::InSync => {
@@ -300,14 +314,15 @@ fn run_step(
         sink(&ev(Status::WouldChange, diffs, None, t));
         return Ok(());
     }
-    let starting = r.kind() == "service" && diffs.iter().any(|d| d == "start");
+    // a unit this step starts is not restarted by a handler of the same module
+    let starting = diffs.contains(&Delta::Unit { action: UnitAction::Start });
     let res = r.apply().map_err(|e| e.to_string()).and_then(|_| {
         if !r.recheck() {
             return Ok(());
         }
         match r.check() {
             Ok(State::InSync) | Ok(State::Skip(_)) => Ok(()),
-            Ok(State::Drift(d)) => Err(format!("still out of sync after apply: {}", d.join(", "))),
+            Ok(s @ State::Drift(_)) => Err(format!("still out of sync after apply: {}", s.words().join(", "))),
             Err(e) => Err(format!("re-check after apply failed: {e}")),
         }
     });

@@ -53,7 +53,7 @@ impl Reporter {
                     eprintln!("{host} {module}: {steps} steps");
                 }
             }
-            Event::Step { host, module, kind, name, status, diffs, error, ms } => {
+            Event::Step { host, module, kind, name, status, diffs, error, ms, .. } => {
                 let r = self.hosts.entry(host.clone()).or_default();
                 let what = format!("{module}: {kind} {name}");
                 match status {

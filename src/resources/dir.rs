@@ -34,7 +34,7 @@ impl Resource for Dir {
     }
     fn check(&self) -> ResResult<State> {
         if !self.path.is_dir() {
-            return Ok(State::drift("absent"));
+            return Ok(State::create());
         }
         Ok(State::from_diffs(super::mode_owner_drift(&self.path, self.mode, &self.owner, &self.group)))
     }

@@ -165,6 +165,7 @@ mod tests {
             .owner(&u, &g)
             .prune(|n| n.starts_with("10."));
         let State::Drift(diffs) = r.check().unwrap() else { panic!("expected drift") };
+        let diffs: Vec<String> = diffs.iter().map(ToString::to_string).collect();
         assert_eq!(diffs, vec!["~10.0.0.1.yml".to_string(), "-10.0.0.9.yml".to_string()]);
         r.apply().unwrap();
         assert!(r.check().unwrap().in_sync());

@@ -95,10 +95,10 @@ impl Resource for EtcdAuth {
             AuthState::Disabled { root } => {
                 let mut d = vec![];
                 if !root {
-                    d.push("add user root".to_string());
+                    d.push("add user root");
                 }
-                d.push("enable auth".to_string());
-                Ok(State::Drift(d))
+                d.push("enable auth");
+                Ok(State::from_diffs(d))
             }
         }
     }

@@ -1,5 +1,5 @@
 //! A file with exact content, mode and owner, written atomically.
-use super::{ResResult, Resource, State};
+use super::{Delta, ResResult, Resource, State};
 use crate::sys::fs;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -68,16 +68,15 @@ impl Resource for File {
     }
     fn check(&self) -> ResResult<State> {
         let Ok(cur) = std::fs::read(&self.path) else {
-            return Ok(State::drift("absent"));
+            return Ok(State::create());
         };
         let mut d = vec![];
         if digest(&cur) != digest(&self.content) {
-            if self.secret {
-                d.push("content changed".to_string());
-            } else {
+            let summary = (!self.secret).then(|| {
                 let (a, r) = line_delta(&String::from_utf8_lossy(&cur), &String::from_utf8_lossy(&self.content));
-                d.push(format!("content: +{a} -{r} lines"));
-            }
+                format!("+{a} -{r} lines")
+            });
+            d.push(Delta::Content { summary });
         }
         d.extend(super::mode_owner_drift(&self.path, self.mode, &self.owner, &self.group));
         Ok(State::from_diffs(d))
@@ -107,7 +106,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (u, g) = me();
         let f = File::new(d.path().join("a.conf"), "x = 1\n").mode(0o600).owner(&u, &g);
-        assert_eq!(f.check().unwrap(), State::drift("absent"));
+        assert_eq!(f.check().unwrap(), State::create());
         f.apply().unwrap();
         assert!(f.check().unwrap().in_sync());
     }
@@ -120,6 +119,7 @@ mod tests {
         File::new(&p, "a\nb\n").mode(0o644).owner(&u, &g).apply().unwrap();
         let f = File::new(&p, "a\nc\n").mode(0o600).owner(&u, &g);
         let State::Drift(diffs) = f.check().unwrap() else { panic!() };
+        let diffs: Vec<String> = diffs.iter().map(ToString::to_string).collect();
         assert_eq!(diffs, vec!["content: +1 -1 lines".to_string(), "mode 0644 -> 0600".to_string()]);
     }
 
@@ -130,6 +130,6 @@ mod tests {
         let p = d.path().join("s");
         File::new(&p, "pw=a").owner(&u, &g).apply().unwrap();
         let f = File::new(&p, "pw=b").owner(&u, &g).secret();
-        assert_eq!(f.check().unwrap(), State::drift("content changed"));
+        assert_eq!(f.check().unwrap(), State::Drift(vec![Delta::Content { summary: None }]));
     }
 }

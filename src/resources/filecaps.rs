@@ -32,7 +32,7 @@ impl Resource for FileCaps {
     }
     fn check(&self) -> ResResult<State> {
         if !self.path.exists() {
-            return Ok(State::drift("absent"));
+            return Ok(State::create());
         }
         let out = Cmd::new("getcap").arg(self.path.display().to_string()).run()?;
         let cur = getcap_caps(&out.stdout);

@@ -121,6 +121,7 @@ mod tests {
         std::fs::write(&f, "old\n").unwrap();
         let h = Hostname { file: f.clone(), ..Hostname::new(&Hostname::live()) };
         let State::Drift(diffs) = h.check().unwrap() else { panic!() };
+        let diffs: Vec<String> = diffs.iter().map(ToString::to_string).collect();
         assert_eq!(diffs, vec![format!("{} old -> {}", f.display(), Hostname::live())]);
     }
 }

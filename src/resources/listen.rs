@@ -88,6 +88,7 @@ mod tests {
         assert!(r.check().unwrap().in_sync());
         drop(l);
         let State::Drift(d) = r.check().unwrap() else { panic!() };
+        let d: Vec<String> = d.iter().map(ToString::to_string).collect();
         assert!(d[0].contains("restart x.service"), "{d:?}");
     }
 }

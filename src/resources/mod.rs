@@ -65,12 +65,81 @@ pub use user::{Group, User};
 pub use rule_file::RuleFile;
 pub use stale::StaleFiles;
 
+/// One way a resource differs from what the plan wants. `plan` prints it (its
+/// `Display` is the wording users see) and the engine decides from the variant, never
+/// from the words.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "change", rename_all = "snake_case")]
+pub enum Delta {
+    /// It does not exist yet and will be created (`absent`).
+    Create,
+    /// A file's content differs: a summary such as `+3 -1 lines`, none for secrets.
+    Content { summary: Option<String> },
+    /// A field with the value it has and the value wanted (`mode 0644 -> 0600`).
+    Field { field: String, before: String, after: String },
+    /// A systemd unit to enable, disable, start or stop.
+    Unit { action: UnitAction },
+    /// Not known before earlier steps run (`plan` of a fresh host), and why.
+    Unknown { why: String },
+    /// A difference told in words by a resource whose fields are not typed.
+    Note { text: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitAction {
+    Enable,
+    Disable,
+    Start,
+    Stop,
+}
+
+impl Delta {
+    pub fn field(field: impl Into<String>, before: impl Into<String>, after: impl Into<String>) -> Delta {
+        Delta::Field { field: field.into(), before: before.into(), after: after.into() }
+    }
+    pub fn note(text: impl Into<String>) -> Delta {
+        Delta::Note { text: text.into() }
+    }
+}
+
+impl fmt::Display for Delta {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Delta::Create => f.write_str("absent"),
+            Delta::Content { summary: Some(s) } => write!(f, "content: {s}"),
+            Delta::Content { summary: None } => f.write_str("content changed"),
+            Delta::Field { field, before, after } => write!(f, "{field} {before} -> {after}"),
+            Delta::Unit { action } => f.write_str(match action {
+                UnitAction::Enable => "enable",
+                UnitAction::Disable => "disable",
+                UnitAction::Start => "start",
+                UnitAction::Stop => "stop",
+            }),
+            Delta::Unknown { why } => write!(f, "unknown until earlier steps run ({why})"),
+            Delta::Note { text } => f.write_str(text),
+        }
+    }
+}
+
+impl From<String> for Delta {
+    fn from(text: String) -> Delta {
+        Delta::Note { text }
+    }
+}
+
+impl From<&str> for Delta {
+    fn from(text: &str) -> Delta {
+        Delta::Note { text: text.into() }
+    }
+}
+
 /// The result of a check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum State {
     InSync,
-    /// What differs, in words: `mode 0644 -> 0600`, `content: 3 lines changed`.
-    Drift(Vec<String>),
+    /// What differs, typed.
+    Drift(Vec<Delta>),
     /// Cannot be had here and may be absent: the reason (package, module, what to add).
     Skip(String),
 }
@@ -79,14 +148,27 @@ impl State {
     pub fn in_sync(&self) -> bool {
         matches!(self, State::InSync)
     }
+    /// One difference told in words.
     pub fn drift(d: impl Into<String>) -> State {
-        State::Drift(vec![d.into()])
+        State::Drift(vec![Delta::note(d.into())])
     }
-    pub fn from_diffs(v: Vec<String>) -> State {
+    /// It does not exist yet.
+    pub fn create() -> State {
+        State::Drift(vec![Delta::Create])
+    }
+    pub fn from_diffs<D: Into<Delta>>(v: Vec<D>) -> State {
         if v.is_empty() {
             State::InSync
         } else {
-            State::Drift(v)
+            State::Drift(v.into_iter().map(Into::into).collect())
+        }
+    }
+    /// The differences as users read them.
+    pub fn words(&self) -> Vec<String> {
+        match self {
+            State::Drift(d) => d.iter().map(ToString::to_string).collect(),
+            State::Skip(why) => vec![why.clone()],
+            State::InSync => vec![],
         }
     }
 }
@@ -109,20 +191,20 @@ impl ResError {
 
 pub type ResResult<T> = Result<T, ResError>;
 
-/// Words for how a path's mode and owner differ from the wanted ones (empty: in sync).
+/// How a path's mode and owner differ from the wanted ones (empty: in sync).
 pub fn mode_owner_drift(
     path: &std::path::Path,
     mode: u32,
     owner: &str,
     group: &str,
-) -> Vec<String> {
+) -> Vec<Delta> {
     let mut d = vec![];
     if let Some((m, u, g)) = crate::sys::fs::stat(path) {
         if m != mode {
-            d.push(format!("mode {m:04o} -> {mode:04o}"));
+            d.push(Delta::field("mode", format!("{m:04o}"), format!("{mode:04o}")));
         }
         if u != owner || g != group {
-            d.push(format!("owner {u}:{g} -> {owner}:{group}"));
+            d.push(Delta::field("owner", format!("{u}:{g}"), format!("{owner}:{group}")));
         }
     }
     d

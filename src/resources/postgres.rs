@@ -1001,10 +1001,12 @@ impl Resource for PgbouncerUserlist {
         match f.check()? {
             State::InSync => Ok(State::InSync),
             State::Drift(mut d) => {
-                if d.iter().any(|x| x == "content changed") {
-                    d.retain(|x| x != "content changed");
+                // a secret file's content change says nothing; tell which users differ
+                let changed = super::Delta::Content { summary: None };
+                if d.contains(&changed) {
+                    d.retain(|x| *x != changed);
                     let words = userlist_delta(&old, &content);
-                    d.extend(if words.is_empty() { vec!["content changed".to_string()] } else { words });
+                    d.extend(if words.is_empty() { vec![changed] } else { words.into_iter().map(super::Delta::from).collect() });
                 }
                 Ok(State::Drift(d))
             }

@@ -312,7 +312,7 @@ impl Resource for RedisConf {
     }
     fn check(&self) -> ResResult<State> {
         let Ok(cur) = std::fs::read_to_string(&self.path) else {
-            return Ok(State::drift("absent"));
+            return Ok(State::create());
         };
         Ok(State::from_diffs(self.drift(&cur).into_iter().map(|(_, s)| s).collect()))
     }

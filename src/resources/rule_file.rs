@@ -58,20 +58,17 @@ impl Resource for RuleFile {
                 let new = String::from_utf8_lossy(&self.file.content);
                 let mut out = vec![];
                 for x in d {
-                    if x == "absent" {
-                        out.push(format!("{}: create", self.label));
-                        continue;
-                    }
-                    match (&old, x.starts_with("content")) {
-                        (Some(old), true) => {
+                    match (&old, x) {
+                        (_, super::Delta::Create) => out.push(super::Delta::note(format!("{}: create", self.label))),
+                        (Some(old), super::Delta::Content { .. }) => {
                             let words = rule_delta(&self.label, old, &new);
                             if words.is_empty() {
-                                out.push(format!("{}: comments changed", self.label));
+                                out.push(super::Delta::note(format!("{}: comments changed", self.label)));
                             } else {
-                                out.extend(words);
+                                out.extend(words.into_iter().map(super::Delta::from));
                             }
                         }
-                        _ => out.push(x),
+                        (_, x) => out.push(x),
                     }
                 }
                 Ok(State::Drift(out))

@@ -1,5 +1,5 @@
 //! A systemd unit: enabled or not, active or not.
-use super::{ResResult, Resource, State};
+use super::{Delta, ResResult, Resource, State, UnitAction};
 use crate::sys::systemd;
 
 pub struct Service {
@@ -33,11 +33,11 @@ impl Resource for Service {
         let mut d = vec![];
         let en = systemd::is_enabled(&self.unit);
         if en != self.enabled {
-            d.push(if self.enabled { "enable".to_string() } else { "disable".to_string() });
+            d.push(Delta::Unit { action: if self.enabled { UnitAction::Enable } else { UnitAction::Disable } });
         }
         let ac = systemd::is_active(&self.unit);
         if ac != self.active {
-            d.push(if self.active { "start".to_string() } else { "stop".to_string() });
+            d.push(Delta::Unit { action: if self.active { UnitAction::Start } else { UnitAction::Stop } });
         }
         Ok(State::from_diffs(d))
     }

@@ -75,6 +75,7 @@ mod tests {
         }
         let s = StaleFiles::new("pg-a services", d.path(), ["pg-a-primary.cfg".to_string()].into(), |_, c| c.contains("of cluster pg-a, written by pigsty"));
         let State::Drift(x) = s.check().unwrap() else { panic!() };
+        let x: Vec<String> = x.iter().map(ToString::to_string).collect();
         assert_eq!(x.len(), 1);
         assert!(x[0].ends_with("pg-a-old.cfg"), "{x:?}");
         s.apply().unwrap();

@@ -36,8 +36,8 @@ impl Resource for Symlink {
         }
         match std::fs::read_link(&self.path) {
             Ok(t) if t == self.target => Ok(State::InSync),
-            Ok(t) => Ok(State::drift(format!("target {} -> {}", t.display(), self.target.display()))),
-            Err(_) => Ok(State::drift("absent")),
+            Ok(t) => Ok(State::Drift(vec![super::Delta::field("target", t.display().to_string(), self.target.display().to_string())])),
+            Err(_) => Ok(State::create()),
         }
     }
     fn apply(&self) -> ResResult<()> {
@@ -70,7 +70,7 @@ mod tests {
         let l = d.path().join("cur");
         Symlink::new(&l, "/a").apply().unwrap();
         let s = Symlink::new(&l, "/b");
-        assert_eq!(s.check().unwrap(), State::drift("target /a -> /b"));
+        assert_eq!(s.check().unwrap(), State::Drift(vec![super::super::Delta::field("target", "/a", "/b")]));
         s.apply().unwrap();
         assert!(s.check().unwrap().in_sync());
     }

@@ -109,7 +109,7 @@ impl Resource for Sysctl {
         for (k, v) in &self.params {
             match self.state(k, v) {
                 KeyState::Same => {}
-                KeyState::Differs { current } => drift.push(format!("{k} {current} -> {}", norm(v))),
+                KeyState::Differs { current } => drift.push(super::Delta::field(k.clone(), current, norm(v))),
                 KeyState::ReadOnly { current } => ro.push(format!("{k} (is {current}, want {})", norm(v))),
                 KeyState::Unknown => unknown.push(k.clone()),
             }
@@ -198,6 +198,7 @@ mod tests {
         ])
         .root(d.path());
         let State::Drift(diffs) = s.check().unwrap() else { panic!() };
+        let diffs: Vec<String> = diffs.iter().map(ToString::to_string).collect();
         assert_eq!(diffs, vec!["vm.swappiness 60 -> 10", "net.ipv4.ip_local_port_range 32768 60999 -> 10000 65535"]);
         s.apply().unwrap();
         assert_eq!(s.check().unwrap(), State::InSync);
@@ -236,7 +237,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("enabled"), "always [madvise] never\n").unwrap();
         let s = Sysctl::new(vec![("enabled".into(), "never".into())]).root(d.path()).label("transparent huge pages");
-        assert_eq!(s.check().unwrap(), State::drift("enabled madvise -> never"));
+        assert_eq!(s.check().unwrap().words(), vec!["enabled madvise -> never".to_string()]);
         std::fs::write(d.path().join("enabled"), "always madvise [never]\n").unwrap();
         assert_eq!(s.check().unwrap(), State::InSync);
         assert_eq!(s.name(), "transparent huge pages (1)");

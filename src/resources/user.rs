@@ -18,7 +18,7 @@ impl Resource for Group {
         if Cmd::new("getent").args(["group", &self.name]).succeeds() {
             Ok(State::InSync)
         } else {
-            Ok(State::drift("absent"))
+            Ok(State::create())
         }
     }
     fn apply(&self) -> ResResult<()> {
@@ -67,7 +67,7 @@ impl Resource for User {
     }
     fn check(&self) -> ResResult<State> {
         let Some(pw) = self.passwd() else {
-            return Ok(State::drift("absent"));
+            return Ok(State::create());
         };
         let mut d = vec![];
         if let Some(h) = &self.home {
