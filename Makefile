@@ -18,6 +18,7 @@ deps:
 ## build: static x86_64 musl binary at target/pigsty (LTO, stripped)
 build:
 	@rustup target list --installed 2>/dev/null | grep -qx $(TARGET) || rustup target add $(TARGET)
+	@command -v x86_64-linux-musl-gcc >/dev/null || tests/lab/deps.sh
 	cargo build --release --locked --target $(TARGET)
 	@cp target/$(TARGET)/release/pigsty $(BIN)
 	@echo "built $(BIN): $$($(BIN) --version)"

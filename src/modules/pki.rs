@@ -35,23 +35,7 @@ pub fn days(validity: &str) -> u32 {
 
 /// INFRA: create the CA unless it exists (never replaced: every certificate hangs on it).
 pub fn ca_steps(p: &mut ModulePlan, cn: &str, validity_days: u32) {
-    let script = format!(
-        "set -e; umask 077; mkdir -p {CA_DIR}; cd {CA_DIR}; \
-         openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
-           -keyout ca.key.tmp -out ca.crt.tmp -days {validity_days} -subj \"/CN={cn}\" \
-           -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign'; \
-         chmod 600 ca.key.tmp; chmod 644 ca.crt.tmp; mv ca.key.tmp ca.key; mv ca.crt.tmp ca.crt"
-    );
-    p.add(
-        Exec::new(
-            &format!("CA `{cn}` in {CA_DIR}"),
-            Cmd::new("sh")
-                .args(["-c", &script])
-                .timeout(Duration::from_secs(60)),
-        )
-        .creates(CA_CRT)
-        .why("create"),
-    );
+    p.add(crate::resources::Ca::new(CA_DIR, cn, validity_days));
 }
 
 /// NODE, MINIO, PGSQL: trust the delivered CA (nothing when none was delivered).

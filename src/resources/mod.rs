@@ -14,6 +14,7 @@ pub mod user;
 // INFRA: directory file sets, removals, conditional steps, HTTP readiness, vendor packages.
 pub mod absent;
 pub mod apt_repo;
+pub mod ca;
 pub mod dirfiles;
 pub mod filecaps;
 pub mod fresh;
@@ -43,6 +44,7 @@ pub mod redis;
 
 pub use absent::Absent;
 pub use apt_repo::LocalRepo;
+pub use ca::Ca;
 pub use block::BlockInFile;
 pub use dir::Dir;
 pub use dirfiles::DirFiles;

@@ -67,11 +67,25 @@ pub fn write_atomic(
 ) -> Result<(), FsError> {
     let dir = path.parent().unwrap_or(Path::new("/"));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.pigsty-tmp.{}", std::process::id()));
+    // an unpredictable name, created exclusively and never through a link: a service
+    // user who can write `dir` cannot point our write elsewhere
+    let tmp = dir.join(format!(".{name}.pigsty-tmp.{}.{:016x}", std::process::id(), rand::random::<u64>()));
     let res = (|| {
-        let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(io(&tmp))?;
-        set_owner(&tmp, owner, group)?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        // owner and mode on the open file, not by path
+        let uid = owner.map(uid_of).transpose()?.map(Uid::from_raw);
+        let gid = group.map(gid_of).transpose()?.map(Gid::from_raw);
+        if uid.is_some() || gid.is_some() {
+            nix::unistd::fchown(std::os::fd::AsRawFd::as_raw_fd(&f), uid, gid).map_err(|e| FsError::Io { path: tmp.display().to_string(), source: e.into() })?;
+        }
+        f.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(io(&tmp))?;
         f.write_all(data).map_err(io(&tmp))?;
         f.sync_all().map_err(io(&tmp))?;
         std::fs::rename(&tmp, path).map_err(io(path))?;

@@ -9,6 +9,8 @@ command -v curl           >/dev/null || need+=(curl)
 command -v python3        >/dev/null || need+=(python3)
 command -v ssh            >/dev/null || need+=(openssh-client)
 command -v flock          >/dev/null || need+=(util-linux)
+# the musl C compiler: `ring` (rcgen, the CA) compiles C for the static musl binary
+command -v x86_64-linux-musl-gcc >/dev/null || need+=(musl-tools)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "error: missing host packages: ${need[*]}; run as root or install them" >&2
