@@ -269,6 +269,7 @@ fn request(inv: &Inventory, host: &str, phase: &Phase, opts: &Options, extra: &E
         pgsql_scope: if pgsql && !phase.remove { extra.scope.clone() } else { None },
         files: if pgsql { extra.files.clone() } else { BTreeMap::new() },
         pki: crate::pki::for_host(inv, host, phase.module),
+        action: None,
     }
 }
 
@@ -283,7 +284,38 @@ fn run_host(
     copied: &Mutex<BTreeSet<String>>,
     rep: &Mutex<Reporter>,
 ) -> Result<(), String> {
-    let req = serde_json::to_vec(&request(inv, host, phase, opts, extra)).map_err(|e| e.to_string())?;
+    let req = request(inv, host, phase, opts, extra);
+    exchange(host, &req, opts.accept_new_host_keys, facts, copied, &mut |ev| {
+        if let Ok(mut r) = rep.lock() {
+            r.event(ev);
+        }
+    })
+    .map(|_| ())
+}
+
+/// Run an action on `host` through node mode (locally, or over SSH with the binary
+/// copied first), its events to `sink`; its result.
+pub fn act(host: &str, action: crate::actions::Action, sink: &mut dyn FnMut(&Event)) -> anyhow::Result<serde_json::Value> {
+    let facts = Facts::gather();
+    let req = NodeRequest::action(host, action);
+    let copied = Mutex::new(BTreeSet::new());
+    exchange(host, &req, false, &facts, &copied, sink)
+        .map_err(|e| anyhow::anyhow!("on `{host}`: {e}"))?
+        .ok_or_else(|| anyhow::anyhow!("on `{host}`: node mode gave the action no result"))
+}
+
+/// Send one request to node mode on `host` (this machine: a child process; else over
+/// SSH, the binary copied first once per run) and feed its events to `sink`. The
+/// node's result when it succeeded.
+fn exchange(
+    host: &str,
+    req: &NodeRequest,
+    accept_new_host_keys: bool,
+    facts: &Facts,
+    copied: &Mutex<BTreeSet<String>>,
+    sink: &mut dyn FnMut(&Event),
+) -> Result<Option<serde_json::Value>, String> {
+    let req = serde_json::to_vec(req).map_err(|e| e.to_string())?;
     let mut child = if is_local(host, facts) {
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
@@ -296,7 +328,7 @@ fn run_host(
             .map_err(|e| format!("cannot start node mode: {e}"))?
     } else {
         let mut ssh = Ssh::new(host);
-        ssh.accept_new = opts.accept_new_host_keys;
+        ssh.accept_new = accept_new_host_keys;
         let first = copied
             .lock()
             .map(|mut c| c.insert(host.to_string()))
@@ -325,9 +357,7 @@ fn run_host(
     if let Some(out) = child.stdout.take() {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
             if let Ok(ev) = serde_json::from_str::<Event>(&line) {
-                if let Ok(mut r) = rep.lock() {
-                    r.event(&ev);
-                }
+                sink(&ev);
             } else if let Ok(d) = serde_json::from_str::<NodeDone>(&line) {
                 done = Some(d);
             }
@@ -336,7 +366,7 @@ fn run_host(
     let status = child.wait().map_err(|e| e.to_string())?;
     let stderr = err_thread.join().unwrap_or_default();
     match done {
-        Some(d) if d.ok && status.success() => Ok(()),
+        Some(d) if d.ok && status.success() => Ok(d.result),
         Some(d) => Err(d.error.unwrap_or_else(|| "node mode failed".into())),
         None => Err(format!(
             "node mode ended without a result (exit {}): {}",

@@ -1,5 +1,6 @@
 //! pigsty: one static binary that turns plain Linux machines into a production
 //! PostgreSQL platform. The library holds everything; `main.rs` only parses and exits.
+pub mod actions;
 pub mod assets;
 pub mod cli;
 pub mod commands;

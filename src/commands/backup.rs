@@ -6,6 +6,7 @@
 //! Also the helpers the PITR command shares: running a script on a member (locally or
 //! over SSH) and reading `pgbackrest info`.
 use super::pgsql::Member;
+use crate::actions::Action;
 use crate::cli::{BackupType, Global};
 use crate::inventory::{Host, Inventory};
 use crate::sys::cmd::Output;
@@ -83,20 +84,10 @@ pub fn parse_sets(v: &Value, stanza: &str) -> Vec<BackupSet> {
     out
 }
 
-/// `pgbackrest info` of `stanza`, read on `host` as the dbsu.
+/// `pgbackrest info` of `stanza`, read on `host` as the dbsu (a node-mode action).
 pub fn info_on(host: &Host, stanza: &str) -> Result<Value> {
-    let out = sh_on(
-        &host.addr,
-        &format!(
-            "cd / && runuser -u {} -- pgbackrest --stanza={} --output=json info || true",
-            q(&dbsu(host)),
-            q(stanza)
-        ),
-        Duration::from_secs(120),
-    )
-    .with_context(|| format!("reading `pgbackrest info` of `{stanza}` on `{}`", host.addr))?;
-    serde_json::from_str(out.stdout.trim())
-        .map_err(|e| anyhow!("`pgbackrest info` on `{}` is not json: {e}", host.addr))
+    let a = Action::BackupInfo { stanza: stanza.into(), dbsu: dbsu(host) };
+    crate::controller::act(&host.addr, a, &mut |_| {}).with_context(|| format!("reading `pgbackrest info` of `{stanza}` on `{}`", host.addr))
 }
 
 /// UTC text of an epoch second.
@@ -148,21 +139,12 @@ fn kind_word(k: BackupType) -> &'static str {
     }
 }
 
-/// Take a backup on the leader of `cluster` (stanza created first when missing).
-pub fn take(host: &Host, cluster: &str, kind: &str) -> Result<()> {
-    let u = q(&dbsu(host));
-    let s = q(cluster);
-    let script = format!(
-        "set -o pipefail; cd /; \
-         code=$(runuser -u {u} -- pgbackrest --stanza={s} --output=json info | python3 -c 'import json,sys; print([x for x in json.load(sys.stdin) if x[\"name\"]==sys.argv[1]][0][\"status\"][\"code\"])' {s} 2>/dev/null || echo 1); \
-         if [ \"$code\" = 1 ] || [ \"$code\" = 3 ]; then runuser -u {u} -- pgbackrest --stanza={s} stanza-create >&2 || exit 1; fi; \
-         /pg/bin/pg-backup {kind} >&2 || exit 1; \
-         systemctl start {unit} >&2 || true",
-        unit = crate::modules::pgsql::backup::METRICS_UNIT
-    );
-    sh_on(&host.addr, &script, Duration::from_secs(6 * 3600))
-        .with_context(|| format!("{kind} backup of `{cluster}` on `{}`", host.addr))?;
-    Ok(())
+/// Take a backup on the leader of `cluster` (stanza created first when missing), as a
+/// node-mode action whose progress goes to stderr; the catalog afterwards.
+pub fn take(host: &Host, cluster: &str, kind: &str) -> Result<Value> {
+    let a = Action::Backup { stanza: cluster.into(), dbsu: dbsu(host), kind: kind.into() };
+    let mut rep = crate::report::Reporter::new(false, false);
+    crate::controller::act(&host.addr, a, &mut |e| rep.event(e)).with_context(|| format!("{kind} backup of `{cluster}` on `{}`", host.addr))
 }
 
 pub fn run(g: &Global, cluster: &str, kind: BackupType) -> Result<u8> {
@@ -171,8 +153,7 @@ pub fn run(g: &Global, cluster: &str, kind: BackupType) -> Result<u8> {
     let kind = kind_word(kind);
     eprintln!("{kind} backup of `{cluster}` on its leader {}", leader.addr);
     let t0 = std::time::Instant::now();
-    take(leader, cluster, kind)?;
-    let sets = parse_sets(&info_on(leader, cluster)?, cluster);
+    let sets = parse_sets(&take(leader, cluster, kind)?, cluster);
     println!(
         "{cluster}: {kind} backup done in {:.1}s; {} backup(s) in the repository:",
         t0.elapsed().as_secs_f64(),
@@ -191,21 +172,22 @@ pub fn run(g: &Global, cluster: &str, kind: BackupType) -> Result<u8> {
 }
 
 /// `pigsty status`: one line on the backups of `cluster` and its WAL archiving, read on
-/// its leader (`pgbackrest info`, `pg_stat_archiver`); None when the leader cannot tell.
+/// its leader (an action: `pgbackrest info`, `pg_stat_archiver`); None when it cannot tell.
 pub fn status_line(h: &Host, cluster: &str) -> Option<String> {
-    let sql = "select coalesce(last_archived_wal, '-') || '|' || coalesce(extract(epoch from last_archived_time)::bigint::text, '') || '|' || coalesce(last_failed_wal, '-') || '|' || coalesce(extract(epoch from last_failed_time)::bigint::text, '') from pg_stat_archiver";
-    let script = format!(
-        "cd /; runuser -u {u} -- pgbackrest --stanza={s} --output=json info 2>/dev/null | tr -d '\\n'; echo; runuser -u {u} -- /usr/pgsql/bin/psql -X -A -t -h {sock} -p {port} -d postgres -c {sql}",
-        u = q(&dbsu(h)),
-        s = q(cluster),
-        sock = q(h.str("pg_localhost").unwrap_or("/var/run/postgresql")),
-        port = h.port("pg_port").unwrap_or(5432),
-        sql = q(sql)
-    );
-    let out = sh_on(&h.addr, &script, Duration::from_secs(20)).ok()?;
-    let mut lines = out.stdout.lines();
-    let info: Value = serde_json::from_str(lines.next()?.trim()).unwrap_or(Value::Null);
-    let sets = parse_sets(&info, cluster);
+    let a = Action::ArchiveState {
+        stanza: cluster.into(),
+        dbsu: dbsu(h),
+        psql: format!("{}/psql", h.str("pg_bin_dir").unwrap_or_default()),
+        socket: h.str("pg_localhost").unwrap_or_default().into(),
+        port: h.port("pg_port").unwrap_or(5432),
+    };
+    let v = crate::controller::act(&h.addr, a, &mut |_| {}).ok()?;
+    Some(describe_state(&v, cluster))
+}
+
+/// The status line of an `archive_state` answer.
+fn describe_state(v: &Value, cluster: &str) -> String {
+    let sets = parse_sets(&v["info"], cluster);
     let backup = match sets.iter().rev().find(|b| b.kind == "full") {
         Some(f) => format!(
             "last {} {} at {}, last full {} ({} in the repository)",
@@ -217,23 +199,16 @@ pub fn status_line(h: &Host, cluster: &str) -> Option<String> {
         ),
         None => "NO BACKUP".to_string(),
     };
-    let f: Vec<&str> = lines.next().unwrap_or("").trim().split('|').collect();
-    let archiving = if f.len() == 4 {
-        let (ok_t, bad_t) = (
-            f[1].parse::<i64>().unwrap_or(0),
-            f[3].parse::<i64>().unwrap_or(0),
-        );
-        if bad_t > ok_t {
-            format!("archiving FAILING (last failed {} at {})", f[2], utc(bad_t))
-        } else if ok_t > 0 {
-            format!("archiving ok (last {} at {})", f[0], utc(ok_t))
-        } else {
-            "archiving: nothing archived yet".to_string()
+    let a = &v["archiver"];
+    let archiving = match (a["last_archived_time"].as_i64(), a["last_failed_time"].as_i64()) {
+        (Some(ok_t), Some(bad_t)) if bad_t > ok_t => {
+            format!("archiving FAILING (last failed {} at {})", a["last_failed_wal"].as_str().unwrap_or("-"), utc(bad_t))
         }
-    } else {
-        "archiving: unknown".to_string()
+        (Some(ok_t), Some(_)) if ok_t > 0 => format!("archiving ok (last {} at {})", a["last_archived_wal"].as_str().unwrap_or("-"), utc(ok_t)),
+        (Some(_), Some(_)) => "archiving: nothing archived yet".to_string(),
+        _ => "archiving: unknown".to_string(),
     };
-    Some(format!("{backup}; {archiving}"))
+    format!("{backup}; {archiving}")
 }
 
 #[cfg(test)]
@@ -256,6 +231,19 @@ mod tests {
         assert_eq!(s[0].stop, 20);
         assert_eq!(s[1].lsn_stop, "0/5000100");
         assert!(parse_sets(&v, "pg-x").is_empty());
+    }
+
+    #[test]
+    fn the_status_line_tells_backups_and_archiving() {
+        let v = json!({
+            "info": [{"name": "pg-x", "backup": [{"label": "F1", "type": "full", "timestamp": {"start": 0, "stop": 60}}]}],
+            "archiver": {"last_archived_wal": "0000000100000000000000A1", "last_archived_time": 120, "last_failed_wal": "-", "last_failed_time": 0}
+        });
+        let l = describe_state(&v, "pg-x");
+        assert!(l.starts_with("last full F1 at ") && l.contains("last full F1 (1 in the repository)"), "{l}");
+        assert!(l.contains("archiving ok (last 0000000100000000000000A1"), "{l}");
+        let bad = json!({"info": null, "archiver": {"last_archived_time": 10, "last_failed_time": 20, "last_failed_wal": "X"}});
+        assert!(describe_state(&bad, "pg-x").contains("NO BACKUP; archiving FAILING (last failed X"), "{}", describe_state(&bad, "pg-x"));
     }
 
     #[test]

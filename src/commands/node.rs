@@ -22,6 +22,7 @@ pub fn apply() -> Result<u8> {
         event: "done".into(),
         ok: res.is_ok(),
         error: res.as_ref().err().map(|e| format!("{e:#}")),
+        result: res.as_ref().ok().cloned().flatten(),
     };
     println!("{}", serde_json::to_string(&done)?);
     let _ = std::io::stdout().flush();
@@ -36,7 +37,14 @@ fn emit(e: &Event) {
     }
 }
 
-fn apply_request(req: &NodeRequest) -> Result<()> {
+/// Converge the request's modules, or run its action (whose result comes back).
+fn apply_request(req: &NodeRequest) -> Result<Option<serde_json::Value>> {
+    if let Some(action) = &req.action {
+        let facts = Facts::gather();
+        crate::runner::preflight(&facts, "node apply")?;
+        check_identity(req, &facts)?;
+        return crate::actions::run(&req.host, action, &mut |e| emit(e)).map(Some);
+    }
     let mode = match req.mode.as_str() {
         "apply" => Mode::Apply,
         "check" => Mode::Check,
@@ -60,13 +68,7 @@ fn apply_request(req: &NodeRequest) -> Result<()> {
     }
     let inv = if req.remove { full } else { inv };
     let host = inv.host(&req.host).ok_or_else(|| anyhow!("host `{}` is not in the inventory sent to this node", req.host))?;
-    if req.host.parse::<std::net::IpAddr>().is_ok() && !facts.ipv4.iter().any(|ip| *ip == req.host) && req.host != "127.0.0.1" {
-        bail!(
-            "the request is for `{}` but this machine has addresses {}; refusing to converge the wrong host",
-            req.host,
-            facts.ipv4.join(", ")
-        );
-    }
+    check_identity(req, &facts)?;
     for name in &req.modules {
         let m: Module = name
             .parse()
@@ -89,6 +91,18 @@ fn apply_request(req: &NodeRequest) -> Result<()> {
         };
         let run = Run { host: &host.addr, mode, state_dir: (mode == Mode::Apply).then_some(state_dir) };
         run_module(&run, &plan, &mut |e| emit(e)).map_err(|e| anyhow!("{e}"))?;
+    }
+    Ok(None)
+}
+
+/// Refuse a request meant for another machine.
+fn check_identity(req: &NodeRequest, facts: &Facts) -> Result<()> {
+    if req.host.parse::<std::net::IpAddr>().is_ok() && !facts.ipv4.iter().any(|ip| *ip == req.host) && req.host != "127.0.0.1" {
+        bail!(
+            "the request is for `{}` but this machine has addresses {}; refusing to converge the wrong host",
+            req.host,
+            facts.ipv4.join(", ")
+        );
     }
     Ok(())
 }

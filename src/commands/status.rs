@@ -32,34 +32,13 @@ fn patroni_cluster(inv: &Inventory, cluster: &str) -> Result<Value, String> {
     Err(last)
 }
 
-/// `pgbackrest info --output=json` of a cluster's stanza, run as the dbsu on `host`
-/// (over SSH unless it is this machine), reduced to the last backup and the archive.
+/// `pgbackrest info` of a cluster's stanza on its leader (a node-mode action),
+/// reduced to the last backup and the archive.
 fn backup_info(inv: &Inventory, cluster: &str, host: &str) -> Value {
-    let dbsu = inv
-        .host(host)
-        .and_then(|h| h.str("pg_dbsu"))
-        .unwrap_or("postgres")
-        .to_string();
-    let cmd = format!("runuser -u {dbsu} -- pgbackrest --stanza={cluster} --log-level-console=off info --output=json");
-    let facts = crate::facts::Facts::gather();
-    let text = if crate::controller::is_local(host, &facts) {
-        crate::sys::Cmd::new("sh")
-            .args(["-c", &cmd])
-            .timeout(Duration::from_secs(20))
-            .run()
-            .ok()
-            .filter(|o| o.success())
-            .map(|o| o.stdout)
-    } else {
-        let mut ssh = crate::remote::Ssh::new(host);
-        ssh.connect_timeout = 3;
-        ssh.run(&cmd, None, Duration::from_secs(8))
-            .ok()
-            .map(|o| o.stdout)
-    };
-    match text.as_deref().map(serde_json::from_str::<Value>) {
-        Some(Ok(v)) => summarize_backup(&v),
-        _ => json!({"error": format!("pgbackrest info did not answer on {host}")}),
+    let info = inv.host(host).ok_or_else(|| anyhow::anyhow!("`{host}` is not in the inventory")).and_then(|h| super::backup::info_on(h, cluster));
+    match info {
+        Ok(v) => summarize_backup(&v),
+        Err(_) => json!({"error": format!("pgbackrest info did not answer on {host}")}),
     }
 }
 

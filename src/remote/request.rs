@@ -31,6 +31,29 @@ pub struct NodeRequest {
     /// (see `crate::pki`); keys travel only here, on stdin.
     #[serde(default)]
     pub pki: crate::options::Delivered,
+    /// Run this action instead of converging modules (`modules` is then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<crate::actions::Action>,
+}
+
+impl NodeRequest {
+    /// A request that runs `action` on `host` and converges nothing.
+    pub fn action(host: &str, action: crate::actions::Action) -> NodeRequest {
+        NodeRequest {
+            inventory: String::new(),
+            inventory_name: String::new(),
+            extra_vars: vec![],
+            host: host.into(),
+            modules: vec![],
+            mode: "apply".into(),
+            remove: false,
+            forget: Default::default(),
+            pgsql_scope: None,
+            files: Default::default(),
+            pki: Default::default(),
+            action: Some(action),
+        }
+    }
 }
 
 /// Last line of node mode output.
@@ -39,6 +62,9 @@ pub struct NodeDone {
     pub event: String,
     pub ok: bool,
     pub error: Option<String>,
+    /// An action's result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
 }
 
 #[cfg(test)]

@@ -1,0 +1,106 @@
+//! Node-mode actions: the admin verbs' work on a node (take a backup, read the backup
+//! catalog, read the WAL archiver), sent by the controller in the same node request as
+//! `deploy` and answered on the same event stream, with a typed result in the final
+//! `done` line. No ad-hoc shell travels over SSH: an action is data, and the node runs
+//! the programs itself with argv (never `sh -c`).
+//!
+//! | action | file | used by |
+//! | --- | --- | --- |
+//! | `backup`, `backup_info`, `archive_state` | `backup.rs` | `pgsql backup`, `pgsql pitr`, `status` |
+use crate::engine::{Event, Status};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::time::Instant;
+
+pub mod backup;
+
+/// One action, with everything the node needs to run it (no inventory, no secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// A pgBackRest backup of `stanza` as `dbsu` on this node (the primary): the
+    /// stanza is created first when the repository lacks it; then the backup metrics
+    /// are refreshed. `kind`: `full`, `diff` or `incr`.
+    Backup { stanza: String, dbsu: String, kind: String },
+    /// `pgbackrest info --output=json` of `stanza`, read as `dbsu`.
+    BackupInfo { stanza: String, dbsu: String },
+    /// The backup catalog and `pg_stat_archiver` of the local Postgres.
+    ArchiveState { stanza: String, dbsu: String, psql: String, socket: String, port: u16 },
+}
+
+impl Action {
+    /// Its name in events (`action backup`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Backup { .. } => "backup",
+            Action::BackupInfo { .. } => "backup_info",
+            Action::ArchiveState { .. } => "archive_state",
+        }
+    }
+    /// What it works on, for events and errors.
+    fn subject(&self) -> String {
+        match self {
+            Action::Backup { stanza, kind, .. } => format!("{kind} backup of `{stanza}`"),
+            Action::BackupInfo { stanza, .. } => format!("backup catalog of `{stanza}`"),
+            Action::ArchiveState { stanza, .. } => format!("backups and archiving of `{stanza}`"),
+        }
+    }
+}
+
+/// Run `action` on this node: a step event when it ends (changed for actions that
+/// change something, ok for reads, failed with the error), and its result.
+pub fn run(host: &str, action: &Action, sink: &mut dyn FnMut(&Event)) -> anyhow::Result<Value> {
+    let t = Instant::now();
+    let module = format!("action {}", action.name());
+    sink(&Event::ModuleStart { host: host.into(), module: module.clone(), steps: 1 });
+    let res = match action {
+        Action::Backup { stanza, dbsu, kind } => backup::take(stanza, dbsu, kind),
+        Action::BackupInfo { stanza, dbsu } => backup::info(stanza, dbsu),
+        Action::ArchiveState { stanza, dbsu, psql, socket, port } => backup::archive_state(stanza, dbsu, psql, socket, *port),
+    };
+    let changes = matches!(action, Action::Backup { .. });
+    let (status, error) = match &res {
+        Ok(_) if changes => (Status::Changed, None),
+        Ok(_) => (Status::Ok, None),
+        Err(e) => (Status::Failed, Some(format!("{e:#}"))),
+    };
+    let ms = t.elapsed().as_millis() as u64;
+    sink(&Event::Step {
+        host: host.into(),
+        module: module.clone(),
+        kind: "action".into(),
+        name: action.subject(),
+        status,
+        diffs: vec![],
+        changes: vec![],
+        error,
+        ms,
+    });
+    let failed = usize::from(res.is_err());
+    let changed = usize::from(res.is_ok() && changes);
+    sink(&Event::ModuleEnd { host: host.into(), module, ok: 1 - failed - changed, changed, failed, skipped: 0, ms });
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_travel_as_tagged_json() {
+        let a = Action::Backup { stanza: "pg-test".into(), dbsu: "postgres".into(), kind: "incr".into() };
+        let j = serde_json::to_string(&a).unwrap();
+        assert!(j.contains(r#""action":"backup""#), "{j}");
+        assert_eq!(serde_json::from_str::<Action>(&j).unwrap(), a);
+    }
+
+    #[test]
+    fn a_failed_action_is_a_failed_step_naming_it() {
+        let a = Action::BackupInfo { stanza: "pg-x".into(), dbsu: "pigsty-no-such-user".into() };
+        let mut events = vec![];
+        let r = run("h", &a, &mut |e| events.push(e.clone()));
+        assert!(r.is_err());
+        let failed = events.iter().any(|e| matches!(e, Event::Step { status: Status::Failed, name, .. } if name.contains("`pg-x`")));
+        assert!(failed, "{events:?}");
+    }
+}
