@@ -1,7 +1,9 @@
-//! What the user sees: progress on stderr (a spinner per host on a TTY, one line per
-//! change otherwise), JSON lines on stdout with `--json`, and a recap table at the end.
+//! What the user sees: progress on stderr (on a terminal, one line per host with its
+//! module, step count and current step, above the lines of what changed; elsewhere
+//! only those lines), JSON lines on stdout with `--json`, and a recap table at the end.
+//! Nothing is coloured, so `NO_COLOR` holds by construction.
 use crate::engine::{Event, Status, Tally};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -9,7 +11,12 @@ use std::time::Duration;
 pub struct Reporter {
     json: bool,
     check: bool,
-    bar: Option<ProgressBar>,
+    /// The progress lines, on a terminal only.
+    multi: Option<MultiProgress>,
+    /// One progress line per host.
+    bars: BTreeMap<String, ProgressBar>,
+    /// Per host: module, steps done, steps in the module.
+    at: BTreeMap<String, (String, usize, usize)>,
     pub hosts: BTreeMap<String, HostRecap>,
 }
 
@@ -23,20 +30,30 @@ pub struct HostRecap {
 
 impl Reporter {
     pub fn new(json: bool, check: bool) -> Self {
-        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
-            let b = ProgressBar::new_spinner();
-            b.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
-            b.enable_steady_tick(Duration::from_millis(120));
-            b
-        });
-        Reporter { json, check, bar, hosts: BTreeMap::new() }
+        let multi = (!json && std::io::stderr().is_terminal()).then(MultiProgress::new);
+        Reporter { json, check, multi, bars: BTreeMap::new(), at: BTreeMap::new(), hosts: BTreeMap::new() }
     }
 
     fn line(&self, s: &str) {
-        match &self.bar {
-            Some(b) => b.println(s),
+        match &self.multi {
+            Some(m) => {
+                let _ = m.println(s);
+            }
             None => eprintln!("{s}"),
         }
+    }
+
+    /// Show `msg` on the host's progress line (made on first use; terminals only).
+    fn show(&mut self, host: &str, msg: String) {
+        let Some(m) = &self.multi else { return };
+        let b = self.bars.entry(host.to_string()).or_insert_with(|| {
+            let b = m.add(ProgressBar::new_spinner());
+            b.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {prefix:<16} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            b.set_prefix(host.to_string());
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        });
+        b.set_message(msg);
     }
 
     pub fn event(&mut self, ev: &Event) {
@@ -47,8 +64,9 @@ impl Reporter {
         }
         match ev {
             Event::ModuleStart { host, module, steps } => {
-                if let Some(b) = &self.bar {
-                    b.set_message(format!("{host} {module}: {steps} steps"));
+                self.at.insert(host.clone(), (module.clone(), 0, *steps));
+                if self.multi.is_some() {
+                    self.show(host, format!("{module} 0/{steps}"));
                 } else if !self.json {
                     eprintln!("{host} {module}: {steps} steps");
                 }
@@ -65,8 +83,10 @@ impl Reporter {
                 if self.json {
                     return;
                 }
-                if let Some(b) = &self.bar {
-                    b.set_message(format!("{host} {what}"));
+                if let Some((m, done, total)) = self.at.get_mut(host) {
+                    *done += 1;
+                    let msg = format!("{m} {done}/{total} {kind} {name}");
+                    self.show(host, msg);
                 }
                 let mark = match status {
                     Status::Ok => return,
@@ -100,6 +120,7 @@ impl Reporter {
                 r.tally.add(Tally { ok: *ok, changed: *changed, failed: *failed, skipped: *skipped });
                 if !self.json {
                     let verb = if self.check { "would change" } else { "changed" };
+                    self.show(host, format!("{module} done: {ok} ok, {changed} {verb}, {failed} failed"));
                     self.line(&format!(
                         "{host} {module}: {ok} ok, {changed} {verb}{}{} in {:.1}s",
                         if *skipped > 0 { format!(", {skipped} skipped") } else { String::new() },
@@ -121,13 +142,17 @@ impl Reporter {
             }
         }
         if !self.json {
+            self.show(host, "FAILED".into());
             self.line(&format!("   FAILED {host}: {}", why.lines().next().unwrap_or("")));
         }
     }
 
     pub fn finish(&self) {
-        if let Some(b) = &self.bar {
+        for b in self.bars.values() {
             b.finish_and_clear();
+        }
+        if let Some(m) = &self.multi {
+            let _ = m.clear();
         }
     }
 
@@ -171,5 +196,34 @@ impl Reporter {
             t.add(r.tally);
         }
         t
+    }
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::*;
+
+    #[test]
+    fn each_host_gets_its_own_progress_line_with_its_step_count() {
+        let mut r = Reporter::new(false, false);
+        r.multi = Some(MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden()));
+        for h in ["10.0.0.1", "10.0.0.2"] {
+            r.event(&Event::ModuleStart { host: h.into(), module: "node".into(), steps: 3 });
+        }
+        r.event(&Event::Step {
+            host: "10.0.0.2".into(),
+            module: "node".into(),
+            kind: "file".into(),
+            name: "/etc/x".into(),
+            status: Status::Ok,
+            diffs: vec![],
+            changes: vec![],
+            error: None,
+            ms: 1,
+        });
+        assert_eq!(r.bars.len(), 2, "one line per host");
+        assert_eq!(r.bars["10.0.0.2"].message(), "node 1/3 file /etc/x");
+        assert_eq!(r.bars["10.0.0.1"].message(), "node 0/3");
+        r.finish();
     }
 }
