@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod assets;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod controller;
 pub mod engine;

@@ -7,12 +7,14 @@
 //! | action | file | used by |
 //! | --- | --- | --- |
 //! | `backup`, `backup_info`, `archive_state` | `backup.rs` | `pgsql backup`, `pgsql pitr`, `status` |
+//! | `logs` | `logs.rs` | `logs` |
 use crate::engine::{Event, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Instant;
 
 pub mod backup;
+pub mod logs;
 
 /// One action, with everything the node needs to run it (no inventory, no secrets).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +28,9 @@ pub enum Action {
     BackupInfo { stanza: String, dbsu: String },
     /// The backup catalog and `pg_stat_archiver` of the local Postgres.
     ArchiveState { stanza: String, dbsu: String, psql: String, socket: String, port: u16 },
+    /// The journal of `units` since `since`, and the Postgres and Patroni log files
+    /// (when their directories are given) modified since `since_us`.
+    Logs { units: Vec<String>, since: String, since_us: Option<i64>, pg_log_dir: Option<String>, patroni_log_dir: Option<String> },
 }
 
 impl Action {
@@ -35,6 +40,7 @@ impl Action {
             Action::Backup { .. } => "backup",
             Action::BackupInfo { .. } => "backup_info",
             Action::ArchiveState { .. } => "archive_state",
+            Action::Logs { .. } => "logs",
         }
     }
     /// What it works on, for events and errors.
@@ -43,6 +49,7 @@ impl Action {
             Action::Backup { stanza, kind, .. } => format!("{kind} backup of `{stanza}`"),
             Action::BackupInfo { stanza, .. } => format!("backup catalog of `{stanza}`"),
             Action::ArchiveState { stanza, .. } => format!("backups and archiving of `{stanza}`"),
+            Action::Logs { since, .. } => format!("logs since {since}"),
         }
     }
 }
@@ -57,6 +64,9 @@ pub fn run(host: &str, action: &Action, sink: &mut dyn FnMut(&Event)) -> anyhow:
         Action::Backup { stanza, dbsu, kind } => backup::take(stanza, dbsu, kind),
         Action::BackupInfo { stanza, dbsu } => backup::info(stanza, dbsu),
         Action::ArchiveState { stanza, dbsu, psql, socket, port } => backup::archive_state(stanza, dbsu, psql, socket, *port),
+        Action::Logs { units, since, since_us, pg_log_dir, patroni_log_dir } => {
+            logs::read(units, since, *since_us, pg_log_dir.as_deref(), patroni_log_dir.as_deref()).and_then(|l| Ok(serde_json::to_value(l)?))
+        }
     };
     let changes = matches!(action, Action::Backup { .. });
     let (status, error) = match &res {

@@ -92,13 +92,7 @@ pub fn info_on(host: &Host, stanza: &str) -> Result<Value> {
 
 /// UTC text of an epoch second.
 pub fn utc(epoch: i64) -> String {
-    crate::sys::Cmd::new("date")
-        .args(["-u", "-d", &format!("@{epoch}"), "+%Y-%m-%d %H:%M:%S+00"])
-        .run()
-        .ok()
-        .filter(|o| o.success())
-        .map(|o| o.stdout.trim().to_string())
-        .unwrap_or_else(|| format!("@{epoch}"))
+    format!("{}+00", crate::clock::fmt_utc(epoch))
 }
 
 pub fn is_leader(m: &Member) -> bool {

@@ -124,30 +124,9 @@ fn unit_started(unit: &str) -> Option<f64> {
         .args(["show", "-p", "ActiveEnterTimestamp", "--value", "--timestamp=us+utc", unit])
         .run()
         .ok()?;
-    parse_utc(o.stdout.trim()).filter(|s| *s > 0.0)
+    crate::clock::parse_systemd_utc(o.stdout.trim()).filter(|s| *s > 0.0)
 }
 
-/// `Wed 2026-11-25 18:38:50.254696 UTC` (systemd's `us+utc`) -> seconds since the epoch.
-pub fn parse_utc(s: &str) -> Option<f64> {
-    let mut it = s.split_whitespace();
-    let (_dow, date, time, tz) = (it.next()?, it.next()?, it.next()?, it.next()?);
-    if tz != "UTC" {
-        return None;
-    }
-    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
-    let (y, m, dd) = (d.next()??, d.next()??, d.next()??);
-    let mut t = time.split(':');
-    let (h, mi) = (t.next()?.parse::<i64>().ok()?, t.next()?.parse::<i64>().ok()?);
-    let sec: f64 = t.next()?.parse().ok()?;
-    // days from the civil date (Howard Hinnant's algorithm)
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + dd - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146097 + doe - 719468;
-    Some((days * 86400 + h * 3600 + mi * 60) as f64 + sec)
-}
 
 /// Start time (seconds since the epoch) of the newest child of the unit's main process,
 /// and the clock tick. A reload starts new workers while old ones may linger to finish
@@ -249,14 +228,6 @@ mod tests {
         assert!(f.newest().is_some());
     }
 
-    #[test]
-    fn parse_utc_reads_systemd_microsecond_timestamps() {
-        assert_eq!(parse_utc("Thu 1970-01-01 00:00:01.500000 UTC"), Some(1.5));
-        let t = parse_utc("Wed 2026-11-25 18:38:50.254696 UTC").unwrap();
-        assert!((t - 1795631930.254696).abs() < 1e-6, "{t}");
-        assert_eq!(parse_utc("n/a"), None);
-        assert_eq!(parse_utc(""), None);
-    }
 
     #[test]
     fn a_unit_that_is_not_running_is_left_to_the_service_step() {

@@ -40,20 +40,6 @@ pub struct RoleDef {
     pub absent: bool,
 }
 
-/// Days since 1970-01-01 as a civil `YYYY-MM-DD` (UTC), for `expire_in`.
-pub fn civil_date(days: i64) -> String {
-    // Howard Hinnant's days_from_civil inverse.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
 
 /// Today as days since 1970-01-01, from the facts' clock.
 fn today_days(pg: &Pg) -> i64 {
@@ -112,7 +98,7 @@ pub fn role_defs(pg: &Pg) -> Result<Vec<RoleDef>> {
         let (roles, revoke) = memberships(v);
         // Pigsty: `expire_in` (days from now) wins over `expire_at`.
         let expire_at = match v.get("expire_in").and_then(Value::as_i64) {
-            Some(n) => Some(civil_date(today_days(pg) + n)),
+            Some(n) => Some(crate::clock::fmt_date(today_days(pg) + n)),
             None => str_of(v, "expire_at"),
         };
         let spec = RoleSpec {
@@ -421,12 +407,6 @@ mod tests {
         pg
     }
 
-    #[test]
-    fn civil_dates_follow_the_calendar() {
-        assert_eq!(civil_date(0), "1970-01-01");
-        assert_eq!(civil_date(19_782), "2024-02-29");
-        assert_eq!(civil_date(20_819), "2027-01-01");
-    }
 
     #[test]
     fn users_carry_removal_revocations_and_expiry() {
@@ -442,7 +422,7 @@ mod tests {
         let get = |n: &str| r.iter().find(|x| x.spec.name == n).unwrap();
         assert_eq!(get("dbuser_app").spec.roles, vec!["dbrole_readwrite".to_string()]);
         assert_eq!(get("dbuser_app").spec.revoke, vec!["dbrole_offline".to_string()]);
-        assert_eq!(get("dbuser_app").spec.expire_at.as_deref(), Some(civil_date(today_days(&pg) + 1).as_str()));
+        assert_eq!(get("dbuser_app").spec.expire_at.as_deref(), Some(crate::clock::fmt_date(today_days(&pg) + 1).as_str()));
         assert_eq!(get("dbuser_exp").spec.expire_at.as_deref(), Some("2030-12-31"));
         assert!(get("dbuser_old").absent);
         assert!(!super::super::pgbouncer::userlist_users(&pg).unwrap().contains(&"dbuser_old".to_string()));
