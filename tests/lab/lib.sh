@@ -69,10 +69,13 @@ _fail() { # description why
   fi
 }
 
+# run a check's command: stdin from /dev/null, its output kept for a failure report
+_run() { "$@" </dev/null >"$_CHECK_OUT" 2>&1; }
+
 check() {
   local desc=$1 rc
   shift
-  "$@" </dev/null >"$_CHECK_OUT" 2>&1
+  _run "$@"
   rc=$?
   if ((rc == 0)); then _pass "$desc"; else _fail "$desc" "exit $rc: $*"; fi
   return 0
@@ -90,7 +93,7 @@ _not_a_failure() { # rc
 check_fails() {
   local desc=$1 rc why
   shift
-  "$@" </dev/null >"$_CHECK_OUT" 2>&1
+  _run "$@"
   rc=$?
   why=$(_not_a_failure "$rc")
   if [[ -z $why ]]; then _pass "$desc"; else _fail "$desc" "$why: $*"; fi
@@ -100,7 +103,7 @@ check_fails() {
 check_refused() {
   local desc=$1 msg=$2 rc why
   shift 2
-  "$@" </dev/null >"$_CHECK_OUT" 2>&1
+  _run "$@"
   rc=$?
   why=$(_not_a_failure "$rc")
   if [[ -z $why ]] && ! grep -qF -- "$msg" "$_CHECK_OUT"; then why="exit $rc but the output does not say \`$msg\`"; fi
@@ -111,7 +114,7 @@ check_refused() {
 check_unreachable() {
   local desc=$1 rc
   shift
-  "$@" </dev/null >"$_CHECK_OUT" 2>&1
+  _run "$@"
   rc=$?
   if ((rc == 255)); then _pass "$desc"; else _fail "$desc" "expected ssh to fail to connect (255), got exit $rc: $*"; fi
   return 0
@@ -133,7 +136,7 @@ check_eq() {
 step() {
   local desc=$1 rc
   shift
-  "$@" </dev/null >"$_CHECK_OUT" 2>&1
+  _run "$@"
   rc=$?
   if ((rc == 0)); then info "$desc"; else _fail "$desc" "set-up failed, exit $rc: $*"; fi
   return "$rc"
