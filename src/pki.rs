@@ -36,7 +36,7 @@ pub fn for_host(
     if !m.https {
         return d;
     }
-    let validity = days(h.str("cert_validity").unwrap_or("7300d")).min(3650);
+    let validity = days(h.var_str("cert_validity")).min(3650);
     match issue(&format!("minio-{}", m.ip), &m.cert_names(), validity) {
         Ok(c) => {
             d.certs.insert("minio".into(), c);

@@ -47,7 +47,7 @@ pub fn q(s: &str) -> String {
 }
 
 pub fn dbsu(h: &Host) -> String {
-    h.str("pg_dbsu").unwrap_or("postgres").to_string()
+    h.var_str("pg_dbsu").to_string()
 }
 
 /// One backup as `pgbackrest info` lists it.
@@ -173,7 +173,7 @@ pub fn status_line(h: &Host, cluster: &str) -> Option<String> {
         dbsu: dbsu(h),
         psql: format!("{}/psql", h.str("pg_bin_dir").unwrap_or_default()),
         socket: h.str("pg_localhost").unwrap_or_default().into(),
-        port: h.port("pg_port").unwrap_or(5432),
+        port: h.var_port("pg_port"),
     };
     let v = crate::controller::act(&h.addr, a, &mut |_| {}).ok()?;
     Some(describe_state(&v, cluster))

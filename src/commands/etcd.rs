@@ -126,7 +126,7 @@ pub fn rm(g: &Global, hosts: &[String], yes: bool) -> Result<u8> {
     }
     let guarded: Vec<&str> = gone
         .iter()
-        .filter(|h| h.bool("etcd_safeguard").unwrap_or(false))
+        .filter(|h| h.var_bool("etcd_safeguard"))
         .map(|h| h.addr.as_str())
         .collect();
     if !guarded.is_empty() {
@@ -149,7 +149,7 @@ pub fn rm(g: &Global, hosts: &[String], yes: bool) -> Result<u8> {
         what.push_str(&format!(
             "\n  {}: leave the member list, stop etcd, delete its data ({})",
             h.addr,
-            h.str("etcd_data").unwrap_or("/data/etcd")
+            h.var_str("etcd_data")
         ));
     }
     if rest.len() % 2 == 0 {

@@ -44,7 +44,7 @@ fn print_next_steps(
     path: &std::path::Path,
 ) {
     let ip = &h.addr;
-    let admin = h.str("pg_admin_username").unwrap_or("dbuser_dba");
+    let admin = h.var_str("pg_admin_username");
     let db = h
         .get("pg_databases")
         .and_then(|v| v.as_array())

@@ -87,7 +87,7 @@ pub fn rm(g: &Global, cluster: &str, hosts: &[String], yes: bool) -> Result<u8> 
     let gone = pick(&inv, cluster, hosts)?;
     let guarded: Vec<&str> = gone
         .iter()
-        .filter(|h| h.bool("minio_safeguard").unwrap_or(false))
+        .filter(|h| h.var_bool("minio_safeguard"))
         .map(|h| h.addr.as_str())
         .collect();
     if !guarded.is_empty() {
@@ -116,10 +116,10 @@ pub fn rm(g: &Global, cluster: &str, hosts: &[String], yes: bool) -> Result<u8> 
         what.push_str(&format!(
             "\n  {}: stop the S3 server{}",
             h.addr,
-            if h.bool("minio_rm_data").unwrap_or(true) {
+            if h.var_bool("minio_rm_data") {
                 format!(
                     ", delete its data ({})",
-                    h.str("minio_data").unwrap_or("/data/minio")
+                    h.var_str("minio_data")
                 )
             } else {
                 ", keep its data (minio_rm_data: false)".into()

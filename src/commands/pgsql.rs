@@ -127,8 +127,8 @@ pub fn pick_candidate(
 }
 
 fn api_of(h: &Host) -> Result<PatroniApi> {
-    let port = h.port("patroni_port").unwrap_or(8008);
-    let user = h.str("patroni_username").unwrap_or("postgres");
+    let port = h.var_port("patroni_port");
+    let user = h.var_str("patroni_username");
     let Some(pw) = h.str("patroni_password").filter(|p| !p.is_empty()) else {
         bail!("host `{}`: required variable `patroni_password` is not set\nhint: set it in the inventory", h.addr);
     };

@@ -93,7 +93,7 @@ pub fn prepare(inv: &Inventory, cluster: &str, part: &Part, yes: bool, ask: &mut
             };
             let state = state_of(def);
             if state == "absent" || state == "recreate" {
-                if first.bool("pg_safeguard").unwrap_or(false) {
+                if first.var_bool("pg_safeguard") {
                     bail!(
                         "database `{d}` of `{cluster}` is marked `state: {state}`, but `pg_safeguard` is on; nothing was changed\nhint: set `pg_safeguard: false` for `{cluster}` to allow dropping it"
                     );

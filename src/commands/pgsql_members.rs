@@ -139,7 +139,7 @@ pub fn rm(g: &Global, cluster: &str, hosts: &[String], yes: bool) -> Result<u8> 
         .all(|m| gone.iter().any(|h| h.addr == m.addr));
     let guarded: Vec<&str> = gone
         .iter()
-        .filter(|h| h.bool("pg_safeguard").unwrap_or(false))
+        .filter(|h| h.var_bool("pg_safeguard"))
         .map(|h| h.addr.as_str())
         .collect();
     if !guarded.is_empty() {

@@ -156,7 +156,7 @@ fn this_infra(inv: &crate::inventory::Inventory) -> Result<(String, String)> {
     match infra.iter().find(|h| crate::controller::is_local(&h.addr, &facts)) {
         Some(h) => Ok((
             h.addr.clone(),
-            h.str("prometheus_sd_dir").unwrap_or("/etc/prometheus/targets").to_string(),
+            h.var_str("prometheus_sd_dir").to_string(),
         )),
         None => bail!(
             "this machine is not an infra node of the inventory ({}): run `pigsty pgsql monitor` there, where Prometheus scrapes the exporter; nothing was changed",
@@ -230,7 +230,7 @@ fn add(g: &Global, name: &str, url: &str, port: Option<u16>) -> Result<u8> {
     if inv.hosts.iter().any(|h| h.id.pg_cluster.as_deref() == Some(name)) {
         bail!("`{name}` is a pgsql cluster of the inventory, which pigsty monitors already; pick another name; nothing was changed");
     }
-    let user = u.user.clone().or_else(|| infra.str("pg_monitor_username").map(str::to_string)).unwrap_or_else(|| "dbuser_monitor".into());
+    let user = u.user.clone().or_else(|| Some(infra.var_str("pg_monitor_username").to_string())).unwrap_or_default();
     let password_pct = match (&u.password, std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty())) {
         (Some(p), _) => p.clone(),
         (None, Some(p)) => pct(&p),

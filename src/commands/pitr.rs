@@ -153,8 +153,7 @@ pub fn target(a: &PitrArgs, sets: &[BackupSet], src: &str, now: i64) -> Result<T
 }
 
 fn data_dir(h: &Host) -> String {
-    h.str("pg_data")
-        .unwrap_or("/pg/data")
+    h.var_str("pg_data")
         .trim_end_matches('/')
         .to_string()
 }
@@ -163,8 +162,8 @@ fn psql_cmd(h: &Host, sql: &str) -> String {
     format!(
         "runuser -u {} -- /usr/pgsql/bin/psql -X -A -t -h {} -p {} -d postgres -c {}",
         q(&dbsu(h)),
-        q(h.str("pg_localhost").unwrap_or("/var/run/postgresql")),
-        h.port("pg_port").unwrap_or(5432),
+        q(h.var_str("pg_localhost")),
+        h.var_port("pg_port"),
         q(sql)
     )
 }
@@ -264,7 +263,7 @@ fn restore_and_recover(
                 &format!(
                     "tail -n 15 {}; f=$(ls -t {}/* 2>/dev/null | head -n1); [ -z \"$f\" ] || tail -n 15 \"$f\"",
                     q(&log),
-                    q(p.str("pg_log_dir").unwrap_or("/pg/log/postgres"))
+                    q(p.var_str("pg_log_dir"))
                 ),
                 Duration::from_secs(30),
             )
@@ -395,10 +394,10 @@ fn wait_healthy(hosts: &[&Host], n: usize, timeout: Duration) -> Result<(String,
 
 fn timeline_of(hosts: &[&Host], addr: &str) -> Option<u64> {
     let h = hosts.iter().find(|h| h.addr == addr)?;
-    let port = h.port("patroni_port").unwrap_or(8008);
+    let port = h.var_port("patroni_port");
     let api = crate::resources::patroni::PatroniApi::new(
         format!("{addr}:{port}"),
-        h.str("patroni_username").unwrap_or("postgres"),
+        h.var_str("patroni_username"),
         h.str("patroni_password").unwrap_or(""),
     );
     api.get("/patroni").ok()?.json()?["timeline"].as_u64()

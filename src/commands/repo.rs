@@ -61,8 +61,8 @@ pub fn build(g: &Global) -> Result<u8> {
             inv.infra_hosts().iter().map(|h| h.addr.as_str()).collect::<Vec<_>>().join(", ")
         );
     };
-    let dir = PathBuf::from(me.str("repo_home").unwrap_or("/www"))
-        .join(me.str("repo_name").unwrap_or("pigsty"));
+    let dir = PathBuf::from(me.var_str("repo_home"))
+        .join(me.var_str("repo_name"));
     let t0 = Instant::now();
     if !Cmd::new("sh")
         .args(["-c", "command -v apt-ftparchive"])
@@ -138,9 +138,9 @@ pub fn build(g: &Global) -> Result<u8> {
     repo::index(&dir)?;
     let url = format!(
         "{}/{}/",
-        me.expand(me.str("repo_endpoint").unwrap_or("http://${admin_ip}:80"))
+        me.expand(me.var_str("repo_endpoint"))
             .trim_end_matches('/'),
-        me.str("repo_name").unwrap_or("pigsty")
+        me.var_str("repo_name")
     );
     println!(
         "repository {} ready in {:.0}s: {} packages, {:.1} MiB, served at {url}\nnodes with `node_repo_modules: local` use it from their next deploy{}",
@@ -148,7 +148,7 @@ pub fn build(g: &Global) -> Result<u8> {
         t0.elapsed().as_secs_f64(),
         files.len(),
         total as f64 / 1048576.0,
-        if me.bool("node_repo_remove").unwrap_or(true) { " as their only source (node_repo_remove)" } else { "" }
+        if me.var_bool("node_repo_remove") { " as their only source (node_repo_remove)" } else { "" }
     );
     Ok(0)
 }
@@ -247,8 +247,8 @@ pub fn pack(g: &Global, output: Option<&std::path::Path>) -> Result<u8> {
         .infra_hosts()
         .into_iter()
         .find(|h| crate::controller::is_local(&h.addr, &facts));
-    let home = me.and_then(|h| h.str("repo_home")).unwrap_or("/www");
-    let name = me.and_then(|h| h.str("repo_name")).unwrap_or("pigsty");
+    let home = me.map(|h| h.var_str("repo_home")).unwrap_or_else(|| crate::inventory::default_str("repo_home"));
+    let name = me.map(|h| h.var_str("repo_name")).unwrap_or_else(|| crate::inventory::default_str("repo_name"));
     let dir = PathBuf::from(home).join(name);
     let index = std::fs::read_to_string(dir.join("Packages")).map_err(|_| {
         anyhow::anyhow!("no repository in `{}` (no Packages index); nothing was written\nhint: `pigsty repo build` first", dir.display())

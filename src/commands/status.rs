@@ -22,7 +22,7 @@ fn now() -> i64 {
 fn patroni_cluster(inv: &Inventory, cluster: &str) -> Result<Value, String> {
     let mut last = String::from("no members");
     for h in inv.cluster_members(cluster) {
-        let port = h.int("patroni_port").unwrap_or(8008);
+        let port = h.var_int("patroni_port");
         match http::get(&format!("{}:{port}", h.addr), "/cluster", TIMEOUT) {
             Ok((200, body)) => return serde_json::from_str(&body).map_err(|e| e.to_string()),
             Ok((code, _)) => last = format!("{}: HTTP {code}", h.addr),
@@ -142,7 +142,7 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
         out["redis"].as_array_mut().map(|a| a.push(r));
     }
     for h in inv.etcd_members() {
-        let port = h.int("etcd_port").unwrap_or(2379);
+        let port = h.var_int("etcd_port");
         let ok = matches!(http::get(&format!("{}:{port}", h.addr), "/health", TIMEOUT), Ok((200, ref b)) if b.contains("true"));
         healthy &= ok;
         let name = format!(

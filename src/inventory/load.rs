@@ -930,10 +930,7 @@ fn seq_of(vars: &Map<String, Value>, k: &str) -> Option<u32> {
 /// written back into its variables as Pigsty does.
 fn identity(host: &mut Host) -> Identity {
     let v = &host.vars;
-    let from_pg = v
-        .get("node_id_from_pg")
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
+    let from_pg = super::Vars(v).b("node_id_from_pg");
     let mut id = Identity {
         nodename: text_of(v, "nodename"),
         node_cluster: text_of(v, "node_cluster"),

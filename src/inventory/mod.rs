@@ -46,9 +46,11 @@ pub mod business;
 mod load;
 pub mod locate;
 pub mod schema;
+pub mod vars;
 mod validate;
 
 pub use schema::Schema;
+pub use vars::{default_of, default_str, Vars};
 
 /// Passwords published in Pigsty's docs and configuration templates. A credential
 /// equal to one of them is warned about: anyone can look it up.
@@ -750,6 +752,31 @@ impl Host {
 
     pub fn str(&self, key: &str) -> Option<&str> {
         self.get(key).and_then(Value::as_str)
+    }
+
+    /// The parameter's value: the inventory's, else its `assets/params.yml` default.
+    pub fn var(&self, key: &str) -> Option<&Value> {
+        self.get(key).or_else(|| default_of(key))
+    }
+
+    /// A text parameter (`""` when neither the inventory nor the schema has it).
+    pub fn var_str(&self, key: &str) -> &str {
+        self.var(key).and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// A bool parameter (false when neither has it).
+    pub fn var_bool(&self, key: &str) -> bool {
+        self.var(key).and_then(Value::as_bool).unwrap_or(false)
+    }
+
+    /// An integer parameter (0 when neither has it).
+    pub fn var_int(&self, key: &str) -> i64 {
+        self.var(key).and_then(Value::as_i64).unwrap_or(0)
+    }
+
+    /// A port parameter (0 when neither has one).
+    pub fn var_port(&self, key: &str) -> u16 {
+        self.var(key).and_then(Value::as_i64).and_then(|p| u16::try_from(p).ok()).unwrap_or(0)
     }
 
     pub fn int(&self, key: &str) -> Option<i64> {

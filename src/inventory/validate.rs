@@ -783,7 +783,7 @@ fn redis_clusters(inv: &Inventory, out: &mut Vec<Diag>) {
         .collect();
     for c in inv.redis_clusters() {
         let members = inv.redis_members(c);
-        let mode = |h: &Host| h.str("redis_mode").unwrap_or("standalone").to_string();
+        let mode = |h: &Host| h.var_str("redis_mode").to_string();
         let Some(first) = members.first() else { continue };
         let m0 = mode(first);
         for h in &members {
@@ -824,7 +824,7 @@ fn redis_clusters(inv: &Inventory, out: &mut Vec<Diag>) {
         }
         if m0 == "cluster" {
             let total: usize = members.iter().map(|h| h.id.redis_ports.len()).sum();
-            let replicas = first.int("redis_cluster_replicas").unwrap_or(1).max(0) as usize;
+            let replicas = first.var_int("redis_cluster_replicas").max(0) as usize;
             let primaries = total / (replicas + 1);
             if primaries < 3 {
                 out.push(error(

@@ -28,16 +28,15 @@ pub const ETCD_UNIT: &str = "etcd.service";
 fn cluster(h: &Host) -> String {
     h.id.etcd_cluster
         .clone()
-        .or_else(|| h.str("etcd_cluster").map(String::from))
-        .unwrap_or_else(|| "etcd".into())
+        .unwrap_or_else(|| h.var_str("etcd_cluster").to_string())
 }
 
 fn client_port(h: &Host) -> u16 {
-    h.port("etcd_port").unwrap_or(2379)
+    h.var_port("etcd_port")
 }
 
 fn peer_port(h: &Host) -> u16 {
-    h.port("etcd_peer_port").unwrap_or(2380)
+    h.var_port("etcd_peer_port")
 }
 
 /// Member name: `<etcd_cluster>-<etcd_seq>`.
@@ -97,7 +96,7 @@ pub fn initial_cluster(inv: &Inventory) -> Result<String> {
 
 fn render(ctx: &Ctx, tmpl: &str) -> Result<String> {
     let h = ctx.host;
-    let data = h.str("etcd_data").unwrap_or("/data/etcd");
+    let data = h.var_str("etcd_data");
     if !data.starts_with('/') || data == "/" {
         bail!(
             "host `{}`: `etcd_data` `{data}` must be an absolute directory",
@@ -111,9 +110,9 @@ fn render(ctx: &Ctx, tmpl: &str) -> Result<String> {
         "etcd_data": data,
         "etcd_port": client_port(h),
         "etcd_peer_port": peer_port(h),
-        "etcd_init": h.str("etcd_init").unwrap_or("new"),
-        "etcd_election_timeout": h.int("etcd_election_timeout").unwrap_or(1000),
-        "etcd_heartbeat_interval": h.int("etcd_heartbeat_interval").unwrap_or(100),
+        "etcd_init": h.var_str("etcd_init"),
+        "etcd_election_timeout": h.var_int("etcd_election_timeout"),
+        "etcd_heartbeat_interval": h.var_int("etcd_heartbeat_interval"),
         "initial_cluster": initial_cluster(ctx.inv)?,
         "endpoints": endpoints(ctx.inv),
     });
@@ -139,7 +138,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     if password.chars().any(char::is_whitespace) {
         bail!("host `{}`: `etcd_root_password` must not contain whitespace (etcdctl reads it from stdin)", h.addr);
     }
-    let data = h.str("etcd_data").unwrap_or("/data/etcd").to_string();
+    let data = h.var_str("etcd_data").to_string();
     let unit = crate::assets::asset("etcd/etcd.service")
         .context("embedded asset `etcd/etcd.service` is missing")?;
     let restart = || vec![Handler::Restart(ETCD_UNIT.into())];
@@ -266,7 +265,7 @@ hint: `etcd_init: existing` is for a member added to a running cluster",
 pub fn plan_remove(ctx: &Ctx) -> Result<ModulePlan> {
     let h = ctx.host;
     let password = ctx.req_str("etcd_root_password")?;
-    let data = h.str("etcd_data").unwrap_or("/data/etcd").to_string();
+    let data = h.var_str("etcd_data").to_string();
     let name = member_name(h)?;
     let peer = peer_url(h);
     let others = other_endpoints(ctx.inv, h);

@@ -80,14 +80,14 @@ impl Minio {
         let seq = h.id.minio_seq.with_context(|| {
             format!("host `{}` is in minio cluster `{cluster}` without `minio_seq`\nhint: add `minio_seq: N` to its entry", h.addr)
         })?;
-        let engine = h.str("minio_engine").unwrap_or("garage").to_string();
+        let engine = h.var_str("minio_engine").to_string();
         if !["garage", "minio"].contains(&engine.as_str()) {
             bail!(
                 "host `{}`: `minio_engine: {engine}`: expected garage or minio",
                 h.addr
             );
         }
-        let data = h.str("minio_data").unwrap_or("/data/minio").to_string();
+        let data = h.var_str("minio_data").to_string();
         if data.contains('{') || !data.starts_with('/') || data == "/" {
             bail!("host `{}`: `minio_data: {data}`: the {engine} engine takes one absolute directory (multi-drive patterns like `/data{{1...4}}` are MinIO's)", h.addr);
         }
@@ -105,20 +105,19 @@ impl Minio {
         }
         let name = format!("{cluster}-{seq}");
         let node = h.expand(
-            h.str("minio_node")
-                .unwrap_or("${minio_cluster}-${minio_seq}.pigsty"),
+            h.var_str("minio_node"),
         );
         Ok(Minio {
             seq,
             ip: h.addr.clone(),
             node,
             engine,
-            user: h.str("minio_user").unwrap_or("minio").to_string(),
+            user: h.var_str("minio_user").to_string(),
             data,
-            port: h.port("minio_port").unwrap_or(9000),
-            admin_port: h.port("minio_admin_port").unwrap_or(9001),
-            domain: h.str("minio_domain").unwrap_or("sss.pigsty").to_string(),
-            https: h.bool("minio_https").unwrap_or(true),
+            port: h.var_port("minio_port"),
+            admin_port: h.var_port("minio_admin_port"),
+            domain: h.var_str("minio_domain").to_string(),
+            https: h.var_bool("minio_https"),
             secret,
             name,
             cluster,
@@ -153,8 +152,8 @@ impl Minio {
 
 /// Repository URL nodes install single-file programs from.
 pub fn repo_url(h: &Host) -> String {
-    let ep = h.expand(h.str("repo_endpoint").unwrap_or("http://${admin_ip}:80"));
-    let name = h.str("repo_name").unwrap_or("pigsty");
+    let ep = h.expand(h.var_str("repo_endpoint"));
+    let name = h.var_str("repo_name");
     format!("{}/{name}", ep.trim_end_matches('/'))
 }
 
@@ -314,7 +313,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
         vec![Handler::DaemonReload, Handler::Restart(UNIT.into())],
     );
     // HTTPS in front of the S3 API: HAProxy (NODE) with the CA-signed certificate.
-    if !h.bool("haproxy_enabled").unwrap_or(true) {
+    if !h.var_bool("haproxy_enabled") {
         bail!("host `{}`: MINIO serves S3 through HAProxy, but `haproxy_enabled` is false\nhint: enable haproxy on minio nodes", h.addr);
     }
     let reload = crate::modules::node::haproxy_reload(h);
@@ -369,7 +368,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
                 .arg(format!("{}/health", api.base)),
             Duration::from_secs(120),
         ));
-        if h.bool("minio_provision").unwrap_or(true) {
+        if h.var_bool("minio_provision") {
             for b in &bks {
                 p.add(GarageBucket {
                     api: api.clone(),
@@ -419,10 +418,10 @@ pub fn plan_remove(ctx: &Ctx) -> Result<ModulePlan> {
         p.add(Absent::new(f));
     }
     p.add(Absent::new(format!("/etc/systemd/system/{UNIT}")));
-    if h.bool("minio_rm_data").unwrap_or(true) {
+    if h.var_bool("minio_rm_data") {
         p.add(Absent::tree(&m.data));
     }
-    if h.bool("minio_rm_pkg").unwrap_or(false) {
+    if h.var_bool("minio_rm_pkg") {
         p.add(Absent::new("/usr/local/bin/garage"));
     }
     Ok(p)

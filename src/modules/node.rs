@@ -64,7 +64,7 @@ pub fn haproxy_service_path(cluster: &str, service: &str) -> String {
 /// The handler a module notifies after changing a file in `/etc/haproxy/`, when the
 /// host's `haproxy_reload` allows it (empty otherwise).
 pub fn haproxy_reload(host: &Host) -> Vec<Handler> {
-    if flag(host, "haproxy_enabled", true) && flag(host, "haproxy_reload", true) {
+    if host.var_bool("haproxy_enabled") && host.var_bool("haproxy_reload") {
         vec![Handler::Reload(HAPROXY_UNIT.into())]
     } else {
         vec![]
@@ -120,34 +120,26 @@ const DEBIAN12: &[&str] = &[
     "zlib1g",
 ];
 
-fn flag(h: &Host, key: &str, default: bool) -> bool {
-    h.bool(key).unwrap_or(default)
-}
-
 /// `node_repo_modules: local`: the infra node's repository (once `pigsty repo build`
 /// published it) as the apt source, the only one with `node_repo_remove`.
 fn local_repo(ctx: &Ctx, p: &mut ModulePlan) {
     let h = ctx.host;
-    let wanted = text(h, "node_repo_modules", "local")
+    let wanted = h.var_str("node_repo_modules")
         .split(',')
         .any(|m| m.trim() == "local");
-    if !wanted || !flag(h, "repo_enabled", true) {
+    if !wanted || !h.var_bool("repo_enabled") {
         return;
     }
-    let name = text(h, "repo_name", "pigsty");
-    let endpoint = h.expand(text(h, "repo_endpoint", "http://${admin_ip}:80"));
+    let name = h.var_str("repo_name");
+    let endpoint = h.expand(h.var_str("repo_endpoint"));
     let url = format!("{}/{name}", endpoint.trim_end_matches('/'));
     let serves = ctx.inv.infra_hosts().iter().any(|i| i.addr == h.addr);
-    let dir = serves.then(|| std::path::Path::new(text(h, "repo_home", "/www")).join(name));
+    let dir = serves.then(|| std::path::Path::new(h.var_str("repo_home")).join(name));
     p.add(crate::resources::LocalRepo::new(
         &url,
         dir,
-        flag(h, "node_repo_remove", true),
+        h.var_bool("node_repo_remove"),
     ));
-}
-
-fn text<'a>(h: &'a Host, key: &str, default: &'a str) -> &'a str {
-    h.str(key).unwrap_or(default)
 }
 
 /// A list parameter as strings, `${admin_ip}` placeholders expanded.
@@ -163,10 +155,6 @@ fn strings(h: &Host, key: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn port(h: &Host, key: &str, default: u16) -> u16 {
-    h.port(key).unwrap_or(default)
 }
 
 /// The node's name for labels and pages: `nodename` (or the pg instance with
@@ -187,7 +175,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     local_repo(ctx, &mut p);
     packages(h, &mut p);
     timezone(h, &mut p)?;
-    p.add(Dir::new(text(h, "node_data", "/data")));
+    p.add(Dir::new(h.var_str("node_data")));
     admin(h, &mut p)?;
     tune(ctx, &mut p)?;
     ntp(h, &mut p)?;
@@ -197,7 +185,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     // Restarts and reloads happen now, so the checks below see the new processes.
     p.flush();
     // Daemons older than their settings (a restart lost to an earlier failed run).
-    if flag(h, "node_ntp_enabled", true) {
+    if h.var_bool("node_ntp_enabled") {
         p.add(Fresh::restart(
             CHRONY_UNIT,
             &[
@@ -207,13 +195,13 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
             ],
         ));
     }
-    if flag(h, "node_exporter_enabled", true) {
+    if h.var_bool("node_exporter_enabled") {
         p.add(Fresh::restart(NODE_EXPORTER_UNIT, &[NODE_EXPORTER_DEFAULT]));
     }
-    if flag(h, "haproxy_enabled", true) {
-        let addr = format!("{}:{}", h.addr, port(h, "haproxy_exporter_port", 9101));
+    if h.var_bool("haproxy_enabled") {
+        let addr = format!("{}:{}", h.addr, h.var_port("haproxy_exporter_port"));
         p.add(Fresh::restart(HAPROXY_UNIT, &[HAPROXY_UNIT_FILE]));
-        if flag(h, "haproxy_reload", true) {
+        if h.var_bool("haproxy_reload") {
             // A reload starts a new worker, which serves the metrics: its start time
             // tells whether it has read every file in /etc/haproxy.
             p.add(Fresh::reload(
@@ -234,8 +222,8 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
             .expect("haproxy_process_"),
         );
     }
-    if flag(h, "node_exporter_enabled", true) {
-        let addr = format!("{}:{}", h.addr, port(h, "node_exporter_port", 9100));
+    if h.var_bool("node_exporter_enabled") {
+        let addr = format!("{}:{}", h.addr, h.var_port("node_exporter_port"));
         p.add(
             HttpCheck::new(
                 "node_exporter metrics",
@@ -252,19 +240,19 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
 pub fn targets(_inv: &Inventory, h: &Host) -> Vec<ScrapeTarget> {
     let (cls, ins) = (node_cluster(h), node_name(h));
     let mut v = vec![];
-    if flag(h, "node_exporter_enabled", true) {
+    if h.var_bool("node_exporter_enabled") {
         v.push(ScrapeTarget::new(
             "node",
-            format!("{}:{}", h.addr, port(h, "node_exporter_port", 9100)),
+            format!("{}:{}", h.addr, h.var_port("node_exporter_port")),
             &cls,
             &ins,
             &h.addr,
         ));
     }
-    if flag(h, "haproxy_enabled", true) {
+    if h.var_bool("haproxy_enabled") {
         v.push(ScrapeTarget::new(
             "haproxy",
-            format!("{}:{}", h.addr, port(h, "haproxy_exporter_port", 9101)),
+            format!("{}:{}", h.addr, h.var_port("haproxy_exporter_port")),
             &cls,
             &ins,
             &h.addr,
@@ -293,7 +281,7 @@ fn valid_hostname(n: &str) -> bool {
 fn new_hostname(h: &Host) -> Option<&str> {
     h.id.nodename
         .as_deref()
-        .filter(|_| flag(h, "nodename_overwrite", true))
+        .filter(|_| h.var_bool("nodename_overwrite"))
 }
 
 /// Lines of our block in `/etc/hosts`: Pigsty's static records, then this host's
@@ -327,7 +315,7 @@ fn identity(h: &Host, p: &mut ModulePlan) -> Result<()> {
         }
         p.add(Hostname::new(n));
     }
-    if flag(h, "node_write_etc_hosts", true) {
+    if h.var_bool("node_write_etc_hosts") {
         p.add(BlockInFile::new("/etc/hosts", "pigsty", etc_hosts_lines(h)));
     }
     Ok(())
@@ -360,19 +348,19 @@ pub fn node_packages(h: &Host) -> NodePackages {
     }
     // What the steps below need, whatever the lists say.
     let mut need = vec![];
-    if flag(h, "haproxy_enabled", true) {
+    if h.var_bool("haproxy_enabled") {
         need.push("haproxy");
     }
-    if flag(h, "node_ntp_enabled", true) {
+    if h.var_bool("node_ntp_enabled") {
         need.push("chrony");
     }
-    if flag(h, "node_exporter_enabled", true) {
+    if h.var_bool("node_exporter_enabled") {
         need.push("prometheus-node-exporter");
     }
-    if flag(h, "node_admin_enabled", true) {
+    if h.var_bool("node_admin_enabled") {
         need.extend(["sudo", "openssh-client"]);
     }
-    if !text(h, "node_timezone", "").is_empty() {
+    if !h.var_str("node_timezone").is_empty() {
         need.push("tzdata");
     }
     names.extend(need.into_iter().map(String::from));
@@ -427,7 +415,7 @@ fn packages(h: &Host, p: &mut ModulePlan) {
 //--------------------------------------------------------------------------
 
 fn timezone(h: &Host, p: &mut ModulePlan) -> Result<()> {
-    let tz = text(h, "node_timezone", "");
+    let tz = h.var_str("node_timezone");
     if tz.is_empty() {
         return Ok(());
     }
@@ -451,8 +439,8 @@ fn timezone(h: &Host, p: &mut ModulePlan) -> Result<()> {
 
 /// The sudoers rule for the admin user (`node_admin_sudo`: `nopass` or `all`).
 pub fn sudoers(h: &Host) -> Result<String> {
-    let user = text(h, "node_admin_username", "dba");
-    let rule = match text(h, "node_admin_sudo", "nopass") {
+    let user = h.var_str("node_admin_username");
+    let rule = match h.var_str("node_admin_sudo") {
         "nopass" => "ALL=(ALL) NOPASSWD: ALL",
         "all" => "ALL=(ALL) ALL",
         other => bail!(
@@ -462,15 +450,15 @@ pub fn sudoers(h: &Host) -> Result<String> {
     };
     Ok(format!(
         "# written by pigsty (NODE): admin user `{user}`, node_admin_sudo = {}\n{user} {rule}\n",
-        text(h, "node_admin_sudo", "nopass")
+        h.var_str("node_admin_sudo")
     ))
 }
 
 fn admin(h: &Host, p: &mut ModulePlan) -> Result<()> {
-    if !flag(h, "node_admin_enabled", true) {
+    if !h.var_bool("node_admin_enabled") {
         return Ok(());
     }
-    let user = text(h, "node_admin_username", "dba");
+    let user = h.var_str("node_admin_username");
     let valid = !user.is_empty()
         && user.len() <= 32
         && user
@@ -483,7 +471,7 @@ fn admin(h: &Host, p: &mut ModulePlan) -> Result<()> {
     if !valid {
         bail!("host `{}`: `node_admin_username` `{user}` is not a valid user name\nhint: lowercase letters, digits, `_` and `-`", h.addr);
     }
-    let uid = h.int("node_admin_uid").unwrap_or(88);
+    let uid = h.var_int("node_admin_uid");
     if !(1..=60000).contains(&uid) {
         bail!(
             "host `{}`: `node_admin_uid` {uid} is out of range 1..60000",
@@ -544,7 +532,7 @@ const TUNES: &[&str] = &["none", "oltp", "olap", "crit", "tiny"];
 /// - `tiny`: small machines: moderate queues, swapping allowed (memory is scarce);
 /// - `none`: only `node_sysctl_params`, hugepages and overcommit.
 pub fn tune_params(h: &Host, mem_bytes: u64) -> Result<Vec<(String, String)>> {
-    let tune = text(h, "node_tune", "oltp");
+    let tune = h.var_str("node_tune");
     if !TUNES.contains(&tune) {
         bail!(
             "host `{}`: `node_tune` `{tune}` is not one of {}",
@@ -605,8 +593,8 @@ pub fn tune_params(h: &Host, mem_bytes: u64) -> Result<Vec<(String, String)>> {
             set("vm.min_free_kbytes", kb.to_string());
         }
     }
-    let pages = h.int("node_hugepage_count").unwrap_or(0);
-    let ratio = h.float("node_hugepage_ratio").unwrap_or(0.0);
+    let pages = h.var_int("node_hugepage_count");
+    let ratio = crate::inventory::Vars(&h.vars).f("node_hugepage_ratio");
     if pages > 0 {
         set("vm.nr_hugepages", pages.to_string());
     } else if ratio > 0.0 {
@@ -616,7 +604,7 @@ pub fn tune_params(h: &Host, mem_bytes: u64) -> Result<Vec<(String, String)>> {
         let n = ((mem_bytes as f64 * ratio) / (2.0 * 1024.0 * 1024.0)).floor() as u64;
         set("vm.nr_hugepages", n.to_string());
     }
-    let oc = h.int("node_overcommit_ratio").unwrap_or(0);
+    let oc = h.var_int("node_overcommit_ratio");
     if oc > 0 {
         set("vm.overcommit_memory", "2".into());
         set("vm.overcommit_ratio", oc.to_string());
@@ -652,7 +640,7 @@ pub fn tune_params(h: &Host, mem_bytes: u64) -> Result<Vec<(String, String)>> {
 pub fn sysctl_file(h: &Host, mem_bytes: u64) -> Result<String> {
     let header = format!(
         "{SYSCTL_FILE}: written by pigsty (NODE)\nnode_tune = {}, then hugepages, overcommit and node_sysctl_params.\nApplied now by pigsty and at boot by systemd-sysctl.",
-        text(h, "node_tune", "oltp")
+        h.var_str("node_tune")
     );
     Ok(crate::resources::sysctl::sysctl_conf(
         &header,
@@ -667,7 +655,7 @@ fn tune(ctx: &Ctx, p: &mut ModulePlan) -> Result<()> {
     if !params.is_empty() {
         p.add(Sysctl::new(params));
     }
-    if text(h, "node_tune", "oltp") != "none" {
+    if h.var_str("node_tune") != "none" {
         p.add_notify(
             File::new(
                 "/etc/systemd/system/disable-thp.service",
@@ -725,7 +713,7 @@ pub fn chrony_override(can_set_clock: bool) -> Result<String> {
 }
 
 fn ntp(h: &Host, p: &mut ModulePlan) -> Result<()> {
-    if !flag(h, "node_ntp_enabled", true) {
+    if !h.var_bool("node_ntp_enabled") {
         return Ok(());
     }
     // systemd's ConditionCapability looks at its bounding set, which ours mirrors.
@@ -760,8 +748,8 @@ fn ntp(h: &Host, p: &mut ModulePlan) -> Result<()> {
 
 pub fn haproxy_cfg(ctx: &Ctx) -> Result<String> {
     let h = ctx.host;
-    let auth = flag(h, "haproxy_auth_enabled", true);
-    let user = text(h, "haproxy_admin_username", "admin");
+    let auth = h.var_bool("haproxy_auth_enabled");
+    let user = h.var_str("haproxy_admin_username");
     let password = if auth {
         ctx.req_str("haproxy_admin_password")?
     } else {
@@ -781,7 +769,7 @@ pub fn haproxy_cfg(ctx: &Ctx) -> Result<String> {
     let ctxv = json!({
         "host_ip": h.addr,
         "node_name": node_name(h),
-        "haproxy_exporter_port": port(h, "haproxy_exporter_port", 9101),
+        "haproxy_exporter_port": h.var_port("haproxy_exporter_port"),
         "haproxy_client_timeout": duration(h, "haproxy_client_timeout", "24h"),
         "haproxy_server_timeout": duration(h, "haproxy_server_timeout", "24h"),
         "haproxy_auth_enabled": auth,
@@ -803,7 +791,7 @@ fn duration(h: &Host, key: &str, default: &str) -> String {
 
 fn haproxy(ctx: &Ctx, p: &mut ModulePlan) -> Result<()> {
     let h = ctx.host;
-    if !flag(h, "haproxy_enabled", true) {
+    if !h.var_bool("haproxy_enabled") {
         p.add(Service::stopped(HAPROXY_UNIT));
         return Ok(());
     }
@@ -813,7 +801,7 @@ fn haproxy(ctx: &Ctx, p: &mut ModulePlan) -> Result<()> {
     let mut f = File::new(HAPROXY_CFG, cfg)
         .mode(0o640)
         .owner("root", "haproxy");
-    if flag(h, "haproxy_auth_enabled", true) {
+    if h.var_bool("haproxy_auth_enabled") {
         f = f.secret();
     }
     p.add_notify(f, haproxy_reload(h));
@@ -830,7 +818,7 @@ fn haproxy(ctx: &Ctx, p: &mut ModulePlan) -> Result<()> {
 //--------------------------------------------------------------------------
 
 pub fn node_exporter_default(h: &Host) -> Result<String> {
-    let opts = text(h, "node_exporter_options", "").trim();
+    let opts = h.var_str("node_exporter_options").trim();
     if opts.contains('"') || opts.contains('\\') || opts.contains('$') || opts.contains('`') {
         bail!(
             "host `{}`: `node_exporter_options` must not contain quotes, `\\`, `$` or backticks",
@@ -839,12 +827,12 @@ pub fn node_exporter_default(h: &Host) -> Result<String> {
     }
     crate::template::render(
         "node/node-exporter.default.j2",
-        &json!({ "node_exporter_port": port(h, "node_exporter_port", 9100), "node_exporter_options": opts }),
+        &json!({ "node_exporter_port": h.var_port("node_exporter_port"), "node_exporter_options": opts }),
     )
 }
 
 fn node_exporter(h: &Host, p: &mut ModulePlan) -> Result<()> {
-    if !flag(h, "node_exporter_enabled", true) {
+    if !h.var_bool("node_exporter_enabled") {
         p.add(Service::stopped(NODE_EXPORTER_UNIT));
         return Ok(());
     }

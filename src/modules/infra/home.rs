@@ -125,27 +125,27 @@ fn infra_links(h: &Host) -> Vec<Link> {
     let on = |k: &str| p.bool(k).unwrap_or(false);
     let mut l = vec![];
     if on("prometheus_enabled") {
-        let port = p.port_or("prometheus_port", 9090);
+        let port = p.var_port("prometheus_port");
         l.push(link("Prometheus", format!("http://{ip}:{port}/"), "metrics query and graphs"));
         l.push(link("Targets", format!("http://{ip}:{port}/targets"), "scrape targets and their health"));
         l.push(link("Alerts", format!("http://{ip}:{port}/alerts"), "alert rules and what fires"));
     }
     if on("alertmanager_enabled") {
-        l.push(link("Alertmanager", format!("http://{ip}:{}/", p.port_or("alertmanager_port", 9059)), "alerts, grouping and silences"));
+        l.push(link("Alertmanager", format!("http://{ip}:{}/", p.var_port("alertmanager_port")), "alerts, grouping and silences"));
     }
     if on("pushgateway_enabled") {
-        l.push(link("Pushgateway", format!("http://{ip}:{}/", p.port_or("pushgateway_port", 9091)), "metrics pushed by batch jobs"));
+        l.push(link("Pushgateway", format!("http://{ip}:{}/", p.var_port("pushgateway_port")), "metrics pushed by batch jobs"));
     }
     if on("blackbox_enabled") {
-        l.push(link("Blackbox", format!("http://{ip}:{}/", p.port_or("blackbox_port", 9115)), "ICMP, TCP and HTTP probes"));
+        l.push(link("Blackbox", format!("http://{ip}:{}/", p.var_port("blackbox_port")), "ICMP, TCP and HTTP probes"));
     }
     if on("nginx_enabled") && on("nginx_exporter_enabled") {
-        l.push(link("Nginx metrics", format!("http://{ip}:{}/metrics", p.port_or("nginx_exporter_port", 9113)), "nginx exporter"));
+        l.push(link("Nginx metrics", format!("http://{ip}:{}/metrics", p.var_port("nginx_exporter_port")), "nginx exporter"));
     }
     if on("grafana_enabled") {
         l.push(link(
             "Grafana",
-            format!("http://{ip}:{}/", p.port_or("grafana_port", 3000)),
+            format!("http://{ip}:{}/", p.var_port("grafana_port")),
             "dashboards (package from apt.grafana.com: absent unless that repository is configured)",
         ));
     }
@@ -207,7 +207,7 @@ struct Board {
 /// The provisioned Grafana dashboards by title, linked when this host runs Grafana.
 fn boards(host: &Host, v: &Map<String, Value>) -> Vec<Board> {
     let p = P { host: &host.addr, v };
-    let grafana = p.bool("grafana_enabled").unwrap_or(false).then(|| format!("http://{}:{}", host.addr, p.port_or("grafana_port", 3000)));
+    let grafana = p.var_bool("grafana_enabled").then(|| format!("http://{}:{}", host.addr, p.var_port("grafana_port")));
     let mut out: Vec<Board> = super::dashboards()
         .into_iter()
         .filter_map(|(name, text)| {
@@ -269,9 +269,9 @@ pub fn render(inv: &Inventory, host: &Host, v: &Map<String, Value>) -> Result<St
                             ins: h.id.pg_instance.clone().unwrap_or_default(),
                             ip: h.addr.clone(),
                             role: role(h).into(),
-                            postgres: p.port_or("pg_port", 5432),
-                            pgbouncer: p.port_or("pgbouncer_port", 6432),
-                            patroni: format!("http://{}:{}/cluster", h.addr, p.port_or("patroni_port", 8008)),
+                            postgres: p.var_port("pg_port"),
+                            pgbouncer: p.var_port("pgbouncer_port"),
+                            patroni: format!("http://{}:{}/cluster", h.addr, p.var_port("patroni_port")),
                         }
                     })
                     .collect(),
@@ -288,7 +288,7 @@ pub fn render(inv: &Inventory, host: &Host, v: &Map<String, Value>) -> Result<St
     let etcd: Vec<String> = inv
         .etcd_members()
         .iter()
-        .map(|h| format!("{}:{}", h.addr, P { host: &h.addr, v: &h.vars }.port_or("etcd_port", 2379)))
+        .map(|h| format!("{}:{}", h.addr, P { host: &h.addr, v: &h.vars }.var_port("etcd_port")))
         .collect();
 
     let nodes: Vec<NodeRow> = inv

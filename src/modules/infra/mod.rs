@@ -101,13 +101,13 @@ impl P<'_> {
         };
         n.filter(|p| (1..=65535).contains(p)).map(|p| p as u16).ok_or_else(|| self.bad(k, "a port number (1-65535)"))
     }
-    /// A port another module owns: its value if set, else Pigsty's default.
-    pub fn port_or(&self, k: &str, dflt: u16) -> u16 {
-        if self.v.contains_key(k) {
-            self.port(k).unwrap_or(dflt)
-        } else {
-            dflt
-        }
+    /// A bool, else the schema default (false without one).
+    pub fn var_bool(&self, k: &str) -> bool {
+        crate::inventory::Vars(self.v).b(k)
+    }
+    /// A port, else the schema default (0 without one).
+    pub fn var_port(&self, k: &str) -> u16 {
+        crate::inventory::Vars(self.v).port(k)
     }
     /// Extra command-line options (`prometheus_options`): words that go into a
     /// systemd `EnvironmentFile` `ARGS="..."`, so no quotes, `$`, `\`, or newlines.
@@ -151,7 +151,7 @@ pub fn targets(_inv: &Inventory, host: &Host) -> Vec<ScrapeTarget> {
     add("alertmanager_enabled", "alertmanager_port");
     add("pushgateway_enabled", "pushgateway_port");
     add("blackbox_enabled", "blackbox_port");
-    if p.bool("nginx_enabled").unwrap_or(false) {
+    if p.var_bool("nginx_enabled") {
         add("nginx_exporter_enabled", "nginx_exporter_port");
     }
     out
@@ -187,11 +187,11 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     let (grafana_on, loki_on) = (on("grafana_enabled")?, on("loki_enabled")?);
 
     let mut plan = ModulePlan::new("infra");
-    if host.bool("ca_create").unwrap_or(true) {
+    if host.var_bool("ca_create") {
         crate::modules::pki::ca_steps(
             &mut plan,
-            host.str("ca_cn").unwrap_or("pigsty-ca"),
-            crate::modules::pki::days(host.str("cert_validity").unwrap_or("7300d")),
+            host.var_str("ca_cn"),
+            crate::modules::pki::days(host.var_str("cert_validity")),
         );
     }
 
@@ -386,8 +386,8 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
         let ds = template::render(
             "infra/grafana-datasources.yml.j2",
             &json!({
-                "prometheus": prom_on.then(|| format!("http://127.0.0.1:{}", p.port("prometheus_port").unwrap_or(9090))),
-                "loki": loki_on.then(|| format!("http://127.0.0.1:{}", p.port("loki_port").unwrap_or(3100))),
+                "prometheus": prom_on.then(|| format!("http://127.0.0.1:{}", p.var_port("prometheus_port"))),
+                "loki": loki_on.then(|| format!("http://127.0.0.1:{}", p.var_port("loki_port"))),
             }),
         )?;
         plan.add(OnlyIf::exists(GRAFANA_BIN, why, File::new("/etc/grafana/provisioning/datasources/pigsty.yml", ds)));

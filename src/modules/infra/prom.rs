@@ -63,7 +63,7 @@ pub fn jobs(inv: &Inventory, v: &Map<String, Value>) -> Vec<Job> {
         honor_labels: true, // pushed metrics keep their own job/instance labels
         ..job("infra", "infra: prometheus, alertmanager, pushgateway, blackbox and nginx exporters", "/metrics")
     }];
-    if p.bool("blackbox_enabled").unwrap_or(false) {
+    if p.var_bool("blackbox_enabled") {
         out.push(Job { probe: Some("icmp".into()), ..job("ping", "ping: ICMP probe of every node via the blackbox exporter", "/probe") });
     }
     out.push(job("node", "node: node_exporter on every node", &exporter_path));
@@ -121,7 +121,7 @@ fn render_file(job: &str, ip: &str, targets: &[ScrapeTarget]) -> String {
 pub fn target_files(inv: &Inventory, v: &Map<String, Value>) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
     let p = P { host: "", v };
     let mut all = scrape_targets(inv);
-    if p.bool("blackbox_enabled").unwrap_or(false) {
+    if p.var_bool("blackbox_enabled") {
         let pings: Vec<ScrapeTarget> = all
             .iter()
             .filter(|t| t.job == "node")
@@ -181,7 +181,7 @@ fn alertmanager_hosts(inv: &Inventory) -> Vec<(&Host, u16)> {
         .into_iter()
         .filter_map(|h| {
             let p = P { host: &h.addr, v: &h.vars };
-            (p.bool("alertmanager_enabled").unwrap_or(false)).then(|| p.port("alertmanager_port").ok().map(|port| (h, port)))?
+            (p.var_bool("alertmanager_enabled")).then(|| p.port("alertmanager_port").ok().map(|port| (h, port)))?
         })
         .collect()
 }
@@ -210,7 +210,7 @@ pub fn config_context(inv: &Inventory, host: &Host, vars: &Value) -> Result<Valu
         m.insert("ins".into(), json!(format!("infra-{}", host.id.infra_seq.unwrap_or(0))));
         m.insert("jobs".into(), serde_json::to_value(jobs(inv, &map))?);
         m.insert("alertmanagers".into(), json!(alertmanagers));
-        m.insert("blackbox_addr".into(), json!(format!("127.0.0.1:{}", p.port_or("blackbox_port", 9115))));
+        m.insert("blackbox_addr".into(), json!(format!("127.0.0.1:{}", p.var_port("blackbox_port"))));
     }
     Ok(ctx)
 }

@@ -288,28 +288,28 @@ pub fn targets(_inv: &Inventory, host: &Host) -> Vec<ScrapeTarget> {
     let v = params::Vars(&host.vars);
     let ip = host.addr.as_str();
     let mut t = vec![];
-    if v.b("pg_exporter_enabled", true) {
+    if v.b("pg_exporter_enabled") {
         t.push(ScrapeTarget::new(
             "pgsql",
-            format!("{ip}:{}", v.port("pg_exporter_port", 9630)),
+            format!("{ip}:{}", v.port("pg_exporter_port")),
             cls,
             ins,
             ip,
         ));
     }
-    if v.b("pgbouncer_enabled", true) && v.b("pgbouncer_exporter_enabled", true) {
+    if v.b("pgbouncer_enabled") && v.b("pgbouncer_exporter_enabled") {
         t.push(ScrapeTarget::new(
             "pgbouncer",
-            format!("{ip}:{}", v.port("pgbouncer_exporter_port", 9631)),
+            format!("{ip}:{}", v.port("pgbouncer_exporter_port")),
             cls,
             ins,
             ip,
         ));
     }
-    if v.b("patroni_enabled", true) {
+    if v.b("patroni_enabled") {
         t.push(ScrapeTarget::new(
             "patroni",
-            format!("{ip}:{}", v.port("patroni_port", 8008)),
+            format!("{ip}:{}", v.port("patroni_port")),
             cls,
             ins,
             ip,

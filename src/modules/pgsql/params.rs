@@ -144,68 +144,7 @@ pub struct Pg {
     pub pgbouncer_exporter_port: u16,
 }
 
-/// Reads a host's variables with fallbacks (null counts as unset).
-pub struct Vars<'a>(pub &'a Map<String, Value>);
-
-impl<'a> Vars<'a> {
-    pub fn get(&self, k: &str) -> Option<&Value> {
-        self.0.get(k).filter(|v| !v.is_null())
-    }
-    pub fn s(&self, k: &str, d: &str) -> String {
-        match self.get(k) {
-            Some(Value::String(s)) => s.clone(),
-            Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
-            _ => d.to_string(),
-        }
-    }
-    pub fn i(&self, k: &str, d: i64) -> i64 {
-        match self.get(k) {
-            Some(Value::Number(n)) => n.as_i64().unwrap_or(d),
-            Some(Value::String(s)) => s.trim().parse().unwrap_or(d),
-            _ => d,
-        }
-    }
-    pub fn port(&self, k: &str, d: u16) -> u16 {
-        u16::try_from(self.i(k, d as i64)).ok().filter(|p| *p > 0).unwrap_or(d)
-    }
-    pub fn f(&self, k: &str, d: f64) -> f64 {
-        match self.get(k) {
-            Some(Value::Number(n)) => n.as_f64().unwrap_or(d),
-            Some(Value::String(s)) => s.trim().parse().unwrap_or(d),
-            _ => d,
-        }
-    }
-    pub fn b(&self, k: &str, d: bool) -> bool {
-        match self.get(k) {
-            Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1"),
-            _ => d,
-        }
-    }
-    pub fn list(&self, k: &str) -> Vec<Value> {
-        self.get(k).and_then(Value::as_array).cloned().unwrap_or_default()
-    }
-    /// A list, or the default YAML when the variable is absent.
-    pub fn list_or(&self, k: &str, default_yaml: &str) -> Vec<Value> {
-        match self.get(k).and_then(Value::as_array) {
-            Some(a) => a.clone(),
-            None => serde_yaml::from_str::<Value>(default_yaml).ok().and_then(|v| v.as_array().cloned()).unwrap_or_default(),
-        }
-    }
-    pub fn strs(&self, k: &str) -> Vec<String> {
-        self.list(k)
-            .iter()
-            .filter_map(|v| match v {
-                Value::String(s) => Some(s.clone()),
-                Value::Null => None,
-                other => Some(other.to_string()),
-            })
-            .collect()
-    }
-    pub fn dict(&self, k: &str) -> Map<String, Value> {
-        self.get(k).and_then(Value::as_object).cloned().unwrap_or_default()
-    }
-}
+pub use crate::inventory::Vars;
 
 /// Pigsty's `pg_fs_main` used to be the mount point (`/data`) with the cluster under
 /// `postgres/`; since v3 it is `/data/postgres` itself. Accept both.
@@ -218,93 +157,12 @@ fn cluster_dir(fs_main: &str, cluster: &str, version: u32) -> String {
     }
 }
 
-const DEFAULT_ROLES: &str = r#"
-- { name: dbrole_readonly,  login: false, comment: role for global read-only access }
-- { name: dbrole_offline,   login: false, comment: role for restricted read-only access }
-- { name: dbrole_readwrite, login: false, roles: [dbrole_readonly], comment: role for global read-write access }
-- { name: dbrole_admin,     login: false, roles: [pg_monitor, dbrole_readwrite], comment: role for object creation }
-- { name: postgres,         superuser: true, comment: system superuser }
-- { name: replicator,       replication: true, roles: [pg_monitor, dbrole_readonly], comment: system replicator }
-- { name: dbuser_dba,       superuser: true, roles: [dbrole_admin], pgbouncer: true, pool_mode: session, pool_connlimit: 16, comment: pgsql admin user }
-- { name: dbuser_monitor,   roles: [pg_monitor, dbrole_readonly], pgbouncer: true, parameters: { log_min_duration_statement: 1000 }, pool_mode: session, pool_connlimit: 8, comment: pgsql monitor user }
-"#;
 
-const DEFAULT_HBA: &str = r#"
-- { user: "${dbsu}",          db: all,         addr: local,     auth: ident, title: dbsu access via local os user ident,   order: 100 }
-- { user: "${dbsu}",          db: replication, addr: local,     auth: ident, title: dbsu replication from local os ident,  order: 150 }
-- { user: "${repl}",          db: replication, addr: localhost, auth: pwd,   title: replicator replication from localhost, order: 200 }
-- { user: "${repl}",          db: replication, addr: intra,     auth: pwd,   title: replicator replication from intranet,  order: 250 }
-- { user: "${repl}",          db: postgres,    addr: intra,     auth: pwd,   title: replicator postgres db from intranet,  order: 300 }
-- { user: "${monitor}",       db: all,         addr: localhost, auth: pwd,   title: monitor from localhost with password,  order: 350 }
-- { user: "${monitor}",       db: all,         addr: infra,     auth: pwd,   title: monitor from infra host with password, order: 400 }
-- { user: "${admin}",         db: all,         addr: intra,     auth: pwd,   title: admin @ intranet nodes with pwd,       order: 450 }
-- { user: "${admin}",         db: all,         addr: world,     auth: ssl,   title: admin @ everywhere with ssl & pwd,     order: 500 }
-- { user: "+dbrole_readonly", db: all,         addr: localhost, auth: pwd,   title: pgbouncer read/write via local socket, order: 550 }
-- { user: "+dbrole_readonly", db: all,         addr: intra,     auth: pwd,   title: read/write biz user via password,      order: 600 }
-- { user: "+dbrole_offline",  db: all,         addr: intra,     auth: pwd,   title: allow etl offline tasks from intranet, order: 650 }
-"#;
 
-const DEFAULT_PGB_HBA: &str = r#"
-- { user: "${dbsu}",    db: pgbouncer, addr: local,     auth: peer, title: dbsu local admin access with os ident, order: 100 }
-- { user: all,          db: all,       addr: localhost, auth: pwd,  title: allow all user local access with pwd,  order: 150 }
-- { user: "${monitor}", db: pgbouncer, addr: intra,     auth: pwd,  title: monitor access via intranet with pwd,  order: 200 }
-- { user: "${monitor}", db: all,       addr: world,     auth: deny, title: reject all other monitor access addr,  order: 250 }
-- { user: "${admin}",   db: all,       addr: intra,     auth: pwd,  title: admin access via intranet with pwd,    order: 300 }
-- { user: "${admin}",   db: all,       addr: world,     auth: deny, title: reject all other admin access addr,    order: 350 }
-- { user: all,          db: all,       addr: intra,     auth: pwd,  title: allow all user intra access with pwd,  order: 400 }
-"#;
 
-const DEFAULT_SERVICES: &str = r#"
-- { name: primary, port: 5433, dest: default,  check: /primary,   selector: "[]" }
-- { name: replica, port: 5434, dest: default,  check: /read-only, selector: "[]", backup: "[? pg_role == `primary` || pg_role == `offline` ]" }
-- { name: default, port: 5436, dest: postgres, check: /primary,   selector: "[]" }
-- { name: offline, port: 5438, dest: postgres, check: /replica,   selector: "[? pg_role == `offline` || pg_offline_query ]", backup: "[? pg_role == `replica` && !pg_offline_query]" }
-"#;
 
-const DEFAULT_EXTENSIONS: &str = r#"
-- { name: pg_stat_statements, schema: monitor }
-- { name: pgstattuple,        schema: monitor }
-- { name: pg_buffercache,     schema: monitor }
-- { name: pageinspect,        schema: monitor }
-- { name: pg_prewarm,         schema: monitor }
-- { name: pg_visibility,      schema: monitor }
-- { name: pg_freespacemap,    schema: monitor }
-- { name: postgres_fdw,       schema: public }
-- { name: file_fdw,           schema: public }
-- { name: btree_gist,         schema: public }
-- { name: btree_gin,          schema: public }
-- { name: pg_trgm,            schema: public }
-- { name: intagg,             schema: public }
-- { name: intarray,           schema: public }
-- { name: pg_repack }
-"#;
 
-const DEFAULT_PRIVILEGES: &str = r#"
-- GRANT USAGE      ON SCHEMAS    TO  dbrole_readonly
-- GRANT SELECT     ON TABLES     TO  dbrole_readonly
-- GRANT SELECT     ON SEQUENCES  TO  dbrole_readonly
-- GRANT EXECUTE    ON FUNCTIONS  TO  dbrole_readonly
-- GRANT USAGE      ON SCHEMAS    TO  dbrole_offline
-- GRANT SELECT     ON TABLES     TO  dbrole_offline
-- GRANT SELECT     ON SEQUENCES  TO  dbrole_offline
-- GRANT EXECUTE    ON FUNCTIONS  TO  dbrole_offline
-- GRANT INSERT     ON TABLES     TO  dbrole_readwrite
-- GRANT UPDATE     ON TABLES     TO  dbrole_readwrite
-- GRANT DELETE     ON TABLES     TO  dbrole_readwrite
-- GRANT USAGE      ON SEQUENCES  TO  dbrole_readwrite
-- GRANT UPDATE     ON SEQUENCES  TO  dbrole_readwrite
-- GRANT TRUNCATE   ON TABLES     TO  dbrole_admin
-- GRANT REFERENCES ON TABLES     TO  dbrole_admin
-- GRANT TRIGGER    ON TABLES     TO  dbrole_admin
-- GRANT CREATE     ON SCHEMAS    TO  dbrole_admin
-"#;
 
-const DEFAULT_RTO_PLAN: &str = r#"
-fast: [20, 5, 5, 15, 5, "1s", "0.5s", "1s", 3, 3]
-norm: [30, 5, 10, 25, 5, "2s", "1s", "2s", 3, 3]
-safe: [60, 10, 20, 45, 10, "3s", "1.5s", "3s", 3, 3]
-wide: [120, 20, 30, 95, 15, "4s", "2s", "4s", 3, 3]
-"#;
 
 /// Whether Patroni logs in to etcd, and as whom: what the ETCD module says clients
 /// use (`etcd::patroni_etcd3`: `root` / `etcd_root_password`, auth always on there).
@@ -312,7 +170,7 @@ wide: [120, 20, 30, 95, 15, "4s", "2s", "4s", 3, 3]
 /// without RBAC. Logging in to an etcd without auth is harmless anyway (Patroni notes
 /// "authentication is not enabled" and goes on).
 pub fn etcd_auth(inv: &Inventory, host: &Host) -> Option<(String, String)> {
-    if !Vars(&host.vars).b("etcd_auth", true) {
+    if !Vars(&host.vars).b_or("etcd_auth", true) {
         return None;
     }
     let j = crate::modules::etcd::patroni_etcd3(inv, host).ok()?;
@@ -339,8 +197,8 @@ impl Pg {
                 ),
             }
         };
-        let fs_main = v.s("pg_fs_main", "/data/postgres");
-        let fs_backup = v.s("pg_fs_backup", &v.s("pg_fs_bkup", "/data/backups"));
+        let fs_main = v.s("pg_fs_main");
+        let fs_backup = v.s("pg_fs_backup");
         let members = inv
             .cluster_members(&cluster)
             .into_iter()
@@ -354,23 +212,23 @@ impl Pg {
             .collect();
         let etcd_hosts = crate::modules::etcd::client_hosts(inv);
         let mut infra_ips: Vec<String> = inv.infra_hosts().into_iter().map(|h| h.addr.clone()).collect();
-        let admin_ip = v.s("admin_ip", "");
+        let admin_ip = v.s("admin_ip");
         if infra_ips.is_empty() && !admin_ip.is_empty() {
             infra_ips.push(admin_ip.clone());
         }
-        let pg_conf = v.s("pg_conf", "oltp.yml");
+        let pg_conf = v.s("pg_conf");
         let conf = pg_conf.trim_end_matches(".yml").trim_end_matches(".yaml").rsplit('/').next().unwrap_or("oltp").to_string();
         if !["oltp", "olap", "crit", "tiny"].contains(&conf.as_str()) {
             bail!("host `{}`: `pg_conf: {pg_conf}` is not a known template\nhint: use one of oltp.yml, olap.yml, crit.yml, tiny.yml", host.addr);
         }
-        let pwd_enc = v.s("pg_pwd_enc", "scram-sha-256");
+        let pwd_enc = v.s("pg_pwd_enc");
         if pwd_enc != "scram-sha-256" {
             bail!("host `{}`: `pg_pwd_enc: {pwd_enc}` is not supported; pigsty stores SCRAM verifiers\nhint: use scram-sha-256", host.addr);
         }
-        if v.s("pgbouncer_sslmode", "disable") != "disable" {
+        if v.s("pgbouncer_sslmode") != "disable" {
             bail!("host `{}`: `pgbouncer_sslmode` other than disable is not supported yet (no certificates)\nhint: set it to disable", host.addr);
         }
-        if v.b("patroni_ssl_enabled", false) {
+        if v.b("patroni_ssl_enabled") {
             bail!("host `{}`: `patroni_ssl_enabled: true` is not supported yet\nhint: set it to false", host.addr);
         }
         let crontab = v.strs("pg_crontab");
@@ -384,101 +242,98 @@ impl Pg {
             cluster,
             seq,
             role,
-            offline_query: v.b("pg_offline_query", false),
+            offline_query: v.b("pg_offline_query"),
             version,
             members,
-            dbsu: v.s("pg_dbsu", "postgres"),
-            dbsu_uid: v.i("pg_dbsu_uid", 543),
-            dbsu_home: v.s("pg_dbsu_home", "/var/lib/pgsql"),
+            dbsu: v.s("pg_dbsu"),
+            dbsu_uid: v.i("pg_dbsu_uid"),
+            dbsu_home: v.s("pg_dbsu_home"),
             bin_dir: format!("/usr/lib/postgresql/{version}/bin"),
-            data: v.s("pg_data", "/pg/data"),
+            data: v.s("pg_data"),
             fs_main,
             fs_backup,
-            listen: v.s("pg_listen", "0.0.0.0"),
-            port: v.port("pg_port", 5432),
-            socket: v.s("pg_localhost", "/var/run/postgresql"),
-            log_dir: v.s("pg_log_dir", "/pg/log/postgres"),
+            listen: v.s("pg_listen"),
+            port: v.port("pg_port"),
+            socket: v.s("pg_localhost"),
+            log_dir: v.s("pg_log_dir"),
             conf,
-            max_conn: v.get("pg_max_conn").cloned().unwrap_or(Value::String("auto".into())),
-            shared_buffer_ratio: v.f("pg_shared_buffer_ratio", 0.25).clamp(0.1, 0.4),
-            storage_type: v.s("pg_storage_type", "SSD"),
-            libs: v.s("pg_libs", "pg_stat_statements, auto_explain"),
-            checksum: v.b("pg_checksum", true),
+            max_conn: v.get("pg_max_conn").cloned().unwrap_or_default(),
+            shared_buffer_ratio: v.f("pg_shared_buffer_ratio").clamp(0.1, 0.4),
+            storage_type: v.s("pg_storage_type"),
+            libs: v.s("pg_libs"),
+            checksum: v.b("pg_checksum"),
             pwd_enc,
-            encoding: v.s("pg_encoding", "UTF8"),
-            locale: v.s("pg_locale", "C"),
-            lc_collate: v.s("pg_lc_collate", "C"),
-            lc_ctype: v.s("pg_lc_ctype", "C"),
+            encoding: v.s("pg_encoding"),
+            locale: v.s("pg_locale"),
+            lc_collate: v.s("pg_lc_collate"),
+            lc_ctype: v.s("pg_lc_ctype"),
             parameters: v.dict("pg_parameters"),
-            rto: v.get("pg_rto").cloned().unwrap_or(Value::String("norm".into())),
-            rto_plan: match v.get("pg_rto_plan").and_then(Value::as_object) {
-                Some(m) => m.clone(),
-                None => serde_yaml::from_str::<Value>(DEFAULT_RTO_PLAN).ok().and_then(|v| v.as_object().cloned()).unwrap_or_default(),
-            },
-            rpo: v.i("pg_rpo", 1048576),
-            dbsu_password: v.s("pg_dbsu_password", ""),
-            replication_username: v.s("pg_replication_username", "replicator"),
+            rto: v.get("pg_rto").cloned().unwrap_or_default(),
+            rto_plan: v.dict("pg_rto_plan"),
+            rpo: v.i("pg_rpo"),
+            dbsu_password: v.s("pg_dbsu_password"),
+            replication_username: v.s("pg_replication_username"),
             replication_password: req("pg_replication_password")?,
-            admin_username: v.s("pg_admin_username", "dbuser_dba"),
+            admin_username: v.s("pg_admin_username"),
             admin_password: req("pg_admin_password")?,
-            monitor_username: v.s("pg_monitor_username", "dbuser_monitor"),
+            monitor_username: v.s("pg_monitor_username"),
             monitor_password: req("pg_monitor_password")?,
-            patroni_enabled: v.b("patroni_enabled", true),
-            namespace: v.s("pg_namespace", "/pg"),
-            patroni_port: v.port("patroni_port", 8008),
-            patroni_log_dir: v.s("patroni_log_dir", "/pg/log/patroni"),
-            patroni_username: v.s("patroni_username", "postgres"),
+            patroni_enabled: v.b("patroni_enabled"),
+            namespace: v.s("pg_namespace"),
+            patroni_port: v.port("patroni_port"),
+            patroni_log_dir: v.s("patroni_log_dir"),
+            patroni_username: v.s("patroni_username"),
             patroni_password: req("patroni_password")?,
             patroni_ssl: false,
-            watchdog_mode: v.s("patroni_watchdog_mode", "off"),
+            watchdog_mode: v.s("patroni_watchdog_mode"),
             etcd_hosts,
             etcd_auth: etcd_auth(inv, host),
             users: v.list("pg_users"),
             databases: v.list("pg_databases"),
-            default_roles: v.list_or("pg_default_roles", DEFAULT_ROLES),
+            default_roles: v.list("pg_default_roles"),
             default_privileges: {
-                let l = v.list_or("pg_default_privileges", DEFAULT_PRIVILEGES);
+                let l = v.list("pg_default_privileges");
                 l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()
             },
             default_schemas: match v.get("pg_default_schemas") {
                 Some(_) => v.strs("pg_default_schemas"),
                 None => vec!["monitor".into()],
             },
-            default_extensions: v.list_or("pg_default_extensions", DEFAULT_EXTENSIONS),
+            default_extensions: v.list("pg_default_extensions"),
             hba_rules: v.list("pg_hba_rules"),
-            default_hba_rules: v.list_or("pg_default_hba_rules", DEFAULT_HBA),
+            default_hba_rules: v.list("pg_default_hba_rules"),
             pgb_hba_rules: v.list("pgb_hba_rules"),
-            pgb_default_hba_rules: v.list_or("pgb_default_hba_rules", DEFAULT_PGB_HBA),
+            pgb_default_hba_rules: v.list("pgb_default_hba_rules"),
             services: v.list("pg_services"),
-            default_services: v.list_or("pg_default_services", DEFAULT_SERVICES),
-            default_service_dest: v.s("pg_default_service_dest", "pgbouncer"),
-            service_provider: v.s("pg_service_provider", ""),
-            weight: v.i("pg_weight", 100),
+            default_services: v.list("pg_default_services"),
+            default_service_dest: v.s("pg_default_service_dest"),
+            service_provider: v.s("pg_service_provider"),
+            weight: v.i("pg_weight"),
             crontab,
             extensions: v.strs("pg_extensions"),
-            safeguard: v.b("pg_safeguard", false),
-            provision: v.b("pg_provision", true),
+            safeguard: v.b("pg_safeguard"),
+            provision: v.b("pg_provision"),
             admin_ip,
             infra_ips,
-            haproxy_enabled: v.b("haproxy_enabled", true),
-            haproxy_client_timeout: v.s("haproxy_client_timeout", "24h"),
-            haproxy_server_timeout: v.s("haproxy_server_timeout", "24h"),
-            pgbouncer_enabled: v.b("pgbouncer_enabled", true),
-            pgbouncer_port: v.port("pgbouncer_port", 6432),
-            pgbouncer_log_dir: v.s("pgbouncer_log_dir", "/pg/log/pgbouncer"),
-            pgbouncer_poolmode: v.s("pgbouncer_poolmode", "transaction"),
-            pgbouncer_sslmode: v.s("pgbouncer_sslmode", "disable"),
+            haproxy_enabled: v.b("haproxy_enabled"),
+            haproxy_client_timeout: v.s("haproxy_client_timeout"),
+            haproxy_server_timeout: v.s("haproxy_server_timeout"),
+            pgbouncer_enabled: v.b("pgbouncer_enabled"),
+            pgbouncer_port: v.port("pgbouncer_port"),
+            pgbouncer_log_dir: v.s("pgbouncer_log_dir"),
+            pgbouncer_poolmode: v.s("pgbouncer_poolmode"),
+            pgbouncer_sslmode: v.s("pgbouncer_sslmode"),
             pgbouncer_ignore_param: match v.get("pgbouncer_ignore_param") {
                 Some(_) => v.strs("pgbouncer_ignore_param"),
                 None => ["extra_float_digits", "application_name", "TimeZone", "DateStyle", "IntervalStyle", "search_path"]
                     .map(String::from)
                     .to_vec(),
             },
-            pgbouncer_auth_query: v.b("pgbouncer_auth_query", false),
-            pgbackrest_enabled: v.b("pgbackrest_enabled", true),
-            pgbackrest_log_dir: v.s("pgbackrest_log_dir", "/pg/log/pgbackrest"),
-            pgbackrest_method: v.s("pgbackrest_method", "local"),
-            pgbackrest_init_backup: v.b("pgbackrest_init_backup", true),
+            pgbouncer_auth_query: v.b("pgbouncer_auth_query"),
+            pgbackrest_enabled: v.b("pgbackrest_enabled"),
+            pgbackrest_log_dir: v.s("pgbackrest_log_dir"),
+            pgbackrest_method: v.s("pgbackrest_method"),
+            pgbackrest_init_backup: v.b("pgbackrest_init_backup"),
             pgbackrest_repo: match v.get("pgbackrest_repo").and_then(Value::as_object) {
                 Some(m) => m.clone(),
                 None => serde_yaml::from_str::<Value>("local: { path: /pg/backup, retention_full_type: count, retention_full: 2 }")
@@ -486,14 +341,14 @@ impl Pg {
                     .and_then(|v| v.as_object().cloned())
                     .unwrap_or_default(),
             },
-            pg_exporter_enabled: v.b("pg_exporter_enabled", true),
-            pg_exporter_port: v.port("pg_exporter_port", 9630),
-            pg_exporter_params: v.s("pg_exporter_params", "sslmode=disable"),
-            pg_exporter_auto_discovery: v.b("pg_exporter_auto_discovery", true),
-            pg_exporter_exclude_database: v.s("pg_exporter_exclude_database", "template0,template1,postgres"),
-            pg_exporter_include_database: v.s("pg_exporter_include_database", ""),
-            pgbouncer_exporter_enabled: v.b("pgbouncer_exporter_enabled", true),
-            pgbouncer_exporter_port: v.port("pgbouncer_exporter_port", 9631),
+            pg_exporter_enabled: v.b("pg_exporter_enabled"),
+            pg_exporter_port: v.port("pg_exporter_port"),
+            pg_exporter_params: v.s("pg_exporter_params"),
+            pg_exporter_auto_discovery: v.b("pg_exporter_auto_discovery"),
+            pg_exporter_exclude_database: v.s("pg_exporter_exclude_database"),
+            pg_exporter_include_database: v.s("pg_exporter_include_database"),
+            pgbouncer_exporter_enabled: v.b("pgbouncer_exporter_enabled"),
+            pgbouncer_exporter_port: v.port("pgbouncer_exporter_port"),
         })
     }
 

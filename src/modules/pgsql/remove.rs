@@ -37,9 +37,9 @@ impl Removal {
         Removal {
             whole,
             last,
-            rm_data: v.b("pg_rm_data", true),
-            rm_backup: v.b("pg_rm_backup", true),
-            rm_pkg: v.b("pg_rm_pkg", true),
+            rm_data: v.b("pg_rm_data"),
+            rm_backup: v.b("pg_rm_backup"),
+            rm_pkg: v.b("pg_rm_pkg"),
         }
     }
 }

@@ -56,8 +56,8 @@ pub fn render(pg: &Pg) -> Result<Vec<(String, String)>> {
             let v = Vars(&m.vars);
             let port_of = |d: &str| -> Result<u16> {
                 Ok(match d {
-                    "postgres" => v.port("pg_port", 5432),
-                    "pgbouncer" => v.port("pgbouncer_port", 6432),
+                    "postgres" => v.port("pg_port"),
+                    "pgbouncer" => v.port("pgbouncer_port"),
                     n => n.parse().map_err(|_| anyhow!("host `{}`: service `{name}`: dest `{n}` is not default, postgres, pgbouncer or a port", pg.ip))?,
                 })
             };
@@ -66,7 +66,7 @@ pub fn render(pg: &Pg) -> Result<Vec<(String, String)>> {
             }
             servers.push(json!({
                 "instance": m.instance, "ip": m.ip, "port": port_of(&dest)?,
-                "check_port": v.port("patroni_port", 8008), "weight": v.i("pg_weight", 100), "backup": bak,
+                "check_port": v.port("patroni_port"), "weight": v.i("pg_weight"), "backup": bak,
             }));
         }
         let options: Vec<String> = match svc.get("options") {

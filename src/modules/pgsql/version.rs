@@ -14,7 +14,7 @@ pub fn resolve(host: &Host, facts: &Facts) -> Result<u32> {
     let installed = |n: u32| pkgs.installed(&name(n));
     let available = |n: u32| installed(n) || pkgs.offered(&name(n));
     if host.is_set("pg_version") {
-        let raw = super::params::Vars(&host.vars).s("pg_version", "");
+        let raw = super::params::Vars(&host.vars).s("pg_version");
         let Ok(n) = raw.trim().parse::<u32>() else {
             bail!("host `{}`: `pg_version: {raw}` is not a postgres major version (e.g. 15)", host.addr);
         };

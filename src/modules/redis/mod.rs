@@ -102,7 +102,7 @@ pub fn unit_name(ins: &str) -> String {
 pub fn instances(h: &Host) -> Vec<Instance> {
     let cluster = h.id.redis_cluster.clone().unwrap_or_else(|| "redis".into());
     let node = h.id.redis_node.unwrap_or(0);
-    let fs = h.str("redis_fs_main").filter(|s| !s.is_empty()).unwrap_or("/data/redis").trim_end_matches('/').to_string();
+    let fs = Some(h.var_str("redis_fs_main")).filter(|s| !s.is_empty()).unwrap_or_else(|| crate::inventory::default_str("redis_fs_main")).trim_end_matches('/').to_string();
     let defs = h.dict("redis_instances").cloned().unwrap_or_default();
     let mut v: Vec<Instance> = h
         .id
@@ -132,7 +132,7 @@ pub fn instances(h: &Host) -> Vec<Instance> {
 /// The address clients of this host's instances connect to: the bind address when it
 /// is one specific address, else the host's.
 pub fn client_ip(h: &Host) -> String {
-    let bind = h.str("redis_bind_address").unwrap_or("0.0.0.0").trim();
+    let bind = h.var_str("redis_bind_address").trim();
     match bind.split_whitespace().next() {
         None | Some("0.0.0.0") | Some("*") | Some("::") => h.addr.clone(),
         Some(b) => b.to_string(),
@@ -216,7 +216,7 @@ pub fn params(ctx: &Ctx) -> Result<Params> {
     }
     let mm = h.get("redis_max_memory").map(|v| v.as_u64().map(|n| n.to_string()).or_else(|| v.as_str().map(str::to_string)).unwrap_or_default()).unwrap_or_else(|| "1GB".into());
     let max_memory = parse_size(&mm).with_context(|| format!("host `{a}`: `redis_max_memory` `{mm}` is not a size like `64MB`"))?;
-    let policy = h.str("redis_mem_policy").unwrap_or("allkeys-lru").to_string();
+    let policy = h.var_str("redis_mem_policy").to_string();
     if !POLICIES.contains(&policy.as_str()) {
         bail!("host `{a}`: `redis_mem_policy` `{policy}` is not an eviction policy\nhint: one of {}", POLICIES.join(", "));
     }
@@ -245,7 +245,7 @@ pub fn params(ctx: &Ctx) -> Result<Params> {
     }
     let mode = mode_of(h);
     let monitors = if mode == Mode::Sentinel { monitors(h)? } else { vec![] };
-    let fs_main = h.str("redis_fs_main").filter(|s| !s.is_empty()).unwrap_or("/data/redis").trim_end_matches('/').to_string();
+    let fs_main = Some(h.var_str("redis_fs_main")).filter(|s| !s.is_empty()).unwrap_or_else(|| crate::inventory::default_str("redis_fs_main")).trim_end_matches('/').to_string();
     if !fs_main.starts_with('/') || fs_main.is_empty() {
         bail!("host `{a}`: `redis_fs_main` `{fs_main}` must be an absolute directory");
     }
@@ -260,14 +260,14 @@ pub fn params(ctx: &Ctx) -> Result<Params> {
         max_memory,
         policy,
         save,
-        aof: h.bool("redis_aof_enabled").unwrap_or(false),
+        aof: h.var_bool("redis_aof_enabled"),
         rename,
-        replicas: h.int("redis_cluster_replicas").unwrap_or(1).max(0) as u32,
+        replicas: h.var_int("redis_cluster_replicas").max(0) as u32,
         monitors,
         fs_main,
-        exporter: h.bool("redis_exporter_enabled").unwrap_or(true),
-        exporter_port: h.port("redis_exporter_port").unwrap_or(9121),
-        exporter_options: h.str("redis_exporter_options").unwrap_or("").to_string(),
+        exporter: h.var_bool("redis_exporter_enabled"),
+        exporter_port: h.var_port("redis_exporter_port"),
+        exporter_options: h.var_str("redis_exporter_options").to_string(),
         instances: instances(h),
     })
 }
@@ -439,7 +439,7 @@ pub fn remove_plan(ctx: &Ctx, ports: &[u16]) -> Result<ModulePlan> {
     if h.bool("redis_safeguard") == Some(true) {
         bail!("host `{}`: `redis_safeguard` is on; refusing to remove redis instances\nhint: set `redis_safeguard: false` for this cluster first", h.addr);
     }
-    let rm_data = h.bool("redis_rm_data").unwrap_or(true);
+    let rm_data = h.var_bool("redis_rm_data");
     let all = instances(h);
     let mut plan = ModulePlan::new("redis");
     for i in all.iter().filter(|i| ports.contains(&i.port)) {
@@ -455,7 +455,7 @@ pub fn remove_plan(ctx: &Ctx, ports: &[u16]) -> Result<ModulePlan> {
         }
     }
     let left: Vec<u16> = all.iter().map(|i| i.port).filter(|p| !ports.contains(p)).collect();
-    if h.bool("redis_exporter_enabled").unwrap_or(true) {
+    if h.var_bool("redis_exporter_enabled") {
         if left.is_empty() {
             plan.add(Service::stopped(EXPORTER_UNIT));
             plan.add(Absent::new(EXPORTER_PASSWORDS));
@@ -474,7 +474,7 @@ pub fn targets(_inv: &Inventory, h: &Host) -> Vec<ScrapeTarget> {
     let (Some(cls), Some(_)) = (h.id.redis_cluster.as_deref(), h.id.redis_node) else { return vec![] };
     let gone = removing(h).unwrap_or_default();
     let ip = client_ip(h);
-    let port = h.port("redis_exporter_port").unwrap_or(9121);
+    let port = h.var_port("redis_exporter_port");
     instances(h)
         .into_iter()
         .filter(|i| !gone.contains(&i.port))
