@@ -1,6 +1,7 @@
-//! Garage (the MINIO module's default engine) through its admin API v2, with `curl`:
-//! the bearer token is read from a root-only header file (`curl -H @FILE`), request
-//! bodies (which may carry secret keys) go on stdin, never in arguments.
+//! Garage (the MINIO module's default engine) through its admin API v2, with the one
+//! HTTP client (`sys::http`): the bearer token is read from a root-only header file
+//! (`Authorization: Bearer ...`), request bodies (which may carry secret keys) travel
+//! in the request, never in arguments or messages.
 //!
 //! - [`GarageLayout`]: every member of the cluster connected and holding a role in the
 //!   applied layout (the first member manages it).
@@ -9,7 +10,6 @@
 //! - [`GarageGrants`]: a key's permissions are exactly the wanted ones (anything else
 //!   is revoked), so a key works only for its own buckets.
 use super::{ResError, ResResult, Resource, State};
-use crate::sys::Cmd;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -31,43 +31,23 @@ impl GarageApi {
         }
     }
 
-    /// (HTTP status, body); status 0 when the API does not answer.
+    /// (HTTP status, body); status 0 when the API does not answer (or the token file
+    /// cannot be read). The token is read from the root-only header file each call.
     pub fn call(&self, method: &str, path: &str, body: Option<&Value>) -> ResResult<(u16, Value)> {
-        let mut c = Cmd::new("curl")
-            .args([
-                "-sS",
-                "-m",
-                "20",
-                "-o",
-                "-",
-                "-w",
-                "\n%{http_code}",
-                "-X",
-                method,
-            ])
-            .arg("-H")
-            .arg(format!("@{}", self.header_file))
-            .timeout(Duration::from_secs(30));
-        if let Some(b) = body {
-            c = c
-                .args([
-                    "-H",
-                    "Content-Type: application/json",
-                    "--data-binary",
-                    "@-",
-                ])
-                .stdin(serde_json::to_vec(b).unwrap_or_default());
-        }
-        let out = c.arg(format!("{}{}", self.base, path)).run()?;
-        if !out.success() {
+        let Ok(header) = std::fs::read_to_string(&self.header_file) else {
             return Ok((0, Value::Null));
+        };
+        let auth = header.trim().strip_prefix("Authorization:").map(str::trim).unwrap_or("").to_string();
+        let payload = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
+        let mut headers = vec![("Authorization", auth.as_str())];
+        if payload.is_some() {
+            headers.push(("Content-Type", "application/json"));
         }
-        let text = out.stdout.trim_end();
-        let (body, code) = text.rsplit_once('\n').unwrap_or(("", text));
-        let code: u16 = code.trim().parse().unwrap_or(0);
-        let v =
-            serde_json::from_str(body).unwrap_or(Value::String(body.chars().take(300).collect()));
-        Ok((code, v))
+        let Ok(r) = crate::sys::http::request(method, &format!("{}{}", self.base, path), &headers, payload.as_deref(), Duration::from_secs(20)) else {
+            return Ok((0, Value::Null));
+        };
+        let v = serde_json::from_str(&r.body).unwrap_or(Value::String(r.body.chars().take(300).collect()));
+        Ok((r.status, v))
     }
 
     /// Like [`call`](Self::call), but anything but 200 is an error naming the endpoint.

@@ -2,8 +2,6 @@
 //! string), polled until a timeout after services start. Plain HTTP over std's
 //! TcpStream: no curl needed on the node.
 use super::{ResError, ResResult, Resource, State};
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 pub struct HttpCheck {
@@ -42,34 +40,9 @@ impl HttpCheck {
     }
 }
 
-/// One GET; returns the status code and the body (at most 8 MiB).
+/// One GET of `http://addr{path}`: the status code and the body.
 pub fn get(addr: &str, path: &str, timeout: Duration) -> Result<(u16, String), String> {
-    let sa = addr
-        .to_socket_addrs()
-        .map_err(|e| format!("bad address `{addr}`: {e}"))?
-        .next()
-        .ok_or_else(|| format!("bad address `{addr}`"))?;
-    let mut s = TcpStream::connect_timeout(&sa, timeout).map_err(|e| format!("connect: {e}"))?;
-    let _ = s.set_read_timeout(Some(timeout));
-    let _ = s.set_write_timeout(Some(timeout));
-    let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
-    let req = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: pigsty\r\nAccept: */*\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).map_err(|e| format!("send: {e}"))?;
-    let mut buf = Vec::new();
-    s.take(8 << 20).read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
-    parse_response(&buf)
-}
-
-fn parse_response(buf: &[u8]) -> Result<(u16, String), String> {
-    let text = String::from_utf8_lossy(buf);
-    let status = text.lines().next().unwrap_or("");
-    let code = status
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse::<u16>().ok())
-        .ok_or_else(|| format!("not an HTTP answer: `{}`", status.chars().take(60).collect::<String>()))?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    Ok((code, body))
+    crate::sys::http::get(addr, path, timeout).map(|r| (r.status, r.body))
 }
 
 impl Resource for HttpCheck {
@@ -95,6 +68,7 @@ impl Resource for HttpCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
     use std::net::TcpListener;
 
     fn serve_once(answer: &'static str) -> String {

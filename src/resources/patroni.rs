@@ -3,13 +3,10 @@
 //! with the inventory, apply restarts that parameters are waiting for, and wait until
 //! Patroni has rewritten `postgresql.conf` after a reload.
 //!
-//! The HTTP client is a few lines over `TcpStream` (HTTP/1.0, `Connection: close`):
-//! the API is local, plain and tiny, and it keeps a dependency out.
+//! Requests go through the one HTTP client, `sys::http`.
 use super::{scram::b64_encode, ResError, ResResult, Resource, State};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 /// Where Patroni's REST API answers and how to authenticate unsafe requests.
@@ -47,38 +44,18 @@ impl PatroniApi {
     /// One request; the credentials go in a header, never in a message.
     pub fn request(&self, method: &str, path: &str, body: Option<&Value>, auth: bool) -> ResResult<HttpResponse> {
         let err = |e: String| ResError::msg(format!("patroni api `{}` {method} {path}: {e}", self.addr));
-        let sa = self
-            .addr
-            .to_socket_addrs()
-            .map_err(|e| err(e.to_string()))?
-            .next()
-            .ok_or_else(|| err("no address".into()))?;
-        let mut s = TcpStream::connect_timeout(&sa, Duration::from_secs(3)).map_err(|e| err(e.to_string()))?;
-        s.set_read_timeout(Some(Duration::from_secs(120))).ok();
-        s.set_write_timeout(Some(Duration::from_secs(10))).ok();
-        let payload = body.map(|b| b.to_string()).unwrap_or_default();
-        let mut req = format!("{method} {path} HTTP/1.0\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\n", self.addr);
-        if auth {
-            let token = b64_encode(format!("{}:{}", self.username, self.password).as_bytes());
-            req.push_str(&format!("Authorization: Basic {token}\r\n"));
+        let token = auth.then(|| format!("Basic {}", b64_encode(format!("{}:{}", self.username, self.password).as_bytes())));
+        let mut headers = vec![("Accept", "application/json")];
+        if let Some(t) = &token {
+            headers.push(("Authorization", t.as_str()));
         }
-        if body.is_some() {
-            req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", payload.len()));
+        let payload = body.map(|b| b.to_string());
+        if payload.is_some() {
+            headers.push(("Content-Type", "application/json"));
         }
-        req.push_str("\r\n");
-        req.push_str(&payload);
-        s.write_all(req.as_bytes()).map_err(|e| err(e.to_string()))?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).map_err(|e| err(e.to_string()))?;
-        let text = String::from_utf8_lossy(&raw);
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let status = head
-            .lines()
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| err(format!("not an http response: {}", head.lines().next().unwrap_or(""))))?;
-        Ok(HttpResponse { status, body: body.to_string() })
+        let r = crate::sys::http::request(method, &format!("http://{}{path}", self.addr), &headers, payload.as_deref().map(str::as_bytes), Duration::from_secs(120))
+            .map_err(err)?;
+        Ok(HttpResponse { status: r.status, body: r.body })
     }
 
     pub fn get(&self, path: &str) -> ResResult<HttpResponse> {
@@ -474,6 +451,7 @@ impl Resource for PgConfApplied {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
     use serde_json::json;
     use std::net::TcpListener;
 
@@ -501,7 +479,7 @@ mod tests {
         assert_eq!(r.status, 200);
         assert_eq!(r.json().unwrap()["state"], "running");
         let req = h.join().unwrap();
-        assert!(req.starts_with("GET /health HTTP/1.0\r\n"), "{req}");
+        assert!(req.starts_with("GET /health HTTP/1.1\r\n"), "{req}");
         assert!(!req.contains("Authorization"), "{req}");
     }
 

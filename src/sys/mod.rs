@@ -3,6 +3,7 @@
 //! systemctl and the package manager.
 pub mod cmd;
 pub mod fs;
+pub mod http;
 pub mod pkg;
 pub mod systemd;
 
