@@ -451,24 +451,10 @@ impl Resource for PgConfApplied {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
     use serde_json::json;
-    use std::net::TcpListener;
 
     fn serve_once(status: &str, body: &'static str) -> (String, std::thread::JoinHandle<String>) {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        let status = status.to_string();
-        let h = std::thread::spawn(move || {
-            let (mut s, _) = l.accept().unwrap();
-            let mut buf = [0u8; 4096];
-            let n = s.read(&mut buf).unwrap();
-            let req = String::from_utf8_lossy(&buf[..n]).into_owned();
-            let resp = format!("HTTP/1.0 {status}\r\nContent-Type: application/json\r\n\r\n{body}");
-            s.write_all(resp.as_bytes()).unwrap();
-            req
-        });
-        (addr, h)
+        crate::sys::http::testing::serve_once(format!("HTTP/1.0 {status}\r\nContent-Type: application/json\r\n\r\n{body}"))
     }
 
     #[test]

@@ -48,28 +48,35 @@ fn transport(t: &ureq::Transport) -> String {
     }
 }
 
+/// Tests: a server that answers one request.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
     use std::io::{Read, Write};
     use std::net::TcpListener;
 
-    /// A server that answers one request with `answer` and returns what it received.
-    pub fn serve_once(answer: &'static str) -> (String, std::thread::JoinHandle<String>) {
+    /// Answer one request with `answer`; the join handle gives the request received
+    /// (headers and the whole body, as its Content-Length says).
+    pub fn serve_once(answer: String) -> (String, std::thread::JoinHandle<String>) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
         let h = std::thread::spawn(move || {
             let (mut c, _) = l.accept().unwrap();
-            let mut got = vec![];
+            let mut got: Vec<u8> = vec![];
             let mut b = [0u8; 4096];
-            c.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
-            while let Ok(n) = c.read(&mut b) {
-                if n == 0 {
-                    break;
+            loop {
+                let text = String::from_utf8_lossy(&got).into_owned();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        break;
+                    }
                 }
-                got.extend_from_slice(&b[..n]);
-                if got.windows(4).any(|w| w == b"\r\n\r\n") && !String::from_utf8_lossy(&got).contains("Content-Length") {
-                    break;
+                match c.read(&mut b) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&b[..n]),
                 }
             }
             let _ = c.write_all(answer.as_bytes());
@@ -77,17 +84,24 @@ mod tests {
         });
         (addr, h)
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::serve_once;
+    use super::*;
+    use std::net::TcpListener;
 
     #[test]
     fn a_non_2xx_status_is_an_answer() {
-        let (a, _) = serve_once("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope");
+        let (a, _) = serve_once("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope".into());
         let r = get(&a, "/health", Duration::from_secs(2)).unwrap();
         assert_eq!(r, Response { status: 503, body: "nope".into() });
     }
 
     #[test]
     fn headers_and_body_are_sent() {
-        let (a, h) = serve_once("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}");
+        let (a, h) = serve_once("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".into());
         let r = request("POST", &format!("http://{a}/switchover"), &[("Authorization", "Basic eDp5")], Some(b"{\"a\":1}"), Duration::from_secs(2)).unwrap();
         assert_eq!(r.status, 200);
         let got = h.join().unwrap();
