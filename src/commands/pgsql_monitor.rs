@@ -214,8 +214,8 @@ fn listening(port: u16) -> bool {
 
 /// `pg_up` of the exporter on `port` (None: no answer).
 fn pg_up(port: u16) -> Option<f64> {
-    let out = Cmd::new("curl").args(["-sf", "-m", "10", &format!("http://127.0.0.1:{port}/metrics")]).timeout(Duration::from_secs(15)).ok().ok()?;
-    out.stdout.lines().find_map(|l| l.strip_prefix("pg_up ").and_then(|v| v.trim().parse().ok()))
+    let r = crate::sys::http::get(&format!("127.0.0.1:{port}"), "/metrics", Duration::from_secs(10)).ok().filter(|r| r.status == 200)?;
+    r.body.lines().find_map(|l| l.strip_prefix("pg_up ").and_then(|v| v.trim().parse().ok()))
 }
 
 fn add(g: &Global, name: &str, url: &str, port: Option<u16>) -> Result<u8> {
