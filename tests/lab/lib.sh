@@ -134,12 +134,12 @@ check_eq() {
 }
 
 step() {
-  local desc=$1 rc
+  local desc=$1
   shift
-  _run "$@"
-  rc=$?
-  if ((rc == 0)); then info "$desc"; else _fail "$desc" "set-up failed, exit $rc: $*"; fi
-  return "$rc"
+  _run "$@" && { info "$desc"; return 0; }
+  set -- "$?" "$@"
+  _fail "$desc" "set-up failed, exit $1: ${*:2}"
+  return "$1"
 }
 
 retry() {

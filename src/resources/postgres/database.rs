@@ -102,16 +102,7 @@ FROM pg_database d WHERE d.datname = {}));",
                 d.push(format!("database {n}: tablespace {have} -> {t}"));
             }
         }
-        let config: BTreeMap<String, String> = cur["config"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
-            .unwrap_or_default();
-        for (k, v) in &self.parameters {
-            match config.get(k) {
-                Some(h) if h == v => {}
-                h => d.push(format!("database {n}: set {k} {} -> {v}", h.map(String::as_str).unwrap_or("(unset)"))),
-            }
-        }
+        d.extend(settings_drift(&format!("database {n}"), &cur["config"], &self.parameters));
         if let Some(have) = schemas {
             for s in &self.schemas {
                 if !have.contains(s) {

@@ -108,6 +108,17 @@ pub fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// `{what}: set k old -> new` for each wanted setting that a catalog `key=value` array
+/// (`rolconfig`, `datconfig`) does not hold with that value.
+pub(super) fn settings_drift(what: &str, catalog: &Value, wanted: &BTreeMap<String, String>) -> Vec<String> {
+    let have: BTreeMap<&str, &str> = catalog.as_array().map(|a| a.iter().filter_map(Value::as_str).filter_map(|kv| kv.split_once('=')).collect()).unwrap_or_default();
+    wanted
+        .iter()
+        .filter(|(k, v)| have.get(k.as_str()) != Some(&v.as_str()))
+        .map(|(k, v)| format!("{what}: set {k} {} -> {v}", have.get(k.as_str()).copied().unwrap_or("(unset)")))
+        .collect()
+}
+
 pub(super) const QUIET: &str = "SET client_min_messages TO warning;\nSET log_statement TO 'none';\nSET log_min_duration_statement TO -1;\n";
 
 pub(super) const REPLICA: &str = "replica (pg_is_in_recovery): managed on the primary";

@@ -121,16 +121,7 @@ FROM pg_authid r WHERE r.rolname = {}));",
                 d.push(format!("role {n}: comment {have:?} -> {c:?}"));
             }
         }
-        let config: BTreeMap<String, String> = cur["rolconfig"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
-            .unwrap_or_default();
-        for (k, v) in &self.parameters {
-            match config.get(k) {
-                Some(h) if h == v => {}
-                h => d.push(format!("role {n}: set {k} {} -> {v}", h.map(String::as_str).unwrap_or("(unset)"))),
-            }
-        }
+        d.extend(settings_drift(&format!("role {n}"), &cur["rolconfig"], &self.parameters));
         if let Some(e) = &self.expire_at {
             let have = cur["rolvaliduntil"].as_str().unwrap_or("(never)");
             if have != e {
