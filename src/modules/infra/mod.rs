@@ -171,31 +171,77 @@ fn validate(label: &str, cmd: Cmd) -> Wait {
     Wait::new(label, cmd, Duration::from_secs(0))
 }
 
+/// What every INFRA step reads: the context, the host's variables and which services run.
+struct Infra<'a> {
+    ctx: &'a Ctx<'a>,
+    vars: Value,
+    map: Map<String, Value>,
+    prom_on: bool,
+    am_on: bool,
+    pgw_on: bool,
+    bb_on: bool,
+    nginx_on: bool,
+    nginx_exp_on: bool,
+    grafana_on: bool,
+    loki_on: bool,
+}
+
+impl<'a> Infra<'a> {
+    fn new(ctx: &'a Ctx<'a>) -> Result<Infra<'a>> {
+        let vars = ctx.vars();
+        let map = vars.as_object().cloned().unwrap_or_default();
+        let p = P { host: &ctx.host.addr, v: &map };
+        let on = |k: &str| p.bool(k);
+        let nginx_on = on("nginx_enabled")?;
+        Ok(Infra {
+            prom_on: on("prometheus_enabled")?,
+            am_on: on("alertmanager_enabled")?,
+            pgw_on: on("pushgateway_enabled")?,
+            bb_on: on("blackbox_enabled")?,
+            nginx_on,
+            nginx_exp_on: nginx_on && on("nginx_exporter_enabled")?,
+            grafana_on: on("grafana_enabled")?,
+            loki_on: on("loki_enabled")?,
+            ctx,
+            vars,
+            map,
+        })
+    }
+    fn p(&self) -> P<'_> {
+        P { host: &self.ctx.host.addr, v: &self.map }
+    }
+}
+
 pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     let host = ctx.host;
-    let vars = ctx.vars();
-    let map = vars.as_object().cloned().unwrap_or_default();
-    let p = P { host: &host.addr, v: &map };
-    let Some(infra_seq) = host.id.infra_seq else {
+    if host.id.infra_seq.is_none() {
         bail!("host `{}` has no `infra_seq`\nhint: INFRA runs on hosts of group `infra` with `infra_seq: N`", host.addr);
-    };
-    let _ = infra_seq;
-    let on = |k: &str| p.bool(k);
-    let (prom_on, am_on, pgw_on, bb_on, nginx_on) =
-        (on("prometheus_enabled")?, on("alertmanager_enabled")?, on("pushgateway_enabled")?, on("blackbox_enabled")?, on("nginx_enabled")?);
-    let nginx_exp_on = nginx_on && on("nginx_exporter_enabled")?;
-    let (grafana_on, loki_on) = (on("grafana_enabled")?, on("loki_enabled")?);
-
+    }
+    let s = Infra::new(ctx)?;
     let mut plan = ModulePlan::new("infra");
     if host.var_bool("ca_create") {
-        crate::modules::pki::ca_steps(
-            &mut plan,
-            host.var_str("ca_cn"),
-            crate::modules::pki::days(host.var_str("cert_validity")),
-        );
+        crate::modules::pki::ca_steps(&mut plan, host.var_str("ca_cn"), crate::modules::pki::days(host.var_str("cert_validity")));
     }
+    packages(&s, &mut plan)?;
+    let services: [(bool, fn(&Infra, &mut ModulePlan) -> Result<()>); 5] =
+        [(s.prom_on, prometheus), (s.am_on, alertmanager), (s.pgw_on, pushgateway), (s.bb_on, blackbox), (s.nginx_on, nginx)];
+    for (on, step) in services {
+        if on {
+            step(&s, &mut plan)?;
+        }
+    }
+    dashboard_files(&mut plan);
+    grafana_loki(&s, &mut plan)?;
+    // restarts/reloads now, then everything must answer
+    plan.flush();
+    ready(&s, &mut plan)?;
+    Ok(plan)
+}
 
-    // -- packages (Debian's own) ------------------------------------------------
+/// Debian's packages of the enabled services; Grafana and Loki from their upstream.
+fn packages(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
+    let p = s.p();
+    let Infra { prom_on, am_on, pgw_on, bb_on, nginx_on, nginx_exp_on, grafana_on, loki_on, .. } = *s;
     let mut pkgs = vec![];
     for (enabled, name) in [
         (prom_on, "prometheus"),
@@ -236,137 +282,155 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
             &format!("Debian's `loki` is an unrelated program; {GRAFANA_HINT}"),
         ));
     }
+    Ok(())
+}
 
-    // -- prometheus ---------------------------------------------------------------
+/// Prometheus: its options, config, rules and target files; validated, running, reloaded on change.
+fn prometheus(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
+    let (p, host, ctx, vars, map) = (s.p(), s.ctx.host, s.ctx, &s.vars, &s.map);
     let sd_dir = p.str("prometheus_sd_dir")?;
-    if prom_on {
-        let port = p.port("prometheus_port")?;
-        let data = p.str("prometheus_data")?;
-        let mut args = vec![
-            "--config.file=/etc/prometheus/prometheus.yml".to_string(),
-            format!("--storage.tsdb.path={data}"),
-            format!("--web.listen-address=:{port}"),
-        ];
-        args.extend(p.options("prometheus_options")?);
-        plan.add(Dir::new(&data).owner("prometheus", "prometheus").mode(0o750));
-        plan.add(File::new("/etc/default/prometheus", etc_default("prometheus", &args)?));
-        let ctx_json = prom::config_context(ctx.inv, host, &vars)?;
-        let conf = template::render("infra/prometheus.yml.j2", &ctx_json)?;
-        plan.add(File::new("/etc/prometheus/prometheus.yml", conf));
-        plan.add(DirFiles::new("/etc/prometheus/rules", prom::rule_files(ctx.inv)).prune(prom::is_our_rule_file));
-        let files = prom::target_files(ctx.inv, &map);
-        for job in prom::jobs(ctx.inv, &map) {
-            let set = files.get(&job.name).cloned().unwrap_or_default();
-            plan.add(DirFiles::new(format!("{sd_dir}/{}", job.name), set).prune(prom::is_target_file));
-        }
-        plan.add(validate(
-            "prometheus config and rules are valid",
-            Cmd::new("promtool").args(["check", "config", "/etc/prometheus/prometheus.yml"]),
-        ));
-        plan.add(Service::running("prometheus.service"));
-        plan.add(Fresh::restart("prometheus.service", &["/etc/default/prometheus"]));
-        plan.add(Fresh::reload(
-            "prometheus.service",
-            &["/etc/prometheus/prometheus.yml", "/etc/prometheus/rules"],
-            &format!("127.0.0.1:{port}"),
-            "/metrics",
-            "prometheus_config_last_reload_success_timestamp_seconds",
-        ));
+    let port = p.port("prometheus_port")?;
+    let data = p.str("prometheus_data")?;
+    let mut args = vec![
+        "--config.file=/etc/prometheus/prometheus.yml".to_string(),
+        format!("--storage.tsdb.path={data}"),
+        format!("--web.listen-address=:{port}"),
+    ];
+    args.extend(p.options("prometheus_options")?);
+    plan.add(Dir::new(&data).owner("prometheus", "prometheus").mode(0o750));
+    plan.add(File::new("/etc/default/prometheus", etc_default("prometheus", &args)?));
+    let ctx_json = prom::config_context(ctx.inv, host, &vars)?;
+    let conf = template::render("infra/prometheus.yml.j2", &ctx_json)?;
+    plan.add(File::new("/etc/prometheus/prometheus.yml", conf));
+    plan.add(DirFiles::new("/etc/prometheus/rules", prom::rule_files(ctx.inv)).prune(prom::is_our_rule_file));
+    let files = prom::target_files(ctx.inv, &map);
+    for job in prom::jobs(ctx.inv, &map) {
+        let set = files.get(&job.name).cloned().unwrap_or_default();
+        plan.add(DirFiles::new(format!("{sd_dir}/{}", job.name), set).prune(prom::is_target_file));
     }
+    plan.add(validate(
+        "prometheus config and rules are valid",
+        Cmd::new("promtool").args(["check", "config", "/etc/prometheus/prometheus.yml"]),
+    ));
+    plan.add(Service::running("prometheus.service"));
+    plan.add(Fresh::restart("prometheus.service", &["/etc/default/prometheus"]));
+    plan.add(Fresh::reload(
+        "prometheus.service",
+        &["/etc/prometheus/prometheus.yml", "/etc/prometheus/rules"],
+        &format!("127.0.0.1:{port}"),
+        "/metrics",
+        "prometheus_config_last_reload_success_timestamp_seconds",
+    ));
+    Ok(())
+}
 
-    // -- alertmanager -------------------------------------------------------------
-    if am_on {
-        let port = p.port("alertmanager_port")?;
-        let mut args = vec![
-            "--config.file=/etc/prometheus/alertmanager.yml".to_string(),
-            "--storage.path=/var/lib/prometheus/alertmanager".to_string(),
-            format!("--web.listen-address=:{port}"),
-        ];
-        args.extend(prom::alertmanager_cluster_args(ctx.inv, host));
-        args.extend(p.options("alertmanager_options")?);
-        plan.add(File::new("/etc/default/prometheus-alertmanager", etc_default("prometheus-alertmanager", &args)?));
-        plan.add(File::new("/etc/prometheus/alertmanager.yml", template::render("infra/alertmanager.yml.j2", &vars)?));
-        plan.add(validate(
-            "alertmanager config is valid",
-            Cmd::new("amtool").args(["check-config", "/etc/prometheus/alertmanager.yml"]),
-        ));
-        plan.add(Service::running("prometheus-alertmanager.service"));
-        plan.add(Fresh::restart("prometheus-alertmanager.service", &["/etc/default/prometheus-alertmanager"]));
-        plan.add(Fresh::reload(
-            "prometheus-alertmanager.service",
-            &["/etc/prometheus/alertmanager.yml"],
-            &format!("127.0.0.1:{port}"),
-            "/metrics",
-            "alertmanager_config_last_reload_success_timestamp_seconds",
-        ));
+/// Alertmanager (clustered across infra nodes).
+fn alertmanager(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
+    let (p, host, ctx, vars) = (s.p(), s.ctx.host, s.ctx, &s.vars);
+    let port = p.port("alertmanager_port")?;
+    let mut args = vec![
+        "--config.file=/etc/prometheus/alertmanager.yml".to_string(),
+        "--storage.path=/var/lib/prometheus/alertmanager".to_string(),
+        format!("--web.listen-address=:{port}"),
+    ];
+    args.extend(prom::alertmanager_cluster_args(ctx.inv, host));
+    args.extend(p.options("alertmanager_options")?);
+    plan.add(File::new("/etc/default/prometheus-alertmanager", etc_default("prometheus-alertmanager", &args)?));
+    plan.add(File::new("/etc/prometheus/alertmanager.yml", template::render("infra/alertmanager.yml.j2", &vars)?));
+    plan.add(validate(
+        "alertmanager config is valid",
+        Cmd::new("amtool").args(["check-config", "/etc/prometheus/alertmanager.yml"]),
+    ));
+    plan.add(Service::running("prometheus-alertmanager.service"));
+    plan.add(Fresh::restart("prometheus-alertmanager.service", &["/etc/default/prometheus-alertmanager"]));
+    plan.add(Fresh::reload(
+        "prometheus-alertmanager.service",
+        &["/etc/prometheus/alertmanager.yml"],
+        &format!("127.0.0.1:{port}"),
+        "/metrics",
+        "alertmanager_config_last_reload_success_timestamp_seconds",
+    ));
+    Ok(())
+}
+
+/// Pushgateway.
+fn pushgateway(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
+    let p = s.p();
+    let port = p.port("pushgateway_port")?;
+    let mut args = vec![
+        format!("--web.listen-address=:{port}"),
+        "--persistence.file=/var/lib/prometheus/pushgateway.data".to_string(),
+    ];
+    args.extend(p.options("pushgateway_options")?);
+    plan.add(File::new("/etc/default/prometheus-pushgateway", etc_default("prometheus-pushgateway", &args)?));
+    plan.add(Service::running("prometheus-pushgateway.service"));
+    plan.add(Fresh::restart("prometheus-pushgateway.service", &["/etc/default/prometheus-pushgateway"]));
+    Ok(())
+}
+
+/// Blackbox exporter, with the raw socket ICMP probes need.
+fn blackbox(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
+    let p = s.p();
+    let port = p.port("blackbox_port")?;
+    let mut args = vec!["--config.file=/etc/prometheus/blackbox.yml".to_string(), format!("--web.listen-address=:{port}")];
+    args.extend(p.options("blackbox_options")?);
+    let conf = crate::assets::asset("infra/blackbox.yml").context("asset `infra/blackbox.yml` is missing")?;
+    plan.add(File::new("/etc/prometheus/blackbox.yml", conf));
+    plan.add(File::new("/etc/default/prometheus-blackbox-exporter", etc_default("prometheus-blackbox-exporter", &args)?));
+    // ICMP probes (job `ping`) need a raw socket: Debian grants it to the binary only
+    // when asked (debconf), and unprivileged ping sockets are often disabled.
+    plan.add(Debconf::new("prometheus-blackbox-exporter", "prometheus-blackbox-exporter/want_cap_net_raw", "boolean", "true"));
+    plan.add_notify(
+        FileCaps::new(BLACKBOX_BIN, "cap_net_raw=ep"),
+        vec![Handler::Restart("prometheus-blackbox-exporter.service".into())],
+    );
+    plan.add(validate(
+        "blackbox config is valid",
+        Cmd::new("prometheus-blackbox-exporter").args(["--config.check", "--config.file=/etc/prometheus/blackbox.yml"]),
+    ));
+    plan.add(Service::running("prometheus-blackbox-exporter.service"));
+    plan.add(Fresh::restart("prometheus-blackbox-exporter.service", &["/etc/default/prometheus-blackbox-exporter"]));
+    plan.add(Fresh::reload(
+        "prometheus-blackbox-exporter.service",
+        &["/etc/prometheus/blackbox.yml"],
+        &format!("127.0.0.1:{port}"),
+        "/metrics",
+        "blackbox_exporter_config_last_reload_success_timestamp_seconds",
+    ));
+    Ok(())
+}
+
+/// nginx: the home page and the portal; the exporter when enabled.
+fn nginx(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
+    let (p, host, ctx, map) = (s.p(), s.ctx.host, s.ctx, &s.map);
+    let nginx_exp_on = s.nginx_exp_on;
+    let www = p.str("nginx_home")?;
+    let page = home::render(ctx.inv, host, &map)?;
+    plan.add(Dir::new(&www));
+    plan.add(File::new(format!("{www}/index.html"), page));
+    plan.add(Absent::new("/etc/nginx/sites-enabled/default"));
+    plan.add(File::new("/etc/nginx/conf.d/pigsty.conf", home::nginx_conf(host, &map)?));
+    plan.add(validate("nginx config is valid", Cmd::new("nginx").args(["-t", "-q"])));
+    plan.add(Service::running("nginx.service"));
+    plan.add(Fresh::reload_workers("nginx.service", &["/etc/nginx/conf.d", "/etc/nginx/conf.d/pigsty.conf", "/etc/nginx/sites-enabled"]));
+    if nginx_exp_on {
+        plan.add(Service::running("prometheus-nginx-exporter.service"));
+        plan.add(Fresh::restart("prometheus-nginx-exporter.service", &["/etc/default/prometheus-nginx-exporter"]));
     }
+    Ok(())
+}
 
-    // -- pushgateway --------------------------------------------------------------
-    if pgw_on {
-        let port = p.port("pushgateway_port")?;
-        let mut args = vec![
-            format!("--web.listen-address=:{port}"),
-            "--persistence.file=/var/lib/prometheus/pushgateway.data".to_string(),
-        ];
-        args.extend(p.options("pushgateway_options")?);
-        plan.add(File::new("/etc/default/prometheus-pushgateway", etc_default("prometheus-pushgateway", &args)?));
-        plan.add(Service::running("prometheus-pushgateway.service"));
-        plan.add(Fresh::restart("prometheus-pushgateway.service", &["/etc/default/prometheus-pushgateway"]));
-    }
-
-    // -- blackbox exporter --------------------------------------------------------
-    if bb_on {
-        let port = p.port("blackbox_port")?;
-        let mut args = vec!["--config.file=/etc/prometheus/blackbox.yml".to_string(), format!("--web.listen-address=:{port}")];
-        args.extend(p.options("blackbox_options")?);
-        let conf = crate::assets::asset("infra/blackbox.yml").context("asset `infra/blackbox.yml` is missing")?;
-        plan.add(File::new("/etc/prometheus/blackbox.yml", conf));
-        plan.add(File::new("/etc/default/prometheus-blackbox-exporter", etc_default("prometheus-blackbox-exporter", &args)?));
-        // ICMP probes (job `ping`) need a raw socket: Debian grants it to the binary only
-        // when asked (debconf), and unprivileged ping sockets are often disabled.
-        plan.add(Debconf::new("prometheus-blackbox-exporter", "prometheus-blackbox-exporter/want_cap_net_raw", "boolean", "true"));
-        plan.add_notify(
-            FileCaps::new(BLACKBOX_BIN, "cap_net_raw=ep"),
-            vec![Handler::Restart("prometheus-blackbox-exporter.service".into())],
-        );
-        plan.add(validate(
-            "blackbox config is valid",
-            Cmd::new("prometheus-blackbox-exporter").args(["--config.check", "--config.file=/etc/prometheus/blackbox.yml"]),
-        ));
-        plan.add(Service::running("prometheus-blackbox-exporter.service"));
-        plan.add(Fresh::restart("prometheus-blackbox-exporter.service", &["/etc/default/prometheus-blackbox-exporter"]));
-        plan.add(Fresh::reload(
-            "prometheus-blackbox-exporter.service",
-            &["/etc/prometheus/blackbox.yml"],
-            &format!("127.0.0.1:{port}"),
-            "/metrics",
-            "blackbox_exporter_config_last_reload_success_timestamp_seconds",
-        ));
-    }
-
-    // -- nginx: home page and portal ------------------------------------------------
-    if nginx_on {
-        let www = p.str("nginx_home")?;
-        let page = home::render(ctx.inv, host, &map)?;
-        plan.add(Dir::new(&www));
-        plan.add(File::new(format!("{www}/index.html"), page));
-        plan.add(Absent::new("/etc/nginx/sites-enabled/default"));
-        plan.add(File::new("/etc/nginx/conf.d/pigsty.conf", home::nginx_conf(host, &map)?));
-        plan.add(validate("nginx config is valid", Cmd::new("nginx").args(["-t", "-q"])));
-        plan.add(Service::running("nginx.service"));
-        plan.add(Fresh::reload_workers("nginx.service", &["/etc/nginx/conf.d", "/etc/nginx/conf.d/pigsty.conf", "/etc/nginx/sites-enabled"]));
-        if nginx_exp_on {
-            plan.add(Service::running("prometheus-nginx-exporter.service"));
-            plan.add(Fresh::restart("prometheus-nginx-exporter.service", &["/etc/default/prometheus-nginx-exporter"]));
-        }
-    }
-
-    // -- dashboards: always written, loaded by Grafana where it is installed ------------
+/// Dashboards: always written, loaded by Grafana where it is installed.
+fn dashboard_files(plan: &mut ModulePlan) {
     let boards = dashboards().into_iter().map(|(n, t)| (n, t.as_bytes().to_vec())).collect();
     plan.add(Dir::new(DASHBOARD_DIR));
     plan.add(DirFiles::new(DASHBOARD_DIR, boards).prune(is_dashboard_file));
+}
 
-    // -- grafana & loki: only where the upstream packages are installed ---------------
+/// Grafana and Loki: only where the upstream packages are installed.
+fn grafana_loki(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
+    let (p, ctx) = (s.p(), s.ctx);
+    let Infra { prom_on, grafana_on, loki_on, .. } = *s;
     if grafana_on {
         let why = "module infra: grafana is not installed (package `grafana` comes from apt.grafana.com)";
         let env = template::render(
@@ -412,9 +476,13 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
         let why = "module infra: loki is not installed (package `loki` comes from apt.grafana.com)";
         plan.add(OnlyIf::exists(LOKI_BIN, why, Service::running("loki.service")));
     }
+    Ok(())
+}
 
-    // -- restarts/reloads now, then everything must answer ----------------------------
-    plan.flush();
+/// After the restarts and reloads, every enabled service must answer.
+fn ready(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
+    let p = s.p();
+    let Infra { prom_on, am_on, pgw_on, bb_on, nginx_on, nginx_exp_on, grafana_on, .. } = *s;
     if prom_on {
         let port = p.port("prometheus_port")?;
         plan.add(http("prometheus", port, "/-/ready"));
@@ -439,7 +507,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
         let why = "module infra: grafana is not installed";
         plan.add(OnlyIf::exists(GRAFANA_BIN, why, http("grafana", p.port("grafana_port")?, "/api/health")));
     }
-    Ok(plan)
+    Ok(())
 }
 
 #[cfg(test)]
