@@ -57,6 +57,13 @@ impl Reporter {
     }
 
     pub fn event(&mut self, ev: &Event) {
+        // `-v`: modules as they start and end; `-vv`: every step
+        match ev {
+            Event::ModuleStart { host, module, steps } => tracing::info!(host = %host, module = %module, steps, "module starts"),
+            Event::Step { host, module, kind, name, status, ms, .. } => tracing::debug!(host = %host, module = %module, step = %format!("{kind} {name}"), status = ?status, ms, "step"),
+            Event::Handler { host, module, action, status, .. } => tracing::debug!(host = %host, module = %module, action = %action, status = ?status, "handler"),
+            Event::ModuleEnd { host, module, ok, changed, failed, ms, .. } => tracing::info!(host = %host, module = %module, ok, changed, failed, ms, "module ends"),
+        }
         if self.json {
             if let Ok(s) = serde_json::to_string(ev) {
                 println!("{s}");
