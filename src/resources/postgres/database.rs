@@ -273,14 +273,7 @@ pub struct PgDropDatabase {
 
 impl PgDropDatabase {
     fn state(&self) -> ResResult<(bool, bool)> {
-        let v = self.psql.json(
-            "postgres",
-            &format!(
-                "SELECT json_build_object('recovery', pg_is_in_recovery(), 'exists', EXISTS (SELECT 1 FROM pg_database WHERE datname = {}));",
-                lit(&self.name)
-            ),
-        )?;
-        Ok((v["recovery"].as_bool().unwrap_or(false), v["exists"].as_bool().unwrap_or(false)))
+        self.psql.recovery_and_exists(&format!("SELECT 1 FROM pg_database WHERE datname = {}", lit(&self.name)))
     }
 
     pub fn sql(&self) -> String {

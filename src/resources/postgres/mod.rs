@@ -96,6 +96,11 @@ impl Psql {
         )?;
         Ok(v.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()).unwrap_or_default())
     }
+    /// (in recovery, `query` returns a row), asked in `postgres`.
+    pub fn recovery_and_exists(&self, query: &str) -> ResResult<(bool, bool)> {
+        let v = self.json("postgres", &format!("SELECT json_build_object('recovery', pg_is_in_recovery(), 'exists', EXISTS ({query}));"))?;
+        Ok((v["recovery"].as_bool().unwrap_or(false), v["exists"].as_bool().unwrap_or(false)))
+    }
 }
 
 /// SQL identifier, always quoted.
