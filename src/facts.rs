@@ -44,6 +44,9 @@ pub struct Facts {
     pub primary_ipv4: Option<String>,
     pub is_root: bool,
     pub has_systemd: bool,
+    /// Services this host starts may set the clock (CAP_SYS_TIME in the bounding set,
+    /// as systemd's ConditionCapability sees it; a container usually may not).
+    pub can_set_clock: bool,
     /// Seconds since the epoch when the facts were gathered (role expiry dates).
     pub now: i64,
     /// `postgresql-NN` packages (see [`Facts::gather_postgres`]).
@@ -82,6 +85,7 @@ impl Facts {
             primary_ipv4: primary,
             is_root: nix::unistd::geteuid().is_root(),
             has_systemd: std::path::Path::new("/run/systemd/system").exists(),
+            can_set_clock: crate::sys::caps::has_cap("CapBnd", crate::sys::caps::CAP_SYS_TIME),
             now: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0),
             packages: PackageFacts::default(),
             pg_data_version: None,
@@ -124,6 +128,7 @@ impl Facts {
             primary_ipv4: Some("10.10.10.10".into()),
             is_root: true,
             has_systemd: true,
+            can_set_clock: true,
             now: 1_767_225_600, // 2026-01-01T00:00:00Z
             packages: PackageFacts {
                 installed: BTreeMap::new(),

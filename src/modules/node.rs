@@ -35,7 +35,6 @@
 use super::{Ctx, ScrapeTarget};
 use crate::engine::{Handler, ModulePlan};
 use crate::inventory::{Host, Inventory};
-use crate::resources::hostname::{has_cap, CAP_SYS_TIME};
 use crate::resources::{
     BlockInFile, Dir, Exec, File, Fresh, Hostname, HttpCheck, Note, OptionalPackage, Package,
     Service, SshKey, Symlink, Sysctl,
@@ -178,7 +177,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     p.add(Dir::new(h.var_str("node_data")));
     admin(h, &mut p)?;
     tune(ctx, &mut p)?;
-    ntp(h, &mut p)?;
+    ntp(h, ctx.facts, &mut p)?;
     haproxy(ctx, &mut p)?;
     node_exporter(h, &mut p)?;
     super::pki::trust_steps(&mut p, &ctx.opts.pki);
@@ -712,12 +711,11 @@ pub fn chrony_override(can_set_clock: bool) -> Result<String> {
     )
 }
 
-fn ntp(h: &Host, p: &mut ModulePlan) -> Result<()> {
+fn ntp(h: &Host, facts: &crate::facts::Facts, p: &mut ModulePlan) -> Result<()> {
     if !h.var_bool("node_ntp_enabled") {
         return Ok(());
     }
-    // systemd's ConditionCapability looks at its bounding set, which ours mirrors.
-    let can = has_cap("CapBnd", CAP_SYS_TIME);
+    let can = facts.can_set_clock;
     let restart = || vec![Handler::Restart(CHRONY_UNIT.into())];
     p.add_notify(
         File::new("/etc/chrony/chrony.conf", chrony_conf(h)?),
