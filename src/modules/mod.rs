@@ -3,12 +3,14 @@
 //!
 //! | module | file | templates |
 //! | --- | --- | --- |
-//! | NODE  | `node.rs`  | `assets/node/`  |
-//! | INFRA | `infra.rs` | `assets/infra/` |
+//! | NODE  | `node/`    | `assets/node/`  |
+//! | INFRA | `infra/`   | `assets/infra/` |
 //! | ETCD  | `etcd.rs`  | `assets/etcd/`  |
 //! | MINIO | `minio.rs` | `assets/minio/` |
 //! | PGSQL | `pgsql/`   | `assets/pgsql/` |
 //! | REDIS | `redis/`   | `assets/redis/` |
+//!
+//! `pki.rs`: the CA steps (INFRA creates it; NODE, MINIO and PGSQL trust it).
 use crate::engine::ModulePlan;
 use crate::facts::Facts;
 use crate::inventory::{Host, Inventory, Module};
