@@ -1,0 +1,139 @@
+//! Type checks of every layer against the schema, and published default passwords.
+use super::*;
+
+/// Check every variable of one layer against the schema (normalising in place),
+/// and warn about published default passwords.
+pub(super) fn check_layer(
+    cx: &mut Cx,
+    schema: &Schema,
+    vars: &mut Map<String, Value>,
+    place: &Place,
+    host: Option<&str>,
+) {
+    for (key, value) in vars.iter_mut() {
+        match schema.check(key, value) {
+            Check::Ok => {}
+            Check::Unknown => {
+                let hint = schema.suggest(key).map(|s| format!("did you mean `{s}`?"));
+                cx.warn(
+                    place,
+                    host,
+                    Some(key),
+                    "unknown parameter; kept, but nothing in pigsty reads it".into(),
+                    hint,
+                );
+            }
+            Check::Unevaluated => cx.warn(
+                place,
+                host,
+                Some(key),
+                "Jinja expressions are not evaluated by pigsty; the value is kept as text".into(),
+                Some("write the value out literally".into()),
+            ),
+            Check::Bad(expected) => {
+                let secret = schema.get(key).is_some_and(|s| s.secret);
+                cx.error(
+                    place,
+                    host,
+                    Some(key),
+                    format!("expected {expected}, got {}", show(value, secret)),
+                    None,
+                );
+            }
+        }
+    }
+    default_passwords(cx, schema, vars, place, host);
+}
+
+/// A value for a message: short, and never a secret.
+pub(in crate::inventory) fn show(v: &Value, secret: bool) -> String {
+    let kind = match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    };
+    if secret || matches!(v, Value::Array(_) | Value::Object(_)) {
+        return kind.to_string();
+    }
+    let mut text = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if text.chars().count() > 60 {
+        text = text.chars().take(57).collect::<String>() + "...";
+    }
+    format!("`{text}` ({kind})")
+}
+
+pub(super) const HINT_PASSWORD: &str = "replace it with a fresh secret; `pigsty configure` generates them";
+
+/// Warn about credentials equal to a password published by Pigsty.
+pub(super) fn default_passwords(
+    cx: &mut Cx,
+    schema: &Schema,
+    vars: &Map<String, Value>,
+    place: &Place,
+    host: Option<&str>,
+) {
+    let known = |v: &Value| {
+        v.as_str()
+            .is_some_and(|s| PIGSTY_DEFAULT_PASSWORDS.contains(&s))
+    };
+    let msg =
+        "a password published in Pigsty's docs and templates: anyone can look it up".to_string();
+    for (key, value) in vars {
+        if schema.get(key).is_some_and(|s| s.secret) && known(value) {
+            cx.warn(
+                place,
+                host,
+                Some(key),
+                msg.clone(),
+                Some(HINT_PASSWORD.into()),
+            );
+        }
+    }
+    let mut hits: Vec<(String, Vec<String>)> = Vec::new();
+    let field = |list: &str, field: &str, hits: &mut Vec<(String, Vec<String>)>| {
+        if let Some(items) = vars.get(list).and_then(Value::as_array) {
+            for (i, item) in items.iter().enumerate() {
+                if item.get(field).is_some_and(known) {
+                    hits.push((list.to_string(), vec![format!("[{i}]"), field.to_string()]));
+                }
+            }
+        }
+    };
+    field("pg_users", "password", &mut hits);
+    field("minio_users", "secret_key", &mut hits);
+    field("redis_sentinel_monitor", "password", &mut hits);
+    if let Some(repos) = vars.get("pgbackrest_repo").and_then(Value::as_object) {
+        for (name, repo) in repos {
+            for f in ["s3_key_secret", "cipher_pass"] {
+                if repo.get(f).is_some_and(known) {
+                    hits.push(("pgbackrest_repo".into(), vec![name.clone(), f.to_string()]));
+                }
+            }
+        }
+    }
+    if let Some(users) = vars.get("nginx_users").and_then(Value::as_object) {
+        for (user, pw) in users {
+            if known(pw) {
+                hits.push(("nginx_users".into(), vec![user.clone()]));
+            }
+        }
+    }
+    for (key, sub) in hits {
+        let sub: Vec<&str> = sub.iter().map(String::as_str).collect();
+        cx.push(
+            Severity::Warning,
+            place,
+            host,
+            Some(&key),
+            &sub,
+            msg.clone(),
+            Some(HINT_PASSWORD.into()),
+        );
+    }
+}
