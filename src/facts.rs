@@ -103,10 +103,8 @@ impl Facts {
         let missing = pm.missing(&names).unwrap_or_else(|_| names.clone());
         for n in &names {
             self.packages.installed.insert(n.clone(), !missing.contains(n));
-            if let Some(v) = pm.candidate(n) {
-                self.packages.candidates.insert(n.clone(), v);
-            }
         }
+        self.packages.candidates.extend(pm.candidates(&names));
         self.pg_data_version = std::fs::read_to_string(format!("{pg_data}/PG_VERSION"))
             .ok()
             .and_then(|s| s.trim().parse().ok());

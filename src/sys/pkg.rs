@@ -9,6 +9,27 @@ pub trait PackageManager: Send + Sync {
     fn install(&self, names: &[String]) -> Result<(), CmdError>;
     /// Candidate (installable) version of a package, if any source offers it.
     fn candidate(&self, name: &str) -> Option<String>;
+    /// Candidate versions of several packages (those no source offers are left out).
+    fn candidates(&self, names: &[String]) -> std::collections::BTreeMap<String, String> {
+        names.iter().filter_map(|n| self.candidate(n).map(|v| (n.clone(), v))).collect()
+    }
+}
+
+/// `apt-cache policy A B ...` output -> package -> candidate version (`(none)` left out).
+pub fn parse_policy(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut current: Option<&str> = None;
+    for l in text.lines() {
+        if !l.starts_with(char::is_whitespace) {
+            current = l.strip_suffix(':');
+        } else if let (Some(p), Some(v)) = (current, l.trim().strip_prefix("Candidate:")) {
+            let v = v.trim();
+            if v != "(none)" {
+                out.insert(p.to_string(), v.to_string());
+            }
+        }
+    }
+    out
 }
 
 pub struct Apt;
@@ -63,5 +84,24 @@ impl PackageManager for Apt {
             .find_map(|l| l.trim().strip_prefix("Candidate:"))
             .map(|v| v.trim().to_string())
             .filter(|v| v != "(none)")
+    }
+
+    /// One `apt-cache policy` for all of them.
+    fn candidates(&self, names: &[String]) -> std::collections::BTreeMap<String, String> {
+        Cmd::new("apt-cache").arg("policy").args(names.iter().cloned()).run().map(|o| parse_policy(&o.stdout)).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_output_gives_each_package_its_candidate() {
+        let text = "postgresql-15:\n  Installed: (none)\n  Candidate: 15.14-0+deb12u1\n  Version table:\n     15.14-0+deb12u1 500\n        500 http://deb.debian.org/debian bookworm/main amd64 Packages\npostgresql-17:\n  Installed: (none)\n  Candidate: (none)\n  Version table:\n";
+        let m = parse_policy(text);
+        assert_eq!(m.get("postgresql-15").map(String::as_str), Some("15.14-0+deb12u1"));
+        assert!(!m.contains_key("postgresql-17"), "(none) is not offered");
+        assert_eq!(m.len(), 1);
     }
 }
