@@ -103,6 +103,14 @@ pub fn phases(
     out
 }
 
+/// This machine's facts, gathered once per process: commands that reach hosts one
+/// action at a time (`logs`, `status`, `pgsql backup|pitr`) only need to know which
+/// address is this machine.
+pub fn local_facts() -> &'static Facts {
+    static FACTS: std::sync::OnceLock<Facts> = std::sync::OnceLock::new();
+    FACTS.get_or_init(Facts::gather)
+}
+
 /// Is `addr` this machine?
 pub fn is_local(addr: &str, facts: &Facts) -> bool {
     facts.ipv4.iter().any(|ip| ip == addr)
@@ -296,10 +304,9 @@ fn run_host(
 /// Run an action on `host` through node mode (locally, or over SSH with the binary
 /// copied first), its events to `sink`; its result.
 pub fn act(host: &str, action: crate::actions::Action, sink: &mut dyn FnMut(&Event)) -> anyhow::Result<serde_json::Value> {
-    let facts = Facts::gather();
     let req = NodeRequest::action(host, action);
     let copied = Mutex::new(BTreeSet::new());
-    exchange(host, &req, false, &facts, &copied, sink)
+    exchange(host, &req, false, local_facts(), &copied, sink)
         .map_err(|e| anyhow::anyhow!("on `{host}`: {e}"))?
         .ok_or_else(|| anyhow::anyhow!("on `{host}`: node mode gave the action no result"))
 }

@@ -17,9 +17,7 @@ use std::time::Duration;
 /// Run `script` with bash on `host`: locally when it is this machine, else over SSH.
 /// Scripts carry no secrets (they read them on the host).
 pub fn sh_on(host: &str, script: &str, timeout: Duration) -> Result<Output> {
-    static FACTS: std::sync::OnceLock<crate::facts::Facts> = std::sync::OnceLock::new();
-    let facts = FACTS.get_or_init(crate::facts::Facts::gather);
-    if crate::controller::is_local(host, facts) {
+    if crate::controller::is_local(host, crate::controller::local_facts()) {
         let out = crate::sys::Cmd::new("bash")
             .args(["-c", script])
             .cwd("/")
@@ -171,8 +169,8 @@ pub fn status_line(h: &Host, cluster: &str) -> Option<String> {
     let a = Action::ArchiveState {
         stanza: cluster.into(),
         dbsu: dbsu(h),
-        psql: format!("{}/psql", h.str("pg_bin_dir").unwrap_or_default()),
-        socket: h.str("pg_localhost").unwrap_or_default().into(),
+        psql: format!("{}/psql", h.var_str("pg_bin_dir")),
+        socket: h.var_str("pg_localhost").into(),
         port: h.var_port("pg_port"),
     };
     let v = crate::controller::act(&h.addr, a, &mut |_| {}).ok()?;
