@@ -81,7 +81,9 @@ pub fn normalize_since(since: &str, now_us: i64) -> (String, Option<i64>) {
         _ => None,
     };
     if let (Ok(n), Some(mul)) = (digits.parse::<i64>(), mul) {
-        let t = now_us - n * mul * 1_000_000;
+        // beyond the epoch (or past i64) means "everything": the epoch itself
+        let back = n.checked_mul(mul).and_then(|s| s.checked_mul(1_000_000)).unwrap_or(i64::MAX);
+        let t = now_us.saturating_sub(back).max(0);
         return (format!("{} UTC", fmt_utc(t.div_euclid(1_000_000))), Some(t));
     }
     let abs = parse_utc(s).or_else(|| parse_utc(&format!("{s}:00")));
@@ -177,6 +179,12 @@ mod tests {
         }
         assert_eq!(normalize_since("2026-11-25 18:00", now), ("2026-11-25 18:00".to_string(), parse_utc("2026-11-25 18:00:00")));
         assert_eq!(normalize_since("today", now).1, None);
+        // odd input neither panics nor overflows
+        assert_eq!(normalize_since("５m", now).1, None);
+        assert_eq!(normalize_since("10é", now).1, None);
+        assert_eq!(normalize_since("é", now).1, None);
+        assert_eq!(normalize_since("99999999999999999d", now).1, Some(0));
+        assert_eq!(normalize_since("9223372036854775807d", now).0, "1970-01-01 00:00:00 UTC");
     }
 
 }

@@ -220,6 +220,22 @@ fn etcd_sh(endpoints: &str, password: &str, script: &str) -> crate::sys::Cmd {
     sh
 }
 
+/// A shell loop that runs `cmd` until it succeeds, retrying for 60 s only while etcd
+/// answers "unhealthy cluster" or "not enough started members". With the strict
+/// reconfiguration check, etcd refuses a member add or remove until every member
+/// that must stay has been connected to the leader for 5 s (`HealthInterval`):
+/// right after a member joined or restarted, that is not yet the case.
+fn while_unhealthy(cmd: &str) -> String {
+    format!(
+        "i=0; while :; do \
+           out=$({cmd} 2>&1) && exit 0; \
+           i=$((i + 1)); \
+           case $out in *'unhealthy cluster'*|*'not enough started members'*) [ $i -lt 30 ] || break ;; *) break ;; esac; \
+           sleep 2; \
+         done; echo \"$out\" >&2; exit 1"
+    )
+}
+
 /// `etcdctl member add` on the other members, unless this member has data already
 /// or the cluster lists its peer URL.
 fn member_add(ctx: &Ctx, data: &str, password: &str) -> Result<crate::resources::Exec> {
@@ -237,14 +253,7 @@ hint: `etcd_init: existing` is for a member added to a running cluster",
     // etcd refuses a member add ("unhealthy cluster") until its leader has been
     // connected to a quorum for a few seconds (5 s in etcd 3.5): right after an earlier
     // member joined, that is not yet the case. Only that answer is retried, for 60 s.
-    let add = format!(
-        "i=0; while :; do \
-           out=$(etcdctl member add {name} --peer-urls={peer} 2>&1) && exit 0; \
-           i=$((i + 1)); \
-           case $out in *'unhealthy cluster'*|*'not enough started members'*) [ $i -lt 30 ] || break ;; *) break ;; esac; \
-           sleep 2; \
-         done; echo \"$out\" >&2; exit 1"
-    );
+    let add = while_unhealthy(&format!("etcdctl member add {name} --peer-urls={peer}"));
     Ok(crate::resources::Exec::new(
         &format!("etcd member {name} announced to the cluster"),
         etcd_sh(&others, password, &add).timeout(Duration::from_secs(120)),
@@ -278,8 +287,12 @@ pub fn plan_remove(ctx: &Ctx) -> Result<ModulePlan> {
                 etcd_sh(
                     &others,
                     &password,
-                    &format!("id=$({find}); test -z \"$id\" || etcdctl member remove \"$id\""),
-                ),
+                    &format!(
+                        "id=$({find}); test -z \"$id\" || {{ {}; }}",
+                        while_unhealthy("etcdctl member remove \"$id\"")
+                    ),
+                )
+                .timeout(Duration::from_secs(120)),
             )
             .unless(etcd_sh(
                 &others,

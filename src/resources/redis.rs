@@ -16,7 +16,7 @@
 use super::{ResError, ResResult, Resource, State};
 use crate::sys::Cmd;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -135,9 +135,16 @@ fn bad(s: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad reply `{s}`"))
 }
 
+/// Redis's own limit on a bulk string (`proto-max-bulk-len`, 512 MB): a longer
+/// announced length is a broken or hostile reply, not something to allocate.
+const MAX_BULK: i64 = 512 * 1024 * 1024;
+
 pub fn read_reply(r: &mut impl BufRead) -> std::io::Result<Reply> {
     let l = read_line(r)?;
-    let (t, rest) = l.split_at(l.len().min(1));
+    let (t, rest) = match l.chars().next() {
+        Some(c) => l.split_at(c.len_utf8()),
+        None => return Err(bad(&l)),
+    };
     Ok(match t {
         "+" => Reply::Simple(rest.into()),
         "-" => Reply::Error(rest.into()),
@@ -146,9 +153,16 @@ pub fn read_reply(r: &mut impl BufRead) -> std::io::Result<Reply> {
             let n: i64 = rest.parse().map_err(|_| bad(&l))?;
             if n < 0 {
                 Reply::Bulk(None)
+            } else if n > MAX_BULK {
+                return Err(bad(&l));
             } else {
-                let mut b = vec![0u8; n as usize + 2];
-                r.read_exact(&mut b)?;
+                // read what arrives instead of allocating the announced length up front
+                let want = n as u64 + 2;
+                let mut b = Vec::new();
+                r.by_ref().take(want).read_to_end(&mut b)?;
+                if b.len() as u64 != want {
+                    return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "reply ended early"));
+                }
                 b.truncate(n as usize);
                 Reply::Bulk(Some(String::from_utf8_lossy(&b).into_owned()))
             }
@@ -158,7 +172,8 @@ pub fn read_reply(r: &mut impl BufRead) -> std::io::Result<Reply> {
             if n < 0 {
                 Reply::Array(None)
             } else {
-                let mut v = Vec::with_capacity(n as usize);
+                // the count is the server's word: grow as elements arrive
+                let mut v = Vec::with_capacity((n as usize).min(1024));
                 for _ in 0..n {
                     v.push(read_reply(r)?);
                 }
@@ -744,6 +759,10 @@ mod tests {
         assert_eq!(read_reply(&mut r).unwrap(), Reply::Error("ERR nope".into()));
         assert_eq!(read_reply(&mut r).unwrap(), Reply::Int(5));
         assert_eq!(read_reply(&mut r).unwrap(), Reply::Bulk(None));
+        // a hostile or broken server: no panic, no huge allocation
+        for bad in ["$99999999999999\r\nab\r\n", "$5\r\nab", "*99999999999\r\n", "é\r\n", "\r\n"] {
+            assert!(read_reply(&mut std::io::BufReader::new(bad.as_bytes())).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
