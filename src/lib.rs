@@ -11,6 +11,7 @@ pub mod env;
 pub mod facts;
 pub mod inventory;
 pub mod modules;
+pub mod names;
 pub mod options;
 pub mod pki;
 pub mod remote;

@@ -52,6 +52,21 @@ fn a_bad_inventory_exits_1_listing_every_problem() {
 }
 
 #[test]
+fn unsafe_names_are_refused_with_file_line_and_key() {
+    let out = validate(&["-i", &fixture("unsafe-names.yml")]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    for want in [
+        "unsafe-names.yml:18`: host `10.10.10.11`, key `pg_cluster`: cluster name `pg test` has a space",
+        "unsafe-names.yml:19`: host `10.10.10.11`, key `pg_users[0].name`: role name `o'brien` has a quote (')",
+        "unsafe-names.yml:23`: host `10.10.10.11`, key `pg_default_privileges[1]`: default privilege: expected `GRANT <privilege> ON",
+    ] {
+        assert!(stderr.contains(want), "no `{want}` in:\n{stderr}");
+    }
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
 fn missing_credentials_make_validate_fail() {
     let out = validate(&["-i", &fixture("missing-secrets.yml")]);
     let stderr = text(&out.stderr);

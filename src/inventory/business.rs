@@ -158,6 +158,12 @@ fn users(c: &mut Ctx) -> BTreeSet<String> {
                     c.err(key, &[at.clone(), "expire_at".into()], format!("`expire_at` must be a date like 2030-12-31, not {e}"), None);
                 }
             }
+            pg_name(c, key, &[at.clone(), "name".into()], "role", m.get("name"));
+            if let Some(r) = m.get("roles").and_then(Value::as_array) {
+                for (j, x) in r.iter().enumerate() {
+                    pg_name(c, key, &[at.clone(), "roles".into(), format!("[{j}]")], "role", Some(x.get("name").unwrap_or(x)));
+                }
+            }
             if let Some(n) = m.get("name").and_then(Value::as_str) {
                 let absent = m.get("state").and_then(Value::as_str) == Some("absent");
                 if absent {
@@ -209,10 +215,40 @@ fn databases(c: &mut Ctx, users: &BTreeSet<String>) {
                 }
             }
         }
+        pg_name(c, key, &[at.clone(), "name".into()], "database", m.get("name"));
+        if let Some(l) = m.get("schemas").and_then(Value::as_array) {
+            for (j, x) in l.iter().enumerate() {
+                pg_name(c, key, &[at.clone(), "schemas".into(), format!("[{j}]")], "schema", Some(x.get("name").unwrap_or(x)));
+            }
+        }
         if let Some(n) = m.get("name").and_then(Value::as_str) {
             if let Some(first) = seen.insert(n.to_string(), i) {
                 c.err(key, &[at.clone(), "name".into()], format!("database `{n}` is defined twice (also at [{first}])"), None);
             }
+        }
+    }
+}
+
+/// A role, database or schema name outside the safe character set (a missing or
+/// non-string name is reported elsewhere).
+fn pg_name(c: &mut Ctx, key: &str, sub: &[String], what: &str, v: Option<&Value>) {
+    let Some(n) = v.and_then(Value::as_str) else { return };
+    if let Err(why) = crate::names::check(crate::names::Kind::Postgres, n) {
+        c.err(key, sub, format!("{what} name `{n}` {why}"), None);
+    }
+}
+
+/// `pg_default_privileges`: each entry parses into privilege, objects and role.
+fn privileges(c: &mut Ctx) {
+    let key = "pg_default_privileges";
+    let list = c.host.list(key).cloned().unwrap_or_default();
+    for (i, v) in list.iter().enumerate() {
+        let why = match v.as_str() {
+            Some(t) => crate::names::DefaultGrant::parse(t).err(),
+            None => Some(format!("expected a string `{}`, got {v}", crate::names::DefaultGrant::FORM)),
+        };
+        if let Some(why) = why {
+            c.err(key, &[format!("[{i}]")], format!("default privilege: {why}"), None);
         }
     }
 }
@@ -286,6 +322,7 @@ pub(super) fn check(inv: &Inventory, out: &mut Vec<Diag>) {
         let mut c = Ctx { inv, host: h, out };
         let defined = users(&mut c);
         databases(&mut c, &defined);
+        privileges(&mut c);
         hba(&mut c);
         services(&mut c);
     }
@@ -336,6 +373,19 @@ mod tests {
         }
         assert!(errors("        pgb_hba_rules: [{ addr: 10.0.0.0/33 }]\n").contains("pgb_hba_rules[0].addr"));
         assert!(errors("        pg_hba_rules: [{ addr: intra, auth: magic }]\n").contains("pg_hba_rules[0].auth"));
+    }
+
+    #[test]
+    fn unsafe_names_and_spliced_privileges_are_named_with_line_and_key() {
+        let e = errors("        pg_users: [{ name: \"bob'x\", roles: [dbrole_readonly, \"a b\"] }]\n");
+        assert!(e.contains("`t.yml:9`: host `10.0.0.1`, key `pg_users[0].name`: role name `bob'x` has a quote (')"), "{e}");
+        assert!(e.contains("key `pg_users[0].roles[1]`: role name `a b` has a space"), "{e}");
+        let e = errors("        pg_databases: [{ name: \"x;y\", schemas: [\"s'\"] }]\n");
+        assert!(e.contains("key `pg_databases[0].name`: database name `x;y` has `;`"), "{e}");
+        assert!(e.contains("key `pg_databases[0].schemas[0]`: schema name `s'`"), "{e}");
+        let e = errors("        pg_default_privileges:\n          - GRANT SELECT ON TABLES TO dbrole_readonly\n          - GRANT SELECT ON TABLES TO x;DROP\n");
+        assert!(e.contains("`t.yml:11`: host `10.0.0.1`, key `pg_default_privileges[1]`: default privilege: role `x;DROP` has `;`"), "{e}");
+        assert!(!e.contains("pg_default_privileges[0]"), "{e}");
     }
 
     #[test]

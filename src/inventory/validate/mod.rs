@@ -11,11 +11,13 @@ use std::net::{IpAddr, ToSocketAddrs};
 mod identity;
 mod clusters;
 mod ports;
+mod names;
 mod redis;
 mod secrets;
 use identity::*;
 use clusters::*;
 use ports::*;
+use names::*;
 use redis::*;
 pub(super) use secrets::check_secrets;
 
@@ -24,6 +26,7 @@ pub(super) fn validate(inv: &Inventory, opts: &LoadOptions) -> Vec<Diag> {
     let mut v = Vec::new();
     addresses(inv, opts, &mut v);
     identities(inv, &mut v);
+    names(inv, &mut v);
     cluster_conflicts(inv, &mut v);
     pg_clusters(inv, &mut v);
     seq_clusters(inv, &mut v);
@@ -118,6 +121,29 @@ mod tests {
             .find(|d| d.message.contains(needle))
             .cloned()
             .unwrap_or_else(|| panic!("no `{needle}` in {diags:#?}"))
+    }
+
+    #[test]
+    fn unsafe_cluster_user_and_ca_names_name_file_line_and_key() {
+        let text = "
+all:
+  vars: { ca_cn: \"ca'; rm -rf /\" }
+  children:
+    pg-test:
+      hosts:
+        10.10.10.11: { pg_seq: 1, pg_role: primary }
+        10.10.10.12: { pg_seq: 2, pg_role: replica }
+      vars: { pg_cluster: \"pg test\", pg_dbsu: \"Postgres\" }
+";
+        let d = one(text, "cluster name");
+        assert_eq!(
+            d.to_string().lines().next(),
+            Some("`pigsty.yml:9`: host `10.10.10.11`, key `pg_cluster`: cluster name `pg test` has a space where only letters, digits, `_`, `-` and `.`, starting with a letter or digit, at most 63 are allowed")
+        );
+        let all = err(text);
+        assert_eq!(all.iter().filter(|d| d.message.contains("cluster name")).count(), 1, "once, not per host: {all:#?}");
+        assert_eq!(one(text, "user name `Postgres`").line, Some(9));
+        assert_eq!(one(text, "CA common name").line, Some(3));
     }
 
     #[test]

@@ -93,7 +93,8 @@ pub struct Pg {
     pub users: Vec<Value>,
     pub databases: Vec<Value>,
     pub default_roles: Vec<Value>,
-    pub default_privileges: Vec<String>,
+    /// `pg_default_privileges`, parsed (`validate` refused any entry that does not parse).
+    pub default_privileges: Vec<crate::names::DefaultGrant>,
     pub default_schemas: Vec<String>,
     pub default_extensions: Vec<Value>,
     pub hba_rules: Vec<Value>,
@@ -293,7 +294,7 @@ impl Pg {
             default_roles: v.list("pg_default_roles"),
             default_privileges: {
                 let l = v.list("pg_default_privileges");
-                l.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()
+                l.iter().filter_map(|x| x.as_str()).filter_map(|x| crate::names::DefaultGrant::parse(x).ok()).collect()
             },
             default_schemas: match v.get("pg_default_schemas") {
                 Some(_) => v.strs("pg_default_schemas"),

@@ -238,13 +238,6 @@ mod tests {
     }
 
     #[test]
-    fn default_grants_parse_pigsty_form() {
-        assert_eq!(parse_default_grant("GRANT USAGE      ON SCHEMAS    TO  dbrole_readonly"), Some(('n', "USAGE".into(), "dbrole_readonly".into())));
-        assert_eq!(parse_default_grant("GRANT SELECT ON TABLES TO dbrole_readonly"), Some(('r', "SELECT".into(), "dbrole_readonly".into())));
-        assert_eq!(parse_default_grant("REVOKE x"), None);
-    }
-
-    #[test]
     fn userlist_delta_names_users_only() {
         let d = userlist_delta("\"a\" \"S1\"\n\"b\" \"S2\"\n", "\"a\" \"S9\"\n\"c\" \"S3\"\n");
         assert_eq!(d, vec!["userlist: new secret for a".to_string(), "userlist: add c".to_string(), "userlist: remove b".to_string()]);

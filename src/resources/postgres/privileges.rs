@@ -1,5 +1,6 @@
 //! Default privileges (`pg_default_privileges`, owners' defaults).
 use super::*;
+use crate::names::DefaultGrant;
 
 /// (owner, objtype letter, grantee, privilege) of one default grant.
 type Grant = (String, char, String, String);
@@ -10,27 +11,8 @@ pub struct PgDefaultPrivileges {
     pub psql: Psql,
     pub db: String,
     pub owners: Vec<String>,
-    /// Pigsty's form: `GRANT SELECT ON TABLES TO dbrole_readonly`.
-    pub grants: Vec<String>,
-}
-
-/// (objtype letter, privilege name, grantee) of one `GRANT <priv> ON <objects> TO <role>`.
-pub fn parse_default_grant(g: &str) -> Option<(char, String, String)> {
-    let w: Vec<&str> = g.split_whitespace().collect();
-    let on = w.iter().position(|x| x.eq_ignore_ascii_case("ON"))?;
-    let to = w.iter().position(|x| x.eq_ignore_ascii_case("TO"))?;
-    if !w.first()?.eq_ignore_ascii_case("GRANT") || on != 2 || to != 4 || w.len() != 6 {
-        return None;
-    }
-    let objtype = match w[3].to_ascii_uppercase().as_str() {
-        "TABLES" => 'r',
-        "SEQUENCES" => 'S',
-        "FUNCTIONS" | "ROUTINES" => 'f',
-        "TYPES" => 'T',
-        "SCHEMAS" => 'n',
-        _ => return None,
-    };
-    Some((objtype, w[1].to_ascii_uppercase(), w[5].trim_matches('"').to_string()))
+    /// Pigsty's form (`GRANT SELECT ON TABLES TO dbrole_readonly`), parsed.
+    pub grants: Vec<DefaultGrant>,
 }
 
 impl PgDefaultPrivileges {
@@ -38,8 +20,8 @@ impl PgDefaultPrivileges {
         let mut s = BTreeSet::new();
         for o in &self.owners {
             for g in &self.grants {
-                if let Some((t, p, r)) = parse_default_grant(g) {
-                    s.insert((o.clone(), t, r, p));
+                for p in g.exploded() {
+                    s.insert((o.clone(), g.objects.objtype(), g.grantee(), p));
                 }
             }
         }
@@ -98,10 +80,7 @@ impl Resource for PgDefaultPrivileges {
         let mut sql = String::from(QUIET);
         for o in &self.owners {
             for g in &self.grants {
-                if parse_default_grant(g).is_none() {
-                    return Err(ResError::msg(format!("default privilege `{g}`: expected `GRANT <privilege> ON <TABLES|SEQUENCES|FUNCTIONS|TYPES|SCHEMAS> TO <role>`")));
-                }
-                sql.push_str(&format!("ALTER DEFAULT PRIVILEGES FOR ROLE {} {g};\n", ident(o)));
+                sql.push_str(&format!("ALTER DEFAULT PRIVILEGES FOR ROLE {} {};\n", ident(o), g.sql()));
             }
         }
         self.psql.exec(&self.db, &sql)?;
