@@ -23,6 +23,39 @@ pub enum SshError {
     Local { host: String, #[source] source: crate::sys::CmdError },
 }
 
+/// Where ssh keeps its shared connections (`ControlPath`): a directory only this
+/// user can enter, never in `/tmp` where another user could create it first. Root
+/// uses `/run/pigsty/ssh`; others `$XDG_RUNTIME_DIR/pigsty-ssh`, else
+/// `~/.cache/pigsty/ssh`.
+pub fn control_dir_path() -> std::path::PathBuf {
+    let uid = nix::unistd::getuid();
+    if uid.is_root() {
+        return "/run/pigsty/ssh".into();
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => std::path::PathBuf::from(d).join("pigsty-ssh"),
+        None => std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into())).join(".cache/pigsty/ssh"),
+    }
+}
+
+/// The control directory once checked private (`sys::fs::ensure_private_dir`); when it
+/// is not, connections are not shared (slower, never through a socket someone else
+/// placed) and that is said once.
+fn control_dir() -> Option<&'static std::path::Path> {
+    static DIR: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = control_dir_path();
+        match crate::sys::fs::ensure_private_dir(&d) {
+            Ok(()) => Some(d),
+            Err(e) => {
+                eprintln!("warning: ssh connection sharing is off: {e}\nhint: remove it (pigsty creates it 0700 for its owner) to share connections again");
+                None
+            }
+        }
+    })
+    .as_deref()
+}
+
 #[derive(Debug, Clone)]
 pub struct Ssh {
     pub host: String,
@@ -37,9 +70,17 @@ impl Ssh {
     }
 
     fn base(&self) -> Cmd {
-        let control_dir = std::env::temp_dir().join(format!("pigsty-ssh-{}", nix::unistd::getuid()));
-        let _ = std::fs::create_dir_all(&control_dir);
-        let _ = std::fs::set_permissions(&control_dir, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+        let mux: Vec<String> = match control_dir() {
+            Some(d) => vec![
+                "-o".into(),
+                "ControlMaster=auto".into(),
+                "-o".into(),
+                format!("ControlPath={}/%C", d.display()),
+                "-o".into(),
+                "ControlPersist=120s".into(),
+            ],
+            None => vec!["-o".into(), "ControlMaster=no".into(), "-o".into(), "ControlPath=none".into()],
+        };
         Cmd::new("ssh").args([
             "-o".to_string(),
             "BatchMode=yes".into(),
@@ -47,13 +88,8 @@ impl Ssh {
             format!("ConnectTimeout={}", self.connect_timeout),
             "-o".into(),
             format!("StrictHostKeyChecking={}", if self.accept_new { "accept-new" } else { "yes" }),
-            "-o".into(),
-            "ControlMaster=auto".into(),
-            "-o".into(),
-            format!("ControlPath={}/%C", control_dir.display()),
-            "-o".into(),
-            "ControlPersist=120s".into(),
-            "-o".into(),
+        ]).args(mux).args([
+            "-o".to_string(),
             "ServerAliveInterval=10".into(),
             "-o".into(),
             "ServerAliveCountMax=6".into(),

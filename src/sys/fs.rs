@@ -122,6 +122,36 @@ pub fn file_sha256(p: &Path) -> Option<String> {
     Some(hex::encode(Sha256::digest(&b)))
 }
 
+/// Make `dir` (its parent created 0755 when missing) a private directory of this
+/// user: created 0700, and then checked without following links: a directory, not a
+/// symlink, owned by us, no access for group or others. One that exists otherwise is
+/// not repaired (someone else may have put things in it): the answer says what is wrong.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    if let Some(parent) = dir.parent() {
+        if !parent.exists() {
+            std::fs::DirBuilder::new().recursive(true).mode(0o755).create(parent).map_err(|e| format!("`{}`: {e}", parent.display()))?;
+        }
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("`{}`: {e}", dir.display())),
+    }
+    let m = std::fs::symlink_metadata(dir).map_err(|e| format!("`{}`: {e}", dir.display()))?;
+    let me = nix::unistd::getuid().as_raw();
+    if m.file_type().is_symlink() || !m.is_dir() {
+        return Err(format!("`{}` is not a directory (a link or a file)", dir.display()));
+    }
+    if m.uid() != me {
+        return Err(format!("`{}` belongs to {}, not to {}", dir.display(), user_name(m.uid()), user_name(me)));
+    }
+    if m.permissions().mode() & 0o077 != 0 {
+        return Err(format!("`{}` has mode {:o}; it must be 700", dir.display(), m.permissions().mode() & 0o7777));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +166,19 @@ mod tests {
         assert_eq!(stat(&p).unwrap().0, 0o640);
         let leftovers: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temp file left behind");
+    }
+    #[test]
+    fn a_private_dir_is_made_and_a_shared_or_linked_one_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("a/ssh");
+        ensure_private_dir(&d).unwrap();
+        assert_eq!(std::fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700);
+        ensure_private_dir(&d).unwrap();
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(ensure_private_dir(&d).unwrap_err().contains("has mode 1777; it must be 700"));
+        let l = t.path().join("link");
+        std::os::unix::fs::symlink(t.path().join("a"), &l).unwrap();
+        assert!(ensure_private_dir(&l).unwrap_err().contains("not a directory"));
     }
 }

@@ -462,7 +462,7 @@ for l in lines:
     out.append(l)
 open('/etc/ssh/ssh_known_hosts', 'w').write('\n'.join(out) + '\n')
 PY
-ssh -o ControlPath=/tmp/pigsty-ssh-0/%C -O exit root@$R >/dev/null 2>&1; true"
+ssh -o ControlPath=/run/pigsty/ssh/%C -O exit root@$R >/dev/null 2>&1; true"
 }
 step "node 1 believes $R has another host key" swap_key
 at_exit on "cp -p /root/ssh_known_hosts.ha /etc/ssh/ssh_known_hosts"
