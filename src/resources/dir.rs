@@ -1,6 +1,9 @@
-//! A directory with mode and owner.
+//! A directory with mode and owner, reached without following a link a service
+//! user could have placed (`sys::walk`).
 use super::{ResResult, Resource, State};
 use crate::sys::fs;
+use crate::sys::walk::{self, WalkError};
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 pub struct Dir {
@@ -33,17 +36,20 @@ impl Resource for Dir {
         self.path.display().to_string()
     }
     fn check(&self) -> ResResult<State> {
-        if !self.path.is_dir() {
-            return Ok(State::create());
-        }
-        Ok(State::from_diffs(super::mode_owner_drift(&self.path, self.mode, &self.owner, &self.group)))
+        // opened without following a link a service user could have placed
+        let fd = match walk::open_dir(&self.path, false) {
+            Ok(fd) => fd,
+            Err(WalkError::Missing(_)) => return Ok(State::create()),
+            Err(e) => return Err(fs::FsError::from(e).into()),
+        };
+        let have = walk::mode_owner(fd.as_raw_fd()).map_err(|source| fs::FsError::Io { path: self.name(), source })?;
+        Ok(State::from_diffs(super::mode_owner_deltas(&have, self.mode, &self.owner, &self.group)))
     }
     fn apply(&self) -> ResResult<()> {
-        use std::os::unix::fs::PermissionsExt;
-        let io = |source| fs::FsError::Io { path: self.path.display().to_string(), source };
-        std::fs::create_dir_all(&self.path).map_err(io)?;
-        std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(self.mode)).map_err(io)?;
-        fs::set_owner(&self.path, Some(&self.owner), Some(&self.group))?;
+        let fd = walk::open_dir(&self.path, true).map_err(fs::FsError::from)?;
+        let (uid, gid) = (fs::uid_of(&self.owner)?, fs::gid_of(&self.group)?);
+        // owner and mode on the open directory, not by name
+        walk::fchown_fchmod(fd.as_raw_fd(), Some(uid), Some(gid), self.mode).map_err(|source| fs::FsError::Io { path: self.name(), source })?;
         Ok(())
     }
 }

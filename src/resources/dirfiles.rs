@@ -115,9 +115,9 @@ impl Resource for DirFiles {
             let path = p.display().to_string();
             move |source| fs::FsError::Io { path, source }
         };
-        if !self.dir.is_dir() {
-            std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
-        }
+        // made if missing, and removals done in it, without following a link a
+        // service user could have placed (`sys::walk`)
+        let dir = crate::sys::walk::open_dir(&self.dir, true).map_err(fs::FsError::from)?;
         let d = self.delta();
         for name in d.add.iter().chain(d.change.iter()) {
             let content = &self.files[name];
@@ -125,7 +125,7 @@ impl Resource for DirFiles {
         }
         for name in &d.remove {
             let p = self.dir.join(name);
-            std::fs::remove_file(&p).map_err(io(&p))?;
+            crate::sys::walk::unlink_in(std::os::fd::AsRawFd::as_raw_fd(&dir), std::ffi::OsStr::new(name)).map_err(io(&p))?;
         }
         Ok(())
     }

@@ -1,6 +1,10 @@
-//! A file with exact content, mode and owner, written atomically.
-use super::{Delta, ResResult, Resource, State};
+//! A file with exact content, mode and owner, written atomically; read and written
+//! without following a link a service user could have placed (`sys::walk`).
+use super::{Delta, ResError, ResResult, Resource, State};
 use crate::sys::fs;
+use crate::sys::walk::{self, WalkError};
+use std::io::Read;
+use std::os::fd::AsRawFd;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
@@ -67,9 +71,31 @@ impl Resource for File {
         self.path.display().to_string()
     }
     fn check(&self) -> ResResult<State> {
-        let Ok(cur) = std::fs::read(&self.path) else {
-            return Ok(State::create());
+        use nix::libc;
+        let err = |e: WalkError| ResError::from(fs::FsError::from(e));
+        let ioe = |source| ResError::from(fs::FsError::Io { path: self.name(), source });
+        let (dir, name) = match walk::open_parent(&self.path, false) {
+            Ok(x) => x,
+            Err(WalkError::Missing(_)) => return Ok(State::create()),
+            Err(e) => return Err(err(e)),
         };
+        // never through a link, never blocking on a FIFO put in its place
+        let fd = match walk::open_at(dir.as_raw_fd(), &name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(State::create()),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                return Ok(State::Drift(vec![Delta::note(format!("{} is a symbolic link: replaced by the file, not followed", self.name()))]))
+            }
+            Err(e) => return Err(ioe(e)),
+        };
+        let st = walk::fstat(fd.as_raw_fd()).map_err(ioe)?;
+        match st.st_mode & libc::S_IFMT {
+            libc::S_IFREG => {}
+            libc::S_IFDIR => return Err(ResError::msg(format!("`{}` is a directory where a file belongs; refusing to replace it\nhint: move it aside", self.name()))),
+            _ => return Ok(State::Drift(vec![Delta::note(format!("{} is not a regular file: replaced", self.name()))])),
+        }
+        let mut cur = vec![];
+        std::fs::File::from(fd).read_to_end(&mut cur).map_err(ioe)?;
         let mut d = vec![];
         if digest(&cur) != digest(&self.content) {
             let summary = (!self.secret).then(|| {
@@ -78,14 +104,14 @@ impl Resource for File {
             });
             d.push(Delta::Content { summary });
         }
-        d.extend(super::mode_owner_drift(&self.path, self.mode, &self.owner, &self.group));
+        let have = (st.st_mode & 0o7777, fs::user_name(st.st_uid), fs::group_name(st.st_gid));
+        d.extend(super::mode_owner_deltas(&have, self.mode, &self.owner, &self.group));
         Ok(State::from_diffs(d))
     }
     fn apply(&self) -> ResResult<()> {
         if let Some(parent) = self.path.parent() {
-            if !parent.exists() {
-                std::fs::create_dir_all(parent).map_err(|source| fs::FsError::Io { path: parent.display().to_string(), source })?;
-            }
+            // missing parents made the way `Dir` makes them (no link followed)
+            walk::open_dir(parent, true).map_err(fs::FsError::from)?;
         }
         fs::write_atomic(&self.path, &self.content, self.mode, Some(&self.owner), Some(&self.group))?;
         Ok(())
@@ -121,6 +147,29 @@ mod tests {
         let State::Drift(diffs) = f.check().unwrap() else { panic!() };
         let diffs: Vec<String> = diffs.iter().map(ToString::to_string).collect();
         assert_eq!(diffs, vec!["content: +1 -1 lines".to_string(), "mode 0644 -> 0600".to_string()]);
+    }
+
+    #[test]
+    fn a_link_or_fifo_in_place_of_the_file_is_replaced_never_followed() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let (u, g) = me();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "root's\n").unwrap();
+        std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let p = d.path().join("a.conf");
+        std::os::unix::fs::symlink(&victim, &p).unwrap();
+        let f = File::new(&p, "x\n").mode(0o644).owner(&u, &g);
+        let State::Drift(diffs) = f.check().unwrap() else { panic!() };
+        assert!(diffs[0].to_string().contains("is a symbolic link: replaced by the file, not followed"), "{diffs:?}");
+        f.apply().unwrap();
+        assert!(f.check().unwrap().in_sync());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root's\n");
+        assert_eq!(fs::stat(&victim).unwrap().0, 0o600);
+        let q = d.path().join("fifo");
+        nix::unistd::mkfifo(&q, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let f = File::new(&q, "y\n").owner(&u, &g);
+        assert!(matches!(f.check().unwrap(), State::Drift(_)), "a FIFO does not block the check");
     }
 
     #[test]

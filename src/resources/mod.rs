@@ -200,14 +200,18 @@ pub fn mode_owner_drift(
     owner: &str,
     group: &str,
 ) -> Vec<Delta> {
+    crate::sys::fs::stat(path).map(|have| mode_owner_deltas(&have, mode, owner, group)).unwrap_or_default()
+}
+
+/// How (mode, owner, group) differ from the wanted ones.
+pub fn mode_owner_deltas(have: &(u32, String, String), mode: u32, owner: &str, group: &str) -> Vec<Delta> {
+    let (m, u, g) = have;
     let mut d = vec![];
-    if let Some((m, u, g)) = crate::sys::fs::stat(path) {
-        if m != mode {
-            d.push(Delta::field("mode", format!("{m:04o}"), format!("{mode:04o}")));
-        }
-        if u != owner || g != group {
-            d.push(Delta::field("owner", format!("{u}:{g}"), format!("{owner}:{group}")));
-        }
+    if *m != mode {
+        d.push(Delta::field("mode", format!("{m:04o}"), format!("{mode:04o}")));
+    }
+    if u != owner || g != group {
+        d.push(Delta::field("owner", format!("{u}:{g}"), format!("{owner}:{group}")));
     }
     d
 }

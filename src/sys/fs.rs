@@ -12,6 +12,20 @@ pub enum FsError {
     NoUser(String),
     #[error("unknown group `{0}`")]
     NoGroup(String),
+    /// A path pigsty will not follow (`sys::walk`).
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<super::walk::WalkError> for FsError {
+    fn from(e: super::walk::WalkError) -> Self {
+        use super::walk::WalkError;
+        match e {
+            WalkError::Untrusted(m) => FsError::Refused(m),
+            WalkError::Missing(p) => FsError::Io { path: p.display().to_string(), source: std::io::ErrorKind::NotFound.into() },
+            WalkError::Io(p, source) => FsError::Io { path: p.display().to_string(), source },
+        }
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FsError + '_ {
@@ -57,7 +71,11 @@ pub fn group_name(gid: u32) -> String {
 }
 
 /// Write `data` to `path` atomically with the given mode and owner (None keeps the
-/// current process's). Parent directory must exist.
+/// current process's). The parent directory must exist; it is opened without
+/// following a link a service user could have placed (`sys::walk`), and the temp
+/// file is made in it under an unpredictable name, exclusively, never through a
+/// link, with owner and mode set on the open file before the rename. A link at
+/// `path` itself is replaced, not followed.
 pub fn write_atomic(
     path: &Path,
     data: &[u8],
@@ -65,37 +83,36 @@ pub fn write_atomic(
     owner: Option<&str>,
     group: Option<&str>,
 ) -> Result<(), FsError> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    // an unpredictable name, created exclusively and never through a link: a service
-    // user who can write `dir` cannot point our write elsewhere
-    let tmp = dir.join(format!(".{name}.pigsty-tmp.{}.{:016x}", std::process::id(), rand::random::<u64>()));
+    use super::walk;
+    use std::os::fd::AsRawFd;
+    let (dir, name) = walk::open_parent(path, false)?;
+    let tmp = std::ffi::OsString::from(format!(
+        ".{}.pigsty-tmp.{}.{:016x}",
+        name.to_string_lossy(),
+        std::process::id(),
+        rand::random::<u64>()
+    ));
+    let tmp_path = path.with_file_name(&tmp);
+    let uid = owner.map(uid_of).transpose()?;
+    let gid = group.map(gid_of).transpose()?;
     let res = (|| {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
-            .open(&tmp)
-            .map_err(io(&tmp))?;
-        // owner and mode on the open file, not by path
-        let uid = owner.map(uid_of).transpose()?.map(Uid::from_raw);
-        let gid = group.map(gid_of).transpose()?.map(Gid::from_raw);
-        if uid.is_some() || gid.is_some() {
-            nix::unistd::fchown(std::os::fd::AsRawFd::as_raw_fd(&f), uid, gid).map_err(|e| FsError::Io { path: tmp.display().to_string(), source: e.into() })?;
-        }
-        f.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(io(&tmp))?;
-        f.write_all(data).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io(path))?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+        let fd = walk::open_at(
+            dir.as_raw_fd(),
+            &tmp,
+            nix::libc::O_WRONLY | nix::libc::O_CREAT | nix::libc::O_EXCL | nix::libc::O_NOFOLLOW,
+            0o600,
+        )
+        .map_err(io(&tmp_path))?;
+        let mut f = std::fs::File::from(fd);
+        walk::fchown_fchmod(f.as_raw_fd(), uid, gid, mode).map_err(io(&tmp_path))?;
+        f.write_all(data).map_err(io(&tmp_path))?;
+        f.sync_all().map_err(io(&tmp_path))?;
+        walk::rename_in(dir.as_raw_fd(), &tmp, &name).map_err(io(path))?;
+        let _ = nix::unistd::fsync(dir.as_raw_fd());
         Ok(())
     })();
     if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        let _ = walk::unlink_in(dir.as_raw_fd(), &tmp);
     }
     res
 }

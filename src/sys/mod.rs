@@ -1,11 +1,13 @@
 //! Everything that touches the operating system lives here: running programs
 //! (argv, never `sh -c`; timeouts; stderr captured into errors), atomic file writes,
-//! systemctl and the package manager.
+//! systemctl and the package manager, and opening paths as root without following
+//! a link a service user placed (`walk.rs`).
 pub mod caps;
 pub mod cmd;
 pub mod fs;
 pub mod http;
 pub mod pkg;
 pub mod systemd;
+pub mod walk;
 
 pub use cmd::{Cmd, CmdError, Output};
