@@ -49,6 +49,12 @@ impl Resource for Absent {
         self.path.display().to_string()
     }
     fn check(&self) -> ResResult<State> {
+        // the way there is not through a link a service user placed (`sys::walk`)
+        match crate::sys::walk::open_parent(&self.path, false) {
+            Ok(_) => {}
+            Err(crate::sys::walk::WalkError::Missing(_)) => return Ok(State::InSync),
+            Err(e) => return Err(FsError::from(e).into()),
+        }
         match std::fs::symlink_metadata(&self.path) {
             Err(_) => Ok(State::InSync),
             Ok(m) if m.is_dir() && self.tree && self.protected() => {
@@ -66,6 +72,11 @@ impl Resource for Absent {
         }
     }
     fn apply(&self) -> ResResult<()> {
+        let (dir, name) = match crate::sys::walk::open_parent(&self.path, false) {
+            Ok(x) => x,
+            Err(crate::sys::walk::WalkError::Missing(_)) => return Ok(()),
+            Err(e) => return Err(FsError::from(e).into()),
+        };
         let is_dir = std::fs::symlink_metadata(&self.path)
             .map(|m| m.is_dir())
             .unwrap_or(false);
@@ -78,7 +89,7 @@ impl Resource for Absent {
                 .into()
             });
         }
-        match std::fs::remove_file(&self.path) {
+        match crate::sys::walk::unlink_in(std::os::fd::AsRawFd::as_raw_fd(&dir), &name) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(source) => Err(FsError::Io {

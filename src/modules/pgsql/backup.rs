@@ -2,7 +2,7 @@
 //! it), the stanza and a first full backup on the primary, `/pg/bin/pg-backup`,
 //! and `pg_crontab` as `/etc/cron.d/pigsty-pgsql`.
 //!
-//! Backup freshness for Prometheus: `/pg/bin/pgbackrest-metrics` (run by
+//! Backup freshness for Prometheus: `/usr/local/lib/pigsty/pgbackrest-metrics` (run by
 //! `pigsty-backup-metrics.timer` every 5 minutes, and after `pigsty pgsql backup`)
 //! writes `pgbackrest_*` metrics (backup count, newest backup of each type, stanza
 //! status) for node_exporter's textfile collector, job `node`, label `stanza`.
@@ -16,7 +16,11 @@ use serde_json::{json, Map, Value};
 
 pub const CONF: &str = "/etc/pgbackrest/pgbackrest.conf";
 pub const CRON: &str = "/etc/cron.d/pigsty-pgsql";
-pub const METRICS_SCRIPT: &str = "/pg/bin/pgbackrest-metrics";
+/// Run by root (the timer): in a directory only root can write, not in `/pg/bin`,
+/// which is the dbsu's.
+pub const METRICS_SCRIPT: &str = "/usr/local/lib/pigsty/pgbackrest-metrics";
+/// Where earlier versions put it (removed).
+const OLD_METRICS_SCRIPT: &str = "/pg/bin/pgbackrest-metrics";
 pub const METRICS_UNIT: &str = "pigsty-backup-metrics.service";
 pub const METRICS_TIMER: &str = "pigsty-backup-metrics.timer";
 /// node_exporter's textfile directory (Debian's default `--collector.textfile.directory`)
@@ -104,6 +108,7 @@ pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
         p.add(File::new(CRON, render_cron(pg)?).mode(0o644));
     }
     p.add(File::new(METRICS_SCRIPT, render_script(pg, "pgbackrest-metrics")).mode(0o755));
+    p.add(crate::resources::Absent::new(OLD_METRICS_SCRIPT));
     for unit in [METRICS_UNIT, METRICS_TIMER] {
         let text = crate::assets::asset(&format!("pgsql/{unit}")).unwrap_or_default();
         p.add_notify(File::new(format!("/etc/systemd/system/{unit}"), text), vec![Handler::DaemonReload]);

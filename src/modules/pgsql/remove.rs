@@ -105,6 +105,7 @@ pub fn plan(pg: &Pg, r: Removal) -> Result<ModulePlan> {
         format!("/etc/systemd/system/{}", backup::METRICS_UNIT),
         format!("/etc/systemd/system/{}", backup::METRICS_TIMER),
         backup::METRICS_FILE.to_string(),
+        backup::METRICS_SCRIPT.to_string(),
         format!("{}/pending/pgsql.json", crate::engine::STATE_DIR_DEFAULT),
     ] {
         p.add(Absent::new(f));
