@@ -223,6 +223,23 @@ fn pgsql_rm_refuses_strangers_a_wrong_name_and_pg_safeguard_and_changes_nothing(
 }
 
 #[test]
+fn pitr_refuses_while_pg_safeguard_is_on_before_reaching_any_host() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("pigsty.yml");
+    pigsty().args(["configure", "--ip", "10.9.8.7", "-o"]).arg(&p).assert().success();
+    let before = std::fs::read_to_string(&p).unwrap();
+    pigsty()
+        .args(["pgsql", "pitr", "pg-meta", "--latest", "--yes", "-e", "pg_safeguard=true", "-i"])
+        .arg(&p)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "pg_safeguard is on for `pg-meta` (10.9.8.7); refusing a point-in-time recovery, which replaces its data; nothing was changed",
+        ));
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), before);
+}
+
+#[test]
 fn node_rm_and_etcd_rm_refuse_what_would_break_the_cluster() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("pigsty.yml");

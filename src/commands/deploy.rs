@@ -71,6 +71,23 @@ pub fn run_phases(
     opts: &Options,
 ) -> (u8, Reporter) {
     let rep = Mutex::new(Reporter::new(g.json, opts.mode == Mode::Check));
+    // changing a PGSQL cluster: hold its lock (a check changes nothing and takes none)
+    let _lock = if opts.mode == Mode::Apply {
+        let clusters = phases
+            .iter()
+            .filter(|p| p.module == crate::inventory::Module::Pgsql)
+            .flat_map(|p| p.hosts.iter())
+            .filter_map(|h| inv.host(h).and_then(|h| h.id.pg_cluster.clone()));
+        match super::lock::clusters(clusters, super::lock::WAIT) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return (1, rep.into_inner().unwrap_or_else(|p| p.into_inner()));
+            }
+        }
+    } else {
+        None
+    };
     let outcome = controller::run_phases(inv, phases, opts, &rep);
     let rep = rep.into_inner().unwrap_or_else(|p| p.into_inner());
     rep.recap();

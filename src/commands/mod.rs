@@ -10,6 +10,7 @@ pub mod deploy;
 pub mod etcd;
 pub mod install;
 pub mod join;
+pub mod lock;
 pub mod logs;
 pub mod minio;
 pub mod node;

@@ -196,6 +196,7 @@ fn print_members(ms: &[Member]) {
 pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: bool) -> Result<u8> {
     let inv: Inventory = super::deploy::load_inventory(g)?;
     let apis = cluster_apis(&inv, cluster)?;
+    let _lock = super::lock::clusters([cluster], super::lock::WAIT)?;
     let verb = action.verb();
     let (state, _) = cluster_state(&apis).map_err(|e| anyhow!("cannot read the state of `{cluster}` from patroni: {e}\nhint: `pigsty status {cluster}`"))?;
     let ms = members(&state);

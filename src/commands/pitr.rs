@@ -407,6 +407,16 @@ pub fn run(g: &Global, a: &PitrArgs) -> Result<u8> {
     let inv = super::deploy::load_inventory(g)?;
     let cluster = a.cluster.as_str();
     let hosts = super::pgsql::members_of(&inv, cluster)?;
+    // a restore replaces the data of every member: what pg_safeguard is there to stop
+    let guarded: Vec<&str> = hosts.iter().filter(|h| h.var_bool("pg_safeguard")).map(|h| h.addr.as_str()).collect();
+    if !guarded.is_empty() {
+        bail!(
+            "pg_safeguard is on for `{cluster}` ({}); refusing a point-in-time recovery, which replaces its data; nothing was changed\nhint: set `pg_safeguard: false` for it in the inventory (or pass -e pg_safeguard=false) when you mean it",
+            guarded.join(", ")
+        );
+    }
+    // held through the restore and the re-deploy: no deploy, switchover or backup meanwhile
+    let _lock = super::lock::clusters([cluster], super::lock::WAIT)?;
     let (primary, ms) = leader_host(&inv, cluster)?;
     let src = a.from.clone().unwrap_or_else(|| cluster.to_string());
     let fork = src != cluster;

@@ -24,18 +24,10 @@ pub enum SshError {
 }
 
 /// Where ssh keeps its shared connections (`ControlPath`): a directory only this
-/// user can enter, never in `/tmp` where another user could create it first. Root
-/// uses `/run/pigsty/ssh`; others `$XDG_RUNTIME_DIR/pigsty-ssh`, else
-/// `~/.cache/pigsty/ssh`.
+/// user can enter, never in `/tmp` where another user could create it first
+/// (`sys::fs::runtime_dir`).
 pub fn control_dir_path() -> std::path::PathBuf {
-    let uid = nix::unistd::getuid();
-    if uid.is_root() {
-        return "/run/pigsty/ssh".into();
-    }
-    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(d) => std::path::PathBuf::from(d).join("pigsty-ssh"),
-        None => std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into())).join(".cache/pigsty/ssh"),
-    }
+    crate::sys::fs::runtime_dir("ssh")
 }
 
 /// The control directory once checked private (`sys::fs::ensure_private_dir`); when it

@@ -139,6 +139,19 @@ pub fn file_sha256(p: &Path) -> Option<String> {
     Some(hex::encode(Sha256::digest(&b)))
 }
 
+/// A per-user runtime directory of pigsty's (`name`: `ssh`, `locks`): root's is
+/// `/run/pigsty/<name>`, another user's `$XDG_RUNTIME_DIR/pigsty-<name>`, else
+/// `~/.cache/pigsty/<name>`. Made private with [`ensure_private_dir`] by its users.
+pub fn runtime_dir(name: &str) -> std::path::PathBuf {
+    if nix::unistd::getuid().is_root() {
+        return Path::new("/run/pigsty").join(name);
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(d) => Path::new(&d).join(format!("pigsty-{name}")),
+        None => Path::new(&std::env::var_os("HOME").unwrap_or_else(|| "/".into())).join(".cache/pigsty").join(name),
+    }
+}
+
 /// Make `dir` (its parent created 0755 when missing) a private directory of this
 /// user: created 0700, and then checked without following links: a directory, not a
 /// symlink, owned by us, no access for group or others. One that exists otherwise is
