@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions here are called through check/retry
+# security: attacks a database superuser could try on node 1's singleton, and what
+# pigsty does about them.
+# - Links: as postgres, each directory pigsty manages in the cluster directory (`/pg`,
+#   the data directory aside) is replaced by a link to a root-only directory; the next
+#   `pigsty deploy` refuses it, names it, and the target stays root-only and empty. A
+#   link in place of a managed file (`/etc/pgbackrest/pgbackrest.conf`) is replaced,
+#   never written through.
+# - Every systemd unit pigsty writes that runs as root executes only root-owned files
+#   in root-owned directories.
+# - The per-cluster lock: while `pigsty pgsql pitr` runs, `pigsty deploy` of the same
+#   cluster waits, then refuses naming the holder; the PITR finishes.
+# shellcheck disable=SC2034 # read by run.sh
+NODES=1
+# shellcheck source=SCRIPTDIR/../lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib.sh"
+
+IP=10.10.10.10
+on() { lab ssh 1 "$@"; }
+
+echo "-- node 1: the singleton meta node"
+singleton_on_node1
+C=$(on readlink -f /pg)
+info "cluster directory: $C"
+healthy() { on "pigsty status pg-meta >/dev/null"; }
+settled() { on "pigsty plan -l $IP --check >/dev/null 2>&1"; }
+
+echo "-- links a service user placed are not followed"
+victim_intact() { # dir: still root:root 0700 and empty
+  [[ $(on "stat -c '%U:%G %a' $1") == "root:root 700" ]] && [[ -z $(on "ls -A $1") ]]
+}
+for d in bin conf log tmp spool; do
+  step "a root-only directory /srv/victim-$d" on "install -d -m 0700 -o root -g root /srv/victim-$d" || continue
+  at_exit on "test -L $C/$d && rm $C/$d && mv $C/$d.orig $C/$d; rmdir /srv/victim-$d"
+  step "as postgres: $C/$d replaced by a link to /srv/victim-$d" \
+    on "runuser -u postgres -- sh -c 'mv $C/$d $C/$d.orig && ln -s /srv/victim-$d $C/$d'" || continue
+  check_refused "deploy refuses the link $C/$d and names it" \
+    "\`$C/$d\` is a symbolic link to \`/srv/victim-$d\` in \`$C\`, which user \`postgres\` can change; pigsty does not follow it" \
+    on "pigsty deploy -l $IP -m pgsql"
+  check "/srv/victim-$d is still root:root 0700 and empty" victim_intact "/srv/victim-$d"
+  step "the directory back in place" on "rm $C/$d && mv $C/$d.orig $C/$d"
+done
+check "after the links are gone: plan --check finds nothing to do" settled
+
+F=/etc/pgbackrest/pgbackrest.conf
+step "a root-only file /srv/victim-file" on "echo root-only > /srv/victim-file && chmod 600 /srv/victim-file"
+at_exit on "rm -f /srv/victim-file"
+step "as postgres: $F replaced by a link to it" on "runuser -u postgres -- ln -sfn /srv/victim-file $F"
+check "deploy replaces the link with the file" on "pigsty deploy -l $IP -m pgsql > /root/sec-file.log 2>&1 && grep -q 'is a symbolic link: replaced by the file, not followed' /root/sec-file.log"
+check_eq "/srv/victim-file is untouched" "root-only root:root 600" on "echo \$(cat /srv/victim-file) \$(stat -c '%U:%G %a' /srv/victim-file)"
+check_eq "$F is a regular file again" "regular file" on "stat -c %F $F"
+
+echo "-- units pigsty writes that run as root run only root's files"
+root_units_root_files() {
+  on "python3 -" <<'PY'
+import glob, os, re, sys
+bad = []
+units = glob.glob('/etc/systemd/system/*.service') + glob.glob('/etc/systemd/system/*.service.d/*.conf')
+seen = 0
+for f in units:
+    text = open(f).read()
+    if 'pigsty' not in text:
+        continue
+    user = re.search(r'^User=(\S+)', text, re.M)
+    if user and user.group(1) != 'root':
+        continue
+    for m in re.finditer(r'^Exec\w*=[-@:+!]*(.*)$', text, re.M):
+        for tok in m.group(1).split():
+            tok = tok.strip("'\"")
+            if not tok.startswith('/') or not os.path.exists(tok):
+                continue
+            seen += 1
+            p = os.path.realpath(tok)
+            while True:
+                st = os.stat(p)
+                if st.st_uid != 0 or st.st_mode & 0o022:
+                    bad.append(f'{f}: {tok}: {p} is owned by uid {st.st_uid}, mode {st.st_mode & 0o7777:o}')
+                if p == '/':
+                    break
+                p = os.path.dirname(p)
+print(f'{seen} paths checked')
+for b in bad:
+    print(b)
+sys.exit(1 if bad or seen == 0 else 0)
+PY
+}
+check "every path a root-run pigsty unit executes is root's, up to /" root_units_root_files
+check_eq "the backup metrics script is not in the dbsu's /pg/bin" "absent" on "test -e /pg/bin/pgbackrest-metrics && echo present || echo absent"
+
+echo "-- one command at a time per cluster"
+step "pigsty pgsql pitr pg-meta --latest, in the background" on "rm -f /root/sec-pitr.rc; setsid nohup sh -c 'pigsty pgsql pitr pg-meta --latest --yes > /root/sec-pitr.log 2>&1; echo \$? > /root/sec-pitr.rc' </dev/null >/dev/null 2>&1 &"
+pitr_holds_lock() { on "grep -q 'pgsql pitr pg-meta' /run/pigsty/locks/pg-meta.lock"; }
+check "the PITR holds the lock of pg-meta" retry 50 0.2 pitr_holds_lock
+check_refused "deploy of pg-meta meanwhile waits, then refuses naming the holder" \
+  "cluster \`pg-meta\` is locked by \`pigsty pgsql pitr pg-meta --latest --yes\` (pid" \
+  on "pigsty deploy -l $IP -m pgsql"
+pitr_done() { on "test -s /root/sec-pitr.rc"; }
+check "the PITR finishes" retry 180 2 pitr_done
+check_eq "the PITR succeeded" "0 recovered" on "echo \$(cat /root/sec-pitr.rc) \$(grep -o 'pg-meta: recovered' /root/sec-pitr.log | cut -d' ' -f2)"
+on tail -n 3 /root/sec-pitr.log | sed 's/^/     | /'
+check "pg-meta is healthy" retry 30 2 healthy
+check "the lock is free again: deploy of pg-meta succeeds" on "pigsty deploy -l $IP -m pgsql >/dev/null 2>&1"
+
+summary
