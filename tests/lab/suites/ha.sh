@@ -156,6 +156,8 @@ on tail -n 8 /root/ha-deploy.log | sed 's/^/     | /'
 check "re-run INFRA on node 1 (prometheus learns pg-test's targets)" \
   timeout 900 "$LAB" ssh 1 "pigsty deploy -l $META -m infra > /root/ha-infra.log 2>&1"
 
+check_eq "ssh's shared connections live in a directory only root can enter" "root:root 700 directory" on "stat -c '%U:%G %a %F' /run/pigsty/ssh"
+
 echo "-- the cluster"
 check "pigsty status pg-test: one leader, two running replicas, both streaming" retry 30 2 healthy_cluster
 check_eq "the leader is pg-test-1 (pg_role: primary)" pg-test-1 leader_name
