@@ -2,7 +2,7 @@
 //! holds the CA, Pigsty's layout). For each node it sends, in the node request:
 //! - the CA certificate (public), which NODE, MINIO and PGSQL install as `/etc/pki/ca.crt`
 //!   and into the system trust store (`update-ca-certificates`), see `modules::pki`;
-//! - for MINIO members, a server certificate and key it issued. Issued certificates are
+//! - for MINIO and PGSQL members, a server certificate and key it issued. Issued certificates are
 //!   kept on the admin node in `/etc/pki/issued/` (keys 0600) and re-sent unchanged
 //!   while their names still match, so a re-run changes nothing.
 //!
@@ -20,28 +20,40 @@ pub fn for_host(
     host: &str,
     module: crate::inventory::Module,
 ) -> Delivered {
+    use crate::inventory::Module;
     let mut d = Delivered {
         ca_crt: local_ca(),
         ..Default::default()
     };
-    if d.ca_crt.is_none() || module != crate::inventory::Module::Minio {
-        return d;
-    }
     let Some(h) = inv.host(host) else {
         return d;
     };
-    let Ok(m) = crate::modules::minio::Minio::new(h) else {
-        return d;
-    };
-    if !m.https {
+    if d.ca_crt.is_none() {
         return d;
     }
     let validity = days(h.var_str("cert_validity")).min(3650);
-    match issue(&format!("minio-{}", m.ip), &m.cert_names(), validity) {
-        Ok(c) => {
-            d.certs.insert("minio".into(), c);
+    let (purpose, name, sans) = match module {
+        Module::Minio => {
+            let Ok(m) = crate::modules::minio::Minio::new(h) else {
+                return d;
+            };
+            if !m.https {
+                return d;
+            }
+            ("minio", format!("minio-{}", m.ip), m.cert_names())
         }
-        Err(e) => tracing::warn!("issuing the minio certificate of `{host}`: {e:#}"),
+        Module::Pgsql if h.id.pg_cluster.is_some() => (
+            crate::modules::pgsql::tls::PURPOSE,
+            format!("pgsql-{}", h.addr),
+            crate::modules::pgsql::tls::cert_names(inv, h),
+        ),
+        _ => return d,
+    };
+    match issue(&name, &sans, validity) {
+        Ok(c) => {
+            d.certs.insert(purpose.into(), c);
+        }
+        Err(e) => tracing::warn!("issuing the {purpose} certificate of `{host}`: {e:#}"),
     }
     d
 }

@@ -168,7 +168,10 @@ mod tests {
         let facts = crate::facts::Facts::test_meta();
         let cert = CertPair { crt: "-----BEGIN CERTIFICATE-----\n".into(), key: "-----BEGIN PRIVATE KEY-----\n".into() };
         let opts = PlanOptions {
-            pki: Delivered { ca_crt: Some(cert.crt.clone()), certs: [("minio".to_string(), cert)].into_iter().collect() },
+            pki: Delivered {
+                ca_crt: Some(cert.crt.clone()),
+                certs: [("minio".to_string(), cert.clone()), ("pgsql".to_string(), cert)].into_iter().collect(),
+            },
             ..PlanOptions::NONE
         };
         let minio = Inventory::from_str_with(

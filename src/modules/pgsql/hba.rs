@@ -14,9 +14,6 @@
 use super::params::Pg;
 use serde_json::Value;
 
-/// Whether Postgres and pgBouncer serve TLS. Not yet: that needs the certificates
-/// the INFRA CA issues (`pg_cert`); `hostssl` rules are written commented out.
-const TLS: bool = false;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -117,6 +114,9 @@ pub fn render_rule(rule: &Value, pg: &Pg, target: Target) -> Result<Option<Rende
     let db = s(rule, "db").unwrap_or_else(|| "all".into());
     let addr = s(rule, "addr").ok_or_else(|| format!("hba rule `{title}`: `addr` is required"))?;
     let auth = s(rule, "auth").unwrap_or_else(|| "pwd".into());
+    // hostssl lines only where TLS is served (a certificate came with the request;
+    // for pgBouncer also `pgbouncer_sslmode` not `disable`)
+    let tls = pg.tls() && (target == Target::Postgres || pg.pgbouncer_sslmode != "disable");
     let mut lines = vec![];
     for a in addresses(&addr, pg)? {
         let local = a == "local";
@@ -126,7 +126,7 @@ pub fn render_rule(rule: &Value, pg: &Pg, target: Target) -> Result<Option<Rende
                 continue; // no TLS on a Unix socket
             }
             lines.push(format!("{:<9} {:<15} {:<17} {:<19} {m}", "local", db, user, ""));
-        } else if ty == "hostssl" && !TLS {
+        } else if ty == "hostssl" && !tls {
             // Without a server certificate (TLS off) such a line can never match and
             // Postgres flags it on every reload: keep it visible, commented out.
             lines.push(format!("#{:<8} {:<15} {:<17} {:<19} {m}   (tls is off)", ty, db, user, a));
@@ -184,11 +184,20 @@ mod tests {
     }
 
     #[test]
-    fn ssl_is_hostssl_commented_while_tls_is_off_and_skips_the_socket() {
-        let r = render_rule(&json!({"user": "${admin}", "addr": "world", "auth": "ssl"}), &pg(), Target::Postgres).unwrap().unwrap();
+    fn ssl_is_hostssl_where_tls_is_served_commented_elsewhere_and_skips_the_socket() {
+        let rule = json!({"user": "${admin}", "addr": "world", "auth": "ssl"});
+        let r = render_rule(&rule, &pg(), Target::Postgres).unwrap().unwrap();
         assert_eq!(r.lines.len(), 2, "{:?}", r.lines);
-        assert!(r.lines.iter().all(|l| l.starts_with("#hostssl") && l.ends_with("(tls is off)")), "{:?}", r.lines);
+        assert!(r.lines.iter().all(|l| l.starts_with("hostssl") && l.contains("dbuser_dba") && l.ends_with("scram-sha-256")), "{:?}", r.lines);
         assert_eq!(r.order, 1000);
+        // pgBouncer with pgbouncer_sslmode: disable serves no TLS
+        let r = render_rule(&rule, &pg(), Target::Pgbouncer).unwrap().unwrap();
+        assert!(r.lines.iter().all(|l| l.starts_with("#hostssl") && l.ends_with("(tls is off)")), "{:?}", r.lines);
+        // no certificate came with the request: no TLS anywhere
+        let mut p = pg();
+        p.opts = crate::options::PlanOptions::NONE;
+        let r = render_rule(&rule, &p, Target::Postgres).unwrap().unwrap();
+        assert!(r.lines.iter().all(|l| l.starts_with("#hostssl") && l.ends_with("(tls is off)")), "{:?}", r.lines);
     }
 
     #[test]

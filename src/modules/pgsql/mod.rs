@@ -28,6 +28,7 @@ pub mod remove;
 pub mod roles;
 pub mod selector;
 pub mod services;
+pub mod tls;
 pub mod tune;
 pub mod version;
 
@@ -70,6 +71,7 @@ pub fn plan_for(pg: &Pg) -> Result<ModulePlan> {
     ext::package_steps(&mut p, pg, &[])?;
     layout_steps(&mut p, pg);
     crate::modules::pki::trust_steps(&mut p, &pg.opts.pki);
+    tls::steps(&mut p, pg)?;
     backup::config_steps(&mut p, pg)?;
     patroni::config_steps(&mut p, pg)?;
     if pg.patroni_enabled {
@@ -354,10 +356,24 @@ pub(crate) mod tests {
         .unwrap()
     }
 
+    /// The meta member as a deploy plans it: with the CA and its server certificate.
     pub fn meta_pg() -> Pg {
         let inv = meta_inventory();
         let host = inv.host("10.10.10.10").unwrap();
-        Pg::new(&inv, host, &fake_facts(), 15).unwrap()
+        let mut pg = Pg::new(&inv, host, &fake_facts(), 15).unwrap();
+        pg.opts = test_options();
+        pg
+    }
+
+    pub fn test_options() -> crate::options::PlanOptions {
+        let cert = crate::options::CertPair { crt: "-----BEGIN CERTIFICATE-----\n".into(), key: "-----BEGIN PRIVATE KEY-----\n".into() };
+        crate::options::PlanOptions {
+            pki: crate::options::Delivered {
+                ca_crt: Some(cert.crt.clone()),
+                certs: [(tls::PURPOSE.to_string(), cert)].into_iter().collect(),
+            },
+            ..crate::options::PlanOptions::NONE
+        }
     }
 
     #[test]

@@ -226,8 +226,9 @@ impl Pg {
         if pwd_enc != "scram-sha-256" {
             bail!("host `{}`: `pg_pwd_enc: {pwd_enc}` is not supported; pigsty stores SCRAM verifiers\nhint: use scram-sha-256", host.addr);
         }
-        if v.s("pgbouncer_sslmode") != "disable" {
-            bail!("host `{}`: `pgbouncer_sslmode` other than disable is not supported yet (no certificates)\nhint: set it to disable", host.addr);
+        let sslmode = v.s("pgbouncer_sslmode");
+        if !["disable", "allow", "prefer", "require", "verify-ca", "verify-full"].contains(&sslmode.as_str()) {
+            bail!("host `{}`: `pgbouncer_sslmode: {sslmode}` is not a pgBouncer client_tls_sslmode\nhint: disable, allow, prefer, require, verify-ca or verify-full", host.addr);
         }
         if v.b("patroni_ssl_enabled") {
             bail!("host `{}`: `patroni_ssl_enabled: true` is not supported yet\nhint: set it to false", host.addr);
@@ -354,6 +355,11 @@ impl Pg {
     }
 
     /// `/usr/lib/postgresql/NN/bin/psql`
+    /// Postgres serves TLS: a server certificate came with the request (`tls.rs`).
+    pub fn tls(&self) -> bool {
+        self.opts.pki.certs.contains_key(super::tls::PURPOSE)
+    }
+
     pub fn psql(&self) -> crate::resources::postgres::Psql {
         crate::resources::postgres::Psql { bin: format!("{}/psql", self.bin_dir), dbsu: self.dbsu.clone(), socket: self.socket.clone(), port: self.port }
     }

@@ -180,6 +180,13 @@ pub fn parameters(pg: &Pg) -> Result<(Params, Params), String> {
     set("unix_socket_directories", pg.socket.clone());
     set("hba_file", super::HBA_FILE.into());
     set("password_encryption", pg.pwd_enc.clone());
+    if pg.tls() {
+        set("ssl", "on".into());
+        set("ssl_cert_file", super::tls::SERVER_CRT.into());
+        set("ssl_key_file", super::tls::SERVER_KEY.into());
+        set("ssl_ca_file", super::tls::CA_CRT.into());
+        set("ssl_min_protocol_version", "TLSv1.2".into());
+    }
     set("tcp_keepalives_idle", "60".into());
     set("tcp_keepalives_interval", "10".into());
     set("tcp_keepalives_count", "10".into());

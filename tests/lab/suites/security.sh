@@ -9,6 +9,9 @@
 #   never written through.
 # - Every systemd unit pigsty writes that runs as root executes only root-owned files
 #   in root-owned directories.
+# - TLS: Postgres on 5432 with the certificate the admin node issued (verify-full
+#   against the CA), a wrong host name refused; pgBouncer (6432, and 5433 through
+#   HAProxy) with `pgbouncer_sslmode: require`, plain connections then refused.
 # - The per-cluster lock: while `pigsty pgsql pitr` runs, `pigsty deploy` of the same
 #   cluster waits, then refuses naming the holder; the PITR finishes.
 # shellcheck disable=SC2034 # read by run.sh
@@ -87,6 +90,22 @@ PY
 }
 check "every path a root-run pigsty unit executes is root's, up to /" root_units_root_files
 check_eq "the backup metrics script is not in the dbsu's /pg/bin" "absent" on "test -e /pg/bin/pgbackrest-metrics && echo present || echo absent"
+
+echo "-- TLS from the INFRA CA: Postgres always, pgBouncer with pgbouncer_sslmode"
+conninfo() { # port sslmode: psql's \conninfo through that port (password from ~/.pgpass)
+  on "psql -X -q -v ON_ERROR_STOP=1 'host=$IP port=$1 dbname=meta user=dbuser_dba sslmode=$2 sslrootcert=/etc/pki/ca.crt' -c '\\conninfo'"
+}
+encrypted() { conninfo "$@" | grep -q 'SSL connection'; }
+check "5432: TLS, the certificate verified against the CA and the address (verify-full)" retry 10 2 encrypted 5432 verify-full
+check_refused "5432: a certificate check against another name fails" "does not match host name" \
+  on "psql -X 'hostaddr=$IP host=pg-nope port=5432 dbname=meta user=dbuser_dba sslmode=verify-full sslrootcert=/etc/pki/ca.crt' -c 'select 1'"
+check "deploy with -e pgbouncer_sslmode=require" on "pigsty deploy -l $IP -m pgsql -e pgbouncer_sslmode=require > /root/sec-pgb.log 2>&1"
+for port in 6432 5433; do
+  check "$port (pgBouncer): TLS verified (verify-full)" retry 10 2 encrypted "$port" verify-full
+done
+check_refused "6432: a plain connection is refused while pgBouncer requires TLS" "SSL required" conninfo 6432 disable
+check "deploy back to pgbouncer_sslmode: disable" on "pigsty deploy -l $IP -m pgsql > /root/sec-pgb-off.log 2>&1"
+check "6432: a plain connection works again" retry 10 2 conninfo 6432 disable
 
 echo "-- one command at a time per cluster"
 step "pigsty pgsql pitr pg-meta --latest, in the background" on "rm -f /root/sec-pitr.rc; setsid nohup sh -c 'pigsty pgsql pitr pg-meta --latest --yes > /root/sec-pitr.log 2>&1; echo \$? > /root/sec-pitr.rc' </dev/null >/dev/null 2>&1 &"

@@ -61,6 +61,9 @@ start_times() {
   for u in $UNITS; do echo "$u $(on systemctl show -p ActiveEnterTimestampMonotonic --value "$u")"; done
   echo "postmaster $(psql_as 5432 postgres 'select pg_postmaster_start_time()')"
 }
+tls_query() { # port sslmode: is this session encrypted? (as dbuser_dba, password from ~/.pgpass)
+  on "psql -X -q -A -t -v ON_ERROR_STOP=1 'host=$IP port=$1 dbname=meta user=dbuser_dba sslmode=$2 sslrootcert=/etc/pki/ca.crt' -c 'select ssl from pg_stat_ssl where pid = pg_backend_pid()'"
+}
 recap_changed() { # the `changed` total of a --json run's recap line
   python3 -c 'import json,sys
 r=[json.loads(l) for l in sys.stdin if l.startswith("{")]
@@ -73,6 +76,7 @@ everything_answers() { # the user-visible checks, reused after the crash
   check_eq "$when: write and read back through 5433 (primary service)" hello retry 30 2 sql_roundtrip 5433 t_primary
   check_eq "$when: write and read back through 6432 (pgbouncer)" hello retry 10 2 sql_roundtrip 6432 t_pgbouncer
   check_eq "$when: read through 5434 (replica service)" hello retry 10 2 psql_as 5434 meta "select v from t_primary where id = 1"
+  check_eq "$when: TLS through 5432, the server certificate verified against the CA (verify-full)" t retry 10 2 tls_query 5432 verify-full
   check_eq "$when: patroni /primary answers 200 on 8008" 200 retry 30 2 http_code "http://$IP:8008/primary"
   check "$when: patronictl list shows one leader" retry 10 2 one_leader
   check "$when: etcdctl endpoint health is healthy" retry 10 2 etcd_healthy
