@@ -28,7 +28,7 @@ pub fn render(pg: &Pg) -> Result<String> {
         "instance": pg.instance, "cluster": pg.cluster, "ip": pg.ip, "conf": pg.conf, "rto_name": rto_name,
         "facts": {"cpus": pg.facts.cpus, "mem_mb": pg.facts.mem_mb},
         "namespace": pg.namespace,
-        "patroni_log_dir": pg.patroni_log_dir, "patroni_port": pg.patroni_port,
+        "patroni_log_dir": pg.patroni_log_dir, "patroni_port": pg.patroni_port, "allowlist": allowlist(pg),
         "patroni_username": pg.patroni_username, "patroni_password": pg.patroni_password,
         "etcd_hosts": pg.etcd_hosts,
         "etcd_auth": pg.etcd_auth.as_ref().map(|(u, p)| json!({"username": u, "password": p})),
@@ -45,6 +45,20 @@ pub fn render(pg: &Pg) -> Result<String> {
         "watchdog_mode": pg.watchdog_mode,
     });
     crate::template::render("pgsql/patroni.yml.j2", &ctx)
+}
+
+/// Who may call Patroni's unsafe REST endpoints (POST, PATCH, ...: restart,
+/// switchover, config): the admin node, the infra nodes and the cluster's members
+/// (those in the DCS too, `allowlist_include_members`). Reads are open to all.
+pub fn allowlist(pg: &Pg) -> Vec<String> {
+    let mut v: Vec<String> = std::iter::once(pg.admin_ip.clone())
+        .chain(pg.infra_ips.iter().cloned())
+        .chain(pg.members.iter().map(|m| m.ip.clone()))
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    v.retain(|s| seen.insert(s.clone()));
+    v
 }
 
 pub fn render_hba(pg: &Pg) -> Result<String> {

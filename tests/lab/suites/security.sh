@@ -12,10 +12,12 @@
 # - TLS: Postgres on 5432 with the certificate the admin node issued (verify-full
 #   against the CA), a wrong host name refused; pgBouncer (6432, and 5433 through
 #   HAProxy) with `pgbouncer_sslmode: require`, plain connections then refused.
+# - Patroni's REST API on the node's address; an authenticated POST from a node
+#   outside the allowlist (lab2) is refused, from the admin node accepted.
 # - The per-cluster lock: while `pigsty pgsql pitr` runs, `pigsty deploy` of the same
 #   cluster waits, then refuses naming the holder; the PITR finishes.
 # shellcheck disable=SC2034 # read by run.sh
-NODES=1
+NODES=2
 # shellcheck source=SCRIPTDIR/../lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib.sh"
 
@@ -106,6 +108,16 @@ done
 check_refused "6432: a plain connection is refused while pgBouncer requires TLS" "SSL required" conninfo 6432 disable
 check "deploy back to pgbouncer_sslmode: disable" on "pigsty deploy -l $IP -m pgsql > /root/sec-pgb-off.log 2>&1"
 check "6432: a plain connection works again" retry 10 2 conninfo 6432 disable
+
+echo "-- Patroni's REST API: on the node's address; unsafe calls only from the allowlist"
+read -r patroni_user patroni_pw < <(on "python3 -c 'import yaml; a = yaml.safe_load(open(\"/etc/patroni/patroni.yml\"))[\"restapi\"][\"authentication\"]; print(a[\"username\"], a[\"password\"])'")
+reload_from() { # node: the HTTP code of an authenticated POST /reload from that node
+  lab ssh "$1" "curl -s -o /dev/null -w '%{http_code}' -u '$patroni_user:$patroni_pw' -X POST http://$IP:8008/reload"
+}
+check_eq "an authenticated POST from the admin node (in the allowlist) is accepted" 202 reload_from 1
+check_eq "the same POST from lab2 (not in the allowlist) is refused" 403 reload_from 2
+check_eq "reads stay open to all (GET /health from lab2)" 200 lab ssh 2 "curl -s -o /dev/null -w '%{http_code}' http://$IP:8008/health"
+check_refused "nothing listens on 127.0.0.1:8008" "Couldn't connect to server" on "curl -sS http://127.0.0.1:8008/health"
 
 echo "-- one command at a time per cluster"
 step "pigsty pgsql pitr pg-meta --latest, in the background" on "rm -f /root/sec-pitr.rc; setsid nohup sh -c 'pigsty pgsql pitr pg-meta --latest --yes > /root/sec-pitr.log 2>&1; echo \$? > /root/sec-pitr.rc' </dev/null >/dev/null 2>&1 &"
