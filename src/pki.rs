@@ -9,7 +9,7 @@
 //! Keys travel only in the request on the node's stdin, never in arguments or logs.
 use crate::modules::pki::{days, CA_CRT, CA_KEY, ISSUED_DIR};
 use crate::options::{CertPair, Delivered};
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use std::path::Path;
 
 /// Controller: what goes with the request of `host` for `module`: the local CA
@@ -72,74 +72,11 @@ pub fn issue(name: &str, sans: &[String], validity_days: u32) -> Result<CertPair
     issue_in(Path::new(ISSUED_DIR), Path::new(CA_CRT), Path::new(CA_KEY), name, sans, validity_days, now())
 }
 
-/// Certificates are issued again when fewer days than this remain.
-pub const RENEW_DAYS: i64 = 30;
+pub use crate::resources::ca::RENEW_DAYS;
+use crate::resources::ca::issue_in;
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-/// What is kept next to an issued certificate to decide whether it still serves.
-#[derive(serde::Serialize, serde::Deserialize, PartialEq, Eq)]
-struct IssuedMeta {
-    sans: Vec<String>,
-    /// sha256 of the CA certificate that signed it
-    ca: String,
-    /// not after, seconds since the epoch
-    expires: i64,
-}
-
-fn issue_in(dir: &Path, ca_crt: &Path, ca_key: &Path, name: &str, sans: &[String], validity_days: u32, now: i64) -> Result<CertPair> {
-    if !ca_key.exists() {
-        bail!("no CA key at `{}` on this node\nhint: run pigsty from the admin (infra) node after `pigsty deploy -m infra` created the CA", ca_key.display());
-    }
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || name.starts_with('.') {
-        bail!("certificate name `{name}`: only letters, digits, `-`, `_`, `.`");
-    }
-    let ca_pem = std::fs::read_to_string(ca_crt).with_context(|| format!("reading `{}`", ca_crt.display()))?;
-    let ca_sum = crate::sys::fs::file_sha256(ca_crt).unwrap_or_default();
-    std::fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    let crt = dir.join(format!("{name}.crt"));
-    let key = dir.join(format!("{name}.key"));
-    let meta = dir.join(format!("{name}.json"));
-    let kept: Option<IssuedMeta> = std::fs::read(&meta).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    if let Some(m) = kept {
-        if m.sans == sans && m.ca == ca_sum && m.expires - now > RENEW_DAYS * 86_400 {
-            if let (Ok(c), Ok(k)) = (std::fs::read_to_string(&crt), std::fs::read_to_string(&key)) {
-                return Ok(CertPair { crt: c, key: k });
-            }
-        }
-    }
-    use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair, KeyUsagePurpose, SanType};
-    let ca_key_pem = std::fs::read_to_string(ca_key).with_context(|| format!("reading `{}`", ca_key.display()))?;
-    let signer = KeyPair::from_pem(&ca_key_pem).with_context(|| format!("`{}` is not a private key rcgen can use", ca_key.display()))?;
-    let issuer = Issuer::from_ca_cert_pem(&ca_pem, signer).with_context(|| format!("`{}` is not a CA certificate", ca_crt.display()))?;
-    let mut p = CertificateParams::new(Vec::<String>::new())?;
-    p.distinguished_name.push(DnType::CommonName, sans.first().cloned().unwrap_or_else(|| name.to_string()));
-    for s in sans {
-        p.subject_alt_names.push(match s.parse::<std::net::IpAddr>() {
-            Ok(ip) => SanType::IpAddress(ip),
-            Err(_) => SanType::DnsName(s.as_str().try_into().with_context(|| format!("`{s}` is not a DNS name"))?),
-        });
-    }
-    p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-    let start = time::OffsetDateTime::from_unix_timestamp(now)?;
-    p.not_before = start - time::Duration::hours(1);
-    p.not_after = start + time::Duration::days(i64::from(validity_days));
-    p.serial_number = Some(rcgen::SerialNumber::from_slice(&rand::random::<[u8; 16]>()));
-    let leaf_key = KeyPair::generate()?;
-    let leaf = p.signed_by(&leaf_key, &issuer).context("signing the certificate with the CA")?;
-    let (c, k) = (leaf.pem(), leaf_key.serialize_pem());
-    crate::sys::fs::write_atomic(&key, k.as_bytes(), 0o600, None, None)?;
-    crate::sys::fs::write_atomic(&crt, c.as_bytes(), 0o644, None, None)?;
-    let m = IssuedMeta { sans: sans.to_vec(), ca: ca_sum, expires: p.not_after.unix_timestamp() };
-    crate::sys::fs::write_atomic(&meta, &serde_json::to_vec(&m)?, 0o600, None, None)?;
-    Ok(CertPair { crt: c, key: k })
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 //! `rcgen` (no openssl, nothing passed through a shell). Created once, never replaced:
 //! every certificate hangs on it.
 use super::{Delta, ResError, ResResult, Resource, State};
-use std::path::PathBuf;
+use crate::options::CertPair;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
 
 pub struct Ca {
     pub dir: PathBuf,
@@ -66,9 +68,136 @@ impl Resource for Ca {
     }
 }
 
+/// Certificates are issued again when fewer days than this remain.
+pub const RENEW_DAYS: i64 = 30;
+
+/// What is kept next to an issued certificate to decide whether it still serves.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+struct IssuedMeta {
+    sans: Vec<String>,
+    /// sha256 of the CA certificate that signed it
+    ca: String,
+    /// not after, seconds since the epoch
+    expires: i64,
+}
+
+/// The certificate `name` in `dir` was issued for exactly `sans`, by the CA at
+/// `ca_crt`, and has more than [`RENEW_DAYS`] left at `now`.
+pub fn still_serves(dir: &Path, ca_crt: &Path, name: &str, sans: &[String], now: i64) -> bool {
+    let ca_sum = crate::sys::fs::file_sha256(ca_crt).unwrap_or_default();
+    let kept: Option<IssuedMeta> = std::fs::read(dir.join(format!("{name}.json"))).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    kept.is_some_and(|m| m.sans == sans && m.ca == ca_sum && m.expires - now > RENEW_DAYS * 86_400)
+        && dir.join(format!("{name}.crt")).exists()
+        && dir.join(format!("{name}.key")).exists()
+}
+
+/// A server certificate for `name` with `sans` (DNS names and IPs) signed by the CA
+/// at `ca_crt`/`ca_key`, kept in `dir` (`<name>.crt`, `.key` 0600, `.json`); the one
+/// kept there while [`still_serves`] says so.
+pub fn issue_in(dir: &Path, ca_crt: &Path, ca_key: &Path, name: &str, sans: &[String], validity_days: u32, now: i64) -> Result<CertPair> {
+    if !ca_key.exists() {
+        bail!("no CA key at `{}` on this node\nhint: run pigsty from the admin (infra) node after `pigsty deploy -m infra` created the CA", ca_key.display());
+    }
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) || name.starts_with('.') {
+        bail!("certificate name `{name}`: only letters, digits, `-`, `_`, `.`");
+    }
+    let ca_pem = std::fs::read_to_string(ca_crt).with_context(|| format!("reading `{}`", ca_crt.display()))?;
+    let ca_sum = crate::sys::fs::file_sha256(ca_crt).unwrap_or_default();
+    std::fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let crt = dir.join(format!("{name}.crt"));
+    let key = dir.join(format!("{name}.key"));
+    let meta = dir.join(format!("{name}.json"));
+    if still_serves(dir, ca_crt, name, sans, now) {
+        if let (Ok(c), Ok(k)) = (std::fs::read_to_string(&crt), std::fs::read_to_string(&key)) {
+            return Ok(CertPair { crt: c, key: k });
+        }
+    }
+    use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, Issuer, KeyPair, KeyUsagePurpose, SanType};
+    let ca_key_pem = std::fs::read_to_string(ca_key).with_context(|| format!("reading `{}`", ca_key.display()))?;
+    let signer = KeyPair::from_pem(&ca_key_pem).with_context(|| format!("`{}` is not a private key rcgen can use", ca_key.display()))?;
+    let issuer = Issuer::from_ca_cert_pem(&ca_pem, signer).with_context(|| format!("`{}` is not a CA certificate", ca_crt.display()))?;
+    let mut p = CertificateParams::new(Vec::<String>::new())?;
+    p.distinguished_name.push(DnType::CommonName, sans.first().cloned().unwrap_or_else(|| name.to_string()));
+    for s in sans {
+        p.subject_alt_names.push(match s.parse::<std::net::IpAddr>() {
+            Ok(ip) => SanType::IpAddress(ip),
+            Err(_) => SanType::DnsName(s.as_str().try_into().with_context(|| format!("`{s}` is not a DNS name"))?),
+        });
+    }
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    let start = time::OffsetDateTime::from_unix_timestamp(now)?;
+    p.not_before = start - time::Duration::hours(1);
+    p.not_after = start + time::Duration::days(i64::from(validity_days));
+    p.serial_number = Some(rcgen::SerialNumber::from_slice(&rand::random::<[u8; 16]>()));
+    let leaf_key = KeyPair::generate()?;
+    let leaf = p.signed_by(&leaf_key, &issuer).context("signing the certificate with the CA")?;
+    let (c, k) = (leaf.pem(), leaf_key.serialize_pem());
+    crate::sys::fs::write_atomic(&key, k.as_bytes(), 0o600, None, None)?;
+    crate::sys::fs::write_atomic(&crt, c.as_bytes(), 0o644, None, None)?;
+    let m = IssuedMeta { sans: sans.to_vec(), ca: ca_sum, expires: p.not_after.unix_timestamp() };
+    crate::sys::fs::write_atomic(&meta, &serde_json::to_vec(&m)?, 0o600, None, None)?;
+    Ok(CertPair { crt: c, key: k })
+}
+
+/// A server certificate issued on this node by its own CA (the infra node: nginx),
+/// kept in `dir` as `<name>.crt` and `<name>.key`; issued again when the names
+/// change, the CA changed, or fewer than [`RENEW_DAYS`] remain.
+pub struct IssuedCert {
+    pub dir: PathBuf,
+    pub ca_dir: PathBuf,
+    pub name: String,
+    pub sans: Vec<String>,
+    pub days: u32,
+}
+
+impl Resource for IssuedCert {
+    fn kind(&self) -> &'static str {
+        "certificate"
+    }
+    fn name(&self) -> String {
+        format!("{} ({})", self.name, self.sans.join(", "))
+    }
+    fn check(&self) -> ResResult<State> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if still_serves(&self.dir, &self.ca_dir.join("ca.crt"), &self.name, &self.sans, now) {
+            return Ok(State::InSync);
+        }
+        if self.dir.join(format!("{}.crt", self.name)).exists() {
+            Ok(State::drift("issue again (names, CA or expiry)"))
+        } else {
+            Ok(State::create())
+        }
+    }
+    fn apply(&self) -> ResResult<()> {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        issue_in(&self.dir, &self.ca_dir.join("ca.crt"), &self.ca_dir.join("ca.key"), &self.name, &self.sans, self.days, now)
+            .map_err(|e| ResError::msg(format!("issuing `{}`: {e:#}", self.name)))?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_certificate_is_issued_on_the_node_once_and_again_for_new_names() {
+        let d = tempfile::tempdir().unwrap();
+        Ca::new(d.path().join("pki"), "pigsty-ca", 3650).apply().unwrap();
+        let mut c = IssuedCert { dir: d.path().join("pki/issued"), ca_dir: d.path().join("pki"), name: "nginx-10.0.0.1".into(), sans: vec!["10.0.0.1".into()], days: 397 };
+        assert_eq!(c.check().unwrap(), State::create());
+        c.apply().unwrap();
+        assert!(c.check().unwrap().in_sync());
+        c.sans.push("h.pigsty".into());
+        assert!(matches!(c.check().unwrap(), State::Drift(_)));
+        c.apply().unwrap();
+        assert!(c.check().unwrap().in_sync());
+    }
 
     #[test]
     fn a_ca_is_made_once_and_kept() {

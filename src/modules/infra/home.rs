@@ -124,6 +124,10 @@ fn infra_links(h: &Host) -> Vec<Link> {
     let ip = &h.addr;
     let on = |k: &str| p.bool(k).unwrap_or(false);
     let mut l = vec![];
+    if on("nginx_enabled") && p.str("nginx_sslmode").is_ok_and(|m| m != "disable") {
+        let port = p.var_port("nginx_ssl_port");
+        l.push(link("CA certificate", format!("https://{ip}:{port}/ca.crt"), "the INFRA CA: trust it to verify pigsty's TLS (Postgres, nginx)"));
+    }
     if on("prometheus_enabled") {
         let port = p.var_port("prometheus_port");
         l.push(link("Prometheus", format!("http://{ip}:{port}/"), "metrics query and graphs"));
@@ -182,7 +186,22 @@ fn portal(host: &Host) -> Result<Vec<Portal>> {
     Ok(out)
 }
 
-/// `/etc/nginx/conf.d/pigsty.conf`: the home server and one server per portal domain.
+/// The nginx server certificate of this infra node (issued on the node by its CA):
+/// its name in `/etc/pki/issued` and the names it carries (the address, the node
+/// name, every portal domain, localhost).
+pub fn cert(host: &Host) -> Result<(String, Vec<String>)> {
+    let mut sans = vec![host.addr.clone()];
+    sans.extend(host.id.nodename.clone());
+    sans.extend(portal(host)?.into_iter().map(|x| x.domain));
+    sans.extend(["localhost".to_string(), "127.0.0.1".to_string()]);
+    let mut seen = std::collections::BTreeSet::new();
+    sans.retain(|n| seen.insert(n.clone()));
+    Ok((format!("nginx-{}", host.addr), sans))
+}
+
+/// `/etc/nginx/conf.d/pigsty.conf`: the home server and one server per portal domain,
+/// on HTTP and (`nginx_sslmode` enable) HTTPS, or (enforce) HTTPS with HTTP
+/// redirected, except the local package repository and the exporter's status page.
 pub fn nginx_conf(host: &Host, v: &Map<String, Value>) -> Result<String> {
     let p = P { host: &host.addr, v };
     let www = p.str("nginx_home")?;
@@ -190,9 +209,18 @@ pub fn nginx_conf(host: &Host, v: &Map<String, Value>) -> Result<String> {
     let portals = portal(host)?;
     let home_domain = portals.iter().find(|x| x.name == "home").map(|x| x.domain.clone());
     let others: Vec<&Portal> = portals.iter().filter(|x| x.name != "home" && (x.endpoint.is_some() || x.path.is_some())).collect();
+    let mode = p.str("nginx_sslmode")?;
+    let ssl = (mode != "disable").then(|| {
+        let (name, _) = cert(host).unwrap_or_default();
+        let dir = crate::modules::pki::ISSUED_DIR;
+        json!({
+            "port": p.var_port("nginx_ssl_port"), "enforce": mode == "enforce",
+            "crt": format!("{dir}/{name}.crt"), "key": format!("{dir}/{name}.key"), "ca": crate::modules::pki::CA_CRT,
+        })
+    });
     template::render(
         "infra/nginx-pigsty.conf.j2",
-        &json!({ "port": p.port("nginx_port")?, "www": www, "home_domain": home_domain, "portals": others }),
+        &json!({ "port": p.port("nginx_port")?, "www": www, "home_domain": home_domain, "portals": others, "ssl": ssl }),
     )
 }
 

@@ -34,6 +34,7 @@ use crate::inventory::{Host, Inventory};
 use crate::resources::{
     Absent, Debconf, Dir, DirFiles, File, FileCaps, Fresh, HttpCheck, OnlyIf, Package, Service, UpstreamPackage, Wait,
 };
+use crate::resources::ca::IssuedCert;
 use crate::sys::Cmd;
 use crate::template;
 use anyhow::{bail, Context, Result};
@@ -409,10 +410,20 @@ fn nginx(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
     plan.add(Dir::new(&www));
     plan.add(File::new(format!("{www}/index.html"), page));
     plan.add(Absent::new("/etc/nginx/sites-enabled/default"));
+    let mut watched = vec!["/etc/nginx/conf.d".to_string(), "/etc/nginx/conf.d/pigsty.conf".into(), "/etc/nginx/sites-enabled".into()];
+    if p.str("nginx_sslmode")? != "disable" {
+        // HTTPS with a certificate this node's CA issues here (the CA was made above)
+        let (name, sans) = home::cert(host)?;
+        let days = crate::modules::pki::days(host.var_str("nginx_cert_validity")).min(3650);
+        let dir = crate::modules::pki::ISSUED_DIR;
+        plan.add(IssuedCert { dir: dir.into(), ca_dir: crate::modules::pki::CA_DIR.into(), name: name.clone(), sans, days });
+        watched.push(format!("{dir}/{name}.crt"));
+    }
     plan.add(File::new("/etc/nginx/conf.d/pigsty.conf", home::nginx_conf(host, &map)?));
     plan.add(validate("nginx config is valid", Cmd::new("nginx").args(["-t", "-q"])));
     plan.add(Service::running("nginx.service"));
-    plan.add(Fresh::reload_workers("nginx.service", &["/etc/nginx/conf.d", "/etc/nginx/conf.d/pigsty.conf", "/etc/nginx/sites-enabled"]));
+    let watched: Vec<&str> = watched.iter().map(String::as_str).collect();
+    plan.add(Fresh::reload_workers("nginx.service", &watched));
     if nginx_exp_on {
         plan.add(Service::running("prometheus-nginx-exporter.service"));
         plan.add(Fresh::restart("prometheus-nginx-exporter.service", &["/etc/default/prometheus-nginx-exporter"]));

@@ -364,6 +364,26 @@ fn nginx_site_for_portal_proxies_domains() {
 }
 
 #[test]
+fn nginx_sslmode_disable_serves_http_only_and_enforce_redirects_but_the_repository() {
+    let mut inv = four();
+    inv.hosts[0].vars.insert("nginx_sslmode".into(), json!("disable"));
+    let h = &inv.hosts[0];
+    let conf = home::nginx_conf(h, &h.vars).unwrap();
+    assert!(!conf.contains("listen 443"), "{conf}");
+    assert!(!conf.contains("/ca.crt"), "{conf}");
+    inv.hosts[0].vars.insert("nginx_sslmode".into(), json!("enforce"));
+    let h = &inv.hosts[0];
+    let conf = home::nginx_conf(h, &h.vars).unwrap();
+    assert!(conf.contains("listen 443 ssl default_server;"), "{conf}");
+    assert!(conf.contains("return 301 https://$host$request_uri;"), "{conf}");
+    let repo = &conf[conf.find("location /pigsty/").unwrap()..];
+    let repo = &repo[..repo.find('}').unwrap()];
+    assert!(!repo.contains("return 301"), "the local repository stays on plain HTTP: {repo}");
+    let plan = crate::modules::infra::plan(&crate::modules::Ctx::new(&inv, &inv.hosts[0], &crate::facts::Facts::test_meta())).unwrap();
+    assert!(plan.steps().any(|s| s.res.kind() == "certificate" && s.res.name().starts_with("nginx-10.10.10.10 (10.10.10.10")));
+}
+
+#[test]
 fn portal_endpoint_that_would_break_nginx_is_refused() {
     let mut inv = four();
     inv.hosts[0].vars.insert("infra_portal".into(), json!({ "x": { "domain": "x.pigsty; include /etc/passwd" } }));

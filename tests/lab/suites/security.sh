@@ -12,6 +12,7 @@
 # - TLS: Postgres on 5432 with the certificate the admin node issued (verify-full
 #   against the CA), a wrong host name refused; pgBouncer (6432, and 5433 through
 #   HAProxy) with `pgbouncer_sslmode: require`, plain connections then refused.
+# - nginx_sslmode enforce: HTTP redirected to HTTPS (the local repository aside).
 # - Patroni's REST API on the node's address; an authenticated POST from a node
 #   outside the allowlist (lab2) is refused, from the admin node accepted.
 # - The per-cluster lock: while `pigsty pgsql pitr` runs, `pigsty deploy` of the same
@@ -108,6 +109,14 @@ done
 check_refused "6432: a plain connection is refused while pgBouncer requires TLS" "SSL required" conninfo 6432 disable
 check "deploy back to pgbouncer_sslmode: disable" on "pigsty deploy -l $IP -m pgsql > /root/sec-pgb-off.log 2>&1"
 check "6432: a plain connection works again" retry 10 2 conninfo 6432 disable
+
+echo "-- nginx_sslmode: enforce redirects HTTP to HTTPS, but the local repository"
+check "deploy INFRA with -e nginx_sslmode=enforce" on "pigsty deploy -l $IP -m infra -e nginx_sslmode=enforce > /root/sec-nginx.log 2>&1"
+check_eq "http://$IP/ redirects to https" "301 https://$IP/" on "curl -s -o /dev/null -w '%{http_code} %{redirect_url}' http://$IP/"
+check_eq "https://$IP/ answers, verified against the CA" 200 on "curl -s -o /dev/null -w '%{http_code}' --cacert /etc/pki/ca.crt https://$IP/"
+check_fails "http://$IP/pigsty/ is not redirected (apt on nodes that do not trust the CA yet)" on "curl -s -o /dev/null -w '%{http_code}' http://$IP/pigsty/ | grep -q 301"
+check "deploy INFRA back to nginx_sslmode: enable" on "pigsty deploy -l $IP -m infra > /root/sec-nginx-back.log 2>&1"
+check_eq "http://$IP/ answers on HTTP again" 200 on "curl -s -o /dev/null -w '%{http_code}' http://$IP/"
 
 echo "-- Patroni's REST API: on the node's address; unsafe calls only from the allowlist"
 read -r patroni_user patroni_pw < <(on "python3 -c 'import yaml; a = yaml.safe_load(open(\"/etc/patroni/patroni.yml\"))[\"restapi\"][\"authentication\"]; print(a[\"username\"], a[\"password\"])'")

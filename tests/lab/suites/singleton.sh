@@ -112,6 +112,8 @@ check "alertmanager answers" on "curl -sf http://$IP:9059/-/healthy"
 check "pushgateway answers" on "curl -sf http://$IP:9091/-/healthy"
 check "blackbox exporter answers" on "curl -sf http://$IP:9115/metrics -o /dev/null"
 check "the nginx home page links prometheus, alertmanager, pushgateway, blackbox" home_links
+check "the home page over HTTPS, its certificate verified against the CA" on "curl -sf --cacert /etc/pki/ca.crt https://$IP/ -o /dev/null"
+check "the CA certificate downloads from the home page and is the CA's" on "curl -sf --cacert /etc/pki/ca.crt https://$IP/ca.crt | cmp - /etc/pki/ca.crt"
 check "pgbackrest info shows a full backup" retry 5 3 backup_listed
 check "wal archiving works (pg_switch_wal, then pgbackrest check)" archive_works
 check "no documented Pigsty default password in the inventory or any rendered config" \
