@@ -52,6 +52,7 @@ mod tune;
 mod time;
 mod haproxy;
 mod exporter;
+mod firewall;
 use identity::*;
 pub use identity::etc_hosts_lines;
 use packages::*;
@@ -67,6 +68,8 @@ use haproxy::*;
 pub use haproxy::haproxy_cfg;
 use exporter::*;
 pub use exporter::node_exporter_default;
+use firewall::*;
+pub use firewall::{firewall_nft, FIREWALL_UNIT};
 
 pub const HAPROXY_UNIT: &str = "haproxy.service";
 pub const HAPROXY_DIR: &str = "/etc/haproxy";
@@ -204,6 +207,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     ntp(h, ctx.facts, &mut p)?;
     haproxy(ctx, &mut p)?;
     node_exporter(h, &mut p)?;
+    firewall(h, &mut p)?;
     super::pki::trust_steps(&mut p, &ctx.opts.pki);
     // Restarts and reloads happen now, so the checks below see the new processes.
     p.flush();
@@ -296,6 +300,10 @@ pub fn plan_remove(_ctx: &Ctx) -> Result<ModulePlan> {
         crate::resources::Absent::new(HAPROXY_UNIT_FILE),
         vec![Handler::DaemonReload],
     );
+    // the node leaves pigsty: so does pigsty's firewall table
+    p.add(Service::stopped(FIREWALL_UNIT));
+    p.add_notify(crate::resources::Absent::new(FIREWALL_UNIT_FILE), vec![Handler::DaemonReload]);
+    p.add(crate::resources::Absent::new(FIREWALL_FILE));
     Ok(p)
 }
 
@@ -458,6 +466,33 @@ pub(crate) mod tests {
             v.contains(&("vm.nr_hugepages".into(), "1024".into())),
             "{v:?}"
         );
+    }
+
+    #[test]
+    fn firewall_zone_lets_the_intranet_in_and_the_world_to_public_ports_only() {
+        let t = with(&["{node_firewall_intranet: [10.10.10.10/32, 10.10.10.11, 'fd00::/8'], node_firewall_public_port: [5432, 22, 22]}"], |c| firewall_nft(c.host)).unwrap();
+        assert!(t.contains("elements = { 10.10.10.10/32, 10.10.10.11 }"), "{t}");
+        assert!(t.contains("elements = { fd00::/8 }"), "{t}");
+        assert!(t.contains("policy drop;"), "{t}");
+        assert!(t.contains("tcp dport { 22, 5432 } accept"), "{t}");
+        let e = with(&["{node_firewall_intranet: [10.10.10.300/8]}"], |c| firewall_nft(c.host)).unwrap_err().to_string();
+        assert!(e.contains("`node_firewall_intranet[0]` is `10.10.10.300/8`, not an IP address or CIDR"), "{e}");
+        let e = with(&["{node_firewall_public_port: [http]}"], |c| firewall_nft(c.host)).unwrap_err().to_string();
+        assert!(e.contains("`node_firewall_public_port[0]`"), "{e}");
+        // the default: Pigsty's private ranges, ports 22, 80, 443, 5432
+        let t = with(&[], |c| firewall_nft(c.host)).unwrap();
+        assert!(t.contains("10.0.0.0/8, 192.168.0.0/16, 172.16.0.0/12") && t.contains("{ 22, 80, 443, 5432 }"), "{t}");
+        assert!(!t.contains("intranet6"), "no empty IPv6 set: {t}");
+    }
+
+    #[test]
+    fn firewall_off_removes_pigstys_table_and_none_leaves_it_alone() {
+        let names = |extra: &str| -> Vec<String> {
+            with(&[extra], |c| plan(c)).unwrap().steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).filter(|n| n.contains("firewall")).collect()
+        };
+        assert!(names("{node_firewall_mode: 'off'}").iter().any(|n| n.starts_with("service pigsty-firewall")), "{:?}", names("{node_firewall_mode: 'off'}"));
+        assert!(names("{node_firewall_mode: none}").is_empty());
+        assert!(names("{}").iter().any(|n| n.contains("firewall.nft")));
     }
 
     #[test]
