@@ -15,10 +15,12 @@
 # - nginx_sslmode enforce: HTTP redirected to HTTPS (the local repository aside).
 # - Patroni's REST API on the node's address; an authenticated POST from a node
 #   outside the allowlist (lab2) is refused, from the admin node accepted.
+# - node_firewall_mode zone: with an intranet that leaves lab3 out, lab3 reaches
+#   only the public ports of node 1; lab2 (intranet) reaches everything.
 # - The per-cluster lock: while `pigsty pgsql pitr` runs, `pigsty deploy` of the same
 #   cluster waits, then refuses naming the holder; the PITR finishes.
 # shellcheck disable=SC2034 # read by run.sh
-NODES=2
+NODES=3
 # shellcheck source=SCRIPTDIR/../lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib.sh"
 
@@ -127,6 +129,20 @@ check_eq "an authenticated POST from the admin node (in the allowlist) is accept
 check_eq "the same POST from lab2 (not in the allowlist) is refused" 403 reload_from 2
 check_eq "reads stay open to all (GET /health from lab2)" 200 lab ssh 2 "curl -s -o /dev/null -w '%{http_code}' http://$IP:8008/health"
 check_refused "nothing listens on 127.0.0.1:8008" "Couldn't connect to server" on "curl -sS http://127.0.0.1:8008/health"
+
+echo "-- node_firewall_mode: zone, with an intranet that leaves out lab3"
+reach() { # node port: can that node open a TCP connection to node 1's port?
+  lab ssh "$1" "nc -z -w 3 $IP $2"
+}
+check "deploy NODE with node_firewall_intranet [10.10.10.10/32, 10.10.10.11/32]" \
+  on "pigsty deploy -l $IP -m node -e 'node_firewall_intranet=[\"10.10.10.10/32\",\"10.10.10.11/32\"]' > /root/sec-fw.log 2>&1"
+check "lab2 (intranet) reaches node_exporter (9100)" reach 2 9100
+check_fails "lab3 (outside) does not reach node_exporter (9100)" reach 3 9100
+check_fails "lab3 does not reach Patroni (8008)" reach 3 8008
+check "lab3 reaches a public port: postgres (5432)" reach 3 5432
+check "lab3 reaches a public port: ssh (22)" reach 3 22
+check "deploy NODE back to the default intranet (10/8 ...)" on "pigsty deploy -l $IP -m node > /root/sec-fw-back.log 2>&1"
+check "lab3 reaches node_exporter again" retry 5 1 reach 3 9100
 
 echo "-- one command at a time per cluster"
 step "pigsty pgsql pitr pg-meta --latest, in the background" on "rm -f /root/sec-pitr.rc; setsid nohup sh -c 'pigsty pgsql pitr pg-meta --latest --yes > /root/sec-pitr.log 2>&1; echo \$? > /root/sec-pitr.rc' </dev/null >/dev/null 2>&1 &"
