@@ -2,7 +2,8 @@
 # Bench "singleton": `pigsty install` wall time on a fresh lab node, next to the floor:
 # `apt-get install` of the same package set plus starting the same services on an
 # identical fresh node, measured in the same run; their ratio; and the wall time of a
-# no-op re-run (`pigsty install` on the converged node).
+# no-op re-run (`pigsty install` on the converged node); and the price of TLS in new
+# connections per second through 5432, 6432 and 5433 (see `tls_cost`).
 #
 # Uses lab nodes 1 and 2 (brings the lab up with 2 nodes, takes it down at the end).
 # Writes target/bench/singleton.json. Skip with BENCH_SKIP=singleton.
@@ -16,6 +17,7 @@ LOG="$BENCH_DIR/singleton.log"
 : >"$LOG"
 error=""
 install_s="" floor_s="" noop_s="" ratio="" pkgs=""
+declare -A cps=()
 
 lab() { echo "+ $LAB $*" >>"$LOG"; "$LAB" "$@" 2>>"$LOG"; }
 finish() { "$LAB" down >>"$LOG" 2>&1 || true; }
@@ -64,14 +66,39 @@ print(" ".join(dict.fromkeys(u)))' "$BENCH_DIR/singleton.events")
   t1=$(bench_now)
   noop_s=$(bench_elapsed "$t0" "$t1")
   ratio=$(awk -v a="$install_s" -v b="$floor_s" 'BEGIN { if (b > 0) printf "%.2f\n", a / b }')
+  tls_cost
+}
+
+# The price of TLS: new connections per second (pgbench -C, `select 1`, 4 clients,
+# 10 s) as dbuser_dba through 5432 (postgres), 6432 (pgbouncer) and 5433 (HAProxy to
+# pgbouncer), plain (sslmode=disable) and with TLS (sslmode=require); pgBouncer's TLS
+# is turned on for its half (pgbouncer_sslmode: require) and off again after.
+conns_per_s() { # port sslmode
+  lab ssh 1 "echo 'select 1;' > /tmp/select1.sql && /usr/lib/postgresql/*/bin/pgbench -n -C -c 4 -j 2 -T 10 -f /tmp/select1.sql 'host=10.10.10.10 port=$1 dbname=meta user=dbuser_dba sslmode=$2'" 2>>"$LOG" |
+    sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n1
+}
+tls_cost() {
+  local port
+  for port in 5432 6432 5433; do cps[${port}_plain]=$(conns_per_s "$port" disable); done
+  cps[5432_tls]=$(conns_per_s 5432 require)
+  lab ssh 1 "pigsty deploy -l 10.10.10.10 -m pgsql -e pgbouncer_sslmode=require" >>"$LOG" 2>&1 || { error="deploy with pgbouncer TLS failed"; return 1; }
+  for port in 6432 5433; do cps[${port}_tls]=$(conns_per_s "$port" require); done
+  lab ssh 1 "pigsty deploy -l 10.10.10.10 -m pgsql" >>"$LOG" 2>&1 || true
 }
 
 run || error=${error:-"lab failed (see $LOG)"}
 
-bench_json "$NAME" "\"install_seconds\": $(json_num_or_null "$install_s"), \"floor_seconds\": $(json_num_or_null "$floor_s"), \"install_over_floor\": $(json_num_or_null "$ratio"), \"noop_rerun_seconds\": $(json_num_or_null "$noop_s"), \"packages\": $(json_str "$pkgs"), \"error\": $(json_str_or_null "$error")"
+tls_json=""
+for k in 5432_plain 5432_tls 6432_plain 6432_tls 5433_plain 5433_tls; do
+  tls_json+="\"connections_per_second_$k\": $(json_num_or_null "${cps[$k]:-}"), "
+done
+bench_json "$NAME" "$tls_json\"install_seconds\": $(json_num_or_null "$install_s"), \"floor_seconds\": $(json_num_or_null "$floor_s"), \"install_over_floor\": $(json_num_or_null "$ratio"), \"noop_rerun_seconds\": $(json_num_or_null "$noop_s"), \"packages\": $(json_str "$pkgs"), \"error\": $(json_str_or_null "$error")"
 bench_row singleton install "${install_s:-error}" s
 bench_row singleton floor_apt_install_and_start "${floor_s:-error}" s
 bench_row singleton install_over_floor "${ratio:-error}" x
 bench_row singleton noop_rerun "${noop_s:-error}" s
+for k in 5432_plain 5432_tls 6432_plain 6432_tls 5433_plain 5433_tls; do
+  bench_row singleton "connections_per_second_$k" "${cps[$k]:-error}" conn/s
+done
 [[ -z $error ]] || bench_row singleton error "$error"
 exit 0
