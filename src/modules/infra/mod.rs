@@ -509,7 +509,12 @@ fn ready(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
         plan.add(http("blackbox exporter", p.port("blackbox_port")?, "/-/healthy"));
     }
     if nginx_on {
-        plan.add(http("nginx home page", p.port("nginx_port")?, "/"));
+        if p.str("nginx_sslmode")? == "enforce" {
+            // the home page answers HTTP with a redirect to HTTPS; the status page does not
+            plan.add(http("nginx status page", p.port("nginx_port")?, "/nginx_status").expect("Active connections"));
+        } else {
+            plan.add(http("nginx home page", p.port("nginx_port")?, "/"));
+        }
         if nginx_exp_on {
             plan.add(http("nginx exporter", p.port("nginx_exporter_port")?, "/metrics").expect("nginx_up 1"));
         }
