@@ -2,7 +2,7 @@
 //! holds the CA, Pigsty's layout). For each node it sends, in the node request:
 //! - the CA certificate (public), which NODE, MINIO and PGSQL install as `/etc/pki/ca.crt`
 //!   and into the system trust store (`update-ca-certificates`), see `modules::pki`;
-//! - for MINIO and PGSQL members, a server certificate and key it issued. Issued certificates are
+//! - for ETCD, MINIO and PGSQL members, a server certificate and key it issued. Issued certificates are
 //!   kept on the admin node in `/etc/pki/issued/` (keys 0600) and re-sent unchanged
 //!   while their names still match, so a re-run changes nothing.
 //!
@@ -42,6 +42,11 @@ pub fn for_host(
             }
             ("minio", format!("minio-{}", m.ip), m.cert_names())
         }
+        Module::Etcd if h.id.etcd_seq.is_some() => (
+            crate::modules::etcd::CERT_PURPOSE,
+            format!("etcd-{}", h.addr),
+            crate::modules::etcd::cert_names(h),
+        ),
         Module::Pgsql if h.id.pg_cluster.is_some() => (
             crate::modules::pgsql::tls::PURPOSE,
             format!("pgsql-{}", h.addr),

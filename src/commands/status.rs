@@ -143,7 +143,11 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
     }
     for h in inv.etcd_members() {
         let port = h.var_int("etcd_port");
-        let ok = matches!(http::get(&format!("{}:{port}", h.addr), "/health", TIMEOUT), Ok((200, ref b)) if b.contains("true"));
+        // TLS only: etcdctl verifies the member against the CA (no login needed)
+        let ok = crate::resources::etcd_auth::etcdctl(&format!("https://{}:{port}", h.addr), None)
+            .args(["endpoint", "health"])
+            .run()
+            .is_ok_and(|o| o.success() && format!("{}{}", o.stdout, o.stderr).contains("is healthy"));
         healthy &= ok;
         let name = format!(
             "{}-{}",

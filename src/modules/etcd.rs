@@ -2,7 +2,11 @@
 //! `etcd-server` 3.4 and `etcd-client`, run from our own unit.
 //!
 //! - Member `<etcd_cluster>-<etcd_seq>`, data in `etcd_data` (kept forever: nothing
-//!   here ever removes it), client `etcd_port`, peer `etcd_peer_port`, plain HTTP.
+//!   here ever removes it), client `etcd_port`, peer `etcd_peer_port`, both HTTPS with
+//!   the server certificate the admin node issued for the member (`crate::pki`,
+//!   `/etc/etcd/server.{crt,key}`, CA `/etc/pki/ca.crt`); peers must present a
+//!   certificate of the CA (`peer-client-cert-auth`). Clients verify the server
+//!   against the CA and log in with a password.
 //! - Settings are environment files: `/etc/etcd/etcd.env` (a change restarts the
 //!   member) and `/etc/etcd/etcd-init.env` (bootstrap only: initial cluster, state
 //!   and token, which etcd reads only with an empty data directory; adding a member to
@@ -13,7 +17,9 @@
 //! - Members of a new cluster must start together (the runner converges the `etcd`
 //!   group in parallel): a member is ready only once a quorum has started.
 //! - Auth: the `root` user with `etcd_root_password`, auth enabled by the first member
-//!   (lowest `etcd_seq`). Clients authenticate as root (see [`patroni_etcd3`]).
+//!   (lowest `etcd_seq`). Patroni logs in as its cluster's own user, limited to the
+//!   cluster's key prefix (see [`patroni_etcd3`], `actions::etcd_user`); only pigsty
+//!   on the admin and etcd nodes uses root.
 use super::{Ctx, ScrapeTarget};
 use crate::engine::{Handler, ModulePlan};
 use crate::inventory::{Host, Inventory};
@@ -63,29 +69,64 @@ pub fn client_hosts(inv: &Inventory) -> Vec<String> {
 pub fn endpoints(inv: &Inventory) -> String {
     client_hosts(inv)
         .iter()
-        .map(|a| format!("http://{a}"))
+        .map(|a| format!("https://{a}"))
         .collect::<Vec<_>>()
         .join(",")
 }
 
+/// The key of the member certificate in what the controller delivers.
+pub const CERT_PURPOSE: &str = "etcd";
+pub const SERVER_CRT: &str = "/etc/etcd/server.crt";
+pub const SERVER_KEY: &str = "/etc/etcd/server.key";
+/// The CA clients and peers verify against (installed on every node by NODE).
+pub const CA_CRT: &str = crate::modules::pki::CA_CRT;
+
+/// The names a member certificate carries: its address (the subject), node name,
+/// member name, and loopback (etcd also listens on 127.0.0.1).
+pub fn cert_names(h: &Host) -> Vec<String> {
+    let mut v = vec![h.addr.clone()];
+    v.extend(h.id.nodename.clone());
+    v.extend(member_name(h).ok());
+    v.extend(["localhost".to_string(), "127.0.0.1".to_string()]);
+    let mut seen = std::collections::BTreeSet::new();
+    v.retain(|n| seen.insert(n.clone()));
+    v
+}
+
+/// The etcd user of a Patroni cluster (`pg_cluster`): limited to its key prefix.
+pub fn cluster_user(pg_cluster: &str) -> String {
+    format!("patroni-{pg_cluster}")
+}
+
+/// That user's password: derived from `etcd_root_password` and the cluster name
+/// (HMAC-SHA256), so it needs no inventory entry of its own and changes with root's.
+pub fn cluster_password(root_password: &str, pg_cluster: &str) -> String {
+    use hmac::Mac;
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(root_password.as_bytes()).expect("any key length");
+    m.update(format!("pigsty-etcd-user:{pg_cluster}").as_bytes());
+    hex::encode(&m.finalize().into_bytes()[..20])
+}
+
 /// The `etcd3` section Patroni needs to reach this DCS, as JSON (for a template):
-/// `{ hosts: [ip:port, ...], protocol: http, username: root, password: ... }`.
-/// The password is `etcd_root_password` (auth is on).
+/// `{ hosts: [ip:port, ...], protocol: https, cacert, username, password }`, the
+/// user being the cluster's own ([`cluster_user`]), never root.
 pub fn patroni_etcd3(inv: &Inventory, host: &Host) -> Result<serde_json::Value> {
     let pw = host.str("etcd_root_password").with_context(|| {
         format!("host `{}`: required variable `etcd_root_password` is not set\nhint: set it in the inventory (`pigsty configure` generates credentials)", host.addr)
     })?;
-    Ok(
-        json!({ "hosts": client_hosts(inv), "protocol": "http", "username": "root", "password": pw }),
-    )
+    let cluster = host.id.pg_cluster.clone().with_context(|| format!("host `{}` has no `pg_cluster`", host.addr))?;
+    Ok(json!({
+        "hosts": client_hosts(inv), "protocol": "https", "cacert": CA_CRT,
+        "username": cluster_user(&cluster), "password": cluster_password(pw, &cluster),
+    }))
 }
 
-/// `name=http://ip:peer,...` for every member of the inventory.
+/// `name=https://ip:peer,...` for every member of the inventory.
 pub fn initial_cluster(inv: &Inventory) -> Result<String> {
     let mut v = vec![];
     for m in inv.etcd_members() {
         v.push(format!(
-            "{}=http://{}:{}",
+            "{}=https://{}:{}",
             member_name(m)?,
             m.addr,
             peer_port(m)
@@ -115,6 +156,7 @@ fn render(ctx: &Ctx, tmpl: &str) -> Result<String> {
         "etcd_heartbeat_interval": h.var_int("etcd_heartbeat_interval"),
         "initial_cluster": initial_cluster(ctx.inv)?,
         "endpoints": endpoints(ctx.inv),
+        "server_crt": SERVER_CRT, "server_key": SERVER_KEY, "ca_crt": CA_CRT,
     });
     crate::template::render(tmpl, &v)
 }
@@ -142,7 +184,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     let unit = crate::assets::asset("etcd/etcd.service")
         .context("embedded asset `etcd/etcd.service` is missing")?;
     let restart = || vec![Handler::Restart(ETCD_UNIT.into())];
-    let local = format!("http://{}:{}", h.addr, client_port(h));
+    let local = format!("https://{}:{}", h.addr, client_port(h));
     let first = ctx
         .inv
         .etcd_members()
@@ -160,6 +202,19 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     p.add(Package::new("etcd", ["etcd-server", "etcd-client"]));
     p.add(Dir::new("/etc/etcd"));
     p.add(Dir::new(&data).owner("etcd", "etcd").mode(0o700));
+    // TLS: the CA and the member certificate the admin node issued
+    super::pki::trust_steps(&mut p, &ctx.opts.pki);
+    match ctx.opts.pki.certs.get(CERT_PURPOSE) {
+        Some(c) => {
+            p.add_notify(File::new(SERVER_CRT, c.crt.clone()).mode(0o644).owner("etcd", "etcd"), restart());
+            p.add_notify(File::new(SERVER_KEY, c.key.clone()).mode(0o600).owner("etcd", "etcd").secret(), restart());
+        }
+        None if ctx.opts.packages_only => {}
+        None => bail!(
+            "host `{}`: no etcd certificate came with the request (the admin node has no CA at `{CA_CRT}`)\nhint: run pigsty from the admin node after INFRA created the CA (`pigsty deploy -m infra`)",
+            h.addr
+        ),
+    }
     p.add(File::new("/etc/etcd/etcd-init.env", etcd_init_env(ctx)?));
     p.add_notify(File::new("/etc/etcd/etcd.env", etcd_env(ctx)?), restart());
     p.add(File::new(
@@ -176,7 +231,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     // Older than its settings: a restart lost to an earlier failed run.
     p.add(Fresh::restart(
         ETCD_UNIT,
-        &["/etc/etcd/etcd.env", "/etc/systemd/system/etcd.service"],
+        &["/etc/etcd/etcd.env", "/etc/systemd/system/etcd.service", SERVER_CRT, SERVER_KEY],
     ));
     // Healthy = this member serves a quorum read. Credentials are harmless while auth
     // is still off and needed once it is on.
@@ -199,13 +254,13 @@ fn other_endpoints(inv: &Inventory, h: &Host) -> String {
     inv.etcd_members()
         .iter()
         .filter(|m| m.addr != h.addr)
-        .map(|m| format!("http://{}:{}", m.addr, client_port(m)))
+        .map(|m| format!("https://{}:{}", m.addr, client_port(m)))
         .collect::<Vec<_>>()
         .join(",")
 }
 
 fn peer_url(h: &Host) -> String {
-    format!("http://{}:{}", h.addr, peer_port(h))
+    format!("https://{}:{}", h.addr, peer_port(h))
 }
 
 /// `sh -c SCRIPT` with etcdctl's environment (endpoints, root credentials).
@@ -307,6 +362,8 @@ pub fn plan_remove(ctx: &Ctx) -> Result<ModulePlan> {
         "/etc/etcd/etcd.env",
         "/etc/etcd/etcd-init.env",
         "/etc/profile.d/etcdctl.sh",
+        SERVER_CRT,
+        SERVER_KEY,
     ] {
         p.add(crate::resources::Absent::new(f));
     }
@@ -332,10 +389,19 @@ mod tests {
     use super::*;
     use crate::modules::node::tests::{fake_facts, meta_inventory};
 
+    /// What a deploy delivers to an etcd member: the CA and its certificate.
+    static OPTS: std::sync::LazyLock<crate::options::PlanOptions> = std::sync::LazyLock::new(|| {
+        let cert = crate::options::CertPair { crt: "-----BEGIN CERTIFICATE-----\n".into(), key: "-----BEGIN PRIVATE KEY-----\n".into() };
+        crate::options::PlanOptions {
+            pki: crate::options::Delivered { ca_crt: Some(cert.crt.clone()), certs: [(CERT_PURPOSE.to_string(), cert)].into_iter().collect() },
+            ..crate::options::PlanOptions::NONE
+        }
+    });
+
     fn with<T>(f: impl FnOnce(&Ctx) -> T) -> T {
         let inv = meta_inventory(&[]);
         let facts = fake_facts();
-        let ctx = Ctx::new(&inv, &inv.hosts[0], &facts);
+        let ctx = Ctx::new(&inv, &inv.hosts[0], &facts).with(&OPTS);
         f(&ctx)
     }
 
@@ -369,11 +435,11 @@ all:
         let inv = Inventory::from_str("trio.yml", TRIO, &[]).unwrap();
         assert_eq!(
             initial_cluster(&inv).unwrap(),
-            "etcd-1=http://10.10.10.10:2380,etcd-2=http://10.10.10.11:2380,etcd-3=http://10.10.10.12:2380"
+            "etcd-1=https://10.10.10.10:2380,etcd-2=https://10.10.10.11:2380,etcd-3=https://10.10.10.12:2380"
         );
         assert_eq!(
             endpoints(&inv),
-            "http://10.10.10.10:2379,http://10.10.10.11:2379,http://10.10.10.12:2379"
+            "https://10.10.10.10:2379,https://10.10.10.11:2379,https://10.10.10.12:2379"
         );
     }
 
@@ -385,7 +451,7 @@ all:
             .hosts
             .iter()
             .map(|h| {
-                let ctx = Ctx::new(&inv, h, &facts);
+                let ctx = Ctx::new(&inv, h, &facts).with(&OPTS);
                 let p = plan(&ctx).unwrap();
                 let last = p.steps().last().unwrap();
                 assert_eq!(last.res.kind(), "etcd auth");
@@ -403,15 +469,20 @@ all:
     }
 
     #[test]
-    fn patroni_gets_hosts_and_root_credentials() {
-        let inv = Inventory::from_str("trio.yml", TRIO, &[]).unwrap();
-        let v = patroni_etcd3(&inv, &inv.hosts[0]).unwrap();
+    fn patroni_gets_hosts_tls_and_its_cluster_user_never_root() {
+        let text = TRIO.replace("  vars:\n", "    pg-x:\n      hosts: { 10.10.10.13: { pg_seq: 1, pg_role: primary } }\n      vars: { pg_cluster: pg-x }\n  vars:\n");
+        let inv = Inventory::from_str("trio.yml", &text, &[]).unwrap();
+        let v = patroni_etcd3(&inv, inv.host("10.10.10.13").unwrap()).unwrap();
         assert_eq!(
             v["hosts"],
             json!(["10.10.10.10:2379", "10.10.10.11:2379", "10.10.10.12:2379"])
         );
-        assert_eq!(v["username"], "root");
-        assert_eq!(v["password"], "fake-root");
+        assert_eq!(v["protocol"], "https");
+        assert_eq!(v["username"], "patroni-pg-x");
+        assert_eq!(v["password"], json!(cluster_password("fake-root", "pg-x")));
+        assert_ne!(cluster_password("fake-root", "pg-x"), cluster_password("fake-root", "pg-y"));
+        assert_ne!(cluster_password("fake-root", "pg-x"), cluster_password("other-root", "pg-x"));
+        assert!(!v.to_string().contains("fake-root"), "root's password never reaches Patroni");
     }
 
     #[test]
@@ -428,7 +499,7 @@ all:
     fn root_password_with_whitespace_is_refused_naming_the_key() {
         let inv = meta_inventory(&["{etcd_root_password: 'two words'}"]);
         let facts = fake_facts();
-        let Err(e) = plan(&Ctx::new(&inv, &inv.hosts[0], &facts)) else {
+        let Err(e) = plan(&Ctx::new(&inv, &inv.hosts[0], &facts).with(&OPTS)) else {
             panic!("plan accepted it")
         };
         let e = e.to_string();
@@ -459,7 +530,7 @@ all:
     fn a_member_joining_a_running_cluster_is_announced_before_it_starts() {
         let inv = Inventory::from_str("trio.yml", TRIO, &["etcd_init=existing".into()]).unwrap();
         let facts = fake_facts();
-        let ctx = Ctx::new(&inv, inv.host("10.10.10.12").unwrap(), &facts);
+        let ctx = Ctx::new(&inv, inv.host("10.10.10.12").unwrap(), &facts).with(&OPTS);
         let n = step_names(&plan(&ctx).unwrap());
         let add = n
             .iter()
@@ -471,7 +542,7 @@ all:
             .unwrap()
             .contains("ETCD_INITIAL_CLUSTER_STATE=existing"));
         let plain = Inventory::from_str("trio.yml", TRIO, &[]).unwrap();
-        let ctx = Ctx::new(&plain, plain.host("10.10.10.12").unwrap(), &facts);
+        let ctx = Ctx::new(&plain, plain.host("10.10.10.12").unwrap(), &facts).with(&OPTS);
         assert!(!step_names(&plan(&ctx).unwrap())
             .iter()
             .any(|x| x.contains("announced")));
@@ -481,7 +552,7 @@ all:
     fn a_leaving_member_is_removed_by_the_others_then_stopped_and_wiped() {
         let inv = Inventory::from_str("trio.yml", TRIO, &[]).unwrap();
         let facts = fake_facts();
-        let ctx = Ctx::new(&inv, inv.host("10.10.10.12").unwrap(), &facts);
+        let ctx = Ctx::new(&inv, inv.host("10.10.10.12").unwrap(), &facts).with(&OPTS);
         let n = step_names(&plan_remove(&ctx).unwrap());
         assert_eq!(n[0], "exec etcd member etcd-3 removed from the cluster");
         assert_eq!(n[1], "service etcd.service");

@@ -170,7 +170,7 @@ mod tests {
         let opts = PlanOptions {
             pki: Delivered {
                 ca_crt: Some(cert.crt.clone()),
-                certs: [("minio".to_string(), cert.clone()), ("pgsql".to_string(), cert)].into_iter().collect(),
+                certs: [("minio".to_string(), cert.clone()), ("etcd".to_string(), cert.clone()), ("pgsql".to_string(), cert)].into_iter().collect(),
             },
             ..PlanOptions::NONE
         };

@@ -10,7 +10,7 @@ use crate::sys::{cmd::tail, Cmd, Output};
 use std::time::Duration;
 
 pub struct EtcdAuth {
-    /// Client URL(s), comma-separated: `http://10.10.10.10:2379`.
+    /// Client URL(s), comma-separated: `https://10.10.10.10:2379`.
     pub endpoints: String,
     pub root_password: String,
     /// Create the user and enable auth (the first member), or only verify.
@@ -28,12 +28,17 @@ enum AuthState {
     Enabled,
 }
 
+/// The INFRA CA on every node (`modules::pki::CA_CRT`, written by NODE).
+pub const CA_CRT: &str = "/etc/pki/ca.crt";
+
 /// etcdctl v3 with the endpoints, short timeouts and (optionally) root credentials
 /// in the environment.
 pub fn etcdctl(endpoints: &str, root_password: Option<&str>) -> Cmd {
     let mut c = Cmd::new("etcdctl")
         .env("ETCDCTL_API", "3")
         .env("ETCDCTL_ENDPOINTS", endpoints)
+        // the members serve TLS from the INFRA CA, installed on every node by NODE
+        .env("ETCDCTL_CACERT", CA_CRT)
         .env("ETCDCTL_DIAL_TIMEOUT", "3s")
         .env("ETCDCTL_COMMAND_TIMEOUT", "10s")
         .timeout(Duration::from_secs(20));
@@ -123,6 +128,86 @@ impl Resource for EtcdAuth {
     }
 }
 
+/// The etcd user and role of one Patroni cluster: `readwrite` on its key prefix
+/// (`/pg/pg-meta/`) and nothing else, so one cluster's Patroni cannot read or change
+/// another's keys. Made with root's credentials, which stay in etcdctl's environment
+/// (never in a file, never in argv); the user's password goes through stdin.
+pub struct EtcdClusterUser {
+    pub endpoints: String,
+    pub root_password: String,
+    /// User and role name (`patroni-<cluster>`).
+    pub user: String,
+    pub password: String,
+    /// The cluster's keys: `<namespace>/<cluster>/`.
+    pub prefix: String,
+}
+
+impl EtcdClusterUser {
+    fn root(&self) -> Cmd {
+        etcdctl(&self.endpoints, Some(&self.root_password))
+    }
+    /// What is missing: the role's permission, the user, its role, its password.
+    fn missing(&self) -> ResResult<Vec<String>> {
+        let mut d = vec![];
+        let role = self.root().args(["role", "get", &self.user]).run()?;
+        let granted = role.success() && role.stdout.contains(&format!("[{}, ", self.prefix)) && role.stdout.contains("KV Read:") && role.stdout.contains("KV Write:");
+        if !role.success() && !says(&role, &["role name not found", "not found"]) {
+            return Err(ResError::msg(format!("etcd at `{}`: `role get {}` failed: {}", self.endpoints, self.user, tail(&role.stderr, &role.stdout))));
+        }
+        if !granted {
+            d.push(format!("role {}: readwrite on {}", self.user, self.prefix));
+        }
+        let user = self.root().args(["user", "get", &self.user]).run()?;
+        if !user.success() {
+            d.push(format!("add user {}", self.user));
+        } else if !user.stdout.lines().any(|l| l.contains("Roles:") && l.split_whitespace().any(|w| w == self.user)) {
+            d.push(format!("user {}: grant role {}", self.user, self.user));
+        }
+        if d.is_empty() {
+            // the password works: a read inside its prefix as that user
+            let me = etcdctl(&self.endpoints, None)
+                .env("ETCDCTL_USER", format!("{}:{}", self.user, self.password))
+                .args(["get", "--prefix", "--keys-only", "--limit=1", &self.prefix])
+                .run()?;
+            if !me.success() {
+                d.push(format!("user {}: set its password", self.user));
+            }
+        }
+        Ok(d)
+    }
+}
+
+impl Resource for EtcdClusterUser {
+    fn kind(&self) -> &'static str {
+        "etcd user"
+    }
+    fn name(&self) -> String {
+        format!("{} (readwrite {})", self.user, self.prefix)
+    }
+    fn check(&self) -> ResResult<State> {
+        Ok(State::from_diffs(self.missing()?))
+    }
+    fn apply(&self) -> ResResult<()> {
+        if self.password.chars().any(char::is_whitespace) {
+            return Err(ResError::msg("the etcd user's password contains whitespace"));
+        }
+        let ok_or_exists = |o: Output, what: &str| -> ResResult<()> {
+            if o.success() || says(&o, &["already exists"]) {
+                Ok(())
+            } else {
+                Err(ResError::msg(format!("etcdctl {what}: {}", tail(&o.stderr, &o.stdout))))
+            }
+        };
+        ok_or_exists(self.root().args(["role", "add", &self.user]).run()?, "role add")?;
+        self.root().args(["role", "grant-permission", "--prefix=true", &self.user, "readwrite", &self.prefix]).ok()?;
+        let pw = format!("{}\n", self.password);
+        ok_or_exists(self.root().args(["user", "add", &self.user, "--interactive=false"]).stdin(pw.clone()).run()?, "user add")?;
+        self.root().args(["user", "passwd", &self.user, "--interactive=false"]).stdin(pw).ok()?;
+        self.root().args(["user", "grant-role", &self.user, &self.user]).ok()?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,6 +216,11 @@ mod tests {
     fn root_password_goes_to_the_environment_not_argv() {
         let c = etcdctl("http://127.0.0.1:2379", Some("s3cret")).args(["user", "get", "root"]);
         assert!(!c.display().contains("s3cret"), "{}", c.display());
+    }
+
+    #[test]
+    fn the_ca_is_where_node_puts_it() {
+        assert_eq!(CA_CRT, crate::modules::pki::CA_CRT);
     }
 
     #[test]

@@ -12,7 +12,7 @@
 #                                       a failed check when it does not
 #   retry N SECONDS CMD...              run CMD up to N times, SECONDS apart; its last status
 #   singleton_on_node1                  node 1 runs the singleton with this build's binary
-#   etcdctl_on1 ADDR ARGS...            etcdctl as root on node 1 against ADDR:2379
+#   etcdctl_on1 ADDR ARGS...            etcdctl as root on node 1 against https://ADDR:2379
 #   forget_pg_test ADDR...              node 1 forgets an old pg-test: etcd keys, host keys
 #   lab VERB ARGS...                    tests/lab/lab.sh
 #   at_exit CMD...                      run CMD when the suite ends (cleanup of what it started)
@@ -171,7 +171,7 @@ singleton_on_node1() {
 etcdctl_on1() {
   local ep=$1
   shift
-  lab ssh 1 "pw=\$(sed -n 's/^    etcd_root_password: *//p' /etc/pigsty/pigsty.yml | head -n1); ETCDCTL_API=3 ETCDCTL_USER=root:\$pw etcdctl --endpoints=http://$ep:2379 $*"
+  lab ssh 1 "pw=\$(sed -n 's/^    etcd_root_password: *//p' /etc/pigsty/pigsty.yml | head -n1); ETCDCTL_API=3 ETCDCTL_USER=root:\$pw etcdctl --cacert=/etc/pki/ca.crt --endpoints=https://$ep:2379 $*"
 }
 
 forget_pg_test() {

@@ -47,10 +47,12 @@ pub struct Job {
     pub honor_labels: bool,
     /// Blackbox module, for probe jobs (`ping`).
     pub probe: Option<String>,
+    /// Scraped over HTTPS, the server verified against this CA file (`etcd`).
+    pub tls_ca: Option<String>,
 }
 
 fn job(name: &str, desc: &str, path: &str) -> Job {
-    Job { name: name.into(), desc: desc.into(), metrics_path: path.into(), honor_labels: false, probe: None }
+    Job { name: name.into(), desc: desc.into(), metrics_path: path.into(), honor_labels: false, probe: None, tls_ca: None }
 }
 
 /// The scrape jobs of the Prometheus on an infra node whose merged params are `v`:
@@ -68,7 +70,8 @@ pub fn jobs(inv: &Inventory, v: &Map<String, Value>) -> Vec<Job> {
     }
     out.push(job("node", "node: node_exporter on every node", &exporter_path));
     out.push(job("haproxy", "haproxy: HAProxy's built-in prometheus exporter", "/metrics"));
-    out.push(job("etcd", "etcd: etcd server metrics", "/metrics"));
+    // etcd serves only TLS (its /metrics needs no login)
+    out.push(Job { tls_ca: Some(crate::modules::pki::CA_CRT.into()), ..job("etcd", "etcd: etcd server metrics over https", "/metrics") });
     out.push(job("pgsql", "pgsql: postgres exporter", &exporter_path));
     out.push(job("pgbouncer", "pgbouncer: pgbouncer exporter", &exporter_path));
     out.push(job("patroni", "patroni: Patroni REST API metrics", "/metrics"));

@@ -88,6 +88,8 @@ pub struct Pg {
     pub etcd_hosts: Vec<String>,
     /// `Some((user, password))` when Patroni logs in to etcd.
     pub etcd_auth: Option<(String, String)>,
+    /// Root's password, to make this cluster's etcd user (kept in memory only).
+    pub etcd_root_password: Option<String>,
 
     // business
     pub users: Vec<Value>,
@@ -166,7 +168,7 @@ fn cluster_dir(fs_main: &str, cluster: &str, version: u32) -> String {
 
 
 /// Whether Patroni logs in to etcd, and as whom: what the ETCD module says clients
-/// use (`etcd::patroni_etcd3`: `root` / `etcd_root_password`, auth always on there).
+/// use (`etcd::patroni_etcd3`: the cluster's own user, auth always on there).
 /// `etcd_auth: false` (a host variable) turns the login off here, for an etcd run
 /// without RBAC. Logging in to an etcd without auth is harmless anyway (Patroni notes
 /// "authentication is not enabled" and goes on).
@@ -290,6 +292,7 @@ impl Pg {
             watchdog_mode: v.s("patroni_watchdog_mode"),
             etcd_hosts,
             etcd_auth: etcd_auth(inv, host),
+            etcd_root_password: host.str("etcd_root_password").map(str::to_string),
             users: v.list("pg_users"),
             databases: v.list("pg_databases"),
             default_roles: v.list("pg_default_roles"),

@@ -30,7 +30,7 @@ pub fn render(pg: &Pg) -> Result<String> {
         "namespace": pg.namespace,
         "patroni_log_dir": pg.patroni_log_dir, "patroni_port": pg.patroni_port, "allowlist": allowlist(pg),
         "patroni_username": pg.patroni_username, "patroni_password": pg.patroni_password,
-        "etcd_hosts": pg.etcd_hosts,
+        "etcd_hosts": pg.etcd_hosts, "etcd_cacert": crate::modules::etcd::CA_CRT,
         "etcd_auth": pg.etcd_auth.as_ref().map(|(u, p)| json!({"username": u, "password": p})),
         "timings": {"ttl": t.ttl, "loop_wait": t.loop_wait, "retry_timeout": t.retry_timeout,
                      "primary_start_timeout": t.primary_start_timeout, "safety_margin": t.safety_margin},
@@ -99,8 +99,24 @@ fn dcs_config(pg: &Pg) -> Result<PatroniDcsConfig> {
     Ok(PatroniDcsConfig { api: pg.patroni_api(), top, parameters: dcs, postgresql })
 }
 
-/// Steps before the service starts: HBA file, patroni.yml, unit.
+/// This cluster's etcd user (`etcd::cluster_user`), readwrite on its keys only,
+/// before Patroni logs in with it.
+fn etcd_user_step(p: &mut ModulePlan, pg: &Pg) {
+    let (Some((user, password)), Some(root)) = (&pg.etcd_auth, &pg.etcd_root_password) else {
+        return;
+    };
+    p.add(crate::resources::etcd_auth::EtcdClusterUser {
+        endpoints: pg.etcd_hosts.iter().map(|h| format!("https://{h}")).collect::<Vec<_>>().join(","),
+        root_password: root.clone(),
+        user: user.clone(),
+        password: password.clone(),
+        prefix: format!("{}/{}/", pg.namespace.trim_end_matches('/'), pg.cluster),
+    });
+}
+
+/// Steps before the service starts: the etcd user, HBA file, patroni.yml, unit.
 pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
+    etcd_user_step(p, pg);
     hba_step(p, pg)?;
     p.add_notify(
         File::new(PATRONI_YML, render(pg)?).mode(0o600).owner(&pg.dbsu, &pg.dbsu).secret(),

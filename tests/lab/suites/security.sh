@@ -17,6 +17,8 @@
 #   outside the allowlist (lab2) is refused, from the admin node accepted.
 # - node_firewall_mode zone: with an intranet that leaves lab3 out, lab3 reaches
 #   only the public ports of node 1; lab2 (intranet) reaches everything.
+# - etcd: HTTPS only on 2379 and 2380, peers without a certificate of the CA refused;
+#   Patroni logs in as its cluster's user, which cannot touch another cluster's keys.
 # - The per-cluster lock: while `pigsty pgsql pitr` runs, `pigsty deploy` of the same
 #   cluster waits, then refuses naming the holder; the PITR finishes.
 # shellcheck disable=SC2034 # read by run.sh
@@ -168,6 +170,25 @@ check "lab3 reaches a public port: postgres (5432)" reach 3 5432
 check "lab3 reaches a public port: ssh (22)" reach 3 22
 check "deploy NODE back to the default intranet (10/8 ...)" on "pigsty deploy -l $IP -m node > /root/sec-fw-back.log 2>&1"
 check "lab3 reaches node_exporter again" retry 5 1 reach 3 9100
+
+echo "-- etcd: TLS on both ports, peers need a certificate of the CA, one user per cluster"
+check_fails "plain HTTP to the client port (2379) gets no answer" on "curl -sf -m 5 http://$IP:2379/version"
+check "HTTPS to 2379, verified against the CA, answers" on "curl -sf -m 5 --cacert /etc/pki/ca.crt https://$IP:2379/version | grep -q etcdserver"
+check_fails "plain HTTP to the peer port (2380) gets no answer" on "curl -sf -m 5 http://$IP:2380/members"
+check_fails "HTTPS to 2380 without a client certificate is refused" on "curl -sf -m 5 --cacert /etc/pki/ca.crt https://$IP:2380/members"
+check "HTTPS to 2380 with the member's certificate is accepted" on "curl -sf -m 5 --cacert /etc/pki/ca.crt --cert /etc/etcd/server.crt --key /etc/etcd/server.key https://$IP:2380/members"
+check_eq "patroni.yml logs in as the cluster's own etcd user, not root" patroni-pg-meta \
+  on "python3 -c 'import yaml; print(yaml.safe_load(open(\"/etc/patroni/patroni.yml\"))[\"etcd3\"][\"username\"])'"
+as_pg_meta() { # etcdctl ARGS as patroni-pg-meta with the password from patroni.yml
+  on "u=\$(python3 -c 'import yaml; e = yaml.safe_load(open(\"/etc/patroni/patroni.yml\"))[\"etcd3\"]; print(e[\"username\"] + \":\" + e[\"password\"])'); ETCDCTL_API=3 ETCDCTL_USER=\$u etcdctl --cacert=/etc/pki/ca.crt --endpoints=https://$IP:2379 $*"
+}
+step "as root: a key of another cluster, /pg/pg-other/secret" etcdctl_on1 "$IP" put /pg/pg-other/secret hidden
+at_exit etcdctl_on1 "$IP" del --prefix /pg/pg-other/
+check "patroni-pg-meta reads its own keys (/pg/pg-meta/leader)" as_pg_meta get /pg/pg-meta/leader
+check_refused "patroni-pg-meta cannot read another cluster's keys" "permission denied" as_pg_meta get /pg/pg-other/secret
+check_refused "patroni-pg-meta cannot write outside its prefix" "permission denied" as_pg_meta put /pg/pg-other/x y
+check "the etcd root password is in no file pigsty wrote for Patroni (/etc/patroni, /pg)" \
+  on "pw=\$(sed -n 's/^    etcd_root_password: *//p' /etc/pigsty/pigsty.yml | head -n1); test -n \"\$pw\" && { grep -rlF -- \"\$pw\" /etc/patroni /pg/conf /pg/bin /etc/pgbackrest /etc/pgbouncer; test \$? -eq 1; }"
 
 echo "-- one command at a time per cluster"
 step "pigsty pgsql pitr pg-meta --latest, in the background" on "rm -f /root/sec-pitr.rc; setsid nohup sh -c 'pigsty pgsql pitr pg-meta --latest --yes > /root/sec-pitr.log 2>&1; echo \$? > /root/sec-pitr.rc' </dev/null >/dev/null 2>&1 &"
