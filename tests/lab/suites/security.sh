@@ -107,7 +107,8 @@ check "5432: TLS, the certificate verified against the CA and the address (verif
 check_refused "5432: a certificate check against another name fails" "does not match host name" \
   on "psql -X 'hostaddr=$IP host=pg-nope port=5432 dbname=meta user=dbuser_dba sslmode=verify-full sslrootcert=/etc/pki/ca.crt' -c 'select 1'"
 # the inventory asks for TLS from the admin user on the network (Pigsty's `auth: ssl`
-# rule) and no longer lets it in with a bare password from the intranet
+# rule) and no longer lets it in with a bare password from the intranet (neither by
+# its own rule nor as a member of dbrole_readonly)
 hba_rules=$(cat <<'YML'
 pg_default_hba_rules:
   - { user: '${dbsu}',    db: all,         addr: local,     auth: ident, title: 'dbsu local',           order: 100 }
@@ -120,7 +121,7 @@ pg_default_hba_rules:
   - { user: '${admin}',   db: all,         addr: local,     auth: pwd,   title: 'admin via the socket', order: 450 }
   - { user: '${admin}',   db: all,         addr: world,     auth: ssl,   title: 'admin: TLS and password', order: 500 }
   - { user: '+dbrole_readonly', db: all,   addr: localhost, auth: pwd,   title: 'readers local',        order: 550 }
-  - { user: '+dbrole_readonly', db: all,   addr: intra,     auth: pwd,   title: 'readers intranet',     order: 600 }
+  - { user: '+dbrole_readonly', db: all,   addr: intra,     auth: ssl,   title: 'readers intranet: TLS', order: 600 }
 YML
 )
 step "HBA rules without the admin's intranet password rule, in /root/sec-hba.yml" \
