@@ -11,7 +11,7 @@ use crate::template;
 use anyhow::{bail, Result};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Serialize)]
 struct Link {
@@ -330,11 +330,13 @@ pub fn render(inv: &Inventory, host: &Host, v: &Map<String, Value>) -> Result<St
         })
         .collect();
 
-    let paths: BTreeMap<String, String> = prom::jobs(inv, v).into_iter().map(|j| (j.name, j.metrics_path)).collect();
+    let jobs = prom::jobs(inv, v);
+    let paths: BTreeMap<String, String> = jobs.iter().map(|j| (j.name.clone(), j.metrics_path.clone())).collect();
+    let tls: BTreeSet<String> = jobs.iter().filter(|j| j.tls_ca.is_some()).map(|j| j.name.clone()).collect();
     let mut targets: BTreeMap<String, Vec<TargetRow>> = BTreeMap::new();
     for t in scrape_targets(inv) {
         let path = t.labels.get("__metrics_path__").or(paths.get(&t.job)).cloned().unwrap_or_else(|| "/metrics".into());
-        let scheme = t.labels.get("__scheme__").cloned().unwrap_or_else(|| "http".into());
+        let scheme = t.labels.get("__scheme__").cloned().unwrap_or_else(|| if tls.contains(&t.job) { "https" } else { "http" }.into());
         targets.entry(t.job.clone()).or_default().push(TargetRow {
             ins: t.labels.get("ins").cloned().unwrap_or_default(),
             cls: t.labels.get("cls").cloned().unwrap_or_default(),
