@@ -23,7 +23,7 @@
 use super::{Ctx, ScrapeTarget};
 use crate::engine::{Handler, ModulePlan};
 use crate::inventory::{Host, Inventory};
-use crate::resources::etcd_auth::etcdctl;
+use crate::resources::etcd_auth::{etcdctl, EtcdMember, Membership};
 use crate::resources::{Dir, EtcdAuth, File, Fresh, Package, Service, Wait};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
@@ -263,37 +263,9 @@ fn peer_url(h: &Host) -> String {
     format!("https://{}:{}", h.addr, peer_port(h))
 }
 
-/// `sh -c SCRIPT` with etcdctl's environment (endpoints, root credentials).
-fn etcd_sh(endpoints: &str, password: &str, script: &str) -> crate::sys::Cmd {
-    let c = etcdctl(endpoints, Some(password));
-    let mut sh = crate::sys::Cmd::new("sh")
-        .args(["-c", script])
-        .timeout(Duration::from_secs(30));
-    for (k, v) in c.envs() {
-        sh = sh.env(k, v);
-    }
-    sh
-}
-
-/// A shell loop that runs `cmd` until it succeeds, retrying for 60 s only while etcd
-/// answers "unhealthy cluster" or "not enough started members". With the strict
-/// reconfiguration check, etcd refuses a member add or remove until every member
-/// that must stay has been connected to the leader for 5 s (`HealthInterval`):
-/// right after a member joined or restarted, that is not yet the case.
-fn while_unhealthy(cmd: &str) -> String {
-    format!(
-        "i=0; while :; do \
-           out=$({cmd} 2>&1) && exit 0; \
-           i=$((i + 1)); \
-           case $out in *'unhealthy cluster'*|*'not enough started members'*) [ $i -lt 30 ] || break ;; *) break ;; esac; \
-           sleep 2; \
-         done; echo \"$out\" >&2; exit 1"
-    )
-}
-
 /// `etcdctl member add` on the other members, unless this member has data already
 /// or the cluster lists its peer URL.
-fn member_add(ctx: &Ctx, data: &str, password: &str) -> Result<crate::resources::Exec> {
+fn member_add(ctx: &Ctx, data: &str, password: &str) -> Result<EtcdMember> {
     let h = ctx.host;
     let others = other_endpoints(ctx.inv, h);
     if others.is_empty() {
@@ -303,24 +275,14 @@ hint: `etcd_init: existing` is for a member added to a running cluster",
             h.addr
         );
     }
-    let name = member_name(h)?;
-    let peer = peer_url(h);
-    // etcd refuses a member add ("unhealthy cluster") until its leader has been
-    // connected to a quorum for a few seconds (5 s in etcd 3.5): right after an earlier
-    // member joined, that is not yet the case. Only that answer is retried, for 60 s.
-    let add = while_unhealthy(&format!("etcdctl member add {name} --peer-urls={peer}"));
-    Ok(crate::resources::Exec::new(
-        &format!("etcd member {name} announced to the cluster"),
-        etcd_sh(&others, password, &add).timeout(Duration::from_secs(120)),
-    )
-    .unless(etcd_sh(
-        &others,
-        password,
-        &format!("test -d {data}/member || etcdctl member list | grep -qF ', {peer},'"),
-    ))
-    .why("member add")
-    // Until this member starts the cluster has no quorum for a login: no re-check.
-    .no_recheck())
+    Ok(EtcdMember {
+        endpoints: others,
+        root_password: password.to_string(),
+        name: member_name(h)?,
+        peer_url: peer_url(h),
+        data_dir: data.to_string(),
+        action: Membership::Add,
+    })
 }
 
 /// The plan that takes this member out of its cluster (`pigsty etcd rm`): removed
@@ -335,27 +297,14 @@ pub fn plan_remove(ctx: &Ctx) -> Result<ModulePlan> {
     let others = other_endpoints(ctx.inv, h);
     let mut p = ModulePlan::new("etcd");
     if !others.is_empty() {
-        let find = format!("etcdctl member list | awk -F', ' '$4 == \"{peer}\" {{print $1}}'");
-        p.add(
-            crate::resources::Exec::new(
-                &format!("etcd member {name} removed from the cluster"),
-                etcd_sh(
-                    &others,
-                    &password,
-                    &format!(
-                        "id=$({find}); test -z \"$id\" || {{ {}; }}",
-                        while_unhealthy("etcdctl member remove \"$id\"")
-                    ),
-                )
-                .timeout(Duration::from_secs(120)),
-            )
-            .unless(etcd_sh(
-                &others,
-                &password,
-                &format!("! etcdctl member list | grep -qF ', {peer},'"),
-            ))
-            .why("member remove"),
-        );
+        p.add(EtcdMember {
+            endpoints: others,
+            root_password: password.clone(),
+            name: name.clone(),
+            peer_url: peer.clone(),
+            data_dir: data.clone(),
+            action: Membership::Remove,
+        });
     }
     p.add(Service::stopped(ETCD_UNIT));
     for f in [
@@ -534,7 +483,7 @@ all:
         let n = step_names(&plan(&ctx).unwrap());
         let add = n
             .iter()
-            .position(|x| x == "exec etcd member etcd-3 announced to the cluster")
+            .position(|x| x == "etcd member etcd-3 announced to the cluster")
             .expect("member add step");
         let start = n.iter().position(|x| x == "service etcd.service").unwrap();
         assert!(add < start, "{n:#?}");
@@ -554,7 +503,7 @@ all:
         let facts = fake_facts();
         let ctx = Ctx::new(&inv, inv.host("10.10.10.12").unwrap(), &facts).with(&OPTS);
         let n = step_names(&plan_remove(&ctx).unwrap());
-        assert_eq!(n[0], "exec etcd member etcd-3 removed from the cluster");
+        assert_eq!(n[0], "etcd member etcd-3 removed from the cluster");
         assert_eq!(n[1], "service etcd.service");
         assert_eq!(n.last().unwrap(), "absent /data/etcd");
     }

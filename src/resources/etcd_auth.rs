@@ -208,6 +208,96 @@ impl Resource for EtcdClusterUser {
     }
 }
 
+/// Joining or leaving: what [`EtcdMember`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Membership {
+    /// `member add`, unless this member has data already or the cluster lists it.
+    Add,
+    /// `member remove`, when the cluster lists it.
+    Remove,
+}
+
+/// This member announced to (or taken out of) the cluster by the other members
+/// (`endpoints`), as root. With its strict reconfiguration check, etcd refuses a change
+/// ("unhealthy cluster", "not enough started members") until every member that stays
+/// has been connected to the leader for 5 s: right after a member joined or restarted
+/// that is not yet so, and only that answer is retried, for 60 s.
+pub struct EtcdMember {
+    pub endpoints: String,
+    pub root_password: String,
+    pub name: String,
+    pub peer_url: String,
+    pub data_dir: String,
+    pub action: Membership,
+}
+
+impl EtcdMember {
+    fn ctl(&self) -> Cmd {
+        etcdctl(&self.endpoints, Some(&self.root_password))
+    }
+    /// The member's id (hex, as `member remove` takes it) when the cluster lists its peer URL.
+    fn listed(&self) -> ResResult<Option<String>> {
+        let o = self.ctl().args(["member", "list", "-w", "json"]).run()?;
+        if !o.success() {
+            return Err(ResError::msg(format!("etcd at `{}`: member list: {}", self.endpoints, tail(&o.stderr, &o.stdout))));
+        }
+        let v: serde_json::Value = serde_json::from_str(&o.stdout).map_err(|e| ResError::msg(format!("member list: {e}")))?;
+        Ok(v["members"].as_array().into_iter().flatten().find_map(|m| {
+            let urls = m["peerURLs"].as_array()?;
+            urls.iter().any(|u| u.as_str() == Some(self.peer_url.as_str())).then(|| format!("{:x}", m["ID"].as_u64().unwrap_or(0)))
+        }))
+    }
+    fn while_unhealthy(&self, args: &[&str]) -> ResResult<()> {
+        let t0 = std::time::Instant::now();
+        loop {
+            let o = self.ctl().args(args.iter().copied()).timeout(Duration::from_secs(30)).run()?;
+            if o.success() {
+                return Ok(());
+            }
+            let busy = says(&o, &["unhealthy cluster", "not enough started members"]);
+            if !busy || t0.elapsed() > Duration::from_secs(60) {
+                return Err(ResError::msg(format!("etcdctl {}: {}", args[..2].join(" "), tail(&o.stderr, &o.stdout))));
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }
+}
+
+impl Resource for EtcdMember {
+    fn kind(&self) -> &'static str {
+        "etcd member"
+    }
+    fn name(&self) -> String {
+        match self.action {
+            Membership::Add => format!("{} announced to the cluster", self.name),
+            Membership::Remove => format!("{} removed from the cluster", self.name),
+        }
+    }
+    fn check(&self) -> ResResult<State> {
+        match self.action {
+            Membership::Add if std::path::Path::new(&self.data_dir).join("member").is_dir() => Ok(State::InSync),
+            Membership::Add => Ok(if self.listed()?.is_some() { State::InSync } else { State::drift(format!("member add {}", self.name)) }),
+            Membership::Remove => Ok(if self.listed()?.is_some() { State::drift(format!("member remove {}", self.name)) } else { State::InSync }),
+        }
+    }
+    fn apply(&self) -> ResResult<()> {
+        match self.action {
+            Membership::Add => {
+                let peer = format!("--peer-urls={}", self.peer_url);
+                self.while_unhealthy(&["member", "add", &self.name, &peer])
+            }
+            Membership::Remove => match self.listed()? {
+                Some(id) => self.while_unhealthy(&["member", "remove", &id]),
+                None => Ok(()),
+            },
+        }
+    }
+    /// Until a joining member starts, the cluster has no quorum to answer a re-check.
+    fn recheck(&self) -> bool {
+        self.action == Membership::Remove
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
