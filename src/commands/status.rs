@@ -143,8 +143,9 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
     }
     for h in inv.etcd_members() {
         let port = h.var_int("etcd_port");
-        // TLS only: etcdctl verifies the member against the CA (no login needed)
-        let ok = crate::resources::etcd_auth::etcdctl(&format!("https://{}:{port}", h.addr), None)
+        // TLS only: etcdctl verifies the member against the CA; a quorum read as root
+        // (etcd 3.4 counts an anonymous one as unhealthy once auth is on)
+        let ok = crate::resources::etcd_auth::etcdctl(&format!("https://{}:{port}", h.addr), h.str("etcd_root_password"))
             .args(["endpoint", "health"])
             .run()
             .is_ok_and(|o| o.success() && format!("{}{}", o.stdout, o.stderr).contains("is healthy"));
