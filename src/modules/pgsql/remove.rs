@@ -74,15 +74,16 @@ pub fn plan(pg: &Pg, r: Removal) -> Result<ModulePlan> {
         p.add(
             Exec::new(
                 &format!("cluster {} removed from the DCS", pg.cluster),
+                // -I: root's Python imports nothing from the working directory or PYTHON*
                 Cmd::new("python3")
-                    .args(["-", PATRONI_YML])
+                    .args(["-I", "-", PATRONI_YML])
                     .stdin(script.as_bytes().to_vec()),
             )
             .unless(
                 Cmd::new("sh")
                     .args([
                         "-c",
-                        &format!("! test -e {PATRONI_YML} || python3 - {PATRONI_YML} --check"),
+                        &format!("! test -e {PATRONI_YML} || python3 -I - {PATRONI_YML} --check"),
                     ])
                     .stdin(script.as_bytes().to_vec()),
             )
