@@ -106,32 +106,6 @@ encrypted() { conninfo "$@" | grep -q 'SSL connection'; }
 check "5432: TLS, the certificate verified against the CA and the address (verify-full)" retry 10 2 encrypted 5432 verify-full
 check_refused "5432: a certificate check against another name fails" "does not match host name" \
   on "psql -X 'hostaddr=$IP host=pg-nope port=5432 dbname=meta user=dbuser_dba sslmode=verify-full sslrootcert=/etc/pki/ca.crt' -c 'select 1'"
-# the inventory asks for TLS from the admin user on the network (Pigsty's `auth: ssl`
-# rule) and no longer lets it in with a bare password from the intranet (neither by
-# its own rule nor as a member of dbrole_readonly)
-hba_rules=$(cat <<'YML'
-pg_default_hba_rules:
-  - { user: '${dbsu}',    db: all,         addr: local,     auth: ident, title: 'dbsu local',           order: 100 }
-  - { user: '${dbsu}',    db: replication, addr: local,     auth: ident, title: 'dbsu replication',     order: 150 }
-  - { user: '${repl}',    db: replication, addr: localhost, auth: pwd,   title: 'replicator local',     order: 200 }
-  - { user: '${repl}',    db: replication, addr: intra,     auth: pwd,   title: 'replicator intranet',  order: 250 }
-  - { user: '${repl}',    db: postgres,    addr: intra,     auth: pwd,   title: 'replicator postgres',  order: 300 }
-  - { user: '${monitor}', db: all,         addr: localhost, auth: pwd,   title: 'monitor local',        order: 350 }
-  - { user: '${monitor}', db: all,         addr: infra,     auth: pwd,   title: 'monitor from infra',   order: 400 }
-  - { user: '${admin}',   db: all,         addr: local,     auth: pwd,   title: 'admin via the socket', order: 450 }
-  - { user: '${admin}',   db: all,         addr: world,     auth: ssl,   title: 'admin: TLS and password', order: 500 }
-  - { user: '+dbrole_readonly', db: all,   addr: localhost, auth: pwd,   title: 'readers local',        order: 550 }
-  - { user: '+dbrole_readonly', db: all,   addr: intra,     auth: ssl,   title: 'readers intranet: TLS', order: 600 }
-YML
-)
-step "HBA rules without the admin's intranet password rule, in /root/sec-hba.yml" \
-  on "echo $(base64 -w0 <<<"$hba_rules") | base64 -d > /root/sec-hba.yml"
-check "pigsty pgsql hba pg-meta with those rules" on "pigsty pgsql hba pg-meta -e @/root/sec-hba.yml > /root/sec-hba.log 2>&1"
-check_refused "the admin with sslmode=disable from $IP (not local) is refused" "no encryption" conninfo 5432 disable
-check "the admin with TLS (verify-full) from $IP gets in" encrypted 5432 verify-full
-check "pigsty pgsql hba pg-meta back to the defaults" on "pigsty pgsql hba pg-meta > /root/sec-hba-back.log 2>&1"
-check "the admin with sslmode=disable gets in again (intranet password rule)" conninfo 5432 disable
-
 check "deploy with -e pgbouncer_sslmode=require" on "pigsty deploy -l $IP -m pgsql -e pgbouncer_sslmode=require > /root/sec-pgb.log 2>&1"
 for port in 6432 5433; do
   check "$port (pgBouncer): TLS verified (verify-full)" retry 10 2 encrypted "$port" verify-full
@@ -177,7 +151,7 @@ check_fails "plain HTTP to the client port (2379) gets no answer" on "curl -sf -
 check "HTTPS to 2379, verified against the CA, answers" on "curl -sf -m 5 --cacert /etc/pki/ca.crt https://$IP:2379/version | grep -q etcdserver"
 check_fails "plain HTTP to the peer port (2380) gets no answer" on "curl -sf -m 5 http://$IP:2380/members"
 check_fails "HTTPS to 2380 without a client certificate is refused" on "curl -sf -m 5 --cacert /etc/pki/ca.crt https://$IP:2380/members"
-check "HTTPS to 2380 with the member's certificate is accepted" on "curl -sf -m 5 --cacert /etc/pki/ca.crt --cert /etc/etcd/server.crt --key /etc/etcd/server.key https://$IP:2380/members"
+check "HTTPS to 2380 with the member's certificate is accepted" on "curl -sf -m 5 --cacert /etc/pki/ca.crt --cert /etc/etcd/server.crt --key /etc/etcd/server.key https://$IP:2380/version"
 check_eq "patroni.yml logs in as the cluster's own etcd user, not root" patroni-pg-meta \
   on "python3 -c 'import yaml; print(yaml.safe_load(open(\"/etc/patroni/patroni.yml\"))[\"etcd3\"][\"username\"])'"
 as_pg_meta() { # etcdctl ARGS as patroni-pg-meta with the password from patroni.yml
