@@ -43,16 +43,18 @@ const POOL_MODES: &[&str] = &["transaction", "session", "statement"];
 
 /// Is `addr` a known alias, an IP address or a CIDR?
 pub fn valid_hba_addr(addr: &str) -> bool {
-    if HBA_ADDRS.contains(&addr) {
-        return true;
-    }
+    HBA_ADDRS.contains(&addr) || ip_or_cidr(addr).is_some()
+}
+
+/// The address of an IP address or CIDR (`10.0.0.0/8`, `fd00::/8`), `None` for anything else.
+pub fn ip_or_cidr(addr: &str) -> Option<std::net::IpAddr> {
     let (ip, bits) = match addr.split_once('/') {
         Some((i, b)) => (i, Some(b)),
         None => (addr, None),
     };
-    let Ok(ip) = ip.parse::<std::net::IpAddr>() else { return false };
+    let ip = ip.parse::<std::net::IpAddr>().ok()?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
-    bits.map_or(true, |b| b.parse::<u8>().is_ok_and(|n| n <= max))
+    bits.map_or(true, |b| b.parse::<u8>().is_ok_and(|n| n <= max)).then_some(ip)
 }
 
 struct Ctx<'a> {

@@ -18,7 +18,8 @@
 //!   group in parallel): a member is ready only once a quorum has started.
 //! - Auth: the `root` user with `etcd_root_password`, auth enabled by the first member
 //!   (lowest `etcd_seq`). Patroni logs in as its cluster's own user, limited to the
-//!   cluster's key prefix (see [`patroni_etcd3`], `actions::etcd_user`); only pigsty
+//!   cluster's key prefix (see [`patroni_etcd3`]; the PGSQL module makes the user,
+//!   `resources::etcd_auth::EtcdClusterUser`); only pigsty
 //!   on the admin and etcd nodes uses root.
 use super::{Ctx, ScrapeTarget};
 use crate::engine::{Handler, ModulePlan};
@@ -204,16 +205,9 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     p.add(Dir::new(&data).owner("etcd", "etcd").mode(0o700));
     // TLS: the CA and the member certificate the admin node issued
     super::pki::trust_steps(&mut p, &ctx.opts.pki);
-    match ctx.opts.pki.certs.get(CERT_PURPOSE) {
-        Some(c) => {
-            p.add_notify(File::new(SERVER_CRT, c.crt.clone()).mode(0o644).owner("etcd", "etcd"), restart());
-            p.add_notify(File::new(SERVER_KEY, c.key.clone()).mode(0o600).owner("etcd", "etcd").secret(), restart());
-        }
-        None if ctx.opts.packages_only => {}
-        None => bail!(
-            "host `{}`: no etcd certificate came with the request (the admin node has no CA at `{CA_CRT}`)\nhint: run pigsty from the admin node after INFRA created the CA (`pigsty deploy -m infra`)",
-            h.addr
-        ),
+    if let Some(c) = super::pki::delivered(ctx.opts, CERT_PURPOSE, "etcd certificate", &h.addr)? {
+        p.add_notify(File::new(SERVER_CRT, c.crt.clone()).mode(0o644).owner("etcd", "etcd"), restart());
+        p.add_notify(File::new(SERVER_KEY, c.key.clone()).mode(0o600).owner("etcd", "etcd").secret(), restart());
     }
     p.add(File::new("/etc/etcd/etcd-init.env", etcd_init_env(ctx)?));
     p.add_notify(File::new("/etc/etcd/etcd.env", etcd_env(ctx)?), restart());

@@ -58,6 +58,19 @@ pub fn trust_steps(p: &mut ModulePlan, d: &Delivered) {
     );
 }
 
+/// The server certificate delivered for `purpose` (`minio`, `etcd`, `pgsql`): `None`
+/// only when the plan just lists packages; otherwise a missing one is an error
+/// naming `what` ("etcd certificate").
+pub fn delivered<'a>(opts: &'a crate::options::PlanOptions, purpose: &str, what: &str, host: &str) -> Result<Option<&'a crate::options::CertPair>> {
+    match opts.pki.certs.get(purpose) {
+        Some(c) => Ok(Some(c)),
+        None if opts.packages_only => Ok(None),
+        None => bail!(
+            "host `{host}`: no {what} came with the request (the admin node has no CA at `{CA_CRT}`)\nhint: run pigsty from the admin node after INFRA created the CA (`pigsty deploy -m infra`)"
+        ),
+    }
+}
+
 /// Install a delivered server certificate (`purpose`) as `<dir>/<name>.crt`, `.key`
 /// and a combined `.pem` (HAProxy), keys 0600; `notify` on change.
 pub fn server_cert_steps(
@@ -67,13 +80,8 @@ pub fn server_cert_steps(
     host: &str,
     notify: Vec<Handler>,
 ) -> Result<()> {
-    let Some(c) = opts.pki.certs.get(purpose) else {
-        if opts.packages_only {
-            return Ok(());
-        }
-        bail!(
-            "host `{host}`: no {purpose} certificate came with the request (the admin node has no CA at `{CA_CRT}`)\nhint: run pigsty from the admin node after INFRA created the CA (`pigsty deploy -m infra`)"
-        );
+    let Some(c) = delivered(opts, purpose, &format!("{purpose} certificate"), host)? else {
+        return Ok(());
     };
     p.add(File::new(format!("{CA_DIR}/{purpose}.crt"), c.crt.clone()).mode(0o644));
     p.add(

@@ -18,12 +18,10 @@ pub fn firewall_nft(h: &Host) -> Result<String> {
     let list = |k: &str| h.var(k).and_then(Value::as_array).cloned().unwrap_or_default();
     let intranet: Vec<String> = list("node_firewall_intranet").iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect();
     for (i, e) in intranet.iter().enumerate() {
-        let (ip, bits) = e.split_once('/').map_or((e.as_str(), None), |(a, b)| (a, Some(b)));
-        let ok_bits = |max: u8| bits.map_or(true, |b| b.parse::<u8>().is_ok_and(|n| n <= max));
-        match ip.parse::<std::net::IpAddr>() {
-            Ok(std::net::IpAddr::V4(_)) if ok_bits(32) => v4.push(e.clone()),
-            Ok(std::net::IpAddr::V6(_)) if ok_bits(128) => v6.push(e.clone()),
-            _ => bail!("host `{}`: `node_firewall_intranet[{i}]` is `{e}`, not an IP address or CIDR\nhint: for example 10.0.0.0/8", h.addr),
+        match crate::inventory::business::ip_or_cidr(e) {
+            Some(std::net::IpAddr::V4(_)) => v4.push(e.clone()),
+            Some(std::net::IpAddr::V6(_)) => v6.push(e.clone()),
+            None => bail!("host `{}`: `node_firewall_intranet[{i}]` is `{e}`, not an IP address or CIDR\nhint: for example 10.0.0.0/8", h.addr),
         }
     }
     let mut ports = vec![];

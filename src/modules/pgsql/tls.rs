@@ -45,15 +45,11 @@ pub fn cert_names(inv: &Inventory, h: &Host) -> Vec<String> {
 
 /// The certificate files in `/pg/cert`; nothing when only packages are listed.
 pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
-    let (Some(c), Some(ca)) = (pg.opts.pki.certs.get(PURPOSE), pg.opts.pki.ca_crt.as_ref()) else {
-        if pg.opts.packages_only {
-            return Ok(());
-        }
-        bail!(
-            "host `{}`: no server certificate for Postgres came with the request (the admin node has no CA at `{}`)\nhint: run pigsty from the admin node after INFRA created the CA (`pigsty deploy -m infra`)",
-            pg.ip,
-            crate::modules::pki::CA_CRT
-        );
+    let Some(c) = crate::modules::pki::delivered(&pg.opts, PURPOSE, "server certificate for Postgres", &pg.ip)? else {
+        return Ok(());
+    };
+    let Some(ca) = pg.opts.pki.ca_crt.clone() else {
+        bail!("host `{}`: a server certificate for Postgres came without the CA that signed it", pg.ip);
     };
     let u = pg.dbsu.as_str();
     let mut reload = vec![Handler::Run("reload postgres (tls)".into(), pg.psql().reload_cmd())];
