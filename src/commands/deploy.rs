@@ -51,6 +51,10 @@ pub fn converge(
     if mode == Mode::Apply {
         require_secrets(inv)?;
     }
+    let addrs: Vec<&str> = selected.iter().map(|h| h.addr.as_str()).collect();
+    if let Some(e) = crate::inventory::unsupported::refusal(inv, &addrs) {
+        bail!("{e}");
+    }
     let opts = Options {
         mode,
         forks: t.forks,

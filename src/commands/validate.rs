@@ -14,6 +14,7 @@ pub fn run(g: &Global) -> Result<u8> {
     let (inv, diags) = match Inventory::load(&path, &g.extra_vars) {
         Ok(inv) => {
             let mut d = inv.check_secrets();
+            d.extend(inv.check_unsupported());
             d.extend(inv.warnings.iter().cloned());
             (Some(inv), d)
         }

@@ -46,6 +46,7 @@ pub mod business;
 mod load;
 pub mod locate;
 pub mod schema;
+pub mod unsupported;
 pub mod vars;
 mod validate;
 
@@ -624,6 +625,12 @@ impl Inventory {
     /// deploy need credentials, and `validate` reports them.
     pub fn check_secrets(&self) -> Vec<Diag> {
         validate::check_secrets(self)
+    }
+
+    /// Parameters set that pigsty does not implement and would mislead by ignoring:
+    /// errors for `validate`; `plan` and `deploy` refuse the hosts they concern.
+    pub fn check_unsupported(&self) -> Vec<Diag> {
+        unsupported::findings(self).into_iter().filter(|f| f.refuse).map(|f| f.diag).collect()
     }
 
     /// File and line where `host` got its value of `key`, `sub` going deeper into it

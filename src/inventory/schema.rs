@@ -95,6 +95,20 @@ pub struct ParamSpec {
     pub required: bool,
     #[serde(default)]
     pub when: Vec<String>,
+    /// Not implemented by pigsty (`assets/unsupported.yml`): what happens instead.
+    #[serde(skip)]
+    pub unsupported: Option<Unsupported>,
+}
+
+/// An entry of `assets/unsupported.yml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unsupported {
+    /// What pigsty does in place of what the parameter asks.
+    pub instead: String,
+    /// Ignoring it would mislead (safety, topology, connection): an error.
+    #[serde(default)]
+    pub refuse: bool,
 }
 
 fn types<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Type>, D::Error> {
@@ -131,7 +145,11 @@ impl Schema {
             .get_or_init(|| {
                 let text =
                     crate::assets::asset("params.yml").ok_or("embedded `params.yml` is missing")?;
-                Schema::parse(text)
+                let unsupported = crate::assets::asset("unsupported.yml")
+                    .ok_or("embedded `unsupported.yml` is missing")?;
+                let mut schema = Schema::parse(text)?;
+                schema.mark_unsupported(unsupported)?;
+                Ok(schema)
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -157,6 +175,20 @@ impl Schema {
             }
         }
         Ok(Schema { params })
+    }
+
+    /// Attach the entries of an `unsupported.yml` to their parameters.
+    pub fn mark_unsupported(&mut self, text: &str) -> Result<(), String> {
+        let raw: BTreeMap<String, Unsupported> = serde_yaml::from_str(text)
+            .map_err(|e| format!("embedded `unsupported.yml` is invalid: {e}"))?;
+        for (name, u) in raw {
+            let spec = self
+                .params
+                .get_mut(&name)
+                .ok_or_else(|| format!("`unsupported.yml`: `{name}` is not a parameter of params.yml"))?;
+            spec.unsupported = Some(u);
+        }
+        Ok(())
     }
 
     pub fn get(&self, name: &str) -> Option<&ParamSpec> {

@@ -22,6 +22,7 @@ use extra::*;
 use check::*;
 use assemble::*;
 pub(super) use yaml::to_json;
+pub(super) use check::show;
 
 
 /// A group as written, before membership is closed over nesting.
@@ -221,6 +222,8 @@ pub(super) fn build(
     let inv = assemble(&mut cx, schema, raw, &path, &text);
     let mut diags = cx.diags;
     diags.extend(validate::validate(&inv, opts));
+    // refusals are not load errors (real Pigsty files set them): see `unsupported`
+    diags.extend(super::unsupported::findings(&inv).into_iter().filter(|f| !f.refuse).map(|f| f.diag));
     let (errors, warnings): (Vec<Diag>, Vec<Diag>) = diags.into_iter().partition(Diag::is_error);
     if !errors.is_empty() {
         return Err(InventoryError::Invalid(
