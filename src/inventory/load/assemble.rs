@@ -174,6 +174,19 @@ pub(super) fn identity(host: &mut Host) -> Identity {
         redis_node: seq_of(v, "redis_node"),
         redis_ports: Vec::new(),
     };
+    // A cluster name makes a member only with the module's identity beside it, or when
+    // written in a group or on the host: Pigsty's `full.yml` sets `minio_cluster: minio`
+    // in all.vars, and that does not make every host a MinIO node.
+    let scoped = |k: &str| matches!(host.sources.get(k), Some(Source::Group(_) | Source::Host(_)));
+    if !scoped("pg_cluster") && id.pg_seq.is_none() && id.pg_role.is_none() {
+        id.pg_cluster = None;
+    }
+    if !scoped("minio_cluster") && id.minio_seq.is_none() {
+        id.minio_cluster = None;
+    }
+    if !scoped("redis_cluster") && id.redis_node.is_none() && !v.contains_key("redis_instances") {
+        id.redis_cluster = None;
+    }
     if let Some(inst) = v.get("redis_instances").and_then(Value::as_object) {
         let mut ports: Vec<u16> = inst.keys().filter_map(|k| k.parse::<u16>().ok()).collect();
         ports.sort_unstable();

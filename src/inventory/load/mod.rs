@@ -491,6 +491,18 @@ all:
     }
 
     #[test]
+    fn a_cluster_name_in_all_vars_makes_no_member() {
+        // Pigsty's full.yml: `minio_cluster: minio` in all.vars, one MinIO node
+        let text = "all:\n  vars:\n    minio_cluster: minio\n    redis_cluster: r\n    pg_cluster: p\n  children:\n    minio: { hosts: { 10.0.0.1: { minio_seq: 1 } } }\n    other: { hosts: { 10.0.0.2: {} } }\n    pg-x: { hosts: { 10.0.0.3: { pg_seq: 1, pg_role: primary } } }\n";
+        let inv = load(text, &[]);
+        let m = |a: &str| inv.host(a).expect("host").modules();
+        assert!(m("10.0.0.1").contains(&Module::Minio));
+        assert_eq!(m("10.0.0.2"), [Module::Node].into_iter().collect());
+        assert!(m("10.0.0.3").contains(&Module::Pgsql), "pg_seq with the all.vars name makes a member");
+        assert_eq!(inv.host("10.0.0.3").unwrap().id.pg_instance.as_deref(), Some("p-1"));
+    }
+
+    #[test]
     fn unknown_parameters_are_warnings_with_a_suggestion() {
         let text =
             "all:\n  vars:\n    pg_prot: 5432\n  children:\n    g: { hosts: { 10.0.0.1: {} } }\n";

@@ -72,10 +72,8 @@ pub(super) fn identities(inv: &Inventory, out: &mut Vec<Diag>) {
             h.groups.last().cloned().unwrap_or_else(|| "all".into())
         };
         // PGSQL: any pg identity set means the host is meant to run postgres.
-        if ["pg_cluster", "pg_seq", "pg_role"]
-            .iter()
-            .any(|k| present(h, k))
-        {
+        // A cluster name alone in all.vars makes no member (see `assemble::identity`).
+        if h.id.pg_cluster.is_some() || ["pg_seq", "pg_role"].iter().any(|k| present(h, k)) {
             let g = group_of(&["pg_cluster", "pg_seq", "pg_role"]);
             missing(
                 "pg_cluster",
@@ -96,7 +94,7 @@ pub(super) fn identities(inv: &Inventory, out: &mut Vec<Diag>) {
                 "set `pg_role` to primary, replica or offline".into(),
             );
         }
-        if ["minio_cluster", "minio_seq"].iter().any(|k| present(h, k)) {
+        if h.id.minio_cluster.is_some() || present(h, "minio_seq") {
             let g = group_of(&["minio_cluster", "minio_seq"]);
             missing(
                 "minio_cluster",
@@ -111,10 +109,7 @@ pub(super) fn identities(inv: &Inventory, out: &mut Vec<Diag>) {
                 "number minio nodes `minio_seq: 1`, `2`, ...".into(),
             );
         }
-        if ["redis_cluster", "redis_node", "redis_instances"]
-            .iter()
-            .any(|k| present(h, k))
-        {
+        if h.id.redis_cluster.is_some() || ["redis_node", "redis_instances"].iter().any(|k| present(h, k)) {
             let g = group_of(&["redis_cluster", "redis_node"]);
             missing(
                 "redis_cluster",
