@@ -61,9 +61,12 @@ pub fn timings(pg: &Pg) -> Result<Timings, String> {
             return Err(format!("`pg_rto_plan.{name}` must have 10 values [ttl, loop, retry, start, margin, inter, fastinter, downinter, rise, fall]"));
         }
         let n = |i: usize| p[i].as_u64().or_else(|| p[i].as_str().and_then(|s| s.parse().ok())).ok_or_else(|| format!("`pg_rto_plan.{name}[{i}]` is not a number"));
-        let s = |i: usize| match &p[i] {
-            Value::String(s) => s.clone(),
-            other => format!("{other}s"),
+        let s = |i: usize| -> Result<String, String> {
+            let text = match &p[i] {
+                Value::String(s) => s.clone(),
+                other => format!("{other}s"),
+            };
+            haproxy_time(&text).ok_or_else(|| format!("`pg_rto_plan.{name}[{i}]`: `{text}` is not a duration like `2s` or `500ms`"))
         };
         Ok(Timings {
             ttl: n(0)?,
@@ -71,9 +74,9 @@ pub fn timings(pg: &Pg) -> Result<Timings, String> {
             retry_timeout: n(2)?,
             primary_start_timeout: n(3)?,
             safety_margin: n(4)?,
-            inter: s(5),
-            fastinter: s(6),
-            downinter: s(7),
+            inter: s(5)?,
+            fastinter: s(6)?,
+            downinter: s(7)?,
             rise: n(8)?,
             fall: n(9)?,
         })
@@ -104,6 +107,31 @@ pub fn timings(pg: &Pg) -> Result<Timings, String> {
         ));
     }
     Ok(t)
+}
+
+/// A duration as HAProxy takes it: a whole number with a unit. HAProxy 2.6 (Debian 12)
+/// rejects fractions ("unexpected character '.'"), so `0.5s` becomes `500ms`; a bare
+/// number is seconds. `None` when it is not a duration.
+pub fn haproxy_time(text: &str) -> Option<String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().ok().filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+    let ms_per = match unit.trim() {
+        "" | "s" => 1000.0,
+        "ms" => 1.0,
+        "us" => 0.001,
+        "m" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => return None,
+    };
+    let ms = n * ms_per;
+    if ms < 1.0 {
+        return (ms == 0.0).then(|| "0ms".to_string());
+    }
+    let ms = ms.round() as u64;
+    Some(if ms % 1000 == 0 { format!("{}s", ms / 1000) } else { format!("{ms}ms") })
 }
 
 /// `pg_max_conn`, resolved.
@@ -357,5 +385,22 @@ mod tests {
         assert_eq!(timings(&p).unwrap().ttl, 20, "patroni 3.2+ refuses ttl < 20");
         p.rto = json!("nope");
         assert!(timings(&p).unwrap_err().contains("pg_rto: nope"));
+    }
+
+    #[test]
+    fn haproxy_durations_are_whole_numbers_with_a_unit() {
+        // HAProxy 2.6 rejects `0.5s` ("unexpected character '.'")
+        let mut p = pg("oltp", 8192, 4);
+        p.rto = json!("fast");
+        let t = timings(&p).unwrap();
+        assert_eq!((t.inter.as_str(), t.fastinter.as_str(), t.downinter.as_str()), ("1s", "500ms", "1s"));
+        p.rto = json!("safe");
+        assert_eq!(timings(&p).unwrap().fastinter, "1500ms");
+        for (text, want) in [("2", Some("2s")), ("250ms", Some("250ms")), ("1m", Some("60s")), ("0.25s", Some("250ms")), ("x", None), ("1.5q", None), ("", None)] {
+            assert_eq!(haproxy_time(text).as_deref(), want, "{text}");
+        }
+        p.rto_plan.insert("fast".into(), json!([20, 5, 5, 15, 5, "1s", "half", "1s", 3, 3]));
+        p.rto = json!("fast");
+        assert!(timings(&p).unwrap_err().contains("`pg_rto_plan.fast[6]`: `half` is not a duration"));
     }
 }

@@ -499,6 +499,18 @@ on cat /root/ha-unreach.err | grep -E 'error|unreachable' | head -n 3 | sed 's/^
 check "lab$RI: heal" lab heal "$RI"
 check "one leader and two streaming replicas after the heal" retry 60 2 healthy_cluster
 
+echo "-- every pg_rto plan deploys, and HAProxy accepts its health-check timings"
+# the plans' HAProxy intervals include fractions of a second (fast: fastinter 0.5s),
+# which Debian 12's HAProxy 2.6 only takes as whole milliseconds
+for rto in fast safe wide 45 norm; do
+  check "pg_rto=$rto: deploy of pg-test succeeds" on "pigsty deploy -l pg-test -m pgsql -e pg_rto=$rto > /root/ha-rto.log 2>&1"
+  for ip in ${ALL_PG//,/ }; do
+    check "pg_rto=$rto: haproxy -c accepts $ip's configuration" lab ssh "$(node_of "$ip")" "haproxy -f /etc/haproxy/ -c -q"
+  done
+  [[ $rto == fast ]] && check "pg_rto=fast: fastinter rendered as 500ms" lab ssh 2 "grep -q 'fastinter 500ms' /etc/haproxy/pg-test-primary.cfg"
+done
+check "one leader and two streaming replicas after the plans" retry 60 2 healthy_cluster
+
 #------------------------------------------------------------------------------
 if [[ -n ${HA_RESULTS:-} ]]; then
   python3 - "$WORK/results.tsv" >"$HA_RESULTS" <<'PY'
