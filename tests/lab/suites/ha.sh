@@ -507,7 +507,7 @@ for rto in fast safe wide 45 norm; do
   for ip in ${ALL_PG//,/ }; do
     check "pg_rto=$rto: haproxy -c accepts $ip's configuration" lab ssh "$(node_of "$ip")" "haproxy -f /etc/haproxy/ -c -q"
   done
-  [[ $rto == fast ]] && check "pg_rto=fast: fastinter rendered as 500ms" lab ssh 2 "grep -q 'fastinter 500ms' /etc/haproxy/pg-test-primary.cfg"
+  if [[ $rto == fast ]]; then check "pg_rto=fast: fastinter rendered as 500ms" lab ssh 2 "grep -q 'fastinter 500ms' /etc/haproxy/pg-test-primary.cfg"; fi
 done
 check "one leader and two streaming replicas after the plans" retry 60 2 healthy_cluster
 
