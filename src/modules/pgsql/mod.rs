@@ -476,7 +476,7 @@ pub(crate) mod tests {
         assert_eq!(scoped("user", &["dbuser_meta"]), vec!["pg role dbuser_meta", "file /etc/pgbouncer/useropts.txt", "file /etc/pgbouncer/userlist.txt"]);
         assert_eq!(
             scoped("db", &["appdb"]),
-            vec!["package extension postgis", "pg database appdb", "pg extension postgis in appdb", "file /etc/pgbouncer/database.txt"]
+            vec!["package extension postgis", "pg database appdb", "pg privileges default privileges in appdb", "pg extension postgis in appdb", "file /etc/pgbouncer/database.txt"]
         );
         assert_eq!(scoped("hba", &[]), vec!["file /pg/conf/pg_hba.conf", "file /etc/pgbouncer/pgb_hba.conf"]);
         let svc = scoped("svc", &[]);

@@ -313,6 +313,11 @@ pub fn db_steps(p: &mut ModulePlan, pg: &Pg, db: Option<&str>, allow_drop: bool)
             continue;
         }
         p.add(PgDatabase { psql: psql.clone(), spec: d.spec.clone() });
+        // Pigsty 2.7+: what the owner creates in its database is granted like the
+        // dbsu's and the admin's objects (pg_default_privileges, for that role)
+        if let (Some(owner), false) = (&d.spec.owner, pg.default_privileges.is_empty()) {
+            p.add(PgDefaultPrivileges { psql: psql.clone(), db: name.clone(), owners: vec![owner.clone()], grants: pg.default_privileges.clone() });
+        }
         for (ext, schema) in &d.extensions {
             p.add(PgExtension { psql: psql.clone(), db: name.clone(), hint: ext_hint(pg, ext), name: ext.clone(), schema: schema.clone() });
         }
@@ -461,7 +466,7 @@ mod tests {
         let names: Vec<String> = p.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
         assert_eq!(
             names,
-            vec!["pg database app", "pg extension postgis in app", "pg database old", "pg database again", "pg database again"],
+            vec!["pg database app", "pg privileges default privileges in app", "pg extension postgis in app", "pg database old", "pg database again", "pg database again"],
         );
     }
 }

@@ -133,6 +133,12 @@ check_eq "dbuser_ro reads through 6432" hello psql_pw dbuser_ro "$RO_PW" 6432 ap
 check_eq "dbuser_ro reads through 5433" hello psql_pw dbuser_ro "$RO_PW" 5433 appdb "select v from t_app where id = 1"
 ro_cannot_write() { ! psql_pw dbuser_ro "$RO_PW" 6432 appdb "insert into t_app values (2, 'no')" 2>"$WORK/ro.err" && grep -q 'permission denied' "$WORK/ro.err"; }
 check "dbuser_ro cannot write (permission denied)" ro_cannot_write
+# the owner's own objects: Pigsty 2.7+ default privileges FOR ROLE the owner
+check "the owner dbuser_app creates a table through pgbouncer 6432" \
+  psql_pw dbuser_app "$APP_PW" 6432 appdb "create table t_own(id int primary key, v text); insert into t_own values (1, 'mine')"
+check_eq "dbuser_ro reads the owner's table through 6432" mine psql_pw dbuser_ro "$RO_PW" 6432 appdb "select v from t_own where id = 1"
+ro_cannot_write_own() { ! psql_pw dbuser_ro "$RO_PW" 6432 appdb "insert into t_own values (2, 'no')" 2>"$WORK/ro2.err" && grep -q 'permission denied for table t_own' "$WORK/ro2.err"; }
+check "dbuser_ro cannot write the owner's table (permission denied)" ro_cannot_write_own
 check "the service file routes to replicas, the primary as backup" \
   on "grep -q 'server pg-meta-1 $IP:6432 check port 8008 weight 100 backup' /etc/haproxy/pg-meta-ro.cfg"
 check_eq "the custom service port 5440 answers (the primary, as backup on a singleton)" hello \
