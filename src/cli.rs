@@ -137,6 +137,13 @@ pub struct ConfigureArgs {
     /// Embedded profile to start from
     #[arg(long, default_value = "meta")]
     pub profile: String,
+    /// An embedded profile by name, or an existing Pigsty configuration FILE to import:
+    /// its values and text kept, unset credentials generated
+    #[arg(short = 'c', long = "conf", value_name = "NAME|FILE")]
+    pub conf: Option<String>,
+    /// With -c FILE: replace passwords published in Pigsty's docs with fresh ones
+    #[arg(short = 'g', long = "generate")]
+    pub generate: bool,
     /// IPv4 address of this host (default: the primary address)
     #[arg(long, value_name = "IP")]
     pub ip: Option<String>,

@@ -73,6 +73,19 @@ pub fn configure(path: &Path, a: &ConfigureArgs) -> Result<()> {
             path.display()
         );
     }
+    let mut profile = a.profile.clone();
+    if let Some(c) = &a.conf {
+        if crate::assets::profile(c).is_some() {
+            profile = c.clone();
+        } else if Path::new(c).is_file() {
+            return import_file(path, Path::new(c), a);
+        } else {
+            bail!(
+                "`-c {c}` is neither an embedded profile nor a file\nhint: embedded profiles: {}",
+                crate::assets::profile_names().join(", ")
+            );
+        }
+    }
     let facts = Facts::gather();
     let ip = match &a.ip {
         Some(ip) => {
@@ -87,16 +100,39 @@ pub fn configure(path: &Path, a: &ConfigureArgs) -> Result<()> {
         Some(t) => t.clone(),
         None => pick_tune(facts.cpus, facts.mem_mb).to_string(),
     };
-    let text = render_profile(&a.profile, &ip, &tune)?;
+    let text = render_profile(&profile, &ip, &tune)?;
     write_inventory(path, &text)?;
     eprintln!(
         "wrote `{}` (mode 0600): profile {}, host {ip}, tuning {tune} ({} cpus, {} MiB), {} fresh credentials",
         path.display(),
-        a.profile,
+        profile,
         facts.cpus,
         facts.mem_mb,
         SECRETS.len()
     );
+    Ok(())
+}
+
+/// `-c FILE`: import an existing Pigsty configuration (see `configure_import`).
+fn import_file(out: &Path, src: &Path, a: &ConfigureArgs) -> Result<()> {
+    let name = src.display().to_string();
+    let text = std::fs::read_to_string(src).with_context(|| format!("reading `{name}`"))?;
+    let r = super::configure_import::import(&name, &text, a.generate)?;
+    write_inventory(out, &r.text)?;
+    eprintln!(
+        "wrote `{}` (mode 0600) from `{name}`: every value kept, {} credential(s) generated{}{}",
+        out.display(),
+        r.generated.len(),
+        if r.generated.is_empty() { String::new() } else { format!(" ({})", r.generated.join(", ")) },
+        if r.replaced.is_empty() { String::new() } else { format!(", {} published password(s) replaced", r.replaced.len()) },
+    );
+    if !r.published.is_empty() {
+        eprintln!(
+            "warning: {} password(s) published in Pigsty's docs are kept ({}); anyone can look them up\n  hint: `pigsty configure -c {name} -g` replaces them with fresh ones",
+            r.published.len(),
+            r.published.join(", ")
+        );
+    }
     Ok(())
 }
 
@@ -143,7 +179,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("pigsty.yml");
         std::fs::write(&p, "keep").unwrap();
-        let a = ConfigureArgs { force: false, profile: "meta".into(), ip: Some("10.0.0.1".into()), output: None, tune: None };
+        let a = ConfigureArgs { force: false, conf: None, generate: false, profile: "meta".into(), ip: Some("10.0.0.1".into()), output: None, tune: None };
         let e = configure(&p, &a).unwrap_err().to_string();
         assert!(e.contains("already exists") && e.contains("--force"), "{e}");
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "keep");
@@ -154,7 +190,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("etc/pigsty.yml");
-        let a = ConfigureArgs { force: false, profile: "meta".into(), ip: Some("10.0.0.1".into()), output: None, tune: Some("tiny".into()) };
+        let a = ConfigureArgs { force: false, conf: None, generate: false, profile: "meta".into(), ip: Some("10.0.0.1".into()), output: None, tune: Some("tiny".into()) };
         configure(&p, &a).unwrap();
         assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
         assert!(std::fs::read_to_string(&p).unwrap().contains("node_tune: tiny"));

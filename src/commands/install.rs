@@ -19,6 +19,8 @@ pub fn run(g: &Global, a: &InstallArgs) -> Result<u8> {
     if !path.exists() || a.force {
         let c = ConfigureArgs {
             force: a.force,
+            conf: None,
+            generate: false,
             profile: "meta".into(),
             ip: None,
             output: None,

@@ -6,6 +6,7 @@ use anyhow::Result;
 pub mod backup;
 pub mod completion;
 pub mod configure;
+mod configure_import;
 pub mod deploy;
 pub mod etcd;
 pub mod install;
