@@ -41,6 +41,8 @@ pub struct Facts {
     pub mem_bytes: u64,
     pub mem_mb: u64,
     pub ipv4: Vec<String>,
+    /// The interface of each of `ipv4` (`eth0`), for an L2 VIP on the node's own link.
+    pub ipv4_ifaces: BTreeMap<String, String>,
     pub primary_ipv4: Option<String>,
     pub is_root: bool,
     pub has_systemd: bool,
@@ -70,7 +72,8 @@ impl Facts {
         let mut sys = sysinfo::System::new();
         sys.refresh_memory();
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let ipv4 = local_ipv4s();
+        let ifaces = local_ipv4_ifaces();
+        let ipv4: Vec<String> = ifaces.iter().map(|(ip, _)| ip.clone()).collect();
         let primary = primary_ipv4().or_else(|| ipv4.first().cloned());
         Facts {
             hostname: nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
@@ -82,6 +85,7 @@ impl Facts {
             mem_bytes: sys.total_memory(),
             mem_mb: sys.total_memory() / 1024 / 1024,
             ipv4,
+            ipv4_ifaces: ifaces.into_iter().collect(),
             primary_ipv4: primary,
             is_root: nix::unistd::geteuid().is_root(),
             has_systemd: std::path::Path::new("/run/systemd/system").exists(),
@@ -123,6 +127,7 @@ impl Facts {
             mem_bytes: 8 << 30,
             mem_mb: 8192,
             ipv4: vec!["10.10.10.10".into()],
+            ipv4_ifaces: [("10.10.10.10".to_string(), "eth0".to_string())].into_iter().collect(),
             primary_ipv4: Some("10.10.10.10".into()),
             is_root: true,
             has_systemd: true,
@@ -144,15 +149,26 @@ impl Facts {
 
 /// Non-loopback IPv4 addresses of this host.
 pub fn local_ipv4s() -> Vec<String> {
+    local_ipv4_ifaces().into_iter().map(|(ip, _)| ip).collect()
+}
+
+/// (address, interface) of each global IPv4 address, in `ip addr` order.
+pub fn local_ipv4_ifaces() -> Vec<(String, String)> {
     let Ok(o) = Cmd::new("ip").args(["-4", "-o", "addr", "show", "scope", "global"]).run() else {
         return vec![];
     };
-    o.stdout
-        .lines()
+    parse_ip_addr(&o.stdout)
+}
+
+/// `2: eth0@if7    inet 10.10.10.11/24 brd ...` → (`10.10.10.11`, `eth0`)
+fn parse_ip_addr(out: &str) -> Vec<(String, String)> {
+    out.lines()
         .filter_map(|l| {
             let mut it = l.split_whitespace();
+            let dev = it.nth(1)?.split('@').next()?.to_string();
             it.position(|w| w == "inet")?;
-            it.next()?.split('/').next().map(str::to_string)
+            let ip = it.next()?.split('/').next()?.to_string();
+            Some((ip, dev))
         })
         .collect()
 }

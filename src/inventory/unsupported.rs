@@ -192,14 +192,12 @@ mod tests {
 
     #[test]
     fn listed_parameters_are_not_also_implemented() {
-        // pg_vip_enabled is read for the certificate's names, but binds nothing yet
-        const READ_BUT_INERT: &[&str] = &["pg_vip_enabled"];
         let schema = Schema::builtin().expect("schema");
         let code = code();
         let both: Vec<&str> = schema
             .params
             .values()
-            .filter(|s| s.unsupported.is_some() && is_read(&code, &s.name) && !READ_BUT_INERT.contains(&s.name.as_str()))
+            .filter(|s| s.unsupported.is_some() && is_read(&code, &s.name))
             .map(|s| s.name.as_str())
             .collect();
         assert!(both.is_empty(), "read by code yet listed in assets/unsupported.yml (remove them there): {both:?}");

@@ -31,6 +31,7 @@ pub mod services;
 pub mod tls;
 pub mod tune;
 pub mod version;
+pub mod vip;
 
 use params::Pg;
 
@@ -80,6 +81,7 @@ pub fn plan_for(pg: &Pg) -> Result<ModulePlan> {
     }
     pgbouncer::steps(&mut p, pg)?;
     services::steps(&mut p, pg)?;
+    vip::steps(&mut p, pg)?;
     if pg.patroni_enabled {
         backup::run_steps(&mut p, pg)?;
     }

@@ -96,6 +96,11 @@ pub fn plan(pg: &Pg, r: Removal) -> Result<ModulePlan> {
             vec![Handler::Reload(HAPROXY_UNIT.into())],
         );
     }
+    // the cluster's VIP (pg_vip_enabled), released on this member
+    p.add_notify(
+        Absent::new(super::vip::conf_path(&pg.cluster)),
+        vec![Handler::Reload("keepalived.service".into())],
+    );
     p.flush();
     for f in [
         PATRONI_YML.to_string(),

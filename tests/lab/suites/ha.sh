@@ -198,6 +198,32 @@ PY
 }
 check "prometheus scrapes node, haproxy, postgres, pgbouncer and patroni on the three members" retry 40 3 prom_has_pg_test
 
+echo "-- the L2 VIP (pg_vip_enabled): 10.10.10.3 on the primary, on no other member"
+VIP=10.10.10.3
+vip_holders() { # the members holding the VIP now, comma separated (a node that is down holds nothing)
+  local i n out=()
+  for i in 2 3 4; do
+    n=$(lab ssh "$i" "ip -4 -o addr show to $VIP/32 | wc -l") || n=0
+    if ((n > 0)); then out+=("10.10.10.$((i + 9))"); fi
+  done
+  local IFS=,
+  echo "${out[*]}"
+}
+vip_on_leader() { local h l; h=$(vip_holders) || return 1; l=$(leader_ip); echo "holders: ${h:-none}, leader: $l"; [[ -n $l && $h == "$l" ]]; }
+vip_is_primary() { [[ $(psql_at $VIP 5432 postgres "select pg_is_in_recovery()::text || ' ' || inet_server_addr()") == "false $VIP" ]]; }
+# count the holders every ~0.3s in the background until told to stop: the most ever seen
+vip_sampler_start() { # run
+  rm -f "$WORK/vip-$1.stop" "$WORK/vip-$1.samples"
+  (while [[ ! -e $WORK/vip-$1.stop ]]; do h=$(vip_holders) && echo "$h" >>"$WORK/vip-$1.samples"; sleep 0.3; done) &
+  at_exit touch "$WORK/vip-$1.stop"
+}
+vip_sampler_max() { # run: stop the sampler, print the most holders seen at once
+  touch "$WORK/vip-$1.stop"; sleep 1
+  awk -F, 'BEGIN {m = 0} {n = ($0 == "" ? 0 : NF); if (n > m) m = n} END {print m}' "$WORK/vip-$1.samples"
+}
+check "the VIP is held by the leader alone" retry 20 1 vip_on_leader
+check "psql to $VIP:5432 reaches the primary" retry 10 1 vip_is_primary
+
 echo "-- a row written through 5433 of any member reads back through 5434 of every member"
 check "create the test tables through 5433" psql_at 10.10.10.11 5433 test \
   "create table if not exists ha_rw(token text primary key, via text, ts timestamptz default now()); create table if not exists ha_probe(run text, seq int, ts timestamptz default now(), primary key (run, seq))"
@@ -227,6 +253,7 @@ check "without --yes, a wrong name typed back refuses and changes nothing" refus
 step "push tests/lab/ha to the members" bash -c "for i in 2 3 4; do '$LAB' push \$i '$HA_DIR' /root/ha || exit 1; done"
 start_writer 1 sw "$ALL_PG"
 start_watcher 1 sw "$ALL_PG"
+vip_sampler_start sw
 sleep 5
 t0=$(now)
 check "pigsty pgsql switchover pg-test --yes" on "pigsty pgsql switchover pg-test --yes > /root/ha-switchover.log 2>&1"
@@ -235,6 +262,9 @@ on cat /root/ha-switchover.log | sed 's/^/     | /'
 record switchover_command_seconds "$(secs "$t0" "$t1")"
 check "the leader moved off $old" new_leader_other_than "$old"
 check "one leader and two streaming replicas again" retry 60 2 healthy_cluster
+check "switchover: the VIP moved to the new leader alone" retry 20 1 vip_on_leader
+check "switchover: psql to $VIP:5432 reaches the new primary" retry 10 1 vip_is_primary
+check_eq "switchover: never more than one member held the VIP when sampled" 1 vip_sampler_max sw
 check "writes through 5433 go on after the switchover" retry 30 1 acks_after 1 sw "$t1"
 sleep 3
 stop_writer 1 sw
@@ -307,9 +337,12 @@ info "crash: new leader $(leader_name) after ${elect}s (ttl ${ttl}s + loop_wait 
 within() { python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= float(sys.argv[2]) else 1)" "$1" "$2"; }
 check "crash: new leader within the pg_rto budget (ttl ${ttl}s + loop_wait ${loop_wait}s; took ${elect}s)" within "$elect" "$((ttl + loop_wait))"
 check "writes through 5433 resume on the surviving nodes" retry 60 1 acks_after 1 crash "$t_kill" "lab$I"
+check "crash: the VIP is on the new leader alone" retry 30 1 vip_on_leader
+check "crash: psql to $VIP:5432 reaches the new primary" retry 10 1 vip_is_primary
 check "lab$I: start (the node boots again)" lab start "$I"
 check "$L rejoins as a replica with no manual step" retry 90 2 is_replica "$L"
 check "one leader and two streaming replicas again" retry 60 2 healthy_cluster
+check "crash: the VIP stays on the leader alone after $L rejoins" retry 20 1 vip_on_leader
 sleep 2
 stop_writer 1 crash
 v=$(verify_writes crash)
