@@ -257,6 +257,10 @@ pub enum PgsqlCmd {
         #[command(flatten)]
         confirm: Confirm,
     },
+    /// Maintenance mode: Patroni stops failing over and restarting Postgres
+    Pause { cluster: String },
+    /// Leave maintenance mode: automatic failover again
+    Resume { cluster: String },
     /// Rolling restart of Postgres through Patroni, replicas first
     Restart {
         cluster: String,

@@ -291,6 +291,46 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
     }
 }
 
+/// `pigsty pgsql pause|resume CLUSTER`: Patroni's maintenance mode (`PATCH /config`
+/// with `pause`), cluster-wide; while paused Patroni neither fails over nor restarts
+/// Postgres. Waits until `/cluster` reports the new mode.
+pub fn pause(g: &Global, cluster: &str, on: bool) -> Result<u8> {
+    let inv: Inventory = super::deploy::load_inventory(g)?;
+    let apis = cluster_apis(&inv, cluster)?;
+    let _lock = super::lock::clusters([cluster], super::lock::WAIT)?;
+    let verb = if on { "pause" } else { "resume" };
+    let (state, api) = cluster_state(&apis).map_err(|e| anyhow!("cannot read the state of `{cluster}` from patroni: {e}\nhint: `pigsty status {cluster}`"))?;
+    let is_paused = |s: &Value| s["pause"].as_bool().unwrap_or(false);
+    if is_paused(&state) == on {
+        println!("{cluster}: {}", if on { "already paused" } else { "not paused" });
+        return Ok(0);
+    }
+    let r = api.request("PATCH", "/config", Some(&json!({ "pause": on })), true)?;
+    let text = r.body.trim().to_string();
+    match r.status {
+        200 => {}
+        401 | 403 => bail!("{verb} of `{cluster}`: patroni `{}` refused the credentials ({}): {text}\nhint: check `patroni_username`/`patroni_password`", api.addr, r.status),
+        code => bail!("{verb} of `{cluster}`: patroni `{}` answered {code}: {text}", api.addr),
+    }
+    let t0 = Instant::now();
+    loop {
+        if let Ok((s, _)) = cluster_state(&apis) {
+            if is_paused(&s) == on {
+                println!(
+                    "{cluster}: {}",
+                    if on { "paused: Patroni will not fail over or restart Postgres until `pigsty pgsql resume`" } else { "resumed: automatic failover is on again" }
+                );
+                print_members(&members(&s));
+                return Ok(0);
+            }
+        }
+        if t0.elapsed() > Duration::from_secs(30) {
+            bail!("{verb} of `{cluster}`: patroni accepted it, but /cluster does not show it after 30s\nhint: `pigsty status {cluster}`");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// Members in rolling order: replicas first (by name), the leader last; only
 /// `instance` (a name or an address) when given.
 pub fn rolling_order(ms: &[Member], instance: Option<&str>) -> Result<Vec<Member>, String> {

@@ -104,12 +104,12 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
     let mut out = json!({"clusters": [], "etcd": [], "redis": []});
     let mut healthy = true;
     for c in &clusters {
-        let members: Vec<Value> = match patroni_cluster(&inv, c) {
-            Ok(v) => v
-                .get("members")
-                .cloned()
-                .and_then(|m| m.as_array().cloned())
-                .unwrap_or_default(),
+        let (paused, members): (bool, Vec<Value>) = match patroni_cluster(&inv, c) {
+            // maintenance mode (`pigsty pgsql pause`): Patroni does not fail over
+            Ok(v) => (
+                v.get("pause").and_then(Value::as_bool).unwrap_or(false),
+                v.get("members").cloned().and_then(|m| m.as_array().cloned()).unwrap_or_default(),
+            ),
             Err(e) => {
                 healthy = false;
                 out["clusters"]
@@ -132,7 +132,7 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
             .map(|h| backup_info(&inv, c, &h))
             .unwrap_or(Value::Null);
         out["clusters"].as_array_mut().map(|a| {
-            a.push(json!({"cluster": c, "members": members, "leaders": leaders, "backup": backup,
+            a.push(json!({"cluster": c, "paused": paused, "members": members, "leaders": leaders, "backup": backup,
                 "services": service_ports(&inv, c).into_iter().map(|(n, p)| json!({"name": n, "port": p})).collect::<Vec<_>>()}))
         });
     }
@@ -169,7 +169,11 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
             println!("{name}: unreachable ({})", e.as_str().unwrap_or(""));
             continue;
         }
-        println!("{name}");
+        if c["paused"] == true {
+            println!("{name} (paused: maintenance mode, no automatic failover; `pigsty pgsql resume {name}`)");
+        } else {
+            println!("{name}");
+        }
         println!(
             "  {:<14} {:<15} {:<8} {:<10} {:>3} {:>10}",
             "MEMBER", "HOST", "ROLE", "STATE", "TL", "LAG(MB)"

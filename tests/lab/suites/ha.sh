@@ -532,6 +532,26 @@ on cat /root/ha-unreach.err | grep -E 'error|unreachable' | head -n 3 | sed 's/^
 check "lab$RI: heal" lab heal "$RI"
 check "one leader and two streaming replicas after the heal" retry 60 2 healthy_cluster
 
+echo "-- maintenance mode: pause stops failover until resume"
+paused_is() { [[ $(status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clusters"][0].get("paused"))') == "$1" ]]; }
+is_paused() { paused_is True; }
+check "pigsty pgsql pause pg-test" on "pigsty pgsql pause pg-test > /root/ha-pause.log 2>&1"
+check "pigsty status shows pg-test paused" is_paused
+check "pigsty status says so in words" on "pigsty status pg-test | grep -q 'paused: maintenance mode'"
+P=$(leader_name) PIP=$(leader_ip)
+PI=$(node_of "$PIP")
+check "lab$PI: the leader's postmaster killed (SIGKILL)" lab ssh "$PI" "kill -9 \$(head -n1 /pg/data/postmaster.pid)"
+wait_s=$((ttl + loop_wait + 5))
+info "waiting ${wait_s}s (ttl + loop_wait + 5) for a failover that must not come"
+sleep "$wait_s"
+no_other_leader() { local m; m=$(members) || return 1; echo "$m"; ! awk -v p="$P" '$3 == "leader" && $1 != p' <<<"$m" | grep -q .; }
+check "paused: no replica was promoted" no_other_leader
+pg_down() { ! lab ssh "$PI" "runuser -u postgres -- pg_isready -q -h /var/run/postgresql"; }
+check "paused: Patroni did not start the killed Postgres again" pg_down
+check "pigsty pgsql resume pg-test" on "pigsty pgsql resume pg-test > /root/ha-resume.log 2>&1"
+check "pigsty status shows pg-test not paused" paused_is False
+check "resumed: one leader and two streaming replicas again" retry 90 2 healthy_cluster
+
 echo "-- every pg_rto plan deploys, and HAProxy accepts its health-check timings"
 # the plans' HAProxy intervals include fractions of a second (fast: fastinter 0.5s),
 # which Debian 12's HAProxy 2.6 only takes as whole milliseconds
