@@ -34,14 +34,24 @@ pub fn profile(name: &str) -> Option<&'static str> {
         .and_then(|f| f.contents_utf8())
 }
 
-/// Names of the embedded inventory profiles.
+/// Names of the embedded inventory profiles (`meta`, `ha/full`, ...).
 pub fn profile_names() -> Vec<String> {
-    let mut v: Vec<String> = PROFILES
-        .files()
-        .filter_map(|f| f.path().to_str())
-        .filter_map(|p| p.strip_suffix(".yml"))
-        .map(str::to_string)
-        .collect();
+    fn walk(d: &'static Dir<'static>, out: &mut Vec<String>) {
+        out.extend(d.files().filter_map(|f| f.path().to_str()).filter_map(|p| p.strip_suffix(".yml")).map(str::to_string));
+        for sub in d.dirs() {
+            walk(sub, out);
+        }
+    }
+    let mut v = Vec::new();
+    walk(&PROFILES, &mut v);
     v.sort();
     v
+}
+
+/// The one-line description of a profile (its `# desc:` line).
+pub fn profile_desc(name: &str) -> String {
+    profile(name)
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("# desc:")))
+        .map(|d| d.trim().to_string())
+        .unwrap_or_default()
 }

@@ -144,6 +144,9 @@ pub struct ConfigureArgs {
     /// With -c FILE: replace passwords published in Pigsty's docs with fresh ones
     #[arg(short = 'g', long = "generate")]
     pub generate: bool,
+    /// List the embedded profiles, one line each
+    #[arg(long)]
+    pub list: bool,
     /// IPv4 address of this host (default: the primary address)
     #[arg(long, value_name = "IP")]
     pub ip: Option<String>,

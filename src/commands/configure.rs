@@ -60,6 +60,12 @@ pub fn write_inventory(path: &Path, text: &str) -> Result<()> {
 }
 
 pub fn run(g: &Global, a: &ConfigureArgs) -> Result<u8> {
+    if a.list {
+        for name in crate::assets::profile_names() {
+            println!("{name:<12} {}", crate::assets::profile_desc(&name));
+        }
+        return Ok(0);
+    }
     let path: PathBuf = a.output.clone().unwrap_or_else(|| g.inventory_path());
     configure(&path, a)?;
     Ok(0)
@@ -86,6 +92,10 @@ pub fn configure(path: &Path, a: &ConfigureArgs) -> Result<()> {
             );
         }
     }
+    let single = crate::assets::profile(&profile).is_some_and(|t| t.contains("{{ admin_ip }}"));
+    if a.ip.is_some() && !single {
+        bail!("profile `{profile}` describes several nodes at fixed addresses (10.10.10.10 and up); `--ip` applies to single-node profiles\nhint: write it without --ip, then change the addresses in the file");
+    }
     let facts = Facts::gather();
     let ip = match &a.ip {
         Some(ip) => {
@@ -102,8 +112,9 @@ pub fn configure(path: &Path, a: &ConfigureArgs) -> Result<()> {
     };
     let text = render_profile(&profile, &ip, &tune)?;
     write_inventory(path, &text)?;
+    let hosts = if single { format!("host {ip}") } else { "nodes at the profile's addresses (10.10.10.10 and up)".to_string() };
     eprintln!(
-        "wrote `{}` (mode 0600): profile {}, host {ip}, tuning {tune} ({} cpus, {} MiB), {} fresh credentials",
+        "wrote `{}` (mode 0600): profile {}, {hosts}, tuning {tune} ({} cpus, {} MiB), {} fresh credentials",
         path.display(),
         profile,
         facts.cpus,
@@ -139,6 +150,25 @@ fn import_file(out: &Path, src: &Path, a: &ConfigureArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_profile_renders_loads_and_lacks_nothing() {
+        let names = crate::assets::profile_names();
+        for want in ["meta", "rich", "slim", "ha/full", "ha/trio", "ha/safe", "ha/dual", "demo/redis", "demo/minio"] {
+            assert!(names.iter().any(|n| n == want), "no profile {want}: {names:?}");
+        }
+        for name in &names {
+            assert!(!crate::assets::profile_desc(name).is_empty(), "{name}: no `# desc:` line");
+            let text = render_profile(name, "10.10.10.10", "oltp").unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            let inv = crate::inventory::Inventory::from_str_with(name, &text, &[], &crate::inventory::LoadOptions { resolve_names: false })
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(inv.check_secrets().is_empty(), "{name}: {:?}", inv.check_secrets());
+            assert!(inv.check_unsupported().is_empty(), "{name}: {:?}", inv.check_unsupported());
+            let w: Vec<String> = inv.warnings.iter().map(|w| w.to_string()).collect();
+            // (published passwords, unknown or unsupported parameters would all be warnings)
+            assert!(w.is_empty(), "{name}: warnings:\n{}", w.join("\n"));
+        }
+    }
 
     #[test]
     fn secrets_are_random_and_long() {
@@ -179,7 +209,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("pigsty.yml");
         std::fs::write(&p, "keep").unwrap();
-        let a = ConfigureArgs { force: false, conf: None, generate: false, profile: "meta".into(), ip: Some("10.0.0.1".into()), output: None, tune: None };
+        let a = ConfigureArgs { force: false, conf: None, generate: false, list: false, profile: "meta".into(), ip: Some("10.0.0.1".into()), output: None, tune: None };
         let e = configure(&p, &a).unwrap_err().to_string();
         assert!(e.contains("already exists") && e.contains("--force"), "{e}");
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "keep");
@@ -190,7 +220,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("etc/pigsty.yml");
-        let a = ConfigureArgs { force: false, conf: None, generate: false, profile: "meta".into(), ip: Some("10.0.0.1".into()), output: None, tune: Some("tiny".into()) };
+        let a = ConfigureArgs { force: false, conf: None, generate: false, list: false, profile: "meta".into(), ip: Some("10.0.0.1".into()), output: None, tune: Some("tiny".into()) };
         configure(&p, &a).unwrap();
         assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
         assert!(std::fs::read_to_string(&p).unwrap().contains("node_tune: tiny"));

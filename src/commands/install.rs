@@ -21,6 +21,7 @@ pub fn run(g: &Global, a: &InstallArgs) -> Result<u8> {
             force: a.force,
             conf: None,
             generate: false,
+            list: false,
             profile: "meta".into(),
             ip: None,
             output: None,

@@ -879,4 +879,7 @@ pub const SECRETS: &[&str] = &[
     "pgbackrest_cipher_pass",
     "dbuser_meta",
     "dbuser_view",
+    "dbuser_test",
+    "s3user_meta",
+    "s3user_data",
 ];
