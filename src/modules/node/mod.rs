@@ -53,6 +53,7 @@ mod time;
 mod haproxy;
 mod exporter;
 mod firewall;
+pub mod vip;
 use identity::*;
 pub use identity::etc_hosts_lines;
 use packages::*;
@@ -208,6 +209,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     haproxy(ctx, &mut p)?;
     node_exporter(h, &mut p)?;
     firewall(h, &mut p)?;
+    vip::node_vip(ctx, &mut p)?;
     super::pki::trust_steps(&mut p, &ctx.opts.pki);
     // Restarts and reloads happen now, so the checks below see the new processes.
     p.flush();
@@ -294,6 +296,8 @@ pub fn targets(_inv: &Inventory, h: &Host) -> Vec<ScrapeTarget> {
 /// working as a plain server.
 pub fn plan_remove(_ctx: &Ctx) -> Result<ModulePlan> {
     let mut p = ModulePlan::new("node");
+    // the node VIP moves to the other members of the node cluster
+    p.add_notify(crate::resources::Absent::new(vip::NODE_VIP_FILE), vec![Handler::Reload(vip::KEEPALIVED_UNIT.into())]);
     p.add(Service::stopped(NODE_EXPORTER_UNIT));
     p.add(Service::stopped(HAPROXY_UNIT));
     p.add_notify(

@@ -8,13 +8,12 @@
 //! with Patroni's own leader check as the only way to hold the address.
 use super::params::Pg;
 use crate::engine::{Handler, ModulePlan};
-use crate::resources::{Absent, Dir, File, Package, Service};
+use crate::resources::{Absent, File, Service};
 use anyhow::{bail, Result};
 use serde_json::json;
 use std::net::Ipv4Addr;
 
-const UNIT: &str = "keepalived.service";
-const CONF_D: &str = "/etc/keepalived/conf.d";
+use crate::modules::node::vip::{KEEPALIVED_CONF_D as CONF_D, KEEPALIVED_UNIT as UNIT};
 
 /// The file of `cluster`'s VIP.
 pub fn conf_path(cluster: &str) -> String {
@@ -48,14 +47,7 @@ pub fn render(pg: &Pg) -> Result<String> {
         bail!("host `{}`: `pg_vip_address: {}` is the address of a member; the VIP needs an address of its own", pg.ip, pg.vip_address);
     }
     let iface = if pg.vip_interface.is_empty() || pg.vip_interface == "auto" {
-        match pg.facts.ipv4_ifaces.get(&pg.ip) {
-            Some(i) => i.clone(),
-            None => bail!(
-                "host `{}`: `pg_vip_interface: auto` found no interface holding {} on this node\nhint: set `pg_vip_interface` to the interface of the members' network",
-                pg.ip,
-                pg.ip
-            ),
-        }
+        crate::modules::node::vip::vip_iface(&pg.facts, &pg.ip, "auto", "pg_vip_interface")?
     } else {
         pg.vip_interface.clone()
     };
@@ -75,10 +67,7 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
         return Ok(());
     }
     let conf = render(pg)?;
-    p.add(Package::new("keepalived (pg_vip_enabled)", ["keepalived", "curl"]));
-    p.add(Dir::new(CONF_D).mode(0o755));
-    let main = crate::assets::asset("pgsql/keepalived.conf").unwrap_or_default();
-    p.add_notify(File::new("/etc/keepalived/keepalived.conf", main).mode(0o644), vec![Handler::Reload(UNIT.into())]);
+    crate::modules::node::vip::keepalived_base(p, "pg_vip_enabled");
     p.add_notify(File::new(&path, conf).mode(0o644), vec![Handler::Reload(UNIT.into())]);
     p.add(Service::running(UNIT));
     Ok(())
@@ -118,7 +107,8 @@ mod tests {
         assert!(render(&p).unwrap_err().to_string().contains("is not an IPv4 address with a prefix on the members' network"));
         p.vip_address = "10.10.10.3/24".into();
         p.facts.ipv4_ifaces.clear();
-        assert!(render(&p).unwrap_err().to_string().contains("`pg_vip_interface: auto` found no interface"));
+        let e = render(&p).unwrap_err().to_string();
+        assert!(e.contains("`pg_vip_interface: auto` found no interface holding 10.10.10.10"), "{e}");
         p.vip_interface = "ens3".into();
         assert!(render(&p).unwrap().contains("dev ens3"));
     }

@@ -532,6 +532,30 @@ on cat /root/ha-unreach.err | grep -E 'error|unreachable' | head -n 3 | sed 's/^
 check "lab$RI: heal" lab heal "$RI"
 check "one leader and two streaming replicas after the heal" retry 60 2 healthy_cluster
 
+echo "-- the node VIP (vip_enabled): 10.10.10.4 on lab4 (vip_role master), moves when lab4 dies, comes back (vip_preempt)"
+NVIP=10.10.10.4
+nvip_holders() {
+  local i n out=()
+  for i in 2 3 4; do
+    n=$(lab ssh "$i" "ip -4 -o addr show to $NVIP/32 | wc -l") || n=0
+    if ((n > 0)); then out+=("10.10.10.$((i + 9))"); fi
+  done
+  local IFS=,
+  echo "${out[*]}"
+}
+nvip_is() { local h; h=$(nvip_holders); echo "holders: ${h:-none}"; [[ $h == "$1" ]]; }
+nvip_on_other() { local h; h=$(nvip_holders); echo "holders: ${h:-none}"; [[ $h == 10.10.10.11 || $h == 10.10.10.12 ]]; }
+nvip_serves() { on "curl -sf -o /dev/null http://$NVIP:9101/metrics"; }
+check "the node VIP is on lab4 alone" retry 20 1 nvip_is 10.10.10.13
+check "node 1 reaches HAProxy's metrics through the node VIP" retry 10 1 nvip_serves
+check "lab4: kill" lab kill 4
+at_exit lab start 4
+check "the node VIP moved to lab2 or lab3 (one of them)" retry 20 1 nvip_on_other
+check "node 1 still reaches HAProxy through the node VIP" retry 10 1 nvip_serves
+check "lab4: start" lab start 4
+check "the node VIP is back on lab4 alone (vip_preempt)" retry 90 1 nvip_is 10.10.10.13
+check "one leader and two streaming replicas after lab4's return" retry 90 2 healthy_cluster
+
 echo "-- maintenance mode: pause stops failover until resume"
 paused_is() { [[ $(status_json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clusters"][0].get("paused"))') == "$1" ]]; }
 is_paused() { paused_is True; }
