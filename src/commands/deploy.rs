@@ -24,6 +24,7 @@ pub fn load_inventory(g: &Global) -> Result<Inventory> {
     for w in &inv.warnings {
         tracing::warn!("{w}");
     }
+    crate::remote::ssh::register(&inv);
     Ok(inv)
 }
 

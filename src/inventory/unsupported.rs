@@ -57,7 +57,7 @@ pub fn findings(inv: &Inventory) -> Vec<Finding> {
                         line,
                         host: None,
                         key: Some(spec.name.clone()),
-                        message: message(&spec.name, value, &u.instead, u.refuse),
+                        message: message(&spec.name, value, &u.instead, u.refuse, spec.secret),
                         hint: Some(hint(&spec.name, default)),
                     },
                     refuse: u.refuse,
@@ -81,8 +81,8 @@ pub fn findings(inv: &Inventory) -> Vec<Finding> {
         .collect()
 }
 
-fn message(key: &str, value: Option<&Value>, instead: &str, refuse: bool) -> String {
-    let shown = value.map(|v| super::load::show(v, false)).unwrap_or_default();
+fn message(key: &str, value: Option<&Value>, instead: &str, refuse: bool, secret: bool) -> String {
+    let shown = value.map(|v| super::load::show(v, secret)).unwrap_or_default();
     let what = if refuse { "refused" } else { "ignored" };
     format!("`{key}` is not implemented by pigsty and is {what}: {instead} (set to {shown})")
 }
@@ -244,10 +244,11 @@ mod tests {
         let inv = Inventory::from_str(
             "pigsty.yml",
             "all:\n  children:\n    g: { hosts: { 10.0.0.1: {} } }\n",
-            &["ansible_user=admin".to_string()],
+            &["ansible_password=hunter2".to_string()],
         )
         .expect("loads");
         let e = refusal(&inv, &["10.0.0.1"]).expect("refused");
-        assert!(e.contains("`ansible_user` is not implemented by pigsty and is refused: pigsty connects as root"), "{e}");
+        assert!(e.contains("`ansible_password` is not implemented by pigsty and is refused: pigsty logs in with SSH keys only"), "{e}");
+        assert!(!e.contains("hunter2"), "a secret is never shown: {e}");
     }
 }

@@ -9,14 +9,16 @@ pub const REMOTE_BIN: &str = "/usr/local/bin/pigsty";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SshError {
-    #[error("host `{host}` is unreachable: {detail}\nhint: check the address, that sshd runs there and that port 22 is open")]
+    #[error("host `{host}` is unreachable: {detail}\nhint: check the address (or ansible_host), that sshd runs there and that its port (ansible_port, else ~/.ssh/config, else 22) is open")]
     Unreachable { host: String, detail: String },
-    #[error("host `{host}`: ssh authentication failed: {detail}\nhint: put your public key in root's ~/.ssh/authorized_keys there, or load it in ssh-agent")]
+    #[error("host `{host}`: ssh authentication failed: {detail}\nhint: put your public key in the login user's ~/.ssh/authorized_keys there (root, or ansible_user), load it in ssh-agent, or name it with ansible_ssh_private_key_file")]
     Auth { host: String, detail: String },
     #[error("host `{host}`: its ssh host key is not known: {detail}\nhint: verify it and add it to ~/.ssh/known_hosts, or pass --accept-new-host-keys on first contact")]
     UnknownHostKey { host: String, detail: String },
     #[error("host `{host}`: its ssh host key CHANGED since it was recorded; refusing to connect: {detail}\nhint: if the machine was reinstalled, remove the old key with `ssh-keygen -R {host}`")]
     HostKeyChanged { host: String, detail: String },
+    #[error("host `{host}`: `{user}` has no password-less sudo to root: {detail}\nhint: pigsty runs `sudo -n` (ansible_become); allow it with `{user} ALL=(ALL) NOPASSWD: ALL` in /etc/sudoers.d/")]
+    NoSudo { host: String, user: String, detail: String },
     #[error("host `{host}`: `{cmd}` exited with code {code}: {tail}")]
     Failed { host: String, cmd: String, code: i32, tail: String },
     #[error("host `{host}`: {source}")]
@@ -48,17 +50,71 @@ fn control_dir() -> Option<&'static std::path::Path> {
     .as_deref()
 }
 
+/// How to reach a host, from its Ansible connection variables: `ansible_host` (the
+/// address to connect to; the inventory key stays the host's identity), `ansible_port`,
+/// `ansible_user`, `ansible_ssh_private_key_file` and `ansible_become` (`sudo -n` to
+/// root). Unset ones are left to `~/.ssh/config` (so `ProxyJump`, `Port`, `User` there
+/// apply), then to ssh's defaults: root, port 22.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Conn {
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub key: Option<String>,
+    pub sudo: bool,
+}
+
+impl Conn {
+    pub fn of(h: &crate::inventory::Host) -> Conn {
+        let s = |k: &str| h.str(k).filter(|v| !v.is_empty()).map(str::to_string);
+        let user = s("ansible_user");
+        Conn {
+            address: s("ansible_host").filter(|a| *a != h.addr),
+            port: h.int("ansible_port").and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0),
+            sudo: h.bool("ansible_become").unwrap_or(false) && user.as_deref().is_some_and(|u| u != "root"),
+            user,
+            key: s("ansible_ssh_private_key_file"),
+        }
+    }
+}
+
+static CONNS: std::sync::OnceLock<std::sync::Mutex<std::collections::BTreeMap<String, Conn>>> = std::sync::OnceLock::new();
+
+/// Remember how to reach each host of the inventory (`Ssh::new` looks it up).
+pub fn register(inv: &crate::inventory::Inventory) {
+    let m = CONNS.get_or_init(Default::default);
+    if let Ok(mut m) = m.lock() {
+        for h in &inv.hosts {
+            m.insert(h.addr.clone(), Conn::of(h));
+        }
+    }
+}
+
+fn conn_of(host: &str) -> Conn {
+    CONNS.get().and_then(|m| m.lock().ok().and_then(|m| m.get(host).cloned())).unwrap_or_default()
+}
+
 #[derive(Debug, Clone)]
 pub struct Ssh {
+    /// The inventory's name of the host (messages).
     pub host: String,
-    pub user: String,
+    pub conn: Conn,
     pub accept_new: bool,
     pub connect_timeout: u64,
 }
 
 impl Ssh {
     pub fn new(host: &str) -> Self {
-        Ssh { host: host.into(), user: "root".into(), accept_new: false, connect_timeout: 10 }
+        Ssh { host: host.into(), conn: conn_of(host), accept_new: false, connect_timeout: 10 }
+    }
+
+    /// A remote command line as root: through `sudo -n` when logging in as another user.
+    fn as_root(&self, remote: &str) -> String {
+        if self.conn.sudo {
+            format!("sudo -n -- sh -c {}", crate::commands::backup::q(remote))
+        } else {
+            remote.to_string()
+        }
     }
 
     fn base(&self) -> Cmd {
@@ -87,11 +143,11 @@ impl Ssh {
             "ServerAliveCountMax=6".into(),
             "-o".into(),
             "LogLevel=ERROR".into(),
-            "-l".into(),
-            self.user.clone(),
-            self.host.clone(),
-            "--".into(),
         ])
+        .args(self.conn.user.iter().flat_map(|u| ["-l".to_string(), u.clone()]))
+        .args(self.conn.port.iter().flat_map(|p| ["-p".to_string(), p.to_string()]))
+        .args(self.conn.key.iter().flat_map(|k| ["-i".to_string(), k.clone(), "-o".into(), "IdentitiesOnly=yes".into()]))
+        .args([self.conn.address.clone().unwrap_or_else(|| self.host.clone()), "--".into()])
     }
 
     /// Classify an ssh exit 255 (ssh's own failure) into a clear error.
@@ -99,6 +155,9 @@ impl Ssh {
         let e = out.stderr.trim().to_string();
         let host = self.host.clone();
         let lower = e.to_lowercase();
+        if self.conn.sudo && (lower.contains("sudo: a password is required") || lower.contains("not in the sudoers") || lower.contains("is not allowed to execute")) {
+            return SshError::NoSudo { host, user: self.conn.user.clone().unwrap_or_default(), detail: first_line(&e) };
+        }
         if out.code == 255 {
             if lower.contains("remote host identification has changed") || lower.contains("host key for") && lower.contains("has changed") {
                 return SshError::HostKeyChanged { host, detail: first_line(&e) };
@@ -125,7 +184,7 @@ impl Ssh {
 
     /// Run a remote command line (already quoted for the remote shell); non-zero fails.
     pub fn run(&self, remote: &str, stdin: Option<Vec<u8>>, timeout: Duration) -> Result<Output, SshError> {
-        let mut c = self.base().arg(remote).timeout(timeout);
+        let mut c = self.base().arg(self.as_root(remote)).timeout(timeout);
         if let Some(d) = stdin {
             c = c.stdin(d);
         }
@@ -139,7 +198,7 @@ impl Ssh {
 
     /// Spawn a remote command with piped stdin/stdout for streaming (node mode).
     pub fn spawn(&self, remote: &str) -> std::io::Result<std::process::Child> {
-        let c = self.base().arg(remote);
+        let c = self.base().arg(self.as_root(remote));
         let argv = c.argv();
         std::process::Command::new(&argv[0])
             .args(&argv[1..])
@@ -216,6 +275,33 @@ mod tests {
             SshError::HostKeyChanged { .. }
         ));
         assert!(matches!(s.classify(&out(3, "boom"), "x"), SshError::Failed { code: 3, .. }));
+    }
+
+    fn conns(text: &str) -> crate::inventory::Inventory {
+        crate::inventory::Inventory::from_str("t.yml", text, &[]).unwrap()
+    }
+
+    #[test]
+    fn ansible_connection_variables_shape_the_ssh_command() {
+        let inv = conns("all:\n  children:\n    g:\n      hosts:\n        10.0.0.1: { ansible_host: 192.168.1.5, ansible_port: 2222, ansible_user: ops, ansible_become: true, ansible_ssh_private_key_file: /root/.ssh/ops }\n        10.0.0.2: {}\n");
+        register(&inv);
+        let s = Ssh::new("10.0.0.1");
+        let argv = s.base().arg(s.as_root("pigsty node apply")).argv();
+        let line = argv.join(" ");
+        assert!(line.contains(" -l ops -p 2222 -i /root/.ssh/ops -o IdentitiesOnly=yes 192.168.1.5 -- sudo -n -- sh -c 'pigsty node apply'"), "{line}");
+        // unset: nothing overrides ~/.ssh/config (ProxyJump, Port, User there apply)
+        let plain = Ssh::new("10.0.0.2").base().argv().join(" ");
+        assert!(plain.ends_with(" 10.0.0.2 --") && !plain.contains(" -l ") && !plain.contains(" -p "), "{plain}");
+        let e = s.classify(&out(1, "sudo: a password is required"), "x").to_string();
+        assert!(e.contains("`ops` has no password-less sudo to root") && e.contains("NOPASSWD"), "{e}");
+    }
+
+    #[test]
+    fn a_user_other_than_root_needs_become() {
+        let e = crate::inventory::Inventory::from_str("t.yml", "all:\n  children:\n    g: { hosts: { 10.0.0.1: { ansible_user: ops } } }\n", &[]).unwrap_err().to_string();
+        assert!(e.contains("key `ansible_user`: pigsty manages a node as root: logging in as `ops` needs `ansible_become: true`"), "{e}");
+        let ok = conns("all:\n  children:\n    g: { hosts: { 10.0.0.1: { ansible_user: root } } }\n");
+        assert!(!Conn::of(&ok.hosts[0]).sudo);
     }
 
     #[test]

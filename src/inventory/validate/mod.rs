@@ -14,6 +14,8 @@ mod ports;
 mod names;
 mod redis;
 mod secrets;
+mod connection;
+use connection::*;
 use identity::*;
 use clusters::*;
 use ports::*;
@@ -33,6 +35,7 @@ pub(super) fn validate(inv: &Inventory, opts: &LoadOptions) -> Vec<Diag> {
     redis_clusters(inv, &mut v);
     backups(inv, &mut v);
     ports(inv, &mut v);
+    connections(inv, &mut v);
     crate::inventory::business::check(inv, &mut v);
     v
 }
