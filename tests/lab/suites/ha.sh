@@ -210,7 +210,7 @@ vip_holders() { # the members holding the VIP now, comma separated (a node that 
   echo "${out[*]}"
 }
 vip_on_leader() { local h l; h=$(vip_holders) || return 1; l=$(leader_ip); echo "holders: ${h:-none}, leader: $l"; [[ -n $l && $h == "$l" ]]; }
-vip_is_primary() { [[ $(psql_at $VIP 5432 postgres "select pg_is_in_recovery()::text || ' ' || inet_server_addr()") == "false $VIP" ]]; }
+vip_is_primary() { [[ $(psql_at $VIP 5432 postgres "select pg_is_in_recovery()::text || ' ' || host(inet_server_addr())") == "false $VIP" ]]; }
 # count the holders every ~0.3s in the background until told to stop: the most ever seen
 vip_sampler_start() { # run
   rm -f "$WORK/vip-$1.stop" "$WORK/vip-$1.samples"
