@@ -4,7 +4,7 @@ TARGET       := x86_64-unknown-linux-musl
 BIN          := target/pigsty
 RELEASE_DIR  := target/release-assets
 N            ?= 1
-SUITES       ?= foundation singleton etcd dbcode ha redis monitor backup repo security
+SUITES       ?= foundation singleton etcd dbcode ha redis monitor backup repo security connect
 export PATH  := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: all build release deps test test-unit test-lab sandbox bench lab-down clean fmt lint

@@ -123,7 +123,11 @@ impl Ssh {
                 "-o".into(),
                 "ControlMaster=auto".into(),
                 "-o".into(),
-                format!("ControlPath={}/%C", d.display()),
+                // one shared connection per identity: a changed key is really tried
+                match &self.conn.key {
+                    Some(k) => format!("ControlPath={}/%C.{:08x}", d.display(), fnv(k)),
+                    None => format!("ControlPath={}/%C", d.display()),
+                },
                 "-o".into(),
                 "ControlPersist=120s".into(),
             ],
@@ -249,6 +253,10 @@ impl Ssh {
         self.run(&script, Some(bytes), Duration::from_secs(300))?;
         Ok(true)
     }
+}
+
+fn fnv(s: &str) -> u32 {
+    s.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
 }
 
 fn first_line(s: &str) -> String {

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions here are called through check/retry
+# connect: nodes reached the way Ansible users write it (#14), from node 1's singleton.
+# - lab2: root may not log in from node 1, and sshd answers node 1 on port 2222 only
+#   (port 22 stays for the lab harness on the bridge address): reached as `ops`, a
+#   sudo-capable user, with `ansible_user`, `ansible_port` and `ansible_become`.
+# - lab3: refuses ssh from node 1 altogether; reached through lab2 with `ProxyJump` in
+#   node 1's ~/.ssh/config (no ansible_* variable at all).
+# Both converge the NODE module, re-run with 0 changed, `plan --check` 0. Failure
+# modes: `ops` without sudo rights, then a wrong key: each gives its own error for
+# lab2, and lab3 still converges.
+# shellcheck disable=SC2034 # read by run.sh
+NODES=3
+# shellcheck source=SCRIPTDIR/../lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib.sh"
+
+INV=/etc/pigsty/pigsty.yml
+KEEP=/etc/pigsty/pigsty.connect-before.yml
+on() { lab ssh 1 "$@"; }
+
+# a --json run's recap: BAD failed, every other host did not
+only_failed() { # FILE BAD
+  on cat "$1" | python3 -c 'import json,sys
+r=[json.loads(l) for l in sys.stdin if l.startswith("{")]
+r=[x for x in r if x.get("event")=="recap"][-1]["hosts"]
+bad=sys.argv[1]
+ok=[h for h in r if h!=bad and r[h]["failed"]==0]
+print(r.get(bad, {}).get("failures"), ok)
+sys.exit(0 if len(ok)==len(r)-1 and r.get(bad,{}).get("failed",0)>0 else 1)' "$2"
+}
+# set (or with no value, remove) a host variable of group `conn` in node 1's inventory
+host_var() { # HOST KEY [VALUE]
+  on "python3 - $INV '$1' '$2' '${3:-}' <<'PY'
+import sys, yaml
+path, host, key, val = sys.argv[1:5]
+doc = yaml.safe_load(open(path))
+h = doc['all']['children']['conn']['hosts'][host]
+if val: h[key] = yaml.safe_load(val)
+else: h.pop(key, None)
+open(path, 'w').write(yaml.safe_dump(doc, sort_keys=False))
+PY"
+}
+
+#------------------------------------------------------------------------------
+echo "-- node 1: the singleton meta node"
+singleton_on_node1
+
+echo "-- lab2 and lab3 on fresh disks, with the ssh setups users have"
+for i in 2 3; do
+  step "lab$i: reset to a fresh disk" lab reset "$i"
+done
+step "lab2: user ops with password-less sudo and node 1's key" lab ssh 2 \
+  "useradd -m -s /bin/bash ops && install -d -m 700 -o ops -g ops ~ops/.ssh && install -m 600 -o ops -g ops /root/.ssh/authorized_keys ~ops/.ssh/authorized_keys && echo 'ops ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/ops && chmod 440 /etc/sudoers.d/ops"
+step "lab2: sshd on 22 and 2222; from node 1 no root login, and port 2222 only" lab ssh 2 \
+  "printf 'Port 22\nPort 2222\n' > /etc/ssh/sshd_config.d/00-connect.conf && printf '\nMatch Address 10.10.10.10 LocalPort 22\n    DenyUsers *\nMatch Address 10.10.10.10\n    PermitRootLogin no\n' >> /etc/ssh/sshd_config && sshd -t && systemctl restart ssh"
+step "lab3: sshd refuses node 1 (reached through lab2 only)" lab ssh 3 \
+  "printf '\nMatch Address 10.10.10.10\n    DenyUsers *\n' >> /etc/ssh/sshd_config && sshd -t && systemctl restart ssh"
+step "node 1: ~/.ssh/config jumps to lab3 through ops@lab2:2222" on \
+  "touch /root/.ssh/config && chmod 600 /root/.ssh/config && sed -i '/^# connect suite/,/^# end connect suite/d' /root/.ssh/config && printf '# connect suite\nHost 10.10.10.12\n    ProxyJump ops@10.10.10.11:2222\n# end connect suite\n' >> /root/.ssh/config"
+at_exit on "sed -i '/^# connect suite/,/^# end connect suite/d' /root/.ssh/config"
+step "node 1 knows lab2's host key on port 2222 (the jump host's, as its user would)" on \
+  "ssh-keygen -R '[10.10.10.11]:2222' >/dev/null 2>&1; ssh-keyscan -p 2222 10.10.10.11 2>/dev/null | grep -q . && ssh-keyscan -p 2222 10.10.10.11 >> /root/.ssh/known_hosts 2>/dev/null"
+denied() { on "ssh -F /dev/null -o BatchMode=yes -o ControlMaster=no $* true 2>&1 | grep -q 'Permission denied'"; }
+check "node 1 cannot log in to lab2 as root (port 2222): permission denied" denied -p 2222 root@10.10.10.11
+check "node 1 cannot log in to lab2 on port 22: permission denied" denied -p 22 ops@10.10.10.11
+check "node 1 cannot log in to lab3 directly: permission denied" denied root@10.10.10.12
+
+echo "-- the inventory: group conn, lab2 as ops on 2222 with sudo, lab3 plain"
+step "keep node 1's inventory aside" on "cp -p $INV $KEEP"
+at_exit on "test ! -s $KEEP || mv -f $KEEP $INV"
+step "add group conn" on "python3 - $INV <<'PY'
+import sys, yaml
+path = sys.argv[1]
+doc = yaml.safe_load(open(path))
+doc['all']['children']['conn'] = {'hosts': {
+    '10.10.10.11': {'ansible_user': 'ops', 'ansible_port': 2222, 'ansible_become': True},
+    '10.10.10.12': {}}}
+open(path, 'w').write(yaml.safe_dump(doc, sort_keys=False))
+PY"
+check "pigsty validate accepts the connection variables" on "pigsty validate >/dev/null"
+
+echo "-- both converge, re-run 0 changed, plan --check 0"
+check "pigsty deploy -l conn -m node (first contact)" \
+  timeout 1200 "$LAB" ssh 1 "pigsty deploy -l conn -m node --accept-new-host-keys > /root/conn-deploy.log 2>&1"
+on tail -n 4 /root/conn-deploy.log | sed 's/^/     | /'
+exporter_up() { on "curl -sf -o /dev/null http://$1:9100/metrics"; }
+check "lab2's node_exporter answers" retry 10 1 exporter_up 10.10.10.11
+check "lab3's node_exporter answers" retry 10 1 exporter_up 10.10.10.12
+check "lab2 runs pigsty's node mode as root (the binary is root's)" lab ssh 2 "test \$(stat -c %U /usr/local/bin/pigsty) = root"
+check_eq "a re-run changes nothing" 0 on "pigsty deploy -l conn -m node --json 2>/dev/null | python3 -c 'import json,sys
+r=[json.loads(l) for l in sys.stdin if l.startswith(\"{\")]
+r=[x for x in r if x.get(\"event\")==\"recap\"][-1]
+print(sum(h[\"changed\"] for h in r[\"hosts\"].values()))'"
+check "pigsty plan -l conn -m node --check: nothing to do" on "pigsty plan -l conn -m node --check >/dev/null 2>&1"
+
+echo "-- failure modes: each its own error for lab2, lab3 converges"
+step "lab2: ops loses its sudo rights" lab ssh 2 "mv /etc/sudoers.d/ops /root/ops.sudoers"
+at_exit lab ssh 2 "test ! -e /root/ops.sudoers || mv /root/ops.sudoers /etc/sudoers.d/ops"
+on "pigsty deploy -l conn -m node --json > /root/conn-nosudo.json 2> /root/conn-nosudo.err; echo \$? > /root/conn-nosudo.rc"
+check_eq "deploy exits 1" 1 on cat /root/conn-nosudo.rc
+check "the error names lab2 and the missing sudo rights" on "grep -q 'host \`10.10.10.11\`: \`ops\` has no password-less sudo to root' /root/conn-nosudo.err"
+check "lab3 converged, only lab2 failed" only_failed /root/conn-nosudo.json 10.10.10.11
+step "lab2: sudo rights back" lab ssh 2 "mv /root/ops.sudoers /etc/sudoers.d/ops"
+
+step "node 1: a key lab2 does not know" on "rm -f /root/.ssh/conn-wrong /root/.ssh/conn-wrong.pub && ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/conn-wrong"
+step "lab2 logs in with it (ansible_ssh_private_key_file)" host_var 10.10.10.11 ansible_ssh_private_key_file /root/.ssh/conn-wrong
+on "pigsty deploy -l conn -m node --json > /root/conn-key.json 2> /root/conn-key.err; echo \$? > /root/conn-key.rc"
+check_eq "deploy exits 1" 1 on cat /root/conn-key.rc
+check "the error names lab2 and the failed authentication" on "grep -q 'host \`10.10.10.11\`: ssh authentication failed' /root/conn-key.err"
+check "lab3 converged, only lab2 failed" only_failed /root/conn-key.json 10.10.10.11
+step "the key setting removed" host_var 10.10.10.11 ansible_ssh_private_key_file
+check "deploy -l conn converges both again" on "pigsty deploy -l conn -m node > /root/conn-again.log 2>&1"
+
+echo "-- the end: node 1's inventory as it was"
+check "inventory restored" on "mv -f $KEEP $INV"
+check "pigsty validate" on "pigsty validate >/dev/null"
+
+summary
