@@ -260,6 +260,12 @@ pub enum PgsqlCmd {
         #[command(flatten)]
         confirm: Confirm,
     },
+    /// Turn a standby cluster (pg_upstream) into a normal one: its leader accepts writes
+    Promote {
+        cluster: String,
+        #[command(flatten)]
+        confirm: Confirm,
+    },
     /// Maintenance mode: Patroni stops failing over and restarting Postgres
     Pause { cluster: String },
     /// Leave maintenance mode: automatic failover again

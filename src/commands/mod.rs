@@ -55,6 +55,7 @@ pub fn run(cli: Cli) -> Result<u8> {
             PgsqlCmd::Hba { cluster } => pgsql_code::run(&g, &cluster, pgsql_code::Part::Hba, false),
             PgsqlCmd::Svc { cluster } => pgsql_code::run(&g, &cluster, pgsql_code::Part::Svc, false),
             PgsqlCmd::Ext { cluster, extensions } => pgsql_code::run(&g, &cluster, pgsql_code::Part::Ext(extensions), false),
+            PgsqlCmd::Promote { cluster, confirm } => pgsql::promote(&g, &cluster, confirm.yes),
             PgsqlCmd::Pause { cluster } => pgsql::pause(&g, &cluster, true),
             PgsqlCmd::Resume { cluster } => pgsql::pause(&g, &cluster, false),
             PgsqlCmd::Switchover {

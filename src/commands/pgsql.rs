@@ -331,6 +331,49 @@ pub fn pause(g: &Global, cluster: &str, on: bool) -> Result<u8> {
     }
 }
 
+/// `pigsty pgsql promote CLUSTER`: a standby cluster (`pg_upstream`) becomes a normal
+/// one: `standby_cluster` removed from its DCS config, its standby leader promoted
+/// (a new timeline), replication from the upstream ends. Confirmed by typing the name
+/// back (or `--yes`).
+pub fn promote(g: &Global, cluster: &str, yes: bool) -> Result<u8> {
+    let inv: Inventory = super::deploy::load_inventory(g)?;
+    let apis = cluster_apis(&inv, cluster)?;
+    let _lock = super::lock::clusters([cluster], super::lock::WAIT)?;
+    let (state, api) = cluster_state(&apis).map_err(|e| anyhow!("cannot read the state of `{cluster}` from patroni: {e}\nhint: `pigsty status {cluster}`"))?;
+    let ms = members(&state);
+    let Some(leader) = ms.iter().find(|m| m.role == "standby_leader").cloned() else {
+        bail!("`{cluster}` is not a standby cluster (no standby leader); nothing was changed\nhint: `pigsty status {cluster}` shows its members");
+    };
+    let what = format!("promote standby cluster `{cluster}`: {} ({}) stops replicating from its upstream and accepts writes", leader.name, leader.host);
+    if yes {
+        eprintln!("{what}");
+    } else {
+        confirm(cluster, &what)?;
+    }
+    let r = api.request("PATCH", "/config", Some(&json!({ "standby_cluster": null })), true)?;
+    match r.status {
+        200 => {}
+        401 | 403 => bail!("promote of `{cluster}`: patroni `{}` refused the credentials ({}): {}\nhint: check `patroni_username`/`patroni_password`", api.addr, r.status, r.body.trim()),
+        code => bail!("promote of `{cluster}`: patroni `{}` answered {code}: {}", api.addr, r.body.trim()),
+    }
+    let t0 = Instant::now();
+    loop {
+        if let Ok((s, _)) = cluster_state(&apis) {
+            let ms = members(&s);
+            if let Some(l) = ms.iter().find(|m| m.role == "leader" && m.state == "running") {
+                println!("{cluster}: promoted in {:.1}s, {} ({}) is the leader", t0.elapsed().as_secs_f64(), l.name, l.host);
+                print_members(&ms);
+                eprintln!("hint: remove `pg_upstream` from `{cluster}` in the inventory: it is a normal cluster now");
+                return Ok(0);
+            }
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            bail!("promote of `{cluster}`: patroni accepted it, but no running leader after 120s\nhint: `pigsty status {cluster}`");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// Members in rolling order: replicas first (by name), the leader last; only
 /// `instance` (a name or an address) when given.
 pub fn rolling_order(ms: &[Member], instance: Option<&str>) -> Result<Vec<Member>, String> {

@@ -227,16 +227,16 @@ mod tests {
 
     #[test]
     fn a_misleading_one_is_an_error_for_its_hosts_only() {
-        let text = "all:\n  children:\n    pg-a:\n      hosts: { 10.0.0.1: { pg_seq: 1, pg_role: primary, pg_delay: 1min } }\n      vars: { pg_cluster: pg-a }\n    pg-b:\n      hosts: { 10.0.0.2: { pg_seq: 1, pg_role: primary } }\n      vars: { pg_cluster: pg-b }\n";
+        let text = "all:\n  children:\n    pg-a:\n      hosts: { 10.0.0.1: { pg_seq: 1, pg_role: primary, pg_mode: citus } }\n      vars: { pg_cluster: pg-a }\n    pg-b:\n      hosts: { 10.0.0.2: { pg_seq: 1, pg_role: primary } }\n      vars: { pg_cluster: pg-b }\n";
         let inv = load(text);
         let f = findings(&inv);
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!((f[0].diag.severity, f[0].diag.line, f[0].diag.host.as_deref()), (Severity::Error, Some(4), Some("10.0.0.1")));
         let e = refusal(&inv, &["10.0.0.1", "10.0.0.2"]).expect("refused");
-        assert!(e.contains("`pg_delay` is not implemented by pigsty and is refused: the replica applies WAL without delay"), "{e}");
+        assert!(e.contains("`pg_mode` is not implemented by pigsty and is refused: the cluster runs as vanilla PostgreSQL (pgsql)"), "{e}");
         assert!(e.contains("nothing was changed"), "{e}");
         assert!(refusal(&inv, &["10.0.0.2"]).is_none(), "pg-b is not concerned");
-        assert!(inv.warnings.iter().all(|w| w.key.as_deref() != Some("pg_delay")), "an error is not also a warning");
+        assert!(inv.warnings.iter().all(|w| w.key.as_deref() != Some("pg_mode")), "an error is not also a warning");
     }
 
     #[test]

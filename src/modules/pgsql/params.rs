@@ -80,6 +80,12 @@ pub struct Pg {
     pub patroni_enabled: bool,
     pub namespace: String,
     pub patroni_port: u16,
+    /// A standby cluster: the upstream primary's address (`pg_upstream` on the
+    /// cluster's leader), replicated from at `pg_port`.
+    pub upstream: Option<String>,
+    /// `pg_delay` in milliseconds (0: none): a delayed replica, or the standby
+    /// cluster leader's apply delay.
+    pub delay_ms: u64,
     /// `pg_vip_enabled`, `pg_vip_address` (`10.10.10.3/24`), `pg_vip_interface`.
     pub vip_enabled: bool,
     pub vip_address: String,
@@ -240,6 +246,11 @@ impl Pg {
             bail!("host `{}`: `patroni_ssl_enabled: true` is not supported yet\nhint: set it to false", host.addr);
         }
         let crontab = v.strs("pg_crontab");
+        let upstream = inv
+            .cluster_members(&cluster)
+            .iter()
+            .find(|h| h.id.pg_role == Some(crate::inventory::PgRole::Primary))
+            .and_then(|h| h.id.pg_upstream.clone());
         Ok(Pg {
             facts: facts.clone(),
             opts: crate::options::PlanOptions::NONE,
@@ -289,6 +300,8 @@ impl Pg {
             patroni_enabled: v.b("patroni_enabled"),
             namespace: v.s("pg_namespace"),
             patroni_port: v.port("patroni_port"),
+            upstream,
+            delay_ms: delay_ms(host, v.get("pg_delay"))?,
             vip_enabled: v.b("pg_vip_enabled"),
             vip_address: v.s("pg_vip_address"),
             vip_interface: v.s("pg_vip_interface"),
@@ -381,6 +394,11 @@ impl Pg {
         format!("{host}:{port}")
     }
 
+    /// This member is a delayed replica (`pg_delay` on a replica).
+    pub fn delayed(&self) -> bool {
+        self.delay_ms > 0 && !self.is_primary()
+    }
+
     pub fn is_primary(&self) -> bool {
         self.role == "primary"
     }
@@ -406,4 +424,25 @@ mod tests {
         assert_eq!(cluster_dir("/data", "pg-meta", 15), "/data/postgres/pg-meta-15");
         assert_eq!(cluster_dir("/export/", "pg-test", 16), "/export/postgres/pg-test-16");
     }
+}
+
+/// `pg_delay` (`1min`, `1h`, `30s`, a number of milliseconds) in milliseconds.
+fn delay_ms(host: &crate::inventory::Host, v: Option<&serde_json::Value>) -> Result<u64> {
+    let bad = || anyhow::anyhow!("host `{}`: `pg_delay` is not a delay like `1min`, `1h` or a number of milliseconds", host.addr);
+    let Some(v) = v else { return Ok(0) };
+    if let Some(n) = v.as_u64() {
+        return Ok(n);
+    }
+    let s = v.as_str().ok_or_else(bad)?.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let n: f64 = s[..split].parse().map_err(|_| bad())?;
+    let per = match s[split..].trim() {
+        "" | "ms" => 1.0,
+        "s" => 1e3,
+        "m" | "min" => 6e4,
+        "h" => 3.6e6,
+        "d" => 8.64e7,
+        _ => return Err(bad()),
+    };
+    Ok((n * per).round() as u64)
 }

@@ -17,9 +17,32 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// The standby cluster block of `bootstrap.dcs` (`pg_upstream`), `null` for a normal
+/// cluster. Written to the DCS once, when the cluster is created: `pigsty pgsql
+/// promote` removes it there, and a later deploy never puts it back.
+fn standby(pg: &Pg) -> Value {
+    match &pg.upstream {
+        Some(host) => json!({
+            "host": host, "port": pg.port, "create_replica_methods": ["basebackup"],
+            "recovery_min_apply_delay": (pg.delay_ms > 0).then(|| format!("{}ms", pg.delay_ms)),
+        }),
+        None => Value::Null,
+    }
+}
+
 pub fn render(pg: &Pg) -> Result<String> {
     let t = tune::timings(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
-    let (local, dcs) = tune::parameters(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
+    let (mut local, dcs) = tune::parameters(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
+    if pg.delay_ms > 0 && pg.is_primary() && pg.upstream.is_none() {
+        anyhow::bail!(
+            "host `{}`: `pg_delay` on the primary of `{}` delays nothing\nhint: set it on a replica (a delayed replica), or with `pg_upstream` on a standby cluster's leader",
+            pg.ip, pg.cluster
+        );
+    }
+    // a delayed replica: replays WAL `pg_delay` late, never promoted, no read traffic
+    if pg.delayed() {
+        local.insert("recovery_min_apply_delay".into(), format!("{}ms", pg.delay_ms));
+    }
     let rto_name = match &pg.rto {
         Value::String(s) => s.clone(),
         other => format!("{other}s"),
@@ -43,6 +66,8 @@ pub fn render(pg: &Pg) -> Result<String> {
         "replication_username": pg.replication_username, "replication_password": pg.replication_password,
         "admin_username": pg.admin_username, "admin_password": pg.admin_password,
         "watchdog_mode": pg.watchdog_mode,
+        "standby": standby(pg),
+        "delayed": pg.delayed(),
     });
     crate::template::render("pgsql/patroni.yml.j2", &ctx)
 }
@@ -164,4 +189,33 @@ pub fn run_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
         }),
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod standby_tests {
+    use super::*;
+
+    #[test]
+    fn a_standby_cluster_bootstraps_from_its_upstream() {
+        let mut pg = crate::modules::pgsql::tests::meta_pg();
+        pg.upstream = Some("10.10.10.11".into());
+        pg.delay_ms = 3_600_000;
+        let y = render(&pg).unwrap();
+        assert!(y.contains("    standby_cluster:\n      host: \"10.10.10.11\"\n      port: 5432\n      create_replica_methods: [\"basebackup\"]\n      recovery_min_apply_delay: \"3600000ms\""), "{y}");
+        assert!(y.contains("nofailover: false"), "the standby leader may lead its cluster: {y}");
+    }
+
+    #[test]
+    fn a_delayed_replica_is_never_promoted_and_serves_no_reads() {
+        let mut pg = crate::modules::pgsql::tests::meta_pg();
+        pg.role = "replica".into();
+        pg.delay_ms = 60_000;
+        let y = render(&pg).unwrap();
+        assert!(y.contains("\"recovery_min_apply_delay\": \"60000ms\""), "{y}");
+        assert!(y.contains("nofailover: true") && y.contains("noloadbalance: true"), "{y}");
+        assert!(!y.contains("standby_cluster"), "{y}");
+        pg.role = "primary".into();
+        let e = render(&pg).unwrap_err().to_string();
+        assert!(e.contains("`pg_delay` on the primary of `pg-meta` delays nothing"), "{e}");
+    }
 }

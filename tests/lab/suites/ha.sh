@@ -580,7 +580,7 @@ echo "-- every pg_rto plan deploys, and HAProxy accepts its health-check timings
 # the plans' HAProxy intervals include fractions of a second (fast: fastinter 0.5s),
 # which Debian 12's HAProxy 2.6 only takes as whole milliseconds
 for rto in fast safe wide 45 norm; do
-  check "pg_rto=$rto: deploy of pg-test succeeds" on "pigsty deploy -l pg-test -m pgsql -e pg_rto=$rto > /root/ha-rto.log 2>&1"
+  check "pg_rto=$rto: deploy of pg-test succeeds" on "pigsty deploy -l pg-test -m pgsql -e pg_rto=$rto > /root/ha-rto.log 2>&1 || { tail -n 30 /root/ha-rto.log; exit 1; }"
   for ip in ${ALL_PG//,/ }; do
     check "pg_rto=$rto: haproxy -c accepts $ip's configuration" lab ssh "$(node_of "$ip")" "haproxy -f /etc/haproxy/ -c -q"
   done
