@@ -9,6 +9,11 @@
 # Both converge the NODE module, re-run with 0 changed, `plan --check` 0. Failure
 # modes: `ops` without sudo rights, then a wrong key: each gives its own error for
 # lab2, and lab3 still converges.
+# Then, over those same connections, a standby cluster of pg-meta (#15): pg-sby with
+# its leader on lab2 (`pg_upstream: 10.10.10.10`) and a delayed replica on lab3
+# (`pg_delay: 1min`): the leader follows pg-meta's writes, lab3 replays them about a
+# minute late; `pigsty pgsql promote pg-sby` makes lab2 accept writes on a new
+# timeline, no longer following pg-meta; `pigsty pgsql rm pg-sby` removes it.
 # shellcheck disable=SC2034 # read by run.sh
 NODES=3
 # shellcheck source=SCRIPTDIR/../lib.sh
@@ -110,6 +115,60 @@ check "the error names lab2 and the failed authentication" on "grep -q 'host \`1
 check "lab3 converged, only lab2 failed" only_failed /root/conn-key.json 10.10.10.11
 step "the key setting removed" host_var 10.10.10.11 ansible_ssh_private_key_file
 check "deploy -l conn converges both again" on "pigsty deploy -l conn -m node > /root/conn-again.log 2>&1"
+
+echo "-- a standby cluster of pg-meta on lab2 (pg_upstream), a delayed replica on lab3 (pg_delay: 1min)"
+etcdctl_on1 10.10.10.10 del --prefix /pg/pg-sby/ >/dev/null
+pw=$(on "sed -n 's/^    pg_admin_password: *//p' $INV | head -n1")
+check "pg_admin_password is in the inventory" test "${#pw}" -ge 16
+on "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"
+psql_at() { on "psql -X -A -t -v ON_ERROR_STOP=1 'host=$1 port=5432 dbname=postgres user=dbuser_dba connect_timeout=3' -c \"$2\""; }
+step "add group pg-sby" on "python3 - $INV <<'PY'
+import sys, yaml
+path = sys.argv[1]
+doc = yaml.safe_load(open(path))
+doc['all']['children']['pg-sby'] = {
+    'hosts': {'10.10.10.11': {'pg_seq': 1, 'pg_role': 'primary', 'pg_upstream': '10.10.10.10'},
+              '10.10.10.12': {'pg_seq': 2, 'pg_role': 'replica', 'pg_delay': '1min'}},
+    'vars': {'pg_cluster': 'pg-sby'}}
+open(path, 'w').write(yaml.safe_dump(doc, sort_keys=False))
+PY"
+check "pigsty validate accepts pg-sby" on "pigsty validate >/dev/null"
+check "pigsty deploy -l pg-sby" timeout 1800 "$LAB" ssh 1 "pigsty deploy -l pg-sby > /root/sby-deploy.log 2>&1 || { tail -n 30 /root/sby-deploy.log; exit 1; }"
+role_of() { on "pigsty status pg-sby --json 2>/dev/null; true" | python3 -c 'import json,sys
+c=json.load(sys.stdin)["clusters"][0]
+print(" ".join(m["role"] for m in c.get("members", []) if m.get("host") == sys.argv[1]))' "$1"; }
+check_eq "lab2 is the standby leader" standby_leader retry 30 2 role_of 10.10.10.11
+check_eq "lab3 is a replica" replica retry 30 2 role_of 10.10.10.12
+check "a table on pg-meta" psql_at 10.10.10.10 "create table if not exists sby_probe(id int primary key, ts timestamptz default now()); delete from sby_probe; insert into sby_probe(id) values (1)"
+check_eq "lab2 follows pg-meta's writes" 1 retry 30 1 psql_at 10.10.10.11 "select count(*) from sby_probe where id = 1"
+check_eq "lab3 applies WAL a minute late (recovery_min_apply_delay)" 1min psql_at 10.10.10.12 "show recovery_min_apply_delay"
+# a row written now reaches lab2 at once and lab3 about a minute later
+check_eq "lab3 has caught up with the first row (a minute after it was made)" 1 retry 120 1 psql_at 10.10.10.12 "select count(*) from sby_probe where id = 1"
+t0=$(date +%s)
+check "a second row on pg-meta" psql_at 10.10.10.10 "insert into sby_probe(id) values (2)"
+check_eq "lab2 has it within seconds" 1 retry 20 1 psql_at 10.10.10.11 "select count(*) from sby_probe where id = 2"
+sleep 20
+check_eq "20s later lab3 has not replayed it yet" 0 psql_at 10.10.10.12 "select count(*) from sby_probe where id = 2"
+check_eq "lab3 replays it within 2 minutes" 1 retry 120 1 psql_at 10.10.10.12 "select count(*) from sby_probe where id = 2"
+lag=$(($(date +%s) - t0))
+info "lab3 replayed the row ${lag}s after pg-meta committed it"
+check "lab3's delay was about a minute (55-120s, took ${lag}s)" test "$lag" -ge 55 -a "$lag" -le 120
+
+echo "-- pigsty pgsql promote pg-sby: lab2 takes writes on a new timeline"
+tl() { psql_at "$1" "select ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"; }
+check_refused "promote of a normal cluster is refused" "is not a standby cluster" on "pigsty pgsql promote pg-meta --yes"
+check "pigsty pgsql promote pg-sby --yes" on "pigsty pgsql promote pg-sby --yes > /root/sby-promote.log 2>&1 || { cat /root/sby-promote.log; exit 1; }"
+check_eq "lab2 is the leader" leader retry 30 1 role_of 10.10.10.11
+check_eq "lab2 accepts writes" 3 retry 20 1 psql_at 10.10.10.11 "insert into sby_probe(id) values (3) returning id"
+meta_tl=$(tl 10.10.10.10)
+sby_tl=$(tl 10.10.10.11)
+info "timelines: pg-meta ${meta_tl}, pg-sby ${sby_tl}"
+check "lab2 is on a new timeline (above pg-meta's ${meta_tl}: ${sby_tl})" test "${sby_tl:-0}" -gt "${meta_tl:-0}"
+check "a row on pg-meta" psql_at 10.10.10.10 "insert into sby_probe(id) values (4)"
+sleep 5
+check_eq "lab2 no longer follows pg-meta" 0 psql_at 10.10.10.11 "select count(*) from sby_probe where id = 4"
+check "pigsty pgsql rm pg-sby --yes" on "pigsty pgsql rm pg-sby --yes > /root/sby-rm.log 2>&1 || { tail -n 20 /root/sby-rm.log; exit 1; }"
+check "pg-meta's probe table dropped" psql_at 10.10.10.10 "drop table sby_probe"
 
 echo "-- the end: node 1's inventory as it was"
 check "inventory restored" on "mv -f $KEEP $INV"
