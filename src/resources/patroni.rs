@@ -266,6 +266,15 @@ impl Resource for PatroniDcsConfig {
                 r.body.trim()
             )));
         }
+        // GET /config answers from Patroni's view of the DCS, which follows the write
+        // a moment later (its etcd3 watch): wait for it before the engine checks again
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < Duration::from_secs(30) {
+            if self.current().is_ok_and(|cur| self.diff(&cur).0.is_empty()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
         Ok(())
     }
 }
