@@ -54,6 +54,7 @@ mod haproxy;
 mod exporter;
 mod firewall;
 pub mod vip;
+pub mod cron;
 use identity::*;
 pub use identity::etc_hosts_lines;
 use packages::*;
@@ -210,6 +211,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     node_exporter(h, &mut p)?;
     firewall(h, &mut p)?;
     vip::node_vip(ctx, &mut p)?;
+    cron::crontab(h, &mut p)?;
     super::pki::trust_steps(&mut p, &ctx.opts.pki);
     // Restarts and reloads happen now, so the checks below see the new processes.
     p.flush();

@@ -114,7 +114,13 @@ check_eq "deploy exits 1" 1 on cat /root/conn-key.rc
 check "the error names lab2 and the failed authentication" on "grep -q 'host \`10.10.10.11\`: ssh authentication failed' /root/conn-key.err"
 check "lab3 converged, only lab2 failed" only_failed /root/conn-key.json 10.10.10.11
 step "the key setting removed" host_var 10.10.10.11 ansible_ssh_private_key_file
-check "deploy -l conn converges both again" on "pigsty deploy -l conn -m node > /root/conn-again.log 2>&1"
+check "deploy -l conn with node_crontab converges both again" \
+  on "pigsty deploy -l conn -m node -e 'node_crontab=[\"*/5 * * * * root /bin/true\"]' > /root/conn-again.log 2>&1 || { tail -n 20 /root/conn-again.log; exit 1; }"
+for i in 2 3; do
+  check "lab$i: node_crontab is in /etc/cron.d/pigsty-node" lab ssh "$i" "grep -qxF '*/5 * * * * root /bin/true' /etc/cron.d/pigsty-node"
+done
+check "deploy -l conn without node_crontab" on "pigsty deploy -l conn -m node > /root/conn-again2.log 2>&1"
+check "lab3: /etc/cron.d/pigsty-node is gone" lab ssh 3 "test ! -e /etc/cron.d/pigsty-node"
 
 echo "-- a standby cluster of pg-meta on lab2 (pg_upstream), a delayed replica on lab3 (pg_delay: 1min)"
 etcdctl_on1 10.10.10.10 del --prefix /pg/pg-sby/ >/dev/null
