@@ -80,6 +80,8 @@ pub struct Pg {
     pub patroni_enabled: bool,
     pub namespace: String,
     pub patroni_port: u16,
+    /// `patroni_mode`: `default`, or `pause` (the cluster kept in maintenance mode).
+    pub patroni_mode: String,
     /// A standby cluster: the upstream primary's address (`pg_upstream` on the
     /// cluster's leader), replicated from at `pg_port`.
     pub upstream: Option<String>,
@@ -246,6 +248,13 @@ impl Pg {
             bail!("host `{}`: `patroni_ssl_enabled: true` is not supported yet\nhint: set it to false", host.addr);
         }
         let crontab = v.strs("pg_crontab");
+        let patroni_mode = v.s("patroni_mode");
+        if !["default", "pause"].contains(&patroni_mode.as_str()) {
+            bail!(
+                "host `{}`: `patroni_mode: {patroni_mode}` is not supported: pigsty runs Postgres under Patroni\nhint: `default`, or `pause` to keep the cluster in maintenance mode",
+                host.addr
+            );
+        }
         let upstream = inv
             .cluster_members(&cluster)
             .iter()
@@ -301,6 +310,7 @@ impl Pg {
             namespace: v.s("pg_namespace"),
             patroni_port: v.port("patroni_port"),
             upstream,
+            patroni_mode,
             delay_ms: delay_ms(host, v.get("pg_delay"))?,
             vip_enabled: v.b("pg_vip_enabled"),
             vip_address: v.s("pg_vip_address"),

@@ -109,7 +109,7 @@ pub fn hba_step(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
 fn dcs_config(pg: &Pg) -> Result<PatroniDcsConfig> {
     let t = tune::timings(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
     let (_, dcs) = tune::parameters(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
-    let top: BTreeMap<String, Value> = [
+    let mut top: BTreeMap<String, Value> = [
         ("ttl", json!(t.ttl)),
         ("loop_wait", json!(t.loop_wait)),
         ("retry_timeout", json!(t.retry_timeout)),
@@ -120,6 +120,11 @@ fn dcs_config(pg: &Pg) -> Result<PatroniDcsConfig> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    // patroni_mode: pause keeps the cluster in maintenance mode; `default` leaves the
+    // mode alone (`pigsty pgsql pause|resume` decide it)
+    if pg.patroni_mode == "pause" {
+        top.insert("pause".into(), json!(true));
+    }
     let postgresql: BTreeMap<String, Value> = [("use_pg_rewind".to_string(), json!(true)), ("use_slots".to_string(), json!(true))].into();
     Ok(PatroniDcsConfig { api: pg.patroni_api(), top, parameters: dcs, postgresql })
 }
@@ -194,6 +199,14 @@ pub fn run_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
 #[cfg(test)]
 mod standby_tests {
     use super::*;
+
+    #[test]
+    fn patroni_mode_pause_keeps_the_cluster_paused_default_leaves_it_alone() {
+        let mut pg = crate::modules::pgsql::tests::meta_pg();
+        assert!(!dcs_config(&pg).unwrap().top.contains_key("pause"));
+        pg.patroni_mode = "pause".into();
+        assert_eq!(dcs_config(&pg).unwrap().top.get("pause"), Some(&json!(true)));
+    }
 
     #[test]
     fn a_standby_cluster_bootstraps_from_its_upstream() {
