@@ -190,6 +190,8 @@ fn configure_imports_every_shared_conf_with_its_credentials_left_out() {
         assert!(stderr.contains("every value kept"), "{name}: {stderr}");
         let inv = Inventory::load(&output, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(inv.check_secrets().is_empty(), "{name}: {:?}", inv.check_secrets());
+        // nothing refused either: what validate would still reject is a real problem
+        assert!(inv.check_unsupported().is_empty(), "{name}: {:?}", inv.check_unsupported());
         let published: Vec<String> = inv.warnings.iter().filter(|w| w.message.contains("published in Pigsty")).map(|w| w.to_string()).collect();
         assert!(published.is_empty(), "{name}: {published:?}");
         let result = std::fs::read_to_string(&output).expect("read output");
