@@ -61,7 +61,7 @@ step "lab2: sshd on 22 and 2222; from node 1 no root login, and port 2222 only" 
 step "lab3: sshd refuses node 1 (reached through lab2 only)" lab ssh 3 \
   "printf '\nMatch Address 10.10.10.10\n    DenyUsers *\n' >> /etc/ssh/sshd_config && sshd -t && systemctl restart ssh"
 step "node 1: ~/.ssh/config jumps to lab3 through ops@lab2:2222" on \
-  "touch /root/.ssh/config && chmod 600 /root/.ssh/config && sed -i '/^# connect suite/,/^# end connect suite/d' /root/.ssh/config && printf '# connect suite\nHost 10.10.10.12\n    ProxyJump ops@10.10.10.11:2222\n# end connect suite\n' >> /root/.ssh/config"
+  "install -d -m 700 /root/.ssh && touch /root/.ssh/config && chmod 600 /root/.ssh/config && sed -i '/^# connect suite/,/^# end connect suite/d' /root/.ssh/config && printf '# connect suite\nHost 10.10.10.12\n    ProxyJump ops@10.10.10.11:2222\n# end connect suite\n' >> /root/.ssh/config"
 at_exit on "sed -i '/^# connect suite/,/^# end connect suite/d' /root/.ssh/config"
 step "node 1 knows lab2's host key on port 2222 (the jump host's, as its user would)" on \
   "ssh-keygen -R '[10.10.10.11]:2222' >/dev/null 2>&1; ssh-keyscan -p 2222 10.10.10.11 2>/dev/null | grep -q . && ssh-keyscan -p 2222 10.10.10.11 >> /root/.ssh/known_hosts 2>/dev/null"
