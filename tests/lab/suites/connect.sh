@@ -54,6 +54,8 @@ echo "-- lab2 and lab3 on fresh disks, with the ssh setups users have"
 for i in 2 3; do
   step "lab$i: reset to a fresh disk" lab reset "$i"
 done
+step "no old host keys of lab2 and lab3 in root's known_hosts on node 1" \
+  on "for h in 10.10.10.11 10.10.10.12 '[10.10.10.11]:2222'; do test ! -e /root/.ssh/known_hosts || ssh-keygen -R \"\$h\" >/dev/null 2>&1 || exit 1; done"
 step "lab2: user ops with password-less sudo and node 1's key" lab ssh 2 \
   "useradd -m -s /bin/bash ops && install -d -m 700 -o ops -g ops ~ops/.ssh && install -m 600 -o ops -g ops /root/.ssh/authorized_keys ~ops/.ssh/authorized_keys && echo 'ops ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/ops && chmod 440 /etc/sudoers.d/ops"
 step "lab2: sshd on 22 and 2222; from node 1 no root login, and port 2222 only" lab ssh 2 \
