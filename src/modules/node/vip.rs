@@ -82,6 +82,12 @@ pub(super) fn node_vip(ctx: &Ctx, p: &mut ModulePlan) -> Result<()> {
         p.add_notify(crate::resources::Absent::new(NODE_VIP_FILE), vec![Handler::Reload(KEEPALIVED_UNIT.into())]);
         return Ok(());
     }
+    if ctx.opts.packages_only {
+        // what the node installs (`repo build` plans every host on the admin node,
+        // whose interfaces are not the host's)
+        keepalived_base(p, "vip_enabled");
+        return Ok(());
+    }
     let conf = node_vip_conf(ctx)?;
     keepalived_base(p, "vip_enabled");
     // 0600: it may hold vip_auth_pass
@@ -117,6 +123,19 @@ mod tests {
         assert!(c.contains("state BACKUP") && c.contains("priority 150") && c.contains("nopreempt"), "{c}");
         let c = conf("vip_address: 10.10.10.99, vip_vrid: 128, vip_auth_pass: s3cret", 1).unwrap();
         assert!(c.contains("priority 100") && c.contains("dev ens3") && c.contains("auth_pass s3cret"), "{c}");
+    }
+
+    #[test]
+    fn repo_build_plans_the_package_without_the_hosts_interface() {
+        let text = "all:\n  children:\n    web:\n      hosts: { 10.9.9.9: {} }\n      vars: { node_cluster: web, vip_enabled: true, vip_address: 10.9.9.99, vip_vrid: 7 }\n";
+        let inv = Inventory::from_str_with("t.yml", text, &[], &LoadOptions { resolve_names: false }).unwrap();
+        let facts = Facts::test_meta(); // the admin node's: no 10.9.9.9 here
+        let mut ctx = Ctx::new(&inv, &inv.hosts[0], &facts);
+        assert!(node_vip_conf(&ctx).is_err(), "a real plan needs the interface");
+        ctx.opts = &crate::options::PACKAGES_ONLY;
+        let mut p = ModulePlan::new("node");
+        node_vip(&ctx, &mut p).unwrap();
+        assert!(p.steps().any(|s| s.res.name().contains("keepalived")));
     }
 
     #[test]

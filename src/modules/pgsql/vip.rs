@@ -66,6 +66,11 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
         p.add_notify(Absent::new(&path), vec![Handler::Reload(UNIT.into())]);
         return Ok(());
     }
+    if pg.opts.packages_only {
+        // `repo build`: the packages only (planned on the admin node, not the member)
+        crate::modules::node::vip::keepalived_base(p, "pg_vip_enabled");
+        return Ok(());
+    }
     let conf = render(pg)?;
     crate::modules::node::vip::keepalived_base(p, "pg_vip_enabled");
     p.add_notify(File::new(&path, conf).mode(0o644), vec![Handler::Reload(UNIT.into())]);
@@ -120,6 +125,16 @@ mod tests {
         for c in ["a", "pg-meta", "pg-test", "zzzzzzzzzzzzzzzz"] {
             assert!(vrid(c) >= 1);
         }
+    }
+
+    #[test]
+    fn packages_only_plans_need_no_interface() {
+        let mut p = pg("pg_vip_enabled: true, pg_vip_address: 10.10.10.3/24");
+        p.facts.ipv4_ifaces.clear();
+        p.opts.packages_only = true;
+        let mut plan = ModulePlan::new("pgsql");
+        steps(&mut plan, &p).unwrap();
+        assert!(plan.steps().any(|s| s.res.name().contains("keepalived")));
     }
 
     #[test]
