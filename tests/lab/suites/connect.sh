@@ -72,9 +72,12 @@ check "node 1 cannot log in to lab2 as root (port 2222): permission denied" deni
 check "node 1 cannot log in to lab2 on port 22: permission denied" denied -p 22 ops@10.10.10.11
 check "node 1 cannot log in to lab3 directly: permission denied" denied root@10.10.10.12
 
-echo "-- the inventory: group conn, lab2 as ops on 2222 with sudo, lab3 plain"
+echo "-- the inventory: node 1's singleton plus group conn, lab2 as ops on 2222 with sudo, lab3 plain"
 step "keep node 1's inventory aside" on "cp -p $INV $KEEP"
 at_exit on "test ! -s $KEEP || mv -f $KEEP $INV"
+# earlier suites leave pg-test on lab2-4 in it (the ha suite keeps the singleton's aside)
+step "start from the singleton's inventory" on "! test -s /etc/pigsty/pigsty.singleton.yml || cp -p /etc/pigsty/pigsty.singleton.yml $INV"
+check "lab2 and lab3 are in no group yet" on "! grep -qE '^ +10\.10\.10\.1[12]:' $INV"
 step "add group conn" on "python3 - $INV <<'PY'
 import sys, yaml
 path = sys.argv[1]
