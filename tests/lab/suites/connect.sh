@@ -112,12 +112,22 @@ check "the error names lab2 and the missing sudo rights" on "grep -q 'host \`10.
 check "lab3 converged, only lab2 failed" only_failed /root/conn-nosudo.json 10.10.10.11
 step "lab2: sudo rights back" lab ssh 2 "mv /root/ops.sudoers /etc/sudoers.d/ops"
 
-step "node 1: a key lab2 does not know" on "rm -f /root/.ssh/conn-wrong /root/.ssh/conn-wrong.pub && ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/conn-wrong"
-step "lab2 logs in with it (ansible_ssh_private_key_file)" host_var 10.10.10.11 ansible_ssh_private_key_file /root/.ssh/conn-wrong
-on "pigsty deploy -l conn -m node --json > /root/conn-key.json 2> /root/conn-key.err; echo \$? > /root/conn-key.rc"
+# node 1's ~/.ssh/config names the lab key for every node, and ssh tries it as well as
+# ansible_ssh_private_key_file: ops accepts only a key of its own for this part
+step "node 1: two new keys, conn-ops and conn-wrong" on \
+  "rm -f /root/.ssh/conn-ops* /root/.ssh/conn-wrong* && ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/conn-ops && ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/conn-wrong"
+ops_pub=$(on "cat /root/.ssh/conn-ops.pub")
+step "lab2: ops accepts conn-ops only" lab ssh 2 "cp -p ~ops/.ssh/authorized_keys /root/ops.keys && echo '$ops_pub' > ~ops/.ssh/authorized_keys"
+at_exit lab ssh 2 "test ! -e /root/ops.keys || mv -f /root/ops.keys ~ops/.ssh/authorized_keys"
+step "lab2 logs in with conn-wrong (ansible_ssh_private_key_file)" host_var 10.10.10.11 ansible_ssh_private_key_file /root/.ssh/conn-wrong
+# node 1 itself is the other host here: lab3 is reached through ops@lab2
+on "pigsty deploy -l 10.10.10.10,10.10.10.11 -m node --json > /root/conn-key.json 2> /root/conn-key.err; echo \$? > /root/conn-key.rc"
 check_eq "deploy exits 1" 1 on cat /root/conn-key.rc
 check "the error names lab2 and the failed authentication" on "grep -q 'host \`10.10.10.11\`: ssh authentication failed' /root/conn-key.err"
-check "lab3 converged, only lab2 failed" only_failed /root/conn-key.json 10.10.10.11
+check "node 1 converged, only lab2 failed" only_failed /root/conn-key.json 10.10.10.11
+step "lab2 logs in with conn-ops" host_var 10.10.10.11 ansible_ssh_private_key_file /root/.ssh/conn-ops
+check "with the key ops accepts, lab2 converges" on "pigsty deploy -l 10.10.10.11 -m node > /root/conn-key2.log 2>&1 || { tail -n 20 /root/conn-key2.log; exit 1; }"
+step "lab2: ops accepts the lab key again" lab ssh 2 "mv -f /root/ops.keys ~ops/.ssh/authorized_keys"
 step "the key setting removed" host_var 10.10.10.11 ansible_ssh_private_key_file
 check "deploy -l conn with node_crontab converges both again" \
   on "pigsty deploy -l conn -m node -e 'node_crontab=[\"*/5 * * * * root /bin/true\"]' > /root/conn-again.log 2>&1 || { tail -n 20 /root/conn-again.log; exit 1; }"
@@ -132,7 +142,7 @@ etcdctl_on1 10.10.10.10 del --prefix /pg/pg-sby/ >/dev/null
 pw=$(on "sed -n 's/^    pg_admin_password: *//p' $INV | head -n1")
 check "pg_admin_password is in the inventory" test "${#pw}" -ge 16
 on "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"
-psql_at() { on "psql -X -A -t -v ON_ERROR_STOP=1 'host=$1 port=5432 dbname=postgres user=dbuser_dba connect_timeout=3' -c \"$2\""; }
+psql_at() { on "psql -X -q -A -t -v ON_ERROR_STOP=1 'host=$1 port=5432 dbname=postgres user=dbuser_dba connect_timeout=3' -c \"$2\""; }
 step "add group pg-sby" on "python3 - $INV <<'PY'
 import sys, yaml
 path = sys.argv[1]
@@ -151,16 +161,17 @@ print(" ".join(m["role"] for m in c.get("members", []) if m.get("host") == sys.a
 check_eq "lab2 is the standby leader" standby_leader retry 30 2 role_of 10.10.10.11
 check_eq "lab3 is a replica" replica retry 30 2 role_of 10.10.10.12
 check "a table on pg-meta" psql_at 10.10.10.10 "create table if not exists sby_probe(id int primary key, ts timestamptz default now()); delete from sby_probe; insert into sby_probe(id) values (1)"
-check_eq "lab2 follows pg-meta's writes" 1 retry 30 1 psql_at 10.10.10.11 "select count(*) from sby_probe where id = 1"
+has_row() { [[ $(psql_at "$1" "select count(*) from sby_probe where id = $2") == 1 ]]; } # HOST ID
+check "lab2 follows pg-meta's writes" retry 30 1 has_row 10.10.10.11 1
 check_eq "lab3 applies WAL a minute late (recovery_min_apply_delay)" 1min psql_at 10.10.10.12 "show recovery_min_apply_delay"
 # a row written now reaches lab2 at once and lab3 about a minute later
-check_eq "lab3 has caught up with the first row (a minute after it was made)" 1 retry 120 1 psql_at 10.10.10.12 "select count(*) from sby_probe where id = 1"
+check "lab3 has caught up with the first row (a minute after it was made)" retry 150 1 has_row 10.10.10.12 1
 t0=$(date +%s)
 check "a second row on pg-meta" psql_at 10.10.10.10 "insert into sby_probe(id) values (2)"
-check_eq "lab2 has it within seconds" 1 retry 20 1 psql_at 10.10.10.11 "select count(*) from sby_probe where id = 2"
+check "lab2 has it within seconds" retry 20 1 has_row 10.10.10.11 2
 sleep 20
 check_eq "20s later lab3 has not replayed it yet" 0 psql_at 10.10.10.12 "select count(*) from sby_probe where id = 2"
-check_eq "lab3 replays it within 2 minutes" 1 retry 120 1 psql_at 10.10.10.12 "select count(*) from sby_probe where id = 2"
+check "lab3 replays it within 2 minutes" retry 120 1 has_row 10.10.10.12 2
 lag=$(($(date +%s) - t0))
 info "lab3 replayed the row ${lag}s after pg-meta committed it"
 check "lab3's delay was about a minute (55-120s, took ${lag}s)" test "$lag" -ge 55 -a "$lag" -le 120
