@@ -179,6 +179,24 @@ forget_pg_test() {
     lab ssh 1 "for h in $*; do test ! -e /root/.ssh/known_hosts || ssh-keygen -R \$h >/dev/null 2>&1 || exit 1; done"
 }
 
+recap_changed() { # the `changed` total of a --json run's recap line (on stdin)
+  python3 -c 'import json,sys
+r=[json.loads(l) for l in sys.stdin if l.startswith("{")]
+r=[x for x in r if x.get("event")=="recap"][-1]
+print(sum(h["changed"] for h in r["hosts"].values()))'
+}
+
+# a --json run's recap (a file on node 1): BAD failed, every other host did not
+only_failed() { # FILE BAD
+  lab ssh 1 cat "$1" | python3 -c 'import json,sys
+r=[json.loads(l) for l in sys.stdin if l.startswith("{")]
+r=[x for x in r if x.get("event")=="recap"][-1]["hosts"]
+bad=sys.argv[1]
+ok=[h for h in r if h!=bad and r[h]["failed"]==0]
+print(r.get(bad, {}).get("failures"), ok)
+sys.exit(0 if len(ok)==len(r)-1 and r.get(bad,{}).get("failed",0)>0 else 1)' "$2"
+}
+
 summary() {
   local name
   _run_at_exit

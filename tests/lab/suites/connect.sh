@@ -23,16 +23,6 @@ INV=/etc/pigsty/pigsty.yml
 KEEP=/etc/pigsty/pigsty.connect-before.yml
 on() { lab ssh 1 "$@"; }
 
-# a --json run's recap: BAD failed, every other host did not
-only_failed() { # FILE BAD
-  on cat "$1" | python3 -c 'import json,sys
-r=[json.loads(l) for l in sys.stdin if l.startswith("{")]
-r=[x for x in r if x.get("event")=="recap"][-1]["hosts"]
-bad=sys.argv[1]
-ok=[h for h in r if h!=bad and r[h]["failed"]==0]
-print(r.get(bad, {}).get("failures"), ok)
-sys.exit(0 if len(ok)==len(r)-1 and r.get(bad,{}).get("failed",0)>0 else 1)' "$2"
-}
 # set (or with no value, remove) a host variable of group `conn` in node 1's inventory
 host_var() { # HOST KEY [VALUE]
   on "python3 - $INV '$1' '$2' '${3:-}' <<'PY'
@@ -97,10 +87,8 @@ exporter_up() { on "curl -sf -o /dev/null http://$1:9100/metrics"; }
 check "lab2's node_exporter answers" retry 10 1 exporter_up 10.10.10.11
 check "lab3's node_exporter answers" retry 10 1 exporter_up 10.10.10.12
 check "lab2 runs pigsty's node mode as root (the binary is root's)" lab ssh 2 "test \$(stat -c %U /usr/local/bin/pigsty) = root"
-check_eq "a re-run changes nothing" 0 on "pigsty deploy -l conn -m node --json 2>/dev/null | python3 -c 'import json,sys
-r=[json.loads(l) for l in sys.stdin if l.startswith(\"{\")]
-r=[x for x in r if x.get(\"event\")==\"recap\"][-1]
-print(sum(h[\"changed\"] for h in r[\"hosts\"].values()))'"
+changed_rerun() { on "pigsty deploy -l conn -m node --json 2>/dev/null" | recap_changed; }
+check_eq "a re-run changes nothing" 0 changed_rerun
 check "pigsty plan -l conn -m node --check: nothing to do" on "pigsty plan -l conn -m node --check >/dev/null 2>&1"
 
 echo "-- failure modes: each its own error for lab2, lab3 converges"

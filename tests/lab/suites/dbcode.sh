@@ -42,12 +42,6 @@ psql_pw() { # user password port db sql: the user's own password, given on stdin
 sha() { on "sha256sum $1 | cut -c1-64"; }
 role_exists() { [[ $(psql_dba 5432 postgres "select count(*) from pg_roles where rolname = '$1'") == 1 ]]; }
 db_exists() { [[ $(psql_dba 5432 postgres "select count(*) from pg_database where datname = '$1'") == 1 ]]; }
-recap_changed() { # the `changed` total of a --json run's recap line
-  python3 -c 'import json,sys
-r=[json.loads(l) for l in sys.stdin if l.startswith("{")]
-r=[x for x in r if x.get("event")=="recap"][-1]
-print(sum(h["changed"] for h in r["hosts"].values()))'
-}
 postmaster_started() { psql_dba 5432 postgres "select pg_postmaster_start_time()"; }
 # the `~` lines of `pigsty plan` (one per change) and its total line
 plan_changes() { on "pigsty plan -l $IP 2>/dev/null" | grep -E '  ~ |change\(s\) pending|no changes'; }

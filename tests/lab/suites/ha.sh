@@ -102,22 +102,7 @@ for l in open(\"/root/ha-$1.watch\"):
 verify_writes() { on "python3 /root/ha/writer.py verify $1 /root/ha-$1.jsonl --hosts $ALL_PG"; }
 field() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"; }
 
-recap_changed() { # the `changed` total of a --json run's recap line
-  python3 -c 'import json,sys
-r=[json.loads(l) for l in sys.stdin if l.startswith("{")]
-r=[x for x in r if x.get("event")=="recap"][-1]
-print(sum(h["changed"] for h in r["hosts"].values()))'
-}
 
-others_fine() { # FILE BAD: in a --json run's recap, BAD failed and the two others did not
-  on cat "$1" | python3 -c 'import json,sys
-r=[json.loads(l) for l in sys.stdin if l.startswith("{")]
-r=[x for x in r if x.get("event")=="recap"][-1]["hosts"]
-bad=sys.argv[1]
-ok=[h for h in r if h!=bad and r[h]["failed"]==0]
-print(r.get(bad, {}).get("failures"), ok)
-sys.exit(0 if len(ok)==2 and r.get(bad,{}).get("failed",0)>0 else 1)' "$2"
-}
 
 #------------------------------------------------------------------------------
 echo "-- node 1: the singleton meta node"
@@ -200,15 +185,16 @@ check "prometheus scrapes node, haproxy, postgres, pgbouncer and patroni on the 
 
 echo "-- the L2 VIP (pg_vip_enabled): 10.10.10.3 on the primary, on no other member"
 VIP=10.10.10.3
-vip_holders() { # the members holding the VIP now, comma separated (a node that is down holds nothing)
+holders() { # ADDR: the members holding it now, comma separated (a node that is down holds nothing)
   local i n out=()
   for i in 2 3 4; do
-    n=$(lab ssh "$i" "ip -4 -o addr show to $VIP/32 | wc -l") || n=0
+    n=$(lab ssh "$i" "ip -4 -o addr show to $1/32 | wc -l") || n=0
     if ((n > 0)); then out+=("10.10.10.$((i + 9))"); fi
   done
   local IFS=,
   echo "${out[*]}"
 }
+vip_holders() { holders "$VIP"; }
 vip_on_leader() { local h l; h=$(vip_holders) || return 1; l=$(leader_ip); echo "holders: ${h:-none}, leader: $l"; [[ -n $l && $h == "$l" ]]; }
 vip_is_primary() { [[ $(psql_at $VIP 5432 postgres "select pg_is_in_recovery()::text || ' ' || host(inet_server_addr())") == "false $VIP" ]]; }
 # count the holders every ~0.3s in the background until told to stop: the most ever seen
@@ -513,7 +499,7 @@ at_exit on "cp -p /root/ssh_known_hosts.ha /etc/ssh/ssh_known_hosts"
 on "pigsty deploy -l pg-test --json > /root/ha-hostkey.json 2> /root/ha-hostkey.err; echo \$? > /root/ha-hostkey.rc" || true
 check_eq "deploy exits 1" 1 on cat /root/ha-hostkey.rc
 check "the error names $R and says its host key changed" on "grep -E 'host \`$R\`.*host key CHANGED' /root/ha-hostkey.err"
-check "the two other hosts converged with no failure" others_fine /root/ha-hostkey.json "$R"
+check "the two other hosts converged with no failure" only_failed /root/ha-hostkey.json "$R"
 step "the right key back on node 1" on "cp -p /root/ssh_known_hosts.ha /etc/ssh/ssh_known_hosts"
 check "deploy -l pg-test works again" on "pigsty deploy -l pg-test > /root/ha-deploy3.log 2>&1"
 
@@ -527,22 +513,14 @@ at_exit lab heal "$RI"
 on "pigsty deploy -l pg-test --json > /root/ha-unreach.json 2> /root/ha-unreach.err; echo \$? > /root/ha-unreach.rc" || true
 check_eq "deploy exits 1" 1 on cat /root/ha-unreach.rc
 check "the error names the host and says it is unreachable" on "grep -E 'host \`$R\`.*unreachable' /root/ha-unreach.err"
-check "the two other hosts converged with no failure" others_fine /root/ha-unreach.json "$R"
+check "the two other hosts converged with no failure" only_failed /root/ha-unreach.json "$R"
 on cat /root/ha-unreach.err | grep -E 'error|unreachable' | head -n 3 | sed 's/^/     | /'
 check "lab$RI: heal" lab heal "$RI"
 check "one leader and two streaming replicas after the heal" retry 60 2 healthy_cluster
 
 echo "-- the node VIP (vip_enabled): 10.10.10.4 on lab4 (vip_role master), moves when lab4 dies, comes back (vip_preempt)"
 NVIP=10.10.10.4
-nvip_holders() {
-  local i n out=()
-  for i in 2 3 4; do
-    n=$(lab ssh "$i" "ip -4 -o addr show to $NVIP/32 | wc -l") || n=0
-    if ((n > 0)); then out+=("10.10.10.$((i + 9))"); fi
-  done
-  local IFS=,
-  echo "${out[*]}"
-}
+nvip_holders() { holders "$NVIP"; }
 nvip_is() { local h; h=$(nvip_holders); echo "holders: ${h:-none}"; [[ $h == "$1" ]]; }
 nvip_on_other() { local h; h=$(nvip_holders); echo "holders: ${h:-none}"; [[ $h == 10.10.10.11 || $h == 10.10.10.12 ]]; }
 nvip_serves() { on "curl -sf -o /dev/null http://$NVIP:9101/metrics"; }

@@ -45,12 +45,6 @@ global_pw() { on "sed -n 's/^    redis_password: *//p' $INV | head -n1"; }
 rcli() { local pw=$1 h=$2 p=$3; shift 3; on "REDISCLI_AUTH='$pw' redis-cli --no-auth-warning -h $h -p $p $*"; }
 info_field() { rcli "$1" "$2" "$3" info "$4" | tr -d '\r' | sed -n "s/^$5://p"; }
 
-recap_changed() {
-  python3 -c 'import json,sys
-r=[json.loads(l) for l in sys.stdin if l.startswith("{")]
-r=[x for x in r if x.get("event")=="recap"][-1]
-print(sum(h["changed"] for h in r["hosts"].values()))'
-}
 changed_by() { on "pigsty deploy $* --json" 2>"$WORK/deploy.err" | recap_changed; }
 
 # redis targets of prometheus: N of them, all up

@@ -64,12 +64,6 @@ start_times() {
 tls_query() { # port sslmode: is this session encrypted? (as dbuser_dba, password from ~/.pgpass)
   on "psql -X -q -A -t -v ON_ERROR_STOP=1 'host=$IP port=$1 dbname=meta user=dbuser_dba sslmode=$2 sslrootcert=/etc/pki/ca.crt' -c 'select ssl from pg_stat_ssl where pid = pg_backend_pid()'"
 }
-recap_changed() { # the `changed` total of a --json run's recap line
-  python3 -c 'import json,sys
-r=[json.loads(l) for l in sys.stdin if l.startswith("{")]
-r=[x for x in r if x.get("event")=="recap"][-1]
-print(sum(h["changed"] for h in r["hosts"].values()))'
-}
 
 everything_answers() { # the user-visible checks, reused after the crash
   local when=$1
