@@ -125,7 +125,7 @@ impl Ssh {
                 "-o".into(),
                 // one shared connection per identity: a changed key is really tried
                 match &self.conn.key {
-                    Some(k) => format!("ControlPath={}/%C.{:08x}", d.display(), fnv(k)),
+                    Some(k) => format!("ControlPath={}/%C.{:08x}", d.display(), crate::sys::fnv1a(k)),
                     None => format!("ControlPath={}/%C", d.display()),
                 },
                 "-o".into(),
@@ -253,10 +253,6 @@ impl Ssh {
         self.run(&script, Some(bytes), Duration::from_secs(300))?;
         Ok(true)
     }
-}
-
-fn fnv(s: &str) -> u32 {
-    s.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
 }
 
 fn first_line(s: &str) -> String {

@@ -22,9 +22,7 @@ pub fn conf_path(cluster: &str) -> String {
 
 /// A VRRP router id (1..=255) from the cluster name, stable across runs and nodes.
 pub fn vrid(cluster: &str) -> u8 {
-    // FNV-1a
-    let h = cluster.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193));
-    (h % 255) as u8 + 1
+    (crate::sys::fnv1a(cluster) % 255) as u8 + 1
 }
 
 /// `10.10.10.3/24` → (address, prefix).
