@@ -7,7 +7,9 @@ use std::process::Command;
 const EMBEDDED: &[&str] = &["assets", "profiles", "repo-mirror"];
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {

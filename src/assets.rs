@@ -19,7 +19,12 @@ pub fn asset_dir(dir: &str) -> Vec<(String, &'static str)> {
         .get_dir(dir)
         .map(|d| {
             d.files()
-                .filter_map(|f| Some((f.path().file_name()?.to_str()?.to_string(), f.contents_utf8()?)))
+                .filter_map(|f| {
+                    Some((
+                        f.path().file_name()?.to_str()?.to_string(),
+                        f.contents_utf8()?,
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -37,7 +42,12 @@ pub fn profile(name: &str) -> Option<&'static str> {
 /// Names of the embedded inventory profiles (`meta`, `ha/full`, ...).
 pub fn profile_names() -> Vec<String> {
     fn walk(d: &'static Dir<'static>, out: &mut Vec<String>) {
-        out.extend(d.files().filter_map(|f| f.path().to_str()).filter_map(|p| p.strip_suffix(".yml")).map(str::to_string));
+        out.extend(
+            d.files()
+                .filter_map(|f| f.path().to_str())
+                .filter_map(|p| p.strip_suffix(".yml"))
+                .map(str::to_string),
+        );
         for sub in d.dirs() {
             walk(sub, out);
         }

@@ -1,10 +1,15 @@
 //! Time as pigsty reads and writes it: UTC, with the `time` crate (no `date` command,
 //! no calendar arithmetic of our own).
-use time::{format_description::FormatItem, macros::format_description, Date, OffsetDateTime, PrimitiveDateTime};
+use time::{
+    format_description::FormatItem, macros::format_description, Date, OffsetDateTime,
+    PrimitiveDateTime,
+};
 
 const DATE: &[FormatItem<'static>] = format_description!("[year]-[month]-[day]");
-const DATE_TIME: &[FormatItem<'static>] = format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-const DATE_TIME_FRAC: &[FormatItem<'static>] = format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond]");
+const DATE_TIME: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+const DATE_TIME_FRAC: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day] [hour]:[minute]:[second].[subsecond]");
 
 /// Microseconds since the epoch, now.
 pub fn now_micros() -> i64 {
@@ -21,7 +26,8 @@ pub fn fmt_utc(secs: i64) -> String {
 
 /// Days since 1970-01-01 -> `YYYY-MM-DD`.
 pub fn fmt_date(days: i64) -> String {
-    let epoch = Date::from_calendar_date(1970, time::Month::January, 1).expect("1970-01-01 is a date");
+    let epoch =
+        Date::from_calendar_date(1970, time::Month::January, 1).expect("1970-01-01 is a date");
     epoch
         .checked_add(time::Duration::days(days))
         .and_then(|d| d.format(DATE).ok())
@@ -31,7 +37,9 @@ pub fn fmt_date(days: i64) -> String {
 /// `YYYY-MM-DD HH:MM:SS[.fff]` in UTC -> microseconds since the epoch.
 pub fn parse_utc(s: &str) -> Option<i64> {
     let s = s.trim();
-    let t = PrimitiveDateTime::parse(s, DATE_TIME_FRAC).or_else(|_| PrimitiveDateTime::parse(s, DATE_TIME)).ok()?;
+    let t = PrimitiveDateTime::parse(s, DATE_TIME_FRAC)
+        .or_else(|_| PrimitiveDateTime::parse(s, DATE_TIME))
+        .ok()?;
     Some((t.assume_utc().unix_timestamp_nanos() / 1000) as i64)
 }
 
@@ -66,7 +74,10 @@ mod tests {
 
     #[test]
     fn systemd_timestamps_read_to_the_microsecond() {
-        assert_eq!(parse_systemd_utc("Thu 1970-01-01 00:00:01.500000 UTC"), Some(1.5));
+        assert_eq!(
+            parse_systemd_utc("Thu 1970-01-01 00:00:01.500000 UTC"),
+            Some(1.5)
+        );
         assert_eq!(parse_systemd_utc("Wed 2026-11-25 18:38:50 CET"), None);
         assert_eq!(parse_systemd_utc("n/a"), None);
     }

@@ -133,15 +133,27 @@ pub fn run(inv: &Inventory, selected: &[&Host], opts: &Options, rep: &Mutex<Repo
 /// `baseline` SQL of the databases of the selected pgsql hosts, read next to the
 /// inventory here (missing ones are reported by the database step that needs them).
 fn inventory_files(inv: &Inventory, selected: &[&Host]) -> BTreeMap<String, String> {
-    let dir = inv.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+    let dir = inv
+        .path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
     let mut out = BTreeMap::new();
     for h in selected {
         for d in h.list("pg_databases").into_iter().flatten() {
-            let Some(name) = d.get("baseline").and_then(|b| b.as_str()).filter(|b| !b.is_empty()) else { continue };
+            let Some(name) = d
+                .get("baseline")
+                .and_then(|b| b.as_str())
+                .filter(|b| !b.is_empty())
+            else {
+                continue;
+            };
             if out.contains_key(name) {
                 continue;
             }
-            let found = crate::modules::pgsql::roles::baseline_paths(&dir, name).into_iter().find_map(|p| std::fs::read_to_string(p).ok());
+            let found = crate::modules::pgsql::roles::baseline_paths(&dir, name)
+                .into_iter()
+                .find_map(|p| std::fs::read_to_string(p).ok());
             if let Some(text) = found {
                 out.insert(name.to_string(), text);
             }
@@ -158,18 +170,45 @@ pub fn run_scoped(
     scope: Option<&crate::modules::pgsql::Scope>,
     rep: &Mutex<Reporter>,
 ) -> Outcome {
-    let extra = Extra { scope: scope.cloned(), files: inventory_files(inv, selected) };
-    run_phases_with(inv, phases(inv, selected, opts.modules.as_ref()), opts, &extra, rep)
+    let extra = Extra {
+        scope: scope.cloned(),
+        files: inventory_files(inv, selected),
+    };
+    run_phases_with(
+        inv,
+        phases(inv, selected, opts.modules.as_ref()),
+        opts,
+        &extra,
+        rep,
+    )
 }
 
 /// Run the given phases in order; a host that fails drops out of later phases.
-pub fn run_phases(inv: &Inventory, phases: Vec<Phase>, opts: &Options, rep: &Mutex<Reporter>) -> Outcome {
-    let hosts: Vec<&Host> = inv.hosts.iter().filter(|h| phases.iter().any(|p| p.hosts.contains(&h.addr))).collect();
-    let extra = Extra { scope: None, files: inventory_files(inv, &hosts) };
+pub fn run_phases(
+    inv: &Inventory,
+    phases: Vec<Phase>,
+    opts: &Options,
+    rep: &Mutex<Reporter>,
+) -> Outcome {
+    let hosts: Vec<&Host> = inv
+        .hosts
+        .iter()
+        .filter(|h| phases.iter().any(|p| p.hosts.contains(&h.addr)))
+        .collect();
+    let extra = Extra {
+        scope: None,
+        files: inventory_files(inv, &hosts),
+    };
     run_phases_with(inv, phases, opts, &extra, rep)
 }
 
-fn run_phases_with(inv: &Inventory, phases: Vec<Phase>, opts: &Options, extra: &Extra, rep: &Mutex<Reporter>) -> Outcome {
+fn run_phases_with(
+    inv: &Inventory,
+    phases: Vec<Phase>,
+    opts: &Options,
+    extra: &Extra,
+    rep: &Mutex<Reporter>,
+) -> Outcome {
     let facts = Facts::gather();
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
     let copied: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
@@ -200,7 +239,9 @@ fn run_phases_with(inv: &Inventory, phases: Vec<Phase>, opts: &Options, extra: &
         std::thread::scope(|s| {
             for _ in 0..workers {
                 s.spawn(|| loop {
-                    let Some(h) = queue.lock().ok().and_then(|mut q| q.pop_front()) else { break };
+                    let Some(h) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+                        break;
+                    };
                     let r = run_host(inv, &h, &phase, opts, extra, &facts, &copied, rep);
                     if let Ok(mut v) = results.lock() {
                         v.push((h, r));
@@ -222,7 +263,11 @@ fn run_phases_with(inv: &Inventory, phases: Vec<Phase>, opts: &Options, extra: &
 
 /// Members of `hosts` whose cluster's primary failed earlier in this run: a replica has
 /// nothing to clone from, so it is not started to wait for one.
-fn primary_failed(inv: &Inventory, hosts: &[String], failed: &BTreeMap<String, String>) -> Vec<(String, String)> {
+fn primary_failed(
+    inv: &Inventory,
+    hosts: &[String],
+    failed: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
     let dead: Vec<(&str, &str)> = failed
         .keys()
         .filter_map(|a| inv.host(a))
@@ -235,7 +280,12 @@ fn primary_failed(inv: &Inventory, hosts: &[String], failed: &BTreeMap<String, S
         .filter_map(|a| {
             let c = inv.host(a)?.id.pg_cluster.as_deref()?;
             let (_, p) = dead.iter().find(|(dc, _)| *dc == c)?;
-            Some((a.clone(), format!("skipped: the primary `{p}` of `{c}` failed, so there is nothing to clone from")))
+            Some((
+                a.clone(),
+                format!(
+                    "skipped: the primary `{p}` of `{c}` failed, so there is nothing to clone from"
+                ),
+            ))
         })
         .collect()
 }
@@ -263,7 +313,13 @@ struct Extra {
     files: BTreeMap<String, String>,
 }
 
-fn request(inv: &Inventory, host: &str, phase: &Phase, opts: &Options, extra: &Extra) -> NodeRequest {
+fn request(
+    inv: &Inventory,
+    host: &str,
+    phase: &Phase,
+    opts: &Options,
+    extra: &Extra,
+) -> NodeRequest {
     let pgsql = phase.module == Module::Pgsql;
     NodeRequest {
         inventory: inv.source.clone(),
@@ -271,11 +327,23 @@ fn request(inv: &Inventory, host: &str, phase: &Phase, opts: &Options, extra: &E
         extra_vars: opts.extra_vars.clone(),
         host: host.into(),
         modules: vec![phase.module.to_string()],
-        mode: if opts.mode == Mode::Apply { "apply".into() } else { "check".into() },
+        mode: if opts.mode == Mode::Apply {
+            "apply".into()
+        } else {
+            "check".into()
+        },
         remove: phase.remove,
         forget: opts.forget.clone(),
-        pgsql_scope: if pgsql && !phase.remove { extra.scope.clone() } else { None },
-        files: if pgsql { extra.files.clone() } else { BTreeMap::new() },
+        pgsql_scope: if pgsql && !phase.remove {
+            extra.scope.clone()
+        } else {
+            None
+        },
+        files: if pgsql {
+            extra.files.clone()
+        } else {
+            BTreeMap::new()
+        },
         pki: crate::pki::for_host(inv, host, phase.module),
         action: None,
     }
@@ -293,17 +361,28 @@ fn run_host(
     rep: &Mutex<Reporter>,
 ) -> Result<(), String> {
     let req = request(inv, host, phase, opts, extra);
-    exchange(host, &req, opts.accept_new_host_keys, facts, copied, &mut |ev| {
-        if let Ok(mut r) = rep.lock() {
-            r.event(ev);
-        }
-    })
+    exchange(
+        host,
+        &req,
+        opts.accept_new_host_keys,
+        facts,
+        copied,
+        &mut |ev| {
+            if let Ok(mut r) = rep.lock() {
+                r.event(ev);
+            }
+        },
+    )
     .map(|_| ())
 }
 
 /// Run an action on `host` through node mode (locally, or over SSH with the binary
 /// copied first), its events to `sink`; its result.
-pub fn act(host: &str, action: crate::actions::Action, sink: &mut dyn FnMut(&Event)) -> anyhow::Result<serde_json::Value> {
+pub fn act(
+    host: &str,
+    action: crate::actions::Action,
+    sink: &mut dyn FnMut(&Event),
+) -> anyhow::Result<serde_json::Value> {
     let req = NodeRequest::action(host, action);
     let copied = Mutex::new(BTreeSet::new());
     exchange(host, &req, false, local_facts(), &copied, sink)
@@ -407,14 +486,26 @@ mod tests {
     #[test]
     fn replicas_of_a_failed_primary_are_skipped_and_other_clusters_go_on() {
         let text = "all:\n  children:\n    pg-x:\n      hosts: { 10.0.0.1: { pg_seq: 1, pg_role: primary }, 10.0.0.2: { pg_seq: 2, pg_role: replica } }\n      vars: { pg_cluster: pg-x }\n    pg-y:\n      hosts: { 10.0.0.3: { pg_seq: 1, pg_role: primary }, 10.0.0.4: { pg_seq: 2, pg_role: replica } }\n      vars: { pg_cluster: pg-y }\n";
-        let inv = Inventory::from_str_with("pigsty.yml", text, &[], &crate::inventory::LoadOptions { resolve_names: false }).unwrap();
+        let inv = Inventory::from_str_with(
+            "pigsty.yml",
+            text,
+            &[],
+            &crate::inventory::LoadOptions {
+                resolve_names: false,
+            },
+        )
+        .unwrap();
         let mut failed = BTreeMap::new();
         failed.insert("10.0.0.1".to_string(), "patroni not ready".to_string());
         let hosts = vec!["10.0.0.2".to_string(), "10.0.0.4".to_string()];
         let skipped = primary_failed(&inv, &hosts, &failed);
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         assert_eq!(skipped[0].0, "10.0.0.2");
-        assert!(skipped[0].1.contains("primary `10.0.0.1` of `pg-x` failed"), "{}", skipped[0].1);
+        assert!(
+            skipped[0].1.contains("primary `10.0.0.1` of `pg-x` failed"),
+            "{}",
+            skipped[0].1
+        );
     }
 
     #[test]
@@ -424,16 +515,43 @@ mod tests {
         std::fs::write(d.path().join("files/cmdb.sql"), "CREATE TABLE t(id int);\n").unwrap();
         let text = "all:\n  children:\n    pg-x:\n      hosts: { 10.0.0.1: { pg_seq: 1, pg_role: primary } }\n      vars:\n        pg_cluster: pg-x\n        pg_databases: [{ name: meta, baseline: cmdb.sql }, { name: other, baseline: missing.sql }]\n";
         let path = d.path().join("pigsty.yml");
-        let inv = Inventory::from_str_with(path.to_str().unwrap(), text, &[], &crate::inventory::LoadOptions { resolve_names: false }).unwrap();
+        let inv = Inventory::from_str_with(
+            path.to_str().unwrap(),
+            text,
+            &[],
+            &crate::inventory::LoadOptions {
+                resolve_names: false,
+            },
+        )
+        .unwrap();
         let hosts: Vec<&Host> = inv.hosts.iter().collect();
         let files = inventory_files(&inv, &hosts);
-        assert_eq!(files.get("cmdb.sql").map(String::as_str), Some("CREATE TABLE t(id int);\n"));
+        assert_eq!(
+            files.get("cmdb.sql").map(String::as_str),
+            Some("CREATE TABLE t(id int);\n")
+        );
         assert!(!files.contains_key("missing.sql"));
         let extra = Extra { scope: None, files };
-        let opts = Options { mode: Mode::Apply, forks: 1, accept_new_host_keys: false, modules: None, extra_vars: vec![], forget: Default::default() };
-        let phase = |m| Phase { module: m, hosts: vec!["10.0.0.1".into()], remove: false };
+        let opts = Options {
+            mode: Mode::Apply,
+            forks: 1,
+            accept_new_host_keys: false,
+            modules: None,
+            extra_vars: vec![],
+            forget: Default::default(),
+        };
+        let phase = |m| Phase {
+            module: m,
+            hosts: vec!["10.0.0.1".into()],
+            remove: false,
+        };
         let r = request(&inv, "10.0.0.1", &phase(Module::Pgsql), &opts, &extra);
         assert!(r.files.contains_key("cmdb.sql"));
-        assert!(request(&inv, "10.0.0.1", &phase(Module::Node), &opts, &extra).files.is_empty(), "only pgsql needs them");
+        assert!(
+            request(&inv, "10.0.0.1", &phase(Module::Node), &opts, &extra)
+                .files
+                .is_empty(),
+            "only pgsql needs them"
+        );
     }
 }

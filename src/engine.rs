@@ -50,15 +50,24 @@ pub struct ModulePlan {
 
 impl ModulePlan {
     pub fn new(module: &str) -> Self {
-        ModulePlan { module: module.into(), items: vec![] }
+        ModulePlan {
+            module: module.into(),
+            items: vec![],
+        }
     }
     pub fn add(&mut self, r: impl Resource + 'static) -> &mut Self {
-        self.items.push(Item::Step(Step { res: Box::new(r), notify: vec![] }));
+        self.items.push(Item::Step(Step {
+            res: Box::new(r),
+            notify: vec![],
+        }));
         self
     }
     /// Add a step that triggers handlers when it changes something.
     pub fn add_notify(&mut self, r: impl Resource + 'static, notify: Vec<Handler>) -> &mut Self {
-        self.items.push(Item::Step(Step { res: Box::new(r), notify }));
+        self.items.push(Item::Step(Step {
+            res: Box::new(r),
+            notify,
+        }));
         self
     }
     pub fn flush(&mut self) -> &mut Self {
@@ -89,7 +98,11 @@ pub enum Status {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    ModuleStart { host: String, module: String, steps: usize },
+    ModuleStart {
+        host: String,
+        module: String,
+        steps: usize,
+    },
     Step {
         host: String,
         module: String,
@@ -104,8 +117,23 @@ pub enum Event {
         error: Option<String>,
         ms: u64,
     },
-    Handler { host: String, module: String, action: String, status: Status, error: Option<String>, ms: u64 },
-    ModuleEnd { host: String, module: String, ok: usize, changed: usize, failed: usize, skipped: usize, ms: u64 },
+    Handler {
+        host: String,
+        module: String,
+        action: String,
+        status: Status,
+        error: Option<String>,
+        ms: u64,
+    },
+    ModuleEnd {
+        host: String,
+        module: String,
+        ok: usize,
+        changed: usize,
+        failed: usize,
+        skipped: usize,
+        ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,7 +193,11 @@ pub struct Run<'a> {
 
 impl<'a> Run<'a> {
     pub fn new(host: &'a str, mode: Mode) -> Run<'a> {
-        Run { host, mode, state_dir: None }
+        Run {
+            host,
+            mode,
+            state_dir: None,
+        }
     }
 }
 
@@ -182,10 +214,21 @@ struct Pending {
 
 impl Queue {
     fn new(module: &str, run: &Run) -> Queue {
-        let pending = if run.mode == Mode::Apply { pending_path(run.state_dir, module) } else { None };
-        let mut q = Queue { handlers: vec![], started: vec![], pending };
+        let pending = if run.mode == Mode::Apply {
+            pending_path(run.state_dir, module)
+        } else {
+            None
+        };
+        let mut q = Queue {
+            handlers: vec![],
+            started: vec![],
+            pending,
+        };
         if let Some(p) = &q.pending {
-            if let Some(saved) = std::fs::read(p).ok().and_then(|b| serde_json::from_slice::<Pending>(&b).ok()) {
+            if let Some(saved) = std::fs::read(p)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Pending>(&b).ok())
+            {
                 for u in saved.restart {
                     q.handlers.push(Handler::Restart(u));
                 }
@@ -205,10 +248,28 @@ impl Queue {
     }
     fn save(&self) {
         let Some(p) = &self.pending else { return };
-        let restart: Vec<String> =
-            self.handlers.iter().filter_map(|h| if let Handler::Restart(u) = h { Some(u.clone()) } else { None }).collect();
-        let reload: Vec<String> =
-            self.handlers.iter().filter_map(|h| if let Handler::Reload(u) = h { Some(u.clone()) } else { None }).collect();
+        let restart: Vec<String> = self
+            .handlers
+            .iter()
+            .filter_map(|h| {
+                if let Handler::Restart(u) = h {
+                    Some(u.clone())
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let reload: Vec<String> = self
+            .handlers
+            .iter()
+            .filter_map(|h| {
+                if let Handler::Reload(u) = h {
+                    Some(u.clone())
+                } else {
+                    None
+                }
+            })
+            .collect();
         if restart.is_empty() && reload.is_empty() {
             let _ = std::fs::remove_file(p);
             return;
@@ -222,11 +283,19 @@ impl Queue {
     }
 }
 
-pub fn run_module(run: &Run, plan: &ModulePlan, sink: &mut dyn FnMut(&Event)) -> Result<Tally, StepFailed> {
+pub fn run_module(
+    run: &Run,
+    plan: &ModulePlan,
+    sink: &mut dyn FnMut(&Event),
+) -> Result<Tally, StepFailed> {
     let (host, mode) = (run.host, run.mode);
     let t0 = Instant::now();
     let module = plan.module.clone();
-    sink(&Event::ModuleStart { host: host.into(), module: module.clone(), steps: plan.steps().count() });
+    sink(&Event::ModuleStart {
+        host: host.into(),
+        module: module.clone(),
+        steps: plan.steps().count(),
+    });
     let mut tally = Tally::default();
     let mut q = Queue::new(&module, run);
     let mut result = Ok(());
@@ -253,11 +322,26 @@ pub fn run_module(run: &Run, plan: &ModulePlan, sink: &mut dyn FnMut(&Event)) ->
             result = flush(host, &module, &mut q, &mut tally, sink);
         } else {
             for h in q.handlers.drain(..) {
-                sink(&Event::Handler { host: host.into(), module: module.clone(), action: h.label(), status: Status::WouldChange, error: None, ms: 0 });
+                sink(&Event::Handler {
+                    host: host.into(),
+                    module: module.clone(),
+                    action: h.label(),
+                    status: Status::WouldChange,
+                    error: None,
+                    ms: 0,
+                });
             }
         }
     }
-    sink(&Event::ModuleEnd { host: host.into(), module, ok: tally.ok, changed: tally.changed, failed: tally.failed, skipped: tally.skipped, ms: t0.elapsed().as_millis() as u64 });
+    sink(&Event::ModuleEnd {
+        host: host.into(),
+        module,
+        ok: tally.ok,
+        changed: tally.changed,
+        failed: tally.failed,
+        skipped: tally.skipped,
+        ms: t0.elapsed().as_millis() as u64,
+    });
     result.map(|_| tally)
 }
 
@@ -283,7 +367,12 @@ fn run_step(
         error,
         ms: t.elapsed().as_millis() as u64,
     };
-    let fail = |e: String| StepFailed { module: module.into(), kind: r.kind().into(), name: r.name(), error: e };
+    let fail = |e: String| StepFailed {
+        module: module.into(),
+        kind: r.kind().into(),
+        name: r.name(),
+        error: e,
+    };
     let state = match r.check() {
         Ok(s) => s,
         Err(e) if mode == Mode::Check => State::Drift(vec![Delta::Unknown { why: e.to_string() }]),
@@ -315,14 +404,19 @@ fn run_step(
         return Ok(());
     }
     // a unit this step starts is not restarted by a handler of the same module
-    let starting = diffs.contains(&Delta::Unit { action: UnitAction::Start });
+    let starting = diffs.contains(&Delta::Unit {
+        action: UnitAction::Start,
+    });
     let res = r.apply().map_err(|e| e.to_string()).and_then(|_| {
         if !r.recheck() {
             return Ok(());
         }
         match r.check() {
             Ok(State::InSync) | Ok(State::Skip(_)) => Ok(()),
-            Ok(s @ State::Drift(_)) => Err(format!("still out of sync after apply: {}", s.words().join(", "))),
+            Ok(s @ State::Drift(_)) => Err(format!(
+                "still out of sync after apply: {}",
+                s.words().join(", ")
+            )),
             Err(e) => Err(format!("re-check after apply failed: {e}")),
         }
     });
@@ -350,29 +444,66 @@ fn run_step(
     }
 }
 
-fn flush(host: &str, module: &str, q: &mut Queue, tally: &mut Tally, sink: &mut dyn FnMut(&Event)) -> Result<(), StepFailed> {
+fn flush(
+    host: &str,
+    module: &str,
+    q: &mut Queue,
+    tally: &mut Tally,
+    sink: &mut dyn FnMut(&Event),
+) -> Result<(), StepFailed> {
     let handlers: Vec<Handler> = q.handlers.clone();
     let restarted: Vec<String> = handlers
         .iter()
-        .filter_map(|h| if let Handler::Restart(u) = h { Some(u.clone()) } else { None })
+        .filter_map(|h| {
+            if let Handler::Restart(u) = h {
+                Some(u.clone())
+            } else {
+                None
+            }
+        })
         .collect();
     for h in handlers {
         let t = Instant::now();
         let res = match &h {
-            Handler::DaemonReload => systemd::systemctl(&["daemon-reload"]).map_err(|e| e.to_string()),
+            Handler::DaemonReload => {
+                systemd::systemctl(&["daemon-reload"]).map_err(|e| e.to_string())
+            }
             Handler::Restart(u) | Handler::Reload(u) if q.started.contains(u) => continue,
             Handler::Reload(u) if restarted.contains(u) => continue,
-            Handler::Restart(u) => systemd::systemctl(&["restart", u]).map_err(|e| with_journal(e, u)),
-            Handler::Reload(u) => systemd::systemctl(&["reload", u]).map_err(|e| with_journal(e, u)),
+            Handler::Restart(u) => {
+                systemd::systemctl(&["restart", u]).map_err(|e| with_journal(e, u))
+            }
+            Handler::Reload(u) => {
+                systemd::systemctl(&["reload", u]).map_err(|e| with_journal(e, u))
+            }
             Handler::Run(_, c) => c.ok().map(|_| ()).map_err(|e| e.to_string()),
         };
         let ms = t.elapsed().as_millis() as u64;
         match res {
-            Ok(()) => sink(&Event::Handler { host: host.into(), module: module.into(), action: h.label(), status: Status::Changed, error: None, ms }),
+            Ok(()) => sink(&Event::Handler {
+                host: host.into(),
+                module: module.into(),
+                action: h.label(),
+                status: Status::Changed,
+                error: None,
+                ms,
+            }),
             Err(e) => {
                 tally.failed += 1;
-                sink(&Event::Handler { host: host.into(), module: module.into(), action: h.label(), status: Status::Failed, error: Some(e.clone()), ms });
-                return Err(StepFailed { module: module.into(), kind: "handler".into(), name: h.label(), error: e });
+                sink(&Event::Handler {
+                    host: host.into(),
+                    module: module.into(),
+                    action: h.label(),
+                    status: Status::Failed,
+                    error: Some(e.clone()),
+                    ms,
+                });
+                return Err(StepFailed {
+                    module: module.into(),
+                    kind: "handler".into(),
+                    name: h.label(),
+                    error: e,
+                });
             }
         }
         let l = h.label();
@@ -409,12 +540,18 @@ mod tests {
             let mut p = ModulePlan::new("test");
             p.add_notify(
                 File::new(d.path().join("a.conf"), "a=1\n").owner(&u, &g),
-                vec![Handler::Run("touch marker".into(), Cmd::new("touch").arg(marker.to_str().unwrap()))],
+                vec![Handler::Run(
+                    "touch marker".into(),
+                    Cmd::new("touch").arg(marker.to_str().unwrap()),
+                )],
             );
             p
         };
         let mut events = vec![];
-        let t = run_module(&Run::new("h", Mode::Apply), &mk(), &mut |e| events.push(e.clone())).unwrap();
+        let t = run_module(&Run::new("h", Mode::Apply), &mk(), &mut |e| {
+            events.push(e.clone())
+        })
+        .unwrap();
         assert_eq!((t.ok, t.changed, t.failed), (0, 1, 0));
         assert!(marker.exists(), "handler ran once");
         std::fs::remove_file(&marker).unwrap();
@@ -437,7 +574,10 @@ mod tests {
     #[test]
     fn failed_step_stops_the_module_and_names_the_command() {
         let mut p = ModulePlan::new("test");
-        p.add(Exec::new("boom", Cmd::new("sh").args(["-c", "echo broken >&2; exit 4"])));
+        p.add(Exec::new(
+            "boom",
+            Cmd::new("sh").args(["-c", "echo broken >&2; exit 4"]),
+        ));
         p.add(Exec::new("never", Cmd::new("true")));
         let mut n = 0;
         let e = run_module(&Run::new("h", Mode::Apply), &p, &mut |ev| {
@@ -448,17 +588,27 @@ mod tests {
         .unwrap_err();
         assert_eq!(n, 1, "second step never ran");
         let s = e.to_string();
-        assert!(s.contains("exec `boom`") && s.contains("code 4") && s.contains("broken"), "{s}");
+        assert!(
+            s.contains("exec `boom`") && s.contains("code 4") && s.contains("broken"),
+            "{s}"
+        );
     }
 
     #[test]
     fn a_restart_lost_to_a_failed_run_is_done_by_the_next_run() {
         let d = tempfile::tempdir().unwrap();
-        let run = Run { host: "h", mode: Mode::Apply, state_dir: Some(d.path()) };
+        let run = Run {
+            host: "h",
+            mode: Mode::Apply,
+            state_dir: Some(d.path()),
+        };
         let p = pending_path(run.state_dir, "pending-test").unwrap();
         let (u, g) = me();
         let mut plan = ModulePlan::new("pending-test");
-        plan.add_notify(File::new(d.path().join("x.conf"), "x\n").owner(&u, &g), vec![Handler::Restart("pigsty-no-such-unit.service".into())]);
+        plan.add_notify(
+            File::new(d.path().join("x.conf"), "x\n").owner(&u, &g),
+            vec![Handler::Restart("pigsty-no-such-unit.service".into())],
+        );
         plan.add(Exec::new("boom", Cmd::new("false")));
         assert!(run_module(&run, &plan, &mut |_| {}).is_err());
         let saved = std::fs::read_to_string(&p).unwrap();
@@ -472,7 +622,10 @@ mod tests {
                 actions.push(action.clone())
             }
         });
-        assert_eq!(actions, vec!["restart pigsty-no-such-unit.service".to_string()]);
+        assert_eq!(
+            actions,
+            vec!["restart pigsty-no-such-unit.service".to_string()]
+        );
     }
 
     #[test]

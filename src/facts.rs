@@ -16,6 +16,8 @@ pub struct PackageFacts {
     pub installed: BTreeMap<String, bool>,
     /// Versions the configured sources offer (installed or not): name -> version.
     pub candidates: BTreeMap<String, String>,
+    /// Installed versions of the packages whose version decides a setting (`patroni`).
+    pub versions: BTreeMap<String, String>,
 }
 
 impl PackageFacts {
@@ -24,6 +26,13 @@ impl PackageFacts {
     }
     pub fn offered(&self, name: &str) -> bool {
         self.candidates.contains_key(name)
+    }
+    /// The version that runs: the installed one, else the one apt would install.
+    pub fn version(&self, name: &str) -> Option<&str> {
+        self.versions
+            .get(name)
+            .or_else(|| self.candidates.get(name))
+            .map(String::as_str)
     }
 }
 
@@ -68,15 +77,24 @@ fn os_release() -> Vec<(String, String)> {
 impl Facts {
     pub fn gather() -> Facts {
         let osr = os_release();
-        let get = |k: &str| osr.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        let get = |k: &str| {
+            osr.iter()
+                .find(|(a, _)| a == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
         let mut sys = sysinfo::System::new();
         sys.refresh_memory();
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         let ifaces = local_ipv4_ifaces();
         let ipv4: Vec<String> = ifaces.iter().map(|(ip, _)| ip.clone()).collect();
         let primary = primary_ipv4().or_else(|| ipv4.first().cloned());
         Facts {
-            hostname: nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
+            hostname: nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             os_id: get("ID"),
             os_version_id: get("VERSION_ID"),
             os_codename: get("VERSION_CODENAME"),
@@ -90,25 +108,39 @@ impl Facts {
             is_root: nix::unistd::geteuid().is_root(),
             has_systemd: std::path::Path::new("/run/systemd/system").exists(),
             can_set_clock: crate::sys::caps::has_cap("CapBnd", crate::sys::caps::CAP_SYS_TIME),
-            now: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0),
+            now: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0),
             packages: PackageFacts::default(),
             pg_data_version: None,
         }
     }
 
     /// Add what PGSQL decides its version from: the `postgresql-NN` packages installed
-    /// and offered by the apt sources, and the version of the cluster in `pg_data`.
+    /// and offered by the apt sources, and the version of the cluster in `pg_data`;
+    /// and Patroni's version (installed, else offered), which bounds the `pg_rto` timings.
     pub fn gather_postgres(&mut self, pg_data: &str) {
         self.gather_postgres_with(&crate::sys::pkg::Apt, pg_data)
     }
 
     pub fn gather_postgres_with(&mut self, pm: &dyn PackageManager, pg_data: &str) {
-        let names: Vec<String> = PG_MAJORS.iter().map(|n| format!("postgresql-{n}")).collect();
+        let names: Vec<String> = PG_MAJORS
+            .iter()
+            .map(|n| format!("postgresql-{n}"))
+            .collect();
         let missing = pm.missing(&names).unwrap_or_else(|_| names.clone());
         for n in &names {
-            self.packages.installed.insert(n.clone(), !missing.contains(n));
+            self.packages
+                .installed
+                .insert(n.clone(), !missing.contains(n));
         }
         self.packages.candidates.extend(pm.candidates(&names));
+        if let Some(v) = pm.installed_version("patroni") {
+            self.packages.versions.insert("patroni".into(), v);
+        } else if let Some(v) = pm.candidate("patroni") {
+            self.packages.candidates.insert("patroni".into(), v);
+        }
         self.pg_data_version = std::fs::read_to_string(format!("{pg_data}/PG_VERSION"))
             .ok()
             .and_then(|s| s.trim().parse().ok());
@@ -127,7 +159,9 @@ impl Facts {
             mem_bytes: 8 << 30,
             mem_mb: 8192,
             ipv4: vec!["10.10.10.10".into()],
-            ipv4_ifaces: [("10.10.10.10".to_string(), "eth0".to_string())].into_iter().collect(),
+            ipv4_ifaces: [("10.10.10.10".to_string(), "eth0".to_string())]
+                .into_iter()
+                .collect(),
             primary_ipv4: Some("10.10.10.10".into()),
             is_root: true,
             has_systemd: true,
@@ -135,7 +169,11 @@ impl Facts {
             now: 1_767_225_600, // 2026-01-01T00:00:00Z
             packages: PackageFacts {
                 installed: BTreeMap::new(),
-                candidates: [("postgresql-15".to_string(), "15.14-0+deb12u1".to_string())].into_iter().collect(),
+                candidates: [("postgresql-15", "15.14-0+deb12u1"), ("patroni", "3.0.2-1")]
+                    .into_iter()
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect(),
+                versions: BTreeMap::new(),
             },
             pg_data_version: None,
         }
@@ -154,7 +192,10 @@ pub fn local_ipv4s() -> Vec<String> {
 
 /// (address, interface) of each global IPv4 address, in `ip addr` order.
 pub fn local_ipv4_ifaces() -> Vec<(String, String)> {
-    let Ok(o) = Cmd::new("ip").args(["-4", "-o", "addr", "show", "scope", "global"]).run() else {
+    let Ok(o) = Cmd::new("ip")
+        .args(["-4", "-o", "addr", "show", "scope", "global"])
+        .run()
+    else {
         return vec![];
     };
     parse_ip_addr(&o.stdout)
@@ -175,8 +216,25 @@ fn parse_ip_addr(out: &str) -> Vec<(String, String)> {
 
 /// The source address of the default route (no packet is sent).
 fn primary_ipv4() -> Option<String> {
-    let o = Cmd::new("ip").args(["-4", "route", "show", "default"]).run().ok()?;
-    let dev = o.stdout.split_whitespace().skip_while(|w| *w != "dev").nth(1)?.to_string();
-    let a = Cmd::new("ip").args(["-4", "-o", "addr", "show", "dev", &dev, "scope", "global"]).run().ok()?;
-    a.stdout.split_whitespace().skip_while(|w| *w != "inet").nth(1)?.split('/').next().map(str::to_string)
+    let o = Cmd::new("ip")
+        .args(["-4", "route", "show", "default"])
+        .run()
+        .ok()?;
+    let dev = o
+        .stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "dev")
+        .nth(1)?
+        .to_string();
+    let a = Cmd::new("ip")
+        .args(["-4", "-o", "addr", "show", "dev", &dev, "scope", "global"])
+        .run()
+        .ok()?;
+    a.stdout
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)?
+        .split('/')
+        .next()
+        .map(str::to_string)
 }

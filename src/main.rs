@@ -33,6 +33,9 @@ fn init_logging(verbose: u8) {
         .with_target(false)
         .without_time()
         // colours only on a terminal, and never with NO_COLOR (no-color.org)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(
+            std::env::var_os("NO_COLOR").is_none()
+                && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        )
         .init();
 }

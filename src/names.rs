@@ -58,16 +58,29 @@ pub fn check(kind: Kind, name: &str) -> Result<(), String> {
         return Err("is empty".into());
     };
     if name.len() > kind.max() {
-        return Err(format!("is {} bytes long; allowed: {}", name.len(), kind.allowed()));
+        return Err(format!(
+            "is {} bytes long; allowed: {}",
+            name.len(),
+            kind.allowed()
+        ));
     }
     let bad = std::iter::once((0, first))
         .filter(|&(_, c)| !kind.first_ok(c))
-        .chain(name.chars().enumerate().skip(1).filter(|&(_, c)| !kind.rest_ok(c)))
+        .chain(
+            name.chars()
+                .enumerate()
+                .skip(1)
+                .filter(|&(_, c)| !kind.rest_ok(c)),
+        )
         .map(|(_, c)| c)
         .next();
     match bad {
         None => Ok(()),
-        Some(c) => Err(format!("has {} where only {} are allowed", describe(c), kind.allowed())),
+        Some(c) => Err(format!(
+            "has {} where only {} are allowed",
+            describe(c),
+            kind.allowed()
+        )),
     }
 }
 
@@ -114,7 +127,16 @@ impl Objects {
     /// The privileges Postgres accepts on these objects (`ALL` aside).
     fn privileges(self) -> &'static [&'static str] {
         match self {
-            Objects::Tables => &["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER", "MAINTAIN"],
+            Objects::Tables => &[
+                "SELECT",
+                "INSERT",
+                "UPDATE",
+                "DELETE",
+                "TRUNCATE",
+                "REFERENCES",
+                "TRIGGER",
+                "MAINTAIN",
+            ],
             Objects::Sequences => &["USAGE", "SELECT", "UPDATE"],
             Objects::Functions => &["EXECUTE"],
             Objects::Types => &["USAGE"],
@@ -135,12 +157,17 @@ pub struct DefaultGrant {
 }
 
 impl DefaultGrant {
-    pub const FORM: &'static str = "GRANT <privilege> ON <TABLES|SEQUENCES|FUNCTIONS|TYPES|SCHEMAS> TO <role>";
+    pub const FORM: &'static str =
+        "GRANT <privilege> ON <TABLES|SEQUENCES|FUNCTIONS|TYPES|SCHEMAS> TO <role>";
 
     pub fn parse(text: &str) -> Result<DefaultGrant, String> {
         let w: Vec<&str> = text.split_whitespace().collect();
         let form = || format!("expected `{}`, got `{text}`", Self::FORM);
-        if w.len() != 6 || !w[0].eq_ignore_ascii_case("GRANT") || !w[2].eq_ignore_ascii_case("ON") || !w[4].eq_ignore_ascii_case("TO") {
+        if w.len() != 6
+            || !w[0].eq_ignore_ascii_case("GRANT")
+            || !w[2].eq_ignore_ascii_case("ON")
+            || !w[4].eq_ignore_ascii_case("TO")
+        {
             return Err(form());
         }
         let objects = match w[3].to_ascii_uppercase().as_str() {
@@ -161,11 +188,19 @@ impl DefaultGrant {
             ));
         }
         let quoted = w[5].len() >= 2 && w[5].starts_with('"') && w[5].ends_with('"');
-        let role = if quoted { &w[5][1..w[5].len() - 1] } else { w[5] };
+        let role = if quoted {
+            &w[5][1..w[5].len() - 1]
+        } else {
+            w[5]
+        };
         if !role.eq_ignore_ascii_case("public") {
             check(Kind::Postgres, role).map_err(|e| format!("role `{role}` {e}"))?;
         }
-        Ok(DefaultGrant { privilege, objects, role: role.to_string() })
+        Ok(DefaultGrant {
+            privilege,
+            objects,
+            role: role.to_string(),
+        })
     }
 
     /// `GRANT <privilege> ON <objects> TO <role>`, the role quoted (`PUBLIC` as is).
@@ -191,7 +226,12 @@ impl DefaultGrant {
     pub fn exploded(&self) -> Vec<String> {
         if self.privilege == "ALL" {
             // MAINTAIN exists only from Postgres 17; `ALL` on older servers leaves it out
-            self.objects.privileges().iter().filter(|p| **p != "MAINTAIN").map(|p| p.to_string()).collect()
+            self.objects
+                .privileges()
+                .iter()
+                .filter(|p| **p != "MAINTAIN")
+                .map(|p| p.to_string())
+                .collect()
         } else {
             vec![self.privilege.clone()]
         }
@@ -213,13 +253,27 @@ mod tests {
         );
         assert!(check(Kind::Cluster, "-x").is_err());
         assert!(check(Kind::Cluster, "").unwrap_err().contains("empty"));
-        assert!(check(Kind::Cluster, &"a".repeat(64)).unwrap_err().contains("64 bytes"));
-        for ok in ["dbuser_meta", "dbrole_readonly", "_x", "app$1", "grafana-db"] {
+        assert!(check(Kind::Cluster, &"a".repeat(64))
+            .unwrap_err()
+            .contains("64 bytes"));
+        for ok in [
+            "dbuser_meta",
+            "dbrole_readonly",
+            "_x",
+            "app$1",
+            "grafana-db",
+        ] {
             assert_eq!(check(Kind::Postgres, ok), Ok(()), "{ok}");
         }
-        assert!(check(Kind::Postgres, "bob'; DROP").unwrap_err().contains("a quote (')"));
-        assert!(check(Kind::Postgres, "a\"b").unwrap_err().contains("double quote"));
-        assert!(check(Kind::Postgres, "tab\tx").unwrap_err().contains("U+0009"));
+        assert!(check(Kind::Postgres, "bob'; DROP")
+            .unwrap_err()
+            .contains("a quote (')"));
+        assert!(check(Kind::Postgres, "a\"b")
+            .unwrap_err()
+            .contains("double quote"));
+        assert!(check(Kind::Postgres, "tab\tx")
+            .unwrap_err()
+            .contains("U+0009"));
         assert!(check(Kind::Postgres, "é").is_err());
         assert_eq!(check(Kind::OsUser, "postgres"), Ok(()));
         assert!(check(Kind::OsUser, "Postgres").is_err());
@@ -232,13 +286,26 @@ mod tests {
     #[test]
     fn default_grants_parse_into_parts_and_rebuild_quoted() {
         let g = DefaultGrant::parse("GRANT SELECT ON TABLES TO dbrole_readonly").unwrap();
-        assert_eq!((g.privilege.as_str(), g.objects.objtype(), g.role.as_str()), ("SELECT", 'r', "dbrole_readonly"));
+        assert_eq!(
+            (g.privilege.as_str(), g.objects.objtype(), g.role.as_str()),
+            ("SELECT", 'r', "dbrole_readonly")
+        );
         assert_eq!(g.sql(), "GRANT SELECT ON TABLES TO \"dbrole_readonly\"");
         let g = DefaultGrant::parse("grant  execute on functions to public").unwrap();
         assert_eq!(g.sql(), "GRANT EXECUTE ON FUNCTIONS TO PUBLIC");
         assert_eq!(g.grantee(), "public");
-        assert_eq!(DefaultGrant::parse("GRANT USAGE ON SCHEMAS TO \"dbrole_offline\"").unwrap().role, "dbrole_offline");
-        assert_eq!(DefaultGrant::parse("GRANT ALL ON SEQUENCES TO x").unwrap().exploded(), ["USAGE", "SELECT", "UPDATE"]);
+        assert_eq!(
+            DefaultGrant::parse("GRANT USAGE ON SCHEMAS TO \"dbrole_offline\"")
+                .unwrap()
+                .role,
+            "dbrole_offline"
+        );
+        assert_eq!(
+            DefaultGrant::parse("GRANT ALL ON SEQUENCES TO x")
+                .unwrap()
+                .exploded(),
+            ["USAGE", "SELECT", "UPDATE"]
+        );
     }
 
     #[test]
@@ -255,6 +322,8 @@ mod tests {
         ] {
             assert!(DefaultGrant::parse(bad).is_err(), "{bad}");
         }
-        assert!(DefaultGrant::parse("GRANT SELECT ON TABLES TO x;DROP").unwrap_err().contains("`;`"));
+        assert!(DefaultGrant::parse("GRANT SELECT ON TABLES TO x;DROP")
+            .unwrap_err()
+            .contains("`;`"));
     }
 }

@@ -27,7 +27,10 @@ pub struct Delivered {
 }
 
 impl Delivered {
-    pub const NONE: Delivered = Delivered { ca_crt: None, certs: BTreeMap::new() };
+    pub const NONE: Delivered = Delivered {
+        ca_crt: None,
+        certs: BTreeMap::new(),
+    };
 }
 
 /// A part of the PGSQL module, for `pigsty pgsql user|db|hba|svc|ext`: catalog work on
@@ -58,10 +61,18 @@ pub struct PlanOptions {
 
 impl PlanOptions {
     /// Nothing delivered, nothing named: what tests and `plan` of a bare host use.
-    pub const NONE: PlanOptions = PlanOptions { pki: Delivered::NONE, files: BTreeMap::new(), packages_only: false };
+    pub const NONE: PlanOptions = PlanOptions {
+        pki: Delivered::NONE,
+        files: BTreeMap::new(),
+        packages_only: false,
+    };
 }
 
 /// [`PlanOptions::NONE`] as a value to borrow.
 pub static NO_OPTIONS: PlanOptions = PlanOptions::NONE;
 /// Planning only for the package list.
-pub static PACKAGES_ONLY: PlanOptions = PlanOptions { pki: Delivered::NONE, files: BTreeMap::new(), packages_only: true };
+pub static PACKAGES_ONLY: PlanOptions = PlanOptions {
+    pki: Delivered::NONE,
+    files: BTreeMap::new(),
+    packages_only: true,
+};

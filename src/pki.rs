@@ -74,11 +74,19 @@ pub fn local_ca() -> Option<String> {
 /// by the local CA with `rcgen`; the one issued before while its names are the same,
 /// it was signed by the current CA and more than [`RENEW_DAYS`] remain.
 pub fn issue(name: &str, sans: &[String], validity_days: u32) -> Result<CertPair> {
-    issue_in(Path::new(ISSUED_DIR), Path::new(CA_CRT), Path::new(CA_KEY), name, sans, validity_days, now())
+    issue_in(
+        Path::new(ISSUED_DIR),
+        Path::new(CA_CRT),
+        Path::new(CA_KEY),
+        name,
+        sans,
+        validity_days,
+        now(),
+    )
 }
 
-pub use crate::resources::ca::RENEW_DAYS;
 use crate::resources::ca::issue_in;
+pub use crate::resources::ca::RENEW_DAYS;
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -102,16 +110,42 @@ mod tests {
         let (c, k) = ca(d.path());
         let issued = d.path().join("issued");
         let sans = vec!["sss.pigsty".to_string(), "10.10.10.10".to_string()];
-        let a = issue_in(&issued, &c, &k, "minio-10.10.10.10", &sans, 365, 1_800_000_000).unwrap();
+        let a = issue_in(
+            &issued,
+            &c,
+            &k,
+            "minio-10.10.10.10",
+            &sans,
+            365,
+            1_800_000_000,
+        )
+        .unwrap();
         assert!(a.crt.starts_with("-----BEGIN CERTIFICATE-----") && a.key.contains("PRIVATE KEY"));
-        let b = issue_in(&issued, &c, &k, "minio-10.10.10.10", &sans, 365, 1_800_000_000 + 86_400).unwrap();
-        assert_eq!(a, b, "same names, same CA, far from expiry: the same certificate");
+        let b = issue_in(
+            &issued,
+            &c,
+            &k,
+            "minio-10.10.10.10",
+            &sans,
+            365,
+            1_800_000_000 + 86_400,
+        )
+        .unwrap();
+        assert_eq!(
+            a, b,
+            "same names, same CA, far from expiry: the same certificate"
+        );
         let near = 1_800_000_000 + (365 - RENEW_DAYS + 1) * 86_400;
         let r = issue_in(&issued, &c, &k, "minio-10.10.10.10", &sans, 365, near).unwrap();
         assert_ne!(a, r, "fewer than 30 days left: issued again");
         let other = issue_in(&issued, &c, &k, "minio-10.10.10.10", &sans[..1], 365, near).unwrap();
         assert_ne!(r, other, "other names: issued again");
-        assert_eq!(crate::sys::fs::stat(&issued.join("minio-10.10.10.10.key")).unwrap().0, 0o600);
+        assert_eq!(
+            crate::sys::fs::stat(&issued.join("minio-10.10.10.10.key"))
+                .unwrap()
+                .0,
+            0o600
+        );
     }
 
     #[test]
@@ -121,19 +155,45 @@ mod tests {
         }
         let d = tempfile::tempdir().unwrap();
         let (c, k) = ca(d.path());
-        let a = issue_in(&d.path().join("i"), &c, &k, "n", &["h.example".to_string(), "10.0.0.1".to_string()], 30, now()).unwrap();
+        let a = issue_in(
+            &d.path().join("i"),
+            &c,
+            &k,
+            "n",
+            &["h.example".to_string(), "10.0.0.1".to_string()],
+            30,
+            now(),
+        )
+        .unwrap();
         std::fs::write(d.path().join("leaf.crt"), &a.crt).unwrap();
-        let out = Cmd::new("openssl").args(["verify", "-CAfile"]).arg(c.display().to_string()).arg(d.path().join("leaf.crt").display().to_string()).run().unwrap();
+        let out = Cmd::new("openssl")
+            .args(["verify", "-CAfile"])
+            .arg(c.display().to_string())
+            .arg(d.path().join("leaf.crt").display().to_string())
+            .run()
+            .unwrap();
         assert!(out.stdout.contains(": OK"), "{out:?}");
     }
 
     #[test]
     fn no_ca_key_is_a_hint_and_bad_names_are_refused() {
         let d = tempfile::tempdir().unwrap();
-        let e = issue_in(d.path(), &d.path().join("ca.crt"), &d.path().join("ca.key"), "n", &[], 1, 0).unwrap_err().to_string();
+        let e = issue_in(
+            d.path(),
+            &d.path().join("ca.crt"),
+            &d.path().join("ca.key"),
+            "n",
+            &[],
+            1,
+            0,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("no CA key") && e.contains("hint:"), "{e}");
         let (c, k) = ca(d.path());
-        let e = issue_in(d.path(), &c, &k, "../x", &[], 1, 0).unwrap_err().to_string();
+        let e = issue_in(d.path(), &c, &k, "../x", &[], 1, 0)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("only letters"), "{e}");
     }
 }

@@ -251,8 +251,7 @@ pub fn parse_show(text: &str) -> Vec<DebFile> {
 pub fn missing_files(dir: &Path, want: &[DebFile]) -> Vec<DebFile> {
     want.iter()
         .filter(|d| {
-            crate::sys::fs::file_sha256(&dir.join(&d.file)).as_deref()
-                != Some(d.sha256.as_str())
+            crate::sys::fs::file_sha256(&dir.join(&d.file)).as_deref() != Some(d.sha256.as_str())
         })
         .cloned()
         .collect()

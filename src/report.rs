@@ -31,7 +31,14 @@ pub struct HostRecap {
 impl Reporter {
     pub fn new(json: bool, check: bool) -> Self {
         let multi = (!json && std::io::stderr().is_terminal()).then(MultiProgress::new);
-        Reporter { json, check, multi, bars: BTreeMap::new(), at: BTreeMap::new(), hosts: BTreeMap::new() }
+        Reporter {
+            json,
+            check,
+            multi,
+            bars: BTreeMap::new(),
+            at: BTreeMap::new(),
+            hosts: BTreeMap::new(),
+        }
     }
 
     fn line(&self, s: &str) {
@@ -48,7 +55,10 @@ impl Reporter {
         let Some(m) = &self.multi else { return };
         let b = self.bars.entry(host.to_string()).or_insert_with(|| {
             let b = m.add(ProgressBar::new_spinner());
-            b.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {prefix:<16} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {elapsed:>4} {prefix:<16} {msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
             b.set_prefix(host.to_string());
             b.enable_steady_tick(Duration::from_millis(120));
             b
@@ -59,10 +69,42 @@ impl Reporter {
     pub fn event(&mut self, ev: &Event) {
         // `-v`: modules as they start and end; `-vv`: every step
         match ev {
-            Event::ModuleStart { host, module, steps } => tracing::info!(host = %host, module = %module, steps, "module starts"),
-            Event::Step { host, module, kind, name, status, ms, .. } => tracing::debug!(host = %host, module = %module, step = %format!("{kind} {name}"), status = ?status, ms, "step"),
-            Event::Handler { host, module, action, status, .. } => tracing::debug!(host = %host, module = %module, action = %action, status = ?status, "handler"),
-            Event::ModuleEnd { host, module, ok, changed, failed, ms, .. } => tracing::info!(host = %host, module = %module, ok, changed, failed, ms, "module ends"),
+            Event::ModuleStart {
+                host,
+                module,
+                steps,
+            } => tracing::info!(host = %host, module = %module, steps, "module starts"),
+            Event::Step {
+                host,
+                module,
+                kind,
+                name,
+                status,
+                ms,
+                ..
+            } => {
+                tracing::debug!(host = %host, module = %module, step = %format!("{kind} {name}"), status = ?status, ms, "step")
+            }
+            Event::Handler {
+                host,
+                module,
+                action,
+                status,
+                ..
+            } => {
+                tracing::debug!(host = %host, module = %module, action = %action, status = ?status, "handler")
+            }
+            Event::ModuleEnd {
+                host,
+                module,
+                ok,
+                changed,
+                failed,
+                ms,
+                ..
+            } => {
+                tracing::info!(host = %host, module = %module, ok, changed, failed, ms, "module ends")
+            }
         }
         if self.json {
             if let Ok(s) = serde_json::to_string(ev) {
@@ -70,7 +112,11 @@ impl Reporter {
             }
         }
         match ev {
-            Event::ModuleStart { host, module, steps } => {
+            Event::ModuleStart {
+                host,
+                module,
+                steps,
+            } => {
                 self.at.insert(host.clone(), (module.clone(), 0, *steps));
                 if self.multi.is_some() {
                     self.show(host, format!("{module} 0/{steps}"));
@@ -78,13 +124,27 @@ impl Reporter {
                     eprintln!("{host} {module}: {steps} steps");
                 }
             }
-            Event::Step { host, module, kind, name, status, diffs, error, ms, .. } => {
+            Event::Step {
+                host,
+                module,
+                kind,
+                name,
+                status,
+                diffs,
+                error,
+                ms,
+                ..
+            } => {
                 let r = self.hosts.entry(host.clone()).or_default();
                 let what = format!("{module}: {kind} {name}");
                 match status {
-                    Status::Changed | Status::WouldChange => r.changes.push(format!("{what}: {}", diffs.join(", "))),
+                    Status::Changed | Status::WouldChange => {
+                        r.changes.push(format!("{what}: {}", diffs.join(", ")))
+                    }
                     Status::Skipped => r.skipped.push(format!("{what}: {}", diffs.join(", "))),
-                    Status::Failed => r.failed.push(format!("{what}: {}", error.clone().unwrap_or_default())),
+                    Status::Failed => r
+                        .failed
+                        .push(format!("{what}: {}", error.clone().unwrap_or_default())),
                     Status::Ok => {}
                 }
                 if self.json {
@@ -107,10 +167,21 @@ impl Reporter {
                 } else {
                     diffs.join(", ")
                 };
-                let time = if *ms >= 1000 { format!(" ({:.1}s)", *ms as f64 / 1000.0) } else { String::new() };
+                let time = if *ms >= 1000 {
+                    format!(" ({:.1}s)", *ms as f64 / 1000.0)
+                } else {
+                    String::new()
+                };
                 self.line(&format!("  {mark:>7} {host} {what}: {detail}{time}"));
             }
-            Event::Handler { host, module, action, status, error, .. } => {
+            Event::Handler {
+                host,
+                module,
+                action,
+                status,
+                error,
+                ..
+            } => {
                 if self.json {
                     return;
                 }
@@ -119,19 +190,50 @@ impl Reporter {
                     Status::WouldChange => "~",
                     _ => "handler",
                 };
-                let e = error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+                let e = error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default();
                 self.line(&format!("  {mark:>7} {host} {module}: {action}{e}"));
             }
-            Event::ModuleEnd { host, module, ok, changed, failed, skipped, ms } => {
+            Event::ModuleEnd {
+                host,
+                module,
+                ok,
+                changed,
+                failed,
+                skipped,
+                ms,
+            } => {
                 let r = self.hosts.entry(host.clone()).or_default();
-                r.tally.add(Tally { ok: *ok, changed: *changed, failed: *failed, skipped: *skipped });
+                r.tally.add(Tally {
+                    ok: *ok,
+                    changed: *changed,
+                    failed: *failed,
+                    skipped: *skipped,
+                });
                 if !self.json {
-                    let verb = if self.check { "would change" } else { "changed" };
-                    self.show(host, format!("{module} done: {ok} ok, {changed} {verb}, {failed} failed"));
+                    let verb = if self.check {
+                        "would change"
+                    } else {
+                        "changed"
+                    };
+                    self.show(
+                        host,
+                        format!("{module} done: {ok} ok, {changed} {verb}, {failed} failed"),
+                    );
                     self.line(&format!(
                         "{host} {module}: {ok} ok, {changed} {verb}{}{} in {:.1}s",
-                        if *skipped > 0 { format!(", {skipped} skipped") } else { String::new() },
-                        if *failed > 0 { format!(", {failed} failed") } else { String::new() },
+                        if *skipped > 0 {
+                            format!(", {skipped} skipped")
+                        } else {
+                            String::new()
+                        },
+                        if *failed > 0 {
+                            format!(", {failed} failed")
+                        } else {
+                            String::new()
+                        },
                         *ms as f64 / 1000.0
                     ));
                 }
@@ -142,7 +244,12 @@ impl Reporter {
     /// A host failed outside a step (unreachable, ssh, node mode could not start).
     pub fn host_failed(&mut self, host: &str, why: &str) {
         let r = self.hosts.entry(host.to_string()).or_default();
-        if !r.failed.iter().any(|f| why.contains(f.as_str()) || f.contains(why)) && !why.is_empty() {
+        if !r
+            .failed
+            .iter()
+            .any(|f| why.contains(f.as_str()) || f.contains(why))
+            && !why.is_empty()
+        {
             if r.failed.is_empty() {
                 r.tally.failed += 1;
                 r.failed.push(why.to_string());
@@ -150,7 +257,10 @@ impl Reporter {
         }
         if !self.json {
             self.show(host, "FAILED".into());
-            self.line(&format!("   FAILED {host}: {}", why.lines().next().unwrap_or("")));
+            self.line(&format!(
+                "   FAILED {host}: {}",
+                why.lines().next().unwrap_or("")
+            ));
         }
     }
 
@@ -181,11 +291,25 @@ impl Reporter {
             println!("{}", serde_json::json!({"event": "recap", "hosts": v}));
             return;
         }
-        let changed = if self.check { "would change" } else { "changed" };
+        let changed = if self.check {
+            "would change"
+        } else {
+            "changed"
+        };
         eprintln!();
-        eprintln!("{:<18} {:>6} {:>13} {:>8} {:>7}", "HOST", "OK", changed.to_uppercase(), "SKIPPED", "FAILED");
+        eprintln!(
+            "{:<18} {:>6} {:>13} {:>8} {:>7}",
+            "HOST",
+            "OK",
+            changed.to_uppercase(),
+            "SKIPPED",
+            "FAILED"
+        );
         for (h, r) in &self.hosts {
-            eprintln!("{:<18} {:>6} {:>13} {:>8} {:>7}", h, r.tally.ok, r.tally.changed, r.tally.skipped, r.tally.failed);
+            eprintln!(
+                "{:<18} {:>6} {:>13} {:>8} {:>7}",
+                h, r.tally.ok, r.tally.changed, r.tally.skipped, r.tally.failed
+            );
         }
         for (h, r) in &self.hosts {
             for s in &r.skipped {
@@ -213,9 +337,15 @@ mod progress_tests {
     #[test]
     fn each_host_gets_its_own_progress_line_with_its_step_count() {
         let mut r = Reporter::new(false, false);
-        r.multi = Some(MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::hidden()));
+        r.multi = Some(MultiProgress::with_draw_target(
+            indicatif::ProgressDrawTarget::hidden(),
+        ));
         for h in ["10.0.0.1", "10.0.0.2"] {
-            r.event(&Event::ModuleStart { host: h.into(), module: "node".into(), steps: 3 });
+            r.event(&Event::ModuleStart {
+                host: h.into(),
+                module: "node".into(),
+                steps: 3,
+            });
         }
         r.event(&Event::Step {
             host: "10.0.0.2".into(),

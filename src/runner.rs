@@ -21,20 +21,34 @@ pub fn parse_modules(s: Option<&str>) -> Result<Option<BTreeSet<Module>>> {
 /// The inventory host that is this machine (one of its IPv4 addresses, or a loopback name).
 pub fn local_host<'a>(inv: &'a Inventory, facts: &Facts) -> Result<&'a Host> {
     let mine = |a: &str| {
-        facts.ipv4.iter().any(|ip| ip == a) || a == "127.0.0.1" || a == "localhost" || a == facts.hostname
+        facts.ipv4.iter().any(|ip| ip == a)
+            || a == "127.0.0.1"
+            || a == "localhost"
+            || a == facts.hostname
     };
     let found: Vec<&Host> = inv.hosts.iter().filter(|h| mine(&h.addr)).collect();
     match found.as_slice() {
         [h] => Ok(h),
         [] => bail!(
             "this machine ({}) is not a host in `{}`\nhint: hosts in the inventory: {}",
-            if facts.ipv4.is_empty() { facts.hostname.clone() } else { facts.ipv4.join(", ") },
+            if facts.ipv4.is_empty() {
+                facts.hostname.clone()
+            } else {
+                facts.ipv4.join(", ")
+            },
             inv.path.display(),
-            inv.hosts.iter().map(|h| h.addr.as_str()).collect::<Vec<_>>().join(", ")
+            inv.hosts
+                .iter()
+                .map(|h| h.addr.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         many => bail!(
             "this machine matches several inventory hosts: {}",
-            many.iter().map(|h| h.addr.as_str()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|h| h.addr.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }

@@ -9,9 +9,14 @@ fn env() -> Environment<'static> {
     env.set_trim_blocks(true);
     env.set_lstrip_blocks(true);
     env.set_loader(|name| Ok(crate::assets::asset(name).map(str::to_string)));
-    env.add_filter("to_json", |v: minijinja::Value| -> Result<String, minijinja::Error> {
-        serde_json::to_string(&v).map_err(|e| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string()))
-    });
+    env.add_filter(
+        "to_json",
+        |v: minijinja::Value| -> Result<String, minijinja::Error> {
+            serde_json::to_string(&v).map_err(|e| {
+                minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+            })
+        },
+    );
     env.add_filter("yaml_str", |s: String| -> String {
         // Quote a string safely for YAML (JSON strings are valid YAML scalars).
         serde_json::to_string(&s).unwrap_or_default()
@@ -22,8 +27,12 @@ fn env() -> Environment<'static> {
 /// Render the embedded template `path` (relative to `assets/`) with `ctx`.
 pub fn render(path: &str, ctx: &serde_json::Value) -> Result<String> {
     let env = env();
-    let tmpl = env.get_template(path).map_err(|e| anyhow!("template `{path}`: {e}"))?;
-    tmpl.render(ctx).map_err(|e| anyhow!("{e:#}")).with_context(|| format!("rendering template `{path}`"))
+    let tmpl = env
+        .get_template(path)
+        .map_err(|e| anyhow!("template `{path}`: {e}"))?;
+    tmpl.render(ctx)
+        .map_err(|e| anyhow!("{e:#}"))
+        .with_context(|| format!("rendering template `{path}`"))
 }
 
 /// Render a template given as text (tests, inline snippets).
@@ -45,6 +54,9 @@ mod tests {
 
     #[test]
     fn renders_values() {
-        assert_eq!(render_str("port={{ p }}", &json!({"p": 5432})).unwrap(), "port=5432");
+        assert_eq!(
+            render_str("port={{ p }}", &json!({"p": 5432})).unwrap(),
+            "port=5432"
+        );
     }
 }

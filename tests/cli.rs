@@ -81,7 +81,11 @@ fn pgsql_help_lists_its_verbs() {
 fn redis_add_and_rm_name_an_unknown_cluster_and_change_nothing() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("pigsty.yml");
-    pigsty().args(["configure", "--ip", "10.9.8.7", "-o"]).arg(&p).assert().success();
+    pigsty()
+        .args(["configure", "--ip", "10.9.8.7", "-o"])
+        .arg(&p)
+        .assert()
+        .success();
     for verb in ["add", "rm"] {
         pigsty()
             .args(["redis", verb, "redis-nope", "-i"])
@@ -226,7 +230,11 @@ fn pgsql_rm_refuses_strangers_a_wrong_name_and_pg_safeguard_and_changes_nothing(
 fn pitr_refuses_while_pg_safeguard_is_on_before_reaching_any_host() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("pigsty.yml");
-    pigsty().args(["configure", "--ip", "10.9.8.7", "-o"]).arg(&p).assert().success();
+    pigsty()
+        .args(["configure", "--ip", "10.9.8.7", "-o"])
+        .arg(&p)
+        .assert()
+        .success();
     let before = std::fs::read_to_string(&p).unwrap();
     pigsty()
         .args(["pgsql", "pitr", "pg-meta", "--latest", "--yes", "-e", "pg_safeguard=true", "-i"])

@@ -137,7 +137,10 @@ fn unsupported_parameters_are_named_with_file_line_and_what_happens_instead() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("unsupported.yml:21`: key `dns_records`: `dns_records` is not implemented by pigsty and is ignored: no dnsmasq; these records are not served (set to a list) (hosts 10.10.10.10, 10.10.10.11, 10.10.10.12)"), "{stderr}");
     assert!(stderr.contains("unsupported.yml:16`: host `10.10.10.12`, key `pg_mode`: `pg_mode` is not implemented by pigsty and is refused: the cluster runs as vanilla PostgreSQL (pgsql)"), "{stderr}");
-    assert!(stderr.contains("hint: remove `pg_mode` or set it back to `pgsql`"), "{stderr}");
+    assert!(
+        stderr.contains("hint: remove `pg_mode` or set it back to `pgsql`"),
+        "{stderr}"
+    );
 
     // plan refuses before it connects anywhere (10.10.10.11-12 do not exist here)
     let out = Command::new(env!("CARGO_BIN_EXE_pigsty"))
@@ -149,5 +152,8 @@ fn unsupported_parameters_are_named_with_file_line_and_what_happens_instead() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("the inventory sets parameters pigsty does not implement, and ignoring them would mislead; nothing was changed:"), "{stderr}");
     assert!(stderr.contains("key `pg_mode`"), "{stderr}");
-    assert!(stderr.contains("`dns_records` is not implemented by pigsty and is ignored"), "the warning is shown by plan too: {stderr}");
+    assert!(
+        stderr.contains("`dns_records` is not implemented by pigsty and is ignored"),
+        "the warning is shown by plan too: {stderr}"
+    );
 }

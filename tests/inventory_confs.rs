@@ -7,7 +7,11 @@ use std::path::PathBuf;
 /// that skips itself proves nothing).
 fn conf_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/pigsty-conf");
-    assert!(dir.is_dir(), "{} is missing: these tests need the shared Pigsty confs beside the repository", dir.display());
+    assert!(
+        dir.is_dir(),
+        "{} is missing: these tests need the shared Pigsty confs beside the repository",
+        dir.display()
+    );
     dir
 }
 
@@ -165,23 +169,42 @@ fn configure_imports_every_shared_conf_with_its_credentials_left_out() {
     let tmp = std::env::temp_dir().join(format!("pigsty-import-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("tmp");
     let required = [
-        "pg_admin_password", "pg_monitor_password", "pg_replication_password", "patroni_password",
-        "haproxy_admin_password", "grafana_admin_password", "etcd_root_password", "minio_secret_key",
+        "pg_admin_password",
+        "pg_monitor_password",
+        "pg_replication_password",
+        "patroni_password",
+        "haproxy_admin_password",
+        "grafana_admin_password",
+        "etcd_root_password",
+        "minio_secret_key",
     ];
-    let mut names: Vec<_> = std::fs::read_dir(&dir).expect("dir").flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "yml")).collect();
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+        .collect();
     names.sort();
     for src in names {
         let text = std::fs::read_to_string(&src).expect("read");
         let bare: String = text
             .split_inclusive('\n')
-            .filter(|l| !required.iter().any(|k| l.trim_start().starts_with(&format!("{k}:"))))
+            .filter(|l| {
+                !required
+                    .iter()
+                    .any(|k| l.trim_start().starts_with(&format!("{k}:")))
+            })
             .collect();
         let name = src.file_name().unwrap().to_string_lossy().to_string();
         let input = tmp.join(format!("bare-{name}"));
         let output = tmp.join(format!("out-{name}"));
         std::fs::write(&input, &bare).expect("write");
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_pigsty"))
-            .args(["configure", "-c"]).arg(&input).arg("-g").arg("-o").arg(&output)
+            .args(["configure", "-c"])
+            .arg(&input)
+            .arg("-g")
+            .arg("-o")
+            .arg(&output)
             .env_remove("PIGSTY_INVENTORY")
             .output()
             .expect("run pigsty");
@@ -189,21 +212,42 @@ fn configure_imports_every_shared_conf_with_its_credentials_left_out() {
         assert_eq!(out.status.code(), Some(0), "{name}: {stderr}");
         assert!(stderr.contains("every value kept"), "{name}: {stderr}");
         let inv = Inventory::load(&output, &[]).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(inv.check_secrets().is_empty(), "{name}: {:?}", inv.check_secrets());
+        assert!(
+            inv.check_secrets().is_empty(),
+            "{name}: {:?}",
+            inv.check_secrets()
+        );
         // nothing refused either: what validate would still reject is a real problem
-        assert!(inv.check_unsupported().is_empty(), "{name}: {:?}", inv.check_unsupported());
-        let published: Vec<String> = inv.warnings.iter().filter(|w| w.message.contains("published in Pigsty")).map(|w| w.to_string()).collect();
+        assert!(
+            inv.check_unsupported().is_empty(),
+            "{name}: {:?}",
+            inv.check_unsupported()
+        );
+        let published: Vec<String> = inv
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("published in Pigsty"))
+            .map(|w| w.to_string())
+            .collect();
         assert!(published.is_empty(), "{name}: {published:?}");
         let result = std::fs::read_to_string(&output).expect("read output");
         let plain = |t: &str| -> Vec<String> {
             t.lines()
-                .filter(|l| !["password", "secret", "nginx_users", "credentials generated"].iter().any(|k| l.contains(k)))
+                .filter(|l| {
+                    !["password", "secret", "nginx_users", "credentials generated"]
+                        .iter()
+                        .any(|k| l.contains(k))
+                })
                 .map(str::to_string)
                 .collect()
         };
         let (a, b) = (plain(&bare), plain(&result));
         let first = a.iter().zip(&b).position(|(x, y)| x != y);
-        assert!(a.len() == b.len() && first.is_none(), "{name}: a line other than a credential changed: {:?}", first.map(|i| (&a[i], &b[i])));
+        assert!(
+            a.len() == b.len() && first.is_none(),
+            "{name}: a line other than a credential changed: {:?}",
+            first.map(|i| (&a[i], &b[i]))
+        );
     }
     std::fs::remove_dir_all(&tmp).ok();
 }

@@ -18,9 +18,14 @@ fn pgbackrest(stanza: &str, dbsu: &str, args: &[&str], timeout: Duration) -> Cmd
 
 /// `pgbackrest info --output=json` of `stanza` (a JSON array, one entry per stanza).
 pub fn info(stanza: &str, dbsu: &str) -> Result<Value> {
-    let out = pgbackrest(stanza, dbsu, &["--output=json", "--log-level-console=off", "info"], Duration::from_secs(120))
-        .run()
-        .with_context(|| format!("running `pgbackrest info` for `{stanza}`"))?;
+    let out = pgbackrest(
+        stanza,
+        dbsu,
+        &["--output=json", "--log-level-console=off", "info"],
+        Duration::from_secs(120),
+    )
+    .run()
+    .with_context(|| format!("running `pgbackrest info` for `{stanza}`"))?;
     // info answers in JSON even when the stanza is missing (its status says so)
     serde_json::from_str(out.stdout.trim()).map_err(|_| {
         anyhow!(
@@ -49,11 +54,20 @@ pub fn take(stanza: &str, dbsu: &str, kind: &str) -> Result<Value> {
             .ok()
             .with_context(|| format!("creating stanza `{stanza}`"))?;
     }
-    pgbackrest(stanza, dbsu, &[&format!("--type={kind}"), "backup"], Duration::from_secs(6 * 3600))
-        .ok()
-        .with_context(|| format!("{kind} backup of `{stanza}`"))?;
+    pgbackrest(
+        stanza,
+        dbsu,
+        &[&format!("--type={kind}"), "backup"],
+        Duration::from_secs(6 * 3600),
+    )
+    .ok()
+    .with_context(|| format!("{kind} backup of `{stanza}`"))?;
     // freshness for Prometheus right away (the timer would take up to 5 minutes)
-    if let Err(e) = Cmd::new("systemctl").args(["start", crate::modules::pgsql::backup::METRICS_UNIT]).timeout(Duration::from_secs(120)).ok() {
+    if let Err(e) = Cmd::new("systemctl")
+        .args(["start", crate::modules::pgsql::backup::METRICS_UNIT])
+        .timeout(Duration::from_secs(120))
+        .ok()
+    {
         tracing::warn!("refreshing the backup metrics: {e}");
     }
     info(stanza, dbsu)
@@ -62,11 +76,29 @@ pub fn take(stanza: &str, dbsu: &str, kind: &str) -> Result<Value> {
 /// The catalog and the archiver of the local Postgres: `{info, archiver}`, where
 /// `archiver` has `last_archived_wal`, `last_archived_time`, `last_failed_wal`,
 /// `last_failed_time` (epoch seconds, 0 when never).
-pub fn archive_state(stanza: &str, dbsu: &str, psql: &str, socket: &str, port: u16) -> Result<Value> {
+pub fn archive_state(
+    stanza: &str,
+    dbsu: &str,
+    psql: &str,
+    socket: &str,
+    port: u16,
+) -> Result<Value> {
     let info = info(stanza, dbsu).unwrap_or(Value::Null);
     let sql = "select coalesce(last_archived_wal, '-') || '|' || coalesce(extract(epoch from last_archived_time)::bigint, 0) || '|' || coalesce(last_failed_wal, '-') || '|' || coalesce(extract(epoch from last_failed_time)::bigint, 0) from pg_stat_archiver";
     let out = Cmd::new(psql)
-        .args(["-X", "-A", "-t", "-h", socket, "-p", &port.to_string(), "-d", "postgres", "-c", sql])
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-h",
+            socket,
+            "-p",
+            &port.to_string(),
+            "-d",
+            "postgres",
+            "-c",
+            sql,
+        ])
         .as_user(dbsu)
         .cwd("/")
         .timeout(Duration::from_secs(20))
@@ -110,7 +142,9 @@ mod tests {
 
     #[test]
     fn an_unknown_backup_type_is_refused_before_anything_runs() {
-        let e = crate::sys::cmd::without_commands(|| take("pg-x", "postgres", "weekly")).unwrap_err().to_string();
+        let e = crate::sys::cmd::without_commands(|| take("pg-x", "postgres", "weekly"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("full, diff or incr"), "{e}");
     }
 }

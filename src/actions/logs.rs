@@ -20,15 +20,27 @@ pub struct Line {
 
 /// What to read: journal units since `since` (as journalctl takes it), and the file
 /// logs modified since `since_us` (all of them when the time is not known).
-pub fn read(units: &[String], since: &str, since_us: Option<i64>, pg_log_dir: Option<&str>, patroni_log_dir: Option<&str>) -> Result<Vec<Line>> {
-    let mut j = Cmd::new("journalctl").args(["-o", "json", "--no-pager", "-q", "--since", since]).timeout(Duration::from_secs(60));
+pub fn read(
+    units: &[String],
+    since: &str,
+    since_us: Option<i64>,
+    pg_log_dir: Option<&str>,
+    patroni_log_dir: Option<&str>,
+) -> Result<Vec<Line>> {
+    let mut j = Cmd::new("journalctl")
+        .args(["-o", "json", "--no-pager", "-q", "--since", since])
+        .timeout(Duration::from_secs(60));
     for u in units {
         j = j.args(["-u", u]);
     }
     let out = j.run()?;
     if !out.success() {
         // a `--since` journalctl cannot read: say so rather than show an empty log
-        bail!("journalctl failed (exit {}): {}", out.code, crate::sys::cmd::tail(&out.stderr, &out.stdout));
+        bail!(
+            "journalctl failed (exit {}): {}",
+            out.code,
+            crate::sys::cmd::tail(&out.stderr, &out.stdout)
+        );
     }
     let mut lines = parse_journal(&out.stdout);
     let after = |l: &Line| since_us.map(|s| l.t >= s).unwrap_or(true);
@@ -48,7 +60,9 @@ pub fn read(units: &[String], since: &str, since_us: Option<i64>, pg_log_dir: Op
 /// The contents of the files in `dir` whose name passes `want` and that were modified
 /// at or after `since_us`, oldest-modified first.
 fn files_since(dir: &Path, want: impl Fn(&str) -> bool, since_us: Option<i64>) -> Vec<String> {
-    let Ok(rd) = std::fs::read_dir(dir) else { return vec![] };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
     let mut found: Vec<(std::time::SystemTime, std::path::PathBuf)> = rd
         .filter_map(|e| e.ok())
         .filter(|e| want(&e.file_name().to_string_lossy()))
@@ -57,12 +71,18 @@ fn files_since(dir: &Path, want: impl Fn(&str) -> bool, since_us: Option<i64>) -
             Some((m.modified().ok()?, e.path()))
         })
         .filter(|(t, _)| {
-            let us = t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
+            let us = t
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_micros() as i64)
+                .unwrap_or(0);
             since_us.map(|s| us >= s).unwrap_or(true)
         })
         .collect();
     found.sort();
-    found.into_iter().filter_map(|(_, p)| std::fs::read_to_string(p).ok()).collect()
+    found
+        .into_iter()
+        .filter_map(|(_, p)| std::fs::read_to_string(p).ok())
+        .collect()
 }
 
 /// `journalctl -o json` lines -> Lines.
@@ -71,13 +91,25 @@ pub fn parse_journal(text: &str) -> Vec<Line> {
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|j| {
             let t = j["__REALTIME_TIMESTAMP"].as_str()?.parse().ok()?;
-            let unit = j["_SYSTEMD_UNIT"].as_str().or(j["SYSLOG_IDENTIFIER"].as_str()).unwrap_or("journal");
+            let unit = j["_SYSTEMD_UNIT"]
+                .as_str()
+                .or(j["SYSLOG_IDENTIFIER"].as_str())
+                .unwrap_or("journal");
             let msg = match &j["MESSAGE"] {
                 serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Array(b) => String::from_utf8_lossy(&b.iter().filter_map(|x| x.as_u64().map(|x| x as u8)).collect::<Vec<_>>()).to_string(),
+                serde_json::Value::Array(b) => String::from_utf8_lossy(
+                    &b.iter()
+                        .filter_map(|x| x.as_u64().map(|x| x as u8))
+                        .collect::<Vec<_>>(),
+                )
+                .to_string(),
                 _ => return None,
             };
-            Some(Line { t, source: unit.trim_end_matches(".service").into(), msg })
+            Some(Line {
+                t,
+                source: unit.trim_end_matches(".service").into(),
+                msg,
+            })
         })
         .collect()
 }
@@ -85,14 +117,21 @@ pub fn parse_journal(text: &str) -> Vec<Line> {
 /// Postgres csvlog text -> Lines (time, severity and message), with the `csv` crate
 /// (quoted fields span lines).
 pub fn parse_csvlog(text: &str) -> Vec<Line> {
-    let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     r.records()
         .filter_map(|rec| rec.ok())
         .filter(|f| f.len() >= 14)
         .filter_map(|f| {
             // "2026-11-25 23:00:00.123 UTC"
             let t = crate::clock::parse_utc(f[0].trim_end_matches(" UTC"))?;
-            Some(Line { t, source: "postgres".into(), msg: format!("{}: {}", &f[11], &f[13]) })
+            Some(Line {
+                t,
+                source: "postgres".into(),
+                msg: format!("{}: {}", &f[11], &f[13]),
+            })
         })
         .collect()
 }
@@ -112,11 +151,16 @@ pub fn parse_patroni_log(text: &str) -> Vec<Line> {
                     Some(b'-') => (-1, &z[1..]),
                     _ => return None,
                 };
-                let off = hm.get(..2)?.parse::<i64>().ok()? * 3600 + hm.get(2..4)?.parse::<i64>().ok()? * 60;
+                let off = hm.get(..2)?.parse::<i64>().ok()? * 3600
+                    + hm.get(2..4)?.parse::<i64>().ok()? * 60;
                 Some(t - sign * off * 1_000_000)
             });
         match t {
-            Some(t) => out.push(Line { t, source: "patroni".into(), msg: parts[3].to_string() }),
+            Some(t) => out.push(Line {
+                t,
+                source: "patroni".into(),
+                msg: parts[3].to_string(),
+            }),
             // a continuation line (a traceback) belongs to the line before
             None => {
                 if let Some(last) = out.last_mut() {
@@ -142,11 +186,23 @@ mod tests {
         let mut v = parse_journal(j);
         v.extend(parse_csvlog(c));
         v.sort_by_key(|l| l.t);
-        let s: Vec<String> = v.iter().map(|l| format!("{} {}", l.source, l.msg)).collect();
+        let s: Vec<String> = v
+            .iter()
+            .map(|l| format!("{} {}", l.source, l.msg))
+            .collect();
         assert_eq!(s[0], "etcd hi");
-        assert!(s[1].starts_with("postgres LOG: connection authorized: user=postgres, \"quoted\"\nsecond line"), "{}", s[1]);
+        assert!(
+            s[1].starts_with(
+                "postgres LOG: connection authorized: user=postgres, \"quoted\"\nsecond line"
+            ),
+            "{}",
+            s[1]
+        );
         assert!(s[2].starts_with("patroni no action"));
-        assert_eq!(crate::clock::fmt_utc(v[1].t / 1_000_000), "2026-11-25 23:01:01");
+        assert_eq!(
+            crate::clock::fmt_utc(v[1].t / 1_000_000),
+            "2026-11-25 23:01:01"
+        );
     }
 
     #[test]
@@ -155,7 +211,10 @@ mod tests {
         let v = parse_patroni_log(text);
         assert_eq!(v.len(), 2);
         assert_eq!(v[0].t, parse_utc("2026-11-26 04:59:05").unwrap());
-        assert!(v[0].msg.starts_with("INFO: promoted self") && v[0].msg.ends_with("Traceback (most recent call last):"));
+        assert!(
+            v[0].msg.starts_with("INFO: promoted self")
+                && v[0].msg.ends_with("Traceback (most recent call last):")
+        );
         assert_eq!(v[1].t, parse_utc("2026-11-26 05:00:00").unwrap());
     }
 
@@ -164,7 +223,10 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("a.csv"), "x").unwrap();
         std::fs::write(d.path().join("b.log"), "y").unwrap();
-        assert_eq!(files_since(d.path(), |n| n.ends_with(".csv"), None), vec!["x".to_string()]);
+        assert_eq!(
+            files_since(d.path(), |n| n.ends_with(".csv"), None),
+            vec!["x".to_string()]
+        );
         let later = crate::clock::now_micros() + 3_600_000_000;
         assert!(files_since(d.path(), |n| n.ends_with(".csv"), Some(later)).is_empty());
     }

@@ -23,14 +23,30 @@ pub enum Action {
     /// A pgBackRest backup of `stanza` as `dbsu` on this node (the primary): the
     /// stanza is created first when the repository lacks it; then the backup metrics
     /// are refreshed. `kind`: `full`, `diff` or `incr`.
-    Backup { stanza: String, dbsu: String, kind: String },
+    Backup {
+        stanza: String,
+        dbsu: String,
+        kind: String,
+    },
     /// `pgbackrest info --output=json` of `stanza`, read as `dbsu`.
     BackupInfo { stanza: String, dbsu: String },
     /// The backup catalog and `pg_stat_archiver` of the local Postgres.
-    ArchiveState { stanza: String, dbsu: String, psql: String, socket: String, port: u16 },
+    ArchiveState {
+        stanza: String,
+        dbsu: String,
+        psql: String,
+        socket: String,
+        port: u16,
+    },
     /// The journal of `units` since `since`, and the Postgres and Patroni log files
     /// (when their directories are given) modified since `since_us`.
-    Logs { units: Vec<String>, since: String, since_us: Option<i64>, pg_log_dir: Option<String>, patroni_log_dir: Option<String> },
+    Logs {
+        units: Vec<String>,
+        since: String,
+        since_us: Option<i64>,
+        pg_log_dir: Option<String>,
+        patroni_log_dir: Option<String>,
+    },
 }
 
 impl Action {
@@ -59,14 +75,35 @@ impl Action {
 pub fn run(host: &str, action: &Action, sink: &mut dyn FnMut(&Event)) -> anyhow::Result<Value> {
     let t = Instant::now();
     let module = format!("action {}", action.name());
-    sink(&Event::ModuleStart { host: host.into(), module: module.clone(), steps: 1 });
+    sink(&Event::ModuleStart {
+        host: host.into(),
+        module: module.clone(),
+        steps: 1,
+    });
     let res = match action {
         Action::Backup { stanza, dbsu, kind } => backup::take(stanza, dbsu, kind),
         Action::BackupInfo { stanza, dbsu } => backup::info(stanza, dbsu),
-        Action::ArchiveState { stanza, dbsu, psql, socket, port } => backup::archive_state(stanza, dbsu, psql, socket, *port),
-        Action::Logs { units, since, since_us, pg_log_dir, patroni_log_dir } => {
-            logs::read(units, since, *since_us, pg_log_dir.as_deref(), patroni_log_dir.as_deref()).and_then(|l| Ok(serde_json::to_value(l)?))
-        }
+        Action::ArchiveState {
+            stanza,
+            dbsu,
+            psql,
+            socket,
+            port,
+        } => backup::archive_state(stanza, dbsu, psql, socket, *port),
+        Action::Logs {
+            units,
+            since,
+            since_us,
+            pg_log_dir,
+            patroni_log_dir,
+        } => logs::read(
+            units,
+            since,
+            *since_us,
+            pg_log_dir.as_deref(),
+            patroni_log_dir.as_deref(),
+        )
+        .and_then(|l| Ok(serde_json::to_value(l)?)),
     };
     let changes = matches!(action, Action::Backup { .. });
     let (status, error) = match &res {
@@ -88,7 +125,15 @@ pub fn run(host: &str, action: &Action, sink: &mut dyn FnMut(&Event)) -> anyhow:
     });
     let failed = usize::from(res.is_err());
     let changed = usize::from(res.is_ok() && changes);
-    sink(&Event::ModuleEnd { host: host.into(), module, ok: 1 - failed - changed, changed, failed, skipped: 0, ms });
+    sink(&Event::ModuleEnd {
+        host: host.into(),
+        module,
+        ok: 1 - failed - changed,
+        changed,
+        failed,
+        skipped: 0,
+        ms,
+    });
     res
 }
 
@@ -98,7 +143,11 @@ mod tests {
 
     #[test]
     fn actions_travel_as_tagged_json() {
-        let a = Action::Backup { stanza: "pg-test".into(), dbsu: "postgres".into(), kind: "incr".into() };
+        let a = Action::Backup {
+            stanza: "pg-test".into(),
+            dbsu: "postgres".into(),
+            kind: "incr".into(),
+        };
         let j = serde_json::to_string(&a).unwrap();
         assert!(j.contains(r#""action":"backup""#), "{j}");
         assert_eq!(serde_json::from_str::<Action>(&j).unwrap(), a);
@@ -106,7 +155,10 @@ mod tests {
 
     #[test]
     fn a_failed_action_is_a_failed_step_naming_it() {
-        let a = Action::BackupInfo { stanza: "pg-x".into(), dbsu: "pigsty-no-such-user".into() };
+        let a = Action::BackupInfo {
+            stanza: "pg-x".into(),
+            dbsu: "pigsty-no-such-user".into(),
+        };
         let mut events = vec![];
         let r = run("h", &a, &mut |e| events.push(e.clone()));
         assert!(r.is_err());

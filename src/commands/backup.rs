@@ -84,8 +84,12 @@ pub fn parse_sets(v: &Value, stanza: &str) -> Vec<BackupSet> {
 
 /// `pgbackrest info` of `stanza`, read on `host` as the dbsu (a node-mode action).
 pub fn info_on(host: &Host, stanza: &str) -> Result<Value> {
-    let a = Action::BackupInfo { stanza: stanza.into(), dbsu: dbsu(host) };
-    crate::controller::act(&host.addr, a, &mut |_| {}).with_context(|| format!("reading `pgbackrest info` of `{stanza}` on `{}`", host.addr))
+    let a = Action::BackupInfo {
+        stanza: stanza.into(),
+        dbsu: dbsu(host),
+    };
+    crate::controller::act(&host.addr, a, &mut |_| {})
+        .with_context(|| format!("reading `pgbackrest info` of `{stanza}` on `{}`", host.addr))
 }
 
 /// UTC text of an epoch second.
@@ -134,9 +138,14 @@ fn kind_word(k: BackupType) -> &'static str {
 /// Take a backup on the leader of `cluster` (stanza created first when missing), as a
 /// node-mode action whose progress goes to stderr; the catalog afterwards.
 pub fn take(host: &Host, cluster: &str, kind: &str) -> Result<Value> {
-    let a = Action::Backup { stanza: cluster.into(), dbsu: dbsu(host), kind: kind.into() };
+    let a = Action::Backup {
+        stanza: cluster.into(),
+        dbsu: dbsu(host),
+        kind: kind.into(),
+    };
     let mut rep = crate::report::Reporter::new(false, false);
-    crate::controller::act(&host.addr, a, &mut |e| rep.event(e)).with_context(|| format!("{kind} backup of `{cluster}` on `{}`", host.addr))
+    crate::controller::act(&host.addr, a, &mut |e| rep.event(e))
+        .with_context(|| format!("{kind} backup of `{cluster}` on `{}`", host.addr))
 }
 
 pub fn run(g: &Global, cluster: &str, kind: BackupType) -> Result<u8> {
@@ -194,11 +203,22 @@ fn describe_state(v: &Value, cluster: &str) -> String {
         None => "NO BACKUP".to_string(),
     };
     let a = &v["archiver"];
-    let archiving = match (a["last_archived_time"].as_i64(), a["last_failed_time"].as_i64()) {
+    let archiving = match (
+        a["last_archived_time"].as_i64(),
+        a["last_failed_time"].as_i64(),
+    ) {
         (Some(ok_t), Some(bad_t)) if bad_t > ok_t => {
-            format!("archiving FAILING (last failed {} at {})", a["last_failed_wal"].as_str().unwrap_or("-"), utc(bad_t))
+            format!(
+                "archiving FAILING (last failed {} at {})",
+                a["last_failed_wal"].as_str().unwrap_or("-"),
+                utc(bad_t)
+            )
         }
-        (Some(ok_t), Some(_)) if ok_t > 0 => format!("archiving ok (last {} at {})", a["last_archived_wal"].as_str().unwrap_or("-"), utc(ok_t)),
+        (Some(ok_t), Some(_)) if ok_t > 0 => format!(
+            "archiving ok (last {} at {})",
+            a["last_archived_wal"].as_str().unwrap_or("-"),
+            utc(ok_t)
+        ),
         (Some(_), Some(_)) => "archiving: nothing archived yet".to_string(),
         _ => "archiving: unknown".to_string(),
     };
@@ -234,10 +254,20 @@ mod tests {
             "archiver": {"last_archived_wal": "0000000100000000000000A1", "last_archived_time": 120, "last_failed_wal": "-", "last_failed_time": 0}
         });
         let l = describe_state(&v, "pg-x");
-        assert!(l.starts_with("last full F1 at ") && l.contains("last full F1 (1 in the repository)"), "{l}");
-        assert!(l.contains("archiving ok (last 0000000100000000000000A1"), "{l}");
+        assert!(
+            l.starts_with("last full F1 at ") && l.contains("last full F1 (1 in the repository)"),
+            "{l}"
+        );
+        assert!(
+            l.contains("archiving ok (last 0000000100000000000000A1"),
+            "{l}"
+        );
         let bad = json!({"info": null, "archiver": {"last_archived_time": 10, "last_failed_time": 20, "last_failed_wal": "X"}});
-        assert!(describe_state(&bad, "pg-x").contains("NO BACKUP; archiving FAILING (last failed X"), "{}", describe_state(&bad, "pg-x"));
+        assert!(
+            describe_state(&bad, "pg-x").contains("NO BACKUP; archiving FAILING (last failed X"),
+            "{}",
+            describe_state(&bad, "pg-x")
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@ pub use crate::inventory::SECRETS;
 pub fn random_secret() -> String {
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rngs::OsRng;
-    (0..24).map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char).collect()
+    (0..24)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 /// Pigsty's tuning templates: tiny below 4 cores or 4 GiB, else oltp.
@@ -34,8 +36,10 @@ pub fn render_profile(profile: &str, ip: &str, tune: &str) -> Result<String> {
             crate::assets::profile_names().join(", ")
         );
     };
-    let secrets: serde_json::Map<String, serde_json::Value> =
-        SECRETS.iter().map(|k| (k.to_string(), json!(random_secret()))).collect();
+    let secrets: serde_json::Map<String, serde_json::Value> = SECRETS
+        .iter()
+        .map(|k| (k.to_string(), json!(random_secret())))
+        .collect();
     let ctx = json!({
         "admin_ip": ip,
         "node_tune": tune,
@@ -50,7 +54,8 @@ pub fn write_inventory(path: &Path, text: &str) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     if let Some(dir) = path.parent() {
         if !dir.as_os_str().is_empty() && !dir.exists() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating `{}`", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating `{}`", dir.display()))?;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
                 .with_context(|| format!("setting mode of `{}`", dir.display()))?;
         }
@@ -99,12 +104,14 @@ pub fn configure(path: &Path, a: &ConfigureArgs) -> Result<()> {
     let facts = Facts::gather();
     let ip = match &a.ip {
         Some(ip) => {
-            ip.parse::<std::net::Ipv4Addr>().with_context(|| format!("`--ip {ip}` is not an IPv4 address"))?;
+            ip.parse::<std::net::Ipv4Addr>()
+                .with_context(|| format!("`--ip {ip}` is not an IPv4 address"))?;
             ip.clone()
         }
-        None => facts.primary_ipv4.clone().context(
-            "could not find this host's primary IPv4 address\nhint: pass --ip ADDRESS",
-        )?,
+        None => facts
+            .primary_ipv4
+            .clone()
+            .context("could not find this host's primary IPv4 address\nhint: pass --ip ADDRESS")?,
     };
     let tune = match &a.tune {
         Some(t) => t.clone(),
@@ -112,7 +119,11 @@ pub fn configure(path: &Path, a: &ConfigureArgs) -> Result<()> {
     };
     let text = render_profile(&profile, &ip, &tune)?;
     write_inventory(path, &text)?;
-    let hosts = if single { format!("host {ip}") } else { "nodes at the profile's addresses (10.10.10.10 and up)".to_string() };
+    let hosts = if single {
+        format!("host {ip}")
+    } else {
+        "nodes at the profile's addresses (10.10.10.10 and up)".to_string()
+    };
     eprintln!(
         "wrote `{}` (mode 0600): profile {}, {hosts}, tuning {tune} ({} cpus, {} MiB), {} fresh credentials",
         path.display(),
@@ -134,8 +145,16 @@ fn import_file(out: &Path, src: &Path, a: &ConfigureArgs) -> Result<()> {
         "wrote `{}` (mode 0600) from `{name}`: every value kept, {} credential(s) generated{}{}",
         out.display(),
         r.generated.len(),
-        if r.generated.is_empty() { String::new() } else { format!(" ({})", r.generated.join(", ")) },
-        if r.replaced.is_empty() { String::new() } else { format!(", {} published password(s) replaced", r.replaced.len()) },
+        if r.generated.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", r.generated.join(", "))
+        },
+        if r.replaced.is_empty() {
+            String::new()
+        } else {
+            format!(", {} published password(s) replaced", r.replaced.len())
+        },
     );
     if !r.published.is_empty() {
         eprintln!(
@@ -154,16 +173,48 @@ mod tests {
     #[test]
     fn every_profile_renders_loads_and_lacks_nothing() {
         let names = crate::assets::profile_names();
-        for want in ["meta", "rich", "slim", "ha/full", "ha/trio", "ha/safe", "ha/dual", "demo/redis", "demo/minio"] {
-            assert!(names.iter().any(|n| n == want), "no profile {want}: {names:?}");
+        for want in [
+            "meta",
+            "rich",
+            "slim",
+            "ha/full",
+            "ha/trio",
+            "ha/safe",
+            "ha/dual",
+            "demo/redis",
+            "demo/minio",
+        ] {
+            assert!(
+                names.iter().any(|n| n == want),
+                "no profile {want}: {names:?}"
+            );
         }
         for name in &names {
-            assert!(!crate::assets::profile_desc(name).is_empty(), "{name}: no `# desc:` line");
-            let text = render_profile(name, "10.10.10.10", "oltp").unwrap_or_else(|e| panic!("{name}: {e:#}"));
-            let inv = crate::inventory::Inventory::from_str_with(name, &text, &[], &crate::inventory::LoadOptions { resolve_names: false })
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(inv.check_secrets().is_empty(), "{name}: {:?}", inv.check_secrets());
-            assert!(inv.check_unsupported().is_empty(), "{name}: {:?}", inv.check_unsupported());
+            assert!(
+                !crate::assets::profile_desc(name).is_empty(),
+                "{name}: no `# desc:` line"
+            );
+            let text = render_profile(name, "10.10.10.10", "oltp")
+                .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            let inv = crate::inventory::Inventory::from_str_with(
+                name,
+                &text,
+                &[],
+                &crate::inventory::LoadOptions {
+                    resolve_names: false,
+                },
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(
+                inv.check_secrets().is_empty(),
+                "{name}: {:?}",
+                inv.check_secrets()
+            );
+            assert!(
+                inv.check_unsupported().is_empty(),
+                "{name}: {:?}",
+                inv.check_unsupported()
+            );
             let w: Vec<String> = inv.warnings.iter().map(|w| w.to_string()).collect();
             // (published passwords, unknown or unsupported parameters would all be warnings)
             assert!(w.is_empty(), "{name}: warnings:\n{}", w.join("\n"));
@@ -190,11 +241,23 @@ mod tests {
         let t = render_profile("meta", "10.1.2.3", "oltp").unwrap();
         assert!(t.contains("10.1.2.3: { pg_seq: 1, pg_role: primary }"));
         assert!(!t.contains("{{"));
-        for bad in ["DBUser.DBA", "DBUser.Monitor", "DBUser.Replicator", "Patroni.API", ": pigsty\n"] {
+        for bad in [
+            "DBUser.DBA",
+            "DBUser.Monitor",
+            "DBUser.Replicator",
+            "Patroni.API",
+            ": pigsty\n",
+        ] {
             assert!(!t.contains(bad), "default password {bad} in profile");
         }
         let v: serde_yaml::Value = serde_yaml::from_str(&t).unwrap();
-        assert!(v["all"]["vars"]["pg_admin_password"].as_str().unwrap().len() == 24);
+        assert!(
+            v["all"]["vars"]["pg_admin_password"]
+                .as_str()
+                .unwrap()
+                .len()
+                == 24
+        );
     }
 
     #[test]
@@ -209,7 +272,16 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("pigsty.yml");
         std::fs::write(&p, "keep").unwrap();
-        let a = ConfigureArgs { force: false, conf: None, generate: false, list: false, profile: "meta".into(), ip: Some("10.0.0.1".into()), output: None, tune: None };
+        let a = ConfigureArgs {
+            force: false,
+            conf: None,
+            generate: false,
+            list: false,
+            profile: "meta".into(),
+            ip: Some("10.0.0.1".into()),
+            output: None,
+            tune: None,
+        };
         let e = configure(&p, &a).unwrap_err().to_string();
         assert!(e.contains("already exists") && e.contains("--force"), "{e}");
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "keep");
@@ -220,9 +292,23 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("etc/pigsty.yml");
-        let a = ConfigureArgs { force: false, conf: None, generate: false, list: false, profile: "meta".into(), ip: Some("10.0.0.1".into()), output: None, tune: Some("tiny".into()) };
+        let a = ConfigureArgs {
+            force: false,
+            conf: None,
+            generate: false,
+            list: false,
+            profile: "meta".into(),
+            ip: Some("10.0.0.1".into()),
+            output: None,
+            tune: Some("tiny".into()),
+        };
         configure(&p, &a).unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
-        assert!(std::fs::read_to_string(&p).unwrap().contains("node_tune: tiny"));
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(std::fs::read_to_string(&p)
+            .unwrap()
+            .contains("node_tune: tiny"));
     }
 }

@@ -25,10 +25,15 @@ pub struct Imported {
 /// Import `text` (the file `name`), filling missing credentials, and with `regenerate`
 /// replacing published passwords.
 pub fn import(name: &str, text: &str, regenerate: bool) -> Result<Imported> {
-    let inv = Inventory::from_str(name, text, &[]).map_err(|e| anyhow::anyhow!("{e}")).with_context(|| {
-        format!("`{name}` does not load; configure imports a file that only lacks credentials")
-    })?;
-    let mut out = Imported { text: text.to_string(), ..Default::default() };
+    let inv = Inventory::from_str(name, text, &[])
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| {
+            format!("`{name}` does not load; configure imports a file that only lacks credentials")
+        })?;
+    let mut out = Imported {
+        text: text.to_string(),
+        ..Default::default()
+    };
 
     // published passwords, found by the loader's warnings (they carry file:line)
     let published: Vec<_> = inv
@@ -41,42 +46,77 @@ pub fn import(name: &str, text: &str, regenerate: bool) -> Result<Imported> {
         let mut lines: Vec<String> = out.text.split_inclusive('\n').map(str::to_string).collect();
         let mut fresh: BTreeMap<&str, String> = BTreeMap::new();
         for w in &published {
-            let Some(l) = w.line.filter(|l| *l >= 1 && *l <= lines.len()) else { continue };
+            let Some(l) = w.line.filter(|l| *l >= 1 && *l <= lines.len()) else {
+                continue;
+            };
             let line = &mut lines[l - 1];
             // the field the value is written under: `pg_users[0].password` → `password`
             let key = w.key.as_deref().unwrap_or("");
-            let field = key.rsplit('.').next().unwrap_or(key).split('[').next().unwrap_or(key);
-            let Some((pw, i)) = PIGSTY_DEFAULT_PASSWORDS.iter().find_map(|p| value_at(line, field, p).map(|i| (*p, i))) else {
+            let field = key
+                .rsplit('.')
+                .next()
+                .unwrap_or(key)
+                .split('[')
+                .next()
+                .unwrap_or(key);
+            let Some((pw, i)) = PIGSTY_DEFAULT_PASSWORDS
+                .iter()
+                .find_map(|p| value_at(line, field, p).map(|i| (*p, i)))
+            else {
                 out.published.push(format!("{}:{l} {key}", w.file));
                 continue;
             };
             let new = fresh.entry(pw).or_insert_with(random_secret).clone();
             line.replace_range(i..i + pw.len(), &new);
-            out.replaced.push(format!("{}:{l} {}", w.file, w.key.as_deref().unwrap_or("")));
+            out.replaced
+                .push(format!("{}:{l} {}", w.file, w.key.as_deref().unwrap_or("")));
         }
         out.text = lines.concat();
     } else {
-        out.published = published.iter().map(|w| format!("{}:{} {}", w.file, w.line.unwrap_or(0), w.key.as_deref().unwrap_or(""))).collect();
+        out.published = published
+            .iter()
+            .map(|w| {
+                format!(
+                    "{}:{} {}",
+                    w.file,
+                    w.line.unwrap_or(0),
+                    w.key.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
     }
 
     // credentials the file leaves unset: a fresh value each, in all.vars
-    let mut missing: Vec<String> = inv.check_secrets().into_iter().filter_map(|d| d.key).collect();
+    let mut missing: Vec<String> = inv
+        .check_secrets()
+        .into_iter()
+        .filter_map(|d| d.key)
+        .collect();
     missing.sort();
     missing.dedup();
     if !missing.is_empty() {
-        let adds: Vec<(String, String)> = missing.iter().map(|k| (k.clone(), random_secret())).collect();
+        let adds: Vec<(String, String)> = missing
+            .iter()
+            .map(|k| (k.clone(), random_secret()))
+            .collect();
         out.text = add_global_vars(&out.text, &adds)?;
         out.generated = missing;
     }
 
     // the result loads, lacks no credential, and (credentials aside) means what the
     // file meant
-    let after = Inventory::from_str(name, &out.text, &[]).map_err(|e| anyhow::anyhow!("{e}")).context("the imported file does not load (a bug: please report it)")?;
+    let after = Inventory::from_str(name, &out.text, &[])
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("the imported file does not load (a bug: please report it)")?;
     let still = after.check_secrets();
     if !still.is_empty() {
         bail!(
             "credentials still missing after the import:\n{}",
-            still.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n")
+            still
+                .iter()
+                .map(|d| format!("  {d}"))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
     let strip = |t: &str| -> Result<serde_yaml::Value> {
@@ -93,14 +133,18 @@ pub fn import(name: &str, text: &str, regenerate: bool) -> Result<Imported> {
 /// Byte offset of `word` in `line` as a whole token (not inside a longer word).
 fn token_at(line: &str, word: &str) -> Option<usize> {
     line.match_indices(word).map(|(i, _)| i).find(|&i| {
-        let edge = |c: Option<char>| !c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-');
+        let edge = |c: Option<char>| {
+            !c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+        };
         edge(line[..i].chars().next_back()) && edge(line[i + word.len()..].chars().next())
     })
 }
 
 /// Whether a mapping key holds a credential (where the loader looks for published ones).
 fn secret_field(k: &str) -> bool {
-    k.ends_with("password") || k.ends_with("secret_key") || matches!(k, "s3_key_secret" | "cipher_pass" | "minio_secret_key")
+    k.ends_with("password")
+        || k.ends_with("secret_key")
+        || matches!(k, "s3_key_secret" | "cipher_pass" | "minio_secret_key")
 }
 
 /// Blank every credential value and drop the `generated` keys of `all.vars`, so an
@@ -110,7 +154,11 @@ fn strip_secrets(v: &mut serde_yaml::Value, generated: &[String], under_secret: 
     match v {
         Y::String(s) if under_secret => *s = "<secret>".into(),
         Y::Mapping(m) => {
-            if let Some(vars) = m.get_mut("all").and_then(|a| a.get_mut("vars")).and_then(Y::as_mapping_mut) {
+            if let Some(vars) = m
+                .get_mut("all")
+                .and_then(|a| a.get_mut("vars"))
+                .and_then(Y::as_mapping_mut)
+            {
                 for k in generated {
                     vars.remove(k.as_str());
                 }
@@ -123,10 +171,16 @@ fn strip_secrets(v: &mut serde_yaml::Value, generated: &[String], under_secret: 
             for (k, x) in m.iter_mut() {
                 let key = k.as_str().unwrap_or("");
                 // nginx_users: { user: password }
-                strip_secrets(x, &[], under_secret || secret_field(key) || key == "nginx_users");
+                strip_secrets(
+                    x,
+                    &[],
+                    under_secret || secret_field(key) || key == "nginx_users",
+                );
             }
         }
-        Y::Sequence(s) => s.iter_mut().for_each(|x| strip_secrets(x, &[], under_secret)),
+        Y::Sequence(s) => s
+            .iter_mut()
+            .for_each(|x| strip_secrets(x, &[], under_secret)),
         _ => {}
     }
 }
@@ -163,7 +217,13 @@ fn add_global_vars(text: &str, adds: &[(String, String)]) -> Result<String> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let all = lines
         .iter()
-        .position(|l| indent(l) == 0 && l.trim_end().split('#').next().is_some_and(|s| s.trim_end() == "all:"))
+        .position(|l| {
+            indent(l) == 0
+                && l.trim_end()
+                    .split('#')
+                    .next()
+                    .is_some_and(|s| s.trim_end() == "all:")
+        })
         .context("no top-level `all:` block: not a Pigsty inventory")?;
     // the indentation of all's children, and where all ends
     let mut child = None;
@@ -179,14 +239,22 @@ fn add_global_vars(text: &str, adds: &[(String, String)]) -> Result<String> {
         child.get_or_insert(indent(l));
     }
     let child = child.unwrap_or(2);
-    let vars = (all + 1..end).find(|&i| indent(lines[i]) == child && lines[i].trim_start().starts_with("vars:"));
+    let vars = (all + 1..end)
+        .find(|&i| indent(lines[i]) == child && lines[i].trim_start().starts_with("vars:"));
     let (at, key_indent) = match vars {
         Some(i) => {
-            let rest = lines[i].trim_start()["vars:".len()..].split('#').next().unwrap_or("").trim();
+            let rest = lines[i].trim_start()["vars:".len()..]
+                .split('#')
+                .next()
+                .unwrap_or("")
+                .trim();
             if !rest.is_empty() {
                 bail!("`all.vars` is written inline (`vars: {rest}`); write it as a block to import the file");
             }
-            let first = (i + 1..end).find(|&j| is_content(lines[j])).map(|j| indent(lines[j])).filter(|&n| n > child);
+            let first = (i + 1..end)
+                .find(|&j| is_content(lines[j]))
+                .map(|j| indent(lines[j]))
+                .filter(|&n| n > child);
             (i + 1, first.unwrap_or(child + 2))
         }
         None => (all + 1, child + 2),
@@ -195,7 +263,10 @@ fn add_global_vars(text: &str, adds: &[(String, String)]) -> Result<String> {
     if vars.is_none() {
         block.push_str(&format!("{}vars:\n", " ".repeat(child)));
     }
-    block.push_str(&format!("{}# credentials generated by `pigsty configure` (the file left them unset)\n", " ".repeat(key_indent)));
+    block.push_str(&format!(
+        "{}# credentials generated by `pigsty configure` (the file left them unset)\n",
+        " ".repeat(key_indent)
+    ));
     for (k, v) in adds {
         block.push_str(&format!("{}{k}: {v}\n", " ".repeat(key_indent)));
     }
@@ -215,9 +286,26 @@ mod tests {
     #[test]
     fn only_the_value_of_the_credential_is_replaced() {
         let l = "  pg_users: [{ name: test , password: test , roles: [ dbrole_admin ] }]";
-        assert_eq!(value_at(l, "password", "test"), Some(l.rfind("test ,").unwrap()));
-        assert_eq!(value_at("    pg_admin_password: 'DBUser.DBA'  # x", "pg_admin_password", "DBUser.DBA"), Some(24));
-        assert_eq!(value_at("    pg_admin_password: DBUser.DBAx", "pg_admin_password", "DBUser.DBA"), None);
+        assert_eq!(
+            value_at(l, "password", "test"),
+            Some(l.rfind("test ,").unwrap())
+        );
+        assert_eq!(
+            value_at(
+                "    pg_admin_password: 'DBUser.DBA'  # x",
+                "pg_admin_password",
+                "DBUser.DBA"
+            ),
+            Some(24)
+        );
+        assert_eq!(
+            value_at(
+                "    pg_admin_password: DBUser.DBAx",
+                "pg_admin_password",
+                "DBUser.DBA"
+            ),
+            None
+        );
     }
 
     const BARE: &str = "# a user's file\nall:\n  children:\n    infra: { hosts: { 10.0.0.1: { infra_seq: 1 } } }   # keep me\n    etcd: { hosts: { 10.0.0.1: { etcd_seq: 1 } }, vars: { etcd_cluster: etcd } }\n    pg-meta:\n      hosts: { 10.0.0.1: { pg_seq: 1, pg_role: primary } }\n      vars:\n        pg_cluster: pg-meta\n        pg_users: [ { name: dbuser_meta, password: DBUser.Meta, roles: [dbrole_admin] } ]\n  vars:\n    # the admin node\n    admin_ip: 10.0.0.1\n    pgbackrest_method: minio\n    pgbackrest_repo: { minio: { s3_key_secret: S3User.Backup } }\n    minio_users: [ { access_key: pgbackrest, secret_key: S3User.Backup, policy: readwrite } ]\n";
@@ -225,13 +313,23 @@ mod tests {
     #[test]
     fn missing_credentials_are_added_and_everything_else_kept() {
         let r = import("bare.yml", BARE, false).unwrap();
-        assert!(r.generated.contains(&"pg_admin_password".to_string()), "{:?}", r.generated);
+        assert!(
+            r.generated.contains(&"pg_admin_password".to_string()),
+            "{:?}",
+            r.generated
+        );
         // the original text survives line for line, the credentials come first in all.vars
         for l in BARE.lines() {
             assert!(r.text.contains(l), "lost `{l}`:\n{}", r.text);
         }
         assert!(r.text.contains("  vars:\n    # credentials generated by `pigsty configure` (the file left them unset)\n    etcd_root_password: "), "{}", r.text);
-        assert!(r.published.iter().any(|p| p.ends_with("pg_users[0].password")), "{:?}", r.published);
+        assert!(
+            r.published
+                .iter()
+                .any(|p| p.ends_with("pg_users[0].password")),
+            "{:?}",
+            r.published
+        );
         assert!(r.text.contains("DBUser.Meta"), "kept without -g");
         let inv = Inventory::from_str("x.yml", &r.text, &[]).unwrap();
         assert!(inv.check_secrets().is_empty());
@@ -240,10 +338,16 @@ mod tests {
     #[test]
     fn g_replaces_published_passwords_consistently() {
         let r = import("bare.yml", BARE, true).unwrap();
-        assert!(!r.text.contains("DBUser.Meta") && !r.text.contains("S3User.Backup"), "{}", r.text);
+        assert!(
+            !r.text.contains("DBUser.Meta") && !r.text.contains("S3User.Backup"),
+            "{}",
+            r.text
+        );
         let inv = Inventory::from_str("x.yml", &r.text, &[]).unwrap();
         let v = &inv.vars;
-        let repo = v["pgbackrest_repo"]["minio"]["s3_key_secret"].as_str().unwrap();
+        let repo = v["pgbackrest_repo"]["minio"]["s3_key_secret"]
+            .as_str()
+            .unwrap();
         let user = v["minio_users"][0]["secret_key"].as_str().unwrap();
         assert_eq!(repo, user, "a repeated published value gets one new value");
         assert_eq!(repo.len(), 24);
@@ -254,8 +358,18 @@ mod tests {
     fn a_file_without_all_vars_gets_one() {
         let t = "all:\n  children:\n    infra: { hosts: { 10.0.0.1: { infra_seq: 1 } } }\n";
         let r = import("t.yml", t, false).unwrap();
-        assert!(r.text.starts_with("all:\n  vars:\n    # credentials generated"), "{}", r.text);
-        assert!(r.text.ends_with("  children:\n    infra: { hosts: { 10.0.0.1: { infra_seq: 1 } } }\n"), "{}", r.text);
+        assert!(
+            r.text
+                .starts_with("all:\n  vars:\n    # credentials generated"),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.text
+                .ends_with("  children:\n    infra: { hosts: { 10.0.0.1: { infra_seq: 1 } } }\n"),
+            "{}",
+            r.text
+        );
     }
 
     #[test]

@@ -135,7 +135,11 @@ pub fn require_secrets(inv: &Inventory) -> Result<()> {
     if !missing.is_empty() {
         bail!(
             "the inventory lacks required credentials; nothing was changed:\n{}",
-            missing.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n")
+            missing
+                .iter()
+                .map(|d| format!("  {d}"))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
     Ok(())

@@ -8,8 +8,8 @@
 //! rm: asks for the etcd cluster name typed back (or `--yes`), honours
 //! `etcd_safeguard`, never removes every member. Each host leaves the member list
 //! (through the others), stops, and loses its etcd data and settings.
-use super::deploy;
 use super::confirm;
+use super::deploy;
 use crate::cli::Global;
 use crate::controller::Phase;
 use crate::inventory::{Host, Inventory, Module};
@@ -86,7 +86,11 @@ pub fn add(g: &Global, hosts: &[String]) -> Result<u8> {
     }
     deploy::require_secrets(&inv)?;
     let mut opts = deploy::options(g, 16, false)?;
-    let node = Phase { module: Module::Node, hosts: new_addrs.clone(), remove: false };
+    let node = Phase {
+        module: Module::Node,
+        hosts: new_addrs.clone(),
+        remove: false,
+    };
     let (code, _) = deploy::run_phases(g, &inv, vec![node], &opts);
     if code != 0 {
         return Ok(code);
@@ -97,7 +101,11 @@ pub fn add(g: &Global, hosts: &[String]) -> Result<u8> {
     opts.extra_vars.push("etcd_init=existing".into());
     for (i, a) in new_addrs.iter().enumerate() {
         opts.forget = BTreeMap::from([(Module::Etcd.to_string(), new_addrs[i + 1..].to_vec())]);
-        let phase = Phase { module: Module::Etcd, hosts: vec![a.clone()], remove: false };
+        let phase = Phase {
+            module: Module::Etcd,
+            hosts: vec![a.clone()],
+            remove: false,
+        };
         let (code, _) = deploy::run_phases(g, &inv, vec![phase], &opts);
         if code != 0 {
             return Ok(code);

@@ -49,7 +49,13 @@ fn this_command() -> String {
     let args: Vec<String> = std::env::args().collect();
     let mut c = args.join(" ");
     if c.len() > 200 {
-        c.truncate(c.char_indices().take_while(|(i, _)| *i < 200).last().map(|(i, ch)| i + ch.len_utf8()).unwrap_or(0));
+        c.truncate(
+            c.char_indices()
+                .take_while(|(i, _)| *i < 200)
+                .last()
+                .map(|(i, ch)| i + ch.len_utf8())
+                .unwrap_or(0),
+        );
         c.push_str(" ...");
     }
     c
@@ -62,14 +68,18 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<str>,
 {
-    let wanted: BTreeSet<String> = clusters.into_iter().map(|c| c.as_ref().to_string()).collect();
+    let wanted: BTreeSet<String> = clusters
+        .into_iter()
+        .map(|c| c.as_ref().to_string())
+        .collect();
     let dir = crate::sys::fs::runtime_dir("locks");
     let mut guard = Guard { files: vec![] };
     for c in wanted {
         if HELD.lock().unwrap_or_else(|p| p.into_inner()).contains(&c) {
             continue;
         }
-        crate::sys::fs::ensure_private_dir(&dir).map_err(|e| anyhow::anyhow!("the lock directory: {e}"))?;
+        crate::sys::fs::ensure_private_dir(&dir)
+            .map_err(|e| anyhow::anyhow!("the lock directory: {e}"))?;
         let path = dir.join(format!("{c}.lock"));
         let mut f = {
             use std::os::unix::fs::OpenOptionsExt;
@@ -86,7 +96,8 @@ where
         let t0 = Instant::now();
         let mut said = false;
         loop {
-            let r = unsafe { nix::libc::flock(f.as_raw_fd(), nix::libc::LOCK_EX | nix::libc::LOCK_NB) };
+            let r =
+                unsafe { nix::libc::flock(f.as_raw_fd(), nix::libc::LOCK_EX | nix::libc::LOCK_NB) };
             if r == 0 {
                 break;
             }
@@ -101,17 +112,26 @@ where
                 );
             }
             if !said {
-                eprintln!("waiting up to {} s for the lock of cluster `{c}`, held by {holder}", wait.as_secs());
+                eprintln!(
+                    "waiting up to {} s for the lock of cluster `{c}`, held by {holder}",
+                    wait.as_secs()
+                );
                 said = true;
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        let me = Holder { pid: std::process::id(), command: this_command(), since: crate::clock::now_micros() / 1_000_000 };
+        let me = Holder {
+            pid: std::process::id(),
+            command: this_command(),
+            since: crate::clock::now_micros() / 1_000_000,
+        };
         f.set_len(0)?;
         f.rewind()?;
         f.write_all(serde_json::to_string(&me)?.as_bytes())?;
         f.flush()?;
-        HELD.lock().unwrap_or_else(|p| p.into_inner()).insert(c.clone());
+        HELD.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(c.clone());
         guard.files.push((c, f));
     }
     Ok(guard)
@@ -143,18 +163,33 @@ mod tests {
         crate::sys::fs::ensure_private_dir(&dir).unwrap();
         let name = format!("test-{}", std::process::id());
         let path = dir.join(format!("{name}.lock"));
-        std::fs::write(&path, r#"{"pid":1,"command":"pigsty pgsql pitr pg-x","since":0}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"pid":1,"command":"pigsty pgsql pitr pg-x","since":0}"#,
+        )
+        .unwrap();
         let mut child = std::process::Command::new("flock")
             .args(["-x", "-o", path.to_str().unwrap(), "sleep", "10"])
             .spawn()
             .unwrap();
         // wait until the child holds it
         let t0 = Instant::now();
-        while std::process::Command::new("flock").args(["-n", path.to_str().unwrap(), "true"]).status().unwrap().success() {
-            assert!(t0.elapsed() < Duration::from_secs(5), "the child never took the lock");
+        while std::process::Command::new("flock")
+            .args(["-n", path.to_str().unwrap(), "true"])
+            .status()
+            .unwrap()
+            .success()
+        {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "the child never took the lock"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        let e = clusters([name.as_str()], Duration::from_millis(300)).err().unwrap().to_string();
+        let e = clusters([name.as_str()], Duration::from_millis(300))
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains(&format!("cluster `{name}` is locked by `pigsty pgsql pitr pg-x` (pid 1, since 1970-01-01 00:00:00 UTC); nothing was changed")), "{e}");
         let _ = child.kill();
         let _ = child.wait();
@@ -162,11 +197,21 @@ mod tests {
             let g = clusters([name.as_str(), name.as_str()], Duration::ZERO).unwrap();
             assert_eq!(g.files.len(), 1);
             let again = clusters([name.as_str()], Duration::ZERO).unwrap();
-            assert!(again.files.is_empty(), "held by this process already: not taken twice");
+            assert!(
+                again.files.is_empty(),
+                "held by this process already: not taken twice"
+            );
             let s = std::fs::read_to_string(&path).unwrap();
-            assert!(s.contains(&format!("\"pid\":{}", std::process::id())), "{s}");
+            assert!(
+                s.contains(&format!("\"pid\":{}", std::process::id())),
+                "{s}"
+            );
         }
-        assert!(std::process::Command::new("flock").args(["-n", path.to_str().unwrap(), "true"]).status().unwrap().success());
+        assert!(std::process::Command::new("flock")
+            .args(["-n", path.to_str().unwrap(), "true"])
+            .status()
+            .unwrap()
+            .success());
         let _ = std::fs::remove_file(&path);
     }
 }

@@ -6,10 +6,10 @@
 //! TARGET is an address, an instance (`pg-test-1`), a cluster or group (`pg-test`,
 //! `etcd`, `infra`) or `all`. SERVICE narrows to one unit (`patroni`, `etcd`, ...) or
 //! `postgres` for the database log alone.
-use crate::cli::{Global, LogsArgs};
-use crate::inventory::{Host, Inventory, Module};
 use crate::actions::logs::Line as LogLine;
 use crate::actions::Action;
+use crate::cli::{Global, LogsArgs};
+use crate::inventory::{Host, Inventory, Module};
 use anyhow::{bail, Result};
 
 /// One log line from some host.
@@ -24,17 +24,35 @@ pub struct Line {
 
 /// Units pigsty runs on a host, by module.
 pub fn units(h: &Host) -> Vec<String> {
-    let mut v: Vec<String> = vec!["haproxy.service".into(), "prometheus-node-exporter.service".into(), "chrony.service".into()];
+    let mut v: Vec<String> = vec![
+        "haproxy.service".into(),
+        "prometheus-node-exporter.service".into(),
+        "chrony.service".into(),
+    ];
     for m in h.modules() {
         match m {
             Module::Infra => v.extend(
-                ["prometheus", "prometheus-alertmanager", "prometheus-pushgateway", "prometheus-blackbox-exporter", "nginx", "grafana-server"]
-                    .iter()
-                    .map(|u| format!("{u}.service")),
+                [
+                    "prometheus",
+                    "prometheus-alertmanager",
+                    "prometheus-pushgateway",
+                    "prometheus-blackbox-exporter",
+                    "nginx",
+                    "grafana-server",
+                ]
+                .iter()
+                .map(|u| format!("{u}.service")),
             ),
             Module::Etcd => v.push("etcd.service".into()),
             Module::Pgsql => v.extend(
-                ["patroni", "pgbouncer", "prometheus-postgres-exporter", "pgbouncer_exporter"].iter().map(|u| format!("{u}.service")),
+                [
+                    "patroni",
+                    "pgbouncer",
+                    "prometheus-postgres-exporter",
+                    "pgbouncer_exporter",
+                ]
+                .iter()
+                .map(|u| format!("{u}.service")),
             ),
             Module::Redis => v.push("redis-*".into()),
             Module::Minio => v.push("garage*".into()),
@@ -82,7 +100,10 @@ pub fn normalize_since(since: &str, now_us: i64) -> (String, Option<i64>) {
     };
     if let (Ok(n), Some(mul)) = (digits.parse::<i64>(), mul) {
         // beyond the epoch (or past i64) means "everything": the epoch itself
-        let back = n.checked_mul(mul).and_then(|s| s.checked_mul(1_000_000)).unwrap_or(i64::MAX);
+        let back = n
+            .checked_mul(mul)
+            .and_then(|s| s.checked_mul(1_000_000))
+            .unwrap_or(i64::MAX);
         let t = now_us.saturating_sub(back).max(0);
         return (format!("{} UTC", fmt_utc(t.div_euclid(1_000_000))), Some(t));
     }
@@ -102,20 +123,29 @@ pub fn run(g: &Global, a: &LogsArgs) -> Result<u8> {
             .iter()
             .map(|h| {
                 let mut us = units(h);
-                let postgres = h.has(Module::Pgsql) && a.service.as_deref().map(|x| x == "postgres").unwrap_or(true);
+                let postgres = h.has(Module::Pgsql)
+                    && a.service
+                        .as_deref()
+                        .map(|x| x == "postgres")
+                        .unwrap_or(true);
                 if let Some(svc) = &a.service {
-                    us.retain(|u| u.trim_end_matches(".service") == svc || u.starts_with(svc.as_str()));
+                    us.retain(|u| {
+                        u.trim_end_matches(".service") == svc || u.starts_with(svc.as_str())
+                    });
                     if us.is_empty() && svc != "postgres" {
                         us.push(svc.clone());
                     }
                 }
-                let patroni = h.has(Module::Pgsql) && a.service.as_deref().map(|x| x == "patroni").unwrap_or(true);
+                let patroni = h.has(Module::Pgsql)
+                    && a.service.as_deref().map(|x| x == "patroni").unwrap_or(true);
                 let action = Action::Logs {
                     units: us,
                     since: since.clone(),
                     since_us,
-                    pg_log_dir: postgres.then(|| h.str("pg_log_dir").unwrap_or_default().to_string()),
-                    patroni_log_dir: patroni.then(|| h.str("patroni_log_dir").unwrap_or_default().to_string()),
+                    pg_log_dir: postgres
+                        .then(|| h.str("pg_log_dir").unwrap_or_default().to_string()),
+                    patroni_log_dir: patroni
+                        .then(|| h.str("patroni_log_dir").unwrap_or_default().to_string()),
                 };
                 let addr = h.addr.clone();
                 s.spawn(move || {
@@ -132,7 +162,12 @@ pub fn run(g: &Global, a: &LogsArgs) -> Result<u8> {
     let mut failed = 0;
     for (host, r) in results {
         match r {
-            Ok(ls) => lines.extend(ls.into_iter().map(|l| Line { t: l.t, host: host.clone(), source: l.source, msg: l.msg })),
+            Ok(ls) => lines.extend(ls.into_iter().map(|l| Line {
+                t: l.t,
+                host: host.clone(),
+                source: l.source,
+                msg: l.msg,
+            })),
             Err(e) => {
                 failed += 1;
                 eprintln!("error: host `{host}`: {e}");
@@ -150,9 +185,20 @@ pub fn run(g: &Global, a: &LogsArgs) -> Result<u8> {
         let secs = l.t.div_euclid(1_000_000);
         let ms = l.t.rem_euclid(1_000_000) / 1000;
         let r = if g.json {
-            writeln!(out, "{}", serde_json::json!({"t": l.t as f64 / 1e6, "host": l.host, "source": l.source, "msg": l.msg}))
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({"t": l.t as f64 / 1e6, "host": l.host, "source": l.source, "msg": l.msg})
+            )
         } else {
-            writeln!(out, "{}.{ms:03} {} {}: {}", fmt_utc(secs), l.host, l.source, l.msg.trim_end())
+            writeln!(
+                out,
+                "{}.{ms:03} {} {}: {}",
+                fmt_utc(secs),
+                l.host,
+                l.source,
+                l.msg.trim_end()
+            )
         };
         if r.is_err() {
             break; // a closed pipe (`| head`)
@@ -161,30 +207,40 @@ pub fn run(g: &Global, a: &LogsArgs) -> Result<u8> {
     Ok(if failed == 0 { 0 } else { 1 })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-
-
-
     #[test]
     fn short_relative_times_become_absolute_utc() {
         let now = parse_utc("2026-11-26 05:00:00").unwrap();
-        for (given, want) in [("10m", "2026-11-26 04:50:00 UTC"), ("-30min", "2026-11-26 04:30:00 UTC"), ("2h", "2026-11-26 03:00:00 UTC"), ("1 hour ago", "2026-11-26 04:00:00 UTC"), ("1d", "2026-11-25 05:00:00 UTC")] {
+        for (given, want) in [
+            ("10m", "2026-11-26 04:50:00 UTC"),
+            ("-30min", "2026-11-26 04:30:00 UTC"),
+            ("2h", "2026-11-26 03:00:00 UTC"),
+            ("1 hour ago", "2026-11-26 04:00:00 UTC"),
+            ("1d", "2026-11-25 05:00:00 UTC"),
+        ] {
             let (s, t) = normalize_since(given, now);
             assert_eq!(s, want, "{given}");
             assert_eq!(t, parse_utc(want.trim_end_matches(" UTC")), "{given}");
         }
-        assert_eq!(normalize_since("2026-11-25 18:00", now), ("2026-11-25 18:00".to_string(), parse_utc("2026-11-25 18:00:00")));
+        assert_eq!(
+            normalize_since("2026-11-25 18:00", now),
+            (
+                "2026-11-25 18:00".to_string(),
+                parse_utc("2026-11-25 18:00:00")
+            )
+        );
         assert_eq!(normalize_since("today", now).1, None);
         // odd input neither panics nor overflows
         assert_eq!(normalize_since("５m", now).1, None);
         assert_eq!(normalize_since("10é", now).1, None);
         assert_eq!(normalize_since("é", now).1, None);
         assert_eq!(normalize_since("99999999999999999d", now).1, Some(0));
-        assert_eq!(normalize_since("9223372036854775807d", now).0, "1970-01-01 00:00:00 UTC");
+        assert_eq!(
+            normalize_since("9223372036854775807d", now).0,
+            "1970-01-01 00:00:00 UTC"
+        );
     }
-
 }

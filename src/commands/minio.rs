@@ -4,8 +4,8 @@
 //! Prometheus scrapes them. rm: asks for the cluster name typed back (or `--yes`),
 //! honours `minio_safeguard`, stops the members and deletes their data when
 //! `minio_rm_data` (default true).
-use super::deploy;
 use super::confirm;
+use super::deploy;
 use crate::cli::Global;
 use crate::controller::Phase;
 use crate::inventory::{Host, Inventory, Module};
@@ -117,10 +117,7 @@ pub fn rm(g: &Global, cluster: &str, hosts: &[String], yes: bool) -> Result<u8> 
             "\n  {}: stop the S3 server{}",
             h.addr,
             if h.var_bool("minio_rm_data") {
-                format!(
-                    ", delete its data ({})",
-                    h.var_str("minio_data")
-                )
+                format!(", delete its data ({})", h.var_str("minio_data"))
             } else {
                 ", keep its data (minio_rm_data: false)".into()
             }

@@ -17,17 +17,16 @@ pub mod minio;
 pub mod node;
 pub mod node_rm;
 pub mod pgsql;
-pub mod pgsql_members;
 pub mod pgsql_code;
+pub mod pgsql_members;
 pub mod pgsql_monitor;
 pub mod pitr;
 pub mod plan;
+pub mod redis;
 pub mod repo;
 pub mod repo_add;
-pub mod redis;
 pub mod status;
 pub mod validate;
-
 
 pub fn run(cli: Cli) -> Result<u8> {
     let g = cli.global;
@@ -50,11 +49,24 @@ pub fn run(cli: Cli) -> Result<u8> {
                 hosts,
                 confirm,
             } => pgsql_members::rm(&g, &cluster, &hosts, confirm.yes),
-            PgsqlCmd::User { cluster, user } => pgsql_code::run(&g, &cluster, pgsql_code::Part::User(user), false),
-            PgsqlCmd::Db { cluster, db, confirm } => pgsql_code::run(&g, &cluster, pgsql_code::Part::Db(db), confirm.yes),
-            PgsqlCmd::Hba { cluster } => pgsql_code::run(&g, &cluster, pgsql_code::Part::Hba, false),
-            PgsqlCmd::Svc { cluster } => pgsql_code::run(&g, &cluster, pgsql_code::Part::Svc, false),
-            PgsqlCmd::Ext { cluster, extensions } => pgsql_code::run(&g, &cluster, pgsql_code::Part::Ext(extensions), false),
+            PgsqlCmd::User { cluster, user } => {
+                pgsql_code::run(&g, &cluster, pgsql_code::Part::User(user), false)
+            }
+            PgsqlCmd::Db {
+                cluster,
+                db,
+                confirm,
+            } => pgsql_code::run(&g, &cluster, pgsql_code::Part::Db(db), confirm.yes),
+            PgsqlCmd::Hba { cluster } => {
+                pgsql_code::run(&g, &cluster, pgsql_code::Part::Hba, false)
+            }
+            PgsqlCmd::Svc { cluster } => {
+                pgsql_code::run(&g, &cluster, pgsql_code::Part::Svc, false)
+            }
+            PgsqlCmd::Ext {
+                cluster,
+                extensions,
+            } => pgsql_code::run(&g, &cluster, pgsql_code::Part::Ext(extensions), false),
             PgsqlCmd::Promote { cluster, confirm } => pgsql::promote(&g, &cluster, confirm.yes),
             PgsqlCmd::Pause { cluster } => pgsql::pause(&g, &cluster, true),
             PgsqlCmd::Resume { cluster } => pgsql::pause(&g, &cluster, false),
@@ -102,8 +114,17 @@ pub fn run(cli: Cli) -> Result<u8> {
             EtcdCmd::Rm { hosts, confirm } => etcd::rm(&g, &hosts, confirm.yes),
         },
         Command::Redis(c) => match c {
-            RedisCmd::Add { cluster, host, port } => redis::add(&g, &cluster, host.as_deref(), port),
-            RedisCmd::Rm { cluster, host, port, confirm } => redis::rm(&g, &cluster, host.as_deref(), port, confirm.yes),
+            RedisCmd::Add {
+                cluster,
+                host,
+                port,
+            } => redis::add(&g, &cluster, host.as_deref(), port),
+            RedisCmd::Rm {
+                cluster,
+                host,
+                port,
+                confirm,
+            } => redis::rm(&g, &cluster, host.as_deref(), port, confirm.yes),
         },
         Command::Minio(c) => match c {
             MinioCmd::Add { cluster, hosts } => minio::add(&g, &cluster, &hosts),

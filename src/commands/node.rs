@@ -55,19 +55,30 @@ fn apply_request(req: &NodeRequest) -> Result<Option<serde_json::Value>> {
         crate::runner::preflight(&facts, "node apply")?;
     }
     let state_dir = std::path::Path::new(crate::engine::STATE_DIR_DEFAULT);
-    let opts = PlanOptions { pki: req.pki.clone(), files: req.files.clone(), packages_only: false };
+    let opts = PlanOptions {
+        pki: req.pki.clone(),
+        files: req.files.clone(),
+        packages_only: false,
+    };
     let full = Inventory::from_str(&req.inventory_name, &req.inventory, &req.extra_vars)?;
     // Converging: the hosts leaving a module are forgotten. Removing: the full
     // inventory still describes what is being taken down.
     let mut inv = full.clone();
     for (m, hosts) in &req.forget {
-        let m: Module = m.parse().map_err(|_| anyhow!("unknown module `{m}` in the node request"))?;
+        let m: Module = m
+            .parse()
+            .map_err(|_| anyhow!("unknown module `{m}` in the node request"))?;
         for h in hosts {
             inv.forget(h, m);
         }
     }
     let inv = if req.remove { full } else { inv };
-    let host = inv.host(&req.host).ok_or_else(|| anyhow!("host `{}` is not in the inventory sent to this node", req.host))?;
+    let host = inv.host(&req.host).ok_or_else(|| {
+        anyhow!(
+            "host `{}` is not in the inventory sent to this node",
+            req.host
+        )
+    })?;
     check_identity(req, &facts)?;
     for name in &req.modules {
         let m: Module = name
@@ -81,7 +92,9 @@ fn apply_request(req: &NodeRequest) -> Result<Option<serde_json::Value>> {
         let ctx = Ctx::new(&inv, host, &facts).with(&opts);
         let plan = if req.remove {
             let gone = req.forget.get(m.as_str()).cloned().unwrap_or_default();
-            modules::plan_remove(m, &ctx, &gone).with_context(|| format!("planning the removal of module {m} from `{}`", host.addr))?
+            modules::plan_remove(m, &ctx, &gone).with_context(|| {
+                format!("planning the removal of module {m} from `{}`", host.addr)
+            })?
         } else {
             match (&req.pgsql_scope, m) {
                 (Some(scope), Module::Pgsql) => modules::pgsql::plan_scoped(&ctx, scope),
@@ -89,7 +102,11 @@ fn apply_request(req: &NodeRequest) -> Result<Option<serde_json::Value>> {
             }
             .with_context(|| format!("planning module {m} on `{}`", host.addr))?
         };
-        let run = Run { host: &host.addr, mode, state_dir: (mode == Mode::Apply).then_some(state_dir) };
+        let run = Run {
+            host: &host.addr,
+            mode,
+            state_dir: (mode == Mode::Apply).then_some(state_dir),
+        };
         run_module(&run, &plan, &mut |e| emit(e)).map_err(|e| anyhow!("{e}"))?;
     }
     Ok(None)
@@ -97,7 +114,10 @@ fn apply_request(req: &NodeRequest) -> Result<Option<serde_json::Value>> {
 
 /// Refuse a request meant for another machine.
 fn check_identity(req: &NodeRequest, facts: &Facts) -> Result<()> {
-    if req.host.parse::<std::net::IpAddr>().is_ok() && !facts.ipv4.iter().any(|ip| *ip == req.host) && req.host != "127.0.0.1" {
+    if req.host.parse::<std::net::IpAddr>().is_ok()
+        && !facts.ipv4.iter().any(|ip| *ip == req.host)
+        && req.host != "127.0.0.1"
+    {
         bail!(
             "the request is for `{}` but this machine has addresses {}; refusing to converge the wrong host",
             req.host,

@@ -3,8 +3,8 @@
 //! `pigsty etcd rm`, ... then take it out of those groups). Asks for the address typed
 //! back (or `--yes`). Each host stops the services NODE runs for pigsty, and the
 //! infra nodes drop its Prometheus targets.
-use super::deploy;
 use super::confirm;
+use super::deploy;
 use crate::cli::Global;
 use crate::controller::Phase;
 use crate::inventory::Module;

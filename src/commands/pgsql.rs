@@ -3,12 +3,12 @@
 //! with `patroni_username`/`patroni_password`), after the cluster name is typed back
 //! (or `--yes`). Patroni does the work and answers once the new leader holds the
 //! leader key; we then wait until it runs and print the members.
+use super::confirm;
 use crate::cli::Global;
 use crate::inventory::{Host, Inventory};
 use crate::resources::patroni::PatroniApi;
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
-use super::confirm;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,17 +136,27 @@ fn api_of(h: &Host) -> Result<PatroniApi> {
 }
 
 /// The members of a pgsql cluster; an unknown cluster is an error naming the known ones.
-pub fn members_of<'a>(inv: &'a Inventory, cluster: &str) -> Result<Vec<&'a crate::inventory::Host>> {
+pub fn members_of<'a>(
+    inv: &'a Inventory,
+    cluster: &str,
+) -> Result<Vec<&'a crate::inventory::Host>> {
     let hosts = inv.cluster_members(cluster);
     if hosts.is_empty() {
-        bail!("no cluster `{cluster}` in `{}`\nhint: clusters: {}", inv.path.display(), inv.pg_clusters().join(", "));
+        bail!(
+            "no cluster `{cluster}` in `{}`\nhint: clusters: {}",
+            inv.path.display(),
+            inv.pg_clusters().join(", ")
+        );
     }
     Ok(hosts)
 }
 
 /// The Patroni APIs of a cluster's members; an unknown cluster names the known ones.
 fn cluster_apis(inv: &Inventory, cluster: &str) -> Result<Vec<PatroniApi>> {
-    members_of(inv, cluster)?.iter().map(|h| api_of(h)).collect()
+    members_of(inv, cluster)?
+        .iter()
+        .map(|h| api_of(h))
+        .collect()
 }
 
 /// `/cluster` from the first member that answers, with that member's API.
@@ -174,7 +184,6 @@ pub fn cluster_members_state(hosts: &[&Host]) -> Result<Vec<Member>> {
     let (state, _) = cluster_state(&apis).map_err(|e| anyhow!("{e}"))?;
     Ok(members(&state))
 }
-
 
 fn print_members(ms: &[Member]) {
     println!(
@@ -302,7 +311,10 @@ pub fn pause(g: &Global, cluster: &str, on: bool) -> Result<u8> {
     let (state, api) = cluster_state(&apis).map_err(|e| anyhow!("cannot read the state of `{cluster}` from patroni: {e}\nhint: `pigsty status {cluster}`"))?;
     let is_paused = |s: &Value| s["pause"].as_bool().unwrap_or(false);
     if is_paused(&state) == on {
-        println!("{cluster}: {}", if on { "already paused" } else { "not paused" });
+        println!(
+            "{cluster}: {}",
+            if on { "already paused" } else { "not paused" }
+        );
         return Ok(0);
     }
     let r = api.request("PATCH", "/config", Some(&json!({ "pause": on })), true)?;
@@ -318,7 +330,11 @@ pub fn pause(g: &Global, cluster: &str, on: bool) -> Result<u8> {
             if is_paused(&s) == on {
                 println!(
                     "{cluster}: {}",
-                    if on { "paused: Patroni will not fail over or restart Postgres until `pigsty pgsql resume`" } else { "resumed: automatic failover is on again" }
+                    if on {
+                        "paused: Patroni will not fail over or restart Postgres until `pigsty pgsql resume`"
+                    } else {
+                        "resumed: automatic failover is on again"
+                    }
                 );
                 print_members(&members(&s));
                 return Ok(0);
@@ -350,7 +366,12 @@ pub fn promote(g: &Global, cluster: &str, yes: bool) -> Result<u8> {
     } else {
         confirm(cluster, &what)?;
     }
-    let r = api.request("PATCH", "/config", Some(&json!({ "standby_cluster": null })), true)?;
+    let r = api.request(
+        "PATCH",
+        "/config",
+        Some(&json!({ "standby_cluster": null })),
+        true,
+    )?;
     match r.status {
         200 => {}
         401 | 403 => bail!("promote of `{cluster}`: patroni `{}` refused the credentials ({}): {}\nhint: check `patroni_username`/`patroni_password`", api.addr, r.status, r.body.trim()),
@@ -360,8 +381,16 @@ pub fn promote(g: &Global, cluster: &str, yes: bool) -> Result<u8> {
     loop {
         if let Ok((s, _)) = cluster_state(&apis) {
             let ms = members(&s);
-            if let Some(l) = ms.iter().find(|m| m.role == "leader" && m.state == "running") {
-                println!("{cluster}: promoted in {:.1}s, {} ({}) is the leader", t0.elapsed().as_secs_f64(), l.name, l.host);
+            if let Some(l) = ms
+                .iter()
+                .find(|m| m.role == "leader" && m.state == "running")
+            {
+                println!(
+                    "{cluster}: promoted in {:.1}s, {} ({}) is the leader",
+                    t0.elapsed().as_secs_f64(),
+                    l.name,
+                    l.host
+                );
                 print_members(&ms);
                 eprintln!("hint: remove `pg_upstream` from `{cluster}` in the inventory: it is a normal cluster now");
                 return Ok(0);

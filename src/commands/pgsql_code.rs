@@ -9,6 +9,7 @@
 //!
 //! A database marked `state: absent` (or `recreate`) is dropped only after its name is
 //! typed back (or `--yes`), and never while `pg_safeguard` is on.
+use super::confirm;
 use crate::cli::Global;
 use crate::controller::{self, Options};
 use crate::engine::Mode;
@@ -18,7 +19,6 @@ use crate::modules::pgsql::Scope;
 use crate::report::Reporter;
 use anyhow::{bail, Result};
 use serde_json::Value;
-use super::confirm;
 use std::sync::Mutex;
 
 /// Which part of the cluster a verb applies.
@@ -40,7 +40,11 @@ impl Part {
             Part::Svc => ("svc", vec![]),
             Part::Ext(e) => ("ext", e.clone()),
         };
-        Scope { part: part.into(), names, allow_drop: false }
+        Scope {
+            part: part.into(),
+            names,
+            allow_drop: false,
+        }
     }
 }
 
@@ -54,11 +58,17 @@ fn state_of(v: &Value) -> &str {
 
 /// The definition of `name` in `key` (a list of objects) on `host`, if any.
 fn definition<'a>(host: &'a Host, key: &str, name: &str) -> Option<&'a Value> {
-    host.list(key).into_iter().flatten().rfind(|v| name_of(v) == Some(name))
+    host.list(key)
+        .into_iter()
+        .flatten()
+        .rfind(|v| name_of(v) == Some(name))
 }
 
 fn names(host: &Host, keys: &[&str]) -> String {
-    let v: Vec<&str> = keys.iter().flat_map(|k| host.list(k).into_iter().flatten().filter_map(name_of)).collect();
+    let v: Vec<&str> = keys
+        .iter()
+        .flat_map(|k| host.list(k).into_iter().flatten().filter_map(name_of))
+        .collect();
     if v.is_empty() {
         "(none)".into()
     } else {
@@ -66,18 +76,29 @@ fn names(host: &Host, keys: &[&str]) -> String {
     }
 }
 
-
 /// Checks before anything runs: the cluster exists, the user/database is defined,
 /// a drop is allowed and confirmed. Returns the scope to send.
-pub fn prepare(inv: &Inventory, cluster: &str, part: &Part, yes: bool, ask: &mut dyn FnMut(&str, &str) -> Result<()>) -> Result<Scope> {
+pub fn prepare(
+    inv: &Inventory,
+    cluster: &str,
+    part: &Part,
+    yes: bool,
+    ask: &mut dyn FnMut(&str, &str) -> Result<()>,
+) -> Result<Scope> {
     let members = inv.cluster_members(cluster);
     let Some(first) = inv.primary(cluster).or_else(|| members.first().copied()) else {
-        bail!("no pgsql cluster `{cluster}` in `{}`; nothing was changed\nhint: clusters: {}", inv.path.display(), inv.pg_clusters().join(", "));
+        bail!(
+            "no pgsql cluster `{cluster}` in `{}`; nothing was changed\nhint: clusters: {}",
+            inv.path.display(),
+            inv.pg_clusters().join(", ")
+        );
     };
     let mut scope = part.scope();
     match part {
         Part::User(u) => {
-            if definition(first, "pg_users", u).is_none() && definition(first, "pg_default_roles", u).is_none() {
+            if definition(first, "pg_users", u).is_none()
+                && definition(first, "pg_default_roles", u).is_none()
+            {
                 bail!(
                     "user `{u}` is not defined in `pg_users` (or `pg_default_roles`) of cluster `{cluster}`; nothing was changed\nhint: defined: {}",
                     names(first, &["pg_default_roles", "pg_users"])
@@ -99,7 +120,11 @@ pub fn prepare(inv: &Inventory, cluster: &str, part: &Part, yes: bool, ask: &mut
                     );
                 }
                 if !yes {
-                    let verb = if state == "absent" { "drop" } else { "drop and create again" };
+                    let verb = if state == "absent" {
+                        "drop"
+                    } else {
+                        "drop and create again"
+                    };
                     ask(d, &format!("database `{d}` of `{cluster}` is marked `state: {state}`: {verb} it, with all its data"))?;
                 }
                 scope.allow_drop = true;
@@ -115,7 +140,10 @@ pub fn run(g: &Global, cluster: &str, part: Part, yes: bool) -> Result<u8> {
     let scope = prepare(&inv, cluster, &part, yes, &mut |n, w| confirm(n, w))?;
     let selected = inv.cluster_members(cluster);
     let facts = Facts::gather();
-    if selected.iter().any(|h| controller::is_local(&h.addr, &facts)) {
+    if selected
+        .iter()
+        .any(|h| controller::is_local(&h.addr, &facts))
+    {
         crate::runner::preflight(&facts, "pgsql")?;
     }
     super::deploy::require_secrets(&inv)?;
@@ -130,7 +158,8 @@ pub fn run(g: &Global, cluster: &str, part: Part, yes: bool) -> Result<u8> {
         })
     };
     let rep = Mutex::new(Reporter::new(g.json, false));
-    let mut failed = controller::run_scoped(&inv, &selected, &opts(Module::Pgsql)?, Some(&scope), &rep).failed;
+    let mut failed =
+        controller::run_scoped(&inv, &selected, &opts(Module::Pgsql)?, Some(&scope), &rep).failed;
     // The INFRA home page lists every cluster's users, databases and service ports:
     // bring it along.
     if matches!(part, Part::User(_) | Part::Db(_) | Part::Svc) && failed.is_empty() {
@@ -159,7 +188,15 @@ mod tests {
         let text = format!(
             "all:\n  children:\n    pg-x:\n      hosts:\n        10.0.0.1: {{ pg_seq: 1, pg_role: primary }}\n        10.0.0.2: {{ pg_seq: 2, pg_role: replica }}\n      vars:\n        pg_cluster: pg-x\n{extra}"
         );
-        Inventory::from_str_with("t.yml", &text, &[], &crate::inventory::LoadOptions { resolve_names: false }).unwrap()
+        Inventory::from_str_with(
+            "t.yml",
+            &text,
+            &[],
+            &crate::inventory::LoadOptions {
+                resolve_names: false,
+            },
+        )
+        .unwrap()
     }
 
     fn never(_: &str, _: &str) -> Result<()> {
@@ -168,20 +205,45 @@ mod tests {
 
     #[test]
     fn an_undefined_user_or_database_is_refused_naming_what_is_defined() {
-        let i = inv("        pg_users: [{ name: dbuser_app }]\n        pg_databases: [{ name: app }]\n");
-        let e = prepare(&i, "pg-x", &Part::User("nobody".into()), false, &mut never).unwrap_err().to_string();
-        assert!(e.contains("user `nobody`") && e.contains("dbuser_app"), "{e}");
-        let e = prepare(&i, "pg-x", &Part::Db("nodb".into()), false, &mut never).unwrap_err().to_string();
+        let i = inv(
+            "        pg_users: [{ name: dbuser_app }]\n        pg_databases: [{ name: app }]\n",
+        );
+        let e = prepare(&i, "pg-x", &Part::User("nobody".into()), false, &mut never)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("user `nobody`") && e.contains("dbuser_app"),
+            "{e}"
+        );
+        let e = prepare(&i, "pg-x", &Part::Db("nodb".into()), false, &mut never)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("database `nodb`") && e.contains("app"), "{e}");
-        assert!(prepare(&i, "pg-nope", &Part::Hba, false, &mut never).unwrap_err().to_string().contains("no pgsql cluster `pg-nope`"));
-        let s = prepare(&i, "pg-x", &Part::User("dbuser_app".into()), false, &mut never).unwrap();
-        assert_eq!((s.part.as_str(), s.names.clone(), s.allow_drop), ("user", vec!["dbuser_app".to_string()], false));
+        assert!(prepare(&i, "pg-nope", &Part::Hba, false, &mut never)
+            .unwrap_err()
+            .to_string()
+            .contains("no pgsql cluster `pg-nope`"));
+        let s = prepare(
+            &i,
+            "pg-x",
+            &Part::User("dbuser_app".into()),
+            false,
+            &mut never,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.part.as_str(), s.names.clone(), s.allow_drop),
+            ("user", vec!["dbuser_app".to_string()], false)
+        );
     }
 
     #[test]
     fn dropping_a_database_needs_the_name_typed_back_or_yes() {
         let i = inv("        pg_databases: [{ name: old, state: absent }]\n");
-        let e = prepare(&i, "pg-x", &Part::Db("old".into()), false, &mut |n, _| bail!("confirmation `` does not match `{n}`")).unwrap_err();
+        let e = prepare(&i, "pg-x", &Part::Db("old".into()), false, &mut |n, _| {
+            bail!("confirmation `` does not match `{n}`")
+        })
+        .unwrap_err();
         assert!(e.to_string().contains("does not match `old`"), "{e}");
         let mut asked = false;
         let s = prepare(&i, "pg-x", &Part::Db("old".into()), false, &mut |_, _| {
@@ -190,13 +252,21 @@ mod tests {
         })
         .unwrap();
         assert!(asked && s.allow_drop);
-        assert!(prepare(&i, "pg-x", &Part::Db("old".into()), true, &mut never).unwrap().allow_drop);
+        assert!(
+            prepare(&i, "pg-x", &Part::Db("old".into()), true, &mut never)
+                .unwrap()
+                .allow_drop
+        );
     }
 
     #[test]
     fn pg_safeguard_refuses_a_drop_even_with_yes() {
-        let i = inv("        pg_safeguard: true\n        pg_databases: [{ name: old, state: absent }]\n");
-        let e = prepare(&i, "pg-x", &Part::Db("old".into()), true, &mut never).unwrap_err().to_string();
+        let i = inv(
+            "        pg_safeguard: true\n        pg_databases: [{ name: old, state: absent }]\n",
+        );
+        let e = prepare(&i, "pg-x", &Part::Db("old".into()), true, &mut never)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("pg_safeguard"), "{e}");
     }
 }

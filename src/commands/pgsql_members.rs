@@ -7,8 +7,8 @@
 //! `rm` asks for the cluster name typed back (or `--yes`), refuses while `pg_safeguard`
 //! is on for a host it would remove, and removes the current leader only together
 //! with its whole cluster (switch over first to remove it alone).
-use super::deploy;
 use super::confirm;
+use super::deploy;
 use super::pgsql::{cluster_members_state, Member};
 use crate::cli::{Global, Target};
 use crate::controller::Phase;

@@ -58,13 +58,22 @@ impl PgUrl {
         };
         let (hostport, db) = hostpart.split_once('/').unwrap_or((hostpart, ""));
         let (host, port) = match hostport.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().ok().filter(|p| *p > 0).with_context(|| format!("port `{p}` in the URL is not a port number"))?),
+            Some((h, p)) => (
+                h,
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .with_context(|| format!("port `{p}` in the URL is not a port number"))?,
+            ),
             None => (hostport, 5432),
         };
         if host.is_empty() || host.starts_with('/') {
             bail!("the URL names no host: a remote Postgres is reached over TCP (postgres://USER@HOST:PORT/DB)");
         }
-        if !host.chars().all(|c| c.is_ascii_alphanumeric() || "-._[]:".contains(c)) {
+        if !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._[]:".contains(c))
+        {
             bail!("host `{host}` in the URL is not a host name or address");
         }
         let params = query
@@ -80,7 +89,11 @@ impl PgUrl {
             password,
             host: host.to_string(),
             port,
-            db: if db.is_empty() { "postgres".into() } else { db.to_string() },
+            db: if db.is_empty() {
+                "postgres".into()
+            } else {
+                db.to_string()
+            },
             params,
         })
     }
@@ -98,7 +111,14 @@ impl PgUrl {
             params.push(("sslmode".into(), "disable".into()));
         }
         let q: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("postgresql://{}:{password_pct}@{}:{}/{}?{}", pct(user), self.host, self.port, self.db, q.join("&"))
+        format!(
+            "postgresql://{}:{password_pct}@{}:{}/{}?{}",
+            pct(user),
+            self.host,
+            self.port,
+            self.db,
+            q.join("&")
+        )
     }
 }
 
@@ -106,7 +126,9 @@ fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if !ok {
         bail!("`{name}` is not a valid name: lower-case letters, digits, `-` and `_`, starting with a letter (it becomes the `cls` label and a unit name)");
     }
@@ -130,10 +152,18 @@ struct Registered {
 
 fn registered() -> Vec<Registered> {
     let mut out = vec![];
-    let Ok(rd) = std::fs::read_dir(DIR) else { return out };
+    let Ok(rd) = std::fs::read_dir(DIR) else {
+        return out;
+    };
     for e in rd.flatten() {
         let p = e.path();
-        let Some(name) = p.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".env")) else { continue };
+        let Some(name) = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".env"))
+        else {
+            continue;
+        };
         let text = std::fs::read_to_string(&p).unwrap_or_default();
         let field = |k: &str| {
             text.lines()
@@ -141,8 +171,16 @@ fn registered() -> Vec<Registered> {
                 .map(|v| v.trim_matches('\'').to_string())
                 .unwrap_or_default()
         };
-        let port = field("ARGS").rsplit(':').next().and_then(|p| p.trim_matches('\'').parse().ok()).unwrap_or(0);
-        out.push(Registered { name: name.to_string(), port, url: field("PIGSTY_MONITOR_URL") });
+        let port = field("ARGS")
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim_matches('\'').parse().ok())
+            .unwrap_or(0);
+        out.push(Registered {
+            name: name.to_string(),
+            port,
+            url: field("PIGSTY_MONITOR_URL"),
+        });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
@@ -204,18 +242,33 @@ WantedBy=multi-user.target\n"
 }
 
 fn systemctl(args: &[&str]) -> Result<()> {
-    Cmd::new("systemctl").args(args.iter().copied()).timeout(Duration::from_secs(60)).ok()?;
+    Cmd::new("systemctl")
+        .args(args.iter().copied())
+        .timeout(Duration::from_secs(60))
+        .ok()?;
     Ok(())
 }
 
 fn listening(port: u16) -> bool {
-    std::net::TcpStream::connect_timeout(&std::net::SocketAddr::from(([127, 0, 0, 1], port)), Duration::from_millis(300)).is_ok()
+    std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(300),
+    )
+    .is_ok()
 }
 
 /// `pg_up` of the exporter on `port` (None: no answer).
 fn pg_up(port: u16) -> Option<f64> {
-    let r = crate::sys::http::get(&format!("127.0.0.1:{port}"), "/metrics", Duration::from_secs(10)).ok().filter(|r| r.status == 200)?;
-    r.body.lines().find_map(|l| l.strip_prefix("pg_up ").and_then(|v| v.trim().parse().ok()))
+    let r = crate::sys::http::get(
+        &format!("127.0.0.1:{port}"),
+        "/metrics",
+        Duration::from_secs(10),
+    )
+    .ok()
+    .filter(|r| r.status == 200)?;
+    r.body
+        .lines()
+        .find_map(|l| l.strip_prefix("pg_up ").and_then(|v| v.trim().parse().ok()))
 }
 
 fn add(g: &Global, name: &str, url: &str, port: Option<u16>) -> Result<u8> {
@@ -227,10 +280,18 @@ fn add(g: &Global, name: &str, url: &str, port: Option<u16>) -> Result<u8> {
     if registered().iter().any(|r| r.name == name) {
         bail!("remote postgres `{name}` is registered already; nothing was changed\nhint: `pigsty pgsql monitor rm {name}` first to change it");
     }
-    if inv.hosts.iter().any(|h| h.id.pg_cluster.as_deref() == Some(name)) {
+    if inv
+        .hosts
+        .iter()
+        .any(|h| h.id.pg_cluster.as_deref() == Some(name))
+    {
         bail!("`{name}` is a pgsql cluster of the inventory, which pigsty monitors already; pick another name; nothing was changed");
     }
-    let user = u.user.clone().or_else(|| Some(infra.var_str("pg_monitor_username").to_string())).unwrap_or_default();
+    let user = u
+        .user
+        .clone()
+        .or_else(|| Some(infra.var_str("pg_monitor_username").to_string()))
+        .unwrap_or_default();
     let password_pct = match (&u.password, std::env::var("PGPASSWORD").ok().filter(|p| !p.is_empty())) {
         (Some(p), _) => p.clone(),
         (None, Some(p)) => pct(&p),
@@ -240,9 +301,13 @@ fn add(g: &Global, name: &str, url: &str, port: Option<u16>) -> Result<u8> {
     };
     let taken: Vec<u16> = registered().iter().map(|r| r.port).collect();
     let port = match port {
-        Some(p) if taken.contains(&p) || listening(p) => bail!("port {p} is in use on this node; nothing was changed"),
+        Some(p) if taken.contains(&p) || listening(p) => {
+            bail!("port {p} is in use on this node; nothing was changed")
+        }
         Some(p) => p,
-        None => (FIRST_PORT..u16::MAX).find(|p| !taken.contains(p) && !listening(*p)).context("no free port from 20001")?,
+        None => (FIRST_PORT..u16::MAX)
+            .find(|p| !taken.contains(p) && !listening(*p))
+            .context("no free port from 20001")?,
     };
     if !Path::new(EXPORTER).exists() {
         eprintln!("installing prometheus-postgres-exporter");
@@ -263,17 +328,34 @@ fn add(g: &Global, name: &str, url: &str, port: Option<u16>) -> Result<u8> {
         let _ = systemctl(&["disable", "--now", &unit(name)]);
         let _ = std::fs::remove_file(env_path(name));
     };
-    crate::sys::fs::write_atomic(&env_path(name), env.as_bytes(), 0o640, Some("root"), Some("prometheus"))?;
+    crate::sys::fs::write_atomic(
+        &env_path(name),
+        env.as_bytes(),
+        0o640,
+        Some("root"),
+        Some("prometheus"),
+    )?;
     let unit_text = render_unit();
     if std::fs::read_to_string(UNIT_FILE).ok().as_deref() != Some(unit_text.as_str()) {
-        crate::sys::fs::write_atomic(Path::new(UNIT_FILE), unit_text.as_bytes(), 0o644, None, None)?;
+        crate::sys::fs::write_atomic(
+            Path::new(UNIT_FILE),
+            unit_text.as_bytes(),
+            0o644,
+            None,
+            None,
+        )?;
     }
-    let started = systemctl(&["daemon-reload"]).and_then(|_| systemctl(&["enable", "--now", &unit(name)]));
+    let started =
+        systemctl(&["daemon-reload"]).and_then(|_| systemctl(&["enable", "--now", &unit(name)]));
     if let Err(e) = started {
         undo();
         bail!("starting {}: {e:#}; nothing is left registered", unit(name));
     }
-    eprintln!("{}: exporter on :{port}, waiting for it to reach {}", name, u.public(&user));
+    eprintln!(
+        "{}: exporter on :{port}, waiting for it to reach {}",
+        name,
+        u.public(&user)
+    );
     let t0 = Instant::now();
     let mut last = None;
     while t0.elapsed() < Duration::from_secs(20) {
@@ -290,8 +372,14 @@ fn add(g: &Global, name: &str, url: &str, port: Option<u16>) -> Result<u8> {
             .ok()
             .map(|o| o.stdout)
             .unwrap_or_default();
-        let why: Vec<&str> = why.lines().filter(|l| l.to_lowercase().contains("err")).collect();
-        let why = why.last().map(|l| l.replace(&password_pct, "***")).unwrap_or_default();
+        let why: Vec<&str> = why
+            .lines()
+            .filter(|l| l.to_lowercase().contains("err"))
+            .collect();
+        let why = why
+            .last()
+            .map(|l| l.replace(&password_pct, "***"))
+            .unwrap_or_default();
         undo();
         bail!(
             "the exporter could not reach {} (pg_up {}){}; nothing is left registered\nhint: the remote must let `{user}` in from {infra_ip} (pg_hba) with that password; TLS: add `?sslmode=require` to the URL",
@@ -302,8 +390,19 @@ fn add(g: &Global, name: &str, url: &str, port: Option<u16>) -> Result<u8> {
     }
     let tp = target_path(&sd, name);
     std::fs::create_dir_all(tp.parent().context("target dir")?)?;
-    crate::sys::fs::write_atomic(&tp, render_target(name, &format!("{infra_ip}:{port}"), &u.host).as_bytes(), 0o644, None, None)?;
-    println!("{name}: {} watched by {} on {infra_ip}:{port}, Prometheus job `{JOB}` (target {})", u.public(&user), unit(name), tp.display());
+    crate::sys::fs::write_atomic(
+        &tp,
+        render_target(name, &format!("{infra_ip}:{port}"), &u.host).as_bytes(),
+        0o644,
+        None,
+        None,
+    )?;
+    println!(
+        "{name}: {} watched by {} on {infra_ip}:{port}, Prometheus job `{JOB}` (target {})",
+        u.public(&user),
+        unit(name),
+        tp.display()
+    );
     Ok(0)
 }
 
@@ -315,7 +414,11 @@ fn rm(g: &Global, name: &str) -> Result<u8> {
         let names: Vec<String> = registered().into_iter().map(|r| r.name).collect();
         bail!(
             "no remote postgres `{name}` is registered here ({}); nothing was changed",
-            if names.is_empty() { "none is".to_string() } else { format!("registered: {}", names.join(", ")) }
+            if names.is_empty() {
+                "none is".to_string()
+            } else {
+                format!("registered: {}", names.join(", "))
+            }
         );
     }
     let tp = target_path(&sd, name);
@@ -334,8 +437,17 @@ fn list() -> Result<u8> {
         println!("no remote postgres registered (pigsty pgsql monitor add NAME URL)");
     }
     for r in regs {
-        let active = Cmd::new("systemctl").args(["is-active", "--quiet", &unit(&r.name)]).timeout(Duration::from_secs(10)).succeeds();
-        println!("{:<20} :{:<6} {:<8} {}", r.name, r.port, if active { "active" } else { "INACTIVE" }, r.url);
+        let active = Cmd::new("systemctl")
+            .args(["is-active", "--quiet", &unit(&r.name)])
+            .timeout(Duration::from_secs(10))
+            .succeeds();
+        println!(
+            "{:<20} :{:<6} {:<8} {}",
+            r.name,
+            r.port,
+            if active { "active" } else { "INACTIVE" },
+            r.url
+        );
     }
     Ok(0)
 }
@@ -346,15 +458,25 @@ mod tests {
 
     #[test]
     fn a_url_is_taken_apart_and_the_password_stays_out_of_the_public_form() {
-        let u = PgUrl::parse("postgres://mon:s3%40cret@10.0.0.5:6543/app?connect_timeout=5").unwrap();
+        let u =
+            PgUrl::parse("postgres://mon:s3%40cret@10.0.0.5:6543/app?connect_timeout=5").unwrap();
         assert_eq!(u.user.as_deref(), Some("mon"));
         assert_eq!(u.password.as_deref(), Some("s3%40cret"));
-        assert_eq!((u.host.as_str(), u.port, u.db.as_str()), ("10.0.0.5", 6543, "app"));
+        assert_eq!(
+            (u.host.as_str(), u.port, u.db.as_str()),
+            ("10.0.0.5", 6543, "app")
+        );
         assert_eq!(u.public("mon"), "postgres://mon@10.0.0.5:6543/app");
-        assert_eq!(u.dsn("mon", "s3%40cret"), "postgresql://mon:s3%40cret@10.0.0.5:6543/app?connect_timeout=5&sslmode=disable");
+        assert_eq!(
+            u.dsn("mon", "s3%40cret"),
+            "postgresql://mon:s3%40cret@10.0.0.5:6543/app?connect_timeout=5&sslmode=disable"
+        );
         let d = PgUrl::parse("postgresql://db.example.com").unwrap();
         assert_eq!((d.user, d.port, d.db.as_str()), (None, 5432, "postgres"));
-        assert!(PgUrl::parse("postgres://x@h:5432/d?sslmode=require").unwrap().dsn("x", "p").ends_with("?sslmode=require"));
+        assert!(PgUrl::parse("postgres://x@h:5432/d?sslmode=require")
+            .unwrap()
+            .dsn("x", "p")
+            .ends_with("?sslmode=require"));
     }
 
     #[test]

@@ -153,9 +153,7 @@ pub fn target(a: &PitrArgs, sets: &[BackupSet], src: &str, now: i64) -> Result<T
 }
 
 fn data_dir(h: &Host) -> String {
-    h.var_str("pg_data")
-        .trim_end_matches('/')
-        .to_string()
+    h.var_str("pg_data").trim_end_matches('/').to_string()
 }
 
 fn psql_cmd(h: &Host, sql: &str) -> String {
@@ -408,7 +406,11 @@ pub fn run(g: &Global, a: &PitrArgs) -> Result<u8> {
     let cluster = a.cluster.as_str();
     let hosts = super::pgsql::members_of(&inv, cluster)?;
     // a restore replaces the data of every member: what pg_safeguard is there to stop
-    let guarded: Vec<&str> = hosts.iter().filter(|h| h.var_bool("pg_safeguard")).map(|h| h.addr.as_str()).collect();
+    let guarded: Vec<&str> = hosts
+        .iter()
+        .filter(|h| h.var_bool("pg_safeguard"))
+        .map(|h| h.addr.as_str())
+        .collect();
     if !guarded.is_empty() {
         bail!(
             "pg_safeguard is on for `{cluster}` ({}); refusing a point-in-time recovery, which replaces its data; nothing was changed\nhint: set `pg_safeguard: false` for it in the inventory (or pass -e pg_safeguard=false) when you mean it",

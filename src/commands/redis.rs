@@ -8,6 +8,7 @@
 //!   `redis_safeguard` is on, stops and removes the instances (and their data unless
 //!   `redis_rm_data: false`), then drops their scrape targets. The inventory is not
 //!   edited: remove the cluster from it too, or the next `deploy` creates it again.
+use super::confirm;
 use crate::cli::Global;
 use crate::controller::{self, Options};
 use crate::engine::Mode;
@@ -15,17 +16,25 @@ use crate::inventory::{Host, Inventory, Module};
 use crate::report::Reporter;
 use anyhow::{bail, Result};
 use std::collections::{BTreeMap, BTreeSet};
-use super::confirm;
 use std::sync::Mutex;
 
 /// The cluster's hosts that `host` (and `port`) select, with the ports named.
-fn targets<'a>(inv: &'a Inventory, cluster: &str, host: Option<&str>, port: Option<u16>) -> Result<Vec<(&'a Host, Vec<u16>)>> {
+fn targets<'a>(
+    inv: &'a Inventory,
+    cluster: &str,
+    host: Option<&str>,
+    port: Option<u16>,
+) -> Result<Vec<(&'a Host, Vec<u16>)>> {
     let members = inv.redis_members(cluster);
     if members.is_empty() {
         bail!(
             "no redis cluster `{cluster}` in `{}`\nhint: redis clusters: {}",
             inv.path.display(),
-            if inv.redis_clusters().is_empty() { "(none)".to_string() } else { inv.redis_clusters().join(", ") }
+            if inv.redis_clusters().is_empty() {
+                "(none)".to_string()
+            } else {
+                inv.redis_clusters().join(", ")
+            }
         );
     }
     let Some(ip) = host else {
@@ -34,7 +43,11 @@ fn targets<'a>(inv: &'a Inventory, cluster: &str, host: Option<&str>, port: Opti
     let Some(h) = members.iter().find(|h| h.addr == ip) else {
         bail!(
             "`{ip}` is not a node of redis cluster `{cluster}`\nhint: its nodes: {}",
-            members.iter().map(|h| h.addr.as_str()).collect::<Vec<_>>().join(", ")
+            members
+                .iter()
+                .map(|h| h.addr.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     };
     match port {
@@ -48,7 +61,13 @@ fn targets<'a>(inv: &'a Inventory, cluster: &str, host: Option<&str>, port: Opti
 }
 
 /// Run `modules` on `hosts`, then INFRA on the infra nodes (scrape targets).
-fn converge(g: &Global, inv: &Inventory, hosts: &[&Host], modules: &[Module], extra: Vec<String>) -> Result<u8> {
+fn converge(
+    g: &Global,
+    inv: &Inventory,
+    hosts: &[&Host],
+    modules: &[Module],
+    extra: Vec<String>,
+) -> Result<u8> {
     let mut extra_vars = controller::inline_extra_vars(&g.extra_vars)?;
     extra_vars.extend(extra);
     let rep = Mutex::new(Reporter::new(g.json, false));
@@ -92,11 +111,19 @@ pub fn add(g: &Global, cluster: &str, host: Option<&str>, port: Option<u16>) -> 
     converge(g, &inv, &hosts, &[Module::Node, Module::Redis], vec![])
 }
 
-
-pub fn rm(g: &Global, cluster: &str, host: Option<&str>, port: Option<u16>, yes: bool) -> Result<u8> {
+pub fn rm(
+    g: &Global,
+    cluster: &str,
+    host: Option<&str>,
+    port: Option<u16>,
+    yes: bool,
+) -> Result<u8> {
     let inv = super::deploy::load_inventory(g)?;
     let t = targets(&inv, cluster, host, port)?;
-    if let Some((h, _)) = t.iter().find(|(h, _)| h.bool("redis_safeguard") == Some(true)) {
+    if let Some((h, _)) = t
+        .iter()
+        .find(|(h, _)| h.bool("redis_safeguard") == Some(true))
+    {
         bail!(
             "`redis_safeguard` is on for redis cluster `{cluster}` (host `{}`); nothing was removed\nhint: set `redis_safeguard: false` in the inventory (or `-e redis_safeguard=false`) to allow it",
             h.addr
@@ -105,17 +132,31 @@ pub fn rm(g: &Global, cluster: &str, host: Option<&str>, port: Option<u16>, yes:
     let list: Vec<String> = t
         .iter()
         .flat_map(|(h, ports)| {
-            let ports = if ports.is_empty() { h.id.redis_ports.clone() } else { ports.clone() };
-            ports.into_iter().map(|p| crate::modules::redis::instance_name(cluster, h.id.redis_node.unwrap_or(0), p) + &format!(" ({}:{p})", h.addr)).collect::<Vec<_>>()
+            let ports = if ports.is_empty() {
+                h.id.redis_ports.clone()
+            } else {
+                ports.clone()
+            };
+            ports
+                .into_iter()
+                .map(|p| {
+                    crate::modules::redis::instance_name(cluster, h.id.redis_node.unwrap_or(0), p)
+                        + &format!(" ({}:{p})", h.addr)
+                })
+                .collect::<Vec<_>>()
         })
         .collect();
-    let what = format!("remove redis instances of `{cluster}`, with their data: {}", list.join(", "));
+    let what = format!(
+        "remove redis instances of `{cluster}`, with their data: {}",
+        list.join(", ")
+    );
     if yes {
         eprintln!("{what}");
     } else {
         confirm(cluster, &what)?;
     }
-    let remove: BTreeMap<String, Vec<u16>> = t.iter().map(|(h, p)| (h.addr.clone(), p.clone())).collect();
+    let remove: BTreeMap<String, Vec<u16>> =
+        t.iter().map(|(h, p)| (h.addr.clone(), p.clone())).collect();
     let extra = serde_json::json!({ "redis_remove": remove }).to_string();
     let hosts: Vec<&Host> = t.iter().map(|(h, _)| *h).collect();
     converge(g, &inv, &hosts, &[Module::Redis], vec![extra])
@@ -129,9 +170,18 @@ mod tests {
     #[test]
     fn targets_name_unknown_clusters_hosts_and_ports() {
         let inv = Inventory::from_str("redis.yml", DEMO, &[]).unwrap();
-        assert!(targets(&inv, "nope", None, None).unwrap_err().to_string().contains("redis clusters: redis-ms, redis-meta, redis-test"));
-        assert!(targets(&inv, "redis-ms", Some("10.10.10.99"), None).unwrap_err().to_string().contains("its nodes: 10.10.10.10"));
-        assert!(targets(&inv, "redis-ms", Some("10.10.10.10"), Some(7000)).unwrap_err().to_string().contains("its ports: 6379, 6380"));
+        assert!(targets(&inv, "nope", None, None)
+            .unwrap_err()
+            .to_string()
+            .contains("redis clusters: redis-ms, redis-meta, redis-test"));
+        assert!(targets(&inv, "redis-ms", Some("10.10.10.99"), None)
+            .unwrap_err()
+            .to_string()
+            .contains("its nodes: 10.10.10.10"));
+        assert!(targets(&inv, "redis-ms", Some("10.10.10.10"), Some(7000))
+            .unwrap_err()
+            .to_string()
+            .contains("its ports: 6379, 6380"));
         let t = targets(&inv, "redis-test", None, None).unwrap();
         assert_eq!(t.len(), 2);
         let t = targets(&inv, "redis-ms", Some("10.10.10.10"), Some(6380)).unwrap();

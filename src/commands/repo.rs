@@ -61,8 +61,7 @@ pub fn build(g: &Global) -> Result<u8> {
             inv.infra_hosts().iter().map(|h| h.addr.as_str()).collect::<Vec<_>>().join(", ")
         );
     };
-    let dir = PathBuf::from(me.var_str("repo_home"))
-        .join(me.var_str("repo_name"));
+    let dir = PathBuf::from(me.var_str("repo_home")).join(me.var_str("repo_name"));
     let t0 = Instant::now();
     if !Cmd::new("sh")
         .args(["-c", "command -v apt-ftparchive"])
@@ -138,8 +137,7 @@ pub fn build(g: &Global) -> Result<u8> {
     repo::index(&dir)?;
     let url = format!(
         "{}/{}/",
-        me.expand(me.var_str("repo_endpoint"))
-            .trim_end_matches('/'),
+        me.expand(me.var_str("repo_endpoint")).trim_end_matches('/'),
         me.var_str("repo_name")
     );
     println!(
@@ -247,8 +245,12 @@ pub fn pack(g: &Global, output: Option<&std::path::Path>) -> Result<u8> {
         .infra_hosts()
         .into_iter()
         .find(|h| crate::controller::is_local(&h.addr, &facts));
-    let home = me.map(|h| h.var_str("repo_home")).unwrap_or_else(|| crate::inventory::default_str("repo_home"));
-    let name = me.map(|h| h.var_str("repo_name")).unwrap_or_else(|| crate::inventory::default_str("repo_name"));
+    let home = me
+        .map(|h| h.var_str("repo_home"))
+        .unwrap_or_else(|| crate::inventory::default_str("repo_home"));
+    let name = me
+        .map(|h| h.var_str("repo_name"))
+        .unwrap_or_else(|| crate::inventory::default_str("repo_name"));
     let dir = PathBuf::from(home).join(name);
     let index = std::fs::read_to_string(dir.join("Packages")).map_err(|_| {
         anyhow::anyhow!("no repository in `{}` (no Packages index); nothing was written\nhint: `pigsty repo build` first", dir.display())

@@ -35,7 +35,10 @@ fn patroni_cluster(inv: &Inventory, cluster: &str) -> Result<Value, String> {
 /// `pgbackrest info` of a cluster's stanza on its leader (a node-mode action),
 /// reduced to the last backup and the archive.
 fn backup_info(inv: &Inventory, cluster: &str, host: &str) -> Value {
-    let info = inv.host(host).ok_or_else(|| anyhow::anyhow!("`{host}` is not in the inventory")).and_then(|h| super::backup::info_on(h, cluster));
+    let info = inv
+        .host(host)
+        .ok_or_else(|| anyhow::anyhow!("`{host}` is not in the inventory"))
+        .and_then(|h| super::backup::info_on(h, cluster));
     match info {
         Ok(v) => summarize_backup(&v),
         Err(_) => json!({"error": format!("pgbackrest info did not answer on {host}")}),
@@ -95,11 +98,18 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
             if !inv.pg_clusters().contains(&c.as_str()) {
                 let mut all = inv.pg_clusters();
                 all.extend(inv.redis_clusters());
-                bail!("no cluster `{c}` in `{}`\nhint: clusters: {}", inv.path.display(), all.join(", "));
+                bail!(
+                    "no cluster `{c}` in `{}`\nhint: clusters: {}",
+                    inv.path.display(),
+                    all.join(", ")
+                );
             }
             (vec![c.clone()], vec![])
         }
-        None => (inv.pg_clusters().iter().map(|s| s.to_string()).collect(), inv.redis_clusters().iter().map(|s| s.to_string()).collect()),
+        None => (
+            inv.pg_clusters().iter().map(|s| s.to_string()).collect(),
+            inv.redis_clusters().iter().map(|s| s.to_string()).collect(),
+        ),
     };
     let mut out = json!({"clusters": [], "etcd": [], "redis": []});
     let mut healthy = true;
@@ -108,7 +118,10 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
             // maintenance mode (`pigsty pgsql pause`): Patroni does not fail over
             Ok(v) => (
                 v.get("pause").and_then(Value::as_bool).unwrap_or(false),
-                v.get("members").cloned().and_then(|m| m.as_array().cloned()).unwrap_or_default(),
+                v.get("members")
+                    .cloned()
+                    .and_then(|m| m.as_array().cloned())
+                    .unwrap_or_default(),
             ),
             Err(e) => {
                 healthy = false;
@@ -145,10 +158,13 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
         let port = h.var_int("etcd_port");
         // TLS only: etcdctl verifies the member against the CA; a quorum read as root
         // (etcd 3.4 counts an anonymous one as unhealthy once auth is on)
-        let ok = crate::resources::etcd_auth::etcdctl(&format!("https://{}:{port}", h.addr), h.str("etcd_root_password"))
-            .args(["endpoint", "health"])
-            .run()
-            .is_ok_and(|o| o.success() && format!("{}{}", o.stdout, o.stderr).contains("is healthy"));
+        let ok = crate::resources::etcd_auth::etcdctl(
+            &format!("https://{}:{port}", h.addr),
+            h.str("etcd_root_password"),
+        )
+        .args(["endpoint", "health"])
+        .run()
+        .is_ok_and(|o| o.success() && format!("{}{}", o.stdout, o.stderr).contains("is healthy"));
         healthy &= ok;
         let name = format!(
             "{}-{}",
@@ -263,7 +279,11 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
 }
 
 /// One redis instance: role and replication state, from the instance itself.
-fn redis_instance(h: &crate::inventory::Host, i: &crate::modules::redis::Instance, mode: crate::modules::redis::Mode) -> Value {
+fn redis_instance(
+    h: &crate::inventory::Host,
+    i: &crate::modules::redis::Instance,
+    mode: crate::modules::redis::Mode,
+) -> Value {
     use crate::modules::redis::{client_ip, Mode};
     use crate::resources::redis::Conn;
     let addr = format!("{}:{}", client_ip(h), i.port);
@@ -279,7 +299,10 @@ fn redis_instance(h: &crate::inventory::Host, i: &crate::modules::redis::Instanc
     v["up"] = json!(true);
     if mode == Mode::Sentinel {
         v["role"] = json!("sentinel");
-        let masters = c.ok(&["SENTINEL", "MASTERS"], 2).map(|r| r.items()).unwrap_or_default();
+        let masters = c
+            .ok(&["SENTINEL", "MASTERS"], 2)
+            .map(|r| r.items())
+            .unwrap_or_default();
         let ms: Vec<Value> = masters
             .iter()
             .map(|m| {
@@ -294,13 +317,26 @@ fn redis_instance(h: &crate::inventory::Host, i: &crate::modules::redis::Instanc
     }
     let info = c.info("replication").unwrap_or_default();
     let role = info.get("role").cloned().unwrap_or_default();
-    v["role"] = json!(if role == "slave" { "replica" } else { "primary" });
-    if role == "slave" {
-        v["master"] = json!(format!("{}:{}", info.get("master_host").cloned().unwrap_or_default(), info.get("master_port").cloned().unwrap_or_default()));
-        v["link"] = json!(info.get("master_link_status").cloned().unwrap_or_default());
-        v["offset"] = json!(info.get("slave_repl_offset").and_then(|o| o.parse::<i64>().ok()));
+    v["role"] = json!(if role == "slave" {
+        "replica"
     } else {
-        let master_off: i64 = info.get("master_repl_offset").and_then(|o| o.parse().ok()).unwrap_or(0);
+        "primary"
+    });
+    if role == "slave" {
+        v["master"] = json!(format!(
+            "{}:{}",
+            info.get("master_host").cloned().unwrap_or_default(),
+            info.get("master_port").cloned().unwrap_or_default()
+        ));
+        v["link"] = json!(info.get("master_link_status").cloned().unwrap_or_default());
+        v["offset"] = json!(info
+            .get("slave_repl_offset")
+            .and_then(|o| o.parse::<i64>().ok()));
+    } else {
+        let master_off: i64 = info
+            .get("master_repl_offset")
+            .and_then(|o| o.parse().ok())
+            .unwrap_or(0);
         let reps: Vec<Value> = info
             .iter()
             .filter(|(k, _)| k.starts_with("slave") && k[5..].chars().all(|c| c.is_ascii_digit()) && k.len() > 5)
@@ -325,7 +361,10 @@ fn redis_instance(h: &crate::inventory::Host, i: &crate::modules::redis::Instanc
 /// link is up (and a native cluster's state is ok).
 fn redis_status(inv: &Inventory, cluster: &str) -> Value {
     let members = inv.redis_members(cluster);
-    let mode = members.first().map(|h| crate::modules::redis::mode_of(h)).unwrap_or(crate::modules::redis::Mode::Standalone);
+    let mode = members
+        .first()
+        .map(|h| crate::modules::redis::mode_of(h))
+        .unwrap_or(crate::modules::redis::Mode::Standalone);
     let mut instances = vec![];
     for h in &members {
         for i in crate::modules::redis::instances(h) {
@@ -333,31 +372,71 @@ fn redis_status(inv: &Inventory, cluster: &str) -> Value {
         }
     }
     let healthy = instances.iter().all(|i| {
-        i["up"] == true && (i["role"] != "replica" || i["link"] == "up") && (i.get("cluster_state").is_none_or(|s| s.is_null() || s == "ok"))
+        i["up"] == true
+            && (i["role"] != "replica" || i["link"] == "up")
+            && (i
+                .get("cluster_state")
+                .is_none_or(|s| s.is_null() || s == "ok"))
     });
     json!({"cluster": cluster, "mode": mode.as_str(), "instances": instances, "healthy": healthy})
 }
 
 fn print_redis(r: &Value) {
-    println!("{} (redis {})", r["cluster"].as_str().unwrap_or(""), r["mode"].as_str().unwrap_or(""));
-    println!("  {:<22} {:<21} {:<9} {:<5} {}", "INSTANCE", "ADDR", "ROLE", "STATE", "REPLICATION");
+    println!(
+        "{} (redis {})",
+        r["cluster"].as_str().unwrap_or(""),
+        r["mode"].as_str().unwrap_or("")
+    );
+    println!(
+        "  {:<22} {:<21} {:<9} {:<5} {}",
+        "INSTANCE", "ADDR", "ROLE", "STATE", "REPLICATION"
+    );
     for i in r["instances"].as_array().cloned().unwrap_or_default() {
         let up = i["up"] == true;
         let repl = if !up {
             i["error"].as_str().unwrap_or("").to_string()
         } else if let Some(ms) = i["monitors"].as_array() {
             ms.iter()
-                .map(|m| format!("{} -> {} ({} replicas, {} sentinels)", m["name"].as_str().unwrap_or(""), m["master"].as_str().unwrap_or(""), m["replicas"], m["sentinels"]))
+                .map(|m| {
+                    format!(
+                        "{} -> {} ({} replicas, {} sentinels)",
+                        m["name"].as_str().unwrap_or(""),
+                        m["master"].as_str().unwrap_or(""),
+                        m["replicas"],
+                        m["sentinels"]
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("; ")
         } else if i["role"] == "replica" {
-            format!("of {} link {}", i["master"].as_str().unwrap_or(""), i["link"].as_str().unwrap_or(""))
+            format!(
+                "of {} link {}",
+                i["master"].as_str().unwrap_or(""),
+                i["link"].as_str().unwrap_or("")
+            )
         } else {
             let reps = i["replicas"].as_array().cloned().unwrap_or_default();
-            let list: Vec<String> = reps.iter().map(|x| format!("{} lag {}B", x["addr"].as_str().unwrap_or(""), x["lag_bytes"])).collect();
-            format!("{} replica(s){}{}", reps.len(), if list.is_empty() { "" } else { ": " }, list.join(", "))
+            let list: Vec<String> = reps
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{} lag {}B",
+                        x["addr"].as_str().unwrap_or(""),
+                        x["lag_bytes"]
+                    )
+                })
+                .collect();
+            format!(
+                "{} replica(s){}{}",
+                reps.len(),
+                if list.is_empty() { "" } else { ": " },
+                list.join(", ")
+            )
         };
-        let cs = i["cluster_state"].as_str().map(|s| format!(" [cluster {s}]")).unwrap_or_default();
+        let cs = i["cluster_state"]
+            .as_str()
+            .map(|s| format!(" [cluster {s}]"))
+            .unwrap_or_default();
         println!(
             "  {:<22} {:<21} {:<9} {:<5} {}{}",
             i["instance"].as_str().unwrap_or(""),

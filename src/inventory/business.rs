@@ -10,35 +10,132 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Attributes of a user/role definition (Pigsty's).
 pub const USER_KEYS: &[&str] = &[
-    "name", "state", "password", "login", "superuser", "createdb", "createrole", "inherit", "replication", "bypassrls",
-    "connlimit", "expire_in", "expire_at", "comment", "roles", "parameters", "pgbouncer", "pool_mode", "pool_connlimit",
-    "admin", "search_path",
+    "name",
+    "state",
+    "password",
+    "login",
+    "superuser",
+    "createdb",
+    "createrole",
+    "inherit",
+    "replication",
+    "bypassrls",
+    "connlimit",
+    "expire_in",
+    "expire_at",
+    "comment",
+    "roles",
+    "parameters",
+    "pgbouncer",
+    "pool_mode",
+    "pool_connlimit",
+    "admin",
+    "search_path",
 ];
 
 /// Attributes of a database definition (Pigsty's).
 pub const DB_KEYS: &[&str] = &[
-    "name", "state", "baseline", "schemas", "extensions", "comment", "pgbouncer", "owner", "template", "strategy", "encoding",
-    "locale", "lc_collate", "lc_ctype", "locale_provider", "icu_locale", "icu_rules", "builtin_locale", "tablespace",
-    "is_template", "allowconn", "revokeconn", "register_datasource", "connlimit", "pool_auth_user", "pool_mode", "pool_size",
-    "pool_reserve", "pool_size_min", "pool_connlimit", "pool_max_db_conn", "parameters",
+    "name",
+    "state",
+    "baseline",
+    "schemas",
+    "extensions",
+    "comment",
+    "pgbouncer",
+    "owner",
+    "template",
+    "strategy",
+    "encoding",
+    "locale",
+    "lc_collate",
+    "lc_ctype",
+    "locale_provider",
+    "icu_locale",
+    "icu_rules",
+    "builtin_locale",
+    "tablespace",
+    "is_template",
+    "allowconn",
+    "revokeconn",
+    "register_datasource",
+    "connlimit",
+    "pool_auth_user",
+    "pool_mode",
+    "pool_size",
+    "pool_reserve",
+    "pool_size_min",
+    "pool_connlimit",
+    "pool_max_db_conn",
+    "parameters",
 ];
 
 /// Attributes of an HBA rule.
-pub const HBA_KEYS: &[&str] = &["user", "db", "addr", "auth", "title", "role", "order", "rules", "comment"];
+pub const HBA_KEYS: &[&str] = &[
+    "user", "db", "addr", "auth", "title", "role", "order", "rules", "comment",
+];
 
 /// Attributes of a service.
-pub const SERVICE_KEYS: &[&str] = &["name", "port", "ip", "selector", "backup", "dest", "check", "maxconn", "balance", "options", "comment"];
+pub const SERVICE_KEYS: &[&str] = &[
+    "name", "port", "ip", "selector", "backup", "dest", "check", "maxconn", "balance", "options",
+    "comment",
+];
 
 /// HBA address aliases (besides an IP address or a CIDR).
-pub const HBA_ADDRS: &[&str] = &["local", "localhost", "admin", "infra", "cluster", "intra", "intranet", "world", "all"];
+pub const HBA_ADDRS: &[&str] = &[
+    "local",
+    "localhost",
+    "admin",
+    "infra",
+    "cluster",
+    "intra",
+    "intranet",
+    "world",
+    "all",
+];
 
 /// HBA auth aliases.
-pub const HBA_AUTHS: &[&str] = &["pwd", "sha", "scram", "scram-sha-256", "md5", "ssl", "cert", "trust", "deny", "reject", "ident", "peer"];
+pub const HBA_AUTHS: &[&str] = &[
+    "pwd",
+    "sha",
+    "scram",
+    "scram-sha-256",
+    "md5",
+    "ssl",
+    "cert",
+    "trust",
+    "deny",
+    "reject",
+    "ident",
+    "peer",
+];
 
-const BOOL_USER: &[&str] = &["login", "superuser", "createdb", "createrole", "inherit", "replication", "bypassrls", "pgbouncer", "admin"];
+const BOOL_USER: &[&str] = &[
+    "login",
+    "superuser",
+    "createdb",
+    "createrole",
+    "inherit",
+    "replication",
+    "bypassrls",
+    "pgbouncer",
+    "admin",
+];
 const INT_USER: &[&str] = &["connlimit", "expire_in", "pool_connlimit"];
-const BOOL_DB: &[&str] = &["pgbouncer", "is_template", "allowconn", "revokeconn", "register_datasource"];
-const INT_DB: &[&str] = &["connlimit", "pool_size", "pool_reserve", "pool_size_min", "pool_connlimit", "pool_max_db_conn"];
+const BOOL_DB: &[&str] = &[
+    "pgbouncer",
+    "is_template",
+    "allowconn",
+    "revokeconn",
+    "register_datasource",
+];
+const INT_DB: &[&str] = &[
+    "connlimit",
+    "pool_size",
+    "pool_reserve",
+    "pool_size_min",
+    "pool_connlimit",
+    "pool_max_db_conn",
+];
 const POOL_MODES: &[&str] = &["transaction", "session", "statement"];
 
 /// Is `addr` a known alias, an IP address or a CIDR?
@@ -54,7 +151,8 @@ pub fn ip_or_cidr(addr: &str) -> Option<std::net::IpAddr> {
     };
     let ip = ip.parse::<std::net::IpAddr>().ok()?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
-    bits.map_or(true, |b| b.parse::<u8>().is_ok_and(|n| n <= max)).then_some(ip)
+    bits.map_or(true, |b| b.parse::<u8>().is_ok_and(|n| n <= max))
+        .then_some(ip)
 }
 
 struct Ctx<'a> {
@@ -67,8 +165,20 @@ impl Ctx<'_> {
     fn err(&mut self, key: &str, sub: &[String], message: String, hint: Option<String>) {
         let subs: Vec<&str> = sub.iter().map(String::as_str).collect();
         let (file, line) = self.inv.locate(self.host, key, &subs);
-        let full = if sub.is_empty() { key.to_string() } else { format!("{key}.{}", sub.join(".")).replace(".[", "[") };
-        self.out.push(Diag { severity: Severity::Error, file, line, host: Some(self.host.addr.clone()), key: Some(full), message, hint });
+        let full = if sub.is_empty() {
+            key.to_string()
+        } else {
+            format!("{key}.{}", sub.join(".")).replace(".[", "[")
+        };
+        self.out.push(Diag {
+            severity: Severity::Error,
+            file,
+            line,
+            host: Some(self.host.addr.clone()),
+            key: Some(full),
+            message,
+            hint,
+        });
     }
 }
 
@@ -88,46 +198,100 @@ fn is_int(v: &Value) -> bool {
 }
 
 fn is_bool(v: &Value) -> bool {
-    v.is_boolean() || v.as_str().is_some_and(|s| matches!(s, "true" | "false" | "yes" | "no" | "on" | "off"))
+    v.is_boolean()
+        || v.as_str()
+            .is_some_and(|s| matches!(s, "true" | "false" | "yes" | "no" | "on" | "off"))
 }
 
 /// Common shape checks of a list of definitions; returns (index, item) of the mappings.
-fn items<'v>(c: &mut Ctx, key: &str, list: &'v [Value], known: &[&str], what: &str, needs_name: bool) -> Vec<(usize, &'v serde_json::Map<String, Value>)> {
+fn items<'v>(
+    c: &mut Ctx,
+    key: &str,
+    list: &'v [Value],
+    known: &[&str],
+    what: &str,
+    needs_name: bool,
+) -> Vec<(usize, &'v serde_json::Map<String, Value>)> {
     let mut out = vec![];
     for (i, v) in list.iter().enumerate() {
         let at = format!("[{i}]");
         let Some(m) = v.as_object() else {
-            c.err(key, &[at], format!("each {what} must be a mapping like `{{ name: x, ... }}`"), None);
+            c.err(
+                key,
+                &[at],
+                format!("each {what} must be a mapping like `{{ name: x, ... }}`"),
+                None,
+            );
             continue;
         };
         for k in m.keys() {
             if !known.contains(&k.as_str()) {
-                c.err(key, &[at.clone(), k.clone()], format!("unknown {what} attribute `{k}`"), Some(unknown_hint(k, known)));
+                c.err(
+                    key,
+                    &[at.clone(), k.clone()],
+                    format!("unknown {what} attribute `{k}`"),
+                    Some(unknown_hint(k, known)),
+                );
             }
         }
-        if needs_name && !m.get("name").and_then(Value::as_str).is_some_and(|n| !n.is_empty()) {
-            c.err(key, std::slice::from_ref(&at), format!("a {what} needs a `name`"), None);
+        if needs_name
+            && !m
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty())
+        {
+            c.err(
+                key,
+                std::slice::from_ref(&at),
+                format!("a {what} needs a `name`"),
+                None,
+            );
         }
         out.push((i, m));
     }
     out
 }
 
-fn kinds(c: &mut Ctx, key: &str, i: usize, m: &serde_json::Map<String, Value>, bools: &[&str], ints: &[&str]) {
+fn kinds(
+    c: &mut Ctx,
+    key: &str,
+    i: usize,
+    m: &serde_json::Map<String, Value>,
+    bools: &[&str],
+    ints: &[&str],
+) {
     for (k, v) in m {
         if v.is_null() {
             continue;
         }
         let sub = vec![format!("[{i}]"), k.clone()];
         if bools.contains(&k.as_str()) && !is_bool(v) {
-            c.err(key, &sub, format!("`{k}` must be true or false, not {v}"), None);
+            c.err(
+                key,
+                &sub,
+                format!("`{k}` must be true or false, not {v}"),
+                None,
+            );
         } else if ints.contains(&k.as_str()) && !is_int(v) {
-            c.err(key, &sub, format!("`{k}` must be a whole number, not {v}"), None);
+            c.err(
+                key,
+                &sub,
+                format!("`{k}` must be a whole number, not {v}"),
+                None,
+            );
         }
     }
     if let Some(p) = m.get("pool_mode").filter(|v| !v.is_null()) {
         if !p.as_str().is_some_and(|p| POOL_MODES.contains(&p)) {
-            c.err(key, &[format!("[{i}]"), "pool_mode".into()], format!("`pool_mode` must be one of {}, not {p}", POOL_MODES.join(", ")), None);
+            c.err(
+                key,
+                &[format!("[{i}]"), "pool_mode".into()],
+                format!(
+                    "`pool_mode` must be one of {}, not {p}",
+                    POOL_MODES.join(", ")
+                ),
+                None,
+            );
         }
     }
 }
@@ -141,29 +305,60 @@ fn users(c: &mut Ctx) -> BTreeSet<String> {
             let at = format!("[{i}]");
             if let Some(s) = m.get("state").filter(|v| !v.is_null()) {
                 if !matches!(s.as_str(), Some("create" | "present" | "absent")) {
-                    c.err(key, &[at.clone(), "state".into()], format!("`state` must be create or absent, not {s}"), None);
+                    c.err(
+                        key,
+                        &[at.clone(), "state".into()],
+                        format!("`state` must be create or absent, not {s}"),
+                        None,
+                    );
                 }
             }
             if let Some(r) = m.get("roles").filter(|v| !v.is_null()) {
-                if !r.as_array().is_some_and(|a| a.iter().all(|x| x.is_string() || x.get("name").is_some_and(Value::is_string))) {
-                    c.err(key, &[at.clone(), "roles".into()], "`roles` must be a list of role names".into(), None);
+                if !r.as_array().is_some_and(|a| {
+                    a.iter()
+                        .all(|x| x.is_string() || x.get("name").is_some_and(Value::is_string))
+                }) {
+                    c.err(
+                        key,
+                        &[at.clone(), "roles".into()],
+                        "`roles` must be a list of role names".into(),
+                        None,
+                    );
                 }
             }
             if let Some(p) = m.get("parameters").filter(|v| !v.is_null()) {
                 if !p.is_object() {
-                    c.err(key, &[at.clone(), "parameters".into()], "`parameters` must be a mapping of setting names to values".into(), None);
+                    c.err(
+                        key,
+                        &[at.clone(), "parameters".into()],
+                        "`parameters` must be a mapping of setting names to values".into(),
+                        None,
+                    );
                 }
             }
             if let Some(e) = m.get("expire_at").filter(|v| !v.is_null()) {
-                let ok = e.as_str().is_some_and(|s| s.len() >= 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-');
+                let ok = e.as_str().is_some_and(|s| {
+                    s.len() >= 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-'
+                });
                 if !ok {
-                    c.err(key, &[at.clone(), "expire_at".into()], format!("`expire_at` must be a date like 2030-12-31, not {e}"), None);
+                    c.err(
+                        key,
+                        &[at.clone(), "expire_at".into()],
+                        format!("`expire_at` must be a date like 2030-12-31, not {e}"),
+                        None,
+                    );
                 }
             }
             pg_name(c, key, &[at.clone(), "name".into()], "role", m.get("name"));
             if let Some(r) = m.get("roles").and_then(Value::as_array) {
                 for (j, x) in r.iter().enumerate() {
-                    pg_name(c, key, &[at.clone(), "roles".into(), format!("[{j}]")], "role", Some(x.get("name").unwrap_or(x)));
+                    pg_name(
+                        c,
+                        key,
+                        &[at.clone(), "roles".into(), format!("[{j}]")],
+                        "role",
+                        Some(x.get("name").unwrap_or(x)),
+                    );
                 }
             }
             if let Some(n) = m.get("name").and_then(Value::as_str) {
@@ -195,8 +390,16 @@ fn databases(c: &mut Ctx, users: &BTreeSet<String>) {
         kinds(c, key, i, m, BOOL_DB, INT_DB);
         let at = format!("[{i}]");
         if let Some(s) = m.get("state").filter(|v| !v.is_null()) {
-            if !matches!(s.as_str(), Some("create" | "present" | "absent" | "recreate")) {
-                c.err(key, &[at.clone(), "state".into()], format!("`state` must be create, absent or recreate, not {s}"), None);
+            if !matches!(
+                s.as_str(),
+                Some("create" | "present" | "absent" | "recreate")
+            ) {
+                c.err(
+                    key,
+                    &[at.clone(), "state".into()],
+                    format!("`state` must be create, absent or recreate, not {s}"),
+                    None,
+                );
             }
         }
         if let Some(o) = m.get("owner").filter(|v| !v.is_null()) {
@@ -205,27 +408,58 @@ fn databases(c: &mut Ctx, users: &BTreeSet<String>) {
                 _ => c.err(
                     key,
                     &[at.clone(), "owner".into()],
-                    format!("owner `{}` of database `{}` is not a user this cluster defines", o.as_str().map(str::to_string).unwrap_or_else(|| o.to_string()), m.get("name").and_then(Value::as_str).unwrap_or("?")),
-                    Some("define it in `pg_users` (or `pg_default_roles`), or leave `owner` out".into()),
+                    format!(
+                        "owner `{}` of database `{}` is not a user this cluster defines",
+                        o.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| o.to_string()),
+                        m.get("name").and_then(Value::as_str).unwrap_or("?")
+                    ),
+                    Some(
+                        "define it in `pg_users` (or `pg_default_roles`), or leave `owner` out"
+                            .into(),
+                    ),
                 ),
             }
         }
         for k in ["schemas", "extensions"] {
             if let Some(v) = m.get(k).filter(|v| !v.is_null()) {
                 if !v.is_array() {
-                    c.err(key, &[at.clone(), k.into()], format!("`{k}` must be a list"), None);
+                    c.err(
+                        key,
+                        &[at.clone(), k.into()],
+                        format!("`{k}` must be a list"),
+                        None,
+                    );
                 }
             }
         }
-        pg_name(c, key, &[at.clone(), "name".into()], "database", m.get("name"));
+        pg_name(
+            c,
+            key,
+            &[at.clone(), "name".into()],
+            "database",
+            m.get("name"),
+        );
         if let Some(l) = m.get("schemas").and_then(Value::as_array) {
             for (j, x) in l.iter().enumerate() {
-                pg_name(c, key, &[at.clone(), "schemas".into(), format!("[{j}]")], "schema", Some(x.get("name").unwrap_or(x)));
+                pg_name(
+                    c,
+                    key,
+                    &[at.clone(), "schemas".into(), format!("[{j}]")],
+                    "schema",
+                    Some(x.get("name").unwrap_or(x)),
+                );
             }
         }
         if let Some(n) = m.get("name").and_then(Value::as_str) {
             if let Some(first) = seen.insert(n.to_string(), i) {
-                c.err(key, &[at.clone(), "name".into()], format!("database `{n}` is defined twice (also at [{first}])"), None);
+                c.err(
+                    key,
+                    &[at.clone(), "name".into()],
+                    format!("database `{n}` is defined twice (also at [{first}])"),
+                    None,
+                );
             }
         }
     }
@@ -234,7 +468,9 @@ fn databases(c: &mut Ctx, users: &BTreeSet<String>) {
 /// A role, database or schema name outside the safe character set (a missing or
 /// non-string name is reported elsewhere).
 fn pg_name(c: &mut Ctx, key: &str, sub: &[String], what: &str, v: Option<&Value>) {
-    let Some(n) = v.and_then(Value::as_str) else { return };
+    let Some(n) = v.and_then(Value::as_str) else {
+        return;
+    };
     if let Err(why) = crate::names::check(crate::names::Kind::Postgres, n) {
         c.err(key, sub, format!("{what} name `{n}` {why}"), None);
     }
@@ -247,27 +483,53 @@ fn privileges(c: &mut Ctx) {
     for (i, v) in list.iter().enumerate() {
         let why = match v.as_str() {
             Some(t) => crate::names::DefaultGrant::parse(t).err(),
-            None => Some(format!("expected a string `{}`, got {v}", crate::names::DefaultGrant::FORM)),
+            None => Some(format!(
+                "expected a string `{}`, got {v}",
+                crate::names::DefaultGrant::FORM
+            )),
         };
         if let Some(why) = why {
-            c.err(key, &[format!("[{i}]")], format!("default privilege: {why}"), None);
+            c.err(
+                key,
+                &[format!("[{i}]")],
+                format!("default privilege: {why}"),
+                None,
+            );
         }
     }
 }
 
 fn hba(c: &mut Ctx) {
-    for key in ["pg_default_hba_rules", "pg_hba_rules", "pgb_default_hba_rules", "pgb_hba_rules"] {
+    for key in [
+        "pg_default_hba_rules",
+        "pg_hba_rules",
+        "pgb_default_hba_rules",
+        "pgb_hba_rules",
+    ] {
         let list = c.host.list(key).cloned().unwrap_or_default();
         for (i, m) in items(c, key, &list, HBA_KEYS, "hba rule", false) {
             let at = format!("[{i}]");
             if m.get("rules").is_some_and(|r| !r.is_null()) {
-                if !m["rules"].as_array().is_some_and(|a| a.iter().all(Value::is_string)) {
-                    c.err(key, &[at.clone(), "rules".into()], "`rules` must be a list of raw hba lines".into(), None);
+                if !m["rules"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().all(Value::is_string))
+                {
+                    c.err(
+                        key,
+                        &[at.clone(), "rules".into()],
+                        "`rules` must be a list of raw hba lines".into(),
+                        None,
+                    );
                 }
                 continue;
             }
             match m.get("addr").filter(|v| !v.is_null()) {
-                None => c.err(key, std::slice::from_ref(&at), "an hba rule needs `addr` (or raw `rules`)".into(), None),
+                None => c.err(
+                    key,
+                    std::slice::from_ref(&at),
+                    "an hba rule needs `addr` (or raw `rules`)".into(),
+                    None,
+                ),
                 Some(a) => {
                     let s = match a {
                         Value::String(s) => s.clone(),
@@ -285,17 +547,35 @@ fn hba(c: &mut Ctx) {
             }
             if let Some(a) = m.get("auth").filter(|v| !v.is_null()) {
                 if !a.as_str().is_some_and(|a| HBA_AUTHS.contains(&a)) {
-                    c.err(key, &[at.clone(), "auth".into()], format!("hba auth {a} is not known"), Some(format!("known: {}", HBA_AUTHS.join(", "))));
+                    c.err(
+                        key,
+                        &[at.clone(), "auth".into()],
+                        format!("hba auth {a} is not known"),
+                        Some(format!("known: {}", HBA_AUTHS.join(", "))),
+                    );
                 }
             }
             if let Some(r) = m.get("role").filter(|v| !v.is_null()) {
-                if !r.as_str().is_some_and(|r| matches!(r, "common" | "primary" | "replica" | "offline")) {
-                    c.err(key, &[at.clone(), "role".into()], format!("hba role {r} must be common, primary, replica or offline"), None);
+                if !r
+                    .as_str()
+                    .is_some_and(|r| matches!(r, "common" | "primary" | "replica" | "offline"))
+                {
+                    c.err(
+                        key,
+                        &[at.clone(), "role".into()],
+                        format!("hba role {r} must be common, primary, replica or offline"),
+                        None,
+                    );
                 }
             }
             if let Some(o) = m.get("order").filter(|v| !v.is_null()) {
                 if !is_int(o) {
-                    c.err(key, &[at.clone(), "order".into()], format!("`order` must be a whole number, not {o}"), None);
+                    c.err(
+                        key,
+                        &[at.clone(), "order".into()],
+                        format!("`order` must be a whole number, not {o}"),
+                        None,
+                    );
                 }
             }
         }
@@ -307,7 +587,12 @@ fn services(c: &mut Ctx) {
         let list = c.host.list(key).cloned().unwrap_or_default();
         for (i, m) in items(c, key, &list, SERVICE_KEYS, "service", true) {
             if !m.get("port").is_some_and(is_int) {
-                c.err(key, &[format!("[{i}]"), "port".into()], "a service needs a `port` (a number)".into(), None);
+                c.err(
+                    key,
+                    &[format!("[{i}]"), "port".into()],
+                    "a service needs a `port` (a number)".into(),
+                    None,
+                );
             }
         }
     }
@@ -317,7 +602,9 @@ fn services(c: &mut Ctx) {
 pub(super) fn check(inv: &Inventory, out: &mut Vec<Diag>) {
     let mut done = BTreeSet::new();
     for h in &inv.hosts {
-        let Some(cls) = h.id.pg_cluster.as_deref() else { continue };
+        let Some(cls) = h.id.pg_cluster.as_deref() else {
+            continue;
+        };
         if !done.insert(cls.to_string()) {
             continue;
         }
@@ -338,7 +625,15 @@ mod tests {
         let text = format!(
             "all:\n  children:\n    pg-x:\n      hosts:\n        10.0.0.1: {{ pg_seq: 1, pg_role: primary }}\n        10.0.0.2: {{ pg_seq: 2, pg_role: replica }}\n      vars:\n        pg_cluster: pg-x\n{vars}"
         );
-        Inventory::from_str_with("t.yml", &text, &[], &LoadOptions { resolve_names: false }).map_err(|e| e.to_string())
+        Inventory::from_str_with(
+            "t.yml",
+            &text,
+            &[],
+            &LoadOptions {
+                resolve_names: false,
+            },
+        )
+        .map_err(|e| e.to_string())
     }
 
     fn errors(vars: &str) -> String {
@@ -352,39 +647,78 @@ mod tests {
         assert!(e.contains("did you mean `superuser`"), "{e}");
         assert!(e.contains("t.yml:11"), "line of the item: {e}");
         assert!(!e.contains("Secret.Pw.1"), "{e}");
-        assert_eq!(e.matches("superuserr").count(), 2, "once per cluster, not per member: {e}");
+        assert_eq!(
+            e.matches("superuserr").count(),
+            2,
+            "once per cluster, not per member: {e}"
+        );
     }
 
     #[test]
     fn a_database_owner_no_user_defines_is_an_error() {
         let e = errors("        pg_users: [{ name: dbuser_app }]\n        pg_databases: [{ name: app, owner: dbuser_nobody }]\n");
-        assert!(e.contains("pg_databases[0].owner") && e.contains("dbuser_nobody"), "{e}");
+        assert!(
+            e.contains("pg_databases[0].owner") && e.contains("dbuser_nobody"),
+            "{e}"
+        );
         let ok = "        pg_users: [{ name: dbuser_app }]\n        pg_databases: [{ name: app, owner: dbuser_app }, { name: b, owner: postgres }, { name: c, owner: dbuser_dba }]\n";
         assert!(load(ok).is_ok(), "{}", errors(ok));
         let gone = "        pg_users: [{ name: dbuser_app, state: absent }]\n        pg_databases: [{ name: app, owner: dbuser_app }]\n";
-        assert!(errors(gone).contains("pg_databases[0].owner"), "an absent user owns nothing");
+        assert!(
+            errors(gone).contains("pg_databases[0].owner"),
+            "an absent user owns nothing"
+        );
     }
 
     #[test]
     fn an_hba_address_alias_that_does_not_exist_is_an_error() {
-        let e = errors("        pg_hba_rules: [{ user: all, db: all, addr: intranett, auth: pwd }]\n");
-        assert!(e.contains("pg_hba_rules[0].addr") && e.contains("intranett"), "{e}");
-        for good in ["intra", "world", "10.0.0.0/8", "10.10.10.10", "::1/128", "local", "infra", "admin"] {
-            let v = format!("        pg_hba_rules: [{{ user: all, db: all, addr: '{good}', auth: deny }}]\n");
+        let e =
+            errors("        pg_hba_rules: [{ user: all, db: all, addr: intranett, auth: pwd }]\n");
+        assert!(
+            e.contains("pg_hba_rules[0].addr") && e.contains("intranett"),
+            "{e}"
+        );
+        for good in [
+            "intra",
+            "world",
+            "10.0.0.0/8",
+            "10.10.10.10",
+            "::1/128",
+            "local",
+            "infra",
+            "admin",
+        ] {
+            let v = format!(
+                "        pg_hba_rules: [{{ user: all, db: all, addr: '{good}', auth: deny }}]\n"
+            );
             assert!(load(&v).is_ok(), "{good}: {}", errors(&v));
         }
-        assert!(errors("        pgb_hba_rules: [{ addr: 10.0.0.0/33 }]\n").contains("pgb_hba_rules[0].addr"));
-        assert!(errors("        pg_hba_rules: [{ addr: intra, auth: magic }]\n").contains("pg_hba_rules[0].auth"));
+        assert!(errors("        pgb_hba_rules: [{ addr: 10.0.0.0/33 }]\n")
+            .contains("pgb_hba_rules[0].addr"));
+        assert!(
+            errors("        pg_hba_rules: [{ addr: intra, auth: magic }]\n")
+                .contains("pg_hba_rules[0].auth")
+        );
     }
 
     #[test]
     fn unsafe_names_and_spliced_privileges_are_named_with_line_and_key() {
-        let e = errors("        pg_users: [{ name: \"bob'x\", roles: [dbrole_readonly, \"a b\"] }]\n");
+        let e =
+            errors("        pg_users: [{ name: \"bob'x\", roles: [dbrole_readonly, \"a b\"] }]\n");
         assert!(e.contains("`t.yml:9`: host `10.0.0.1`, key `pg_users[0].name`: role name `bob'x` has a quote (')"), "{e}");
-        assert!(e.contains("key `pg_users[0].roles[1]`: role name `a b` has a space"), "{e}");
+        assert!(
+            e.contains("key `pg_users[0].roles[1]`: role name `a b` has a space"),
+            "{e}"
+        );
         let e = errors("        pg_databases: [{ name: \"x;y\", schemas: [\"s'\"] }]\n");
-        assert!(e.contains("key `pg_databases[0].name`: database name `x;y` has `;`"), "{e}");
-        assert!(e.contains("key `pg_databases[0].schemas[0]`: schema name `s'`"), "{e}");
+        assert!(
+            e.contains("key `pg_databases[0].name`: database name `x;y` has `;`"),
+            "{e}"
+        );
+        assert!(
+            e.contains("key `pg_databases[0].schemas[0]`: schema name `s'`"),
+            "{e}"
+        );
         let e = errors("        pg_default_privileges:\n          - GRANT SELECT ON TABLES TO dbrole_readonly\n          - GRANT SELECT ON TABLES TO x;DROP\n");
         assert!(e.contains("`t.yml:11`: host `10.0.0.1`, key `pg_default_privileges[1]`: default privilege: role `x;DROP` has `;`"), "{e}");
         assert!(!e.contains("pg_default_privileges[0]"), "{e}");
@@ -392,12 +726,25 @@ mod tests {
 
     #[test]
     fn wrong_kinds_and_bad_services_are_named() {
-        let e = errors("        pg_users: [{ name: u, connlimit: lots, login: maybe, pool_mode: pooled }]\n");
-        assert!(e.contains("pg_users[0].connlimit") && e.contains("pg_users[0].login") && e.contains("pg_users[0].pool_mode"), "{e}");
+        let e = errors(
+            "        pg_users: [{ name: u, connlimit: lots, login: maybe, pool_mode: pooled }]\n",
+        );
+        assert!(
+            e.contains("pg_users[0].connlimit")
+                && e.contains("pg_users[0].login")
+                && e.contains("pg_users[0].pool_mode"),
+            "{e}"
+        );
         let e = errors("        pg_services: [{ name: x, prot: 5440 }]\n");
-        assert!(e.contains("pg_services[0].prot") && e.contains("pg_services[0].port"), "{e}");
+        assert!(
+            e.contains("pg_services[0].prot") && e.contains("pg_services[0].port"),
+            "{e}"
+        );
         let e = errors("        pg_databases: [{ name: a }, { name: a, allowcon: false }]\n");
-        assert!(e.contains("pg_databases[1].allowcon") && e.contains("defined twice"), "{e}");
+        assert!(
+            e.contains("pg_databases[1].allowcon") && e.contains("defined twice"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -47,8 +47,8 @@ mod load;
 pub mod locate;
 pub mod schema;
 pub mod unsupported;
-pub mod vars;
 mod validate;
+pub mod vars;
 
 pub use schema::Schema;
 pub use vars::{default_of, default_str, Vars};
@@ -630,7 +630,11 @@ impl Inventory {
     /// Parameters set that pigsty does not implement and would mislead by ignoring:
     /// errors for `validate`; `plan` and `deploy` refuse the hosts they concern.
     pub fn check_unsupported(&self) -> Vec<Diag> {
-        unsupported::findings(self).into_iter().filter(|f| f.refuse).map(|f| f.diag).collect()
+        unsupported::findings(self)
+            .into_iter()
+            .filter(|f| f.refuse)
+            .map(|f| f.diag)
+            .collect()
     }
 
     /// File and line where `host` got its value of `key`, `sub` going deeper into it
@@ -783,7 +787,10 @@ impl Host {
 
     /// A port parameter (0 when neither has one).
     pub fn var_port(&self, key: &str) -> u16 {
-        self.var(key).and_then(Value::as_i64).and_then(|p| u16::try_from(p).ok()).unwrap_or(0)
+        self.var(key)
+            .and_then(Value::as_i64)
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(0)
     }
 
     pub fn int(&self, key: &str) -> Option<i64> {
@@ -857,7 +864,9 @@ impl Host {
 /// `'10.10.10.10 6379'` (Pigsty's form) or `10.10.10.10:6379`.
 pub fn parse_replica_of(s: &str) -> Option<(String, u16)> {
     let s = s.trim();
-    let (h, p) = s.split_once(char::is_whitespace).or_else(|| s.rsplit_once(':'))?;
+    let (h, p) = s
+        .split_once(char::is_whitespace)
+        .or_else(|| s.rsplit_once(':'))?;
     let p: u16 = p.trim().parse().ok().filter(|p| *p > 0)?;
     let h = h.trim();
     (!h.is_empty()).then(|| (h.to_string(), p))

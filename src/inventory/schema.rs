@@ -182,10 +182,9 @@ impl Schema {
         let raw: BTreeMap<String, Unsupported> = serde_yaml::from_str(text)
             .map_err(|e| format!("embedded `unsupported.yml` is invalid: {e}"))?;
         for (name, u) in raw {
-            let spec = self
-                .params
-                .get_mut(&name)
-                .ok_or_else(|| format!("`unsupported.yml`: `{name}` is not a parameter of params.yml"))?;
+            let spec = self.params.get_mut(&name).ok_or_else(|| {
+                format!("`unsupported.yml`: `{name}` is not a parameter of params.yml")
+            })?;
             spec.unsupported = Some(u);
         }
         Ok(())
@@ -380,7 +379,10 @@ pub fn is_duration(s: &str) -> bool {
 
 /// The candidate nearest to `name` by edit distance (at most 2), for "did you mean"
 /// hints; the first of equals wins.
-pub(super) fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(super) fn closest<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .map(|k| (strsim::levenshtein(name, k), k))
         .filter(|(d, _)| *d <= 2)
@@ -414,10 +416,16 @@ mod tests {
     #[test]
     fn credentials_have_no_default() {
         let d = schema().defaults();
-        for k in crate::inventory::SECRETS.iter().copied().filter(|k| schema().params.contains_key(*k)) {
+        for k in crate::inventory::SECRETS
+            .iter()
+            .copied()
+            .filter(|k| schema().params.contains_key(*k))
+        {
             assert!(!d.contains_key(k), "{k} has a default");
             assert!(
-                schema().get(k).is_some_and(|p| p.secret && (p.required || k == "grafana_view_password")),
+                schema()
+                    .get(k)
+                    .is_some_and(|p| p.secret && (p.required || k == "grafana_view_password")),
                 "{k} is not a required secret (the view password alone is optional)"
             );
         }

@@ -37,7 +37,11 @@ pub fn findings(inv: &Inventory) -> Vec<Finding> {
             // a module's parameter matters on that module's hosts only (NODE, INFRA,
             // DOCKER, APP and connection parameters on every host)
             if let Some(m) = Module::from_section(&spec.module) {
-                if matches!(m, Module::Pgsql | Module::Redis | Module::Minio | Module::Etcd) && !mods.contains(&m) {
+                if matches!(
+                    m,
+                    Module::Pgsql | Module::Redis | Module::Minio | Module::Etcd
+                ) && !mods.contains(&m)
+                {
                     continue;
                 }
             }
@@ -52,7 +56,11 @@ pub fn findings(inv: &Inventory) -> Vec<Finding> {
                 order.push(k.clone());
                 Finding {
                     diag: Diag {
-                        severity: if u.refuse { Severity::Error } else { Severity::Warning },
+                        severity: if u.refuse {
+                            Severity::Error
+                        } else {
+                            Severity::Warning
+                        },
                         file,
                         line,
                         host: None,
@@ -74,7 +82,9 @@ pub fn findings(inv: &Inventory) -> Vec<Finding> {
             if let [one] = f.hosts.as_slice() {
                 f.diag.host = Some(one.clone());
             } else {
-                f.diag.message.push_str(&format!(" (hosts {})", f.hosts.join(", ")));
+                f.diag
+                    .message
+                    .push_str(&format!(" (hosts {})", f.hosts.join(", ")));
             }
             f
         })
@@ -82,14 +92,18 @@ pub fn findings(inv: &Inventory) -> Vec<Finding> {
 }
 
 fn message(key: &str, value: Option<&Value>, instead: &str, refuse: bool, secret: bool) -> String {
-    let shown = value.map(|v| super::load::show(v, secret)).unwrap_or_default();
+    let shown = value
+        .map(|v| super::load::show(v, secret))
+        .unwrap_or_default();
     let what = if refuse { "refused" } else { "ignored" };
     format!("`{key}` is not implemented by pigsty and is {what}: {instead} (set to {shown})")
 }
 
 fn hint(key: &str, default: Option<&Value>) -> String {
     match default {
-        Some(d) if !d.is_array() && !d.is_object() => format!("remove `{key}` or set it back to `{}`", compact(d)),
+        Some(d) if !d.is_array() && !d.is_object() => {
+            format!("remove `{key}` or set it back to `{}`", compact(d))
+        }
         _ => format!("remove `{key}`"),
     }
 }
@@ -200,7 +214,10 @@ mod tests {
             .filter(|s| s.unsupported.is_some() && is_read(&code, &s.name))
             .map(|s| s.name.as_str())
             .collect();
-        assert!(both.is_empty(), "read by code yet listed in assets/unsupported.yml (remove them there): {both:?}");
+        assert!(
+            both.is_empty(),
+            "read by code yet listed in assets/unsupported.yml (remove them there): {both:?}"
+        );
     }
 
     #[test]
@@ -208,7 +225,11 @@ mod tests {
         let inv = load(
             "all:\n  vars:\n    dns_records: ['10.0.0.1 x.pigsty']\n  children:\n    g: { hosts: { 10.0.0.1: {}, 10.0.0.2: {} } }\n",
         );
-        let w = inv.warnings.iter().find(|w| w.key.as_deref() == Some("dns_records")).expect("warned");
+        let w = inv
+            .warnings
+            .iter()
+            .find(|w| w.key.as_deref() == Some("dns_records"))
+            .expect("warned");
         assert_eq!(w.severity, Severity::Warning);
         assert_eq!(w.line, Some(3));
         let text = w.to_string();
@@ -231,12 +252,27 @@ mod tests {
         let inv = load(text);
         let f = findings(&inv);
         assert_eq!(f.len(), 1, "{f:?}");
-        assert_eq!((f[0].diag.severity, f[0].diag.line, f[0].diag.host.as_deref()), (Severity::Error, Some(4), Some("10.0.0.1")));
+        assert_eq!(
+            (
+                f[0].diag.severity,
+                f[0].diag.line,
+                f[0].diag.host.as_deref()
+            ),
+            (Severity::Error, Some(4), Some("10.0.0.1"))
+        );
         let e = refusal(&inv, &["10.0.0.1", "10.0.0.2"]).expect("refused");
         assert!(e.contains("`pg_mode` is not implemented by pigsty and is refused: the cluster runs as vanilla PostgreSQL (pgsql)"), "{e}");
         assert!(e.contains("nothing was changed"), "{e}");
-        assert!(refusal(&inv, &["10.0.0.2"]).is_none(), "pg-b is not concerned");
-        assert!(inv.warnings.iter().all(|w| w.key.as_deref() != Some("pg_mode")), "an error is not also a warning");
+        assert!(
+            refusal(&inv, &["10.0.0.2"]).is_none(),
+            "pg-b is not concerned"
+        );
+        assert!(
+            inv.warnings
+                .iter()
+                .all(|w| w.key.as_deref() != Some("pg_mode")),
+            "an error is not also a warning"
+        );
     }
 
     #[test]

@@ -7,7 +7,12 @@ use serde_json::{Map, Value};
 
 /// The default of parameter `key` in `assets/params.yml`, if it has one.
 pub fn default_of(key: &str) -> Option<&'static Value> {
-    Schema::builtin().ok()?.get(key)?.default.as_ref().filter(|v| !v.is_null())
+    Schema::builtin()
+        .ok()?
+        .get(key)?
+        .default
+        .as_ref()
+        .filter(|v| !v.is_null())
 }
 
 /// The default of a text parameter (`""` without one).
@@ -16,7 +21,10 @@ pub fn default_str(key: &str) -> &'static str {
 }
 
 fn no_schema_default(key: &str) {
-    debug_assert!(default_of(key).is_none(), "`{key}` has a default in assets/params.yml: read it without one in code");
+    debug_assert!(
+        default_of(key).is_none(),
+        "`{key}` has a default in assets/params.yml: read it without one in code"
+    );
 }
 
 /// A scalar as text (numbers and bools too).
@@ -47,7 +55,10 @@ fn float(v: &Value) -> Option<f64> {
 fn boolean(v: &Value) -> Option<bool> {
     match v {
         Value::Bool(b) => Some(*b),
-        Value::String(s) => Some(matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1")),
+        Value::String(s) => Some(matches!(
+            s.to_ascii_lowercase().as_str(),
+            "true" | "yes" | "on" | "1"
+        )),
         _ => None,
     }
 }
@@ -58,7 +69,10 @@ pub struct Vars<'a>(pub &'a Map<String, Value>);
 impl<'a> Vars<'a> {
     /// The inventory's value, else the schema default.
     pub fn get(&self, k: &str) -> Option<&'a Value> {
-        self.0.get(k).filter(|v| !v.is_null()).or_else(|| default_of(k))
+        self.0
+            .get(k)
+            .filter(|v| !v.is_null())
+            .or_else(|| default_of(k))
     }
     pub fn s(&self, k: &str) -> String {
         self.get(k).and_then(text).unwrap_or_default()
@@ -74,7 +88,10 @@ impl<'a> Vars<'a> {
     }
     /// A port (1..=65535); 0 when neither the inventory nor the schema has one.
     pub fn port(&self, k: &str) -> u16 {
-        u16::try_from(self.i(k)).ok().filter(|p| *p > 0).unwrap_or(0)
+        u16::try_from(self.i(k))
+            .ok()
+            .filter(|p| *p > 0)
+            .unwrap_or(0)
     }
     /// Readers for parameters without a schema default.
     pub fn s_or(&self, k: &str, d: &str) -> String {
@@ -95,13 +112,22 @@ impl<'a> Vars<'a> {
     }
     pub fn port_or(&self, k: &str, d: u16) -> u16 {
         no_schema_default(k);
-        u16::try_from(self.i_or(k, d as i64)).ok().filter(|p| *p > 0).unwrap_or(d)
+        u16::try_from(self.i_or(k, d as i64))
+            .ok()
+            .filter(|p| *p > 0)
+            .unwrap_or(d)
     }
     pub fn list(&self, k: &str) -> Vec<Value> {
-        self.get(k).and_then(Value::as_array).cloned().unwrap_or_default()
+        self.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
     }
     pub fn dict(&self, k: &str) -> Map<String, Value> {
-        self.get(k).and_then(Value::as_object).cloned().unwrap_or_default()
+        self.get(k)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
     }
     pub fn strs(&self, k: &str) -> Vec<String> {
         self.list(k)
@@ -122,11 +148,17 @@ mod tests {
 
     #[test]
     fn the_inventory_wins_then_the_schema_default() {
-        let m = json!({"pg_port": 6543, "patroni_enabled": null}).as_object().cloned().unwrap();
+        let m = json!({"pg_port": 6543, "patroni_enabled": null})
+            .as_object()
+            .cloned()
+            .unwrap();
         let v = Vars(&m);
         assert_eq!(v.port("pg_port"), 6543);
         assert_eq!(v.port("pgbouncer_port"), 6432, "params.yml's default");
-        assert!(v.b("patroni_enabled"), "null counts as unset: the default (true)");
+        assert!(
+            v.b("patroni_enabled"),
+            "null counts as unset: the default (true)"
+        );
         assert_eq!(v.s("pg_data"), "/pg/data");
     }
 
@@ -135,7 +167,12 @@ mod tests {
     #[test]
     fn no_code_repeats_a_schema_default() {
         let schema = Schema::builtin().unwrap();
-        let keys: Vec<&str> = schema.params.values().filter(|p| p.default.as_ref().is_some_and(|d| !d.is_null())).map(|p| p.name.as_str()).collect();
+        let keys: Vec<&str> = schema
+            .params
+            .values()
+            .filter(|p| p.default.as_ref().is_some_and(|d| !d.is_null()))
+            .map(|p| p.name.as_str())
+            .collect();
         let mut found = vec![];
         let mut stack = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
         while let Some(d) = stack.pop() {
@@ -164,7 +201,11 @@ mod tests {
                 }
             }
         }
-        assert!(found.is_empty(), "defaults repeated in code (read them with var_*/Vars instead):\n{}", found.join("\n"));
+        assert!(
+            found.is_empty(),
+            "defaults repeated in code (read them with var_*/Vars instead):\n{}",
+            found.join("\n")
+        );
     }
 
     #[test]

@@ -103,7 +103,8 @@ pub fn cluster_user(pg_cluster: &str) -> String {
 /// (HMAC-SHA256), so it needs no inventory entry of its own and changes with root's.
 pub fn cluster_password(root_password: &str, pg_cluster: &str) -> String {
     use hmac::Mac;
-    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(root_password.as_bytes()).expect("any key length");
+    let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(root_password.as_bytes())
+        .expect("any key length");
     m.update(format!("pigsty-etcd-user:{pg_cluster}").as_bytes());
     hex::encode(&m.finalize().into_bytes()[..20])
 }
@@ -115,7 +116,11 @@ pub fn patroni_etcd3(inv: &Inventory, host: &Host) -> Result<serde_json::Value> 
     let pw = host.str("etcd_root_password").with_context(|| {
         format!("host `{}`: required variable `etcd_root_password` is not set\nhint: set it in the inventory (`pigsty configure` generates credentials)", host.addr)
     })?;
-    let cluster = host.id.pg_cluster.clone().with_context(|| format!("host `{}` has no `pg_cluster`", host.addr))?;
+    let cluster = host
+        .id
+        .pg_cluster
+        .clone()
+        .with_context(|| format!("host `{}` has no `pg_cluster`", host.addr))?;
     Ok(json!({
         "hosts": client_hosts(inv), "protocol": "https", "cacert": CA_CRT,
         "username": cluster_user(&cluster), "password": cluster_password(pw, &cluster),
@@ -206,8 +211,19 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     // TLS: the CA and the member certificate the admin node issued
     super::pki::trust_steps(&mut p, &ctx.opts.pki);
     if let Some(c) = super::pki::delivered(ctx.opts, CERT_PURPOSE, "etcd certificate", &h.addr)? {
-        p.add_notify(File::new(SERVER_CRT, c.crt.clone()).mode(0o644).owner("etcd", "etcd"), restart());
-        p.add_notify(File::new(SERVER_KEY, c.key.clone()).mode(0o600).owner("etcd", "etcd").secret(), restart());
+        p.add_notify(
+            File::new(SERVER_CRT, c.crt.clone())
+                .mode(0o644)
+                .owner("etcd", "etcd"),
+            restart(),
+        );
+        p.add_notify(
+            File::new(SERVER_KEY, c.key.clone())
+                .mode(0o600)
+                .owner("etcd", "etcd")
+                .secret(),
+            restart(),
+        );
     }
     p.add(File::new("/etc/etcd/etcd-init.env", etcd_init_env(ctx)?));
     p.add_notify(File::new("/etc/etcd/etcd.env", etcd_env(ctx)?), restart());
@@ -225,7 +241,12 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     // Older than its settings: a restart lost to an earlier failed run.
     p.add(Fresh::restart(
         ETCD_UNIT,
-        &["/etc/etcd/etcd.env", "/etc/systemd/system/etcd.service", SERVER_CRT, SERVER_KEY],
+        &[
+            "/etc/etcd/etcd.env",
+            "/etc/systemd/system/etcd.service",
+            SERVER_CRT,
+            SERVER_KEY,
+        ],
     ));
     // Healthy = this member serves a quorum read. Credentials are harmless while auth
     // is still off and needed once it is on.
@@ -333,13 +354,20 @@ mod tests {
     use crate::modules::node::tests::{fake_facts, meta_inventory};
 
     /// What a deploy delivers to an etcd member: the CA and its certificate.
-    static OPTS: std::sync::LazyLock<crate::options::PlanOptions> = std::sync::LazyLock::new(|| {
-        let cert = crate::options::CertPair { crt: "-----BEGIN CERTIFICATE-----\n".into(), key: "-----BEGIN PRIVATE KEY-----\n".into() };
-        crate::options::PlanOptions {
-            pki: crate::options::Delivered { ca_crt: Some(cert.crt.clone()), certs: [(CERT_PURPOSE.to_string(), cert)].into_iter().collect() },
-            ..crate::options::PlanOptions::NONE
-        }
-    });
+    static OPTS: std::sync::LazyLock<crate::options::PlanOptions> =
+        std::sync::LazyLock::new(|| {
+            let cert = crate::options::CertPair {
+                crt: "-----BEGIN CERTIFICATE-----\n".into(),
+                key: "-----BEGIN PRIVATE KEY-----\n".into(),
+            };
+            crate::options::PlanOptions {
+                pki: crate::options::Delivered {
+                    ca_crt: Some(cert.crt.clone()),
+                    certs: [(CERT_PURPOSE.to_string(), cert)].into_iter().collect(),
+                },
+                ..crate::options::PlanOptions::NONE
+            }
+        });
 
     fn with<T>(f: impl FnOnce(&Ctx) -> T) -> T {
         let inv = meta_inventory(&[]);
@@ -423,9 +451,18 @@ all:
         assert_eq!(v["protocol"], "https");
         assert_eq!(v["username"], "patroni-pg-x");
         assert_eq!(v["password"], json!(cluster_password("fake-root", "pg-x")));
-        assert_ne!(cluster_password("fake-root", "pg-x"), cluster_password("fake-root", "pg-y"));
-        assert_ne!(cluster_password("fake-root", "pg-x"), cluster_password("other-root", "pg-x"));
-        assert!(!v.to_string().contains("fake-root"), "root's password never reaches Patroni");
+        assert_ne!(
+            cluster_password("fake-root", "pg-x"),
+            cluster_password("fake-root", "pg-y")
+        );
+        assert_ne!(
+            cluster_password("fake-root", "pg-x"),
+            cluster_password("other-root", "pg-x")
+        );
+        assert!(
+            !v.to_string().contains("fake-root"),
+            "root's password never reaches Patroni"
+        );
     }
 
     #[test]

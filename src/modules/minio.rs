@@ -104,9 +104,7 @@ impl Minio {
             bail!("host `{}`: `minio_secret_key` must be at least 16 printable characters without quotes or backslashes (it is the admin token)", h.addr);
         }
         let name = format!("{cluster}-{seq}");
-        let node = h.expand(
-            h.var_str("minio_node"),
-        );
+        let node = h.expand(h.var_str("minio_node"));
         Ok(Minio {
             seq,
             ip: h.addr.clone(),

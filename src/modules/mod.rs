@@ -40,7 +40,12 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// A context with nothing delivered (tests, `plan` of a bare host).
     pub fn new(inv: &'a Inventory, host: &'a Host, facts: &'a Facts) -> Ctx<'a> {
-        Ctx { inv, host, facts, opts: &crate::options::NO_OPTIONS }
+        Ctx {
+            inv,
+            host,
+            facts,
+            opts: &crate::options::NO_OPTIONS,
+        }
     }
     /// The same context with the run's options.
     pub fn with(self, opts: &'a PlanOptions) -> Ctx<'a> {
@@ -166,11 +171,20 @@ mod tests {
     #[test]
     fn every_module_plans_from_captured_facts_without_running_a_command() {
         let facts = crate::facts::Facts::test_meta();
-        let cert = CertPair { crt: "-----BEGIN CERTIFICATE-----\n".into(), key: "-----BEGIN PRIVATE KEY-----\n".into() };
+        let cert = CertPair {
+            crt: "-----BEGIN CERTIFICATE-----\n".into(),
+            key: "-----BEGIN PRIVATE KEY-----\n".into(),
+        };
         let opts = PlanOptions {
             pki: Delivered {
                 ca_crt: Some(cert.crt.clone()),
-                certs: [("minio".to_string(), cert.clone()), ("etcd".to_string(), cert.clone()), ("pgsql".to_string(), cert)].into_iter().collect(),
+                certs: [
+                    ("minio".to_string(), cert.clone()),
+                    ("etcd".to_string(), cert.clone()),
+                    ("pgsql".to_string(), cert),
+                ]
+                .into_iter()
+                .collect(),
             },
             ..PlanOptions::NONE
         };
@@ -181,27 +195,41 @@ mod tests {
             &crate::inventory::LoadOptions { resolve_names: false },
         )
         .unwrap();
-        let invs = [node::tests::meta_inventory(&[]), redis::tests::demo(), minio];
+        let invs = [
+            node::tests::meta_inventory(&[]),
+            redis::tests::demo(),
+            minio,
+        ];
         let mut planned = std::collections::BTreeSet::new();
         crate::sys::cmd::without_commands(|| {
             for inv in &invs {
                 for h in &inv.hosts {
                     for m in h.modules() {
                         let ctx = Ctx::new(inv, h, &facts).with(&opts);
-                        let p = plan(m, &ctx).unwrap_or_else(|e| panic!("{m} on {}: {e:#}", h.addr));
+                        let p =
+                            plan(m, &ctx).unwrap_or_else(|e| panic!("{m} on {}: {e:#}", h.addr));
                         assert!(p.steps().count() > 0, "{m} on {} planned nothing", h.addr);
                         planned.insert(m);
                     }
                 }
             }
         });
-        assert_eq!(planned.len(), ORDER.len(), "every module was planned: {planned:?}");
+        assert_eq!(
+            planned.len(),
+            ORDER.len(),
+            "every module was planned: {planned:?}"
+        );
     }
 
     #[test]
     fn a_command_while_planning_is_caught() {
-        let r = std::panic::catch_unwind(|| crate::sys::cmd::without_commands(|| crate::sys::Cmd::new("true").run()));
+        let r = std::panic::catch_unwind(|| {
+            crate::sys::cmd::without_commands(|| crate::sys::Cmd::new("true").run())
+        });
         assert!(r.is_err());
-        assert!(crate::sys::Cmd::new("true").run().is_ok(), "allowed again afterwards");
+        assert!(
+            crate::sys::Cmd::new("true").run().is_ok(),
+            "allowed again afterwards"
+        );
     }
 }

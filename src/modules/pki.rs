@@ -61,7 +61,12 @@ pub fn trust_steps(p: &mut ModulePlan, d: &Delivered) {
 /// The server certificate delivered for `purpose` (`minio`, `etcd`, `pgsql`): `None`
 /// only when the plan just lists packages; otherwise a missing one is an error
 /// naming `what` ("etcd certificate").
-pub fn delivered<'a>(opts: &'a crate::options::PlanOptions, purpose: &str, what: &str, host: &str) -> Result<Option<&'a crate::options::CertPair>> {
+pub fn delivered<'a>(
+    opts: &'a crate::options::PlanOptions,
+    purpose: &str,
+    what: &str,
+    host: &str,
+) -> Result<Option<&'a crate::options::CertPair>> {
     match opts.pki.certs.get(purpose) {
         Some(c) => Ok(Some(c)),
         None if opts.packages_only => Ok(None),
@@ -101,7 +106,6 @@ pub fn server_cert_steps(
     Ok(())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,7 +124,10 @@ mod tests {
         let mut p = ModulePlan::new("node");
         trust_steps(&mut p, &Delivered::NONE);
         assert_eq!(p.steps().count(), 0);
-        let d = Delivered { ca_crt: Some("-----BEGIN CERTIFICATE-----".into()), ..Default::default() };
+        let d = Delivered {
+            ca_crt: Some("-----BEGIN CERTIFICATE-----".into()),
+            ..Default::default()
+        };
         trust_steps(&mut p, &d);
         assert!(p.steps().count() >= 3);
     }
@@ -128,9 +135,23 @@ mod tests {
     #[test]
     fn a_missing_certificate_fails_unless_only_packages_are_listed() {
         let mut p = ModulePlan::new("minio");
-        let e = server_cert_steps(&mut p, &crate::options::NO_OPTIONS, "minio", "10.10.10.10", vec![]).unwrap_err();
+        let e = server_cert_steps(
+            &mut p,
+            &crate::options::NO_OPTIONS,
+            "minio",
+            "10.10.10.10",
+            vec![],
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("no minio certificate"), "{e}");
-        server_cert_steps(&mut p, &crate::options::PACKAGES_ONLY, "minio", "10.10.10.10", vec![]).unwrap();
+        server_cert_steps(
+            &mut p,
+            &crate::options::PACKAGES_ONLY,
+            "minio",
+            "10.10.10.10",
+            vec![],
+        )
+        .unwrap();
         assert_eq!(p.steps().count(), 0);
     }
 }

@@ -76,8 +76,13 @@ mod tests {
         let old = r#"{"inventory":"","inventory_name":"x","extra_vars":[],"host":"h","modules":["pgsql"],"mode":"check"}"#;
         let r: NodeRequest = serde_json::from_str(old).unwrap();
         assert!(r.pgsql_scope.is_none() && r.files.is_empty());
-        let s = crate::options::Scope { part: "db".into(), names: vec!["appdb".into()], allow_drop: true };
-        let back: crate::options::Scope = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        let s = crate::options::Scope {
+            part: "db".into(),
+            names: vec!["appdb".into()],
+            allow_drop: true,
+        };
+        let back: crate::options::Scope =
+            serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
     }
 }

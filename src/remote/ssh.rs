@@ -18,11 +18,24 @@ pub enum SshError {
     #[error("host `{host}`: its ssh host key CHANGED since it was recorded; refusing to connect: {detail}\nhint: if the machine was reinstalled, remove the old key with `ssh-keygen -R {host}`")]
     HostKeyChanged { host: String, detail: String },
     #[error("host `{host}`: `{user}` has no password-less sudo to root: {detail}\nhint: pigsty runs `sudo -n` (ansible_become); allow it with `{user} ALL=(ALL) NOPASSWD: ALL` in /etc/sudoers.d/")]
-    NoSudo { host: String, user: String, detail: String },
+    NoSudo {
+        host: String,
+        user: String,
+        detail: String,
+    },
     #[error("host `{host}`: `{cmd}` exited with code {code}: {tail}")]
-    Failed { host: String, cmd: String, code: i32, tail: String },
+    Failed {
+        host: String,
+        cmd: String,
+        code: i32,
+        tail: String,
+    },
     #[error("host `{host}`: {source}")]
-    Local { host: String, #[source] source: crate::sys::CmdError },
+    Local {
+        host: String,
+        #[source]
+        source: crate::sys::CmdError,
+    },
 }
 
 /// Where ssh keeps its shared connections (`ControlPath`): a directory only this
@@ -70,15 +83,20 @@ impl Conn {
         let user = s("ansible_user");
         Conn {
             address: s("ansible_host").filter(|a| *a != h.addr),
-            port: h.int("ansible_port").and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0),
-            sudo: h.bool("ansible_become").unwrap_or(false) && user.as_deref().is_some_and(|u| u != "root"),
+            port: h
+                .int("ansible_port")
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p > 0),
+            sudo: h.bool("ansible_become").unwrap_or(false)
+                && user.as_deref().is_some_and(|u| u != "root"),
             user,
             key: s("ansible_ssh_private_key_file"),
         }
     }
 }
 
-static CONNS: std::sync::OnceLock<std::sync::Mutex<std::collections::BTreeMap<String, Conn>>> = std::sync::OnceLock::new();
+static CONNS: std::sync::OnceLock<std::sync::Mutex<std::collections::BTreeMap<String, Conn>>> =
+    std::sync::OnceLock::new();
 
 /// Remember how to reach each host of the inventory (`Ssh::new` looks it up).
 pub fn register(inv: &crate::inventory::Inventory) {
@@ -91,7 +109,10 @@ pub fn register(inv: &crate::inventory::Inventory) {
 }
 
 fn conn_of(host: &str) -> Conn {
-    CONNS.get().and_then(|m| m.lock().ok().and_then(|m| m.get(host).cloned())).unwrap_or_default()
+    CONNS
+        .get()
+        .and_then(|m| m.lock().ok().and_then(|m| m.get(host).cloned()))
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone)]
@@ -105,7 +126,12 @@ pub struct Ssh {
 
 impl Ssh {
     pub fn new(host: &str) -> Self {
-        Ssh { host: host.into(), conn: conn_of(host), accept_new: false, connect_timeout: 10 }
+        Ssh {
+            host: host.into(),
+            conn: conn_of(host),
+            accept_new: false,
+            connect_timeout: 10,
+        }
     }
 
     /// A remote command line as root: through `sudo -n` when logging in as another user.
@@ -125,33 +151,71 @@ impl Ssh {
                 "-o".into(),
                 // one shared connection per identity: a changed key is really tried
                 match &self.conn.key {
-                    Some(k) => format!("ControlPath={}/%C.{:08x}", d.display(), crate::sys::fnv1a(k)),
+                    Some(k) => format!(
+                        "ControlPath={}/%C.{:08x}",
+                        d.display(),
+                        crate::sys::fnv1a(k)
+                    ),
                     None => format!("ControlPath={}/%C", d.display()),
                 },
                 "-o".into(),
                 "ControlPersist=120s".into(),
             ],
-            None => vec!["-o".into(), "ControlMaster=no".into(), "-o".into(), "ControlPath=none".into()],
+            None => vec![
+                "-o".into(),
+                "ControlMaster=no".into(),
+                "-o".into(),
+                "ControlPath=none".into(),
+            ],
         };
-        Cmd::new("ssh").args([
-            "-o".to_string(),
-            "BatchMode=yes".into(),
-            "-o".into(),
-            format!("ConnectTimeout={}", self.connect_timeout),
-            "-o".into(),
-            format!("StrictHostKeyChecking={}", if self.accept_new { "accept-new" } else { "yes" }),
-        ]).args(mux).args([
-            "-o".to_string(),
-            "ServerAliveInterval=10".into(),
-            "-o".into(),
-            "ServerAliveCountMax=6".into(),
-            "-o".into(),
-            "LogLevel=ERROR".into(),
-        ])
-        .args(self.conn.user.iter().flat_map(|u| ["-l".to_string(), u.clone()]))
-        .args(self.conn.port.iter().flat_map(|p| ["-p".to_string(), p.to_string()]))
-        .args(self.conn.key.iter().flat_map(|k| ["-i".to_string(), k.clone(), "-o".into(), "IdentitiesOnly=yes".into()]))
-        .args([self.conn.address.clone().unwrap_or_else(|| self.host.clone()), "--".into()])
+        Cmd::new("ssh")
+            .args([
+                "-o".to_string(),
+                "BatchMode=yes".into(),
+                "-o".into(),
+                format!("ConnectTimeout={}", self.connect_timeout),
+                "-o".into(),
+                format!(
+                    "StrictHostKeyChecking={}",
+                    if self.accept_new { "accept-new" } else { "yes" }
+                ),
+            ])
+            .args(mux)
+            .args([
+                "-o".to_string(),
+                "ServerAliveInterval=10".into(),
+                "-o".into(),
+                "ServerAliveCountMax=6".into(),
+                "-o".into(),
+                "LogLevel=ERROR".into(),
+            ])
+            .args(
+                self.conn
+                    .user
+                    .iter()
+                    .flat_map(|u| ["-l".to_string(), u.clone()]),
+            )
+            .args(
+                self.conn
+                    .port
+                    .iter()
+                    .flat_map(|p| ["-p".to_string(), p.to_string()]),
+            )
+            .args(self.conn.key.iter().flat_map(|k| {
+                [
+                    "-i".to_string(),
+                    k.clone(),
+                    "-o".into(),
+                    "IdentitiesOnly=yes".into(),
+                ]
+            }))
+            .args([
+                self.conn
+                    .address
+                    .clone()
+                    .unwrap_or_else(|| self.host.clone()),
+                "--".into(),
+            ])
     }
 
     /// Classify an ssh exit 255 (ssh's own failure) into a clear error.
@@ -159,18 +223,41 @@ impl Ssh {
         let e = out.stderr.trim().to_string();
         let host = self.host.clone();
         let lower = e.to_lowercase();
-        if self.conn.sudo && (lower.contains("sudo: a password is required") || lower.contains("not in the sudoers") || lower.contains("is not allowed to execute")) {
-            return SshError::NoSudo { host, user: self.conn.user.clone().unwrap_or_default(), detail: first_line(&e) };
+        if self.conn.sudo
+            && (lower.contains("sudo: a password is required")
+                || lower.contains("not in the sudoers")
+                || lower.contains("is not allowed to execute"))
+        {
+            return SshError::NoSudo {
+                host,
+                user: self.conn.user.clone().unwrap_or_default(),
+                detail: first_line(&e),
+            };
         }
         if out.code == 255 {
-            if lower.contains("remote host identification has changed") || lower.contains("host key for") && lower.contains("has changed") {
-                return SshError::HostKeyChanged { host, detail: first_line(&e) };
+            if lower.contains("remote host identification has changed")
+                || lower.contains("host key for") && lower.contains("has changed")
+            {
+                return SshError::HostKeyChanged {
+                    host,
+                    detail: first_line(&e),
+                };
             }
-            if lower.contains("host key verification failed") || lower.contains("no ") && lower.contains("host key is known") {
-                return SshError::UnknownHostKey { host, detail: first_line(&e) };
+            if lower.contains("host key verification failed")
+                || lower.contains("no ") && lower.contains("host key is known")
+            {
+                return SshError::UnknownHostKey {
+                    host,
+                    detail: first_line(&e),
+                };
             }
-            if lower.contains("permission denied") || lower.contains("too many authentication failures") {
-                return SshError::Auth { host, detail: first_line(&e) };
+            if lower.contains("permission denied")
+                || lower.contains("too many authentication failures")
+            {
+                return SshError::Auth {
+                    host,
+                    detail: first_line(&e),
+                };
             }
             if lower.contains("connection refused")
                 || lower.contains("timed out")
@@ -180,19 +267,35 @@ impl Ssh {
                 || lower.contains("connection closed")
                 || lower.contains("broken pipe")
             {
-                return SshError::Unreachable { host, detail: first_line(&e) };
+                return SshError::Unreachable {
+                    host,
+                    detail: first_line(&e),
+                };
             }
         }
-        SshError::Failed { host, cmd: cmd.into(), code: out.code, tail: crate::sys::cmd::tail(&out.stderr, &out.stdout) }
+        SshError::Failed {
+            host,
+            cmd: cmd.into(),
+            code: out.code,
+            tail: crate::sys::cmd::tail(&out.stderr, &out.stdout),
+        }
     }
 
     /// Run a remote command line (already quoted for the remote shell); non-zero fails.
-    pub fn run(&self, remote: &str, stdin: Option<Vec<u8>>, timeout: Duration) -> Result<Output, SshError> {
+    pub fn run(
+        &self,
+        remote: &str,
+        stdin: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<Output, SshError> {
         let mut c = self.base().arg(self.as_root(remote)).timeout(timeout);
         if let Some(d) = stdin {
             c = c.stdin(d);
         }
-        let out = c.run().map_err(|source| SshError::Local { host: self.host.clone(), source })?;
+        let out = c.run().map_err(|source| SshError::Local {
+            host: self.host.clone(),
+            source,
+        })?;
         if out.success() {
             Ok(out)
         } else {
@@ -214,7 +317,8 @@ impl Ssh {
 
     /// Check the host answers (and authenticate, and verify its key).
     pub fn probe(&self) -> Result<(), SshError> {
-        self.run("true", None, Duration::from_secs(self.connect_timeout + 5)).map(|_| ())
+        self.run("true", None, Duration::from_secs(self.connect_timeout + 5))
+            .map(|_| ())
     }
 
     /// Copy this executable to the host unless the remote one has the same sha256.
@@ -228,7 +332,11 @@ impl Ssh {
         })?;
         let local = crate::sys::fs::file_sha256(&exe).unwrap_or_default();
         let remote = self
-            .run(&format!("sha256sum {REMOTE_BIN} 2>/dev/null || true"), None, Duration::from_secs(30))?
+            .run(
+                &format!("sha256sum {REMOTE_BIN} 2>/dev/null || true"),
+                None,
+                Duration::from_secs(30),
+            )?
             .stdout
             .split_whitespace()
             .next()
@@ -256,29 +364,55 @@ impl Ssh {
 }
 
 fn first_line(s: &str) -> String {
-    s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+    s.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
-
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn out(code: i32, stderr: &str) -> Output {
-        Output { code, stdout: String::new(), stderr: stderr.into() }
+        Output {
+            code,
+            stdout: String::new(),
+            stderr: stderr.into(),
+        }
     }
 
     #[test]
     fn ssh_errors_are_classified_for_the_user() {
         let s = Ssh::new("10.0.0.9");
-        assert!(matches!(s.classify(&out(255, "ssh: connect to host 10.0.0.9 port 22: Connection refused"), "x"), SshError::Unreachable { .. }));
-        assert!(matches!(s.classify(&out(255, "root@10.0.0.9: Permission denied (publickey)."), "x"), SshError::Auth { .. }));
+        assert!(matches!(
+            s.classify(
+                &out(
+                    255,
+                    "ssh: connect to host 10.0.0.9 port 22: Connection refused"
+                ),
+                "x"
+            ),
+            SshError::Unreachable { .. }
+        ));
+        assert!(matches!(
+            s.classify(
+                &out(255, "root@10.0.0.9: Permission denied (publickey)."),
+                "x"
+            ),
+            SshError::Auth { .. }
+        ));
         assert!(matches!(s.classify(&out(255, "No ED25519 host key is known for 10.0.0.9 and you have requested strict checking.\nHost key verification failed."), "x"), SshError::UnknownHostKey { .. }));
         assert!(matches!(
             s.classify(&out(255, "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed."), "x"),
             SshError::HostKeyChanged { .. }
         ));
-        assert!(matches!(s.classify(&out(3, "boom"), "x"), SshError::Failed { code: 3, .. }));
+        assert!(matches!(
+            s.classify(&out(3, "boom"), "x"),
+            SshError::Failed { code: 3, .. }
+        ));
     }
 
     fn conns(text: &str) -> crate::inventory::Inventory {
@@ -295,22 +429,39 @@ mod tests {
         assert!(line.contains(" -l ops -p 2222 -i /root/.ssh/ops -o IdentitiesOnly=yes 192.168.1.5 -- sudo -n -- sh -c 'pigsty node apply'"), "{line}");
         // unset: nothing overrides ~/.ssh/config (ProxyJump, Port, User there apply)
         let plain = Ssh::new("10.0.0.2").base().argv().join(" ");
-        assert!(plain.ends_with(" 10.0.0.2 --") && !plain.contains(" -l ") && !plain.contains(" -p "), "{plain}");
-        let e = s.classify(&out(1, "sudo: a password is required"), "x").to_string();
-        assert!(e.contains("`ops` has no password-less sudo to root") && e.contains("NOPASSWD"), "{e}");
+        assert!(
+            plain.ends_with(" 10.0.0.2 --") && !plain.contains(" -l ") && !plain.contains(" -p "),
+            "{plain}"
+        );
+        let e = s
+            .classify(&out(1, "sudo: a password is required"), "x")
+            .to_string();
+        assert!(
+            e.contains("`ops` has no password-less sudo to root") && e.contains("NOPASSWD"),
+            "{e}"
+        );
     }
 
     #[test]
     fn a_user_other_than_root_needs_become() {
-        let e = crate::inventory::Inventory::from_str("t.yml", "all:\n  children:\n    g: { hosts: { 10.0.0.1: { ansible_user: ops } } }\n", &[]).unwrap_err().to_string();
+        let e = crate::inventory::Inventory::from_str(
+            "t.yml",
+            "all:\n  children:\n    g: { hosts: { 10.0.0.1: { ansible_user: ops } } }\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("key `ansible_user`: pigsty manages a node as root: logging in as `ops` needs `ansible_become: true`"), "{e}");
-        let ok = conns("all:\n  children:\n    g: { hosts: { 10.0.0.1: { ansible_user: root } } }\n");
+        let ok =
+            conns("all:\n  children:\n    g: { hosts: { 10.0.0.1: { ansible_user: root } } }\n");
         assert!(!Conn::of(&ok.hosts[0]).sudo);
     }
 
     #[test]
     fn changed_host_key_message_names_the_fix() {
-        let e = Ssh::new("10.0.0.9").classify(&out(255, "REMOTE HOST IDENTIFICATION HAS CHANGED"), "x").to_string();
+        let e = Ssh::new("10.0.0.9")
+            .classify(&out(255, "REMOTE HOST IDENTIFICATION HAS CHANGED"), "x")
+            .to_string();
         assert!(e.contains("ssh-keygen -R 10.0.0.9"), "{e}");
     }
 }

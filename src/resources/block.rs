@@ -11,7 +11,11 @@ pub struct BlockInFile {
 
 impl BlockInFile {
     pub fn new(path: impl Into<PathBuf>, marker: &str, lines: Vec<String>) -> Self {
-        BlockInFile { path: path.into(), marker: marker.into(), lines }
+        BlockInFile {
+            path: path.into(),
+            marker: marker.into(),
+            lines,
+        }
     }
     fn begin(&self) -> String {
         format!("# BEGIN {} (managed by pigsty)", self.marker)
@@ -75,7 +79,13 @@ impl Resource for BlockInFile {
     fn apply(&self) -> ResResult<()> {
         let cur = std::fs::read_to_string(&self.path).unwrap_or_default();
         let (mode, u, g) = fs::stat(&self.path).unwrap_or((0o644, "root".into(), "root".into()));
-        fs::write_atomic(&self.path, self.render(&cur).as_bytes(), mode, Some(&u), Some(&g))?;
+        fs::write_atomic(
+            &self.path,
+            self.render(&cur).as_bytes(),
+            mode,
+            Some(&u),
+            Some(&g),
+        )?;
         Ok(())
     }
 }
@@ -88,9 +98,14 @@ mod tests {
     fn block_is_replaced_in_place_and_other_lines_kept() {
         let b = BlockInFile::new("/x", "hosts", vec!["10.0.0.1 a".into()]);
         let once = b.render("127.0.0.1 localhost\n");
-        assert_eq!(once, "127.0.0.1 localhost\n# BEGIN hosts (managed by pigsty)\n10.0.0.1 a\n# END hosts\n");
+        assert_eq!(
+            once,
+            "127.0.0.1 localhost\n# BEGIN hosts (managed by pigsty)\n10.0.0.1 a\n# END hosts\n"
+        );
         assert_eq!(b.render(&once), once, "idempotent");
         let b2 = BlockInFile::new("/x", "hosts", vec!["10.0.0.2 b".into()]);
-        assert!(b2.render(&once).contains("10.0.0.2 b") && !b2.render(&once).contains("10.0.0.1 a"));
+        assert!(
+            b2.render(&once).contains("10.0.0.2 b") && !b2.render(&once).contains("10.0.0.1 a")
+        );
     }
 }

@@ -15,7 +15,12 @@ pub struct Dir {
 
 impl Dir {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Dir { path: path.into(), mode: 0o755, owner: "root".into(), group: "root".into() }
+        Dir {
+            path: path.into(),
+            mode: 0o755,
+            owner: "root".into(),
+            group: "root".into(),
+        }
     }
     pub fn mode(mut self, m: u32) -> Self {
         self.mode = m;
@@ -42,14 +47,27 @@ impl Resource for Dir {
             Err(WalkError::Missing(_)) => return Ok(State::create()),
             Err(e) => return Err(fs::FsError::from(e).into()),
         };
-        let have = walk::mode_owner(fd.as_raw_fd()).map_err(|source| fs::FsError::Io { path: self.name(), source })?;
-        Ok(State::from_diffs(super::mode_owner_deltas(&have, self.mode, &self.owner, &self.group)))
+        let have = walk::mode_owner(fd.as_raw_fd()).map_err(|source| fs::FsError::Io {
+            path: self.name(),
+            source,
+        })?;
+        Ok(State::from_diffs(super::mode_owner_deltas(
+            &have,
+            self.mode,
+            &self.owner,
+            &self.group,
+        )))
     }
     fn apply(&self) -> ResResult<()> {
         let fd = walk::open_dir(&self.path, true).map_err(fs::FsError::from)?;
         let (uid, gid) = (fs::uid_of(&self.owner)?, fs::gid_of(&self.group)?);
         // owner and mode on the open directory, not by name
-        walk::fchown_fchmod(fd.as_raw_fd(), Some(uid), Some(gid), self.mode).map_err(|source| fs::FsError::Io { path: self.name(), source })?;
+        walk::fchown_fchmod(fd.as_raw_fd(), Some(uid), Some(gid), self.mode).map_err(|source| {
+            fs::FsError::Io {
+                path: self.name(),
+                source,
+            }
+        })?;
         Ok(())
     }
 }

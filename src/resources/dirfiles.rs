@@ -74,7 +74,11 @@ impl DirFiles {
         if let Ok(rd) = std::fs::read_dir(&self.dir) {
             let mut stale: Vec<String> = rd
                 .filter_map(|e| e.ok())
-                .filter(|e| e.file_type().map(|t| t.is_file() || t.is_symlink()).unwrap_or(false))
+                .filter(|e| {
+                    e.file_type()
+                        .map(|t| t.is_file() || t.is_symlink())
+                        .unwrap_or(false)
+                })
                 .filter_map(|e| e.file_name().into_string().ok())
                 .filter(|n| !self.files.contains_key(n) && (self.prune)(n))
                 .collect();
@@ -121,11 +125,21 @@ impl Resource for DirFiles {
         let d = self.delta();
         for name in d.add.iter().chain(d.change.iter()) {
             let content = &self.files[name];
-            fs::write_atomic(&self.dir.join(name), content, self.mode, Some(&self.owner), Some(&self.group))?;
+            fs::write_atomic(
+                &self.dir.join(name),
+                content,
+                self.mode,
+                Some(&self.owner),
+                Some(&self.group),
+            )?;
         }
         for name in &d.remove {
             let p = self.dir.join(name);
-            crate::sys::walk::unlink_in(std::os::fd::AsRawFd::as_raw_fd(&dir), std::ffi::OsStr::new(name)).map_err(io(&p))?;
+            crate::sys::walk::unlink_in(
+                std::os::fd::AsRawFd::as_raw_fd(&dir),
+                std::ffi::OsStr::new(name),
+            )
+            .map_err(io(&p))?;
         }
         Ok(())
     }
@@ -141,7 +155,10 @@ mod tests {
     }
 
     fn set(items: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
-        items.iter().map(|(k, v)| (k.to_string(), v.as_bytes().to_vec())).collect()
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect()
     }
 
     #[test]
@@ -164,14 +181,25 @@ mod tests {
         let r = DirFiles::new(d.path(), set(&[("10.0.0.1.yml", "a\n")]))
             .owner(&u, &g)
             .prune(|n| n.starts_with("10."));
-        let State::Drift(diffs) = r.check().unwrap() else { panic!("expected drift") };
+        let State::Drift(diffs) = r.check().unwrap() else {
+            panic!("expected drift")
+        };
         let diffs: Vec<String> = diffs.iter().map(ToString::to_string).collect();
-        assert_eq!(diffs, vec!["~10.0.0.1.yml".to_string(), "-10.0.0.9.yml".to_string()]);
+        assert_eq!(
+            diffs,
+            vec!["~10.0.0.1.yml".to_string(), "-10.0.0.9.yml".to_string()]
+        );
         r.apply().unwrap();
         assert!(r.check().unwrap().in_sync());
-        assert!(d.path().join("custom.yml").exists(), "a file we do not own is kept");
+        assert!(
+            d.path().join("custom.yml").exists(),
+            "a file we do not own is kept"
+        );
         assert!(!d.path().join("10.0.0.9.yml").exists());
-        assert_eq!(std::fs::read_to_string(d.path().join("10.0.0.1.yml")).unwrap(), "a\n");
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("10.0.0.1.yml")).unwrap(),
+            "a\n"
+        );
     }
 
     #[test]
@@ -180,7 +208,9 @@ mod tests {
         let (u, g) = me();
         let r = DirFiles::new(d.path(), set(&[("a.yml", "x")])).owner(&u, &g);
         r.apply().unwrap();
-        let r2 = DirFiles::new(d.path(), set(&[("a.yml", "x")])).owner(&u, &g).mode(0o600);
+        let r2 = DirFiles::new(d.path(), set(&[("a.yml", "x")]))
+            .owner(&u, &g)
+            .mode(0o600);
         assert_eq!(r2.check().unwrap(), State::drift("~a.yml"));
     }
 }

@@ -55,7 +55,10 @@ fn says(o: &Output, words: &[&str]) -> bool {
 
 impl EtcdAuth {
     fn ctl(&self, creds: bool) -> Cmd {
-        etcdctl(&self.endpoints, creds.then_some(self.root_password.as_str()))
+        etcdctl(
+            &self.endpoints,
+            creds.then_some(self.root_password.as_str()),
+        )
     }
     fn state(&self) -> ResResult<AuthState> {
         let open = self.ctl(false).args(["user", "list"]).run()?;
@@ -63,20 +66,39 @@ impl EtcdAuth {
             let root = open.stdout.lines().any(|l| l.trim() == "root");
             return Ok(AuthState::Disabled { root });
         }
-        if !says(&open, &["user name is empty", "permission denied", "invalid auth token", "authentication"]) {
-            return Err(ResError::msg(format!("etcd at `{}` did not answer: {}", self.endpoints, tail(&open.stderr, &open.stdout))));
+        if !says(
+            &open,
+            &[
+                "user name is empty",
+                "permission denied",
+                "invalid auth token",
+                "authentication",
+            ],
+        ) {
+            return Err(ResError::msg(format!(
+                "etcd at `{}` did not answer: {}",
+                self.endpoints,
+                tail(&open.stderr, &open.stdout)
+            )));
         }
         let auth = self.ctl(true).args(["user", "get", "root"]).run()?;
         if auth.success() {
             return Ok(AuthState::Enabled);
         }
-        if says(&auth, &["authentication failed", "invalid user id or password"]) {
+        if says(
+            &auth,
+            &["authentication failed", "invalid user id or password"],
+        ) {
             return Err(ResError::msg(format!(
                 "etcd at `{}` has auth enabled and `etcd_root_password` is not root's password\nhint: set the password the cluster was built with, or change it with `etcdctl user passwd root` first",
                 self.endpoints
             )));
         }
-        Err(ResError::msg(format!("etcd at `{}`: `user get root` failed: {}", self.endpoints, tail(&auth.stderr, &auth.stdout))))
+        Err(ResError::msg(format!(
+            "etcd at `{}`: `user get root` failed: {}",
+            self.endpoints,
+            tail(&auth.stderr, &auth.stdout)
+        )))
     }
 }
 
@@ -94,9 +116,10 @@ impl Resource for EtcdAuth {
     fn check(&self) -> ResResult<State> {
         match self.state()? {
             AuthState::Enabled => Ok(State::InSync),
-            AuthState::Disabled { .. } if !self.manage => {
-                Ok(State::Skip(format!("auth is still off; member `{}` creates the root user and turns it on", self.manager)))
-            }
+            AuthState::Disabled { .. } if !self.manage => Ok(State::Skip(format!(
+                "auth is still off; member `{}` creates the root user and turns it on",
+                self.manager
+            ))),
             AuthState::Disabled { root } => {
                 let mut d = vec![];
                 if !root {
@@ -116,13 +139,23 @@ impl Resource for EtcdAuth {
             return Err(ResError::msg("`etcd_root_password` contains whitespace, which etcdctl cannot read from stdin\nhint: choose a password without spaces"));
         }
         if !root {
-            let o = self.ctl(false).args(["user", "add", "root", "--interactive=false"]).stdin(pw.clone()).run()?;
+            let o = self
+                .ctl(false)
+                .args(["user", "add", "root", "--interactive=false"])
+                .stdin(pw.clone())
+                .run()?;
             if !o.success() && !says(&o, &["already exists"]) {
-                return Err(ResError::msg(format!("etcdctl user add root: {}", tail(&o.stderr, &o.stdout))));
+                return Err(ResError::msg(format!(
+                    "etcdctl user add root: {}",
+                    tail(&o.stderr, &o.stdout)
+                )));
             }
         }
         // Set the password even when root already existed (left by an earlier run).
-        self.ctl(false).args(["user", "passwd", "root", "--interactive=false"]).stdin(pw).ok()?;
+        self.ctl(false)
+            .args(["user", "passwd", "root", "--interactive=false"])
+            .stdin(pw)
+            .ok()?;
         self.ctl(false).args(["auth", "enable"]).ok()?;
         Ok(())
     }
@@ -150,9 +183,17 @@ impl EtcdClusterUser {
     fn missing(&self) -> ResResult<Vec<String>> {
         let mut d = vec![];
         let role = self.root().args(["role", "get", &self.user]).run()?;
-        let granted = role.success() && role.stdout.contains(&format!("[{}, ", self.prefix)) && role.stdout.contains("KV Read:") && role.stdout.contains("KV Write:");
+        let granted = role.success()
+            && role.stdout.contains(&format!("[{}, ", self.prefix))
+            && role.stdout.contains("KV Read:")
+            && role.stdout.contains("KV Write:");
         if !role.success() && !says(&role, &["role name not found", "not found"]) {
-            return Err(ResError::msg(format!("etcd at `{}`: `role get {}` failed: {}", self.endpoints, self.user, tail(&role.stderr, &role.stdout))));
+            return Err(ResError::msg(format!(
+                "etcd at `{}`: `role get {}` failed: {}",
+                self.endpoints,
+                self.user,
+                tail(&role.stderr, &role.stdout)
+            )));
         }
         if !granted {
             d.push(format!("role {}: readwrite on {}", self.user, self.prefix));
@@ -160,7 +201,11 @@ impl EtcdClusterUser {
         let user = self.root().args(["user", "get", &self.user]).run()?;
         if !user.success() {
             d.push(format!("add user {}", self.user));
-        } else if !user.stdout.lines().any(|l| l.contains("Roles:") && l.split_whitespace().any(|w| w == self.user)) {
+        } else if !user
+            .stdout
+            .lines()
+            .any(|l| l.contains("Roles:") && l.split_whitespace().any(|w| w == self.user))
+        {
             d.push(format!("user {}: grant role {}", self.user, self.user));
         }
         if d.is_empty() {
@@ -189,21 +234,49 @@ impl Resource for EtcdClusterUser {
     }
     fn apply(&self) -> ResResult<()> {
         if self.password.chars().any(char::is_whitespace) {
-            return Err(ResError::msg("the etcd user's password contains whitespace"));
+            return Err(ResError::msg(
+                "the etcd user's password contains whitespace",
+            ));
         }
         let ok_or_exists = |o: Output, what: &str| -> ResResult<()> {
             if o.success() || says(&o, &["already exists"]) {
                 Ok(())
             } else {
-                Err(ResError::msg(format!("etcdctl {what}: {}", tail(&o.stderr, &o.stdout))))
+                Err(ResError::msg(format!(
+                    "etcdctl {what}: {}",
+                    tail(&o.stderr, &o.stdout)
+                )))
             }
         };
-        ok_or_exists(self.root().args(["role", "add", &self.user]).run()?, "role add")?;
-        self.root().args(["role", "grant-permission", "--prefix=true", &self.user, "readwrite", &self.prefix]).ok()?;
+        ok_or_exists(
+            self.root().args(["role", "add", &self.user]).run()?,
+            "role add",
+        )?;
+        self.root()
+            .args([
+                "role",
+                "grant-permission",
+                "--prefix=true",
+                &self.user,
+                "readwrite",
+                &self.prefix,
+            ])
+            .ok()?;
         let pw = format!("{}\n", self.password);
-        ok_or_exists(self.root().args(["user", "add", &self.user, "--interactive=false"]).stdin(pw.clone()).run()?, "user add")?;
-        self.root().args(["user", "passwd", &self.user, "--interactive=false"]).stdin(pw).ok()?;
-        self.root().args(["user", "grant-role", &self.user, &self.user]).ok()?;
+        ok_or_exists(
+            self.root()
+                .args(["user", "add", &self.user, "--interactive=false"])
+                .stdin(pw.clone())
+                .run()?,
+            "user add",
+        )?;
+        self.root()
+            .args(["user", "passwd", &self.user, "--interactive=false"])
+            .stdin(pw)
+            .ok()?;
+        self.root()
+            .args(["user", "grant-role", &self.user, &self.user])
+            .ok()?;
         Ok(())
     }
 }
@@ -239,24 +312,39 @@ impl EtcdMember {
     fn listed(&self) -> ResResult<Option<String>> {
         let o = self.ctl().args(["member", "list", "-w", "json"]).run()?;
         if !o.success() {
-            return Err(ResError::msg(format!("etcd at `{}`: member list: {}", self.endpoints, tail(&o.stderr, &o.stdout))));
+            return Err(ResError::msg(format!(
+                "etcd at `{}`: member list: {}",
+                self.endpoints,
+                tail(&o.stderr, &o.stdout)
+            )));
         }
-        let v: serde_json::Value = serde_json::from_str(&o.stdout).map_err(|e| ResError::msg(format!("member list: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(&o.stdout)
+            .map_err(|e| ResError::msg(format!("member list: {e}")))?;
         Ok(v["members"].as_array().into_iter().flatten().find_map(|m| {
             let urls = m["peerURLs"].as_array()?;
-            urls.iter().any(|u| u.as_str() == Some(self.peer_url.as_str())).then(|| format!("{:x}", m["ID"].as_u64().unwrap_or(0)))
+            urls.iter()
+                .any(|u| u.as_str() == Some(self.peer_url.as_str()))
+                .then(|| format!("{:x}", m["ID"].as_u64().unwrap_or(0)))
         }))
     }
     fn while_unhealthy(&self, args: &[&str]) -> ResResult<()> {
         let t0 = std::time::Instant::now();
         loop {
-            let o = self.ctl().args(args.iter().copied()).timeout(Duration::from_secs(30)).run()?;
+            let o = self
+                .ctl()
+                .args(args.iter().copied())
+                .timeout(Duration::from_secs(30))
+                .run()?;
             if o.success() {
                 return Ok(());
             }
             let busy = says(&o, &["unhealthy cluster", "not enough started members"]);
             if !busy || t0.elapsed() > Duration::from_secs(60) {
-                return Err(ResError::msg(format!("etcdctl {}: {}", args[..2].join(" "), tail(&o.stderr, &o.stdout))));
+                return Err(ResError::msg(format!(
+                    "etcdctl {}: {}",
+                    args[..2].join(" "),
+                    tail(&o.stderr, &o.stdout)
+                )));
             }
             std::thread::sleep(Duration::from_secs(2));
         }
@@ -275,9 +363,19 @@ impl Resource for EtcdMember {
     }
     fn check(&self) -> ResResult<State> {
         match self.action {
-            Membership::Add if std::path::Path::new(&self.data_dir).join("member").is_dir() => Ok(State::InSync),
-            Membership::Add => Ok(if self.listed()?.is_some() { State::InSync } else { State::drift(format!("member add {}", self.name)) }),
-            Membership::Remove => Ok(if self.listed()?.is_some() { State::drift(format!("member remove {}", self.name)) } else { State::InSync }),
+            Membership::Add if std::path::Path::new(&self.data_dir).join("member").is_dir() => {
+                Ok(State::InSync)
+            }
+            Membership::Add => Ok(if self.listed()?.is_some() {
+                State::InSync
+            } else {
+                State::drift(format!("member add {}", self.name))
+            }),
+            Membership::Remove => Ok(if self.listed()?.is_some() {
+                State::drift(format!("member remove {}", self.name))
+            } else {
+                State::InSync
+            }),
         }
     }
     fn apply(&self) -> ResResult<()> {
@@ -318,7 +416,12 @@ mod tests {
         if !Cmd::new("etcdctl").arg("version").succeeds() {
             return; // etcdctl is not on the build host; the lab covers it
         }
-        let a = EtcdAuth { endpoints: "http://127.0.0.1:1".into(), root_password: "x".into(), manage: true, manager: "a".into() };
+        let a = EtcdAuth {
+            endpoints: "http://127.0.0.1:1".into(),
+            root_password: "x".into(),
+            manage: true,
+            manager: "a".into(),
+        };
         let e = a.check().unwrap_err().to_string();
         assert!(e.contains("http://127.0.0.1:1"), "{e}");
     }

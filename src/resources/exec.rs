@@ -18,7 +18,14 @@ pub struct Exec {
 
 impl Exec {
     pub fn new(label: &str, run: Cmd) -> Self {
-        Exec { label: label.into(), unless: None, creates: None, run: vec![run], why: "run".into(), recheck: true }
+        Exec {
+            label: label.into(),
+            unless: None,
+            creates: None,
+            run: vec![run],
+            why: "run".into(),
+            recheck: true,
+        }
     }
     pub fn then(mut self, c: Cmd) -> Self {
         self.run.push(c);
@@ -82,7 +89,11 @@ pub struct Wait {
 
 impl Wait {
     pub fn new(label: &str, probe: Cmd, timeout: Duration) -> Self {
-        Wait { label: label.into(), probe: probe.timeout(Duration::from_secs(10)), timeout }
+        Wait {
+            label: label.into(),
+            probe: probe.timeout(Duration::from_secs(10)),
+            timeout,
+        }
     }
 }
 
@@ -107,7 +118,12 @@ impl Resource for Wait {
             Err(e) => Err(e.to_string()),
         };
         super::poll(self.timeout, Duration::from_millis(500), probe).map_err(|detail| {
-            ResError::msg(format!("{} not ready after {}s: `{}`: {detail}", self.label, self.timeout.as_secs(), self.probe.display()))
+            ResError::msg(format!(
+                "{} not ready after {}s: `{}`: {detail}",
+                self.label,
+                self.timeout.as_secs(),
+                self.probe.display()
+            ))
         })
     }
 }
@@ -126,7 +142,8 @@ mod tests {
     fn exec_creates_path_runs_then_in_sync() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("done");
-        let e = Exec::new("touch", Cmd::new("touch").arg(p.to_str().unwrap())).creates(p.to_str().unwrap());
+        let e = Exec::new("touch", Cmd::new("touch").arg(p.to_str().unwrap()))
+            .creates(p.to_str().unwrap());
         assert!(!e.check().unwrap().in_sync());
         e.apply().unwrap();
         assert!(e.check().unwrap().in_sync());
@@ -134,7 +151,11 @@ mod tests {
 
     #[test]
     fn wait_times_out_with_probe_output() {
-        let w = Wait::new("thing", Cmd::new("sh").args(["-c", "echo nope >&2; exit 1"]), Duration::from_millis(100));
+        let w = Wait::new(
+            "thing",
+            Cmd::new("sh").args(["-c", "echo nope >&2; exit 1"]),
+            Duration::from_millis(100),
+        );
         let e = w.apply().unwrap_err().to_string();
         assert!(e.contains("thing not ready") && e.contains("nope"), "{e}");
     }

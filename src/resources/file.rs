@@ -3,9 +3,9 @@
 use super::{Delta, ResError, ResResult, Resource, State};
 use crate::sys::fs;
 use crate::sys::walk::{self, WalkError};
+use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::os::fd::AsRawFd;
-use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
 pub struct File {
@@ -73,18 +73,31 @@ impl Resource for File {
     fn check(&self) -> ResResult<State> {
         use nix::libc;
         let err = |e: WalkError| ResError::from(fs::FsError::from(e));
-        let ioe = |source| ResError::from(fs::FsError::Io { path: self.name(), source });
+        let ioe = |source| {
+            ResError::from(fs::FsError::Io {
+                path: self.name(),
+                source,
+            })
+        };
         let (dir, name) = match walk::open_parent(&self.path, false) {
             Ok(x) => x,
             Err(WalkError::Missing(_)) => return Ok(State::create()),
             Err(e) => return Err(err(e)),
         };
         // never through a link, never blocking on a FIFO put in its place
-        let fd = match walk::open_at(dir.as_raw_fd(), &name, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK, 0) {
+        let fd = match walk::open_at(
+            dir.as_raw_fd(),
+            &name,
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+            0,
+        ) {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(State::create()),
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-                return Ok(State::Drift(vec![Delta::note(format!("{} is a symbolic link: replaced by the file, not followed", self.name()))]))
+                return Ok(State::Drift(vec![Delta::note(format!(
+                    "{} is a symbolic link: replaced by the file, not followed",
+                    self.name()
+                ))]))
             }
             Err(e) => return Err(ioe(e)),
         };
@@ -99,13 +112,25 @@ impl Resource for File {
         let mut d = vec![];
         if digest(&cur) != digest(&self.content) {
             let summary = (!self.secret).then(|| {
-                let (a, r) = line_delta(&String::from_utf8_lossy(&cur), &String::from_utf8_lossy(&self.content));
+                let (a, r) = line_delta(
+                    &String::from_utf8_lossy(&cur),
+                    &String::from_utf8_lossy(&self.content),
+                );
                 format!("+{a} -{r} lines")
             });
             d.push(Delta::Content { summary });
         }
-        let have = (st.st_mode & 0o7777, fs::user_name(st.st_uid), fs::group_name(st.st_gid));
-        d.extend(super::mode_owner_deltas(&have, self.mode, &self.owner, &self.group));
+        let have = (
+            st.st_mode & 0o7777,
+            fs::user_name(st.st_uid),
+            fs::group_name(st.st_gid),
+        );
+        d.extend(super::mode_owner_deltas(
+            &have,
+            self.mode,
+            &self.owner,
+            &self.group,
+        ));
         Ok(State::from_diffs(d))
     }
     fn apply(&self) -> ResResult<()> {
@@ -113,7 +138,13 @@ impl Resource for File {
             // missing parents made the way `Dir` makes them (no link followed)
             walk::open_dir(parent, true).map_err(fs::FsError::from)?;
         }
-        fs::write_atomic(&self.path, &self.content, self.mode, Some(&self.owner), Some(&self.group))?;
+        fs::write_atomic(
+            &self.path,
+            &self.content,
+            self.mode,
+            Some(&self.owner),
+            Some(&self.group),
+        )?;
         Ok(())
     }
 }
@@ -131,7 +162,9 @@ mod tests {
     fn file_check_absent_then_in_sync_after_apply() {
         let d = tempfile::tempdir().unwrap();
         let (u, g) = me();
-        let f = File::new(d.path().join("a.conf"), "x = 1\n").mode(0o600).owner(&u, &g);
+        let f = File::new(d.path().join("a.conf"), "x = 1\n")
+            .mode(0o600)
+            .owner(&u, &g);
         assert_eq!(f.check().unwrap(), State::create());
         f.apply().unwrap();
         assert!(f.check().unwrap().in_sync());
@@ -142,11 +175,23 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (u, g) = me();
         let p = d.path().join("a.conf");
-        File::new(&p, "a\nb\n").mode(0o644).owner(&u, &g).apply().unwrap();
+        File::new(&p, "a\nb\n")
+            .mode(0o644)
+            .owner(&u, &g)
+            .apply()
+            .unwrap();
         let f = File::new(&p, "a\nc\n").mode(0o600).owner(&u, &g);
-        let State::Drift(diffs) = f.check().unwrap() else { panic!() };
+        let State::Drift(diffs) = f.check().unwrap() else {
+            panic!()
+        };
         let diffs: Vec<String> = diffs.iter().map(ToString::to_string).collect();
-        assert_eq!(diffs, vec!["content: +1 -1 lines".to_string(), "mode 0644 -> 0600".to_string()]);
+        assert_eq!(
+            diffs,
+            vec![
+                "content: +1 -1 lines".to_string(),
+                "mode 0644 -> 0600".to_string()
+            ]
+        );
     }
 
     #[test]
@@ -160,8 +205,15 @@ mod tests {
         let p = d.path().join("a.conf");
         std::os::unix::fs::symlink(&victim, &p).unwrap();
         let f = File::new(&p, "x\n").mode(0o644).owner(&u, &g);
-        let State::Drift(diffs) = f.check().unwrap() else { panic!() };
-        assert!(diffs[0].to_string().contains("is a symbolic link: replaced by the file, not followed"), "{diffs:?}");
+        let State::Drift(diffs) = f.check().unwrap() else {
+            panic!()
+        };
+        assert!(
+            diffs[0]
+                .to_string()
+                .contains("is a symbolic link: replaced by the file, not followed"),
+            "{diffs:?}"
+        );
         f.apply().unwrap();
         assert!(f.check().unwrap().in_sync());
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root's\n");
@@ -169,7 +221,10 @@ mod tests {
         let q = d.path().join("fifo");
         nix::unistd::mkfifo(&q, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
         let f = File::new(&q, "y\n").owner(&u, &g);
-        assert!(matches!(f.check().unwrap(), State::Drift(_)), "a FIFO does not block the check");
+        assert!(
+            matches!(f.check().unwrap(), State::Drift(_)),
+            "a FIFO does not block the check"
+        );
     }
 
     #[test]
@@ -179,6 +234,9 @@ mod tests {
         let p = d.path().join("s");
         File::new(&p, "pw=a").owner(&u, &g).apply().unwrap();
         let f = File::new(&p, "pw=b").owner(&u, &g).secret();
-        assert_eq!(f.check().unwrap(), State::Drift(vec![Delta::Content { summary: None }]));
+        assert_eq!(
+            f.check().unwrap(),
+            State::Drift(vec![Delta::Content { summary: None }])
+        );
     }
 }

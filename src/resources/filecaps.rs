@@ -14,13 +14,20 @@ pub struct FileCaps {
 
 impl FileCaps {
     pub fn new(path: &str, caps: &str) -> Self {
-        FileCaps { path: path.into(), caps: caps.into() }
+        FileCaps {
+            path: path.into(),
+            caps: caps.into(),
+        }
     }
 }
 
 /// The capabilities `getcap` prints for a file (`/usr/bin/x cap_net_raw=ep` -> `cap_net_raw=ep`).
 pub fn getcap_caps(out: &str) -> String {
-    out.lines().next().and_then(|l| l.split_once(' ')).map(|(_, c)| c.trim().trim_start_matches('=').trim().to_string()).unwrap_or_default()
+    out.lines()
+        .next()
+        .and_then(|l| l.split_once(' '))
+        .map(|(_, c)| c.trim().trim_start_matches('=').trim().to_string())
+        .unwrap_or_default()
 }
 
 impl Resource for FileCaps {
@@ -34,16 +41,24 @@ impl Resource for FileCaps {
         if !self.path.exists() {
             return Ok(State::create());
         }
-        let out = Cmd::new("getcap").arg(self.path.display().to_string()).run()?;
+        let out = Cmd::new("getcap")
+            .arg(self.path.display().to_string())
+            .run()?;
         let cur = getcap_caps(&out.stdout);
         if cur == self.caps {
             Ok(State::InSync)
         } else {
-            Ok(State::drift(format!("caps `{}` -> `{}`", if cur.is_empty() { "none" } else { &cur }, self.caps)))
+            Ok(State::drift(format!(
+                "caps `{}` -> `{}`",
+                if cur.is_empty() { "none" } else { &cur },
+                self.caps
+            )))
         }
     }
     fn apply(&self) -> ResResult<()> {
-        Cmd::new("setcap").args([self.caps.clone(), self.path.display().to_string()]).ok()?;
+        Cmd::new("setcap")
+            .args([self.caps.clone(), self.path.display().to_string()])
+            .ok()?;
         Ok(())
     }
 }
@@ -58,7 +73,12 @@ pub struct Debconf {
 
 impl Debconf {
     pub fn new(package: &str, question: &str, kind: &str, value: &str) -> Self {
-        Debconf { package: package.into(), question: question.into(), kind: kind.into(), value: value.into() }
+        Debconf {
+            package: package.into(),
+            question: question.into(),
+            kind: kind.into(),
+            value: value.into(),
+        }
     }
 }
 
@@ -66,7 +86,9 @@ impl Debconf {
 pub fn debconf_value(out: &str, question: &str) -> Option<String> {
     out.lines().find_map(|l| {
         let l = l.trim_start_matches(['*', ' ']);
-        l.strip_prefix(question)?.strip_prefix(':').map(|v| v.trim().to_string())
+        l.strip_prefix(question)?
+            .strip_prefix(':')
+            .map(|v| v.trim().to_string())
     })
 }
 
@@ -86,7 +108,10 @@ impl Resource for Debconf {
         }
     }
     fn apply(&self) -> ResResult<()> {
-        let line = format!("{} {} {} {}\n", self.package, self.question, self.kind, self.value);
+        let line = format!(
+            "{} {} {} {}\n",
+            self.package, self.question, self.kind, self.value
+        );
         Cmd::new("debconf-set-selections").stdin(line).ok()?;
         Ok(())
     }
@@ -99,7 +124,10 @@ mod tests {
     #[test]
     fn getcap_output_is_parsed_old_and_new_formats() {
         assert_eq!(getcap_caps("/usr/bin/x cap_net_raw=ep\n"), "cap_net_raw=ep");
-        assert_eq!(getcap_caps("/usr/bin/x = cap_net_raw+ep\n"), "cap_net_raw+ep");
+        assert_eq!(
+            getcap_caps("/usr/bin/x = cap_net_raw+ep\n"),
+            "cap_net_raw+ep"
+        );
         assert_eq!(getcap_caps("/usr/bin/x =\n"), "");
         assert_eq!(getcap_caps(""), "");
     }
@@ -107,7 +135,10 @@ mod tests {
     #[test]
     fn debconf_show_values_are_found_seen_or_not() {
         let out = "  prometheus-blackbox-exporter/want_cap_net_raw: false\n* other/q: x y\n";
-        assert_eq!(debconf_value(out, "prometheus-blackbox-exporter/want_cap_net_raw").as_deref(), Some("false"));
+        assert_eq!(
+            debconf_value(out, "prometheus-blackbox-exporter/want_cap_net_raw").as_deref(),
+            Some("false")
+        );
         assert_eq!(debconf_value(out, "other/q").as_deref(), Some("x y"));
         assert_eq!(debconf_value(out, "missing/q"), None);
     }

@@ -22,7 +22,11 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 enum How {
     Restart,
-    Reload { addr: String, path: String, metric: String },
+    Reload {
+        addr: String,
+        path: String,
+        metric: String,
+    },
     ReloadWorkers,
 }
 
@@ -35,7 +39,11 @@ pub struct Fresh {
 impl Fresh {
     /// Restart `unit` when one of `files` is newer than the running process.
     pub fn restart(unit: &str, files: &[&str]) -> Self {
-        Fresh { unit: unit.into(), files: files.iter().map(PathBuf::from).collect(), how: How::Restart }
+        Fresh {
+            unit: unit.into(),
+            files: files.iter().map(PathBuf::from).collect(),
+            how: How::Restart,
+        }
     }
     /// Reload `unit` when one of `files` is newer than its last successful reload, read
     /// from `metric` at `http://addr{path}`.
@@ -43,12 +51,20 @@ impl Fresh {
         Fresh {
             unit: unit.into(),
             files: files.iter().map(PathBuf::from).collect(),
-            how: How::Reload { addr: addr.into(), path: path.into(), metric: metric.into() },
+            how: How::Reload {
+                addr: addr.into(),
+                path: path.into(),
+                metric: metric.into(),
+            },
         }
     }
     /// Reload `unit` when one of `files` is newer than its oldest worker process.
     pub fn reload_workers(unit: &str, files: &[&str]) -> Self {
-        Fresh { unit: unit.into(), files: files.iter().map(PathBuf::from).collect(), how: How::ReloadWorkers }
+        Fresh {
+            unit: unit.into(),
+            files: files.iter().map(PathBuf::from).collect(),
+            how: How::ReloadWorkers,
+        }
     }
 
     fn verb(&self) -> &'static str {
@@ -71,12 +87,15 @@ impl Fresh {
             How::Reload { addr, path, metric } => {
                 let t0 = Instant::now();
                 loop {
-                    let r = super::http::get(addr, path, Duration::from_secs(3)).and_then(|(code, body)| {
-                        if !(200..300).contains(&code) {
-                            return Err(format!("`http://{addr}{path}` answered HTTP {code}"));
-                        }
-                        metric_value(&body, metric).ok_or_else(|| format!("`http://{addr}{path}` has no `{metric}`"))
-                    });
+                    let r = super::http::get(addr, path, Duration::from_secs(3)).and_then(
+                        |(code, body)| {
+                            if !(200..300).contains(&code) {
+                                return Err(format!("`http://{addr}{path}` answered HTTP {code}"));
+                            }
+                            metric_value(&body, metric)
+                                .ok_or_else(|| format!("`http://{addr}{path}` has no `{metric}`"))
+                        },
+                    );
                     match r {
                         // whole seconds (haproxy's start time): a reload in the same second counts
                         Ok(t) => return Ok(Some((t, if t.fract() == 0.0 { 1.0 } else { 1e-3 }))),
@@ -121,26 +140,46 @@ fn newest_under(p: &Path, depth: usize, best: &mut Option<(PathBuf, f64)>) {
 /// `ActiveEnterTimestamp` of a unit in seconds since the epoch, to the microsecond.
 fn unit_started(unit: &str) -> Option<f64> {
     let o = Cmd::new("systemctl")
-        .args(["show", "-p", "ActiveEnterTimestamp", "--value", "--timestamp=us+utc", unit])
+        .args([
+            "show",
+            "-p",
+            "ActiveEnterTimestamp",
+            "--value",
+            "--timestamp=us+utc",
+            unit,
+        ])
         .run()
         .ok()?;
     crate::clock::parse_systemd_utc(o.stdout.trim()).filter(|s| *s > 0.0)
 }
 
-
 /// Start time (seconds since the epoch) of the newest child of the unit's main process,
 /// and the clock tick. A reload starts new workers while old ones may linger to finish
 /// their requests: the newest one says whether the reload happened.
 fn workers_started(unit: &str) -> Option<(f64, f64)> {
-    let o = Cmd::new("systemctl").args(["show", "-p", "MainPID", "--value", unit]).run().ok()?;
+    let o = Cmd::new("systemctl")
+        .args(["show", "-p", "MainPID", "--value", unit])
+        .run()
+        .ok()?;
     let pid: u32 = o.stdout.trim().parse().ok().filter(|p| *p > 0)?;
     let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
     // Boot time to the centisecond: now - uptime (`/proc/stat`'s btime is truncated to
     // the second, which would make a worker look up to 1s older than it is).
-    let uptime: f64 = std::fs::read_to_string("/proc/uptime").ok()?.split_whitespace().next()?.parse().ok()?;
-    let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
     let btime = now - uptime;
-    let tck = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as f64;
+    let tck = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
     children
         .split_whitespace()
         .filter_map(|c| {
@@ -158,7 +197,9 @@ fn workers_started(unit: &str) -> Option<(f64, f64)> {
 fn metric_value(body: &str, metric: &str) -> Option<f64> {
     body.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
         let mut it = l.split_whitespace();
-        (it.next()? == metric).then(|| it.next()?.parse::<f64>().ok()).flatten()
+        (it.next()? == metric)
+            .then(|| it.next()?.parse::<f64>().ok())
+            .flatten()
     })
 }
 
@@ -177,8 +218,15 @@ impl Resource for Fresh {
         match self.taken() {
             Ok(None) => Ok(State::InSync),
             Ok(Some((t, resolution))) if t + resolution >= changed => Ok(State::InSync),
-            Ok(Some(_)) => Ok(State::drift(format!("{}: `{}` is newer than the running settings", self.verb(), file.display()))),
-            Err(e) => Ok(State::drift(format!("{}: cannot tell what it runs ({e})", self.verb()))),
+            Ok(Some(_)) => Ok(State::drift(format!(
+                "{}: `{}` is newer than the running settings",
+                self.verb(),
+                file.display()
+            ))),
+            Err(e) => Ok(State::drift(format!(
+                "{}: cannot tell what it runs ({e})",
+                self.verb()
+            ))),
         }
     }
     fn apply(&self) -> ResResult<()> {
@@ -188,7 +236,10 @@ impl Resource for Fresh {
         };
         if let Err(e) = res {
             let journal = crate::sys::systemd::journal_tail(&self.unit, 15);
-            return Err(ResError::msg(format!("{e}\njournal of `{}`:\n{journal}", self.unit)));
+            return Err(ResError::msg(format!(
+                "{e}\njournal of `{}`:\n{journal}",
+                self.unit
+            )));
         }
         // A reload is asynchronous: wait until the daemon says it took the files.
         if !matches!(self.how, How::Restart) {
@@ -227,7 +278,6 @@ mod tests {
         let f = Fresh::restart("x.service", &[d.path().join("rules").to_str().unwrap()]);
         assert!(f.newest().is_some());
     }
-
 
     #[test]
     fn a_unit_that_is_not_running_is_left_to_the_service_step() {

@@ -37,16 +37,28 @@ impl GarageApi {
         let Ok(header) = std::fs::read_to_string(&self.header_file) else {
             return Ok((0, Value::Null));
         };
-        let auth = header.trim().strip_prefix("Authorization:").map(str::trim).unwrap_or("").to_string();
+        let auth = header
+            .trim()
+            .strip_prefix("Authorization:")
+            .map(str::trim)
+            .unwrap_or("")
+            .to_string();
         let payload = body.map(|b| serde_json::to_vec(b).unwrap_or_default());
         let mut headers = vec![("Authorization", auth.as_str())];
         if payload.is_some() {
             headers.push(("Content-Type", "application/json"));
         }
-        let Ok(r) = crate::sys::http::request(method, &format!("{}{}", self.base, path), &headers, payload.as_deref(), Duration::from_secs(20)) else {
+        let Ok(r) = crate::sys::http::request(
+            method,
+            &format!("{}{}", self.base, path),
+            &headers,
+            payload.as_deref(),
+            Duration::from_secs(20),
+        ) else {
             return Ok((0, Value::Null));
         };
-        let v = serde_json::from_str(&r.body).unwrap_or(Value::String(r.body.chars().take(300).collect()));
+        let v = serde_json::from_str(&r.body)
+            .unwrap_or(Value::String(r.body.chars().take(300).collect()));
         Ok((r.status, v))
     }
 

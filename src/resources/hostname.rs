@@ -18,13 +18,22 @@ pub struct Hostname {
 
 impl Hostname {
     pub fn new(name: &str) -> Self {
-        Hostname { name: name.into(), file: PathBuf::from("/etc/hostname"), refused: Mutex::new(None) }
+        Hostname {
+            name: name.into(),
+            file: PathBuf::from("/etc/hostname"),
+            refused: Mutex::new(None),
+        }
     }
     fn live() -> String {
-        nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()
+        nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default()
     }
     fn file_name(&self) -> String {
-        std::fs::read_to_string(&self.file).unwrap_or_default().trim().to_string()
+        std::fs::read_to_string(&self.file)
+            .unwrap_or_default()
+            .trim()
+            .to_string()
     }
     /// Why the running name cannot be changed here, if it cannot.
     fn cannot_set(&self) -> Option<String> {
@@ -68,7 +77,13 @@ impl Resource for Hostname {
     }
     fn apply(&self) -> ResResult<()> {
         if self.file_name() != self.name {
-            fs::write_atomic(&self.file, format!("{}\n", self.name).as_bytes(), 0o644, Some("root"), Some("root"))?;
+            fs::write_atomic(
+                &self.file,
+                format!("{}\n", self.name).as_bytes(),
+                0o644,
+                Some("root"),
+                Some("root"),
+            )?;
         }
         if Self::live() != self.name && self.cannot_set().is_none() {
             if let Err(e) = nix::unistd::sethostname(&self.name) {
@@ -77,7 +92,10 @@ impl Resource for Hostname {
                         *r = Some(format!("the kernel refused it ({e})"));
                     }
                 } else {
-                    return Err(ResError::msg(format!("setting hostname `{}`: {e}", self.name)));
+                    return Err(ResError::msg(format!(
+                        "setting hostname `{}`: {e}",
+                        self.name
+                    )));
                 }
             }
         }
@@ -105,9 +123,17 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("hostname");
         std::fs::write(&f, "old\n").unwrap();
-        let h = Hostname { file: f.clone(), ..Hostname::new(&Hostname::live()) };
-        let State::Drift(diffs) = h.check().unwrap() else { panic!() };
+        let h = Hostname {
+            file: f.clone(),
+            ..Hostname::new(&Hostname::live())
+        };
+        let State::Drift(diffs) = h.check().unwrap() else {
+            panic!()
+        };
         let diffs: Vec<String> = diffs.iter().map(ToString::to_string).collect();
-        assert_eq!(diffs, vec![format!("{} old -> {}", f.display(), Hostname::live())]);
+        assert_eq!(
+            diffs,
+            vec![format!("{} old -> {}", f.display(), Hostname::live())]
+        );
     }
 }

@@ -16,7 +16,13 @@ pub struct HttpCheck {
 
 impl HttpCheck {
     pub fn new(label: &str, addr: &str, path: &str, timeout: Duration) -> Self {
-        HttpCheck { label: label.into(), addr: addr.into(), path: path.into(), expect: None, timeout }
+        HttpCheck {
+            label: label.into(),
+            addr: addr.into(),
+            path: path.into(),
+            expect: None,
+            timeout,
+        }
     }
     pub fn expect(mut self, s: &str) -> Self {
         self.expect = Some(s.into());
@@ -60,7 +66,12 @@ impl Resource for HttpCheck {
     }
     fn apply(&self) -> ResResult<()> {
         super::poll(self.timeout, Duration::from_millis(500), || self.probe()).map_err(|e| {
-            ResError::msg(format!("{} did not answer at `{}` within {}s: {e}", self.label, self.url(), self.timeout.as_secs()))
+            ResError::msg(format!(
+                "{} did not answer at `{}` within {}s: {e}",
+                self.label,
+                self.url(),
+                self.timeout.as_secs()
+            ))
         })
     }
 }
@@ -105,6 +116,9 @@ mod tests {
         drop(l);
         let h = HttpCheck::new("prometheus", &a, "/-/ready", Duration::from_millis(10));
         let e = h.apply().unwrap_err().to_string();
-        assert!(e.contains("prometheus did not answer") && e.contains("/-/ready"), "{e}");
+        assert!(
+            e.contains("prometheus did not answer") && e.contains("/-/ready"),
+            "{e}"
+        );
     }
 }

@@ -16,14 +16,19 @@ pub struct Listening {
 
 impl Listening {
     pub fn new(addr: impl Into<String>, unit: &str) -> Self {
-        Listening { addr: addr.into(), unit: unit.into(), timeout: Duration::from_secs(30) }
+        Listening {
+            addr: addr.into(),
+            unit: unit.into(),
+            timeout: Duration::from_secs(30),
+        }
     }
 
     pub fn accepts(&self) -> bool {
         let Ok(mut it) = self.addr.to_socket_addrs() else {
             return false;
         };
-        it.next().is_some_and(|sa| TcpStream::connect_timeout(&sa, Duration::from_secs(2)).is_ok())
+        it.next()
+            .is_some_and(|sa| TcpStream::connect_timeout(&sa, Duration::from_secs(2)).is_ok())
     }
 }
 
@@ -46,7 +51,10 @@ impl Resource for Listening {
         if ok {
             Ok(State::InSync)
         } else {
-            Ok(State::drift(format!("nothing accepts on {}: restart {}", self.addr, self.unit)))
+            Ok(State::drift(format!(
+                "nothing accepts on {}: restart {}",
+                self.addr, self.unit
+            )))
         }
     }
     fn apply(&self) -> ResResult<()> {
@@ -87,7 +95,9 @@ mod tests {
         let r = Listening::new(l.local_addr().unwrap().to_string(), "x.service");
         assert!(r.check().unwrap().in_sync());
         drop(l);
-        let State::Drift(d) = r.check().unwrap() else { panic!() };
+        let State::Drift(d) = r.check().unwrap() else {
+            panic!()
+        };
         let d: Vec<String> = d.iter().map(ToString::to_string).collect();
         assert!(d[0].contains("restart x.service"), "{d:?}");
     }

@@ -44,8 +44,8 @@ pub mod redis;
 
 pub use absent::Absent;
 pub use apt_repo::LocalRepo;
-pub use ca::Ca;
 pub use block::BlockInFile;
+pub use ca::Ca;
 pub use dir::Dir;
 pub use dirfiles::DirFiles;
 pub use etcd_auth::EtcdAuth;
@@ -58,14 +58,14 @@ pub use http::HttpCheck;
 pub use note::Note;
 pub use only_if::OnlyIf;
 pub use package::{OptionalPackage, Package};
+pub use rule_file::RuleFile;
 pub use service::Service;
 pub use ssh_key::SshKey;
+pub use stale::StaleFiles;
 pub use symlink::Symlink;
 pub use sysctl::Sysctl;
 pub use upstream::UpstreamPackage;
 pub use user::{Group, User};
-pub use rule_file::RuleFile;
-pub use stale::StaleFiles;
 
 /// One way a resource differs from what the plan wants. `plan` prints it (its
 /// `Display` is the wording users see) and the engine decides from the variant, never
@@ -78,7 +78,11 @@ pub enum Delta {
     /// A file's content differs: a summary such as `+3 -1 lines`, none for secrets.
     Content { summary: Option<String> },
     /// A field with the value it has and the value wanted (`mode 0644 -> 0600`).
-    Field { field: String, before: String, after: String },
+    Field {
+        field: String,
+        before: String,
+        after: String,
+    },
     /// A systemd unit to enable, disable, start or stop.
     Unit { action: UnitAction },
     /// Not known before earlier steps run (`plan` of a fresh host), and why.
@@ -97,8 +101,16 @@ pub enum UnitAction {
 }
 
 impl Delta {
-    pub fn field(field: impl Into<String>, before: impl Into<String>, after: impl Into<String>) -> Delta {
-        Delta::Field { field: field.into(), before: before.into(), after: after.into() }
+    pub fn field(
+        field: impl Into<String>,
+        before: impl Into<String>,
+        after: impl Into<String>,
+    ) -> Delta {
+        Delta::Field {
+            field: field.into(),
+            before: before.into(),
+            after: after.into(),
+        }
     }
     pub fn note(text: impl Into<String>) -> Delta {
         Delta::Note { text: text.into() }
@@ -111,7 +123,11 @@ impl fmt::Display for Delta {
             Delta::Create => f.write_str("absent"),
             Delta::Content { summary: Some(s) } => write!(f, "content: {s}"),
             Delta::Content { summary: None } => f.write_str("content changed"),
-            Delta::Field { field, before, after } => write!(f, "{field} {before} -> {after}"),
+            Delta::Field {
+                field,
+                before,
+                after,
+            } => write!(f, "{field} {before} -> {after}"),
             Delta::Unit { action } => f.write_str(match action {
                 UnitAction::Enable => "enable",
                 UnitAction::Disable => "disable",
@@ -194,24 +210,34 @@ impl ResError {
 pub type ResResult<T> = Result<T, ResError>;
 
 /// How a path's mode and owner differ from the wanted ones (empty: in sync).
-pub fn mode_owner_drift(
-    path: &std::path::Path,
+pub fn mode_owner_drift(path: &std::path::Path, mode: u32, owner: &str, group: &str) -> Vec<Delta> {
+    crate::sys::fs::stat(path)
+        .map(|have| mode_owner_deltas(&have, mode, owner, group))
+        .unwrap_or_default()
+}
+
+/// How (mode, owner, group) differ from the wanted ones.
+pub fn mode_owner_deltas(
+    have: &(u32, String, String),
     mode: u32,
     owner: &str,
     group: &str,
 ) -> Vec<Delta> {
-    crate::sys::fs::stat(path).map(|have| mode_owner_deltas(&have, mode, owner, group)).unwrap_or_default()
-}
-
-/// How (mode, owner, group) differ from the wanted ones.
-pub fn mode_owner_deltas(have: &(u32, String, String), mode: u32, owner: &str, group: &str) -> Vec<Delta> {
     let (m, u, g) = have;
     let mut d = vec![];
     if *m != mode {
-        d.push(Delta::field("mode", format!("{m:04o}"), format!("{mode:04o}")));
+        d.push(Delta::field(
+            "mode",
+            format!("{m:04o}"),
+            format!("{mode:04o}"),
+        ));
     }
     if u != owner || g != group {
-        d.push(Delta::field("owner", format!("{u}:{g}"), format!("{owner}:{group}")));
+        d.push(Delta::field(
+            "owner",
+            format!("{u}:{g}"),
+            format!("{owner}:{group}"),
+        ));
     }
     d
 }

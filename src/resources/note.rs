@@ -11,7 +11,11 @@ pub struct Note {
 
 impl Note {
     pub fn skip(kind: &'static str, name: &str, reason: &str) -> Self {
-        Note { kind, name: name.into(), reason: reason.into() }
+        Note {
+            kind,
+            name: name.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -37,6 +41,9 @@ mod tests {
     #[test]
     fn note_is_always_skipped_with_its_reason() {
         let n = Note::skip("package", "tuned", "node_tune is applied by pigsty");
-        assert_eq!(n.check().unwrap(), State::Skip("node_tune is applied by pigsty".into()));
+        assert_eq!(
+            n.check().unwrap(),
+            State::Skip("node_tune is applied by pigsty".into())
+        );
     }
 }

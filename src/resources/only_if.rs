@@ -13,7 +13,11 @@ pub struct OnlyIf {
 impl OnlyIf {
     /// Run `inner` only when `path` exists; else skip with `reason`.
     pub fn exists(path: impl Into<PathBuf>, reason: &str, inner: impl Resource + 'static) -> Self {
-        OnlyIf { path: path.into(), reason: reason.into(), inner: Box::new(inner) }
+        OnlyIf {
+            path: path.into(),
+            reason: reason.into(),
+            inner: Box::new(inner),
+        }
     }
 }
 
@@ -46,13 +50,24 @@ mod tests {
 
     #[test]
     fn only_if_skips_with_reason_when_path_is_missing() {
-        let r = OnlyIf::exists("/nonexistent/grafana-server", "grafana is not installed", Exec::new("x", Cmd::new("false")));
-        assert_eq!(r.check().unwrap(), State::Skip("grafana is not installed".into()));
+        let r = OnlyIf::exists(
+            "/nonexistent/grafana-server",
+            "grafana is not installed",
+            Exec::new("x", Cmd::new("false")),
+        );
+        assert_eq!(
+            r.check().unwrap(),
+            State::Skip("grafana is not installed".into())
+        );
     }
 
     #[test]
     fn only_if_delegates_when_path_exists() {
-        let r = OnlyIf::exists("/", "never", Exec::new("x", Cmd::new("true")).unless(Cmd::new("true")));
+        let r = OnlyIf::exists(
+            "/",
+            "never",
+            Exec::new("x", Cmd::new("true")).unless(Cmd::new("true")),
+        );
         assert!(r.check().unwrap().in_sync());
         assert_eq!(r.kind(), "exec");
     }

@@ -38,13 +38,29 @@ impl HttpResponse {
 
 impl PatroniApi {
     pub fn new(addr: impl Into<String>, username: &str, password: &str) -> Self {
-        PatroniApi { addr: addr.into(), username: username.into(), password: password.into() }
+        PatroniApi {
+            addr: addr.into(),
+            username: username.into(),
+            password: password.into(),
+        }
     }
 
     /// One request; the credentials go in a header, never in a message.
-    pub fn request(&self, method: &str, path: &str, body: Option<&Value>, auth: bool) -> ResResult<HttpResponse> {
-        let err = |e: String| ResError::msg(format!("patroni api `{}` {method} {path}: {e}", self.addr));
-        let token = auth.then(|| format!("Basic {}", b64_encode(format!("{}:{}", self.username, self.password).as_bytes())));
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        auth: bool,
+    ) -> ResResult<HttpResponse> {
+        let err =
+            |e: String| ResError::msg(format!("patroni api `{}` {method} {path}: {e}", self.addr));
+        let token = auth.then(|| {
+            format!(
+                "Basic {}",
+                b64_encode(format!("{}:{}", self.username, self.password).as_bytes())
+            )
+        });
         let mut headers = vec![("Accept", "application/json")];
         if let Some(t) = &token {
             headers.push(("Authorization", t.as_str()));
@@ -53,9 +69,18 @@ impl PatroniApi {
         if payload.is_some() {
             headers.push(("Content-Type", "application/json"));
         }
-        let r = crate::sys::http::request(method, &format!("http://{}{path}", self.addr), &headers, payload.as_deref().map(str::as_bytes), Duration::from_secs(120))
-            .map_err(err)?;
-        Ok(HttpResponse { status: r.status, body: r.body })
+        let r = crate::sys::http::request(
+            method,
+            &format!("http://{}{path}", self.addr),
+            &headers,
+            payload.as_deref().map(str::as_bytes),
+            Duration::from_secs(120),
+        )
+        .map_err(err)?;
+        Ok(HttpResponse {
+            status: r.status,
+            body: r.body,
+        })
     }
 
     pub fn get(&self, path: &str) -> ResResult<HttpResponse> {
@@ -85,14 +110,22 @@ enum NotReady {
 
 impl PatroniReady {
     fn probe(&self) -> Result<(), NotReady> {
-        let h = self.api.get("/health").map_err(|e| NotReady::Node(e.to_string()))?;
+        let h = self
+            .api
+            .get("/health")
+            .map_err(|e| NotReady::Node(e.to_string()))?;
         let c = self.api.get("/cluster").ok().and_then(|c| c.json());
         let leader = c.as_ref().and_then(|j| j["members"].as_array()).map(|m| {
-            m.iter()
-                .any(|x| matches!(x["role"].as_str(), Some("leader" | "standby_leader")) && x["state"] == "running")
+            m.iter().any(|x| {
+                matches!(x["role"].as_str(), Some("leader" | "standby_leader"))
+                    && x["state"] == "running"
+            })
         });
         if h.status != 200 {
-            let state = h.json().and_then(|j| j["state"].as_str().map(str::to_string)).unwrap_or_default();
+            let state = h
+                .json()
+                .and_then(|j| j["state"].as_str().map(str::to_string))
+                .unwrap_or_default();
             if leader == Some(false) {
                 return Err(NotReady::NoLeader);
             }
@@ -125,7 +158,9 @@ impl Resource for PatroniReady {
         Ok(match self.probe() {
             Ok(()) => State::InSync,
             Err(NotReady::Node(e)) => State::drift(format!("not ready: {e}")),
-            Err(NotReady::NoLeader) => State::drift("not ready: the cluster has no running leader yet"),
+            Err(NotReady::NoLeader) => {
+                State::drift("not ready: the cluster has no running leader yet")
+            }
         })
     }
     fn apply(&self) -> ResResult<()> {
@@ -186,7 +221,13 @@ pub struct PatroniDcsConfig {
 fn scalar(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Bool(b) => if *b { "on".into() } else { "off".into() },
+        Value::Bool(b) => {
+            if *b {
+                "on".into()
+            } else {
+                "off".into()
+            }
+        }
         Value::Null => String::new(),
         other => other.to_string(),
     }
@@ -198,7 +239,9 @@ impl PatroniDcsConfig {
         let mut patch = serde_json::Map::new();
         for (k, want) in &self.top {
             let have = &cur[k];
-            if have != want && !(have.is_number() && want.is_number() && have.as_f64() == want.as_f64()) {
+            if have != want
+                && !(have.is_number() && want.is_number() && have.as_f64() == want.as_f64())
+            {
                 words.push(format!("dcs {k} {} -> {}", show(have), show(want)));
                 patch.insert(k.clone(), want.clone());
             }
@@ -207,7 +250,11 @@ impl PatroniDcsConfig {
         for (k, want) in &self.postgresql {
             let have = &cur["postgresql"][k];
             if have != want {
-                words.push(format!("dcs postgresql.{k} {} -> {}", show(have), show(want)));
+                words.push(format!(
+                    "dcs postgresql.{k} {} -> {}",
+                    show(have),
+                    show(want)
+                ));
                 pg.insert(k.clone(), want.clone());
             }
         }
@@ -230,9 +277,13 @@ impl PatroniDcsConfig {
     fn current(&self) -> ResResult<Value> {
         let r = self.api.get("/config")?;
         if r.status != 200 {
-            return Err(ResError::msg(format!("patroni `{}` GET /config answered {}", self.api.addr, r.status)));
+            return Err(ResError::msg(format!(
+                "patroni `{}` GET /config answered {}",
+                self.api.addr, r.status
+            )));
         }
-        r.json().ok_or_else(|| ResError::msg("patroni GET /config: not json"))
+        r.json()
+            .ok_or_else(|| ResError::msg("patroni GET /config: not json"))
     }
 }
 
@@ -321,7 +372,9 @@ impl Resource for PatroniPendingRestart {
         let settle = Duration::from_secs(self.loop_wait * 2 + 10);
         let mut last = String::new();
         for _ in 0..3 {
-            let r = self.api.request("POST", "/restart", Some(&serde_json::json!({})), true)?;
+            let r = self
+                .api
+                .request("POST", "/restart", Some(&serde_json::json!({})), true)?;
             last = format!("{} {}", r.status, r.body.trim());
             if r.status == 401 || r.status == 403 {
                 break;
@@ -362,8 +415,14 @@ pub fn parse_pg_conf(text: &str) -> BTreeMap<String, String> {
         }
         if let Some((k, v)) = l.split_once('=') {
             let v = v.trim();
-            let v = v.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')).unwrap_or(v);
-            m.insert(k.trim().to_string(), v.replace("''", "'").replace("\\\\", "\\"));
+            let v = v
+                .strip_prefix('\'')
+                .and_then(|x| x.strip_suffix('\''))
+                .unwrap_or(v);
+            m.insert(
+                k.trim().to_string(),
+                v.replace("''", "'").replace("\\\\", "\\"),
+            );
         }
     }
     m
@@ -390,7 +449,9 @@ pub fn same_setting(a: &str, b: &str) -> bool {
 /// A number with an optional memory or time unit, in bytes / microseconds; the
 /// second field is the unit class (0 none, 1 memory, 2 time).
 fn quantity(s: &str) -> Option<(f64, u8)> {
-    let i = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-')).unwrap_or(s.len());
+    let i = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .unwrap_or(s.len());
     let n: f64 = s[..i].parse().ok()?;
     let (mul, class) = match s[i..].trim() {
         "" => (1.0, 0),
@@ -419,7 +480,12 @@ impl PgConfApplied {
         self.want
             .iter()
             .filter(|(k, v)| have.get(*k).map(|h| !same_setting(h, v)).unwrap_or(true))
-            .map(|(k, v)| format!("{k}: {} -> {v}", have.get(k).map(String::as_str).unwrap_or("(unset)")))
+            .map(|(k, v)| {
+                format!(
+                    "{k}: {} -> {v}",
+                    have.get(k).map(String::as_str).unwrap_or("(unset)")
+                )
+            })
             .collect()
     }
 }
@@ -463,7 +529,9 @@ mod tests {
     use serde_json::json;
 
     fn serve_once(status: &str, body: &'static str) -> (String, std::thread::JoinHandle<String>) {
-        crate::sys::http::testing::serve_once(format!("HTTP/1.0 {status}\r\nContent-Type: application/json\r\n\r\n{body}"))
+        crate::sys::http::testing::serve_once(format!(
+            "HTTP/1.0 {status}\r\nContent-Type: application/json\r\n\r\n{body}"
+        ))
     }
 
     #[test]
@@ -482,9 +550,16 @@ mod tests {
     fn unsafe_request_carries_basic_auth_and_json() {
         let (addr, h) = serve_once("200 OK", "{}");
         let api = PatroniApi::new(addr, "postgres", "Pw:1");
-        api.request("PATCH", "/config", Some(&json!({"ttl": 30})), true).unwrap();
+        api.request("PATCH", "/config", Some(&json!({"ttl": 30})), true)
+            .unwrap();
         let req = h.join().unwrap();
-        assert!(req.contains(&format!("Authorization: Basic {}", b64_encode(b"postgres:Pw:1"))), "{req}");
+        assert!(
+            req.contains(&format!(
+                "Authorization: Basic {}",
+                b64_encode(b"postgres:Pw:1")
+            )),
+            "{req}"
+        );
         assert!(req.ends_with(r#"{"ttl":30}"#), "{req}");
     }
 
@@ -500,14 +575,31 @@ mod tests {
     fn dcs_diff_names_each_changed_key_and_builds_a_minimal_patch() {
         let r = PatroniDcsConfig {
             api: PatroniApi::new("127.0.0.1:1", "u", "p"),
-            top: [("ttl".to_string(), json!(30)), ("loop_wait".to_string(), json!(5))].into(),
-            parameters: [("max_connections".to_string(), "500".to_string()), ("max_wal_senders".to_string(), "50".to_string())].into(),
+            top: [
+                ("ttl".to_string(), json!(30)),
+                ("loop_wait".to_string(), json!(5)),
+            ]
+            .into(),
+            parameters: [
+                ("max_connections".to_string(), "500".to_string()),
+                ("max_wal_senders".to_string(), "50".to_string()),
+            ]
+            .into(),
             postgresql: [("use_pg_rewind".to_string(), json!(true))].into(),
         };
         let cur = json!({"ttl": 30, "loop_wait": 10, "postgresql": {"use_pg_rewind": true, "parameters": {"max_connections": 100, "max_wal_senders": "50"}}});
         let (words, patch) = r.diff(&cur);
-        assert_eq!(words, vec!["dcs loop_wait 10 -> 5".to_string(), "dcs parameter max_connections 100 -> 500".to_string()]);
-        assert_eq!(patch, json!({"loop_wait": 5, "postgresql": {"parameters": {"max_connections": "500"}}}));
+        assert_eq!(
+            words,
+            vec![
+                "dcs loop_wait 10 -> 5".to_string(),
+                "dcs parameter max_connections 100 -> 500".to_string()
+            ]
+        );
+        assert_eq!(
+            patch,
+            json!({"loop_wait": 5, "postgresql": {"parameters": {"max_connections": "500"}}})
+        );
     }
 
     #[test]
@@ -534,10 +626,20 @@ mod tests {
         std::fs::write(&p, "work_mem = '64MB'\n").unwrap();
         let r = PgConfApplied {
             path: p.display().to_string(),
-            want: [("work_mem".to_string(), "128MB".to_string()), ("port".to_string(), "5432".to_string())].into(),
+            want: [
+                ("work_mem".to_string(), "128MB".to_string()),
+                ("port".to_string(), "5432".to_string()),
+            ]
+            .into(),
             timeout: Duration::from_millis(10),
         };
-        assert_eq!(r.check().unwrap(), State::Drift(vec!["port: (unset) -> 5432".into(), "work_mem: 64MB -> 128MB".into()]));
+        assert_eq!(
+            r.check().unwrap(),
+            State::Drift(vec![
+                "port: (unset) -> 5432".into(),
+                "work_mem: 64MB -> 128MB".into()
+            ])
+        );
         assert!(r.apply().unwrap_err().to_string().contains("did not apply"));
     }
 }

@@ -115,7 +115,9 @@ impl Resource for PgbackrestStanza {
         })
     }
     fn apply(&self) -> ResResult<()> {
-        self.0.cmd(&["stanza-create"], Duration::from_secs(300)).ok()?;
+        self.0
+            .cmd(&["stanza-create"], Duration::from_secs(300))
+            .ok()?;
         self.0.cmd(&["check"], Duration::from_secs(300)).ok()?;
         Ok(())
     }
@@ -149,7 +151,9 @@ impl Resource for PgbackrestInitBackup {
         })
     }
     fn apply(&self) -> ResResult<()> {
-        self.0.cmd(&["--type=full", "backup"], Duration::from_secs(6 * 3600)).ok()?;
+        self.0
+            .cmd(&["--type=full", "backup"], Duration::from_secs(6 * 3600))
+            .ok()?;
         Ok(())
     }
 }

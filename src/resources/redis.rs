@@ -49,7 +49,10 @@ impl Reply {
     /// A flat `[k, v, k, v...]` array as a map (`CONFIG GET`, `SENTINEL MASTER`).
     pub fn pairs(&self) -> BTreeMap<String, String> {
         let v = self.items();
-        v.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0].text(), c[1].text())).collect()
+        v.chunks(2)
+            .filter(|c| c.len() == 2)
+            .map(|c| (c[0].text(), c[1].text()))
+            .collect()
     }
 }
 
@@ -71,7 +74,11 @@ impl Conn {
         let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
         let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
         let w = s.try_clone().map_err(|e| format!("{addr}: {e}"))?;
-        Ok(Conn { addr: addr.into(), r: BufReader::new(s), w })
+        Ok(Conn {
+            addr: addr.into(),
+            r: BufReader::new(s),
+            w,
+        })
     }
 
     /// Connect and authenticate with the first password of `passwords` that works (an
@@ -81,7 +88,12 @@ impl Conn {
         let mut last = String::from("no password to try");
         for pw in passwords.iter().filter(|p| !p.is_empty()) {
             match c.cmd(&["AUTH", pw])? {
-                Reply::Error(e) if e.contains("without any password configured") || e.contains("no password is set") => return Ok(c),
+                Reply::Error(e)
+                    if e.contains("without any password configured")
+                        || e.contains("no password is set") =>
+                {
+                    return Ok(c)
+                }
                 Reply::Error(e) => last = e,
                 _ => return Ok(c),
             }
@@ -104,14 +116,20 @@ impl Conn {
             b.extend_from_slice(a.as_bytes());
             b.extend_from_slice(b"\r\n");
         }
-        self.w.write_all(&b).map_err(|e| format!("{}: {e}", self.addr))?;
+        self.w
+            .write_all(&b)
+            .map_err(|e| format!("{}: {e}", self.addr))?;
         read_reply(&mut self.r).map_err(|e| format!("{}: {e}", self.addr))
     }
 
     /// A command whose error reply is an error. Only `args[0..shown]` appear in messages.
     pub fn ok(&mut self, args: &[&str], shown: usize) -> Result<Reply, String> {
         match self.cmd(args)? {
-            Reply::Error(e) => Err(format!("{}: `{}` failed: {e}", self.addr, args[..shown.min(args.len())].join(" "))),
+            Reply::Error(e) => Err(format!(
+                "{}: `{}` failed: {e}",
+                self.addr,
+                args[..shown.min(args.len())].join(" ")
+            )),
             r => Ok(r),
         }
     }
@@ -126,7 +144,10 @@ impl Conn {
 fn read_line(r: &mut impl BufRead) -> std::io::Result<String> {
     let mut l = String::new();
     if r.read_line(&mut l)? == 0 {
-        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "connection closed",
+        ));
     }
     Ok(l.trim_end_matches(['\r', '\n']).to_string())
 }
@@ -161,7 +182,10 @@ pub fn read_reply(r: &mut impl BufRead) -> std::io::Result<Reply> {
                 let mut b = Vec::new();
                 r.by_ref().take(want).read_to_end(&mut b)?;
                 if b.len() as u64 != want {
-                    return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "reply ended early"));
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "reply ended early",
+                    ));
                 }
                 b.truncate(n as usize);
                 Reply::Bulk(Some(String::from_utf8_lossy(&b).into_owned()))
@@ -310,7 +334,11 @@ impl RedisConf {
             let h = have.get(*k).cloned().unwrap_or_default();
             // Redis keeps the last occurrence.
             if w.last() != h.last() {
-                let show = |v: &Vec<Vec<String>>| v.last().map(|a| a.join(" ")).unwrap_or_else(|| "(unset)".into());
+                let show = |v: &Vec<Vec<String>>| {
+                    v.last()
+                        .map(|a| a.join(" "))
+                        .unwrap_or_else(|| "(unset)".into())
+                };
                 d.push((k.to_string(), format!("{k} {} -> {}", show(&h), show(&w))));
             }
         }
@@ -329,7 +357,9 @@ impl Resource for RedisConf {
         let Ok(cur) = std::fs::read_to_string(&self.path) else {
             return Ok(State::create());
         };
-        Ok(State::from_diffs(self.drift(&cur).into_iter().map(|(_, s)| s).collect()))
+        Ok(State::from_diffs(
+            self.drift(&cur).into_iter().map(|(_, s)| s).collect(),
+        ))
     }
     fn apply(&self) -> ResResult<()> {
         let text = match std::fs::read_to_string(&self.path) {
@@ -341,12 +371,21 @@ impl Resource for RedisConf {
                 let wanted_lines = |k: &str| -> Vec<String> {
                     self.content
                         .lines()
-                        .filter(|l| split_args(l.trim()).first().is_some_and(|d| d.eq_ignore_ascii_case(k)) && !l.trim().starts_with('#'))
+                        .filter(|l| {
+                            split_args(l.trim())
+                                .first()
+                                .is_some_and(|d| d.eq_ignore_ascii_case(k))
+                                && !l.trim().starts_with('#')
+                        })
                         .map(str::to_string)
                         .collect()
                 };
                 for l in cur.lines() {
-                    let d = if l.trim().starts_with('#') { None } else { split_args(l.trim()).first().map(|s| s.to_ascii_lowercase()) };
+                    let d = if l.trim().starts_with('#') {
+                        None
+                    } else {
+                        split_args(l.trim()).first().map(|s| s.to_ascii_lowercase())
+                    };
                     match d {
                         Some(d) if keys.contains(&d) => {
                             if !placed.contains(&d) {
@@ -363,7 +402,13 @@ impl Resource for RedisConf {
                 out.join("\n") + "\n"
             }
         };
-        crate::sys::fs::write_atomic(&self.path, text.as_bytes(), 0o600, Some("redis"), Some("redis"))?;
+        crate::sys::fs::write_atomic(
+            &self.path,
+            text.as_bytes(),
+            0o600,
+            Some("redis"),
+            Some("redis"),
+        )?;
         Ok(())
     }
 }
@@ -375,7 +420,10 @@ impl Resource for RedisConf {
 fn passwords(wanted: &str, conf: &PathBuf) -> Vec<String> {
     let mut v = vec![wanted.to_string()];
     if let Ok(t) = std::fs::read_to_string(conf) {
-        if let Some(a) = parse_conf(&t).get("requirepass").and_then(|v| v.last().cloned()) {
+        if let Some(a) = parse_conf(&t)
+            .get("requirepass")
+            .and_then(|v| v.last().cloned())
+        {
             if let Some(p) = a.first() {
                 if p != wanted {
                     v.push(p.clone());
@@ -425,8 +473,13 @@ impl Resource for RedisPing {
         }
     }
     fn apply(&self) -> ResResult<()> {
-        super::poll(self.timeout, Duration::from_millis(300), || self.ping())
-            .map_err(|e| ResError::msg(format!("redis {} does not answer after {}s: {e}", self.ins, self.timeout.as_secs())))
+        super::poll(self.timeout, Duration::from_millis(300), || self.ping()).map_err(|e| {
+            ResError::msg(format!(
+                "redis {} does not answer after {}s: {e}",
+                self.ins,
+                self.timeout.as_secs()
+            ))
+        })
     }
 }
 
@@ -483,8 +536,12 @@ impl RedisLive {
         let mut fixes = vec![];
         if let Some(mons) = &self.monitors {
             let masters = c.ok(&["SENTINEL", "MASTERS"], 2)?;
-            let have: BTreeMap<String, BTreeMap<String, String>> =
-                masters.items().iter().map(|m| m.pairs()).map(|p| (p.get("name").cloned().unwrap_or_default(), p)).collect();
+            let have: BTreeMap<String, BTreeMap<String, String>> = masters
+                .items()
+                .iter()
+                .map(|m| m.pairs())
+                .map(|p| (p.get("name").cloned().unwrap_or_default(), p))
+                .collect();
             for m in mons {
                 match have.get(&m.name) {
                     None => {
@@ -520,7 +577,10 @@ impl RedisLive {
                 if SECRET_SETTINGS.contains(&k.as_str()) {
                     words.push(format!("{k} changed"));
                 } else {
-                    words.push(format!("{k} {} -> {want}", if have.is_empty() { "\"\"" } else { &have }));
+                    words.push(format!(
+                        "{k} {} -> {want}",
+                        if have.is_empty() { "\"\"" } else { &have }
+                    ));
                 }
                 fixes.push(Fix::Set(k.clone(), want.clone()));
             }
@@ -529,12 +589,21 @@ impl RedisLive {
             let i = c.info("replication")?;
             let role = i.get("role").cloned().unwrap_or_default();
             let have = if role == "slave" {
-                Some((i.get("master_host").cloned().unwrap_or_default(), i.get("master_port").and_then(|p| p.parse().ok()).unwrap_or(0)))
+                Some((
+                    i.get("master_host").cloned().unwrap_or_default(),
+                    i.get("master_port")
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or(0),
+                ))
             } else {
                 None
             };
             if &have != want {
-                let show = |r: &Option<(String, u16)>| r.as_ref().map(|(h, p)| format!("replica of {h}:{p}")).unwrap_or_else(|| "primary".into());
+                let show = |r: &Option<(String, u16)>| {
+                    r.as_ref()
+                        .map(|(h, p)| format!("replica of {h}:{p}"))
+                        .unwrap_or_else(|| "primary".into())
+                };
                 words.push(format!("role {} -> {}", show(&have), show(want)));
                 fixes.push(Fix::Role(want.clone()));
             }
@@ -573,28 +642,44 @@ impl Resource for RedisLive {
                     rewrite = true;
                 }
                 Fix::Role(None) => {
-                    c.ok(&["REPLICAOF", "NO", "ONE"], 3).map_err(ResError::msg)?;
+                    c.ok(&["REPLICAOF", "NO", "ONE"], 3)
+                        .map_err(ResError::msg)?;
                     rewrite = true;
                 }
                 Fix::Role(Some((h, p))) => {
-                    c.ok(&["REPLICAOF", h, &p.to_string()], 3).map_err(ResError::msg)?;
+                    c.ok(&["REPLICAOF", h, &p.to_string()], 3)
+                        .map_err(ResError::msg)?;
                     rewrite = true;
                 }
                 Fix::Monitor(m) => {
-                    c.ok(&["SENTINEL", "MONITOR", &m.name, &m.host, &m.port.to_string(), &m.quorum.to_string()], 6).map_err(ResError::msg)?;
+                    c.ok(
+                        &[
+                            "SENTINEL",
+                            "MONITOR",
+                            &m.name,
+                            &m.host,
+                            &m.port.to_string(),
+                            &m.quorum.to_string(),
+                        ],
+                        6,
+                    )
+                    .map_err(ResError::msg)?;
                     if let Some(pw) = &m.password {
-                        c.ok(&["SENTINEL", "SET", &m.name, "auth-pass", pw], 4).map_err(ResError::msg)?;
+                        c.ok(&["SENTINEL", "SET", &m.name, "auth-pass", pw], 4)
+                            .map_err(ResError::msg)?;
                     }
                     for (k, v) in [
                         ("down-after-milliseconds", m.down_after_ms.to_string()),
                         ("failover-timeout", m.failover_timeout_ms.to_string()),
                         ("parallel-syncs", m.parallel_syncs.to_string()),
                     ] {
-                        c.ok(&["SENTINEL", "SET", &m.name, k, &v], 5).map_err(ResError::msg)?;
+                        c.ok(&["SENTINEL", "SET", &m.name, k, &v], 5)
+                            .map_err(ResError::msg)?;
                     }
                 }
                 Fix::SentinelSet(n, k, v) => {
-                    c.ok(&["SENTINEL", "SET", n, k, v], 5).map_err(ResError::msg)?;
+                    c.ok(&["SENTINEL", "SET", n, k, v], 5)
+                        .map_err(ResError::msg)?;
                 }
                 Fix::Remove(n) => {
                     c.ok(&["SENTINEL", "REMOVE", n], 3).map_err(ResError::msg)?;
@@ -633,12 +718,21 @@ impl RedisCluster {
     }
     fn joined(&self, addr: &str) -> Result<bool, String> {
         let i = self.cluster_info(addr)?;
-        let known: u32 = i.get("cluster_known_nodes").and_then(|v| v.parse().ok()).unwrap_or(0);
-        let slots: u32 = i.get("cluster_slots_assigned").and_then(|v| v.parse().ok()).unwrap_or(0);
+        let known: u32 = i
+            .get("cluster_known_nodes")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let slots: u32 = i
+            .get("cluster_slots_assigned")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         Ok(known > 1 || slots > 0)
     }
     fn cli(&self, args: &[&str]) -> Cmd {
-        Cmd::new("redis-cli").args(args.iter().copied()).env("REDISCLI_AUTH", self.password.clone()).timeout(Duration::from_secs(180))
+        Cmd::new("redis-cli")
+            .args(args.iter().copied())
+            .env("REDISCLI_AUTH", self.password.clone())
+            .timeout(Duration::from_secs(180))
     }
     fn wait_all(&self) -> ResResult<()> {
         for n in &self.nodes {
@@ -669,20 +763,39 @@ impl Resource for RedisCluster {
     fn name(&self) -> String {
         match &self.own {
             Some(own) => format!("{}: {} joined", self.cluster, own.join(" ")),
-            None => format!("{} ({} instances, {} replica(s) per primary)", self.cluster, self.nodes.len(), self.replicas),
+            None => format!(
+                "{} ({} instances, {} replica(s) per primary)",
+                self.cluster,
+                self.nodes.len(),
+                self.replicas
+            ),
         }
     }
     fn check(&self) -> ResResult<State> {
         let first = &self.nodes[0];
         if let Some(own) = &self.own {
             if !self.joined(first).unwrap_or(false) {
-                return Ok(State::drift(format!("join {} once {first} has created the cluster", own.join(" "))));
+                return Ok(State::drift(format!(
+                    "join {} once {first} has created the cluster",
+                    own.join(" ")
+                )));
             }
-            let missing: Vec<String> = own.iter().filter(|n| !self.joined(n).unwrap_or(true)).cloned().collect();
-            return Ok(if missing.is_empty() { State::InSync } else { State::drift(format!("add {} to the cluster", missing.join(" "))) });
+            let missing: Vec<String> = own
+                .iter()
+                .filter(|n| !self.joined(n).unwrap_or(true))
+                .cloned()
+                .collect();
+            return Ok(if missing.is_empty() {
+                State::InSync
+            } else {
+                State::drift(format!("add {} to the cluster", missing.join(" ")))
+            });
         }
         if !self.joined(first).map_err(ResError::msg)? {
-            return Ok(State::drift(format!("create the cluster over {}", self.nodes.join(" "))));
+            return Ok(State::drift(format!(
+                "create the cluster over {}",
+                self.nodes.join(" ")
+            )));
         }
         let mut missing = vec![];
         for n in &self.nodes[1..] {
@@ -695,7 +808,10 @@ impl Resource for RedisCluster {
         if missing.is_empty() {
             Ok(State::InSync)
         } else {
-            Ok(State::drift(format!("add {} to the cluster", missing.join(" "))))
+            Ok(State::drift(format!(
+                "add {} to the cluster",
+                missing.join(" ")
+            )))
         }
     }
     fn apply(&self) -> ResResult<()> {
@@ -743,7 +859,12 @@ impl Resource for RedisCluster {
                 s => Err(format!("cluster_state {}", s.unwrap_or("unknown"))),
             }
         })
-        .map_err(|e| ResError::msg(format!("redis cluster `{}` not ok after 60s: {e}", self.cluster)))
+        .map_err(|e| {
+            ResError::msg(format!(
+                "redis cluster `{}` not ok after 60s: {e}",
+                self.cluster
+            ))
+        })
     }
 }
 
@@ -753,24 +874,47 @@ mod tests {
 
     #[test]
     fn replies_parse_bulk_arrays_and_errors() {
-        let mut r = std::io::Cursor::new(b"*2\r\n$9\r\nmaxmemory\r\n$8\r\n67108864\r\n-ERR nope\r\n:5\r\n$-1\r\n".to_vec());
+        let mut r = std::io::Cursor::new(
+            b"*2\r\n$9\r\nmaxmemory\r\n$8\r\n67108864\r\n-ERR nope\r\n:5\r\n$-1\r\n".to_vec(),
+        );
         let a = read_reply(&mut r).unwrap();
-        assert_eq!(a.pairs().get("maxmemory").map(String::as_str), Some("67108864"));
+        assert_eq!(
+            a.pairs().get("maxmemory").map(String::as_str),
+            Some("67108864")
+        );
         assert_eq!(read_reply(&mut r).unwrap(), Reply::Error("ERR nope".into()));
         assert_eq!(read_reply(&mut r).unwrap(), Reply::Int(5));
         assert_eq!(read_reply(&mut r).unwrap(), Reply::Bulk(None));
         // a hostile or broken server: no panic, no huge allocation
-        for bad in ["$99999999999999\r\nab\r\n", "$5\r\nab", "*99999999999\r\n", "é\r\n", "\r\n"] {
-            assert!(read_reply(&mut std::io::BufReader::new(bad.as_bytes())).is_err(), "{bad:?}");
+        for bad in [
+            "$99999999999999\r\nab\r\n",
+            "$5\r\nab",
+            "*99999999999\r\n",
+            "é\r\n",
+            "\r\n",
+        ] {
+            assert!(
+                read_reply(&mut std::io::BufReader::new(bad.as_bytes())).is_err(),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn config_lines_split_like_redis() {
-        assert_eq!(split_args(r#"requirepass "a \"b\" c\\d""#), vec!["requirepass", r#"a "b" c\d"#]);
+        assert_eq!(
+            split_args(r#"requirepass "a \"b\" c\\d""#),
+            vec!["requirepass", r#"a "b" c\d"#]
+        );
         assert_eq!(split_args("save 1200 1"), vec!["save", "1200", "1"]);
-        assert_eq!(split_args("bind '0.0.0.0'  ::1"), vec!["bind", "0.0.0.0", "::1"]);
-        assert_eq!(split_args(&format!("x {}", quote(r#"p"w\"#))), vec!["x", r#"p"w\"#]);
+        assert_eq!(
+            split_args("bind '0.0.0.0'  ::1"),
+            vec!["bind", "0.0.0.0", "::1"]
+        );
+        assert_eq!(
+            split_args(&format!("x {}", quote(r#"p"w\"#))),
+            vec!["x", r#"p"w\"#]
+        );
     }
 
     #[test]
@@ -798,11 +942,18 @@ mod tests {
         let wanted = "bind 0.0.0.0\nport 6380\ndir /data/redis/x\nmaxmemory 64mb\n";
         // what Redis left after CONFIG REWRITE: other maxmemory, comments, generated lines
         std::fs::write(&p, "# kept\nbind 0.0.0.0\nport 6379\ndir /data/redis/x\nmaxmemory 32mb\n# Generated by CONFIG REWRITE\nreplicaof 10.0.0.1 6379\n").unwrap();
-        let c = RedisConf { path: p.clone(), content: wanted.into(), fixed: vec!["bind", "port", "dir"] };
+        let c = RedisConf {
+            path: p.clone(),
+            content: wanted.into(),
+            fixed: vec!["bind", "port", "dir"],
+        };
         assert_eq!(c.drift(&std::fs::read_to_string(&p).unwrap()).len(), 1);
         let d2 = c.drift(&std::fs::read_to_string(&p).unwrap());
         assert_eq!(d2[0].1, "port 6379 -> 6380");
         let fixed = c.drift("bind 0.0.0.0\nport 6380\ndir /data/redis/x\nmaxmemory 1gb\n");
-        assert!(fixed.is_empty(), "maxmemory is not a restart directive: {fixed:?}");
+        assert!(
+            fixed.is_empty(),
+            "maxmemory is not a restart directive: {fixed:?}"
+        );
     }
 }

@@ -12,7 +12,10 @@ pub struct RuleFile {
 
 impl RuleFile {
     pub fn new(file: File, label: &str) -> Self {
-        RuleFile { file, label: label.into() }
+        RuleFile {
+            file,
+            label: label.into(),
+        }
     }
 }
 
@@ -59,11 +62,16 @@ impl Resource for RuleFile {
                 let mut out = vec![];
                 for x in d {
                     match (&old, x) {
-                        (_, super::Delta::Create) => out.push(super::Delta::note(format!("{}: create", self.label))),
+                        (_, super::Delta::Create) => {
+                            out.push(super::Delta::note(format!("{}: create", self.label)))
+                        }
                         (Some(old), super::Delta::Content { .. }) => {
                             let words = rule_delta(&self.label, old, &new);
                             if words.is_empty() {
-                                out.push(super::Delta::note(format!("{}: comments changed", self.label)));
+                                out.push(super::Delta::note(format!(
+                                    "{}: comments changed",
+                                    self.label
+                                )));
                             } else {
                                 out.extend(words.into_iter().map(super::Delta::from));
                             }
@@ -88,10 +96,14 @@ mod tests {
     #[test]
     fn rule_delta_names_added_and_removed_rules_in_words() {
         let old = "# title [100]\nlocal   all   postgres   ident\nhost all all 10.0.0.0/8   scram-sha-256\n";
-        let new = "# title [100]\nlocal all postgres ident\nhost all dbuser_x 10.10.10.10/32 reject\n";
+        let new =
+            "# title [100]\nlocal all postgres ident\nhost all dbuser_x 10.10.10.10/32 reject\n";
         assert_eq!(
             rule_delta("hba", old, new),
-            vec!["hba: - host all all 10.0.0.0/8 scram-sha-256".to_string(), "hba: + host all dbuser_x 10.10.10.10/32 reject".to_string()]
+            vec![
+                "hba: - host all all 10.0.0.0/8 scram-sha-256".to_string(),
+                "hba: + host all dbuser_x 10.10.10.10/32 reject".to_string()
+            ]
         );
     }
 
@@ -100,10 +112,26 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (_, u, g) = crate::sys::fs::stat(std::path::Path::new("/proc/self")).unwrap();
         let p = d.path().join("hba.conf");
-        File::new(&p, "# a\nlocal all all peer\n").owner(&u, &g).apply().unwrap();
-        let r = RuleFile::new(File::new(&p, "# b\nlocal all all peer\n").owner(&u, &g), "hba");
+        File::new(&p, "# a\nlocal all all peer\n")
+            .owner(&u, &g)
+            .apply()
+            .unwrap();
+        let r = RuleFile::new(
+            File::new(&p, "# b\nlocal all all peer\n").owner(&u, &g),
+            "hba",
+        );
         assert_eq!(r.check().unwrap(), State::drift("hba: comments changed"));
-        let r = RuleFile::new(File::new(&p, "# a\nlocal all all peer\nhost all all 10.0.0.0/8 reject\n").owner(&u, &g), "hba");
-        assert_eq!(r.check().unwrap(), State::drift("hba: + host all all 10.0.0.0/8 reject"));
+        let r = RuleFile::new(
+            File::new(
+                &p,
+                "# a\nlocal all all peer\nhost all all 10.0.0.0/8 reject\n",
+            )
+            .owner(&u, &g),
+            "hba",
+        );
+        assert_eq!(
+            r.check().unwrap(),
+            State::drift("hba: + host all all 10.0.0.0/8 reject")
+        );
     }
 }

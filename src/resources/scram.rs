@@ -45,7 +45,12 @@ fn keys(password: &str, salt: &[u8], iterations: u32) -> ([u8; 32], [u8; 32]) {
 /// The verifier for `password` with the given salt.
 pub fn verifier_with_salt(password: &str, salt: &[u8], iterations: u32) -> String {
     let (stored, server) = keys(password, salt, iterations);
-    format!("SCRAM-SHA-256${iterations}:{}${}:{}", b64_encode(salt), b64_encode(&stored), b64_encode(&server))
+    format!(
+        "SCRAM-SHA-256${iterations}:{}${}:{}",
+        b64_encode(salt),
+        b64_encode(&stored),
+        b64_encode(&server)
+    )
 }
 
 /// A fresh verifier with a random 16-byte salt (what Postgres itself would make).
@@ -68,7 +73,12 @@ fn parse(s: &str) -> Option<Parsed> {
     let (iter, salt) = params.split_once(':')?;
     let (stored, server) = keys.split_once(':')?;
     let iterations: u32 = iter.parse().ok().filter(|i| *i > 0)?;
-    Some((iterations, b64_decode(salt)?, b64_decode(stored)?, b64_decode(server)?))
+    Some((
+        iterations,
+        b64_decode(salt)?,
+        b64_decode(stored)?,
+        b64_decode(server)?,
+    ))
 }
 
 /// Does the plain `password` match the stored `verifier`?
@@ -98,14 +108,20 @@ mod tests {
     #[test]
     fn hmac_matches_rfc4231_case_2() {
         let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(hex::encode(mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert_eq!(
+            hex::encode(mac),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
     }
 
     #[test]
     fn pbkdf2_matches_a_known_vector() {
         // PBKDF2-HMAC-SHA256("password", "salt", 4096, 32)
         let dk = hi(b"password", b"salt", 4096);
-        assert_eq!(hex::encode(dk), "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a");
+        assert_eq!(
+            hex::encode(dk),
+            "c5e478d59288c841aa530db6845c4c8d962893a001ce4e11a4963873aa98134a"
+        );
     }
 
     #[test]

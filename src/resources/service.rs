@@ -11,11 +11,19 @@ pub struct Service {
 impl Service {
     /// Enabled and running.
     pub fn running(unit: &str) -> Self {
-        Service { unit: unit.into(), enabled: true, active: true }
+        Service {
+            unit: unit.into(),
+            enabled: true,
+            active: true,
+        }
     }
     /// Disabled and stopped (a distro unit we replace).
     pub fn stopped(unit: &str) -> Self {
-        Service { unit: unit.into(), enabled: false, active: false }
+        Service {
+            unit: unit.into(),
+            enabled: false,
+            active: false,
+        }
     }
 }
 
@@ -33,23 +41,42 @@ impl Resource for Service {
         let mut d = vec![];
         let en = systemd::is_enabled(&self.unit);
         if en != self.enabled {
-            d.push(Delta::Unit { action: if self.enabled { UnitAction::Enable } else { UnitAction::Disable } });
+            d.push(Delta::Unit {
+                action: if self.enabled {
+                    UnitAction::Enable
+                } else {
+                    UnitAction::Disable
+                },
+            });
         }
         let ac = systemd::is_active(&self.unit);
         if ac != self.active {
-            d.push(Delta::Unit { action: if self.active { UnitAction::Start } else { UnitAction::Stop } });
+            d.push(Delta::Unit {
+                action: if self.active {
+                    UnitAction::Start
+                } else {
+                    UnitAction::Stop
+                },
+            });
         }
         Ok(State::from_diffs(d))
     }
     fn apply(&self) -> ResResult<()> {
         if self.enabled != systemd::is_enabled(&self.unit) {
-            systemd::systemctl(&[if self.enabled { "enable" } else { "disable" }, "--quiet", &self.unit])?;
+            systemd::systemctl(&[
+                if self.enabled { "enable" } else { "disable" },
+                "--quiet",
+                &self.unit,
+            ])?;
         }
         if self.active != systemd::is_active(&self.unit) {
             if self.active {
                 if let Err(e) = systemd::systemctl(&["start", &self.unit]) {
                     let journal = crate::sys::systemd::journal_tail(&self.unit, 15);
-                    return Err(super::ResError::msg(format!("{e}\njournal of `{}`:\n{journal}", self.unit)));
+                    return Err(super::ResError::msg(format!(
+                        "{e}\njournal of `{}`:\n{journal}",
+                        self.unit
+                    )));
                 }
             } else {
                 systemd::systemctl(&["stop", &self.unit])?;

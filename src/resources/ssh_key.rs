@@ -22,13 +22,26 @@ struct Paths {
 
 impl SshKey {
     pub fn new(user: &str, extra: Vec<String>) -> Self {
-        SshKey { user: user.into(), extra: extra.into_iter().map(|k| k.trim().to_string()).filter(|k| !k.is_empty()).collect() }
+        SshKey {
+            user: user.into(),
+            extra: extra
+                .into_iter()
+                .map(|k| k.trim().to_string())
+                .filter(|k| !k.is_empty())
+                .collect(),
+        }
     }
     fn paths(&self) -> Option<Paths> {
         let u = nix::unistd::User::from_name(&self.user).ok().flatten()?;
         let dir = u.dir.join(".ssh");
         let group = fs::group_name(u.gid.as_raw());
-        Some(Paths { group, key: dir.join("id_ed25519"), pubkey: dir.join("id_ed25519.pub"), auth: dir.join("authorized_keys"), dir })
+        Some(Paths {
+            group,
+            key: dir.join("id_ed25519"),
+            pubkey: dir.join("id_ed25519.pub"),
+            auth: dir.join("authorized_keys"),
+            dir,
+        })
     }
     /// Keys that must be authorized (own public key when it exists, then the extra ones).
     fn wanted(&self, p: &Paths) -> Vec<String> {
@@ -66,7 +79,11 @@ impl Resource for SshKey {
             d.push("generate ed25519 key".to_string());
         }
         let cur = std::fs::read_to_string(&p.auth).unwrap_or_default();
-        let missing = self.wanted(&p).iter().filter(|k| !cur.lines().any(|l| same_key(l, k))).count();
+        let missing = self
+            .wanted(&p)
+            .iter()
+            .filter(|k| !cur.lines().any(|l| same_key(l, k)))
+            .count();
         if missing > 0 {
             d.push(format!("authorize {missing} key(s)"));
         }
@@ -74,7 +91,11 @@ impl Resource for SshKey {
             for (path, mode) in [(&p.dir, 0o700), (&p.auth, 0o600), (&p.key, 0o600)] {
                 if let Some((m, u, _)) = fs::stat(path) {
                     if m != mode || u != self.user {
-                        d.push(format!("{} mode/owner {m:04o} {u} -> {mode:04o} {}", path.display(), self.user));
+                        d.push(format!(
+                            "{} mode/owner {m:04o} {u} -> {mode:04o} {}",
+                            path.display(),
+                            self.user
+                        ));
                     }
                 }
             }
@@ -82,19 +103,25 @@ impl Resource for SshKey {
         Ok(State::from_diffs(d))
     }
     fn apply(&self) -> ResResult<()> {
-        let p = self
-            .paths()
-            .ok_or_else(|| ResError::msg(format!("user `{}` does not exist; hint: the admin user step must run first", self.user)))?;
+        let p = self.paths().ok_or_else(|| {
+            ResError::msg(format!(
+                "user `{}` does not exist; hint: the admin user step must run first",
+                self.user
+            ))
+        })?;
         let io = |path: &PathBuf| {
             let path = path.display().to_string();
             move |source| fs::FsError::Io { path, source }
         };
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(&p.dir).map_err(io(&p.dir))?;
-        std::fs::set_permissions(&p.dir, std::fs::Permissions::from_mode(0o700)).map_err(io(&p.dir))?;
+        std::fs::set_permissions(&p.dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io(&p.dir))?;
         fs::set_owner(&p.dir, Some(&self.user), Some(&p.group))?;
         if !p.key.exists() || !p.pubkey.exists() {
-            let host = nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
+            let host = nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default();
             // A half pair (one file lost) is regenerated: ssh-keygen refuses to overwrite.
             let _ = std::fs::remove_file(&p.key);
             let _ = std::fs::remove_file(&p.pubkey);
@@ -117,8 +144,15 @@ impl Resource for SshKey {
                 text.push('\n');
             }
         }
-        fs::write_atomic(&p.auth, text.as_bytes(), 0o600, Some(&self.user), Some(&p.group))?;
-        std::fs::set_permissions(&p.key, std::fs::Permissions::from_mode(0o600)).map_err(io(&p.key))?;
+        fs::write_atomic(
+            &p.auth,
+            text.as_bytes(),
+            0o600,
+            Some(&self.user),
+            Some(&p.group),
+        )?;
+        std::fs::set_permissions(&p.key, std::fs::Permissions::from_mode(0o600))
+            .map_err(io(&p.key))?;
         fs::set_owner(&p.key, Some(&self.user), Some(&p.group))?;
         Ok(())
     }
@@ -137,6 +171,9 @@ mod tests {
     #[test]
     fn missing_user_is_drift_not_error() {
         let k = SshKey::new("no-such-user-pigsty", vec![]);
-        assert_eq!(k.check().unwrap(), State::drift("user no-such-user-pigsty absent"));
+        assert_eq!(
+            k.check().unwrap(),
+            State::drift("user no-such-user-pigsty absent")
+        );
     }
 }

@@ -12,7 +12,11 @@ pub struct Symlink {
 
 impl Symlink {
     pub fn new(path: impl Into<PathBuf>, target: impl Into<PathBuf>) -> Self {
-        Symlink { path: path.into(), target: target.into(), missing_target: None }
+        Symlink {
+            path: path.into(),
+            target: target.into(),
+            missing_target: None,
+        }
     }
     /// Fail with `msg` when the target does not exist (a time zone that is not known).
     pub fn target_must_exist(mut self, msg: impl Into<String>) -> Self {
@@ -36,12 +40,19 @@ impl Resource for Symlink {
         }
         match std::fs::read_link(&self.path) {
             Ok(t) if t == self.target => Ok(State::InSync),
-            Ok(t) => Ok(State::Drift(vec![super::Delta::field("target", t.display().to_string(), self.target.display().to_string())])),
+            Ok(t) => Ok(State::Drift(vec![super::Delta::field(
+                "target",
+                t.display().to_string(),
+                self.target.display().to_string(),
+            )])),
             Err(_) => Ok(State::create()),
         }
     }
     fn apply(&self) -> ResResult<()> {
-        let io = |source| FsError::Io { path: self.path.display().to_string(), source };
+        let io = |source| FsError::Io {
+            path: self.path.display().to_string(),
+            source,
+        };
         if let Some(p) = self.path.parent() {
             std::fs::create_dir_all(p).map_err(io)?;
         }
@@ -70,7 +81,10 @@ mod tests {
         let l = d.path().join("cur");
         Symlink::new(&l, "/a").apply().unwrap();
         let s = Symlink::new(&l, "/b");
-        assert_eq!(s.check().unwrap(), State::Drift(vec![super::super::Delta::field("target", "/a", "/b")]));
+        assert_eq!(
+            s.check().unwrap(),
+            State::Drift(vec![super::super::Delta::field("target", "/a", "/b")])
+        );
         s.apply().unwrap();
         assert!(s.check().unwrap().in_sync());
     }
@@ -78,7 +92,8 @@ mod tests {
     #[test]
     fn a_missing_target_that_must_exist_fails_the_check() {
         let d = tempfile::tempdir().unwrap();
-        let s = Symlink::new(d.path().join("l"), d.path().join("nope")).target_must_exist("no such zone");
+        let s = Symlink::new(d.path().join("l"), d.path().join("nope"))
+            .target_must_exist("no such zone");
         assert_eq!(s.check().unwrap_err().to_string(), "no such zone");
     }
 }

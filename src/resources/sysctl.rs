@@ -109,8 +109,12 @@ impl Resource for Sysctl {
         for (k, v) in &self.params {
             match self.state(k, v) {
                 KeyState::Same => {}
-                KeyState::Differs { current } => drift.push(super::Delta::field(k.clone(), current, norm(v))),
-                KeyState::ReadOnly { current } => ro.push(format!("{k} (is {current}, want {})", norm(v))),
+                KeyState::Differs { current } => {
+                    drift.push(super::Delta::field(k.clone(), current, norm(v)))
+                }
+                KeyState::ReadOnly { current } => {
+                    ro.push(format!("{k} (is {current}, want {})", norm(v)))
+                }
                 KeyState::Unknown => unknown.push(k.clone()),
             }
         }
@@ -122,12 +126,19 @@ impl Resource for Sysctl {
         }
         let mut why = vec![];
         if !ro.is_empty() {
-            why.push(format!("read-only here (a container?), not applied: {}", ro.join(", ")));
+            why.push(format!(
+                "read-only here (a container?), not applied: {}",
+                ro.join(", ")
+            ));
         }
         if !unknown.is_empty() {
             why.push(format!("unknown to this kernel: {}", unknown.join(", ")));
         }
-        Ok(State::Skip(format!("{}; {} keeps them for a host that allows them", why.join("; "), self.persisted_by)))
+        Ok(State::Skip(format!(
+            "{}; {} keeps them for a host that allows them",
+            why.join("; "),
+            self.persisted_by
+        )))
     }
     fn apply(&self) -> ResResult<()> {
         let mut failed = vec![];
@@ -185,7 +196,11 @@ mod tests {
         std::fs::create_dir_all(d.path().join("vm")).unwrap();
         std::fs::create_dir_all(d.path().join("net/ipv4")).unwrap();
         std::fs::write(d.path().join("vm/swappiness"), "60\n").unwrap();
-        std::fs::write(d.path().join("net/ipv4/ip_local_port_range"), "32768\t60999\n").unwrap();
+        std::fs::write(
+            d.path().join("net/ipv4/ip_local_port_range"),
+            "32768\t60999\n",
+        )
+        .unwrap();
         d
     }
 
@@ -197,9 +212,17 @@ mod tests {
             ("net.ipv4.ip_local_port_range".into(), "10000  65535".into()),
         ])
         .root(d.path());
-        let State::Drift(diffs) = s.check().unwrap() else { panic!() };
+        let State::Drift(diffs) = s.check().unwrap() else {
+            panic!()
+        };
         let diffs: Vec<String> = diffs.iter().map(ToString::to_string).collect();
-        assert_eq!(diffs, vec!["vm.swappiness 60 -> 10", "net.ipv4.ip_local_port_range 32768 60999 -> 10000 65535"]);
+        assert_eq!(
+            diffs,
+            vec![
+                "vm.swappiness 60 -> 10",
+                "net.ipv4.ip_local_port_range 32768 60999 -> 10000 65535"
+            ]
+        );
         s.apply().unwrap();
         assert_eq!(s.check().unwrap(), State::InSync);
     }
@@ -207,7 +230,11 @@ mod tests {
     #[test]
     fn sysctl_whitespace_in_values_is_not_drift() {
         let d = fake_proc();
-        let s = Sysctl::new(vec![("net.ipv4.ip_local_port_range".into(), "32768 60999".into())]).root(d.path());
+        let s = Sysctl::new(vec![(
+            "net.ipv4.ip_local_port_range".into(),
+            "32768 60999".into(),
+        )])
+        .root(d.path());
         assert_eq!(s.check().unwrap(), State::InSync);
     }
 
@@ -215,8 +242,13 @@ mod tests {
     fn sysctl_unknown_key_is_reported_not_failed() {
         let d = fake_proc();
         let s = Sysctl::new(vec![("kernel.no_such_key".into(), "1".into())]).root(d.path());
-        let State::Skip(why) = s.check().unwrap() else { panic!() };
-        assert!(why.contains("unknown to this kernel: kernel.no_such_key"), "{why}");
+        let State::Skip(why) = s.check().unwrap() else {
+            panic!()
+        };
+        assert!(
+            why.contains("unknown to this kernel: kernel.no_such_key"),
+            "{why}"
+        );
     }
 
     #[test]
@@ -228,7 +260,9 @@ mod tests {
         let p = d.path().join("vm/swappiness");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444)).unwrap();
         let s = Sysctl::new(vec![("vm.swappiness".into(), "10".into())]).root(d.path());
-        let State::Skip(why) = s.check().unwrap() else { panic!() };
+        let State::Skip(why) = s.check().unwrap() else {
+            panic!()
+        };
         assert!(why.contains("vm.swappiness (is 60, want 10)"), "{why}");
     }
 
@@ -236,8 +270,13 @@ mod tests {
     fn sysfs_selector_compares_the_bracketed_choice() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("enabled"), "always [madvise] never\n").unwrap();
-        let s = Sysctl::new(vec![("enabled".into(), "never".into())]).root(d.path()).label("transparent huge pages");
-        assert_eq!(s.check().unwrap().words(), vec!["enabled madvise -> never".to_string()]);
+        let s = Sysctl::new(vec![("enabled".into(), "never".into())])
+            .root(d.path())
+            .label("transparent huge pages");
+        assert_eq!(
+            s.check().unwrap().words(),
+            vec!["enabled madvise -> never".to_string()]
+        );
         std::fs::write(d.path().join("enabled"), "always madvise [never]\n").unwrap();
         assert_eq!(s.check().unwrap(), State::InSync);
         assert_eq!(s.name(), "transparent huge pages (1)");
@@ -245,7 +284,13 @@ mod tests {
 
     #[test]
     fn sysctl_conf_lists_keys_in_order() {
-        let t = sysctl_conf("a\n\nb", &[("vm.swappiness".into(), "10".into()), ("fs.nr_open".into(), "8388608".into())]);
+        let t = sysctl_conf(
+            "a\n\nb",
+            &[
+                ("vm.swappiness".into(), "10".into()),
+                ("fs.nr_open".into(), "8388608".into()),
+            ],
+        );
         assert_eq!(t, "# a\n#\n# b\nvm.swappiness = 10\nfs.nr_open = 8388608\n");
     }
 }

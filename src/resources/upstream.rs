@@ -17,7 +17,12 @@ pub struct UpstreamPackage {
 
 impl UpstreamPackage {
     pub fn new(module: &str, name: &str, origin: &str, hint: &str) -> Self {
-        UpstreamPackage { module: module.into(), name: name.into(), origin: origin.into(), hint: hint.into() }
+        UpstreamPackage {
+            module: module.into(),
+            name: name.into(),
+            origin: origin.into(),
+            hint: hint.into(),
+        }
     }
 }
 
@@ -121,7 +126,10 @@ mod tests {
     fn candidate_sources_reads_the_sources_of_the_candidate_only() {
         let (v, s) = candidate_sources(GRAFANA_LOKI).unwrap();
         assert_eq!(v, "3.4.2");
-        assert_eq!(s, vec!["500 https://apt.grafana.com stable/main amd64 Packages".to_string()]);
+        assert_eq!(
+            s,
+            vec!["500 https://apt.grafana.com stable/main amd64 Packages".to_string()]
+        );
         let (v, s) = candidate_sources(DEBIAN_LOKI).unwrap();
         assert_eq!(v, "2.4.7.4-10");
         assert!(s[0].contains("deb.debian.org"));

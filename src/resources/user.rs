@@ -43,11 +43,19 @@ pub struct User {
 
 impl User {
     pub fn new(name: &str) -> Self {
-        User { name: name.into(), home: None, shell: None, system: false, groups: vec![], comment: None }
+        User {
+            name: name.into(),
+            home: None,
+            shell: None,
+            system: false,
+            groups: vec![],
+            comment: None,
+        }
     }
     fn passwd(&self) -> Option<Vec<String>> {
         let o = Cmd::new("getent").args(["passwd", &self.name]).run().ok()?;
-        o.success().then(|| o.stdout.trim().split(':').map(str::to_string).collect())
+        o.success()
+            .then(|| o.stdout.trim().split(':').map(str::to_string).collect())
     }
     fn current_groups(&self) -> Vec<String> {
         Cmd::new("id")
@@ -72,12 +80,18 @@ impl Resource for User {
         let mut d = vec![];
         if let Some(h) = &self.home {
             if pw.get(5) != Some(h) {
-                d.push(format!("home {} -> {h}", pw.get(5).cloned().unwrap_or_default()));
+                d.push(format!(
+                    "home {} -> {h}",
+                    pw.get(5).cloned().unwrap_or_default()
+                ));
             }
         }
         if let Some(s) = &self.shell {
             if pw.get(6) != Some(s) {
-                d.push(format!("shell {} -> {s}", pw.get(6).cloned().unwrap_or_default()));
+                d.push(format!(
+                    "shell {} -> {s}",
+                    pw.get(6).cloned().unwrap_or_default()
+                ));
             }
         }
         let cur = self.current_groups();

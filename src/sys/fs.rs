@@ -7,7 +7,10 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
     #[error("`{path}`: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("unknown user `{0}`")]
     NoUser(String),
     #[error("unknown group `{0}`")]
@@ -22,14 +25,23 @@ impl From<super::walk::WalkError> for FsError {
         use super::walk::WalkError;
         match e {
             WalkError::Untrusted(m) => FsError::Refused(m),
-            WalkError::Missing(p) => FsError::Io { path: p.display().to_string(), source: std::io::ErrorKind::NotFound.into() },
-            WalkError::Io(p, source) => FsError::Io { path: p.display().to_string(), source },
+            WalkError::Missing(p) => FsError::Io {
+                path: p.display().to_string(),
+                source: std::io::ErrorKind::NotFound.into(),
+            },
+            WalkError::Io(p, source) => FsError::Io {
+                path: p.display().to_string(),
+                source,
+            },
         }
     }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> FsError + '_ {
-    move |source| FsError::Io { path: path.display().to_string(), source }
+    move |source| FsError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 pub fn uid_of(user: &str) -> Result<u32, FsError> {
@@ -121,7 +133,10 @@ pub fn set_owner(path: &Path, owner: Option<&str>, group: Option<&str>) -> Resul
     let uid = owner.map(uid_of).transpose()?.map(Uid::from_raw);
     let gid = group.map(gid_of).transpose()?.map(Gid::from_raw);
     if uid.is_some() || gid.is_some() {
-        chown(path, uid, gid).map_err(|e| FsError::Io { path: path.display().to_string(), source: e.into() })?;
+        chown(path, uid, gid).map_err(|e| FsError::Io {
+            path: path.display().to_string(),
+            source: e.into(),
+        })?;
     }
     Ok(())
 }
@@ -129,7 +144,11 @@ pub fn set_owner(path: &Path, owner: Option<&str>, group: Option<&str>) -> Resul
 /// Mode bits, owner name and group name of an existing path.
 pub fn stat(path: &Path) -> Option<(u32, String, String)> {
     let m = std::fs::symlink_metadata(path).ok()?;
-    Some((m.permissions().mode() & 0o7777, user_name(m.uid()), group_name(m.gid())))
+    Some((
+        m.permissions().mode() & 0o7777,
+        user_name(m.uid()),
+        group_name(m.gid()),
+    ))
 }
 
 /// The sha256 of a file's content (hex), `None` when it cannot be read.
@@ -148,7 +167,9 @@ pub fn runtime_dir(name: &str) -> std::path::PathBuf {
     }
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
         Some(d) => Path::new(&d).join(format!("pigsty-{name}")),
-        None => Path::new(&std::env::var_os("HOME").unwrap_or_else(|| "/".into())).join(".cache/pigsty").join(name),
+        None => Path::new(&std::env::var_os("HOME").unwrap_or_else(|| "/".into()))
+            .join(".cache/pigsty")
+            .join(name),
     }
 }
 
@@ -160,7 +181,11 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), String> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
     if let Some(parent) = dir.parent() {
         if !parent.exists() {
-            std::fs::DirBuilder::new().recursive(true).mode(0o755).create(parent).map_err(|e| format!("`{}`: {e}", parent.display()))?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o755)
+                .create(parent)
+                .map_err(|e| format!("`{}`: {e}", parent.display()))?;
         }
     }
     match std::fs::DirBuilder::new().mode(0o700).create(dir) {
@@ -171,13 +196,25 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), String> {
     let m = std::fs::symlink_metadata(dir).map_err(|e| format!("`{}`: {e}", dir.display()))?;
     let me = nix::unistd::getuid().as_raw();
     if m.file_type().is_symlink() || !m.is_dir() {
-        return Err(format!("`{}` is not a directory (a link or a file)", dir.display()));
+        return Err(format!(
+            "`{}` is not a directory (a link or a file)",
+            dir.display()
+        ));
     }
     if m.uid() != me {
-        return Err(format!("`{}` belongs to {}, not to {}", dir.display(), user_name(m.uid()), user_name(me)));
+        return Err(format!(
+            "`{}` belongs to {}, not to {}",
+            dir.display(),
+            user_name(m.uid()),
+            user_name(me)
+        ));
     }
     if m.permissions().mode() & 0o077 != 0 {
-        return Err(format!("`{}` has mode {:o}; it must be 700", dir.display(), m.permissions().mode() & 0o7777));
+        return Err(format!(
+            "`{}` has mode {:o}; it must be 700",
+            dir.display(),
+            m.permissions().mode() & 0o7777
+        ));
     }
     Ok(())
 }
@@ -203,12 +240,19 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let d = t.path().join("a/ssh");
         ensure_private_dir(&d).unwrap();
-        assert_eq!(std::fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         ensure_private_dir(&d).unwrap();
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777)).unwrap();
-        assert!(ensure_private_dir(&d).unwrap_err().contains("has mode 1777; it must be 700"));
+        assert!(ensure_private_dir(&d)
+            .unwrap_err()
+            .contains("has mode 1777; it must be 700"));
         let l = t.path().join("link");
         std::os::unix::fs::symlink(t.path().join("a"), &l).unwrap();
-        assert!(ensure_private_dir(&l).unwrap_err().contains("not a directory"));
+        assert!(ensure_private_dir(&l)
+            .unwrap_err()
+            .contains("not a directory"));
     }
 }

@@ -13,8 +13,17 @@ pub struct Response {
 
 /// One request to `url` with `headers` and an optional body; `timeout` for the whole
 /// exchange, at most 3 s (or `timeout`) to connect.
-pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>, timeout: Duration) -> Result<Response, String> {
-    let agent = ureq::AgentBuilder::new().timeout_connect(timeout.min(Duration::from_secs(3))).timeout(timeout).build();
+pub fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<Response, String> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(timeout.min(Duration::from_secs(3)))
+        .timeout(timeout)
+        .build();
     let mut r = agent.request(method, url);
     for (k, v) in headers {
         r = r.set(k, v);
@@ -29,7 +38,9 @@ pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&
         Err(ureq::Error::Transport(t)) => return Err(transport(&t)),
     };
     let status = resp.status();
-    let body = resp.into_string().map_err(|e| format!("reading the answer: {e}"))?;
+    let body = resp
+        .into_string()
+        .map_err(|e| format!("reading the answer: {e}"))?;
     Ok(Response { status, body })
 }
 
@@ -68,7 +79,11 @@ pub(crate) mod testing {
                 if let Some((head, body)) = text.split_once("\r\n\r\n") {
                     let len = head
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
                         .unwrap_or(0);
                     if body.len() >= len {
                         break;
@@ -96,17 +111,35 @@ mod tests {
     fn a_non_2xx_status_is_an_answer() {
         let (a, _) = serve_once("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope".into());
         let r = get(&a, "/health", Duration::from_secs(2)).unwrap();
-        assert_eq!(r, Response { status: 503, body: "nope".into() });
+        assert_eq!(
+            r,
+            Response {
+                status: 503,
+                body: "nope".into()
+            }
+        );
     }
 
     #[test]
     fn headers_and_body_are_sent() {
-        let (a, h) = serve_once("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".into());
-        let r = request("POST", &format!("http://{a}/switchover"), &[("Authorization", "Basic eDp5")], Some(b"{\"a\":1}"), Duration::from_secs(2)).unwrap();
+        let (a, h) = serve_once(
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".into(),
+        );
+        let r = request(
+            "POST",
+            &format!("http://{a}/switchover"),
+            &[("Authorization", "Basic eDp5")],
+            Some(b"{\"a\":1}"),
+            Duration::from_secs(2),
+        )
+        .unwrap();
         assert_eq!(r.status, 200);
         let got = h.join().unwrap();
         assert!(got.starts_with("POST /switchover HTTP/1.1\r\n"), "{got}");
-        assert!(got.contains("Authorization: Basic eDp5") && got.ends_with("{\"a\":1}"), "{got}");
+        assert!(
+            got.contains("Authorization: Basic eDp5") && got.ends_with("{\"a\":1}"),
+            "{got}"
+        );
     }
 
     #[test]

@@ -14,5 +14,7 @@ pub use cmd::{Cmd, CmdError, Output};
 
 /// FNV-1a of `s`: a small stable hash (names derived from text, not security).
 pub fn fnv1a(s: &str) -> u32 {
-    s.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ b as u32).wrapping_mul(0x0100_0193))
+    s.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ b as u32).wrapping_mul(0x0100_0193)
+    })
 }

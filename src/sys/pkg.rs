@@ -9,9 +9,16 @@ pub trait PackageManager: Send + Sync {
     fn install(&self, names: &[String]) -> Result<(), CmdError>;
     /// Candidate (installable) version of a package, if any source offers it.
     fn candidate(&self, name: &str) -> Option<String>;
+    /// The installed version of a package, if it is installed.
+    fn installed_version(&self, _name: &str) -> Option<String> {
+        None
+    }
     /// Candidate versions of several packages (those no source offers are left out).
     fn candidates(&self, names: &[String]) -> std::collections::BTreeMap<String, String> {
-        names.iter().filter_map(|n| self.candidate(n).map(|v| (n.clone(), v))).collect()
+        names
+            .iter()
+            .filter_map(|n| self.candidate(n).map(|v| (n.clone(), v)))
+            .collect()
     }
 }
 
@@ -50,7 +57,11 @@ impl PackageManager for Apt {
                 (st == "ii").then_some(name)
             })
             .collect();
-        Ok(names.iter().filter(|n| !installed.contains(n.as_str())).cloned().collect())
+        Ok(names
+            .iter()
+            .filter(|n| !installed.contains(n.as_str()))
+            .cloned()
+            .collect())
     }
 
     fn install(&self, names: &[String]) -> Result<(), CmdError> {
@@ -60,7 +71,14 @@ impl PackageManager for Apt {
                 .timeout(Duration::from_secs(1800))
         };
         let first = base()
-            .args(["install", "-y", "-q", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confold"])
+            .args([
+                "install",
+                "-y",
+                "-q",
+                "--no-install-recommends",
+                "-o",
+                "Dpkg::Options::=--force-confold",
+            ])
             .args(names.iter().cloned())
             .ok();
         match first {
@@ -69,7 +87,14 @@ impl PackageManager for Apt {
                 // Stale package lists are the usual cause: refresh once and retry.
                 base().args(["update", "-q"]).ok()?;
                 base()
-                    .args(["install", "-y", "-q", "--no-install-recommends", "-o", "Dpkg::Options::=--force-confold"])
+                    .args([
+                        "install",
+                        "-y",
+                        "-q",
+                        "--no-install-recommends",
+                        "-o",
+                        "Dpkg::Options::=--force-confold",
+                    ])
                     .args(names.iter().cloned())
                     .ok()
                     .map(|_| ())
@@ -86,9 +111,23 @@ impl PackageManager for Apt {
             .filter(|v| v != "(none)")
     }
 
+    fn installed_version(&self, name: &str) -> Option<String> {
+        let out = Cmd::new("dpkg-query")
+            .args(["-W", "-f", "${db:Status-Abbrev} ${Version}", name])
+            .run()
+            .ok()?;
+        let (status, version) = out.stdout.trim().split_once(' ')?;
+        (status.trim() == "ii").then(|| version.trim().to_string())
+    }
+
     /// One `apt-cache policy` for all of them.
     fn candidates(&self, names: &[String]) -> std::collections::BTreeMap<String, String> {
-        Cmd::new("apt-cache").arg("policy").args(names.iter().cloned()).run().map(|o| parse_policy(&o.stdout)).unwrap_or_default()
+        Cmd::new("apt-cache")
+            .arg("policy")
+            .args(names.iter().cloned())
+            .run()
+            .map(|o| parse_policy(&o.stdout))
+            .unwrap_or_default()
     }
 }
 
@@ -100,7 +139,10 @@ mod tests {
     fn policy_output_gives_each_package_its_candidate() {
         let text = "postgresql-15:\n  Installed: (none)\n  Candidate: 15.14-0+deb12u1\n  Version table:\n     15.14-0+deb12u1 500\n        500 http://deb.debian.org/debian bookworm/main amd64 Packages\npostgresql-17:\n  Installed: (none)\n  Candidate: (none)\n  Version table:\n";
         let m = parse_policy(text);
-        assert_eq!(m.get("postgresql-15").map(String::as_str), Some("15.14-0+deb12u1"));
+        assert_eq!(
+            m.get("postgresql-15").map(String::as_str),
+            Some("15.14-0+deb12u1")
+        );
         assert!(!m.contains_key("postgresql-17"), "(none) is not offered");
         assert_eq!(m.len(), 1);
     }

@@ -2,11 +2,15 @@
 use super::cmd::{Cmd, CmdError};
 
 pub fn is_active(unit: &str) -> bool {
-    Cmd::new("systemctl").args(["is-active", "--quiet", unit]).succeeds()
+    Cmd::new("systemctl")
+        .args(["is-active", "--quiet", unit])
+        .succeeds()
 }
 
 pub fn is_enabled(unit: &str) -> bool {
-    Cmd::new("systemctl").args(["is-enabled", "--quiet", unit]).succeeds()
+    Cmd::new("systemctl")
+        .args(["is-enabled", "--quiet", unit])
+        .succeeds()
 }
 
 pub fn unit_exists(unit: &str) -> bool {
@@ -18,13 +22,22 @@ pub fn unit_exists(unit: &str) -> bool {
 }
 
 pub fn systemctl(args: &[&str]) -> Result<(), CmdError> {
-    Cmd::new("systemctl").args(args.iter().copied()).ok().map(|_| ())
+    Cmd::new("systemctl")
+        .args(args.iter().copied())
+        .ok()
+        .map(|_| ())
 }
 
 /// Monotonic start timestamp of a unit's main process (0 when not running).
 pub fn active_enter_monotonic(unit: &str) -> u64 {
     Cmd::new("systemctl")
-        .args(["show", "-p", "ActiveEnterTimestampMonotonic", "--value", unit])
+        .args([
+            "show",
+            "-p",
+            "ActiveEnterTimestampMonotonic",
+            "--value",
+            unit,
+        ])
         .run()
         .ok()
         .and_then(|o| o.stdout.trim().parse().ok())
@@ -35,7 +48,15 @@ pub fn active_enter_monotonic(unit: &str) -> u64 {
 /// for error messages about a unit that failed.
 pub fn journal_tail(unit: &str, lines: u32) -> String {
     Cmd::new("journalctl")
-        .args(["-u", unit, "-n", &lines.to_string(), "--no-pager", "-o", "cat"])
+        .args([
+            "-u",
+            unit,
+            "-n",
+            &lines.to_string(),
+            "--no-pager",
+            "-o",
+            "cat",
+        ])
         .run()
         .map(|o| o.stdout)
         .unwrap_or_default()

@@ -40,7 +40,14 @@ fn last_err() -> std::io::Error {
 /// `openat(dir, name, flags)` as an owned descriptor.
 pub fn open_at(dir: RawFd, name: &OsStr, flags: i32, mode: u32) -> std::io::Result<OwnedFd> {
     let n = cstr(name);
-    let fd = unsafe { libc::openat(dir, n.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) };
+    let fd = unsafe {
+        libc::openat(
+            dir,
+            n.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    };
     if fd < 0 {
         return Err(last_err());
     }
@@ -94,7 +101,14 @@ pub fn open_dir(path: &Path, create: bool) -> Result<OwnedFd, WalkError> {
     if !path.is_absolute() {
         return Err(io(path, std::io::Error::other("not an absolute path")));
     }
-    let root = || open_at(libc::AT_FDCWD, OsStr::new("/"), libc::O_DIRECTORY | libc::O_RDONLY, 0);
+    let root = || {
+        open_at(
+            libc::AT_FDCWD,
+            OsStr::new("/"),
+            libc::O_DIRECTORY | libc::O_RDONLY,
+            0,
+        )
+    };
     let mut fd = root().map_err(|e| io(Path::new("/"), e))?;
     // `at`: where we are, for messages (links followed are resolved in it)
     let mut at = PathBuf::from("/");
@@ -102,12 +116,23 @@ pub fn open_dir(path: &Path, create: bool) -> Result<OwnedFd, WalkError> {
     let mut hops = 0;
     while let Some(name) = queue.pop_front() {
         if name == ".." {
-            fd = open_at(fd.as_raw_fd(), &name, libc::O_DIRECTORY | libc::O_RDONLY | libc::O_NOFOLLOW, 0).map_err(|e| io(&at, e))?;
+            fd = open_at(
+                fd.as_raw_fd(),
+                &name,
+                libc::O_DIRECTORY | libc::O_RDONLY | libc::O_NOFOLLOW,
+                0,
+            )
+            .map_err(|e| io(&at, e))?;
             at.pop();
             continue;
         }
         let here = at.join(&name);
-        match open_at(fd.as_raw_fd(), &name, libc::O_DIRECTORY | libc::O_RDONLY | libc::O_NOFOLLOW, 0) {
+        match open_at(
+            fd.as_raw_fd(),
+            &name,
+            libc::O_DIRECTORY | libc::O_RDONLY | libc::O_NOFOLLOW,
+            0,
+        ) {
             Ok(next) => {
                 fd = next;
                 at = here;
@@ -151,7 +176,13 @@ pub fn open_dir(path: &Path, create: bool) -> Result<OwnedFd, WalkError> {
                     fd = root().map_err(|e| io(Path::new("/"), e))?;
                     at = PathBuf::from("/");
                 }
-                for c in target.components().filter_map(part).collect::<Vec<_>>().into_iter().rev() {
+                for c in target
+                    .components()
+                    .filter_map(part)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                {
                     queue.push_front(c);
                 }
             }
@@ -179,10 +210,19 @@ pub fn open_parent(path: &Path, create: bool) -> Result<(OwnedFd, OsString), Wal
 }
 
 /// Set owner (when given) then mode on an open descriptor.
-pub fn fchown_fchmod(fd: RawFd, uid: Option<u32>, gid: Option<u32>, mode: u32) -> std::io::Result<()> {
+pub fn fchown_fchmod(
+    fd: RawFd,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    mode: u32,
+) -> std::io::Result<()> {
     if uid.is_some() || gid.is_some() {
-        let u = uid.map(|u| u as libc::uid_t).unwrap_or(u32::MAX as libc::uid_t);
-        let g = gid.map(|g| g as libc::gid_t).unwrap_or(u32::MAX as libc::gid_t);
+        let u = uid
+            .map(|u| u as libc::uid_t)
+            .unwrap_or(u32::MAX as libc::uid_t);
+        let g = gid
+            .map(|g| g as libc::gid_t)
+            .unwrap_or(u32::MAX as libc::gid_t);
         if unsafe { libc::fchown(fd, u, g) } < 0 {
             return Err(last_err());
         }
@@ -214,7 +254,11 @@ pub fn unlink_in(dir: RawFd, name: &OsStr) -> std::io::Result<()> {
 /// Mode bits (with the setuid/setgid/sticky bits), owner and group names of an open file.
 pub fn mode_owner(fd: RawFd) -> std::io::Result<(u32, String, String)> {
     let st = fstat(fd)?;
-    Ok((st.st_mode & 0o7777, super::fs::user_name(st.st_uid), super::fs::group_name(st.st_gid)))
+    Ok((
+        st.st_mode & 0o7777,
+        super::fs::user_name(st.st_uid),
+        super::fs::group_name(st.st_gid),
+    ))
 }
 
 #[cfg(test)]
@@ -226,10 +270,17 @@ mod tests {
     fn plain_directories_open_and_missing_ones_are_made_on_request() {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("a/b/c");
-        assert!(matches!(open_dir(&p, false), Err(WalkError::Missing(m)) if m == t.path().join("a")));
+        assert!(
+            matches!(open_dir(&p, false), Err(WalkError::Missing(m)) if m == t.path().join("a"))
+        );
         let fd = open_dir(&p, true).unwrap();
         assert!(p.is_dir());
-        assert_eq!(fstat(fd.as_raw_fd()).unwrap().st_ino, std::fs::metadata(&p).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap());
+        assert_eq!(
+            fstat(fd.as_raw_fd()).unwrap().st_ino,
+            std::fs::metadata(&p)
+                .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+                .unwrap()
+        );
     }
 
     #[test]
@@ -241,8 +292,17 @@ mod tests {
         std::fs::create_dir(&shared).unwrap();
         std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
         symlink(&target, shared.join("bin")).unwrap();
-        let e = open_dir(&shared.join("bin/x"), true).unwrap_err().to_string();
-        assert!(e.contains(&format!("`{}/bin` is a symbolic link to `{}`", shared.display(), target.display())), "{e}");
+        let e = open_dir(&shared.join("bin/x"), true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!(
+                "`{}/bin` is a symbolic link to `{}`",
+                shared.display(),
+                target.display()
+            )),
+            "{e}"
+        );
         assert!(e.contains("on the way to"), "{e}");
         assert!(!target.join("x").exists(), "nothing made through the link");
         // the same link in a directory only its owner writes: trusted when that owner

@@ -177,7 +177,12 @@ pub(super) fn identity(host: &mut Host) -> Identity {
     // A cluster name makes a member only with the module's identity beside it, or when
     // written in a group or on the host: Pigsty's `full.yml` sets `minio_cluster: minio`
     // in all.vars, and that does not make every host a MinIO node.
-    let scoped = |k: &str| matches!(host.sources.get(k), Some(Source::Group(_) | Source::Host(_)));
+    let scoped = |k: &str| {
+        matches!(
+            host.sources.get(k),
+            Some(Source::Group(_) | Source::Host(_))
+        )
+    };
     if !scoped("pg_cluster") && id.pg_seq.is_none() && id.pg_role.is_none() {
         id.pg_cluster = None;
     }

@@ -68,7 +68,8 @@ pub(in crate::inventory) fn show(v: &Value, secret: bool) -> String {
     format!("`{text}` ({kind})")
 }
 
-pub(super) const HINT_PASSWORD: &str = "replace it with a fresh secret; `pigsty configure` generates them";
+pub(super) const HINT_PASSWORD: &str =
+    "replace it with a fresh secret; `pigsty configure` generates them";
 
 /// Warn about credentials equal to a password published by Pigsty.
 pub(super) fn default_passwords(

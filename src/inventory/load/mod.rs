@@ -13,17 +13,16 @@ use serde_yaml::Value as Yaml;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-mod yaml;
-mod extra;
-mod check;
 mod assemble;
-use yaml::*;
-use extra::*;
-use check::*;
+mod check;
+mod extra;
+mod yaml;
 use assemble::*;
-pub(super) use yaml::to_json;
 pub(super) use check::show;
-
+use check::*;
+use extra::*;
+pub(super) use yaml::to_json;
+use yaml::*;
 
 /// A group as written, before membership is closed over nesting.
 #[derive(Debug, Default)]
@@ -223,7 +222,12 @@ pub(super) fn build(
     let mut diags = cx.diags;
     diags.extend(validate::validate(&inv, opts));
     // refusals are not load errors (real Pigsty files set them): see `unsupported`
-    diags.extend(super::unsupported::findings(&inv).into_iter().filter(|f| !f.refuse).map(|f| f.diag));
+    diags.extend(
+        super::unsupported::findings(&inv)
+            .into_iter()
+            .filter(|f| !f.refuse)
+            .map(|f| f.diag),
+    );
     let (errors, warnings): (Vec<Diag>, Vec<Diag>) = diags.into_iter().partition(Diag::is_error);
     if !errors.is_empty() {
         return Err(InventoryError::Invalid(
@@ -243,7 +247,6 @@ fn entry_path(raw: &Raw, group: &str, addr: &str) -> Vec<String> {
     path.push(addr.into());
     path
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -498,8 +501,14 @@ all:
         let m = |a: &str| inv.host(a).expect("host").modules();
         assert!(m("10.0.0.1").contains(&Module::Minio));
         assert_eq!(m("10.0.0.2"), [Module::Node].into_iter().collect());
-        assert!(m("10.0.0.3").contains(&Module::Pgsql), "pg_seq with the all.vars name makes a member");
-        assert_eq!(inv.host("10.0.0.3").unwrap().id.pg_instance.as_deref(), Some("p-1"));
+        assert!(
+            m("10.0.0.3").contains(&Module::Pgsql),
+            "pg_seq with the all.vars name makes a member"
+        );
+        assert_eq!(
+            inv.host("10.0.0.3").unwrap().id.pg_instance.as_deref(),
+            Some("p-1")
+        );
     }
 
     #[test]
@@ -616,4 +625,3 @@ all:
         assert!(err.to_string().contains("empty"), "{err}");
     }
 }
-

@@ -157,7 +157,13 @@ pub(super) fn walk_all(cx: &mut Cx, raw: &mut Raw, v: &Yaml) {
     }
 }
 
-pub(super) fn walk_children(cx: &mut Cx, raw: &mut Raw, v: &Yaml, parent: Vec<String>, depth: usize) {
+pub(super) fn walk_children(
+    cx: &mut Cx,
+    raw: &mut Raw,
+    v: &Yaml,
+    parent: Vec<String>,
+    depth: usize,
+) {
     let m = match v {
         Yaml::Mapping(m) => m,
         Yaml::Null => return,
@@ -191,7 +197,14 @@ pub(super) fn walk_children(cx: &mut Cx, raw: &mut Raw, v: &Yaml, parent: Vec<St
     }
 }
 
-pub(super) fn walk_group(cx: &mut Cx, raw: &mut Raw, name: &str, v: &Yaml, path: Vec<String>, depth: usize) {
+pub(super) fn walk_group(
+    cx: &mut Cx,
+    raw: &mut Raw,
+    name: &str,
+    v: &Yaml,
+    path: Vec<String>,
+    depth: usize,
+) {
     if name == "all" {
         cx.error(
             &Place::Inv(path),
@@ -299,7 +312,12 @@ pub(super) fn walk_hosts(cx: &mut Cx, raw: &mut Raw, group: &str, v: &Yaml, gpat
     }
 }
 
-pub(super) fn vars_of(cx: &mut Cx, v: &Yaml, path: &[String], host: Option<&str>) -> Map<String, Value> {
+pub(super) fn vars_of(
+    cx: &mut Cx,
+    v: &Yaml,
+    path: &[String],
+    host: Option<&str>,
+) -> Map<String, Value> {
     match v {
         Yaml::Null => Map::new(),
         Yaml::Mapping(_) => match to_json(v) {

@@ -14,13 +14,33 @@ pub(super) fn connections(inv: &Inventory, out: &mut Vec<Diag>) {
                     Some("set `ansible_become: true` and give the user password-less sudo, or log in as root")));
             }
         }
-        if let Some(b) = h.str("ansible_become_user").filter(|b| !b.is_empty() && *b != "root") {
-            out.push(at(inv, Severity::Error, h, "ansible_become_user", &[],
-                format!("pigsty becomes root, not `{b}`"), Some("remove `ansible_become_user` or set it to root")));
+        if let Some(b) = h
+            .str("ansible_become_user")
+            .filter(|b| !b.is_empty() && *b != "root")
+        {
+            out.push(at(
+                inv,
+                Severity::Error,
+                h,
+                "ansible_become_user",
+                &[],
+                format!("pigsty becomes root, not `{b}`"),
+                Some("remove `ansible_become_user` or set it to root"),
+            ));
         }
-        if let Some(c) = h.str("ansible_connection").filter(|c| !c.is_empty() && *c != "ssh") {
-            out.push(at(inv, Severity::Error, h, "ansible_connection", &[],
-                format!("pigsty reaches nodes over ssh (the local node directly), not `{c}`"), Some("remove `ansible_connection`")));
+        if let Some(c) = h
+            .str("ansible_connection")
+            .filter(|c| !c.is_empty() && *c != "ssh")
+        {
+            out.push(at(
+                inv,
+                Severity::Error,
+                h,
+                "ansible_connection",
+                &[],
+                format!("pigsty reaches nodes over ssh (the local node directly), not `{c}`"),
+                Some("remove `ansible_connection`"),
+            ));
         }
     }
 }

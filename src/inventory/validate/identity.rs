@@ -109,7 +109,11 @@ pub(super) fn identities(inv: &Inventory, out: &mut Vec<Diag>) {
                 "number minio nodes `minio_seq: 1`, `2`, ...".into(),
             );
         }
-        if h.id.redis_cluster.is_some() || ["redis_node", "redis_instances"].iter().any(|k| present(h, k)) {
+        if h.id.redis_cluster.is_some()
+            || ["redis_node", "redis_instances"]
+                .iter()
+                .any(|k| present(h, k))
+        {
             let g = group_of(&["redis_cluster", "redis_node"]);
             missing(
                 "redis_cluster",
@@ -165,7 +169,10 @@ pub(super) fn cluster_conflicts(inv: &Inventory, out: &mut Vec<Diag>) {
                         path.push("vars".into());
                         path.push(key.into());
                         let p: Vec<&str> = path.iter().map(String::as_str).collect();
-                        (inv.file(), crate::inventory::locate::line_of(&inv.source, &p))
+                        (
+                            inv.file(),
+                            crate::inventory::locate::line_of(&inv.source, &p),
+                        )
                     };
                     out.push(Diag {
                         severity: Severity::Error,

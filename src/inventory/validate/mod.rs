@@ -2,24 +2,24 @@
 //! numbers, primaries, etcd size, port clashes; and the credential check. One file per
 //! concern: `identity.rs`, `clusters.rs`, `ports.rs`, `redis.rs`, `secrets.rs`; the
 //! helpers that place a diagnostic at its file and line are here.
-use crate::inventory::schema::Schema;
 use super::{Diag, Host, Inventory, LoadOptions, Module, PgRole, Severity, Source};
+use crate::inventory::schema::Schema;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, ToSocketAddrs};
 
-mod identity;
 mod clusters;
-mod ports;
+mod connection;
+mod identity;
 mod names;
+mod ports;
 mod redis;
 mod secrets;
-mod connection;
+use clusters::*;
 use connection::*;
 use identity::*;
-use clusters::*;
-use ports::*;
 use names::*;
+use ports::*;
 use redis::*;
 pub(super) use secrets::check_secrets;
 
@@ -97,14 +97,12 @@ fn present(h: &Host, key: &str) -> bool {
     h.vars.get(key).is_some_and(|v| !v.is_null())
 }
 
-
 fn show(v: &Value) -> String {
     match v {
         Value::String(s) => format!("`{s}`"),
         other => format!("`{other}`"),
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -144,7 +142,13 @@ all:
             Some("`pigsty.yml:9`: host `10.10.10.11`, key `pg_cluster`: cluster name `pg test` has a space where only letters, digits, `_`, `-` and `.`, starting with a letter or digit, at most 63 are allowed")
         );
         let all = err(text);
-        assert_eq!(all.iter().filter(|d| d.message.contains("cluster name")).count(), 1, "once, not per host: {all:#?}");
+        assert_eq!(
+            all.iter()
+                .filter(|d| d.message.contains("cluster name"))
+                .count(),
+            1,
+            "once, not per host: {all:#?}"
+        );
         assert_eq!(one(text, "user name `Postgres`").line, Some(9));
         assert_eq!(one(text, "CA common name").line, Some(3));
     }
@@ -536,4 +540,3 @@ all:
         assert!(!keys.contains(&"minio_secret_key".to_string()), "{keys:?}");
     }
 }
-

@@ -20,7 +20,9 @@ pub(super) fn names(inv: &Inventory, out: &mut Vec<Diag>) {
     let mut seen: BTreeSet<(String, String, Option<usize>)> = BTreeSet::new();
     for h in &inv.hosts {
         for &(key, kind, what) in KEYS {
-            let Some(v) = h.vars.get(key).and_then(Value::as_str) else { continue };
+            let Some(v) = h.vars.get(key).and_then(Value::as_str) else {
+                continue;
+            };
             let Err(why) = check(kind, v) else { continue };
             let d = error(inv, h, key, format!("{what} `{v}` {why}"), None);
             // set once in `all.vars` it would be reported for every host, and

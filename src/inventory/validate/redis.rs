@@ -15,7 +15,9 @@ pub(super) fn redis_clusters(inv: &Inventory, out: &mut Vec<Diag>) {
     for c in inv.redis_clusters() {
         let members = inv.redis_members(c);
         let mode = |h: &Host| h.var_str("redis_mode").to_string();
-        let Some(first) = members.first() else { continue };
+        let Some(first) = members.first() else {
+            continue;
+        };
         let m0 = mode(first);
         for h in &members {
             if mode(h) != m0 {
@@ -23,28 +25,58 @@ pub(super) fn redis_clusters(inv: &Inventory, out: &mut Vec<Diag>) {
                     inv,
                     h,
                     "redis_mode",
-                    format!("redis cluster `{c}` mixes `redis_mode` {} and {m0} (on `{}`)", mode(h), first.addr),
+                    format!(
+                        "redis cluster `{c}` mixes `redis_mode` {} and {m0} (on `{}`)",
+                        mode(h),
+                        first.addr
+                    ),
                     Some("set `redis_mode` once, in the cluster's group vars"),
                 ));
             }
-            let Some(inst) = h.dict("redis_instances") else { continue };
+            let Some(inst) = h.dict("redis_instances") else {
+                continue;
+            };
             for (port, def) in inst {
-                let Some(r) = def.get("replica_of").filter(|v| !v.is_null()) else { continue };
+                let Some(r) = def.get("replica_of").filter(|v| !v.is_null()) else {
+                    continue;
+                };
                 let sub = [port.as_str(), "replica_of"];
-                let bad = |msg: String, hint: &str| at(inv, Severity::Error, h, "redis_instances", &sub, msg, Some(hint));
+                let bad = |msg: String, hint: &str| {
+                    at(
+                        inv,
+                        Severity::Error,
+                        h,
+                        "redis_instances",
+                        &sub,
+                        msg,
+                        Some(hint),
+                    )
+                };
                 if m0 != "standalone" {
                     out.push(bad(
-                        format!("`replica_of` is for `redis_mode: standalone`; cluster `{c}` is `{m0}`"),
-                        if m0 == "cluster" { "a native cluster assigns replicas itself (`redis_cluster_replicas`)" } else { "sentinels do not replicate" },
+                        format!(
+                            "`replica_of` is for `redis_mode: standalone`; cluster `{c}` is `{m0}`"
+                        ),
+                        if m0 == "cluster" {
+                            "a native cluster assigns replicas itself (`redis_cluster_replicas`)"
+                        } else {
+                            "sentinels do not replicate"
+                        },
                     ));
                     continue;
                 }
                 let Some((rh, rp)) = r.as_str().and_then(parse_replica_of) else {
-                    out.push(bad(format!("`{}` is not `<ip> <port>`", show(r)), "write it as `replica_of: '10.10.10.10 6379'`"));
+                    out.push(bad(
+                        format!("`{}` is not `<ip> <port>`", show(r)),
+                        "write it as `replica_of: '10.10.10.10 6379'`",
+                    ));
                     continue;
                 };
                 if rh == h.addr && port == &rp.to_string() {
-                    out.push(bad(format!("instance `{rh} {rp}` is a replica of itself"), "point `replica_of` at its primary"));
+                    out.push(bad(
+                        format!("instance `{rh} {rp}` is a replica of itself"),
+                        "point `replica_of` at its primary",
+                    ));
                 } else if !defined.contains(&(rh.as_str(), rp)) {
                     out.push(bad(
                         format!("`replica_of` points at `{rh} {rp}`, which is not a redis instance defined in the inventory"),
@@ -71,7 +103,12 @@ pub(super) fn redis_clusters(inv: &Inventory, out: &mut Vec<Diag>) {
         }
         if m0 == "sentinel" {
             for h in &members {
-                for (i, m) in h.list("redis_sentinel_monitor").into_iter().flatten().enumerate() {
+                for (i, m) in h
+                    .list("redis_sentinel_monitor")
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
                     let idx = format!("[{i}]");
                     for k in ["name", "host", "port"] {
                         if m.get(k).is_none_or(|v| v.is_null()) {

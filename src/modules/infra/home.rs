@@ -21,7 +21,11 @@ struct Link {
 }
 
 fn link(name: &str, url: String, desc: &str) -> Link {
-    Link { name: name.into(), url, desc: desc.into() }
+    Link {
+        name: name.into(),
+        url,
+        desc: desc.into(),
+    }
 }
 
 #[derive(Serialize)]
@@ -83,11 +87,20 @@ struct Portal {
 }
 
 /// Pigsty's default services (`pg_default_services`): haproxy port on every member.
-const DEFAULT_SERVICES: &[(&str, u16)] = &[("primary", 5433), ("replica", 5434), ("default", 5436), ("offline", 5438)];
+const DEFAULT_SERVICES: &[(&str, u16)] = &[
+    ("primary", 5433),
+    ("replica", 5434),
+    ("default", 5436),
+    ("offline", 5438),
+];
 
 fn names(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.get("name").and_then(Value::as_str).map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.get("name").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -105,7 +118,12 @@ fn services(v: &Map<String, Value>) -> Vec<(String, u16)> {
                 .collect(),
         )
     };
-    out.extend(from("pg_default_services").unwrap_or_else(|| DEFAULT_SERVICES.iter().map(|(n, p)| (n.to_string(), *p)).collect()));
+    out.extend(from("pg_default_services").unwrap_or_else(|| {
+        DEFAULT_SERVICES
+            .iter()
+            .map(|(n, p)| (n.to_string(), *p))
+            .collect()
+    }));
     out.extend(from("pg_services").unwrap_or_default());
     out
 }
@@ -120,31 +138,66 @@ fn role(h: &Host) -> &'static str {
 }
 
 fn infra_links(h: &Host) -> Vec<Link> {
-    let p = P { host: &h.addr, v: &h.vars };
+    let p = P {
+        host: &h.addr,
+        v: &h.vars,
+    };
     let ip = &h.addr;
     let on = |k: &str| p.bool(k).unwrap_or(false);
     let mut l = vec![];
     if on("nginx_enabled") && p.str("nginx_sslmode").is_ok_and(|m| m != "disable") {
         let port = p.var_port("nginx_ssl_port");
-        l.push(link("CA certificate", format!("https://{ip}:{port}/ca.crt"), "the INFRA CA: trust it to verify pigsty's TLS (Postgres, nginx)"));
+        l.push(link(
+            "CA certificate",
+            format!("https://{ip}:{port}/ca.crt"),
+            "the INFRA CA: trust it to verify pigsty's TLS (Postgres, nginx)",
+        ));
     }
     if on("prometheus_enabled") {
         let port = p.var_port("prometheus_port");
-        l.push(link("Prometheus", format!("http://{ip}:{port}/"), "metrics query and graphs"));
-        l.push(link("Targets", format!("http://{ip}:{port}/targets"), "scrape targets and their health"));
-        l.push(link("Alerts", format!("http://{ip}:{port}/alerts"), "alert rules and what fires"));
+        l.push(link(
+            "Prometheus",
+            format!("http://{ip}:{port}/"),
+            "metrics query and graphs",
+        ));
+        l.push(link(
+            "Targets",
+            format!("http://{ip}:{port}/targets"),
+            "scrape targets and their health",
+        ));
+        l.push(link(
+            "Alerts",
+            format!("http://{ip}:{port}/alerts"),
+            "alert rules and what fires",
+        ));
     }
     if on("alertmanager_enabled") {
-        l.push(link("Alertmanager", format!("http://{ip}:{}/", p.var_port("alertmanager_port")), "alerts, grouping and silences"));
+        l.push(link(
+            "Alertmanager",
+            format!("http://{ip}:{}/", p.var_port("alertmanager_port")),
+            "alerts, grouping and silences",
+        ));
     }
     if on("pushgateway_enabled") {
-        l.push(link("Pushgateway", format!("http://{ip}:{}/", p.var_port("pushgateway_port")), "metrics pushed by batch jobs"));
+        l.push(link(
+            "Pushgateway",
+            format!("http://{ip}:{}/", p.var_port("pushgateway_port")),
+            "metrics pushed by batch jobs",
+        ));
     }
     if on("blackbox_enabled") {
-        l.push(link("Blackbox", format!("http://{ip}:{}/", p.var_port("blackbox_port")), "ICMP, TCP and HTTP probes"));
+        l.push(link(
+            "Blackbox",
+            format!("http://{ip}:{}/", p.var_port("blackbox_port")),
+            "ICMP, TCP and HTTP probes",
+        ));
     }
     if on("nginx_enabled") && on("nginx_exporter_enabled") {
-        l.push(link("Nginx metrics", format!("http://{ip}:{}/metrics", p.var_port("nginx_exporter_port")), "nginx exporter"));
+        l.push(link(
+            "Nginx metrics",
+            format!("http://{ip}:{}/metrics", p.var_port("nginx_exporter_port")),
+            "nginx exporter",
+        ));
     }
     if on("grafana_enabled") {
         l.push(link(
@@ -157,7 +210,11 @@ fn infra_links(h: &Host) -> Vec<Link> {
 }
 
 fn check_word(host: &str, key: &str, s: &str, extra: &[char]) -> Result<()> {
-    if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c) || extra.contains(&c)) {
+    if s.is_empty()
+        || !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c) || extra.contains(&c))
+    {
         bail!("host `{host}`: `{key}` has `{s}`, which cannot go into the nginx config\nhint: use a plain domain name, `host:port` or an absolute path");
     }
     Ok(())
@@ -166,11 +223,15 @@ fn check_word(host: &str, key: &str, s: &str, extra: &[char]) -> Result<()> {
 /// `infra_portal` entries, `${admin_ip}` expanded and checked for nginx.
 fn portal(host: &Host) -> Result<Vec<Portal>> {
     let mut out = vec![];
-    let Some(m) = host.dict("infra_portal") else { return Ok(out) };
+    let Some(m) = host.dict("infra_portal") else {
+        return Ok(out);
+    };
     for (name, e) in m {
         let key = format!("infra_portal.{name}");
         let get = |k: &str| e.get(k).and_then(Value::as_str).map(|s| host.expand(s));
-        let Some(domain) = get("domain") else { continue };
+        let Some(domain) = get("domain") else {
+            continue;
+        };
         check_word(&host.addr, &format!("{key}.domain"), &domain, &[])?;
         let endpoint = get("endpoint");
         if let Some(ep) = &endpoint {
@@ -181,7 +242,13 @@ fn portal(host: &Host) -> Result<Vec<Portal>> {
             check_word(&host.addr, &format!("{key}.path"), pa, &['/'])?;
         }
         let websocket = e.get("websocket").and_then(Value::as_bool).unwrap_or(false);
-        out.push(Portal { name: name.clone(), domain, endpoint, path, websocket });
+        out.push(Portal {
+            name: name.clone(),
+            domain,
+            endpoint,
+            path,
+            websocket,
+        });
     }
     Ok(out)
 }
@@ -203,12 +270,21 @@ pub fn cert(host: &Host) -> Result<(String, Vec<String>)> {
 /// on HTTP and (`nginx_sslmode` enable) HTTPS, or (enforce) HTTPS with HTTP
 /// redirected, except the local package repository and the exporter's status page.
 pub fn nginx_conf(host: &Host, v: &Map<String, Value>) -> Result<String> {
-    let p = P { host: &host.addr, v };
+    let p = P {
+        host: &host.addr,
+        v,
+    };
     let www = p.str("nginx_home")?;
     check_word(&host.addr, "nginx_home", &www, &['/'])?;
     let portals = portal(host)?;
-    let home_domain = portals.iter().find(|x| x.name == "home").map(|x| x.domain.clone());
-    let others: Vec<&Portal> = portals.iter().filter(|x| x.name != "home" && (x.endpoint.is_some() || x.path.is_some())).collect();
+    let home_domain = portals
+        .iter()
+        .find(|x| x.name == "home")
+        .map(|x| x.domain.clone());
+    let others: Vec<&Portal> = portals
+        .iter()
+        .filter(|x| x.name != "home" && (x.endpoint.is_some() || x.path.is_some()))
+        .collect();
     let mode = p.str("nginx_sslmode")?;
     let ssl = (mode != "disable").then(|| {
         let (name, _) = cert(host).unwrap_or_default();
@@ -234,8 +310,13 @@ struct Board {
 
 /// The provisioned Grafana dashboards by title, linked when this host runs Grafana.
 fn boards(host: &Host, v: &Map<String, Value>) -> Vec<Board> {
-    let p = P { host: &host.addr, v };
-    let grafana = p.var_bool("grafana_enabled").then(|| format!("http://{}:{}", host.addr, p.var_port("grafana_port")));
+    let p = P {
+        host: &host.addr,
+        v,
+    };
+    let grafana = p
+        .var_bool("grafana_enabled")
+        .then(|| format!("http://{}:{}", host.addr, p.var_port("grafana_port")));
     let mut out: Vec<Board> = super::dashboards()
         .into_iter()
         .filter_map(|(name, text)| {
@@ -257,7 +338,11 @@ pub fn render(inv: &Inventory, host: &Host, v: &Map<String, Value>) -> Result<St
     let infra: Vec<InfraNode> = inv
         .infra_hosts()
         .into_iter()
-        .map(|h| InfraNode { ins: format!("infra-{}", h.id.infra_seq.unwrap_or(0)), ip: h.addr.clone(), links: infra_links(h) })
+        .map(|h| InfraNode {
+            ins: format!("infra-{}", h.id.infra_seq.unwrap_or(0)),
+            ip: h.addr.clone(),
+            links: infra_links(h),
+        })
         .collect();
 
     let extra: Vec<Link> = v
@@ -266,7 +351,11 @@ pub fn render(inv: &Inventory, host: &Host, v: &Map<String, Value>) -> Result<St
         .map(|a| {
             a.iter()
                 .filter_map(|s| {
-                    Some(link(s.get("name")?.as_str()?, s.get("url")?.as_str()?.to_string(), s.get("desc").and_then(Value::as_str).unwrap_or("")))
+                    Some(link(
+                        s.get("name")?.as_str()?,
+                        s.get("url")?.as_str()?.to_string(),
+                        s.get("desc").and_then(Value::as_str).unwrap_or(""),
+                    ))
                 })
                 .collect()
         })
@@ -286,26 +375,42 @@ pub fn render(inv: &Inventory, host: &Host, v: &Map<String, Value>) -> Result<St
             let members = inv.cluster_members(c);
             let first = members.first().map(|h| h.vars.clone()).unwrap_or_default();
             let fp = P { host: c, v: &first };
-            let svc_port = |port: u16| -> Vec<String> { members.iter().map(|h| format!("{}:{port}", h.addr)).collect() };
+            let svc_port = |port: u16| -> Vec<String> {
+                members
+                    .iter()
+                    .map(|h| format!("{}:{port}", h.addr))
+                    .collect()
+            };
             PgCluster {
                 name: c.clone(),
                 members: members
                     .iter()
                     .map(|h| {
-                        let p = P { host: &h.addr, v: &h.vars };
+                        let p = P {
+                            host: &h.addr,
+                            v: &h.vars,
+                        };
                         PgMember {
                             ins: h.id.pg_instance.clone().unwrap_or_default(),
                             ip: h.addr.clone(),
                             role: role(h).into(),
                             postgres: p.var_port("pg_port"),
                             pgbouncer: p.var_port("pgbouncer_port"),
-                            patroni: format!("http://{}:{}/cluster", h.addr, p.var_port("patroni_port")),
+                            patroni: format!(
+                                "http://{}:{}/cluster",
+                                h.addr,
+                                p.var_port("patroni_port")
+                            ),
                         }
                     })
                     .collect(),
                 services: services(&first)
                     .into_iter()
-                    .map(|(n, port)| PgService { name: format!("{c}-{n}"), port, addrs: svc_port(port) })
+                    .map(|(n, port)| PgService {
+                        name: format!("{c}-{n}"),
+                        port,
+                        addrs: svc_port(port),
+                    })
                     .collect(),
                 databases: names(fp.v.get("pg_databases")),
                 users: names(fp.v.get("pg_users")),
@@ -316,7 +421,17 @@ pub fn render(inv: &Inventory, host: &Host, v: &Map<String, Value>) -> Result<St
     let etcd: Vec<String> = inv
         .etcd_members()
         .iter()
-        .map(|h| format!("{}:{}", h.addr, P { host: &h.addr, v: &h.vars }.var_port("etcd_port")))
+        .map(|h| {
+            format!(
+                "{}:{}",
+                h.addr,
+                P {
+                    host: &h.addr,
+                    v: &h.vars
+                }
+                .var_port("etcd_port")
+            )
+        })
         .collect();
 
     let nodes: Vec<NodeRow> = inv
@@ -326,17 +441,41 @@ pub fn render(inv: &Inventory, host: &Host, v: &Map<String, Value>) -> Result<St
             ip: h.addr.clone(),
             nodename: h.id.nodename.clone().unwrap_or_default(),
             cluster: h.id.node_cluster.clone().unwrap_or_default(),
-            modules: h.modules().iter().map(|m| m.to_string()).collect::<Vec<_>>().join(", "),
+            modules: h
+                .modules()
+                .iter()
+                .map(|m| m.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         })
         .collect();
 
     let jobs = prom::jobs(inv, v);
-    let paths: BTreeMap<String, String> = jobs.iter().map(|j| (j.name.clone(), j.metrics_path.clone())).collect();
-    let tls: BTreeSet<String> = jobs.iter().filter(|j| j.tls_ca.is_some()).map(|j| j.name.clone()).collect();
+    let paths: BTreeMap<String, String> = jobs
+        .iter()
+        .map(|j| (j.name.clone(), j.metrics_path.clone()))
+        .collect();
+    let tls: BTreeSet<String> = jobs
+        .iter()
+        .filter(|j| j.tls_ca.is_some())
+        .map(|j| j.name.clone())
+        .collect();
     let mut targets: BTreeMap<String, Vec<TargetRow>> = BTreeMap::new();
     for t in scrape_targets(inv) {
-        let path = t.labels.get("__metrics_path__").or(paths.get(&t.job)).cloned().unwrap_or_else(|| "/metrics".into());
-        let scheme = t.labels.get("__scheme__").cloned().unwrap_or_else(|| if tls.contains(&t.job) { "https" } else { "http" }.into());
+        let path = t
+            .labels
+            .get("__metrics_path__")
+            .or(paths.get(&t.job))
+            .cloned()
+            .unwrap_or_else(|| "/metrics".into());
+        let scheme = t.labels.get("__scheme__").cloned().unwrap_or_else(|| {
+            if tls.contains(&t.job) {
+                "https"
+            } else {
+                "http"
+            }
+            .into()
+        });
         targets.entry(t.job.clone()).or_default().push(TargetRow {
             ins: t.labels.get("ins").cloned().unwrap_or_default(),
             cls: t.labels.get("cls").cloned().unwrap_or_default(),

@@ -31,10 +31,11 @@
 use super::{Ctx, ScrapeTarget};
 use crate::engine::{Handler, ModulePlan};
 use crate::inventory::{Host, Inventory};
-use crate::resources::{
-    Absent, Debconf, Dir, DirFiles, File, FileCaps, Fresh, HttpCheck, OnlyIf, Package, Service, UpstreamPackage, Wait,
-};
 use crate::resources::ca::IssuedCert;
+use crate::resources::{
+    Absent, Debconf, Dir, DirFiles, File, FileCaps, Fresh, HttpCheck, OnlyIf, Package, Service,
+    UpstreamPackage, Wait,
+};
 use crate::sys::Cmd;
 use crate::template;
 use anyhow::{bail, Context, Result};
@@ -58,7 +59,10 @@ pub const DATASOURCE_UID: &str = "ds-prometheus";
 
 /// The embedded Grafana dashboards: file name (`<uid>.json`) -> JSON text.
 pub fn dashboards() -> BTreeMap<String, &'static str> {
-    crate::assets::asset_dir("infra/dashboards").into_iter().filter(|(n, _)| is_dashboard_file(n)).collect()
+    crate::assets::asset_dir("infra/dashboards")
+        .into_iter()
+        .filter(|(n, _)| is_dashboard_file(n))
+        .collect()
 }
 
 /// Dashboard files pigsty owns in [`DASHBOARD_DIR`] (a stale one of ours is removed).
@@ -77,7 +81,10 @@ impl P<'_> {
         anyhow::anyhow!(
             "host `{}`: `{k}` must be {want}, got `{}`",
             self.host,
-            self.v.get(k).map(|v| v.to_string()).unwrap_or_else(|| "nothing".into())
+            self.v
+                .get(k)
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| "nothing".into())
         )
     }
     pub fn str(&self, k: &str) -> Result<String> {
@@ -100,7 +107,9 @@ impl P<'_> {
             Some(Value::String(s)) => s.parse().ok(),
             _ => None,
         };
-        n.filter(|p| (1..=65535).contains(p)).map(|p| p as u16).ok_or_else(|| self.bad(k, "a port number (1-65535)"))
+        n.filter(|p| (1..=65535).contains(p))
+            .map(|p| p as u16)
+            .ok_or_else(|| self.bad(k, "a port number (1-65535)"))
     }
     /// A bool, else the schema default (false without one).
     pub fn var_bool(&self, k: &str) -> bool {
@@ -118,7 +127,10 @@ impl P<'_> {
             Some(Value::String(s)) => s.clone(),
             _ => return Err(self.bad(k, "a string of command-line options")),
         };
-        if let Some(c) = s.chars().find(|c| matches!(c, '"' | '\'' | '$' | '\\' | '`' | '\n' | '\r')) {
+        if let Some(c) = s
+            .chars()
+            .find(|c| matches!(c, '"' | '\'' | '$' | '\\' | '`' | '\n' | '\r'))
+        {
             bail!(
                 "host `{}`: `{k}` contains `{c}`; options are plain words like `--storage.tsdb.retention.time=15d`\nhint: drop the quoting, values cannot contain spaces",
                 self.host
@@ -137,14 +149,23 @@ fn seq(host: &Host) -> u32 {
 /// ins=`infra-<infra_seq>`, ip. Grafana and Loki are not scraped: they come from an
 /// upstream repository and may be absent, and a target that is always down is noise.
 pub fn targets(_inv: &Inventory, host: &Host) -> Vec<ScrapeTarget> {
-    let p = P { host: &host.addr, v: &host.vars };
+    let p = P {
+        host: &host.addr,
+        v: &host.vars,
+    };
     let ins = format!("infra-{}", seq(host));
     let ip = host.addr.as_str();
     let mut out = vec![];
     let mut add = |enabled: &str, port: &str| {
         if p.bool(enabled).unwrap_or(false) {
             if let Ok(port) = p.port(port) {
-                out.push(ScrapeTarget::new("infra", format!("{ip}:{port}"), "infra", &ins, ip));
+                out.push(ScrapeTarget::new(
+                    "infra",
+                    format!("{ip}:{port}"),
+                    "infra",
+                    &ins,
+                    ip,
+                ));
             }
         }
     };
@@ -160,11 +181,19 @@ pub fn targets(_inv: &Inventory, host: &Host) -> Vec<ScrapeTarget> {
 
 /// The `ARGS` line of a Debian `/etc/default/<unit>` file.
 fn etc_default(unit: &str, args: &[String]) -> Result<String> {
-    template::render("infra/etc-default.j2", &json!({ "unit": unit, "args": args.join(" ") }))
+    template::render(
+        "infra/etc-default.j2",
+        &json!({ "unit": unit, "args": args.join(" ") }),
+    )
 }
 
 fn http(label: &str, port: u16, path: &str) -> HttpCheck {
-    HttpCheck::new(label, &format!("127.0.0.1:{port}"), path, Duration::from_secs(60))
+    HttpCheck::new(
+        label,
+        &format!("127.0.0.1:{port}"),
+        path,
+        Duration::from_secs(60),
+    )
 }
 
 /// Fail (before any reload) when a config does not validate; cheap, so it runs every time.
@@ -191,7 +220,10 @@ impl<'a> Infra<'a> {
     fn new(ctx: &'a Ctx<'a>) -> Result<Infra<'a>> {
         let vars = ctx.vars();
         let map = vars.as_object().cloned().unwrap_or_default();
-        let p = P { host: &ctx.host.addr, v: &map };
+        let p = P {
+            host: &ctx.host.addr,
+            v: &map,
+        };
         let on = |k: &str| p.bool(k);
         let nginx_on = on("nginx_enabled")?;
         Ok(Infra {
@@ -209,7 +241,10 @@ impl<'a> Infra<'a> {
         })
     }
     fn p(&self) -> P<'_> {
-        P { host: &self.ctx.host.addr, v: &self.map }
+        P {
+            host: &self.ctx.host.addr,
+            v: &self.map,
+        }
     }
 }
 
@@ -221,11 +256,20 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     let s = Infra::new(ctx)?;
     let mut plan = ModulePlan::new("infra");
     if host.var_bool("ca_create") {
-        crate::modules::pki::ca_steps(&mut plan, host.var_str("ca_cn"), crate::modules::pki::days(host.var_str("cert_validity")));
+        crate::modules::pki::ca_steps(
+            &mut plan,
+            host.var_str("ca_cn"),
+            crate::modules::pki::days(host.var_str("cert_validity")),
+        );
     }
     packages(&s, &mut plan)?;
-    let services: [(bool, fn(&Infra, &mut ModulePlan) -> Result<()>); 5] =
-        [(s.prom_on, prometheus), (s.am_on, alertmanager), (s.pgw_on, pushgateway), (s.bb_on, blackbox), (s.nginx_on, nginx)];
+    let services: [(bool, fn(&Infra, &mut ModulePlan) -> Result<()>); 5] = [
+        (s.prom_on, prometheus),
+        (s.am_on, alertmanager),
+        (s.pgw_on, pushgateway),
+        (s.bb_on, blackbox),
+        (s.nginx_on, nginx),
+    ];
     for (on, step) in services {
         if on {
             step(&s, &mut plan)?;
@@ -242,7 +286,17 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
 /// Debian's packages of the enabled services; Grafana and Loki from their upstream.
 fn packages(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
     let p = s.p();
-    let Infra { prom_on, am_on, pgw_on, bb_on, nginx_on, nginx_exp_on, grafana_on, loki_on, .. } = *s;
+    let Infra {
+        prom_on,
+        am_on,
+        pgw_on,
+        bb_on,
+        nginx_on,
+        nginx_exp_on,
+        grafana_on,
+        loki_on,
+        ..
+    } = *s;
     let mut pkgs = vec![];
     for (enabled, name) in [
         (prom_on, "prometheus"),
@@ -267,13 +321,21 @@ fn packages(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
             format!("-web.listen-address=:{eport}"),
             "-nginx.retries=10".to_string(),
         ];
-        plan.add(File::new("/etc/default/prometheus-nginx-exporter", etc_default("prometheus-nginx-exporter", &args)?));
+        plan.add(File::new(
+            "/etc/default/prometheus-nginx-exporter",
+            etc_default("prometheus-nginx-exporter", &args)?,
+        ));
     }
     if !pkgs.is_empty() {
         plan.add(Package::new("infra", pkgs));
     }
     if grafana_on {
-        plan.add(UpstreamPackage::new("infra", "grafana", "apt.grafana.com", GRAFANA_HINT));
+        plan.add(UpstreamPackage::new(
+            "infra",
+            "grafana",
+            "apt.grafana.com",
+            GRAFANA_HINT,
+        ));
     }
     if loki_on {
         plan.add(UpstreamPackage::new(
@@ -298,12 +360,22 @@ fn prometheus(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
         format!("--web.listen-address=:{port}"),
     ];
     args.extend(p.options("prometheus_options")?);
-    plan.add(Dir::new(&data).owner("prometheus", "prometheus").mode(0o750));
-    plan.add(File::new("/etc/default/prometheus", etc_default("prometheus", &args)?));
+    plan.add(
+        Dir::new(&data)
+            .owner("prometheus", "prometheus")
+            .mode(0o750),
+    );
+    plan.add(File::new(
+        "/etc/default/prometheus",
+        etc_default("prometheus", &args)?,
+    ));
     let ctx_json = prom::config_context(ctx.inv, host, &vars)?;
     let conf = template::render("infra/prometheus.yml.j2", &ctx_json)?;
     plan.add(File::new("/etc/prometheus/prometheus.yml", conf));
-    plan.add(DirFiles::new("/etc/prometheus/rules", prom::rule_files(ctx.inv)).prune(prom::is_our_rule_file));
+    plan.add(
+        DirFiles::new("/etc/prometheus/rules", prom::rule_files(ctx.inv))
+            .prune(prom::is_our_rule_file),
+    );
     let files = prom::target_files(ctx.inv, &map);
     for job in prom::jobs(ctx.inv, &map) {
         let set = files.get(&job.name).cloned().unwrap_or_default();
@@ -314,7 +386,10 @@ fn prometheus(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
         Cmd::new("promtool").args(["check", "config", "/etc/prometheus/prometheus.yml"]),
     ));
     plan.add(Service::running("prometheus.service"));
-    plan.add(Fresh::restart("prometheus.service", &["/etc/default/prometheus"]));
+    plan.add(Fresh::restart(
+        "prometheus.service",
+        &["/etc/default/prometheus"],
+    ));
     plan.add(Fresh::reload(
         "prometheus.service",
         &["/etc/prometheus/prometheus.yml", "/etc/prometheus/rules"],
@@ -336,14 +411,23 @@ fn alertmanager(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
     ];
     args.extend(prom::alertmanager_cluster_args(ctx.inv, host));
     args.extend(p.options("alertmanager_options")?);
-    plan.add(File::new("/etc/default/prometheus-alertmanager", etc_default("prometheus-alertmanager", &args)?));
-    plan.add(File::new("/etc/prometheus/alertmanager.yml", template::render("infra/alertmanager.yml.j2", &vars)?));
+    plan.add(File::new(
+        "/etc/default/prometheus-alertmanager",
+        etc_default("prometheus-alertmanager", &args)?,
+    ));
+    plan.add(File::new(
+        "/etc/prometheus/alertmanager.yml",
+        template::render("infra/alertmanager.yml.j2", &vars)?,
+    ));
     plan.add(validate(
         "alertmanager config is valid",
         Cmd::new("amtool").args(["check-config", "/etc/prometheus/alertmanager.yml"]),
     ));
     plan.add(Service::running("prometheus-alertmanager.service"));
-    plan.add(Fresh::restart("prometheus-alertmanager.service", &["/etc/default/prometheus-alertmanager"]));
+    plan.add(Fresh::restart(
+        "prometheus-alertmanager.service",
+        &["/etc/default/prometheus-alertmanager"],
+    ));
     plan.add(Fresh::reload(
         "prometheus-alertmanager.service",
         &["/etc/prometheus/alertmanager.yml"],
@@ -363,9 +447,15 @@ fn pushgateway(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
         "--persistence.file=/var/lib/prometheus/pushgateway.data".to_string(),
     ];
     args.extend(p.options("pushgateway_options")?);
-    plan.add(File::new("/etc/default/prometheus-pushgateway", etc_default("prometheus-pushgateway", &args)?));
+    plan.add(File::new(
+        "/etc/default/prometheus-pushgateway",
+        etc_default("prometheus-pushgateway", &args)?,
+    ));
     plan.add(Service::running("prometheus-pushgateway.service"));
-    plan.add(Fresh::restart("prometheus-pushgateway.service", &["/etc/default/prometheus-pushgateway"]));
+    plan.add(Fresh::restart(
+        "prometheus-pushgateway.service",
+        &["/etc/default/prometheus-pushgateway"],
+    ));
     Ok(())
 }
 
@@ -373,24 +463,44 @@ fn pushgateway(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
 fn blackbox(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
     let p = s.p();
     let port = p.port("blackbox_port")?;
-    let mut args = vec!["--config.file=/etc/prometheus/blackbox.yml".to_string(), format!("--web.listen-address=:{port}")];
+    let mut args = vec![
+        "--config.file=/etc/prometheus/blackbox.yml".to_string(),
+        format!("--web.listen-address=:{port}"),
+    ];
     args.extend(p.options("blackbox_options")?);
-    let conf = crate::assets::asset("infra/blackbox.yml").context("asset `infra/blackbox.yml` is missing")?;
+    let conf = crate::assets::asset("infra/blackbox.yml")
+        .context("asset `infra/blackbox.yml` is missing")?;
     plan.add(File::new("/etc/prometheus/blackbox.yml", conf));
-    plan.add(File::new("/etc/default/prometheus-blackbox-exporter", etc_default("prometheus-blackbox-exporter", &args)?));
+    plan.add(File::new(
+        "/etc/default/prometheus-blackbox-exporter",
+        etc_default("prometheus-blackbox-exporter", &args)?,
+    ));
     // ICMP probes (job `ping`) need a raw socket: Debian grants it to the binary only
     // when asked (debconf), and unprivileged ping sockets are often disabled.
-    plan.add(Debconf::new("prometheus-blackbox-exporter", "prometheus-blackbox-exporter/want_cap_net_raw", "boolean", "true"));
+    plan.add(Debconf::new(
+        "prometheus-blackbox-exporter",
+        "prometheus-blackbox-exporter/want_cap_net_raw",
+        "boolean",
+        "true",
+    ));
     plan.add_notify(
         FileCaps::new(BLACKBOX_BIN, "cap_net_raw=ep"),
-        vec![Handler::Restart("prometheus-blackbox-exporter.service".into())],
+        vec![Handler::Restart(
+            "prometheus-blackbox-exporter.service".into(),
+        )],
     );
     plan.add(validate(
         "blackbox config is valid",
-        Cmd::new("prometheus-blackbox-exporter").args(["--config.check", "--config.file=/etc/prometheus/blackbox.yml"]),
+        Cmd::new("prometheus-blackbox-exporter").args([
+            "--config.check",
+            "--config.file=/etc/prometheus/blackbox.yml",
+        ]),
     ));
     plan.add(Service::running("prometheus-blackbox-exporter.service"));
-    plan.add(Fresh::restart("prometheus-blackbox-exporter.service", &["/etc/default/prometheus-blackbox-exporter"]));
+    plan.add(Fresh::restart(
+        "prometheus-blackbox-exporter.service",
+        &["/etc/default/prometheus-blackbox-exporter"],
+    ));
     plan.add(Fresh::reload(
         "prometheus-blackbox-exporter.service",
         &["/etc/prometheus/blackbox.yml"],
@@ -410,30 +520,52 @@ fn nginx(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
     plan.add(Dir::new(&www));
     plan.add(File::new(format!("{www}/index.html"), page));
     plan.add(Absent::new("/etc/nginx/sites-enabled/default"));
-    let mut watched = vec!["/etc/nginx/conf.d".to_string(), "/etc/nginx/conf.d/pigsty.conf".into(), "/etc/nginx/sites-enabled".into()];
+    let mut watched = vec![
+        "/etc/nginx/conf.d".to_string(),
+        "/etc/nginx/conf.d/pigsty.conf".into(),
+        "/etc/nginx/sites-enabled".into(),
+    ];
     if p.str("nginx_sslmode")? != "disable" {
         // HTTPS with a certificate this node's CA issues here (the CA was made above)
         let (name, sans) = home::cert(host)?;
         let days = crate::modules::pki::days(host.var_str("nginx_cert_validity")).min(3650);
         let dir = crate::modules::pki::ISSUED_DIR;
-        plan.add(IssuedCert { dir: dir.into(), ca_dir: crate::modules::pki::CA_DIR.into(), name: name.clone(), sans, days });
+        plan.add(IssuedCert {
+            dir: dir.into(),
+            ca_dir: crate::modules::pki::CA_DIR.into(),
+            name: name.clone(),
+            sans,
+            days,
+        });
         watched.push(format!("{dir}/{name}.crt"));
     }
-    plan.add(File::new("/etc/nginx/conf.d/pigsty.conf", home::nginx_conf(host, &map)?));
-    plan.add(validate("nginx config is valid", Cmd::new("nginx").args(["-t", "-q"])));
+    plan.add(File::new(
+        "/etc/nginx/conf.d/pigsty.conf",
+        home::nginx_conf(host, &map)?,
+    ));
+    plan.add(validate(
+        "nginx config is valid",
+        Cmd::new("nginx").args(["-t", "-q"]),
+    ));
     plan.add(Service::running("nginx.service"));
     let watched: Vec<&str> = watched.iter().map(String::as_str).collect();
     plan.add(Fresh::reload_workers("nginx.service", &watched));
     if nginx_exp_on {
         plan.add(Service::running("prometheus-nginx-exporter.service"));
-        plan.add(Fresh::restart("prometheus-nginx-exporter.service", &["/etc/default/prometheus-nginx-exporter"]));
+        plan.add(Fresh::restart(
+            "prometheus-nginx-exporter.service",
+            &["/etc/default/prometheus-nginx-exporter"],
+        ));
     }
     Ok(())
 }
 
 /// Dashboards: always written, loaded by Grafana where it is installed.
 fn dashboard_files(plan: &mut ModulePlan) {
-    let boards = dashboards().into_iter().map(|(n, t)| (n, t.as_bytes().to_vec())).collect();
+    let boards = dashboards()
+        .into_iter()
+        .map(|(n, t)| (n, t.as_bytes().to_vec()))
+        .collect();
     plan.add(Dir::new(DASHBOARD_DIR));
     plan.add(DirFiles::new(DASHBOARD_DIR, boards).prune(is_dashboard_file));
 }
@@ -441,9 +573,15 @@ fn dashboard_files(plan: &mut ModulePlan) {
 /// Grafana and Loki: only where the upstream packages are installed.
 fn grafana_loki(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
     let (p, ctx) = (s.p(), s.ctx);
-    let Infra { prom_on, grafana_on, loki_on, .. } = *s;
+    let Infra {
+        prom_on,
+        grafana_on,
+        loki_on,
+        ..
+    } = *s;
     if grafana_on {
-        let why = "module infra: grafana is not installed (package `grafana` comes from apt.grafana.com)";
+        let why =
+            "module infra: grafana is not installed (package `grafana` comes from apt.grafana.com)";
         let env = template::render(
             "infra/grafana.env.j2",
             &json!({
@@ -452,10 +590,24 @@ fn grafana_loki(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
                 "port": p.port("grafana_port")?,
             }),
         )?;
-        plan.add(OnlyIf::exists(GRAFANA_BIN, why, File::new("/etc/grafana/pigsty.env", env).mode(0o600).secret()));
-        let dropin = crate::assets::asset("infra/grafana-server.pigsty.conf").context("asset `infra/grafana-server.pigsty.conf` is missing")?;
+        plan.add(OnlyIf::exists(
+            GRAFANA_BIN,
+            why,
+            File::new("/etc/grafana/pigsty.env", env)
+                .mode(0o600)
+                .secret(),
+        ));
+        let dropin = crate::assets::asset("infra/grafana-server.pigsty.conf")
+            .context("asset `infra/grafana-server.pigsty.conf` is missing")?;
         plan.add_notify(
-            OnlyIf::exists(GRAFANA_BIN, why, File::new("/etc/systemd/system/grafana-server.service.d/pigsty.conf", dropin)),
+            OnlyIf::exists(
+                GRAFANA_BIN,
+                why,
+                File::new(
+                    "/etc/systemd/system/grafana-server.service.d/pigsty.conf",
+                    dropin,
+                ),
+            ),
             vec![Handler::DaemonReload],
         );
         let ds = template::render(
@@ -465,10 +617,25 @@ fn grafana_loki(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
                 "loki": loki_on.then(|| format!("http://127.0.0.1:{}", p.var_port("loki_port"))),
             }),
         )?;
-        plan.add(OnlyIf::exists(GRAFANA_BIN, why, File::new("/etc/grafana/provisioning/datasources/pigsty.yml", ds)));
-        let provider = template::render("infra/grafana-dashboards.yml.j2", &json!({ "dir": DASHBOARD_DIR }))?;
-        plan.add(OnlyIf::exists(GRAFANA_BIN, why, File::new(DASHBOARD_PROVIDER, provider)));
-        plan.add(OnlyIf::exists(GRAFANA_BIN, why, Service::running("grafana-server.service")));
+        plan.add(OnlyIf::exists(
+            GRAFANA_BIN,
+            why,
+            File::new("/etc/grafana/provisioning/datasources/pigsty.yml", ds),
+        ));
+        let provider = template::render(
+            "infra/grafana-dashboards.yml.j2",
+            &json!({ "dir": DASHBOARD_DIR }),
+        )?;
+        plan.add(OnlyIf::exists(
+            GRAFANA_BIN,
+            why,
+            File::new(DASHBOARD_PROVIDER, provider),
+        ));
+        plan.add(OnlyIf::exists(
+            GRAFANA_BIN,
+            why,
+            Service::running("grafana-server.service"),
+        ));
         plan.add(OnlyIf::exists(
             GRAFANA_BIN,
             why,
@@ -485,7 +652,11 @@ fn grafana_loki(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
     }
     if loki_on {
         let why = "module infra: loki is not installed (package `loki` comes from apt.grafana.com)";
-        plan.add(OnlyIf::exists(LOKI_BIN, why, Service::running("loki.service")));
+        plan.add(OnlyIf::exists(
+            LOKI_BIN,
+            why,
+            Service::running("loki.service"),
+        ));
     }
     Ok(())
 }
@@ -493,35 +664,65 @@ fn grafana_loki(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
 /// After the restarts and reloads, every enabled service must answer.
 fn ready(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
     let p = s.p();
-    let Infra { prom_on, am_on, pgw_on, bb_on, nginx_on, nginx_exp_on, grafana_on, .. } = *s;
+    let Infra {
+        prom_on,
+        am_on,
+        pgw_on,
+        bb_on,
+        nginx_on,
+        nginx_exp_on,
+        grafana_on,
+        ..
+    } = *s;
     if prom_on {
         let port = p.port("prometheus_port")?;
         plan.add(http("prometheus", port, "/-/ready"));
-        plan.add(http("prometheus config loaded", port, "/metrics").expect("prometheus_config_last_reload_successful 1"));
+        plan.add(
+            http("prometheus config loaded", port, "/metrics")
+                .expect("prometheus_config_last_reload_successful 1"),
+        );
     }
     if am_on {
-        plan.add(http("alertmanager", p.port("alertmanager_port")?, "/-/ready"));
+        plan.add(http(
+            "alertmanager",
+            p.port("alertmanager_port")?,
+            "/-/ready",
+        ));
     }
     if pgw_on {
         plan.add(http("pushgateway", p.port("pushgateway_port")?, "/-/ready"));
     }
     if bb_on {
-        plan.add(http("blackbox exporter", p.port("blackbox_port")?, "/-/healthy"));
+        plan.add(http(
+            "blackbox exporter",
+            p.port("blackbox_port")?,
+            "/-/healthy",
+        ));
     }
     if nginx_on {
         if p.str("nginx_sslmode")? == "enforce" {
             // the home page answers HTTP with a redirect to HTTPS; the status page does not
-            plan.add(http("nginx status page", p.port("nginx_port")?, "/nginx_status").expect("Active connections"));
+            plan.add(
+                http("nginx status page", p.port("nginx_port")?, "/nginx_status")
+                    .expect("Active connections"),
+            );
         } else {
             plan.add(http("nginx home page", p.port("nginx_port")?, "/"));
         }
         if nginx_exp_on {
-            plan.add(http("nginx exporter", p.port("nginx_exporter_port")?, "/metrics").expect("nginx_up 1"));
+            plan.add(
+                http("nginx exporter", p.port("nginx_exporter_port")?, "/metrics")
+                    .expect("nginx_up 1"),
+            );
         }
     }
     if grafana_on {
         let why = "module infra: grafana is not installed";
-        plan.add(OnlyIf::exists(GRAFANA_BIN, why, http("grafana", p.port("grafana_port")?, "/api/health")));
+        plan.add(OnlyIf::exists(
+            GRAFANA_BIN,
+            why,
+            http("grafana", p.port("grafana_port")?, "/api/health"),
+        ));
     }
     Ok(())
 }

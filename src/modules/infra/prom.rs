@@ -52,7 +52,14 @@ pub struct Job {
 }
 
 fn job(name: &str, desc: &str, path: &str) -> Job {
-    Job { name: name.into(), desc: desc.into(), metrics_path: path.into(), honor_labels: false, probe: None, tls_ca: None }
+    Job {
+        name: name.into(),
+        desc: desc.into(),
+        metrics_path: path.into(),
+        honor_labels: false,
+        probe: None,
+        tls_ca: None,
+    }
 }
 
 /// The scrape jobs of the Prometheus on an infra node whose merged params are `v`:
@@ -60,21 +67,53 @@ fn job(name: &str, desc: &str, path: &str) -> Job {
 /// any other job a module returns.
 pub fn jobs(inv: &Inventory, v: &Map<String, Value>) -> Vec<Job> {
     let p = P { host: "", v };
-    let exporter_path = p.str("exporter_metrics_path").unwrap_or_else(|_| "/metrics".into());
+    let exporter_path = p
+        .str("exporter_metrics_path")
+        .unwrap_or_else(|_| "/metrics".into());
     let mut out = vec![Job {
         honor_labels: true, // pushed metrics keep their own job/instance labels
-        ..job("infra", "infra: prometheus, alertmanager, pushgateway, blackbox and nginx exporters", "/metrics")
+        ..job(
+            "infra",
+            "infra: prometheus, alertmanager, pushgateway, blackbox and nginx exporters",
+            "/metrics",
+        )
     }];
     if p.var_bool("blackbox_enabled") {
-        out.push(Job { probe: Some("icmp".into()), ..job("ping", "ping: ICMP probe of every node via the blackbox exporter", "/probe") });
+        out.push(Job {
+            probe: Some("icmp".into()),
+            ..job(
+                "ping",
+                "ping: ICMP probe of every node via the blackbox exporter",
+                "/probe",
+            )
+        });
     }
-    out.push(job("node", "node: node_exporter on every node", &exporter_path));
-    out.push(job("haproxy", "haproxy: HAProxy's built-in prometheus exporter", "/metrics"));
+    out.push(job(
+        "node",
+        "node: node_exporter on every node",
+        &exporter_path,
+    ));
+    out.push(job(
+        "haproxy",
+        "haproxy: HAProxy's built-in prometheus exporter",
+        "/metrics",
+    ));
     // etcd serves only TLS (its /metrics needs no login)
-    out.push(Job { tls_ca: Some(crate::modules::pki::CA_CRT.into()), ..job("etcd", "etcd: etcd server metrics over https", "/metrics") });
+    out.push(Job {
+        tls_ca: Some(crate::modules::pki::CA_CRT.into()),
+        ..job("etcd", "etcd: etcd server metrics over https", "/metrics")
+    });
     out.push(job("pgsql", "pgsql: postgres exporter", &exporter_path));
-    out.push(job("pgbouncer", "pgbouncer: pgbouncer exporter", &exporter_path));
-    out.push(job("patroni", "patroni: Patroni REST API metrics", "/metrics"));
+    out.push(job(
+        "pgbouncer",
+        "pgbouncer: pgbouncer exporter",
+        &exporter_path,
+    ));
+    out.push(job(
+        "patroni",
+        "patroni: Patroni REST API metrics",
+        "/metrics",
+    ));
     out.push(job(
         REMOTE_PG_JOB,
         "pgrds: remote postgres registered with `pigsty pgsql monitor add`",
@@ -85,7 +124,11 @@ pub fn jobs(inv: &Inventory, v: &Map<String, Value>) -> Vec<Job> {
     extra.dedup();
     for name in extra {
         if !out.iter().any(|j| j.name == name) {
-            out.push(job(&name, &format!("{name}: from the inventory"), "/metrics"));
+            out.push(job(
+                &name,
+                &format!("{name}: from the inventory"),
+                "/metrics",
+            ));
         }
     }
     out
@@ -93,10 +136,12 @@ pub fn jobs(inv: &Inventory, v: &Map<String, Value>) -> Vec<Job> {
 
 /// The host a target belongs to: its `ip` label, else the host part of its address.
 fn target_ip(t: &ScrapeTarget) -> String {
-    t.labels
-        .get("ip")
-        .cloned()
-        .unwrap_or_else(|| t.addr.rsplit_once(':').map(|(h, _)| h.to_string()).unwrap_or_else(|| t.addr.clone()))
+    t.labels.get("ip").cloned().unwrap_or_else(|| {
+        t.addr
+            .rsplit_once(':')
+            .map(|(h, _)| h.to_string())
+            .unwrap_or_else(|| t.addr.clone())
+    })
 }
 
 fn q(s: &str) -> String {
@@ -114,38 +159,59 @@ fn render_file(job: &str, ip: &str, targets: &[ScrapeTarget]) -> String {
         addrs.sort();
         addrs.dedup();
         let a: Vec<String> = addrs.iter().map(|a| q(a)).collect();
-        let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}: {}", q(v))).collect();
-        s.push_str(&format!("- targets: [ {} ]\n  labels: {{ {} }}\n", a.join(", "), l.join(", ")));
+        let l: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", q(v)))
+            .collect();
+        s.push_str(&format!(
+            "- targets: [ {} ]\n  labels: {{ {} }}\n",
+            a.join(", "),
+            l.join(", ")
+        ));
     }
     s
 }
 
 /// Every target file this infra node writes: job -> (file name -> content).
-pub fn target_files(inv: &Inventory, v: &Map<String, Value>) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
+pub fn target_files(
+    inv: &Inventory,
+    v: &Map<String, Value>,
+) -> BTreeMap<String, BTreeMap<String, Vec<u8>>> {
     let p = P { host: "", v };
     let mut all = scrape_targets(inv);
     if p.var_bool("blackbox_enabled") {
         let pings: Vec<ScrapeTarget> = all
             .iter()
             .filter(|t| t.job == "node")
-            .map(|t| ScrapeTarget { job: "ping".into(), addr: target_ip(t), labels: t.labels.clone() })
+            .map(|t| ScrapeTarget {
+                job: "ping".into(),
+                addr: target_ip(t),
+                labels: t.labels.clone(),
+            })
             .collect();
         all.extend(pings);
     }
     let mut by: BTreeMap<(String, String), Vec<ScrapeTarget>> = BTreeMap::new();
     for t in all {
-        by.entry((t.job.clone(), target_ip(&t))).or_default().push(t);
+        by.entry((t.job.clone(), target_ip(&t)))
+            .or_default()
+            .push(t);
     }
     let mut out: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
     for ((job, ip), ts) in by {
-        out.entry(job.clone()).or_default().insert(format!("{ip}.yml"), render_file(&job, &ip, &ts).into_bytes());
+        out.entry(job.clone()).or_default().insert(
+            format!("{ip}.yml"),
+            render_file(&job, &ip, &ts).into_bytes(),
+        );
     }
     out
 }
 
 /// Target files pigsty owns: `<ip>.yml`.
 pub fn is_target_file(name: &str) -> bool {
-    name.strip_suffix(".yml").map(|ip| ip.parse::<std::net::IpAddr>().is_ok()).unwrap_or(false)
+    name.strip_suffix(".yml")
+        .map(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+        .unwrap_or(false)
 }
 
 /// Our alert rule files, by module.
@@ -183,37 +249,64 @@ fn alertmanager_hosts(inv: &Inventory) -> Vec<(&Host, u16)> {
     inv.infra_hosts()
         .into_iter()
         .filter_map(|h| {
-            let p = P { host: &h.addr, v: &h.vars };
-            (p.var_bool("alertmanager_enabled")).then(|| p.port("alertmanager_port").ok().map(|port| (h, port)))?
+            let p = P {
+                host: &h.addr,
+                v: &h.vars,
+            };
+            (p.var_bool("alertmanager_enabled"))
+                .then(|| p.port("alertmanager_port").ok().map(|port| (h, port)))?
         })
         .collect()
 }
 
 /// `--cluster.*` flags: gossip with the other infra nodes' Alertmanagers, or none.
 pub fn alertmanager_cluster_args(inv: &Inventory, host: &Host) -> Vec<String> {
-    let peers: Vec<&Host> = alertmanager_hosts(inv).into_iter().map(|(h, _)| h).filter(|h| h.addr != host.addr).collect();
+    let peers: Vec<&Host> = alertmanager_hosts(inv)
+        .into_iter()
+        .map(|(h, _)| h)
+        .filter(|h| h.addr != host.addr)
+        .collect();
     if peers.is_empty() {
         return vec!["--cluster.listen-address=".into()];
     }
     let mut v = vec![
         format!("--cluster.listen-address=0.0.0.0:{ALERTMANAGER_CLUSTER_PORT}"),
-        format!("--cluster.advertise-address={}:{ALERTMANAGER_CLUSTER_PORT}", host.addr),
+        format!(
+            "--cluster.advertise-address={}:{ALERTMANAGER_CLUSTER_PORT}",
+            host.addr
+        ),
     ];
-    v.extend(peers.iter().map(|h| format!("--cluster.peer={}:{ALERTMANAGER_CLUSTER_PORT}", h.addr)));
+    v.extend(
+        peers
+            .iter()
+            .map(|h| format!("--cluster.peer={}:{ALERTMANAGER_CLUSTER_PORT}", h.addr)),
+    );
     v
 }
 
 /// Template context of `prometheus.yml.j2`.
 pub fn config_context(inv: &Inventory, host: &Host, vars: &Value) -> Result<Value> {
     let map = vars.as_object().cloned().unwrap_or_default();
-    let p = P { host: &host.addr, v: &map };
+    let p = P {
+        host: &host.addr,
+        v: &map,
+    };
     let mut ctx = vars.clone();
-    let alertmanagers: Vec<String> = alertmanager_hosts(inv).iter().map(|(h, port)| format!("{}:{port}", h.addr)).collect();
+    let alertmanagers: Vec<String> = alertmanager_hosts(inv)
+        .iter()
+        .map(|(h, port)| format!("{}:{port}", h.addr))
+        .collect();
     if let Value::Object(m) = &mut ctx {
-        m.insert("ins".into(), json!(format!("infra-{}", host.id.infra_seq.unwrap_or(0))));
+        m.insert(
+            "ins".into(),
+            json!(format!("infra-{}", host.id.infra_seq.unwrap_or(0))),
+        );
         m.insert("jobs".into(), serde_json::to_value(jobs(inv, &map))?);
         m.insert("alertmanagers".into(), json!(alertmanagers));
-        m.insert("blackbox_addr".into(), json!(format!("127.0.0.1:{}", p.var_port("blackbox_port"))));
+        m.insert(
+            "blackbox_addr".into(),
+            json!(format!("127.0.0.1:{}", p.var_port("blackbox_port"))),
+        );
     }
     Ok(ctx)
 }

@@ -9,7 +9,15 @@ pub fn node_cron(h: &Host) -> Result<Option<String>> {
     let entries: Vec<String> = h
         .var("node_crontab")
         .and_then(Value::as_array)
-        .map(|a| a.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect())
+        .map(|a| {
+            a.iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                })
+                .collect()
+        })
         .unwrap_or_default();
     if entries.is_empty() {
         return Ok(None);
@@ -51,17 +59,30 @@ mod tests {
     use super::*;
 
     fn host(vars: &str) -> Inventory {
-        Inventory::from_str("t.yml", &format!("all:\n  children:\n    g: {{ hosts: {{ 10.0.0.1: {{ {vars} }} }} }}\n"), &[]).unwrap()
+        Inventory::from_str(
+            "t.yml",
+            &format!("all:\n  children:\n    g: {{ hosts: {{ 10.0.0.1: {{ {vars} }} }} }}\n"),
+            &[],
+        )
+        .unwrap()
     }
 
     #[test]
     fn entries_keep_their_user_and_a_missing_user_is_an_error() {
         let inv = host("node_crontab: ['00 01 * * * postgres /pg/bin/pg-backup full', '@reboot root /bin/true']");
         let t = node_cron(&inv.hosts[0]).unwrap().unwrap();
-        assert!(t.ends_with("00 01 * * * postgres /pg/bin/pg-backup full\n@reboot root /bin/true\n"), "{t}");
+        assert!(
+            t.ends_with("00 01 * * * postgres /pg/bin/pg-backup full\n@reboot root /bin/true\n"),
+            "{t}"
+        );
         let inv = host("node_crontab: ['00 01 * * * /bin/true']");
         let e = node_cron(&inv.hosts[0]).unwrap_err().to_string();
-        assert!(e.contains("`node_crontab[0]` is `00 01 * * * /bin/true`: expected /etc/crontab's format"), "{e}");
+        assert!(
+            e.contains(
+                "`node_crontab[0]` is `00 01 * * * /bin/true`: expected /etc/crontab's format"
+            ),
+            "{e}"
+        );
         assert!(node_cron(&host("").hosts[0]).unwrap().is_none());
     }
 }

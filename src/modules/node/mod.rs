@@ -44,34 +44,34 @@ use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-mod identity;
-mod packages;
-mod timezone;
 mod admin;
-mod tune;
-mod time;
-mod haproxy;
+pub mod cron;
 mod exporter;
 mod firewall;
+mod haproxy;
+mod identity;
+mod packages;
+mod time;
+mod timezone;
+mod tune;
 pub mod vip;
-pub mod cron;
-use identity::*;
-pub use identity::etc_hosts_lines;
-use packages::*;
-pub use packages::{NodePackages, node_packages};
-use timezone::*;
-use admin::*;
 pub use admin::sudoers;
-use tune::*;
-pub use tune::{tune_params, sysctl_file};
-use time::*;
-pub use time::{chrony_conf, chrony_default, chrony_override};
-use haproxy::*;
-pub use haproxy::haproxy_cfg;
-use exporter::*;
+use admin::*;
 pub use exporter::node_exporter_default;
+use exporter::*;
 use firewall::*;
 pub use firewall::{firewall_nft, FIREWALL_UNIT};
+pub use haproxy::haproxy_cfg;
+use haproxy::*;
+pub use identity::etc_hosts_lines;
+use identity::*;
+use packages::*;
+pub use packages::{node_packages, NodePackages};
+use time::*;
+pub use time::{chrony_conf, chrony_default, chrony_override};
+use timezone::*;
+use tune::*;
+pub use tune::{sysctl_file, tune_params};
 
 pub const HAPROXY_UNIT: &str = "haproxy.service";
 pub const HAPROXY_DIR: &str = "/etc/haproxy";
@@ -152,7 +152,8 @@ const DEBIAN12: &[&str] = &[
 /// published it) as the apt source, the only one with `node_repo_remove`.
 fn local_repo(ctx: &Ctx, p: &mut ModulePlan) {
     let h = ctx.host;
-    let wanted = h.var_str("node_repo_modules")
+    let wanted = h
+        .var_str("node_repo_modules")
         .split(',')
         .any(|m| m.trim() == "local");
     if !wanted || !h.var_bool("repo_enabled") {
@@ -299,7 +300,10 @@ pub fn targets(_inv: &Inventory, h: &Host) -> Vec<ScrapeTarget> {
 pub fn plan_remove(_ctx: &Ctx) -> Result<ModulePlan> {
     let mut p = ModulePlan::new("node");
     // the node VIP moves to the other members of the node cluster
-    p.add_notify(crate::resources::Absent::new(vip::NODE_VIP_FILE), vec![Handler::Reload(vip::KEEPALIVED_UNIT.into())]);
+    p.add_notify(
+        crate::resources::Absent::new(vip::NODE_VIP_FILE),
+        vec![Handler::Reload(vip::KEEPALIVED_UNIT.into())],
+    );
     p.add(Service::stopped(NODE_EXPORTER_UNIT));
     p.add(Service::stopped(HAPROXY_UNIT));
     p.add_notify(
@@ -308,11 +312,13 @@ pub fn plan_remove(_ctx: &Ctx) -> Result<ModulePlan> {
     );
     // the node leaves pigsty: so does pigsty's firewall table
     p.add(Service::stopped(FIREWALL_UNIT));
-    p.add_notify(crate::resources::Absent::new(FIREWALL_UNIT_FILE), vec![Handler::DaemonReload]);
+    p.add_notify(
+        crate::resources::Absent::new(FIREWALL_UNIT_FILE),
+        vec![Handler::DaemonReload],
+    );
     p.add(crate::resources::Absent::new(FIREWALL_FILE));
     Ok(p)
 }
-
 
 #[cfg(test)]
 pub(crate) mod tests {
@@ -477,26 +483,57 @@ pub(crate) mod tests {
     #[test]
     fn firewall_zone_lets_the_intranet_in_and_the_world_to_public_ports_only() {
         let t = with(&["{node_firewall_intranet: [10.10.10.10/32, 10.10.10.11, 'fd00::/8'], node_firewall_public_port: [5432, 22, 22]}"], |c| firewall_nft(c.host)).unwrap();
-        assert!(t.contains("elements = { 10.10.10.10/32, 10.10.10.11 }"), "{t}");
+        assert!(
+            t.contains("elements = { 10.10.10.10/32, 10.10.10.11 }"),
+            "{t}"
+        );
         assert!(t.contains("elements = { fd00::/8 }"), "{t}");
         assert!(t.contains("policy drop;"), "{t}");
         assert!(t.contains("tcp dport { 22, 5432 } accept"), "{t}");
-        let e = with(&["{node_firewall_intranet: [10.10.10.300/8]}"], |c| firewall_nft(c.host)).unwrap_err().to_string();
-        assert!(e.contains("`node_firewall_intranet[0]` is `10.10.10.300/8`, not an IP address or CIDR"), "{e}");
-        let e = with(&["{node_firewall_public_port: [http]}"], |c| firewall_nft(c.host)).unwrap_err().to_string();
+        let e = with(&["{node_firewall_intranet: [10.10.10.300/8]}"], |c| {
+            firewall_nft(c.host)
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains(
+                "`node_firewall_intranet[0]` is `10.10.10.300/8`, not an IP address or CIDR"
+            ),
+            "{e}"
+        );
+        let e = with(&["{node_firewall_public_port: [http]}"], |c| {
+            firewall_nft(c.host)
+        })
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("`node_firewall_public_port[0]`"), "{e}");
         // the default: Pigsty's private ranges, ports 22, 80, 443, 5432
         let t = with(&[], |c| firewall_nft(c.host)).unwrap();
-        assert!(t.contains("10.0.0.0/8, 192.168.0.0/16, 172.16.0.0/12") && t.contains("{ 22, 80, 443, 5432 }"), "{t}");
+        assert!(
+            t.contains("10.0.0.0/8, 192.168.0.0/16, 172.16.0.0/12")
+                && t.contains("{ 22, 80, 443, 5432 }"),
+            "{t}"
+        );
         assert!(!t.contains("intranet6"), "no empty IPv6 set: {t}");
     }
 
     #[test]
     fn firewall_off_removes_pigstys_table_and_none_leaves_it_alone() {
         let names = |extra: &str| -> Vec<String> {
-            with(&[extra], |c| plan(c)).unwrap().steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).filter(|n| n.contains("firewall")).collect()
+            with(&[extra], |c| plan(c))
+                .unwrap()
+                .steps()
+                .map(|s| format!("{} {}", s.res.kind(), s.res.name()))
+                .filter(|n| n.contains("firewall"))
+                .collect()
         };
-        assert!(names("{node_firewall_mode: 'off'}").iter().any(|n| n.starts_with("service pigsty-firewall")), "{:?}", names("{node_firewall_mode: 'off'}"));
+        assert!(
+            names("{node_firewall_mode: 'off'}")
+                .iter()
+                .any(|n| n.starts_with("service pigsty-firewall")),
+            "{:?}",
+            names("{node_firewall_mode: 'off'}")
+        );
         assert!(names("{node_firewall_mode: none}").is_empty());
         assert!(names("{}").iter().any(|n| n.contains("firewall.nft")));
     }
@@ -604,4 +641,3 @@ pub(crate) mod tests {
         );
     }
 }
-

@@ -19,10 +19,16 @@ pub const NODE_VIP_FILE: &str = "/etc/keepalived/conf.d/node-vip.conf";
 /// keepalived installed, its main file (including conf.d) and the unit running: what
 /// every VIP needs.
 pub fn keepalived_base(p: &mut ModulePlan, why: &str) {
-    p.add(Package::new(&format!("keepalived ({why})"), ["keepalived", "curl"]));
+    p.add(Package::new(
+        &format!("keepalived ({why})"),
+        ["keepalived", "curl"],
+    ));
     p.add(Dir::new(KEEPALIVED_CONF_D).mode(0o755));
     let main = crate::assets::asset("node/keepalived.conf").unwrap_or_default();
-    p.add_notify(File::new("/etc/keepalived/keepalived.conf", main).mode(0o644), vec![Handler::Reload(KEEPALIVED_UNIT.into())]);
+    p.add_notify(
+        File::new("/etc/keepalived/keepalived.conf", main).mode(0o644),
+        vec![Handler::Reload(KEEPALIVED_UNIT.into())],
+    );
 }
 
 /// The interface holding `ip` on this node (`auto`), or the one named.
@@ -39,13 +45,24 @@ pub fn vip_iface(facts: &Facts, ip: &str, named: &str, key: &str) -> Result<Stri
 pub fn node_vip_conf(ctx: &Ctx) -> Result<String> {
     let h = ctx.host;
     let cls = node_cluster(h);
-    let Some(vip) = h.str("vip_address").filter(|s| !s.is_empty()).map(str::to_string) else {
+    let Some(vip) = h
+        .str("vip_address")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+    else {
         bail!("host `{}`: `vip_enabled: true` needs `vip_address`, the address the node cluster `{cls}` shares\nhint: for example `vip_address: 10.10.10.99`", h.addr);
     };
     if vip.parse::<std::net::Ipv4Addr>().is_err() {
-        bail!("host `{}`: `vip_address: {vip}` is not an IPv4 address", h.addr);
+        bail!(
+            "host `{}`: `vip_address: {vip}` is not an IPv4 address",
+            h.addr
+        );
     }
-    let Some(vrid) = h.var("vip_vrid").and_then(Value::as_u64).filter(|v| (1..=254).contains(v)) else {
+    let Some(vrid) = h
+        .var("vip_vrid")
+        .and_then(Value::as_u64)
+        .filter(|v| (1..=254).contains(v))
+    else {
         bail!("host `{}`: `vip_enabled: true` needs `vip_vrid` (1-254), the VRRP router id, unique on the network\nhint: for example `vip_vrid: 128` in the vars of node cluster `{cls}`", h.addr);
     };
     let peers: Vec<String> = ctx
@@ -56,14 +73,21 @@ pub fn node_vip_conf(ctx: &Ctx) -> Result<String> {
         .map(|o| o.addr.clone())
         .collect();
     for o in ctx.inv.hosts.iter().filter(|o| peers.contains(&o.addr)) {
-        if o.str("vip_address") != Some(vip.as_str()) || o.var("vip_vrid").and_then(Value::as_u64) != Some(vrid) {
+        if o.str("vip_address") != Some(vip.as_str())
+            || o.var("vip_vrid").and_then(Value::as_u64) != Some(vrid)
+        {
             bail!("host `{}`: node cluster `{cls}` has members with another `vip_address` or `vip_vrid` ({}); one node cluster shares one VIP", h.addr, o.addr);
         }
     }
     let role = h.var_str("vip_role");
     let preempt = h.var_bool("vip_preempt");
     let master = role == "master";
-    let iface = vip_iface(ctx.facts, &h.addr, &h.var_str("vip_interface"), "vip_interface")?;
+    let iface = vip_iface(
+        ctx.facts,
+        &h.addr,
+        &h.var_str("vip_interface"),
+        "vip_interface",
+    )?;
     crate::template::render(
         "node/keepalived-vip.conf.j2",
         &json!({
@@ -79,7 +103,10 @@ pub fn node_vip_conf(ctx: &Ctx) -> Result<String> {
 pub(super) fn node_vip(ctx: &Ctx, p: &mut ModulePlan) -> Result<()> {
     let h = ctx.host;
     if !h.var_bool("vip_enabled") {
-        p.add_notify(crate::resources::Absent::new(NODE_VIP_FILE), vec![Handler::Reload(KEEPALIVED_UNIT.into())]);
+        p.add_notify(
+            crate::resources::Absent::new(NODE_VIP_FILE),
+            vec![Handler::Reload(KEEPALIVED_UNIT.into())],
+        );
         return Ok(());
     }
     if ctx.opts.packages_only {
@@ -91,7 +118,10 @@ pub(super) fn node_vip(ctx: &Ctx, p: &mut ModulePlan) -> Result<()> {
     let conf = node_vip_conf(ctx)?;
     keepalived_base(p, "vip_enabled");
     // 0600: it may hold vip_auth_pass
-    p.add_notify(File::new(NODE_VIP_FILE, conf).mode(0o600), vec![Handler::Reload(KEEPALIVED_UNIT.into())]);
+    p.add_notify(
+        File::new(NODE_VIP_FILE, conf).mode(0o600),
+        vec![Handler::Reload(KEEPALIVED_UNIT.into())],
+    );
     p.add(Service::running(KEEPALIVED_UNIT));
     Ok(())
 }
@@ -105,33 +135,80 @@ mod tests {
         let text = format!(
             "all:\n  children:\n    web:\n      hosts:\n        10.10.10.10: {{ vip_role: master }}\n        10.10.10.11: {{}}\n        10.10.10.12: {{ vip_enabled: false }}\n      vars: {{ node_cluster: web, vip_enabled: true, {vars} }}\n"
         );
-        let inv = Inventory::from_str_with("t.yml", &text, &[], &LoadOptions { resolve_names: false }).unwrap();
+        let inv = Inventory::from_str_with(
+            "t.yml",
+            &text,
+            &[],
+            &LoadOptions {
+                resolve_names: false,
+            },
+        )
+        .unwrap();
         let mut facts = Facts::test_meta();
-        facts.ipv4_ifaces.insert("10.10.10.11".into(), "ens3".into());
+        facts
+            .ipv4_ifaces
+            .insert("10.10.10.11".into(), "ens3".into());
         let ctx = Ctx::new(&inv, &inv.hosts[host], &facts);
         node_vip_conf(&ctx)
     }
 
     #[test]
     fn the_master_preempts_only_with_vip_preempt() {
-        let c = conf("vip_address: 10.10.10.99, vip_vrid: 128, vip_preempt: true", 0).unwrap();
-        assert!(c.contains("state MASTER") && c.contains("priority 150") && !c.contains("nopreempt"), "{c}");
-        assert!(c.contains("unicast_peer {\n        10.10.10.11\n    }"), "members without vip_enabled are no peers: {c}");
-        assert!(c.contains("10.10.10.99/32 dev eth0") && c.contains("virtual_router_id 128"), "{c}");
-        assert!(c.contains("script \"/usr/bin/systemctl is-active --quiet haproxy.service\""), "{c}");
+        let c = conf(
+            "vip_address: 10.10.10.99, vip_vrid: 128, vip_preempt: true",
+            0,
+        )
+        .unwrap();
+        assert!(
+            c.contains("state MASTER") && c.contains("priority 150") && !c.contains("nopreempt"),
+            "{c}"
+        );
+        assert!(
+            c.contains("unicast_peer {\n        10.10.10.11\n    }"),
+            "members without vip_enabled are no peers: {c}"
+        );
+        assert!(
+            c.contains("10.10.10.99/32 dev eth0") && c.contains("virtual_router_id 128"),
+            "{c}"
+        );
+        assert!(
+            c.contains("script \"/usr/bin/systemctl is-active --quiet haproxy.service\""),
+            "{c}"
+        );
         let c = conf("vip_address: 10.10.10.99, vip_vrid: 128", 0).unwrap();
-        assert!(c.contains("state BACKUP") && c.contains("priority 150") && c.contains("nopreempt"), "{c}");
-        let c = conf("vip_address: 10.10.10.99, vip_vrid: 128, vip_auth_pass: s3cret", 1).unwrap();
-        assert!(c.contains("priority 100") && c.contains("dev ens3") && c.contains("auth_pass s3cret"), "{c}");
+        assert!(
+            c.contains("state BACKUP") && c.contains("priority 150") && c.contains("nopreempt"),
+            "{c}"
+        );
+        let c = conf(
+            "vip_address: 10.10.10.99, vip_vrid: 128, vip_auth_pass: s3cret",
+            1,
+        )
+        .unwrap();
+        assert!(
+            c.contains("priority 100") && c.contains("dev ens3") && c.contains("auth_pass s3cret"),
+            "{c}"
+        );
     }
 
     #[test]
     fn repo_build_plans_the_package_without_the_hosts_interface() {
         let text = "all:\n  children:\n    web:\n      hosts: { 10.9.9.9: {} }\n      vars: { node_cluster: web, vip_enabled: true, vip_address: 10.9.9.99, vip_vrid: 7 }\n";
-        let inv = Inventory::from_str_with("t.yml", text, &[], &LoadOptions { resolve_names: false }).unwrap();
+        let inv = Inventory::from_str_with(
+            "t.yml",
+            text,
+            &[],
+            &LoadOptions {
+                resolve_names: false,
+            },
+        )
+        .unwrap();
         let facts = Facts::test_meta(); // the admin node's: no 10.9.9.9 here
         let mut ctx = Ctx::new(&inv, &inv.hosts[0], &facts);
-        assert!(node_vip_conf(&ctx).is_err(), "a real plan needs the interface");
+        assert!(
+            node_vip_conf(&ctx).is_err(),
+            "a real plan needs the interface"
+        );
         ctx.opts = &crate::options::PACKAGES_ONLY;
         let mut p = ModulePlan::new("node");
         node_vip(&ctx, &mut p).unwrap();
@@ -140,7 +217,13 @@ mod tests {
 
     #[test]
     fn a_missing_address_or_router_id_is_an_error() {
-        assert!(conf("vip_vrid: 128", 0).unwrap_err().to_string().contains("needs `vip_address`"));
-        assert!(conf("vip_address: 10.10.10.99", 0).unwrap_err().to_string().contains("needs `vip_vrid` (1-254)"));
+        assert!(conf("vip_vrid: 128", 0)
+            .unwrap_err()
+            .to_string()
+            .contains("needs `vip_address`"));
+        assert!(conf("vip_address: 10.10.10.99", 0)
+            .unwrap_err()
+            .to_string()
+            .contains("needs `vip_vrid` (1-254)"));
     }
 }

@@ -29,7 +29,11 @@ pub const METRICS_FILE: &str = "/var/lib/prometheus/node-exporter/pgbackrest.pro
 /// The selected repository as `repo1-*` options (Pigsty's `snake_case` keys become
 /// pgBackRest's `kebab-case`), and whether it holds secrets.
 pub fn repo_options(pg: &Pg) -> Result<(Map<String, Value>, bool)> {
-    let Some(repo) = pg.pgbackrest_repo.get(&pg.pgbackrest_method).and_then(Value::as_object) else {
+    let Some(repo) = pg
+        .pgbackrest_repo
+        .get(&pg.pgbackrest_method)
+        .and_then(Value::as_object)
+    else {
         bail!(
             "host `{}`: `pgbackrest_method: {}` has no entry in `pgbackrest_repo`\nhint: define pgbackrest_repo.{} or use `local`",
             pg.ip,
@@ -89,10 +93,17 @@ pub fn render_cron(pg: &Pg) -> Result<String> {
         if f.len() < 6 && !e.trim_start().starts_with('@') {
             bail!("host `{}`: pg_crontab entry `{e}`: expected `<min> <hour> <dom> <mon> <dow> <command>`", pg.ip);
         }
-        let (sched, rest) = if e.trim_start().starts_with('@') { (f[..1].join(" "), f[1..].join(" ")) } else { (f[..5].join(" "), f[5..].join(" ")) };
+        let (sched, rest) = if e.trim_start().starts_with('@') {
+            (f[..1].join(" "), f[1..].join(" "))
+        } else {
+            (f[..5].join(" "), f[5..].join(" "))
+        };
         entries.push(format!("{sched} {} {rest}", pg.dbsu));
     }
-    crate::template::render("pgsql/pgsql-cron.j2", &json!({"cluster": pg.cluster, "dbsu": pg.dbsu, "entries": entries}))
+    crate::template::render(
+        "pgsql/pgsql-cron.j2",
+        &json!({"cluster": pg.cluster, "dbsu": pg.dbsu, "entries": entries}),
+    )
 }
 
 /// Before Patroni starts.
@@ -101,9 +112,15 @@ pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
         return Ok(());
     }
     let (_, secret) = repo_options(pg)?;
-    let f = File::new(CONF, render_conf(pg)?).mode(0o640).owner(&pg.dbsu, &pg.dbsu);
+    let f = File::new(CONF, render_conf(pg)?)
+        .mode(0o640)
+        .owner(&pg.dbsu, &pg.dbsu);
     p.add(if secret { f.secret() } else { f });
-    p.add(File::new("/pg/bin/pg-backup", render_script(pg, "pg-backup")).mode(0o755).owner(&pg.dbsu, &pg.dbsu));
+    p.add(
+        File::new("/pg/bin/pg-backup", render_script(pg, "pg-backup"))
+            .mode(0o755)
+            .owner(&pg.dbsu, &pg.dbsu),
+    );
     if !pg.crontab.is_empty() {
         p.add(File::new(CRON, render_cron(pg)?).mode(0o644));
     }
@@ -111,7 +128,10 @@ pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     p.add(crate::resources::Absent::new(OLD_METRICS_SCRIPT));
     for unit in [METRICS_UNIT, METRICS_TIMER] {
         let text = crate::assets::asset(&format!("pgsql/{unit}")).unwrap_or_default();
-        p.add_notify(File::new(format!("/etc/systemd/system/{unit}"), text), vec![Handler::DaemonReload]);
+        p.add_notify(
+            File::new(format!("/etc/systemd/system/{unit}"), text),
+            vec![Handler::DaemonReload],
+        );
     }
     p.add(Service::running(METRICS_TIMER));
     Ok(())
@@ -122,16 +142,23 @@ pub fn run_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     if !pg.pgbackrest_enabled {
         return Ok(());
     }
-    let b = Pgbackrest { stanza: pg.cluster.clone(), user: pg.dbsu.clone(), psql: pg.psql() };
+    let b = Pgbackrest {
+        stanza: pg.cluster.clone(),
+        user: pg.dbsu.clone(),
+        psql: pg.psql(),
+    };
     p.add(PgbackrestStanza(b.clone()));
     if pg.pgbackrest_init_backup {
         p.add(PgbackrestInitBackup(b));
     }
     // the first metrics now, not at the timer's first tick
     p.add(
-        Exec::new("backup metrics for node_exporter", Cmd::new("systemctl").args(["start", METRICS_UNIT]))
-            .creates(METRICS_FILE)
-            .why("first run"),
+        Exec::new(
+            "backup metrics for node_exporter",
+            Cmd::new("systemctl").args(["start", METRICS_UNIT]),
+        )
+        .creates(METRICS_FILE)
+        .why("first run"),
     );
     Ok(())
 }

@@ -26,7 +26,12 @@ fn pgpass_field(s: &str) -> String {
 }
 
 pub fn render_pgb_pgpass(pg: &Pg) -> String {
-    format!("*:{}:pgbouncer:{}:{}\n", pg.pgbouncer_port, pgpass_field(&pg.monitor_username), pgpass_field(&pg.monitor_password))
+    format!(
+        "*:{}:pgbouncer:{}:{}\n",
+        pg.pgbouncer_port,
+        pgpass_field(&pg.monitor_username),
+        pgpass_field(&pg.monitor_password)
+    )
 }
 
 pub fn render_pgb_unit(pg: &Pg) -> Result<String> {
@@ -52,11 +57,21 @@ pub fn pct(s: &str) -> String {
 
 pub fn dsn(pg: &Pg) -> String {
     let mut q = format!("host={}", pct(&pg.socket));
-    for kv in pg.pg_exporter_params.split('&').map(str::trim).filter(|s| !s.is_empty()) {
+    for kv in pg
+        .pg_exporter_params
+        .split('&')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         q.push('&');
         q.push_str(kv);
     }
-    format!("postgresql://{}:{}@:{}/postgres?{q}", pct(&pg.monitor_username), pct(&pg.monitor_password), pg.port)
+    format!(
+        "postgresql://{}:{}@:{}/postgres?{q}",
+        pct(&pg.monitor_username),
+        pct(&pg.monitor_password),
+        pg.port
+    )
 }
 
 pub fn render_pg_env(pg: &Pg) -> Result<String> {
@@ -64,10 +79,16 @@ pub fn render_pg_env(pg: &Pg) -> Result<String> {
     if pg.pg_exporter_auto_discovery {
         args.push("--auto-discover-databases".into());
         if !pg.pg_exporter_exclude_database.is_empty() {
-            args.push(format!("--exclude-databases={}", pg.pg_exporter_exclude_database));
+            args.push(format!(
+                "--exclude-databases={}",
+                pg.pg_exporter_exclude_database
+            ));
         }
         if !pg.pg_exporter_include_database.is_empty() {
-            args.push(format!("--include-databases={}", pg.pg_exporter_include_database));
+            args.push(format!(
+                "--include-databases={}",
+                pg.pg_exporter_include_database
+            ));
         }
     }
     crate::template::render(
@@ -81,26 +102,52 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     let mut listen = vec![];
     if pg.pg_exporter_enabled {
         p.add_notify(
-            File::new(PG_EXPORTER_ENV, render_pg_env(pg)?).mode(0o640).owner("root", "prometheus").secret(),
+            File::new(PG_EXPORTER_ENV, render_pg_env(pg)?)
+                .mode(0o640)
+                .owner("root", "prometheus")
+                .secret(),
             vec![Handler::Restart(PG_EXPORTER_UNIT.into())],
         );
         p.add(Service::running(PG_EXPORTER_UNIT));
-        listen.push(Listening::new(format!("{}:{}", pg.ip, pg.pg_exporter_port), PG_EXPORTER_UNIT));
+        listen.push(Listening::new(
+            format!("{}:{}", pg.ip, pg.pg_exporter_port),
+            PG_EXPORTER_UNIT,
+        ));
     }
     if pg.pgbouncer_exporter_enabled && pg.pgbouncer_enabled {
         let restart = || vec![Handler::Restart(PGB_EXPORTER_UNIT.into())];
         p.add(Service::stopped(DEBIAN_PGB_EXPORTER_UNIT));
         p.add_notify(
-            File::new(PGB_EXPORTER_BIN, crate::assets::asset("pgsql/pgbouncer_exporter").unwrap_or_default()).mode(0o755).owner(&pg.dbsu, &pg.dbsu),
+            File::new(
+                PGB_EXPORTER_BIN,
+                crate::assets::asset("pgsql/pgbouncer_exporter").unwrap_or_default(),
+            )
+            .mode(0o755)
+            .owner(&pg.dbsu, &pg.dbsu),
             restart(),
         );
-        p.add_notify(File::new(PGB_EXPORTER_PGPASS, render_pgb_pgpass(pg)).mode(0o600).owner(&pg.dbsu, &pg.dbsu).secret(), restart());
         p.add_notify(
-            File::new(format!("/etc/systemd/system/{PGB_EXPORTER_UNIT}"), render_pgb_unit(pg)?),
-            vec![Handler::DaemonReload, Handler::Restart(PGB_EXPORTER_UNIT.into())],
+            File::new(PGB_EXPORTER_PGPASS, render_pgb_pgpass(pg))
+                .mode(0o600)
+                .owner(&pg.dbsu, &pg.dbsu)
+                .secret(),
+            restart(),
+        );
+        p.add_notify(
+            File::new(
+                format!("/etc/systemd/system/{PGB_EXPORTER_UNIT}"),
+                render_pgb_unit(pg)?,
+            ),
+            vec![
+                Handler::DaemonReload,
+                Handler::Restart(PGB_EXPORTER_UNIT.into()),
+            ],
         );
         p.add(Service::running(PGB_EXPORTER_UNIT));
-        listen.push(Listening::new(format!("{}:{}", pg.ip, pg.pgbouncer_exporter_port), PGB_EXPORTER_UNIT));
+        listen.push(Listening::new(
+            format!("{}:{}", pg.ip, pg.pgbouncer_exporter_port),
+            PGB_EXPORTER_UNIT,
+        ));
     }
     if !listen.is_empty() {
         p.flush();
@@ -119,7 +166,10 @@ mod tests {
     fn pgpass_escapes_colons_and_backslashes() {
         let mut pg = super::super::tests::meta_pg();
         pg.monitor_password = r"a:b\c".into();
-        assert_eq!(render_pgb_pgpass(&pg), "*:6432:pgbouncer:dbuser_monitor:a\\:b\\\\c\n");
+        assert_eq!(
+            render_pgb_pgpass(&pg),
+            "*:6432:pgbouncer:dbuser_monitor:a\\:b\\\\c\n"
+        );
     }
 
     #[test]

@@ -37,20 +37,26 @@ pub fn manifest() -> Result<BTreeMap<String, Entry>> {
         .get_file("extensions.yml")
         .and_then(|f| f.contents_utf8())
         .ok_or_else(|| anyhow!("the embedded repo-mirror/extensions.yml is missing"))?;
-    let m: Manifest = serde_yaml::from_str(text).map_err(|e| anyhow!("repo-mirror/extensions.yml: {e}"))?;
+    let m: Manifest =
+        serde_yaml::from_str(text).map_err(|e| anyhow!("repo-mirror/extensions.yml: {e}"))?;
     Ok(m.extensions)
 }
 
 /// The manifest entry for an alias or an extension name.
 pub fn find<'a>(m: &'a BTreeMap<String, Entry>, name: &str) -> Option<(&'a String, &'a Entry)> {
-    m.get_key_value(name).or_else(|| m.iter().find(|(_, e)| e.ext.iter().any(|x| x == name)))
+    m.get_key_value(name)
+        .or_else(|| m.iter().find(|(_, e)| e.ext.iter().any(|x| x == name)))
 }
 
 /// What one wanted name resolves to on this host.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Want {
     /// A package, from the repository the manifest names for this distro.
-    Package { alias: String, package: String, repo: String },
+    Package {
+        alias: String,
+        package: String,
+        repo: String,
+    },
     /// Known, but not packaged for this distro.
     NotPackaged { alias: String, distro: String },
     /// A raw package name given in `pg_extensions` (`postgresql-15-foo`).
@@ -61,20 +67,31 @@ pub enum Want {
 
 /// `pg_extensions` entries, split on blanks and commas (Pigsty allows `"postgis pgvector"`).
 pub fn listed(pg: &Pg) -> Vec<String> {
-    pg.extensions.iter().flat_map(|s| s.split([' ', ',', '\t'])).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
+    pg.extensions
+        .iter()
+        .flat_map(|s| s.split([' ', ',', '\t']))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Names wanted on this host: `pg_extensions`, then every extension a (present)
 /// database lists. `only` narrows to those names (aliases or extension names).
 pub fn wanted_names(pg: &Pg, only: &[String]) -> Result<Vec<String>> {
     let mut names = listed(pg);
-    for d in db_defs(pg)?.into_iter().filter(|d| d.state != DbState::Absent) {
+    for d in db_defs(pg)?
+        .into_iter()
+        .filter(|d| d.state != DbState::Absent)
+    {
         names.extend(d.extensions.into_iter().map(|(n, _)| n));
     }
     let m = manifest()?;
     let matches = |n: &str| {
         only.is_empty()
-            || only.iter().any(|o| o == n || find(&m, o).is_some_and(|(a, _)| find(&m, n).is_some_and(|(b, _)| a == b)))
+            || only.iter().any(|o| {
+                o == n || find(&m, o).is_some_and(|(a, _)| find(&m, n).is_some_and(|(b, _)| a == b))
+            })
     };
     let mut out: Vec<String> = vec![];
     for n in names {
@@ -92,10 +109,21 @@ pub fn resolve(names: &[String], version: u32, distro: &str) -> Result<Vec<Want>
     for n in names {
         let w = match find(&m, n) {
             Some((alias, e)) => match e.repos.get(distro).and_then(Yaml::as_str) {
-                Some(repo) => Want::Package { alias: alias.clone(), package: e.deb.replace("$v", &version.to_string()), repo: repo.to_string() },
-                None => Want::NotPackaged { alias: alias.clone(), distro: distro.to_string() },
+                Some(repo) => Want::Package {
+                    alias: alias.clone(),
+                    package: e.deb.replace("$v", &version.to_string()),
+                    repo: repo.to_string(),
+                },
+                None => Want::NotPackaged {
+                    alias: alias.clone(),
+                    distro: distro.to_string(),
+                },
             },
-            None if n.starts_with("postgresql-") => Want::Raw { package: n.replace("${pg_version}", &version.to_string()).replace("$v", &version.to_string()) },
+            None if n.starts_with("postgresql-") => Want::Raw {
+                package: n
+                    .replace("${pg_version}", &version.to_string())
+                    .replace("$v", &version.to_string()),
+            },
             // contrib extensions ship with the server package itself
             None if CONTRIB.contains(&n.as_str()) => continue,
             None => Want::Unknown { name: n.clone() },
@@ -109,17 +137,69 @@ pub fn resolve(names: &[String], version: u32, distro: &str) -> Result<Vec<Want>
 
 /// Extensions that come with `postgresql-NN` (contrib): nothing to install.
 const CONTRIB: &[&str] = &[
-    "adminpack", "amcheck", "autoinc", "bloom", "btree_gin", "btree_gist", "citext", "cube", "dblink", "dict_int", "dict_xsyn",
-    "earthdistance", "file_fdw", "fuzzystrmatch", "hstore", "insert_username", "intagg", "intarray", "isn", "lo", "ltree",
-    "moddatetime", "old_snapshot", "pageinspect", "pg_buffercache", "pg_freespacemap", "pg_prewarm", "pg_stat_statements",
-    "pg_surgery", "pg_trgm", "pg_visibility", "pg_walinspect", "pgcrypto", "pgrowlocks", "pgstattuple", "plpgsql", "postgres_fdw",
-    "refint", "seg", "sslinfo", "tablefunc", "tcn", "tsm_system_rows", "tsm_system_time", "unaccent", "uuid-ossp", "xml2",
-    "plperl", "plperlu", "plpython3u", "pltcl", "pltclu",
+    "adminpack",
+    "amcheck",
+    "autoinc",
+    "bloom",
+    "btree_gin",
+    "btree_gist",
+    "citext",
+    "cube",
+    "dblink",
+    "dict_int",
+    "dict_xsyn",
+    "earthdistance",
+    "file_fdw",
+    "fuzzystrmatch",
+    "hstore",
+    "insert_username",
+    "intagg",
+    "intarray",
+    "isn",
+    "lo",
+    "ltree",
+    "moddatetime",
+    "old_snapshot",
+    "pageinspect",
+    "pg_buffercache",
+    "pg_freespacemap",
+    "pg_prewarm",
+    "pg_stat_statements",
+    "pg_surgery",
+    "pg_trgm",
+    "pg_visibility",
+    "pg_walinspect",
+    "pgcrypto",
+    "pgrowlocks",
+    "pgstattuple",
+    "plpgsql",
+    "postgres_fdw",
+    "refint",
+    "seg",
+    "sslinfo",
+    "tablefunc",
+    "tcn",
+    "tsm_system_rows",
+    "tsm_system_time",
+    "unaccent",
+    "uuid-ossp",
+    "xml2",
+    "plperl",
+    "plperlu",
+    "plpython3u",
+    "pltcl",
+    "pltclu",
 ];
 
 /// This host's distro key in the manifest, e.g. `debian-12`.
 pub fn distro(pg: &Pg) -> String {
-    let major = pg.facts.os_version_id.split('.').next().unwrap_or("").to_string();
+    let major = pg
+        .facts
+        .os_version_id
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .to_string();
     format!("{}-{major}", pg.facts.os_id)
 }
 
@@ -129,16 +209,30 @@ pub fn package_steps(p: &mut ModulePlan, pg: &Pg, only: &[String]) -> Result<()>
     let distro = distro(pg);
     for w in resolve(&names, pg.version, &distro)? {
         match w {
-            Want::Package { alias, package, repo } => {
+            Want::Package {
+                alias,
+                package,
+                repo,
+            } => {
                 let hint = if repo == "pgdg" {
                     "it comes from the PGDG repository (apt.postgresql.org, see repo-mirror/debian-12.yml); add that repository to the node".to_string()
                 } else {
                     format!("it comes from the `{repo}` repository")
                 };
-                p.add(OptionalPackage::new("pgsql", &format!("extension {alias}"), &[package.as_str()], &hint));
+                p.add(OptionalPackage::new(
+                    "pgsql",
+                    &format!("extension {alias}"),
+                    &[package.as_str()],
+                    &hint,
+                ));
             }
             Want::Raw { package } => {
-                p.add(OptionalPackage::new("pgsql", &format!("extension package {package}"), &[package.as_str()], "check the package name in pg_extensions"));
+                p.add(OptionalPackage::new(
+                    "pgsql",
+                    &format!("extension package {package}"),
+                    &[package.as_str()],
+                    "check the package name in pg_extensions",
+                ));
             }
             Want::NotPackaged { alias, distro } => {
                 p.add(Note::skip(
@@ -166,10 +260,17 @@ pub fn package_steps(p: &mut ModulePlan, pg: &Pg, only: &[String]) -> Result<()>
 /// `CREATE EXTENSION` in the databases that list the extensions (`only`: these names).
 pub fn create_steps(p: &mut ModulePlan, pg: &Pg, only: &[String]) -> Result<()> {
     let m = manifest()?;
-    for d in db_defs(pg)?.into_iter().filter(|d| d.state != DbState::Absent) {
+    for d in db_defs(pg)?
+        .into_iter()
+        .filter(|d| d.state != DbState::Absent)
+    {
         for (name, schema) in &d.extensions {
             let wanted = only.is_empty()
-                || only.iter().any(|o| o == name || find(&m, o).is_some_and(|(a, _)| find(&m, name).is_some_and(|(b, _)| a == b)));
+                || only.iter().any(|o| {
+                    o == name
+                        || find(&m, o)
+                            .is_some_and(|(a, _)| find(&m, name).is_some_and(|(b, _)| a == b))
+                });
             if wanted {
                 p.add(PgExtension {
                     psql: pg.psql(),
@@ -193,17 +294,49 @@ mod tests {
         let m = manifest().unwrap();
         assert_eq!(find(&m, "vector").unwrap().0, "pgvector");
         assert_eq!(find(&m, "postgis_topology").unwrap().0, "postgis");
-        let w = resolve(&["postgis".into(), "vector".into(), "pgvector".into(), "btree_gist".into(), "nosuch".into()], 15, "debian-12").unwrap();
+        let w = resolve(
+            &[
+                "postgis".into(),
+                "vector".into(),
+                "pgvector".into(),
+                "btree_gist".into(),
+                "nosuch".into(),
+            ],
+            15,
+            "debian-12",
+        )
+        .unwrap();
         assert_eq!(
             w,
             vec![
-                Want::Package { alias: "postgis".into(), package: "postgresql-15-postgis-3".into(), repo: "debian".into() },
-                Want::Package { alias: "pgvector".into(), package: "postgresql-15-pgvector".into(), repo: "pgdg".into() },
-                Want::Unknown { name: "nosuch".into() },
+                Want::Package {
+                    alias: "postgis".into(),
+                    package: "postgresql-15-postgis-3".into(),
+                    repo: "debian".into()
+                },
+                Want::Package {
+                    alias: "pgvector".into(),
+                    package: "postgresql-15-pgvector".into(),
+                    repo: "pgdg".into()
+                },
+                Want::Unknown {
+                    name: "nosuch".into()
+                },
             ]
         );
-        assert_eq!(resolve(&["postgis".into()], 15, "ubuntu-24").unwrap(), vec![Want::NotPackaged { alias: "postgis".into(), distro: "ubuntu-24".into() }]);
-        assert_eq!(resolve(&["postgresql-${pg_version}-hll".into()], 16, "debian-12").unwrap(), vec![Want::Raw { package: "postgresql-16-hll".into() }]);
+        assert_eq!(
+            resolve(&["postgis".into()], 15, "ubuntu-24").unwrap(),
+            vec![Want::NotPackaged {
+                alias: "postgis".into(),
+                distro: "ubuntu-24".into()
+            }]
+        );
+        assert_eq!(
+            resolve(&["postgresql-${pg_version}-hll".into()], 16, "debian-12").unwrap(),
+            vec![Want::Raw {
+                package: "postgresql-16-hll".into()
+            }]
+        );
     }
 
     #[test]

@@ -14,7 +14,6 @@
 use super::params::Pg;
 use serde_json::Value;
 
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     Postgres,
@@ -57,14 +56,26 @@ fn expand_user(u: &str, pg: &Pg) -> String {
 
 /// Address alias -> list of `local` or CIDR.
 fn addresses(addr: &str, pg: &Pg) -> Result<Vec<String>, String> {
-    let cidr = |ip: &str| if ip.contains('/') { ip.to_string() } else if ip.contains(':') { format!("{ip}/128") } else { format!("{ip}/32") };
+    let cidr = |ip: &str| {
+        if ip.contains('/') {
+            ip.to_string()
+        } else if ip.contains(':') {
+            format!("{ip}/128")
+        } else {
+            format!("{ip}/32")
+        }
+    };
     Ok(match addr {
         "local" => vec!["local".into()],
         "localhost" => vec!["local".into(), "127.0.0.1/32".into(), "::1/128".into()],
         "admin" => vec![cidr(&pg.admin_ip)],
         "infra" => pg.infra_ips.iter().map(|i| cidr(i)).collect(),
         "cluster" => pg.members.iter().map(|m| cidr(&m.ip)).collect(),
-        "intra" | "intranet" => vec!["10.0.0.0/8".into(), "172.16.0.0/12".into(), "192.168.0.0/16".into()],
+        "intra" | "intranet" => vec![
+            "10.0.0.0/8".into(),
+            "172.16.0.0/12".into(),
+            "192.168.0.0/16".into(),
+        ],
         "world" | "all" => vec!["0.0.0.0/0".into(), "::/0".into()],
         other => {
             let ip = other.split('/').next().unwrap_or("");
@@ -107,8 +118,16 @@ pub fn render_rule(rule: &Value, pg: &Pg, target: Target) -> Result<Option<Rende
     let order = rule.get("order").and_then(Value::as_i64).unwrap_or(1000);
     let title = s(rule, "title").unwrap_or_default();
     if let Some(raw) = rule.get("rules").and_then(Value::as_array) {
-        let lines = raw.iter().filter_map(Value::as_str).map(|l| expand_user(l.trim(), pg)).collect();
-        return Ok(Some(Rendered { order, title, lines }));
+        let lines = raw
+            .iter()
+            .filter_map(Value::as_str)
+            .map(|l| expand_user(l.trim(), pg))
+            .collect();
+        return Ok(Some(Rendered {
+            order,
+            title,
+            lines,
+        }));
     }
     let user = expand_user(&s(rule, "user").unwrap_or_else(|| "all".into()), pg);
     let db = s(rule, "db").unwrap_or_else(|| "all".into());
@@ -125,16 +144,26 @@ pub fn render_rule(rule: &Value, pg: &Pg, target: Target) -> Result<Option<Rende
             if ty == "hostssl" {
                 continue; // no TLS on a Unix socket
             }
-            lines.push(format!("{:<9} {:<15} {:<17} {:<19} {m}", "local", db, user, ""));
+            lines.push(format!(
+                "{:<9} {:<15} {:<17} {:<19} {m}",
+                "local", db, user, ""
+            ));
         } else if ty == "hostssl" && !tls {
             // Without a server certificate (TLS off) such a line can never match and
             // Postgres flags it on every reload: keep it visible, commented out.
-            lines.push(format!("#{:<8} {:<15} {:<17} {:<19} {m}   (tls is off)", ty, db, user, a));
+            lines.push(format!(
+                "#{:<8} {:<15} {:<17} {:<19} {m}   (tls is off)",
+                ty, db, user, a
+            ));
         } else {
             lines.push(format!("{:<9} {:<15} {:<17} {:<19} {m}", ty, db, user, a));
         }
     }
-    Ok(Some(Rendered { order, title, lines: lines.into_iter().map(|l| collapse(&l)).collect() }))
+    Ok(Some(Rendered {
+        order,
+        title,
+        lines: lines.into_iter().map(|l| collapse(&l)).collect(),
+    }))
 }
 
 /// `local` lines have no address column; keep columns aligned without trailing blanks.
@@ -143,7 +172,12 @@ fn collapse(l: &str) -> String {
 }
 
 /// Default rules then the user's, sorted by `order` (stable).
-pub fn render(default_rules: &[Value], rules: &[Value], pg: &Pg, target: Target) -> Result<Vec<Rendered>, String> {
+pub fn render(
+    default_rules: &[Value],
+    rules: &[Value],
+    pg: &Pg,
+    target: Target,
+) -> Result<Vec<Rendered>, String> {
     let mut out = vec![];
     for r in default_rules.iter().chain(rules.iter()) {
         if let Some(x) = render_rule(r, pg, target)? {
@@ -179,25 +213,51 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(r.lines.len(), 3);
-        assert!(r.lines[0].starts_with("local") && r.lines[0].ends_with("scram-sha-256") && r.lines[0].contains("dbuser_monitor"));
+        assert!(
+            r.lines[0].starts_with("local")
+                && r.lines[0].ends_with("scram-sha-256")
+                && r.lines[0].contains("dbuser_monitor")
+        );
         assert!(r.lines[1].contains("127.0.0.1/32"));
     }
 
     #[test]
     fn ssl_is_hostssl_where_tls_is_served_commented_elsewhere_and_skips_the_socket() {
         let rule = json!({"user": "${admin}", "addr": "world", "auth": "ssl"});
-        let r = render_rule(&rule, &pg(), Target::Postgres).unwrap().unwrap();
+        let r = render_rule(&rule, &pg(), Target::Postgres)
+            .unwrap()
+            .unwrap();
         assert_eq!(r.lines.len(), 2, "{:?}", r.lines);
-        assert!(r.lines.iter().all(|l| l.starts_with("hostssl") && l.contains("dbuser_dba") && l.ends_with("scram-sha-256")), "{:?}", r.lines);
+        assert!(
+            r.lines.iter().all(|l| l.starts_with("hostssl")
+                && l.contains("dbuser_dba")
+                && l.ends_with("scram-sha-256")),
+            "{:?}",
+            r.lines
+        );
         assert_eq!(r.order, 1000);
         // pgBouncer with pgbouncer_sslmode: disable serves no TLS
-        let r = render_rule(&rule, &pg(), Target::Pgbouncer).unwrap().unwrap();
-        assert!(r.lines.iter().all(|l| l.starts_with("#hostssl") && l.ends_with("(tls is off)")), "{:?}", r.lines);
+        let r = render_rule(&rule, &pg(), Target::Pgbouncer)
+            .unwrap()
+            .unwrap();
+        assert!(
+            r.lines
+                .iter()
+                .all(|l| l.starts_with("#hostssl") && l.ends_with("(tls is off)")),
+            "{:?}",
+            r.lines
+        );
         // no certificate came with the request: no TLS anywhere
         let mut p = pg();
         p.opts = crate::options::PlanOptions::NONE;
         let r = render_rule(&rule, &p, Target::Postgres).unwrap().unwrap();
-        assert!(r.lines.iter().all(|l| l.starts_with("#hostssl") && l.ends_with("(tls is off)")), "{:?}", r.lines);
+        assert!(
+            r.lines
+                .iter()
+                .all(|l| l.starts_with("#hostssl") && l.ends_with("(tls is off)")),
+            "{:?}",
+            r.lines
+        );
     }
 
     #[test]
@@ -215,8 +275,14 @@ mod tests {
 
     #[test]
     fn rules_sort_by_order_stably() {
-        let d = vec![json!({"addr": "local", "auth": "ident", "title": "b", "order": 100}), json!({"addr": "intra", "title": "c", "order": 500})];
-        let u = vec![json!({"addr": "world", "auth": "deny", "title": "a", "order": 50}), json!({"addr": "admin", "title": "d"})];
+        let d = vec![
+            json!({"addr": "local", "auth": "ident", "title": "b", "order": 100}),
+            json!({"addr": "intra", "title": "c", "order": 500}),
+        ];
+        let u = vec![
+            json!({"addr": "world", "auth": "deny", "title": "a", "order": 50}),
+            json!({"addr": "admin", "title": "d"}),
+        ];
         let r = render(&d, &u, &pg(), Target::Postgres).unwrap();
         let titles: Vec<&str> = r.iter().map(|x| x.title.as_str()).collect();
         assert_eq!(titles, vec!["a", "b", "c", "d"]);
@@ -224,11 +290,35 @@ mod tests {
 
     #[test]
     fn pgbouncer_gets_peer_for_ident_and_bad_input_is_named() {
-        let r = render_rule(&json!({"user": "${dbsu}", "db": "pgbouncer", "addr": "local", "auth": "ident"}), &pg(), Target::Pgbouncer).unwrap().unwrap();
+        let r = render_rule(
+            &json!({"user": "${dbsu}", "db": "pgbouncer", "addr": "local", "auth": "ident"}),
+            &pg(),
+            Target::Pgbouncer,
+        )
+        .unwrap()
+        .unwrap();
         assert!(r.lines[0].ends_with("peer"), "{:?}", r.lines);
-        assert!(render_rule(&json!({"addr": "nowhere"}), &pg(), Target::Postgres).unwrap_err().contains("nowhere"));
-        assert!(render_rule(&json!({"addr": "intra", "auth": "magic"}), &pg(), Target::Postgres).unwrap_err().contains("magic"));
-        assert!(render_rule(&json!({"addr": "10.10.10.0/24", "auth": "pwd"}), &pg(), Target::Postgres).unwrap().unwrap().lines[0].contains("10.10.10.0/24"));
+        assert!(
+            render_rule(&json!({"addr": "nowhere"}), &pg(), Target::Postgres)
+                .unwrap_err()
+                .contains("nowhere")
+        );
+        assert!(render_rule(
+            &json!({"addr": "intra", "auth": "magic"}),
+            &pg(),
+            Target::Postgres
+        )
+        .unwrap_err()
+        .contains("magic"));
+        assert!(render_rule(
+            &json!({"addr": "10.10.10.0/24", "auth": "pwd"}),
+            &pg(),
+            Target::Postgres
+        )
+        .unwrap()
+        .unwrap()
+        .lines[0]
+            .contains("10.10.10.0/24"));
     }
 
     #[test]
@@ -236,6 +326,9 @@ mod tests {
         let r = render_rule(&json!({"rules": ["host all ${admin} 1.2.3.4/32 scram-sha-256"], "title": "raw", "order": 1}), &pg(), Target::Postgres)
             .unwrap()
             .unwrap();
-        assert_eq!(r.lines, vec!["host all dbuser_dba 1.2.3.4/32 scram-sha-256".to_string()]);
+        assert_eq!(
+            r.lines,
+            vec!["host all dbuser_dba 1.2.3.4/32 scram-sha-256".to_string()]
+        );
     }
 }

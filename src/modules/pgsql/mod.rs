@@ -102,18 +102,37 @@ pub fn plan_scope_for(pg: &Pg, scope: &Scope) -> Result<ModulePlan> {
     let first = scope.names.first().cloned();
     match scope.part.as_str() {
         "user" => {
-            roles::only_steps(&mut p, pg, &roles::Only { user: first, ..Default::default() })?;
+            roles::only_steps(
+                &mut p,
+                pg,
+                &roles::Only {
+                    user: first,
+                    ..Default::default()
+                },
+            )?;
             if pg.pgbouncer_enabled {
                 pgbouncer::lists_steps(&mut p, pg, true, false)?;
             }
         }
         "db" => {
             let db = first.unwrap_or_default();
-            let exts: Vec<String> = roles::db_defs(pg)?.into_iter().filter(|d| d.spec.name == db).flat_map(|d| d.extensions.into_iter().map(|e| e.0)).collect();
+            let exts: Vec<String> = roles::db_defs(pg)?
+                .into_iter()
+                .filter(|d| d.spec.name == db)
+                .flat_map(|d| d.extensions.into_iter().map(|e| e.0))
+                .collect();
             if !exts.is_empty() {
                 ext::package_steps(&mut p, pg, &exts)?;
             }
-            roles::only_steps(&mut p, pg, &roles::Only { db: Some(db), allow_drop: scope.allow_drop, ..Default::default() })?;
+            roles::only_steps(
+                &mut p,
+                pg,
+                &roles::Only {
+                    db: Some(db),
+                    allow_drop: scope.allow_drop,
+                    ..Default::default()
+                },
+            )?;
             if pg.pgbouncer_enabled {
                 pgbouncer::lists_steps(&mut p, pg, false, true)?;
             }
@@ -129,7 +148,9 @@ pub fn plan_scope_for(pg: &Pg, scope: &Scope) -> Result<ModulePlan> {
             ext::package_steps(&mut p, pg, &scope.names)?;
             ext::create_steps(&mut p, pg, &scope.names)?;
         }
-        other => anyhow::bail!("unknown part `{other}` of the pgsql module (user, db, hba, svc, ext)"),
+        other => {
+            anyhow::bail!("unknown part `{other}` of the pgsql module (user, db, hba, svc, ext)")
+        }
     }
     Ok(p)
 }
@@ -263,7 +284,10 @@ pub fn rendered_files(pg: &Pg) -> Result<Vec<(String, String)>> {
             pgbouncer::render_hba(pg)?,
         ),
         (backup::CONF.to_string(), backup::render_conf(pg)?),
-        ("/pg/bin/pg-backup".to_string(), backup::render_script(pg, "pg-backup")),
+        (
+            "/pg/bin/pg-backup".to_string(),
+            backup::render_script(pg, "pg-backup"),
+        ),
         (backup::CRON.to_string(), backup::render_cron(pg)?),
         (
             exporter::PG_EXPORTER_ENV.to_string(),
@@ -368,7 +392,10 @@ pub(crate) mod tests {
     }
 
     pub fn test_options() -> crate::options::PlanOptions {
-        let cert = crate::options::CertPair { crt: "-----BEGIN CERTIFICATE-----\n".into(), key: "-----BEGIN PRIVATE KEY-----\n".into() };
+        let cert = crate::options::CertPair {
+            crt: "-----BEGIN CERTIFICATE-----\n".into(),
+            key: "-----BEGIN PRIVATE KEY-----\n".into(),
+        };
         crate::options::PlanOptions {
             pki: crate::options::Delivered {
                 ca_crt: Some(cert.crt.clone()),
@@ -468,23 +495,55 @@ pub(crate) mod tests {
 
     fn scoped(part: &str, names: &[&str]) -> Vec<String> {
         let mut pg = meta_pg();
-        pg.databases.push(json!({"name": "appdb", "owner": "dbuser_meta", "extensions": [{"name": "postgis"}]}));
-        let scope = Scope { part: part.into(), names: names.iter().map(|n| n.to_string()).collect(), allow_drop: false };
-        plan_scope_for(&pg, &scope).unwrap().steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect()
+        pg.databases.push(
+            json!({"name": "appdb", "owner": "dbuser_meta", "extensions": [{"name": "postgis"}]}),
+        );
+        let scope = Scope {
+            part: part.into(),
+            names: names.iter().map(|n| n.to_string()).collect(),
+            allow_drop: false,
+        };
+        plan_scope_for(&pg, &scope)
+            .unwrap()
+            .steps()
+            .map(|s| format!("{} {}", s.res.kind(), s.res.name()))
+            .collect()
     }
 
     #[test]
     fn a_scoped_plan_holds_just_that_part() {
-        assert_eq!(scoped("user", &["dbuser_meta"]), vec!["pg role dbuser_meta", "file /etc/pgbouncer/useropts.txt", "file /etc/pgbouncer/userlist.txt"]);
+        assert_eq!(
+            scoped("user", &["dbuser_meta"]),
+            vec![
+                "pg role dbuser_meta",
+                "file /etc/pgbouncer/useropts.txt",
+                "file /etc/pgbouncer/userlist.txt"
+            ]
+        );
         assert_eq!(
             scoped("db", &["appdb"]),
-            vec!["package extension postgis", "pg database appdb", "pg privileges default privileges in appdb", "pg extension postgis in appdb", "file /etc/pgbouncer/database.txt"]
+            vec![
+                "package extension postgis",
+                "pg database appdb",
+                "pg privileges default privileges in appdb",
+                "pg extension postgis in appdb",
+                "file /etc/pgbouncer/database.txt"
+            ]
         );
-        assert_eq!(scoped("hba", &[]), vec!["file /pg/conf/pg_hba.conf", "file /etc/pgbouncer/pgb_hba.conf"]);
+        assert_eq!(
+            scoped("hba", &[]),
+            vec![
+                "file /pg/conf/pg_hba.conf",
+                "file /etc/pgbouncer/pgb_hba.conf"
+            ]
+        );
         let svc = scoped("svc", &[]);
         assert_eq!(svc.len(), 5, "{svc:?}");
         assert!(svc.iter().all(|s| s.contains("/etc/haproxy/pg-meta-") || s == "stale files pg-meta services"), "{svc:?}");
-        assert_eq!(scoped("ext", &["postgis"]), vec!["package extension postgis", "pg extension postgis in appdb"]);
+        assert_eq!(
+            scoped("ext", &["postgis"]),
+            vec!["package extension postgis", "pg extension postgis in appdb"]
+        );
         assert_eq!(scoped("ext", &["vector"]), Vec::<String>::new());
     }
 }

@@ -172,13 +172,6 @@ fn cluster_dir(fs_main: &str, cluster: &str, version: u32) -> String {
     }
 }
 
-
-
-
-
-
-
-
 /// Whether Patroni logs in to etcd, and as whom: what the ETCD module says clients
 /// use (`etcd::patroni_etcd3`: the cluster's own user, auth always on there).
 /// `etcd_auth: false` (a host variable) turns the login off here, for an etcd run
@@ -189,7 +182,10 @@ pub fn etcd_auth(inv: &Inventory, host: &Host) -> Option<(String, String)> {
         return None;
     }
     let j = crate::modules::etcd::patroni_etcd3(inv, host).ok()?;
-    Some((j["username"].as_str()?.to_string(), j["password"].as_str()?.to_string()))
+    Some((
+        j["username"].as_str()?.to_string(),
+        j["password"].as_str()?.to_string(),
+    ))
 }
 
 impl Pg {
@@ -197,12 +193,22 @@ impl Pg {
     pub fn new(inv: &Inventory, host: &Host, facts: &Facts, version: u32) -> Result<Pg> {
         let v = Vars(&host.vars);
         let Some(cluster) = host.id.pg_cluster.clone() else {
-            bail!("host `{}`: `pg_cluster` is not set; the pgsql module needs it", host.addr);
+            bail!(
+                "host `{}`: `pg_cluster` is not set; the pgsql module needs it",
+                host.addr
+            );
         };
         let Some(seq) = host.id.pg_seq else {
-            bail!("host `{}`: `pg_seq` is not set; the pgsql module needs it", host.addr);
+            bail!(
+                "host `{}`: `pg_seq` is not set; the pgsql module needs it",
+                host.addr
+            );
         };
-        let role = host.id.pg_role.map(|r| r.to_string()).unwrap_or_else(|| "replica".into());
+        let role = host
+            .id
+            .pg_role
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "replica".into());
         let req = |k: &str| -> Result<String> {
             match host.str(k) {
                 Some(s) if !s.is_empty() => Ok(s.to_string()),
@@ -220,19 +226,37 @@ impl Pg {
             .map(|h| Member {
                 ip: h.addr.clone(),
                 seq: h.id.pg_seq.unwrap_or(0),
-                instance: h.id.pg_instance.clone().unwrap_or_else(|| format!("{cluster}-{}", h.id.pg_seq.unwrap_or(0))),
-                role: h.id.pg_role.map(|r| r.to_string()).unwrap_or_else(|| "replica".into()),
+                instance: h
+                    .id
+                    .pg_instance
+                    .clone()
+                    .unwrap_or_else(|| format!("{cluster}-{}", h.id.pg_seq.unwrap_or(0))),
+                role: h
+                    .id
+                    .pg_role
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "replica".into()),
                 vars: h.vars.clone(),
             })
             .collect();
         let etcd_hosts = crate::modules::etcd::client_hosts(inv);
-        let mut infra_ips: Vec<String> = inv.infra_hosts().into_iter().map(|h| h.addr.clone()).collect();
+        let mut infra_ips: Vec<String> = inv
+            .infra_hosts()
+            .into_iter()
+            .map(|h| h.addr.clone())
+            .collect();
         let admin_ip = v.s("admin_ip");
         if infra_ips.is_empty() && !admin_ip.is_empty() {
             infra_ips.push(admin_ip.clone());
         }
         let pg_conf = v.s("pg_conf");
-        let conf = pg_conf.trim_end_matches(".yml").trim_end_matches(".yaml").rsplit('/').next().unwrap_or("oltp").to_string();
+        let conf = pg_conf
+            .trim_end_matches(".yml")
+            .trim_end_matches(".yaml")
+            .rsplit('/')
+            .next()
+            .unwrap_or("oltp")
+            .to_string();
         if !["oltp", "olap", "crit", "tiny"].contains(&conf.as_str()) {
             bail!("host `{}`: `pg_conf: {pg_conf}` is not a known template\nhint: use one of oltp.yml, olap.yml, crit.yml, tiny.yml", host.addr);
         }
@@ -241,7 +265,16 @@ impl Pg {
             bail!("host `{}`: `pg_pwd_enc: {pwd_enc}` is not supported; pigsty stores SCRAM verifiers\nhint: use scram-sha-256", host.addr);
         }
         let sslmode = v.s("pgbouncer_sslmode");
-        if !["disable", "allow", "prefer", "require", "verify-ca", "verify-full"].contains(&sslmode.as_str()) {
+        if ![
+            "disable",
+            "allow",
+            "prefer",
+            "require",
+            "verify-ca",
+            "verify-full",
+        ]
+        .contains(&sslmode.as_str())
+        {
             bail!("host `{}`: `pgbouncer_sslmode: {sslmode}` is not a pgBouncer client_tls_sslmode\nhint: disable, allow, prefer, require, verify-ca or verify-full", host.addr);
         }
         if v.b("patroni_ssl_enabled") {
@@ -264,9 +297,16 @@ impl Pg {
             facts: facts.clone(),
             opts: crate::options::PlanOptions::NONE,
             ip: host.addr.clone(),
-            instance: host.id.pg_instance.clone().unwrap_or_else(|| format!("{cluster}-{seq}")),
+            instance: host
+                .id
+                .pg_instance
+                .clone()
+                .unwrap_or_else(|| format!("{cluster}-{seq}")),
             cluster_dir: cluster_dir(&fs_main, &cluster, version),
-            backup_dir: format!("{}/postgres/{cluster}-{version}", fs_backup.trim_end_matches('/')),
+            backup_dir: format!(
+                "{}/postgres/{cluster}-{version}",
+                fs_backup.trim_end_matches('/')
+            ),
             cluster,
             seq,
             role,
@@ -328,7 +368,10 @@ impl Pg {
             default_roles: v.list("pg_default_roles"),
             default_privileges: {
                 let l = v.list("pg_default_privileges");
-                l.iter().filter_map(|x| x.as_str()).filter_map(|x| crate::names::DefaultGrant::parse(x).ok()).collect()
+                l.iter()
+                    .filter_map(|x| x.as_str())
+                    .filter_map(|x| crate::names::DefaultGrant::parse(x).ok())
+                    .collect()
             },
             default_schemas: match v.get("pg_default_schemas") {
                 Some(_) => v.strs("pg_default_schemas"),
@@ -360,9 +403,16 @@ impl Pg {
             pgbouncer_sslmode: v.s("pgbouncer_sslmode"),
             pgbouncer_ignore_param: match v.get("pgbouncer_ignore_param") {
                 Some(_) => v.strs("pgbouncer_ignore_param"),
-                None => ["extra_float_digits", "application_name", "TimeZone", "DateStyle", "IntervalStyle", "search_path"]
-                    .map(String::from)
-                    .to_vec(),
+                None => [
+                    "extra_float_digits",
+                    "application_name",
+                    "TimeZone",
+                    "DateStyle",
+                    "IntervalStyle",
+                    "search_path",
+                ]
+                .map(String::from)
+                .to_vec(),
             },
             pgbouncer_auth_query: v.b("pgbouncer_auth_query"),
             pgbackrest_enabled: v.b("pgbackrest_enabled"),
@@ -371,10 +421,12 @@ impl Pg {
             pgbackrest_init_backup: v.b("pgbackrest_init_backup"),
             pgbackrest_repo: match v.get("pgbackrest_repo").and_then(Value::as_object) {
                 Some(m) => m.clone(),
-                None => serde_yaml::from_str::<Value>("local: { path: /pg/backup, retention_full_type: count, retention_full: 2 }")
-                    .ok()
-                    .and_then(|v| v.as_object().cloned())
-                    .unwrap_or_default(),
+                None => serde_yaml::from_str::<Value>(
+                    "local: { path: /pg/backup, retention_full_type: count, retention_full: 2 }",
+                )
+                .ok()
+                .and_then(|v| v.as_object().cloned())
+                .unwrap_or_default(),
             },
             pg_exporter_enabled: v.b("pg_exporter_enabled"),
             pg_exporter_port: v.port("pg_exporter_port"),
@@ -394,13 +446,27 @@ impl Pg {
     }
 
     pub fn psql(&self) -> crate::resources::postgres::Psql {
-        crate::resources::postgres::Psql { bin: format!("{}/psql", self.bin_dir), dbsu: self.dbsu.clone(), socket: self.socket.clone(), port: self.port }
+        crate::resources::postgres::Psql {
+            bin: format!("{}/psql", self.bin_dir),
+            dbsu: self.dbsu.clone(),
+            socket: self.socket.clone(),
+            port: self.port,
+        }
     }
 
     /// Where to probe a port this host listens on with `pg_listen`.
     pub fn probe_addr(&self, port: u16) -> String {
-        let first = self.listen.split(',').map(str::trim).find(|a| !a.is_empty()).unwrap_or("*");
-        let host = if matches!(first, "*" | "0.0.0.0" | "::") { self.ip.as_str() } else { first };
+        let first = self
+            .listen
+            .split(',')
+            .map(str::trim)
+            .find(|a| !a.is_empty())
+            .unwrap_or("*");
+        let host = if matches!(first, "*" | "0.0.0.0" | "::") {
+            self.ip.as_str()
+        } else {
+            first
+        };
         format!("{host}:{port}")
     }
 
@@ -415,7 +481,11 @@ impl Pg {
 
     /// Patroni's REST API on this host.
     pub fn patroni_api(&self) -> crate::resources::patroni::PatroniApi {
-        crate::resources::patroni::PatroniApi::new(format!("{}:{}", self.ip, self.patroni_port), &self.patroni_username, &self.patroni_password)
+        crate::resources::patroni::PatroniApi::new(
+            format!("{}:{}", self.ip, self.patroni_port),
+            &self.patroni_username,
+            &self.patroni_password,
+        )
     }
 
     /// True when the host also runs haproxy (NODE) and services are local.
@@ -430,21 +500,37 @@ mod tests {
 
     #[test]
     fn cluster_dir_accepts_old_and_new_pg_fs_main() {
-        assert_eq!(cluster_dir("/data/postgres", "pg-meta", 15), "/data/postgres/pg-meta-15");
-        assert_eq!(cluster_dir("/data", "pg-meta", 15), "/data/postgres/pg-meta-15");
-        assert_eq!(cluster_dir("/export/", "pg-test", 16), "/export/postgres/pg-test-16");
+        assert_eq!(
+            cluster_dir("/data/postgres", "pg-meta", 15),
+            "/data/postgres/pg-meta-15"
+        );
+        assert_eq!(
+            cluster_dir("/data", "pg-meta", 15),
+            "/data/postgres/pg-meta-15"
+        );
+        assert_eq!(
+            cluster_dir("/export/", "pg-test", 16),
+            "/export/postgres/pg-test-16"
+        );
     }
 }
 
 /// `pg_delay` (`1min`, `1h`, `30s`, a number of milliseconds) in milliseconds.
 fn delay_ms(host: &crate::inventory::Host, v: Option<&serde_json::Value>) -> Result<u64> {
-    let bad = || anyhow::anyhow!("host `{}`: `pg_delay` is not a delay like `1min`, `1h` or a number of milliseconds", host.addr);
+    let bad = || {
+        anyhow::anyhow!(
+            "host `{}`: `pg_delay` is not a delay like `1min`, `1h` or a number of milliseconds",
+            host.addr
+        )
+    };
     let Some(v) = v else { return Ok(0) };
     if let Some(n) = v.as_u64() {
         return Ok(n);
     }
     let s = v.as_str().ok_or_else(bad)?.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let n: f64 = s[..split].parse().map_err(|_| bad())?;
     let per = match s[split..].trim() {
         "" | "ms" => 1.0,

@@ -10,7 +10,9 @@ use super::params::Pg;
 use super::tune;
 use super::{HBA_FILE, PATRONI_UNIT, PATRONI_YML};
 use crate::engine::{Handler, ModulePlan};
-use crate::resources::patroni::{PatroniDcsConfig, PatroniPendingRestart, PatroniReady, PgConfApplied};
+use crate::resources::patroni::{
+    PatroniDcsConfig, PatroniPendingRestart, PatroniReady, PgConfApplied,
+};
 use crate::resources::File;
 use anyhow::{anyhow, Result};
 use serde_json::{json, Value};
@@ -41,7 +43,10 @@ pub fn render(pg: &Pg) -> Result<String> {
     }
     // a delayed replica: replays WAL `pg_delay` late, never promoted, no read traffic
     if pg.delayed() {
-        local.insert("recovery_min_apply_delay".into(), format!("{}ms", pg.delay_ms));
+        local.insert(
+            "recovery_min_apply_delay".into(),
+            format!("{}ms", pg.delay_ms),
+        );
     }
     let rto_name = match &pg.rto {
         Value::String(s) => s.clone(),
@@ -87,8 +92,13 @@ pub fn allowlist(pg: &Pg) -> Vec<String> {
 }
 
 pub fn render_hba(pg: &Pg) -> Result<String> {
-    let rules = super::hba::render(&pg.default_hba_rules, &pg.hba_rules, pg, super::hba::Target::Postgres)
-        .map_err(|e| anyhow!("host `{}`: pg_hba_rules: {e}", pg.ip))?;
+    let rules = super::hba::render(
+        &pg.default_hba_rules,
+        &pg.hba_rules,
+        pg,
+        super::hba::Target::Postgres,
+    )
+    .map_err(|e| anyhow!("host `{}`: pg_hba_rules: {e}", pg.ip))?;
     crate::template::render(
         "pgsql/pg_hba.conf.j2",
         &json!({"path": HBA_FILE, "instance": pg.instance, "source": "pg_default_hba_rules + pg_hba_rules",
@@ -99,8 +109,16 @@ pub fn render_hba(pg: &Pg) -> Result<String> {
 /// The HBA file Postgres reads; a change reloads Postgres (`pg_reload_conf()`), never a restart.
 pub fn hba_step(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     p.add_notify(
-        crate::resources::RuleFile::new(File::new(HBA_FILE, render_hba(pg)?).mode(0o640).owner(&pg.dbsu, &pg.dbsu), "hba"),
-        vec![Handler::Run("reload postgres (hba)".into(), pg.psql().reload_cmd())],
+        crate::resources::RuleFile::new(
+            File::new(HBA_FILE, render_hba(pg)?)
+                .mode(0o640)
+                .owner(&pg.dbsu, &pg.dbsu),
+            "hba",
+        ),
+        vec![Handler::Run(
+            "reload postgres (hba)".into(),
+            pg.psql().reload_cmd(),
+        )],
     );
     Ok(())
 }
@@ -125,8 +143,17 @@ fn dcs_config(pg: &Pg) -> Result<PatroniDcsConfig> {
     if pg.patroni_mode == "pause" {
         top.insert("pause".into(), json!(true));
     }
-    let postgresql: BTreeMap<String, Value> = [("use_pg_rewind".to_string(), json!(true)), ("use_slots".to_string(), json!(true))].into();
-    Ok(PatroniDcsConfig { api: pg.patroni_api(), top, parameters: dcs, postgresql })
+    let postgresql: BTreeMap<String, Value> = [
+        ("use_pg_rewind".to_string(), json!(true)),
+        ("use_slots".to_string(), json!(true)),
+    ]
+    .into();
+    Ok(PatroniDcsConfig {
+        api: pg.patroni_api(),
+        top,
+        parameters: dcs,
+        postgresql,
+    })
 }
 
 /// This cluster's etcd user (`etcd::cluster_user`), readwrite on its keys only,
@@ -136,7 +163,12 @@ fn etcd_user_step(p: &mut ModulePlan, pg: &Pg) {
         return;
     };
     p.add(crate::resources::etcd_auth::EtcdClusterUser {
-        endpoints: pg.etcd_hosts.iter().map(|h| format!("https://{h}")).collect::<Vec<_>>().join(","),
+        endpoints: pg
+            .etcd_hosts
+            .iter()
+            .map(|h| format!("https://{h}"))
+            .collect::<Vec<_>>()
+            .join(","),
         root_password: root.clone(),
         user: user.clone(),
         password: password.clone(),
@@ -146,15 +178,35 @@ fn etcd_user_step(p: &mut ModulePlan, pg: &Pg) {
 
 /// Steps before the service starts: the etcd user, HBA file, patroni.yml, unit.
 pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
+    let t = tune::timings(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
+    let rto = match &pg.rto {
+        serde_json::Value::String(s) => s.clone(),
+        v => v.to_string(),
+    };
+    let (_, floor) = tune::patroni_min_ttl(pg.facts.packages.version("patroni"));
+    p.add(crate::resources::Note::skip(
+        "timings",
+        "patroni",
+        &format!(
+            "pg_rto {rto}: ttl {}s, loop_wait {}s, retry_timeout {}s; haproxy inter {} fastinter {} downinter {} rise {} fall {} ({floor})",
+            t.ttl, t.loop_wait, t.retry_timeout, t.inter, t.fastinter, t.downinter, t.rise, t.fall
+        ),
+    ));
     etcd_user_step(p, pg);
     hba_step(p, pg)?;
     p.add_notify(
-        File::new(PATRONI_YML, render(pg)?).mode(0o600).owner(&pg.dbsu, &pg.dbsu).secret(),
+        File::new(PATRONI_YML, render(pg)?)
+            .mode(0o600)
+            .owner(&pg.dbsu, &pg.dbsu)
+            .secret(),
         vec![Handler::Reload(PATRONI_UNIT.into())],
     );
     // A unit change takes effect at the next start: restarting Patroni would restart Postgres.
     p.add_notify(
-        File::new(format!("/etc/systemd/system/{PATRONI_UNIT}"), crate::assets::asset("pgsql/patroni.service").unwrap_or_default()),
+        File::new(
+            format!("/etc/systemd/system/{PATRONI_UNIT}"),
+            crate::assets::asset("pgsql/patroni.service").unwrap_or_default(),
+        ),
         vec![Handler::DaemonReload],
     );
     Ok(())
@@ -171,16 +223,27 @@ pub fn run_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     // Runs the queued Patroni reload and the HBA reload now that Postgres answers.
     p.flush();
     let (local, dcs) = tune::parameters(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
-    p.add(PgConfApplied { path: format!("{}/postgresql.conf", pg.data), want: local, timeout: Duration::from_secs(60) });
+    p.add(PgConfApplied {
+        path: format!("{}/postgresql.conf", pg.data),
+        want: local,
+        timeout: Duration::from_secs(60),
+    });
     p.add(dcs_config(pg)?);
     let psql = pg.psql();
-    let want: BTreeMap<String, String> = dcs.into_iter().filter(|(k, _)| k != "wal_keep_size").collect();
+    let want: BTreeMap<String, String> = dcs
+        .into_iter()
+        .filter(|(k, _)| k != "wal_keep_size")
+        .collect();
     let t = tune::timings(pg).map_err(|e| anyhow!("{e}"))?;
     p.add(PatroniPendingRestart {
         api: pg.patroni_api(),
         loop_wait: t.loop_wait,
         live: Box::new(move || {
-            let mut why: Vec<String> = psql.pending_restart()?.into_iter().map(|n| format!("{n} waits for a restart")).collect();
+            let mut why: Vec<String> = psql
+                .pending_restart()?
+                .into_iter()
+                .map(|n| format!("{n} waits for a restart"))
+                .collect();
             let names: Vec<String> = want.keys().cloned().collect();
             let live = psql.settings(&names)?;
             for (k, v) in &want {
@@ -205,7 +268,10 @@ mod standby_tests {
         let mut pg = crate::modules::pgsql::tests::meta_pg();
         assert!(!dcs_config(&pg).unwrap().top.contains_key("pause"));
         pg.patroni_mode = "pause".into();
-        assert_eq!(dcs_config(&pg).unwrap().top.get("pause"), Some(&json!(true)));
+        assert_eq!(
+            dcs_config(&pg).unwrap().top.get("pause"),
+            Some(&json!(true))
+        );
     }
 
     #[test]
@@ -215,7 +281,10 @@ mod standby_tests {
         pg.delay_ms = 3_600_000;
         let y = render(&pg).unwrap();
         assert!(y.contains("    standby_cluster:\n      host: \"10.10.10.11\"\n      port: 5432\n      create_replica_methods: [\"basebackup\"]\n      recovery_min_apply_delay: \"3600000ms\""), "{y}");
-        assert!(y.contains("nofailover: false"), "the standby leader may lead its cluster: {y}");
+        assert!(
+            y.contains("nofailover: false"),
+            "the standby leader may lead its cluster: {y}"
+        );
     }
 
     #[test]
@@ -224,11 +293,20 @@ mod standby_tests {
         pg.role = "replica".into();
         pg.delay_ms = 60_000;
         let y = render(&pg).unwrap();
-        assert!(y.contains("\"recovery_min_apply_delay\": \"60000ms\""), "{y}");
-        assert!(y.contains("nofailover: true") && y.contains("noloadbalance: true"), "{y}");
+        assert!(
+            y.contains("\"recovery_min_apply_delay\": \"60000ms\""),
+            "{y}"
+        );
+        assert!(
+            y.contains("nofailover: true") && y.contains("noloadbalance: true"),
+            "{y}"
+        );
         assert!(!y.contains("standby_cluster"), "{y}");
         pg.role = "primary".into();
         let e = render(&pg).unwrap_err().to_string();
-        assert!(e.contains("`pg_delay` on the primary of `pg-meta` delays nothing"), "{e}");
+        assert!(
+            e.contains("`pg_delay` on the primary of `pg-meta` delays nothing"),
+            "{e}"
+        );
     }
 }

@@ -27,7 +27,10 @@ pub fn render_ini(pg: &Pg) -> Result<String> {
 
 pub fn render_databases(pg: &Pg) -> Result<String> {
     let mut dbs = vec![];
-    for d in db_defs(pg)?.into_iter().filter(|d| d.pgbouncer && d.state != super::roles::DbState::Absent) {
+    for d in db_defs(pg)?
+        .into_iter()
+        .filter(|d| d.pgbouncer && d.state != super::roles::DbState::Absent)
+    {
         let mut conn = format!("host={} port={} dbname={}", pg.socket, pg.port, d.spec.name);
         if let Some(m) = &d.pool_mode {
             conn.push_str(&format!(" pool_mode={m}"));
@@ -46,7 +49,10 @@ pub fn render_databases(pg: &Pg) -> Result<String> {
 
 pub fn render_useropts(pg: &Pg) -> Result<String> {
     let mut users = vec![];
-    for r in role_defs(pg)?.into_iter().filter(|r| r.pgbouncer && !r.absent) {
+    for r in role_defs(pg)?
+        .into_iter()
+        .filter(|r| r.pgbouncer && !r.absent)
+    {
         let mut o = vec![];
         if let Some(m) = &r.pool_mode {
             o.push(format!("pool_mode={m}"));
@@ -62,8 +68,13 @@ pub fn render_useropts(pg: &Pg) -> Result<String> {
 }
 
 pub fn render_hba(pg: &Pg) -> Result<String> {
-    let rules = super::hba::render(&pg.pgb_default_hba_rules, &pg.pgb_hba_rules, pg, super::hba::Target::Pgbouncer)
-        .map_err(|e| anyhow!("host `{}`: pgb_hba_rules: {e}", pg.ip))?;
+    let rules = super::hba::render(
+        &pg.pgb_default_hba_rules,
+        &pg.pgb_hba_rules,
+        pg,
+        super::hba::Target::Pgbouncer,
+    )
+    .map_err(|e| anyhow!("host `{}`: pgb_hba_rules: {e}", pg.ip))?;
     crate::template::render(
         "pgsql/pg_hba.conf.j2",
         &json!({"path": "/etc/pgbouncer/pgb_hba.conf", "instance": pg.instance, "source": "pgb_default_hba_rules + pgb_hba_rules",
@@ -73,14 +84,23 @@ pub fn render_hba(pg: &Pg) -> Result<String> {
 
 /// Users in the userlist: every role with `pgbouncer: true` (and not `state: absent`).
 pub fn userlist_users(pg: &Pg) -> Result<Vec<String>> {
-    Ok(role_defs(pg)?.into_iter().filter(|r| r.pgbouncer && !r.absent).map(|r| r.spec.name).collect())
+    Ok(role_defs(pg)?
+        .into_iter()
+        .filter(|r| r.pgbouncer && !r.absent)
+        .map(|r| r.spec.name)
+        .collect())
 }
 
 /// pgBouncer's HBA file; a change reloads pgBouncer.
 pub fn hba_step(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     let u = pg.dbsu.as_str();
     p.add_notify(
-        crate::resources::RuleFile::new(File::new("/etc/pgbouncer/pgb_hba.conf", render_hba(pg)?).mode(0o640).owner(u, u), "pgb_hba"),
+        crate::resources::RuleFile::new(
+            File::new("/etc/pgbouncer/pgb_hba.conf", render_hba(pg)?)
+                .mode(0o640)
+                .owner(u, u),
+            "pgb_hba",
+        ),
         vec![Handler::Reload(PGBOUNCER_UNIT.into())],
     );
     Ok(())
@@ -92,12 +112,27 @@ pub fn lists_steps(p: &mut ModulePlan, pg: &Pg, users: bool, dbs: bool) -> Resul
     let reload = || vec![Handler::Reload(PGBOUNCER_UNIT.into())];
     let u = pg.dbsu.as_str();
     if dbs {
-        p.add_notify(File::new("/etc/pgbouncer/database.txt", render_databases(pg)?).mode(0o640).owner(u, u), reload());
+        p.add_notify(
+            File::new("/etc/pgbouncer/database.txt", render_databases(pg)?)
+                .mode(0o640)
+                .owner(u, u),
+            reload(),
+        );
     }
     if users {
-        p.add_notify(File::new("/etc/pgbouncer/useropts.txt", render_useropts(pg)?).mode(0o640).owner(u, u), reload());
         p.add_notify(
-            PgbouncerUserlist { psql: pg.psql(), path: "/etc/pgbouncer/userlist.txt".into(), users: userlist_users(pg)?, owner: pg.dbsu.clone() },
+            File::new("/etc/pgbouncer/useropts.txt", render_useropts(pg)?)
+                .mode(0o640)
+                .owner(u, u),
+            reload(),
+        );
+        p.add_notify(
+            PgbouncerUserlist {
+                psql: pg.psql(),
+                path: "/etc/pgbouncer/userlist.txt".into(),
+                users: userlist_users(pg)?,
+                owner: pg.dbsu.clone(),
+            },
             reload(),
         );
     }
@@ -110,16 +145,30 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     }
     let reload = || vec![Handler::Reload(PGBOUNCER_UNIT.into())];
     let (u, g) = (pg.dbsu.as_str(), pg.dbsu.as_str());
-    p.add_notify(File::new("/etc/pgbouncer/pgbouncer.ini", render_ini(pg)?).mode(0o640).owner(u, g), reload());
+    p.add_notify(
+        File::new("/etc/pgbouncer/pgbouncer.ini", render_ini(pg)?)
+            .mode(0o640)
+            .owner(u, g),
+        reload(),
+    );
     hba_step(p, pg)?;
     lists_steps(p, pg, true, true)?;
     // Debian's unit keeps systemd's 1024 open files: too few for max_client_conn.
     p.add_notify(
-        File::new(PGBOUNCER_DROPIN, "# written by pigsty: room for max_client_conn = 10000\n[Service]\nLimitNOFILE=16384\n"),
-        vec![Handler::DaemonReload, Handler::Restart(PGBOUNCER_UNIT.into())],
+        File::new(
+            PGBOUNCER_DROPIN,
+            "# written by pigsty: room for max_client_conn = 10000\n[Service]\nLimitNOFILE=16384\n",
+        ),
+        vec![
+            Handler::DaemonReload,
+            Handler::Restart(PGBOUNCER_UNIT.into()),
+        ],
     );
     p.add(Service::running(PGBOUNCER_UNIT));
     p.flush();
-    p.add(Listening::new(pg.probe_addr(pg.pgbouncer_port), PGBOUNCER_UNIT));
+    p.add(Listening::new(
+        pg.probe_addr(pg.pgbouncer_port),
+        PGBOUNCER_UNIT,
+    ));
     Ok(())
 }

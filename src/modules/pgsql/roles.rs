@@ -4,7 +4,10 @@
 //! they skip themselves on replicas (see `resources::postgres`).
 use super::params::Pg;
 use crate::engine::ModulePlan;
-use crate::resources::postgres::{DbSpec, PgDatabase, PgDefaultPrivileges, PgDropDatabase, PgDropRole, PgExtension, PgRole, PgSchemas, RoleSpec};
+use crate::resources::postgres::{
+    DbSpec, PgDatabase, PgDefaultPrivileges, PgDropDatabase, PgDropRole, PgExtension, PgRole,
+    PgSchemas, RoleSpec,
+};
 use anyhow::{bail, Result};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -26,7 +29,14 @@ fn bool_of(v: &Value, k: &str) -> Option<bool> {
 }
 
 fn list_of(v: &Value, k: &str) -> Vec<String> {
-    v.get(k).and_then(Value::as_array).map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    v.get(k)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A role definition (with the password the credentials give the system users).
@@ -40,7 +50,6 @@ pub struct RoleDef {
     pub absent: bool,
 }
 
-
 /// Today as days since 1970-01-01, from the facts' clock.
 fn today_days(pg: &Pg) -> i64 {
     pg.facts.now.div_euclid(86_400)
@@ -53,7 +62,12 @@ fn is_absent(v: &Value) -> bool {
 /// `roles: [a, {name: b}, {name: c, state: absent}]` -> (grant, revoke).
 fn memberships(v: &Value) -> (Vec<String>, Vec<String>) {
     let (mut grant, mut revoke) = (vec![], vec![]);
-    for r in v.get("roles").and_then(Value::as_array).into_iter().flatten() {
+    for r in v
+        .get("roles")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         match r {
             Value::String(s) => grant.push(s.clone()),
             Value::Object(_) => {
@@ -76,7 +90,10 @@ pub fn role_defs(pg: &Pg) -> Result<Vec<RoleDef>> {
     let mut out: Vec<RoleDef> = vec![];
     for v in pg.default_roles.iter().chain(pg.users.iter()) {
         let Some(name) = str_of(v, "name").filter(|n| !n.is_empty()) else {
-            bail!("host `{}`: a role in pg_default_roles/pg_users has no `name`", pg.ip);
+            bail!(
+                "host `{}`: a role in pg_default_roles/pg_users has no `name`",
+                pg.ip
+            );
         };
         let password = if name == pg.admin_username {
             Some(pg.admin_password.clone())
@@ -93,7 +110,11 @@ pub fn role_defs(pg: &Pg) -> Result<Vec<RoleDef>> {
         let parameters: BTreeMap<String, String> = v
             .get("parameters")
             .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, x)| (k.clone(), super::tune::value_str(x))).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, x)| (k.clone(), super::tune::value_str(x)))
+                    .collect()
+            })
             .unwrap_or_default();
         let (roles, revoke) = memberships(v);
         // Pigsty: `expire_in` (days from now) wins over `expire_at`.
@@ -177,7 +198,10 @@ pub fn baseline_paths(inventory_dir: &std::path::Path, name: &str) -> Vec<std::p
     if p.is_absolute() {
         return vec![p.to_path_buf()];
     }
-    vec![inventory_dir.join("files").join(name), inventory_dir.join(name)]
+    vec![
+        inventory_dir.join("files").join(name),
+        inventory_dir.join(name),
+    ]
 }
 
 /// A `baseline` file's text: read by the controller next to its inventory and sent
@@ -196,14 +220,22 @@ pub fn db_defs(pg: &Pg) -> Result<Vec<DbDef>> {
         let parameters: BTreeMap<String, String> = v
             .get("parameters")
             .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, x)| (k.clone(), super::tune::value_str(x))).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, x)| (k.clone(), super::tune::value_str(x)))
+                    .collect()
+            })
             .unwrap_or_default();
         let state = match str_of(v, "state").as_deref() {
             Some("absent") => DbState::Absent,
             Some("recreate") => DbState::Recreate,
             _ => DbState::Create,
         };
-        let mut keep_connect = vec![pg.admin_username.clone(), pg.monitor_username.clone(), pg.replication_username.clone()];
+        let mut keep_connect = vec![
+            pg.admin_username.clone(),
+            pg.monitor_username.clone(),
+            pg.replication_username.clone(),
+        ];
         keep_connect.dedup();
         out.push(DbDef {
             spec: DbSpec {
@@ -284,11 +316,17 @@ pub fn drop_hint(pg: &Pg, db: &str) -> String {
 pub fn role_steps(p: &mut ModulePlan, pg: &Pg, user: Option<&str>) -> Result<Vec<String>> {
     let psql = pg.psql();
     let mut dropped = vec![];
-    for r in role_defs(pg)?.into_iter().filter(|r| user.map_or(true, |u| u == r.spec.name)) {
+    for r in role_defs(pg)?
+        .into_iter()
+        .filter(|r| user.map_or(true, |u| u == r.spec.name))
+    {
         if r.absent {
             dropped.push(r.spec.name.clone());
         } else {
-            p.add(PgRole { psql: psql.clone(), spec: r.spec.clone() });
+            p.add(PgRole {
+                psql: psql.clone(),
+                spec: r.spec.clone(),
+            });
         }
     }
     Ok(dropped)
@@ -297,29 +335,54 @@ pub fn role_steps(p: &mut ModulePlan, pg: &Pg, user: Option<&str>) -> Result<Vec
 /// `DROP ROLE` steps for the roles `role_steps` left for last.
 pub fn drop_role_steps(p: &mut ModulePlan, pg: &Pg, names: Vec<String>) {
     for name in names {
-        p.add(PgDropRole { psql: pg.psql(), name });
+        p.add(PgDropRole {
+            psql: pg.psql(),
+            name,
+        });
     }
 }
 
 /// Databases of `pg_databases` (one of them with `db`), with their extensions.
 pub fn db_steps(p: &mut ModulePlan, pg: &Pg, db: Option<&str>, allow_drop: bool) -> Result<()> {
     let psql = pg.psql();
-    for d in db_defs(pg)?.into_iter().filter(|d| db.map_or(true, |n| n == d.spec.name)) {
+    for d in db_defs(pg)?
+        .into_iter()
+        .filter(|d| db.map_or(true, |n| n == d.spec.name))
+    {
         let name = d.spec.name.clone();
         if d.state != DbState::Create {
-            p.add(PgDropDatabase { psql: psql.clone(), name: name.clone(), allowed: allow_drop && !pg.safeguard, hint: drop_hint(pg, &name) });
+            p.add(PgDropDatabase {
+                psql: psql.clone(),
+                name: name.clone(),
+                allowed: allow_drop && !pg.safeguard,
+                hint: drop_hint(pg, &name),
+            });
         }
         if d.state == DbState::Absent {
             continue;
         }
-        p.add(PgDatabase { psql: psql.clone(), spec: d.spec.clone() });
+        p.add(PgDatabase {
+            psql: psql.clone(),
+            spec: d.spec.clone(),
+        });
         // Pigsty 2.7+: what the owner creates in its database is granted like the
         // dbsu's and the admin's objects (pg_default_privileges, for that role)
         if let (Some(owner), false) = (&d.spec.owner, pg.default_privileges.is_empty()) {
-            p.add(PgDefaultPrivileges { psql: psql.clone(), db: name.clone(), owners: vec![owner.clone()], grants: pg.default_privileges.clone() });
+            p.add(PgDefaultPrivileges {
+                psql: psql.clone(),
+                db: name.clone(),
+                owners: vec![owner.clone()],
+                grants: pg.default_privileges.clone(),
+            });
         }
         for (ext, schema) in &d.extensions {
-            p.add(PgExtension { psql: psql.clone(), db: name.clone(), hint: ext_hint(pg, ext), name: ext.clone(), schema: schema.clone() });
+            p.add(PgExtension {
+                psql: psql.clone(),
+                db: name.clone(),
+                hint: ext_hint(pg, ext),
+                name: ext.clone(),
+                schema: schema.clone(),
+            });
         }
     }
     Ok(())
@@ -332,7 +395,10 @@ fn template_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     // template1 first (new databases inherit from it), then postgres.
     let owners: Vec<String> = {
         let mut o = vec![pg.dbsu.clone(), pg.admin_username.clone()];
-        if roles.iter().any(|r| r.spec.name == "dbrole_admin" && !r.absent) {
+        if roles
+            .iter()
+            .any(|r| r.spec.name == "dbrole_admin" && !r.absent)
+        {
             o.push("dbrole_admin".into());
         }
         o.dedup();
@@ -340,14 +406,31 @@ fn template_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     };
     for db in ["template1", "postgres"] {
         if !pg.default_schemas.is_empty() {
-            p.add(PgSchemas { psql: psql.clone(), db: db.into(), schemas: pg.default_schemas.clone() });
+            p.add(PgSchemas {
+                psql: psql.clone(),
+                db: db.into(),
+                schemas: pg.default_schemas.clone(),
+            });
         }
         for e in &pg.default_extensions {
-            let Some(name) = str_of(e, "name") else { continue };
-            p.add(PgExtension { psql: psql.clone(), db: db.into(), hint: ext_hint(pg, &name), schema: str_of(e, "schema"), name });
+            let Some(name) = str_of(e, "name") else {
+                continue;
+            };
+            p.add(PgExtension {
+                psql: psql.clone(),
+                db: db.into(),
+                hint: ext_hint(pg, &name),
+                schema: str_of(e, "schema"),
+                name,
+            });
         }
         if !pg.default_privileges.is_empty() {
-            p.add(PgDefaultPrivileges { psql: psql.clone(), db: db.into(), owners: owners.clone(), grants: pg.default_privileges.clone() });
+            p.add(PgDefaultPrivileges {
+                psql: psql.clone(),
+                db: db.into(),
+                owners: owners.clone(),
+                grants: pg.default_privileges.clone(),
+            });
         }
     }
     Ok(())
@@ -386,10 +469,23 @@ mod tests {
         let pg = super::super::tests::meta_pg();
         let r = role_defs(&pg).unwrap();
         let get = |n: &str| r.iter().find(|x| x.spec.name == n).unwrap();
-        assert_eq!(get("dbuser_dba").spec.password.as_deref(), Some("test-admin-pw"));
-        assert_eq!(get("dbuser_monitor").spec.password.as_deref(), Some("test-monitor-pw"));
-        assert_eq!(get("replicator").spec.password.as_deref(), Some("test-repl-pw"));
-        assert_eq!(get("postgres").spec.password, None, "empty pg_dbsu_password leaves postgres without one");
+        assert_eq!(
+            get("dbuser_dba").spec.password.as_deref(),
+            Some("test-admin-pw")
+        );
+        assert_eq!(
+            get("dbuser_monitor").spec.password.as_deref(),
+            Some("test-monitor-pw")
+        );
+        assert_eq!(
+            get("replicator").spec.password.as_deref(),
+            Some("test-repl-pw")
+        );
+        assert_eq!(
+            get("postgres").spec.password,
+            None,
+            "empty pg_dbsu_password leaves postgres without one"
+        );
         assert!(get("dbuser_dba").pgbouncer && get("dbuser_meta").pgbouncer);
         assert_eq!(get("dbuser_dba").pool_connlimit, Some(16));
         assert_eq!(get("dbrole_readonly").spec.login, Some(false));
@@ -401,7 +497,10 @@ mod tests {
         let d = db_defs(&pg).unwrap();
         assert_eq!(d[0].spec.name, "meta");
         assert_eq!(d[0].spec.schemas, vec!["pigsty".to_string()]);
-        assert_eq!((d[0].pool_size, d[0].pool_reserve, d[0].pool_connlimit), (64, 32, 100));
+        assert_eq!(
+            (d[0].pool_size, d[0].pool_reserve, d[0].pool_connlimit),
+            (64, 32, 100)
+        );
         assert!(d[0].pgbouncer);
     }
 
@@ -411,7 +510,6 @@ mod tests {
         pg.databases = dbs.as_array().unwrap().clone();
         pg
     }
-
 
     #[test]
     fn users_carry_removal_revocations_and_expiry() {
@@ -425,17 +523,43 @@ mod tests {
         );
         let r = role_defs(&pg).unwrap();
         let get = |n: &str| r.iter().find(|x| x.spec.name == n).unwrap();
-        assert_eq!(get("dbuser_app").spec.roles, vec!["dbrole_readwrite".to_string()]);
-        assert_eq!(get("dbuser_app").spec.revoke, vec!["dbrole_offline".to_string()]);
-        assert_eq!(get("dbuser_app").spec.expire_at.as_deref(), Some(crate::clock::fmt_date(today_days(&pg) + 1).as_str()));
-        assert_eq!(get("dbuser_exp").spec.expire_at.as_deref(), Some("2030-12-31"));
+        assert_eq!(
+            get("dbuser_app").spec.roles,
+            vec!["dbrole_readwrite".to_string()]
+        );
+        assert_eq!(
+            get("dbuser_app").spec.revoke,
+            vec!["dbrole_offline".to_string()]
+        );
+        assert_eq!(
+            get("dbuser_app").spec.expire_at.as_deref(),
+            Some(crate::clock::fmt_date(today_days(&pg) + 1).as_str())
+        );
+        assert_eq!(
+            get("dbuser_exp").spec.expire_at.as_deref(),
+            Some("2030-12-31")
+        );
         assert!(get("dbuser_old").absent);
-        assert!(!super::super::pgbouncer::userlist_users(&pg).unwrap().contains(&"dbuser_old".to_string()));
+        assert!(!super::super::pgbouncer::userlist_users(&pg)
+            .unwrap()
+            .contains(&"dbuser_old".to_string()));
         let mut p = ModulePlan::new("pgsql");
         steps(&mut p, &pg).unwrap();
-        let names: Vec<String> = p.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
-        let last_role = names.iter().rposition(|n| n == "pg role dbuser_old").unwrap();
-        assert!(names.iter().position(|n| n.starts_with("pg database")).map_or(true, |d| d < last_role), "dropped last: {names:?}");
+        let names: Vec<String> = p
+            .steps()
+            .map(|s| format!("{} {}", s.res.kind(), s.res.name()))
+            .collect();
+        let last_role = names
+            .iter()
+            .rposition(|n| n == "pg role dbuser_old")
+            .unwrap();
+        assert!(
+            names
+                .iter()
+                .position(|n| n.starts_with("pg database"))
+                .map_or(true, |d| d < last_role),
+            "dropped last: {names:?}"
+        );
     }
 
     #[test]
@@ -452,21 +576,57 @@ mod tests {
         );
         let d = db_defs(&pg).unwrap();
         let app = &d[0].spec;
-        assert_eq!((app.revokeconn, app.allowconn, app.is_template, app.connlimit), (Some(true), Some(true), Some(false), Some(50)));
-        assert_eq!(app.parameters.get("work_mem").map(String::as_str), Some("8MB"));
+        assert_eq!(
+            (
+                app.revokeconn,
+                app.allowconn,
+                app.is_template,
+                app.connlimit
+            ),
+            (Some(true), Some(true), Some(false), Some(50))
+        );
+        assert_eq!(
+            app.parameters.get("work_mem").map(String::as_str),
+            Some("8MB")
+        );
         let sql = app.sql_cluster(None);
         assert!(sql.contains("CREATE DATABASE \"app\" OWNER \"dbuser_app\" TEMPLATE \"template0\" STRATEGY 'FILE_COPY' ENCODING 'UTF8' LOCALE 'C' TABLESPACE \"pg_default\";"), "{sql}");
-        assert!(sql.contains("REVOKE CONNECT ON DATABASE \"app\" FROM PUBLIC;") && sql.contains("GRANT CONNECT ON DATABASE \"app\" TO \"dbuser_app\" WITH GRANT OPTION;"), "{sql}");
-        assert!(sql.contains("ALTER DATABASE \"app\" SET \"work_mem\" TO '8MB';"), "{sql}");
-        assert_eq!((d[1].state, d[2].state), (DbState::Absent, DbState::Recreate));
+        assert!(
+            sql.contains("REVOKE CONNECT ON DATABASE \"app\" FROM PUBLIC;")
+                && sql.contains(
+                    "GRANT CONNECT ON DATABASE \"app\" TO \"dbuser_app\" WITH GRANT OPTION;"
+                ),
+            "{sql}"
+        );
+        assert!(
+            sql.contains("ALTER DATABASE \"app\" SET \"work_mem\" TO '8MB';"),
+            "{sql}"
+        );
+        assert_eq!(
+            (d[1].state, d[2].state),
+            (DbState::Absent, DbState::Recreate)
+        );
         let txt = super::super::pgbouncer::render_databases(&pg).unwrap();
-        assert!(txt.contains("\napp = ") && txt.contains("\nagain = ") && !txt.contains("\nold = "), "{txt}");
+        assert!(
+            txt.contains("\napp = ") && txt.contains("\nagain = ") && !txt.contains("\nold = "),
+            "{txt}"
+        );
         let mut p = ModulePlan::new("pgsql");
         db_steps(&mut p, &pg, None, false).unwrap();
-        let names: Vec<String> = p.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
+        let names: Vec<String> = p
+            .steps()
+            .map(|s| format!("{} {}", s.res.kind(), s.res.name()))
+            .collect();
         assert_eq!(
             names,
-            vec!["pg database app", "pg privileges default privileges in app", "pg extension postgis in app", "pg database old", "pg database again", "pg database again"],
+            vec![
+                "pg database app",
+                "pg privileges default privileges in app",
+                "pg extension postgis in app",
+                "pg database old",
+                "pg database again",
+                "pg database again"
+            ],
         );
     }
 }

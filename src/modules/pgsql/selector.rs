@@ -31,19 +31,32 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
             out.push(Tok::RParen);
             i += 1;
         } else if ch == '`' || ch == '\'' {
-            let end = c[i + 1..].iter().position(|x| *x == ch).ok_or_else(|| format!("unclosed {ch} in `{s}`"))? + i + 1;
+            let end = c[i + 1..]
+                .iter()
+                .position(|x| *x == ch)
+                .ok_or_else(|| format!("unclosed {ch} in `{s}`"))?
+                + i
+                + 1;
             let body: String = c[i + 1..end].iter().collect();
-            let v = if ch == '`' { serde_json::from_str(&body).unwrap_or(Value::String(body)) } else { Value::String(body) };
+            let v = if ch == '`' {
+                serde_json::from_str(&body).unwrap_or(Value::String(body))
+            } else {
+                Value::String(body)
+            };
             out.push(Tok::Lit(v));
             i = end + 1;
-        } else if ch.is_ascii_digit() || (ch == '-' && c.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        } else if ch.is_ascii_digit()
+            || (ch == '-' && c.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             let start = i;
             i += 1;
             while i < c.len() && (c[i].is_ascii_digit() || c[i] == '.') {
                 i += 1;
             }
             let t: String = c[start..i].iter().collect();
-            out.push(Tok::Lit(serde_json::from_str(&t).map_err(|_| format!("bad number `{t}`"))?));
+            out.push(Tok::Lit(
+                serde_json::from_str(&t).map_err(|_| format!("bad number `{t}`"))?,
+            ));
         } else if ch.is_alphabetic() || ch == '_' {
             let start = i;
             while i < c.len() && (c[i].is_alphanumeric() || c[i] == '_' || c[i] == '.') {
@@ -52,7 +65,9 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
             out.push(Tok::Ident(c[start..i].iter().collect()));
         } else {
             let two: String = c[i..(i + 2).min(c.len())].iter().collect();
-            let op = ["==", "!=", "<=", ">=", "&&", "||"].into_iter().find(|o| two == *o);
+            let op = ["==", "!=", "<=", ">=", "&&", "||"]
+                .into_iter()
+                .find(|o| two == *o);
             match op {
                 Some(o) => {
                     out.push(Tok::Op(o));
@@ -195,7 +210,9 @@ fn eval(e: &Expr, vars: &Map<String, Value>) -> Value {
             let (l, r) = (eval(a, vars), eval(b, vars));
             let res = match *op {
                 "==" => l == r || matches!((l.as_f64(), r.as_f64()), (Some(x), Some(y)) if x == y),
-                "!=" => !(l == r || matches!((l.as_f64(), r.as_f64()), (Some(x), Some(y)) if x == y)),
+                "!=" => {
+                    !(l == r || matches!((l.as_f64(), r.as_f64()), (Some(x), Some(y)) if x == y))
+                }
                 _ => match (l.as_f64(), r.as_f64()) {
                     (Some(x), Some(y)) => match *op {
                         "<" => x < y,
@@ -226,7 +243,10 @@ impl Selector {
             .and_then(|x| x.strip_suffix(']'))
             .and_then(|x| x.trim_start().strip_prefix('?'))
             .ok_or_else(|| format!("selector `{s}`: expected `[]` or `[? <expression> ]`"))?;
-        let mut p = Parser { t: lex(inner).map_err(|e| format!("selector `{s}`: {e}"))?, i: 0 };
+        let mut p = Parser {
+            t: lex(inner).map_err(|e| format!("selector `{s}`: {e}"))?,
+            i: 0,
+        };
         let e = p.or().map_err(|e| format!("selector `{s}`: {e}"))?;
         if p.i != p.t.len() {
             return Err(format!("selector `{s}`: trailing input"));
@@ -262,7 +282,9 @@ mod tests {
         let b = Selector::parse("[? pg_role == `primary` || pg_role == `offline` ]").unwrap();
         assert!(b.matches(&primary) && b.matches(&offline) && !b.matches(&replica));
         let o = Selector::parse("[? pg_role == `offline` || pg_offline_query ]").unwrap();
-        assert!(o.matches(&offline) && o.matches(&offq) && !o.matches(&replica) && !o.matches(&primary));
+        assert!(
+            o.matches(&offline) && o.matches(&offq) && !o.matches(&replica) && !o.matches(&primary)
+        );
         let ob = Selector::parse("[? pg_role == `replica` && !pg_offline_query]").unwrap();
         assert!(ob.matches(&replica) && !ob.matches(&offq) && !ob.matches(&primary));
     }
@@ -271,15 +293,25 @@ mod tests {
     fn numbers_quotes_and_parentheses() {
         let m = vars(json!({"pg_seq": 2, "pg_role": "replica", "pg_weight": 100}));
         assert!(Selector::parse("[? pg_seq == `2`]").unwrap().matches(&m));
-        assert!(Selector::parse("[? pg_seq > 1 && (pg_role == 'replica' || pg_role == 'offline')]").unwrap().matches(&m));
-        assert!(!Selector::parse("[? !(pg_weight >= `100`)]").unwrap().matches(&m));
+        assert!(Selector::parse(
+            "[? pg_seq > 1 && (pg_role == 'replica' || pg_role == 'offline')]"
+        )
+        .unwrap()
+        .matches(&m));
+        assert!(!Selector::parse("[? !(pg_weight >= `100`)]")
+            .unwrap()
+            .matches(&m));
         assert!(!Selector::parse("[? missing_var ]").unwrap().matches(&m));
     }
 
     #[test]
     fn malformed_selectors_say_why() {
-        assert!(Selector::parse("pg_role == primary").unwrap_err().contains("expected"));
+        assert!(Selector::parse("pg_role == primary")
+            .unwrap_err()
+            .contains("expected"));
         assert!(Selector::parse("[? pg_role == `primary` ]]").is_err());
-        assert!(Selector::parse("[? (pg_role == `x` ]").unwrap_err().contains(")"));
+        assert!(Selector::parse("[? (pg_role == `x` ]")
+            .unwrap_err()
+            .contains(")"));
     }
 }

@@ -28,9 +28,16 @@ pub fn render(pg: &Pg) -> Result<Vec<(String, String)>> {
             Some(other) => Some(other.to_string()),
         };
         let Some(short) = s("name") else {
-            bail!("host `{}`: a service in pg_default_services/pg_services has no `name`", pg.ip);
+            bail!(
+                "host `{}`: a service in pg_default_services/pg_services has no `name`",
+                pg.ip
+            );
         };
-        let Some(port) = svc.get("port").and_then(Value::as_u64).filter(|p| *p > 0 && *p < 65536) else {
+        let Some(port) = svc
+            .get("port")
+            .and_then(Value::as_u64)
+            .filter(|p| *p > 0 && *p < 65536)
+        else {
             bail!("host `{}`: service `{short}` needs a `port`", pg.ip);
         };
         if !seen.insert(short.clone()) {
@@ -38,13 +45,18 @@ pub fn render(pg: &Pg) -> Result<Vec<(String, String)>> {
         }
         let name = format!("{}-{short}", pg.cluster);
         let err = |e: String| anyhow!("host `{}`: service `{name}`: {e}", pg.ip);
-        let selector = Selector::parse(&s("selector").unwrap_or_else(|| "[]".into())).map_err(err)?;
+        let selector =
+            Selector::parse(&s("selector").unwrap_or_else(|| "[]".into())).map_err(err)?;
         let backup = match s("backup") {
             Some(b) => Some(Selector::parse(&b).map_err(err)?),
             None => None,
         };
         let dest = s("dest").unwrap_or_else(|| "default".into());
-        let dest = if dest == "default" { pg.default_service_dest.clone() } else { dest };
+        let dest = if dest == "default" {
+            pg.default_service_dest.clone()
+        } else {
+            dest
+        };
         let mut servers = vec![];
         let mut backups = vec![];
         for m in &pg.members {
@@ -70,8 +82,17 @@ pub fn render(pg: &Pg) -> Result<Vec<(String, String)>> {
             }));
         }
         let options: Vec<String> = match svc.get("options") {
-            Some(Value::String(o)) => o.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect(),
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            Some(Value::String(o)) => o
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
             _ => vec![],
         };
         let path = format!("/etc/haproxy/{name}.cfg");
@@ -104,16 +125,26 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
         let file = path.rsplit('/').next().unwrap_or_default().to_string();
         let label = format!("service {}", file.trim_end_matches(".cfg"));
         keep.insert(file);
-        p.add_notify(RuleFile::new(File::new(path, content).mode(0o644), &label), vec![Handler::Reload(HAPROXY_UNIT.into())]);
+        p.add_notify(
+            RuleFile::new(File::new(path, content).mode(0o644), &label),
+            vec![Handler::Reload(HAPROXY_UNIT.into())],
+        );
     }
     // Services removed from the inventory: the files this cluster's services were
     // written to (their header names the cluster), and nothing else.
     let marker = format!(" of cluster {}, written by pigsty", pg.cluster);
     let prefix = format!("{}-", pg.cluster);
     p.add_notify(
-        StaleFiles::new(&format!("{} services", pg.cluster), "/etc/haproxy", keep, move |name, content| {
-            name.starts_with(&prefix) && name.ends_with(".cfg") && content.lines().nth(1).is_some_and(|l| l.ends_with(&marker))
-        }),
+        StaleFiles::new(
+            &format!("{} services", pg.cluster),
+            "/etc/haproxy",
+            keep,
+            move |name, content| {
+                name.starts_with(&prefix)
+                    && name.ends_with(".cfg")
+                    && content.lines().nth(1).is_some_and(|l| l.ends_with(&marker))
+            },
+        ),
         vec![Handler::Reload(HAPROXY_UNIT.into())],
     );
     Ok(())
@@ -129,17 +160,38 @@ mod tests {
         let text = format!(
             "all:\n  children:\n    pg-test:\n      hosts:\n        10.10.10.11: {{ pg_seq: 1, pg_role: primary }}\n        10.10.10.12: {{ pg_seq: 2, pg_role: replica }}\n        10.10.10.13: {{ pg_seq: 3, pg_role: replica, pg_offline_query: true }}\n      vars:\n        pg_cluster: pg-test\n        pg_services:\n{services}  vars:\n    pg_admin_password: a\n    pg_monitor_password: m\n    pg_replication_password: r\n    patroni_password: p\n"
         );
-        let inv = Inventory::from_str_with("t.yml", &text, &[], &LoadOptions { resolve_names: false }).unwrap();
-        Pg::new(&inv, inv.host("10.10.10.11").unwrap(), &crate::facts::Facts::test_meta(), 15).unwrap()
+        let inv = Inventory::from_str_with(
+            "t.yml",
+            &text,
+            &[],
+            &LoadOptions {
+                resolve_names: false,
+            },
+        )
+        .unwrap();
+        Pg::new(
+            &inv,
+            inv.host("10.10.10.11").unwrap(),
+            &crate::facts::Facts::test_meta(),
+            15,
+        )
+        .unwrap()
     }
 
     #[test]
     fn a_custom_service_routes_to_the_replicas_with_the_primary_as_backup() {
         let pg = pg_test("          - { name: ro, port: 5440, dest: pgbouncer, check: /read-only, selector: \"[? pg_role == `replica` ]\", backup: \"[? pg_role == `primary` ]\", maxconn: 100 }\n");
         let files = render(&pg).unwrap();
-        let (path, cfg) = files.iter().find(|(p, _)| p.ends_with("pg-test-ro.cfg")).unwrap();
+        let (path, cfg) = files
+            .iter()
+            .find(|(p, _)| p.ends_with("pg-test-ro.cfg"))
+            .unwrap();
         assert_eq!(path, "/etc/haproxy/pg-test-ro.cfg");
-        let servers: Vec<&str> = cfg.lines().map(str::trim).filter(|l| l.starts_with("server ")).collect();
+        let servers: Vec<&str> = cfg
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("server "))
+            .collect();
         assert_eq!(
             servers,
             vec![
@@ -148,7 +200,12 @@ mod tests {
                 "server pg-test-3 10.10.10.13:6432 check port 8008 weight 100",
             ]
         );
-        assert!(cfg.contains("bind *:5440") && cfg.contains("maxconn 100") && cfg.contains("uri /read-only"), "{cfg}");
+        assert!(
+            cfg.contains("bind *:5440")
+                && cfg.contains("maxconn 100")
+                && cfg.contains("uri /read-only"),
+            "{cfg}"
+        );
     }
 
     #[test]
@@ -156,8 +213,17 @@ mod tests {
         let pg = pg_test("          - { name: ro, port: 5440 }\n");
         let mut p = ModulePlan::new("pgsql");
         steps(&mut p, &pg).unwrap();
-        let names: Vec<String> = p.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
-        assert!(names.contains(&"file /etc/haproxy/pg-test-ro.cfg".to_string()), "{names:?}");
-        assert_eq!(names.last().map(String::as_str), Some("stale files pg-test services"));
+        let names: Vec<String> = p
+            .steps()
+            .map(|s| format!("{} {}", s.res.kind(), s.res.name()))
+            .collect();
+        assert!(
+            names.contains(&"file /etc/haproxy/pg-test-ro.cfg".to_string()),
+            "{names:?}"
+        );
+        assert_eq!(
+            names.last().map(String::as_str),
+            Some("stale files pg-test services")
+        );
     }
 }

@@ -45,14 +45,26 @@ pub fn cert_names(inv: &Inventory, h: &Host) -> Vec<String> {
 
 /// The certificate files in `/pg/cert`; nothing when only packages are listed.
 pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
-    let Some(c) = crate::modules::pki::delivered(&pg.opts, PURPOSE, "server certificate for Postgres", &pg.ip)? else {
+    let Some(c) = crate::modules::pki::delivered(
+        &pg.opts,
+        PURPOSE,
+        "server certificate for Postgres",
+        &pg.ip,
+    )?
+    else {
         return Ok(());
     };
     let Some(ca) = pg.opts.pki.ca_crt.clone() else {
-        bail!("host `{}`: a server certificate for Postgres came without the CA that signed it", pg.ip);
+        bail!(
+            "host `{}`: a server certificate for Postgres came without the CA that signed it",
+            pg.ip
+        );
     };
     let u = pg.dbsu.as_str();
-    let mut reload = vec![Handler::Run("reload postgres (tls)".into(), pg.psql().reload_cmd())];
+    let mut reload = vec![Handler::Run(
+        "reload postgres (tls)".into(),
+        pg.psql().reload_cmd(),
+    )];
     if pg.pgbouncer_enabled && pg.pgbouncer_sslmode != "disable" {
         // nothing to reload while pgBouncer is not running yet (first deploy)
         reload.push(Handler::Run(
@@ -61,9 +73,21 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
         ));
     }
     p.add(Dir::new(CERT_DIR).mode(0o700).owner(u, u));
-    p.add_notify(File::new(CA_CRT, ca.clone()).mode(0o644).owner(u, u), reload.clone());
-    p.add_notify(File::new(SERVER_CRT, c.crt.clone()).mode(0o644).owner(u, u), reload.clone());
-    p.add_notify(File::new(SERVER_KEY, c.key.clone()).mode(0o600).owner(u, u).secret(), reload);
+    p.add_notify(
+        File::new(CA_CRT, ca.clone()).mode(0o644).owner(u, u),
+        reload.clone(),
+    );
+    p.add_notify(
+        File::new(SERVER_CRT, c.crt.clone()).mode(0o644).owner(u, u),
+        reload.clone(),
+    );
+    p.add_notify(
+        File::new(SERVER_KEY, c.key.clone())
+            .mode(0o600)
+            .owner(u, u)
+            .secret(),
+        reload,
+    );
     Ok(())
 }
 
@@ -81,7 +105,14 @@ mod tests {
         .unwrap();
         let names = cert_names(&inv, inv.host("10.10.10.12").unwrap());
         assert_eq!(names[0], "10.10.10.12", "the address is the subject");
-        for n in ["pg-test-2", "pg-test", "10.10.10.11", "10.10.10.3", "localhost", "127.0.0.1"] {
+        for n in [
+            "pg-test-2",
+            "pg-test",
+            "10.10.10.11",
+            "10.10.10.3",
+            "localhost",
+            "127.0.0.1",
+        ] {
             assert!(names.contains(&n.to_string()), "{n} in {names:?}");
         }
         assert_eq!(names.iter().filter(|n| *n == "10.10.10.12").count(), 1);
@@ -91,8 +122,13 @@ mod tests {
     fn without_a_delivered_certificate_the_plan_fails_unless_it_lists_packages() {
         let mut pg = super::super::tests::meta_pg();
         pg.opts = crate::options::PlanOptions::NONE;
-        let e = steps(&mut ModulePlan::new("pgsql"), &pg).unwrap_err().to_string();
-        assert!(e.contains("no server certificate for Postgres came with the request"), "{e}");
+        let e = steps(&mut ModulePlan::new("pgsql"), &pg)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no server certificate for Postgres came with the request"),
+            "{e}"
+        );
         pg.opts.packages_only = true;
         let mut p = ModulePlan::new("pgsql");
         steps(&mut p, &pg).unwrap();

@@ -34,7 +34,14 @@ pub const DCS_ONLY: &[&str] = &[
 
 /// Parameters pigsty sets through Patroni's `postgresql.listen` etc.; an override in
 /// `pg_parameters` would be dropped by Patroni, so we refuse it.
-const PATRONI_OWNED: &[&str] = &["listen_addresses", "port", "cluster_name", "data_directory", "config_file", "hba_file"];
+const PATRONI_OWNED: &[&str] = &[
+    "listen_addresses",
+    "port",
+    "cluster_name",
+    "data_directory",
+    "config_file",
+    "hba_file",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Timings {
@@ -50,23 +57,62 @@ pub struct Timings {
     pub fall: u64,
 }
 
+/// The smallest ttl the node's Patroni accepts, and why. Patroni documents a minimum
+/// ttl of 20 s (and retry_timeout 3 s) from 3.1 on; 3.0 (Debian 12's 3.0.2) takes less,
+/// and a ttl under 10 s leaves no room for Patroni's own loop, so 10 is the floor
+/// there. An unknown version gets the safe 20.
+pub fn patroni_min_ttl(version: Option<&str>) -> (u64, String) {
+    let parsed = version.and_then(|v| {
+        let v = v.split_once(':').map_or(v, |(_, rest)| rest); // a Debian epoch
+        let mut it = v
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty());
+        Some((
+            it.next()?.parse::<u32>().ok()?,
+            it.next().and_then(|s| s.parse::<u32>().ok()).unwrap_or(0),
+        ))
+    });
+    match (version, parsed) {
+        (Some(v), Some(mm)) if mm < (3, 1) => (10, format!("Patroni {v} takes a ttl down to 10 s")),
+        (Some(v), Some(_)) => (20, format!("Patroni {v} refuses a ttl under 20 s")),
+        _ => (
+            20,
+            "Patroni's version is unknown here: ttl at least 20 s, the minimum of Patroni 3.1+"
+                .into(),
+        ),
+    }
+}
+
 /// `pg_rto`: a plan name (`fast`, `norm`, `safe`, `wide`) looked up in `pg_rto_plan`,
-/// or (Pigsty before v4) a number of seconds, mapped to ttl = max(rto, 20) (Patroni
-/// 3.2+ refuses less), loop_wait and retry_timeout a sixth and a third of it, and the
-/// HAProxy probes of the nearest plan.
+/// or (Pigsty before v4) a number of seconds, mapped to ttl = the number, raised to the
+/// minimum of the node's Patroni ([`patroni_min_ttl`]: 10 on Debian 12's 3.0, 20 from
+/// 3.1), loop_wait and retry_timeout a sixth and a third of it (retry_timeout at least
+/// 3), and the HAProxy probes of the nearest plan.
 pub fn timings(pg: &Pg) -> Result<Timings, String> {
     let plan = |name: &str| -> Result<Timings, String> {
-        let p = pg.rto_plan.get(name).and_then(Value::as_array).ok_or_else(|| format!("`pg_rto: {name}` has no entry in `pg_rto_plan`"))?;
+        let p = pg
+            .rto_plan
+            .get(name)
+            .and_then(Value::as_array)
+            .ok_or_else(|| format!("`pg_rto: {name}` has no entry in `pg_rto_plan`"))?;
         if p.len() != 10 {
             return Err(format!("`pg_rto_plan.{name}` must have 10 values [ttl, loop, retry, start, margin, inter, fastinter, downinter, rise, fall]"));
         }
-        let n = |i: usize| p[i].as_u64().or_else(|| p[i].as_str().and_then(|s| s.parse().ok())).ok_or_else(|| format!("`pg_rto_plan.{name}[{i}]` is not a number"));
+        let n = |i: usize| {
+            p[i].as_u64()
+                .or_else(|| p[i].as_str().and_then(|s| s.parse().ok()))
+                .ok_or_else(|| format!("`pg_rto_plan.{name}[{i}]` is not a number"))
+        };
         let s = |i: usize| -> Result<String, String> {
             let text = match &p[i] {
                 Value::String(s) => s.clone(),
                 other => format!("{other}s"),
             };
-            haproxy_time(&text).ok_or_else(|| format!("`pg_rto_plan.{name}[{i}]`: `{text}` is not a duration like `2s` or `500ms`"))
+            haproxy_time(&text).ok_or_else(|| {
+                format!(
+                    "`pg_rto_plan.{name}[{i}]`: `{text}` is not a duration like `2s` or `500ms`"
+                )
+            })
         };
         Ok(Timings {
             ttl: n(0)?,
@@ -84,18 +130,21 @@ pub fn timings(pg: &Pg) -> Result<Timings, String> {
     let t = match &pg.rto {
         Value::String(s) if s.parse::<u64>().is_err() => plan(s)?,
         v => {
-            let rto = v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).unwrap_or(30);
+            let rto = v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .unwrap_or(30);
             let near = match rto {
                 0..=20 => "fast",
                 21..=30 => "norm",
                 31..=60 => "safe",
                 _ => "wide",
             };
-            let ttl = rto.max(20);
+            let ttl = rto.max(patroni_min_ttl(pg.facts.packages.version("patroni")).0);
             let mut t = plan(near)?;
             t.ttl = ttl;
             t.loop_wait = (ttl / 6).max(1);
-            t.retry_timeout = (ttl / 3).max(1);
+            t.retry_timeout = (ttl / 3).max(3);
             t.primary_start_timeout = ttl.saturating_sub(t.loop_wait).max(1);
             t
         }
@@ -114,9 +163,14 @@ pub fn timings(pg: &Pg) -> Result<Timings, String> {
 /// number is seconds. `None` when it is not a duration.
 pub fn haproxy_time(text: &str) -> Option<String> {
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: f64 = num.parse().ok().filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
+    let n: f64 = num
+        .parse()
+        .ok()
+        .filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
     let ms_per = match unit.trim() {
         "" | "s" => 1000.0,
         "ms" => 1.0,
@@ -131,12 +185,20 @@ pub fn haproxy_time(text: &str) -> Option<String> {
         return (ms == 0.0).then(|| "0ms".to_string());
     }
     let ms = ms.round() as u64;
-    Some(if ms % 1000 == 0 { format!("{}s", ms / 1000) } else { format!("{ms}ms") })
+    Some(if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    })
 }
 
 /// `pg_max_conn`, resolved.
 pub fn max_connections(pg: &Pg) -> u64 {
-    if let Some(n) = pg.max_conn.as_u64().or_else(|| pg.max_conn.as_str().and_then(|s| s.parse().ok())) {
+    if let Some(n) = pg
+        .max_conn
+        .as_u64()
+        .or_else(|| pg.max_conn.as_str().and_then(|s| s.parse().ok()))
+    {
         if n >= 20 {
             return n;
         }
@@ -195,9 +257,18 @@ pub fn parameters(pg: &Pg) -> Result<(Params, Params), String> {
         "tiny" => (0, 0, 0),
         "olap" => (cpus.max(2), (cpus / 2).max(2), (cpus / 2).max(2)),
         "crit" => ((cpus / 2).max(2), 0, (cpus / 4).max(1)),
-        _ => ((cpus / 2).max(2), (cpus / 4).clamp(1, 4), (cpus / 4).clamp(1, 4)),
+        _ => (
+            (cpus / 2).max(2),
+            (cpus / 4).clamp(1, 4),
+            (cpus / 4).clamp(1, 4),
+        ),
     };
-    let libs: Vec<String> = pg.libs.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    let libs: Vec<String> = pg
+        .libs
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
 
     let mut local: BTreeMap<String, String> = BTreeMap::new();
     let mut set = |k: &str, v: String| {
@@ -220,23 +291,38 @@ pub fn parameters(pg: &Pg) -> Result<(Params, Params), String> {
     set("tcp_keepalives_count", "10".into());
     // memory
     set("shared_buffers", mb(shared));
-    set("effective_cache_size", mb(mem.saturating_sub(shared).max(128)));
+    set(
+        "effective_cache_size",
+        mb(mem.saturating_sub(shared).max(128)),
+    );
     set("maintenance_work_mem", mb(maint));
     set("work_mem", mb(work_mem));
     set("huge_pages", "try".into());
-    set("temp_file_limit", if conf == "tiny" { "4GB" } else { "100GB" }.into());
+    set(
+        "temp_file_limit",
+        if conf == "tiny" { "4GB" } else { "100GB" }.into(),
+    );
     // cpu & parallelism
     set("max_parallel_workers", par_workers.to_string());
     set("max_parallel_workers_per_gather", par_gather.to_string());
     set("max_parallel_maintenance_workers", par_maint.to_string());
     // io
     set("random_page_cost", if ssd { "1.1" } else { "4.0" }.into());
-    set("effective_io_concurrency", if ssd { "200" } else { "2" }.into());
+    set(
+        "effective_io_concurrency",
+        if ssd { "200" } else { "2" }.into(),
+    );
     // wal & checkpoints
-    set("wal_compression", if pg.version >= 15 { "lz4" } else { "on" }.into());
+    set(
+        "wal_compression",
+        if pg.version >= 15 { "lz4" } else { "on" }.into(),
+    );
     set("min_wal_size", mb(min_wal));
     set("max_wal_size", mb(max_wal));
-    set("checkpoint_timeout", if conf == "olap" { "30min" } else { "15min" }.into());
+    set(
+        "checkpoint_timeout",
+        if conf == "olap" { "30min" } else { "15min" }.into(),
+    );
     set("checkpoint_completion_target", "0.9".into());
     set("wal_writer_delay", "20ms".into());
     set("commit_delay", "0".into());
@@ -244,10 +330,17 @@ pub fn parameters(pg: &Pg) -> Result<(Params, Params), String> {
     set("archive_mode", "on".into());
     set(
         "archive_command",
-        if pg.pgbackrest_enabled { format!("pgbackrest --stanza={} archive-push %p", pg.cluster) } else { "/bin/true".into() },
+        if pg.pgbackrest_enabled {
+            format!("pgbackrest --stanza={} archive-push %p", pg.cluster)
+        } else {
+            "/bin/true".into()
+        },
     );
     // replication
-    set("hot_standby_feedback", if conf == "tiny" { "off" } else { "on" }.into());
+    set(
+        "hot_standby_feedback",
+        if conf == "tiny" { "off" } else { "on" }.into(),
+    );
     set("wal_receiver_status_interval", "1s".into());
     set("max_standby_archive_delay", "10min".into());
     set("max_standby_streaming_delay", "3min".into());
@@ -264,7 +357,15 @@ pub fn parameters(pg: &Pg) -> Result<(Params, Params), String> {
     set("log_lock_waits", "on".into());
     set("log_replication_commands", "on".into());
     set("log_statement", "ddl".into());
-    set("log_min_duration_statement", match conf { "olap" => "1000", "crit" => "50", _ => "100" }.into());
+    set(
+        "log_min_duration_statement",
+        match conf {
+            "olap" => "1000",
+            "crit" => "50",
+            _ => "100",
+        }
+        .into(),
+    );
     set("log_autovacuum_min_duration", "1s".into());
     set("log_temp_files", "1024".into());
     // statistics
@@ -272,12 +373,29 @@ pub fn parameters(pg: &Pg) -> Result<(Params, Params), String> {
     set("track_functions", "all".into());
     set("track_activity_query_size", "8192".into());
     // autovacuum
-    set("autovacuum_vacuum_scale_factor", if conf == "olap" { "0.1" } else { "0.02" }.into());
-    set("autovacuum_analyze_scale_factor", if conf == "olap" { "0.05" } else { "0.01" }.into());
-    set("autovacuum_vacuum_cost_limit", if conf == "tiny" { "200" } else { "2000" }.into());
+    set(
+        "autovacuum_vacuum_scale_factor",
+        if conf == "olap" { "0.1" } else { "0.02" }.into(),
+    );
+    set(
+        "autovacuum_analyze_scale_factor",
+        if conf == "olap" { "0.05" } else { "0.01" }.into(),
+    );
+    set(
+        "autovacuum_vacuum_cost_limit",
+        if conf == "tiny" { "200" } else { "2000" }.into(),
+    );
     set("autovacuum_naptime", "1min".into());
     // timeouts
-    set("idle_in_transaction_session_timeout", match conf { "olap" => "0", "crit" => "1min", _ => "10min" }.into());
+    set(
+        "idle_in_transaction_session_timeout",
+        match conf {
+            "olap" => "0",
+            "crit" => "1min",
+            _ => "10min",
+        }
+        .into(),
+    );
     // extensions
     set("shared_preload_libraries", libs.join(","));
     if libs.iter().any(|l| l == "pg_stat_statements") {
@@ -291,7 +409,13 @@ pub fn parameters(pg: &Pg) -> Result<(Params, Params), String> {
         set("auto_explain.log_nested_statements", "on".into());
     }
     if pg.version >= 18 {
-        set("io_method", match conf { "tiny" => "sync".to_string(), _ => "worker".to_string() });
+        set(
+            "io_method",
+            match conf {
+                "tiny" => "sync".to_string(),
+                _ => "worker".to_string(),
+            },
+        );
     }
 
     let mut dcs: BTreeMap<String, String> = BTreeMap::new();
@@ -299,15 +423,35 @@ pub fn parameters(pg: &Pg) -> Result<(Params, Params), String> {
     dcs.insert("max_wal_senders".into(), "50".into());
     dcs.insert("max_replication_slots".into(), "50".into());
     dcs.insert("max_worker_processes".into(), (cpus + 8).max(8).to_string());
-    dcs.insert("max_locks_per_transaction".into(), match conf { "tiny" => "64", "olap" => "256", _ => "128" }.into());
-    dcs.insert("max_prepared_transactions".into(), if pg.libs.contains("citus") { conns.to_string() } else { "0".into() });
+    dcs.insert(
+        "max_locks_per_transaction".into(),
+        match conf {
+            "tiny" => "64",
+            "olap" => "256",
+            _ => "128",
+        }
+        .into(),
+    );
+    dcs.insert(
+        "max_prepared_transactions".into(),
+        if pg.libs.contains("citus") {
+            conns.to_string()
+        } else {
+            "0".into()
+        },
+    );
     dcs.insert("track_commit_timestamp".into(), "on".into());
     dcs.insert("wal_level".into(), "logical".into());
-    dcs.insert("wal_keep_size".into(), if conf == "tiny" { "256MB" } else { "1GB" }.into());
+    dcs.insert(
+        "wal_keep_size".into(),
+        if conf == "tiny" { "256MB" } else { "1GB" }.into(),
+    );
 
     for (k, v) in &pg.parameters {
         if PATRONI_OWNED.contains(&k.as_str()) {
-            return Err(format!("`pg_parameters.{k}` is managed through Patroni and cannot be overridden"));
+            return Err(format!(
+                "`pg_parameters.{k}` is managed through Patroni and cannot be overridden"
+            ));
         }
         let v = value_str(v);
         if DCS_ONLY.contains(&k.as_str()) {
@@ -341,7 +485,10 @@ mod tests {
         assert_eq!(l["work_mem"], "64MB");
         assert_eq!(d["max_connections"], "500");
         assert_eq!(d["max_worker_processes"], "12");
-        assert!(!l.contains_key("max_connections"), "dcs-only parameters never go local");
+        assert!(
+            !l.contains_key("max_connections"),
+            "dcs-only parameters never go local"
+        );
     }
 
     #[test]
@@ -375,14 +522,59 @@ mod tests {
             let mut p = pg("oltp", 8192, 4);
             p.rto = json!(name);
             let t = timings(&p).unwrap();
-            assert!(t.ttl >= 20 && t.loop_wait + 2 * t.retry_timeout <= t.ttl, "{name}: {t:?}");
+            assert!(
+                t.ttl >= 20 && t.loop_wait + 2 * t.retry_timeout <= t.ttl,
+                "{name}: {t:?}"
+            );
         }
         let mut p = pg("oltp", 8192, 4);
         p.rto = json!(30);
         let t = timings(&p).unwrap();
-        assert_eq!((t.ttl, t.loop_wait, t.retry_timeout, t.inter.as_str()), (30, 5, 10, "2s"));
+        assert_eq!(
+            (t.ttl, t.loop_wait, t.retry_timeout, t.inter.as_str()),
+            (30, 5, 10, "2s")
+        );
+        // the floor follows the node's Patroni: 3.0 (Debian 12) takes 10, 3.1+ needs 20
         p.rto = json!(10);
-        assert_eq!(timings(&p).unwrap().ttl, 20, "patroni 3.2+ refuses ttl < 20");
+        p.facts
+            .packages
+            .candidates
+            .insert("patroni".into(), "3.0.2-1".into());
+        let t = timings(&p).unwrap();
+        assert_eq!(
+            (t.ttl, t.loop_wait, t.retry_timeout, t.fastinter.as_str()),
+            (10, 1, 3, "500ms")
+        );
+        p.rto = json!(5);
+        assert_eq!(
+            timings(&p).unwrap().ttl,
+            10,
+            "raised to Patroni 3.0's floor"
+        );
+        p.rto = json!(10);
+        p.facts
+            .packages
+            .versions
+            .insert("patroni".into(), "4.0.7-1".into());
+        assert_eq!(
+            timings(&p).unwrap().ttl,
+            20,
+            "the installed 4.0.7 wins over the offered 3.0.2, and refuses ttl < 20"
+        );
+        p.facts.packages.versions.clear();
+        p.facts.packages.candidates.clear();
+        assert_eq!(
+            timings(&p).unwrap().ttl,
+            20,
+            "unknown version: the safe minimum"
+        );
+        assert_eq!(patroni_min_ttl(Some("3.0.2-1")).0, 10);
+        assert_eq!(patroni_min_ttl(Some("3.1.0-1")).0, 20);
+        assert_eq!(
+            patroni_min_ttl(Some("1:3.3.0-1")).0,
+            20,
+            "a Debian epoch is not the major version"
+        );
         p.rto = json!("nope");
         assert!(timings(&p).unwrap_err().contains("pg_rto: nope"));
     }
@@ -393,14 +585,30 @@ mod tests {
         let mut p = pg("oltp", 8192, 4);
         p.rto = json!("fast");
         let t = timings(&p).unwrap();
-        assert_eq!((t.inter.as_str(), t.fastinter.as_str(), t.downinter.as_str()), ("1s", "500ms", "1s"));
+        assert_eq!(
+            (t.inter.as_str(), t.fastinter.as_str(), t.downinter.as_str()),
+            ("1s", "500ms", "1s")
+        );
         p.rto = json!("safe");
         assert_eq!(timings(&p).unwrap().fastinter, "1500ms");
-        for (text, want) in [("2", Some("2s")), ("250ms", Some("250ms")), ("1m", Some("60s")), ("0.25s", Some("250ms")), ("x", None), ("1.5q", None), ("", None)] {
+        for (text, want) in [
+            ("2", Some("2s")),
+            ("250ms", Some("250ms")),
+            ("1m", Some("60s")),
+            ("0.25s", Some("250ms")),
+            ("x", None),
+            ("1.5q", None),
+            ("", None),
+        ] {
             assert_eq!(haproxy_time(text).as_deref(), want, "{text}");
         }
-        p.rto_plan.insert("fast".into(), json!([20, 5, 5, 15, 5, "1s", "half", "1s", 3, 3]));
+        p.rto_plan.insert(
+            "fast".into(),
+            json!([20, 5, 5, 15, 5, "1s", "half", "1s", 3, 3]),
+        );
         p.rto = json!("fast");
-        assert!(timings(&p).unwrap_err().contains("`pg_rto_plan.fast[6]`: `half` is not a duration"));
+        assert!(timings(&p)
+            .unwrap_err()
+            .contains("`pg_rto_plan.fast[6]`: `half` is not a duration"));
     }
 }

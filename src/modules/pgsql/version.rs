@@ -16,7 +16,10 @@ pub fn resolve(host: &Host, facts: &Facts) -> Result<u32> {
     if host.is_set("pg_version") {
         let raw = super::params::Vars(&host.vars).s("pg_version");
         let Ok(n) = raw.trim().parse::<u32>() else {
-            bail!("host `{}`: `pg_version: {raw}` is not a postgres major version (e.g. 15)", host.addr);
+            bail!(
+                "host `{}`: `pg_version: {raw}` is not a postgres major version (e.g. 15)",
+                host.addr
+            );
         };
         if let Some(d) = facts.pg_data_version {
             if d != n {
@@ -29,7 +32,10 @@ pub fn resolve(host: &Host, facts: &Facts) -> Result<u32> {
         if available(n) {
             return Ok(n);
         }
-        let fallback = PG_MAJORS.iter().copied().find(|k| *k != n && pkgs.offered(&name(*k)));
+        let fallback = PG_MAJORS
+            .iter()
+            .copied()
+            .find(|k| *k != n && pkgs.offered(&name(*k)));
         bail!(
             "host `{}`: `pg_version: {n}` but package `postgresql-{n}` is not available from any configured apt source\nhint: add the PGDG repository (apt.postgresql.org) for PostgreSQL {n}{}",
             host.addr,
@@ -71,7 +77,11 @@ mod tests {
         let mut f = Facts::test_meta();
         f.packages = PackageFacts {
             installed: installed.iter().map(|n| (n.to_string(), true)).collect(),
-            candidates: candidates.iter().map(|n| (n.to_string(), "1".to_string())).collect(),
+            candidates: candidates
+                .iter()
+                .map(|n| (n.to_string(), "1".to_string()))
+                .collect(),
+            ..Default::default()
         };
         f.pg_data_version = data;
         f
@@ -81,27 +91,57 @@ mod tests {
         let text = format!(
             "all:\n  children:\n    pg-x:\n      hosts: {{ 10.10.10.12: {{ pg_seq: 1, pg_role: primary }} }}\n      vars: {{ pg_cluster: pg-x{extra} }}\n"
         );
-        crate::inventory::Inventory::from_str_with("t.yml", &text, &[], &crate::inventory::LoadOptions { resolve_names: false }).unwrap()
+        crate::inventory::Inventory::from_str_with(
+            "t.yml",
+            &text,
+            &[],
+            &crate::inventory::LoadOptions {
+                resolve_names: false,
+            },
+        )
+        .unwrap()
     }
 
     #[test]
     fn unset_version_takes_the_highest_available() {
         let inv = host("");
-        assert_eq!(resolve(&inv.hosts[0], &facts(&[], &["postgresql-15"], None)).unwrap(), 15);
-        assert_eq!(resolve(&inv.hosts[0], &facts(&[], &["postgresql-15", "postgresql-17"], None)).unwrap(), 17);
+        assert_eq!(
+            resolve(&inv.hosts[0], &facts(&[], &["postgresql-15"], None)).unwrap(),
+            15
+        );
+        assert_eq!(
+            resolve(
+                &inv.hosts[0],
+                &facts(&[], &["postgresql-15", "postgresql-17"], None)
+            )
+            .unwrap(),
+            17
+        );
     }
 
     #[test]
     fn an_installed_server_wins_over_a_newer_candidate() {
         let inv = host("");
-        assert_eq!(resolve(&inv.hosts[0], &facts(&["postgresql-15"], &["postgresql-17"], None)).unwrap(), 15);
+        assert_eq!(
+            resolve(
+                &inv.hosts[0],
+                &facts(&["postgresql-15"], &["postgresql-17"], None)
+            )
+            .unwrap(),
+            15
+        );
     }
 
     #[test]
     fn unavailable_explicit_version_names_the_package_and_pgdg() {
         let inv = host(", pg_version: 18");
-        let e = resolve(&inv.hosts[0], &facts(&[], &["postgresql-15"], None)).unwrap_err().to_string();
-        assert!(e.contains("`postgresql-18`") && e.contains("PGDG") && e.contains("PostgreSQL 15"), "{e}");
+        let e = resolve(&inv.hosts[0], &facts(&[], &["postgresql-15"], None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`postgresql-18`") && e.contains("PGDG") && e.contains("PostgreSQL 15"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -109,15 +149,24 @@ mod tests {
         let inv = host(", pg_version: 16");
         let f = facts(&["postgresql-15"], &["postgresql-16"], Some(15));
         let e = resolve(&inv.hosts[0], &f).unwrap_err().to_string();
-        assert!(e.contains("PostgreSQL 15 cluster") && e.contains("does not upgrade"), "{e}");
+        assert!(
+            e.contains("PostgreSQL 15 cluster") && e.contains("does not upgrade"),
+            "{e}"
+        );
         let inv = host("");
-        assert_eq!(resolve(&inv.hosts[0], &f).unwrap(), 15, "the data directory decides when unset");
+        assert_eq!(
+            resolve(&inv.hosts[0], &f).unwrap(),
+            15,
+            "the data directory decides when unset"
+        );
     }
 
     #[test]
     fn nothing_available_is_a_clear_error() {
         let inv = host("");
-        let e = resolve(&inv.hosts[0], &facts(&[], &[], None)).unwrap_err().to_string();
+        let e = resolve(&inv.hosts[0], &facts(&[], &[], None))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("apt-get update"), "{e}");
     }
 
@@ -127,7 +176,11 @@ mod tests {
         struct Fake;
         impl crate::sys::pkg::PackageManager for Fake {
             fn missing(&self, names: &[String]) -> Result<Vec<String>, CmdError> {
-                Ok(names.iter().filter(|n| n.as_str() != "postgresql-15").cloned().collect())
+                Ok(names
+                    .iter()
+                    .filter(|n| n.as_str() != "postgresql-15")
+                    .cloned()
+                    .collect())
             }
             fn install(&self, _: &[String]) -> Result<(), CmdError> {
                 Ok(())
@@ -141,7 +194,13 @@ mod tests {
         let mut f = Facts::default();
         f.gather_postgres_with(&Fake, d.path().to_str().unwrap());
         assert!(f.packages.installed("postgresql-15") && !f.packages.installed("postgresql-17"));
-        assert_eq!(f.packages.candidates.get("postgresql-15").map(String::as_str), Some("15.1"));
+        assert_eq!(
+            f.packages
+                .candidates
+                .get("postgresql-15")
+                .map(String::as_str),
+            Some("15.1")
+        );
         assert_eq!(f.pg_data_version, Some(15));
     }
 }

@@ -28,7 +28,12 @@ pub fn vrid(cluster: &str) -> u8 {
 /// `10.10.10.3/24` → (address, prefix).
 fn parse_vip(pg: &Pg) -> Result<(Ipv4Addr, u8)> {
     let text = pg.vip_address.trim();
-    let parsed = text.split_once('/').and_then(|(a, p)| Some((a.parse::<Ipv4Addr>().ok()?, p.parse::<u8>().ok().filter(|p| (1..=32).contains(p))?)));
+    let parsed = text.split_once('/').and_then(|(a, p)| {
+        Some((
+            a.parse::<Ipv4Addr>().ok()?,
+            p.parse::<u8>().ok().filter(|p| (1..=32).contains(p))?,
+        ))
+    });
     match parsed {
         Some(v) if !v.0.is_loopback() && !v.0.is_unspecified() => Ok(v),
         _ => bail!(
@@ -49,7 +54,12 @@ pub fn render(pg: &Pg) -> Result<String> {
     } else {
         pg.vip_interface.clone()
     };
-    let peers: Vec<&str> = pg.members.iter().map(|m| m.ip.as_str()).filter(|ip| *ip != pg.ip).collect();
+    let peers: Vec<&str> = pg
+        .members
+        .iter()
+        .map(|m| m.ip.as_str())
+        .filter(|ip| *ip != pg.ip)
+        .collect();
     let ctx = json!({
         "cluster": pg.cluster, "vip": vip.to_string(), "prefix": prefix, "iface": iface,
         "ip": pg.ip, "patroni_port": pg.patroni_port, "peers": peers, "vrid": vrid(&pg.cluster),
@@ -71,7 +81,10 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     }
     let conf = render(pg)?;
     crate::modules::node::vip::keepalived_base(p, "pg_vip_enabled");
-    p.add_notify(File::new(&path, conf).mode(0o644), vec![Handler::Reload(UNIT.into())]);
+    p.add_notify(
+        File::new(&path, conf).mode(0o644),
+        vec![Handler::Reload(UNIT.into())],
+    );
     p.add(Service::running(UNIT));
     Ok(())
 }
@@ -85,7 +98,15 @@ mod tests {
         let text = format!(
             "all:\n  children:\n    pg-test:\n      hosts:\n        10.10.10.10: {{ pg_seq: 1, pg_role: primary }}\n        10.10.10.12: {{ pg_seq: 2, pg_role: replica }}\n      vars: {{ pg_cluster: pg-test, {vars} }}\n  vars:\n    pg_admin_password: a\n    pg_monitor_password: m\n    pg_replication_password: r\n    patroni_password: p\n"
         );
-        let inv = Inventory::from_str_with("t.yml", &text, &[], &LoadOptions { resolve_names: false }).unwrap();
+        let inv = Inventory::from_str_with(
+            "t.yml",
+            &text,
+            &[],
+            &LoadOptions {
+                resolve_names: false,
+            },
+        )
+        .unwrap();
         let facts = crate::facts::Facts::test_meta();
         let ctx = crate::modules::Ctx::new(&inv, &inv.hosts[0], &facts);
         super::super::member(&ctx).unwrap()
@@ -95,23 +116,43 @@ mod tests {
     fn the_vip_follows_patronis_primary_check_over_unicast_vrrp() {
         let conf = render(&pg("pg_vip_enabled: true, pg_vip_address: 10.10.10.3/24")).unwrap();
         assert!(conf.contains("script \"/usr/bin/curl --silent --fail --max-time 1 --output /dev/null http://10.10.10.10:8008/primary\""), "{conf}");
-        assert!(conf.contains("interface eth0"), "auto: the interface holding the member's address: {conf}");
-        assert!(conf.contains("unicast_src_ip 10.10.10.10\n    unicast_peer {\n        10.10.10.12\n    }"), "{conf}");
+        assert!(
+            conf.contains("interface eth0"),
+            "auto: the interface holding the member's address: {conf}"
+        );
+        assert!(
+            conf.contains(
+                "unicast_src_ip 10.10.10.10\n    unicast_peer {\n        10.10.10.12\n    }"
+            ),
+            "{conf}"
+        );
         assert!(conf.contains("10.10.10.3/24 dev eth0"), "{conf}");
         assert!(conf.contains(&format!("virtual_router_id {}", vrid("pg-test"))));
-        assert!(!conf.contains("weight"), "a failing check means FAULT, never a lower priority that could still win");
+        assert!(
+            !conf.contains("weight"),
+            "a failing check means FAULT, never a lower priority that could still win"
+        );
     }
 
     #[test]
     fn bad_addresses_and_interfaces_are_errors() {
         let mut p = pg("pg_vip_enabled: true, pg_vip_address: 10.10.10.12/24");
-        assert!(render(&p).unwrap_err().to_string().contains("is the address of a member"));
+        assert!(render(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("is the address of a member"));
         p.vip_address = "127.0.0.1/24".into(); // Pigsty's default: set pg_vip_enabled, forgot the address
-        assert!(render(&p).unwrap_err().to_string().contains("is not an IPv4 address with a prefix on the members' network"));
+        assert!(render(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("is not an IPv4 address with a prefix on the members' network"));
         p.vip_address = "10.10.10.3/24".into();
         p.facts.ipv4_ifaces.clear();
         let e = render(&p).unwrap_err().to_string();
-        assert!(e.contains("`pg_vip_interface: auto` found no interface holding 10.10.10.10"), "{e}");
+        assert!(
+            e.contains("`pg_vip_interface: auto` found no interface holding 10.10.10.10"),
+            "{e}"
+        );
         p.vip_interface = "ens3".into();
         assert!(render(&p).unwrap().contains("dev ens3"));
     }
@@ -139,8 +180,14 @@ mod tests {
     fn disabled_removes_the_file_only() {
         let mut plan = ModulePlan::new("pgsql");
         steps(&mut plan, &pg("pg_vip_enabled: false")).unwrap();
-        let names: Vec<String> = plan.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
+        let names: Vec<String> = plan
+            .steps()
+            .map(|s| format!("{} {}", s.res.kind(), s.res.name()))
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
-        assert!(names[0].contains("/etc/keepalived/conf.d/pg-test.conf"), "{names:?}");
+        assert!(
+            names[0].contains("/etc/keepalived/conf.d/pg-test.conf"),
+            "{names:?}"
+        );
     }
 }

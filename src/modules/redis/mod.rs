@@ -26,8 +26,10 @@
 use super::{Ctx, ScrapeTarget};
 use crate::engine::{Handler, ModulePlan};
 use crate::inventory::{Host, Inventory};
-use crate::resources::redis::{parse_size, quote, Monitor, RedisCluster, RedisConf, RedisLive, RedisPing};
 use crate::resources::listen::Listening;
+use crate::resources::redis::{
+    parse_size, quote, Monitor, RedisCluster, RedisConf, RedisLive, RedisPing,
+};
 use crate::resources::{Absent, Dir, Exec, File, Package, Service, Symlink};
 use crate::sys::Cmd;
 use anyhow::{bail, Context, Result};
@@ -102,29 +104,32 @@ pub fn unit_name(ins: &str) -> String {
 pub fn instances(h: &Host) -> Vec<Instance> {
     let cluster = h.id.redis_cluster.clone().unwrap_or_else(|| "redis".into());
     let node = h.id.redis_node.unwrap_or(0);
-    let fs = Some(h.var_str("redis_fs_main")).filter(|s| !s.is_empty()).unwrap_or_else(|| crate::inventory::default_str("redis_fs_main")).trim_end_matches('/').to_string();
+    let fs = Some(h.var_str("redis_fs_main"))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| crate::inventory::default_str("redis_fs_main"))
+        .trim_end_matches('/')
+        .to_string();
     let defs = h.dict("redis_instances").cloned().unwrap_or_default();
-    let mut v: Vec<Instance> = h
-        .id
-        .redis_ports
-        .iter()
-        .map(|&port| {
-            let name = instance_name(&cluster, node, port);
-            let replica_of = defs
-                .get(&port.to_string())
-                .and_then(|d| d.get("replica_of"))
-                .and_then(Value::as_str)
-                .and_then(parse_replica_of);
-            Instance {
-                port,
-                unit: unit_name(&name),
-                conf: format!("/etc/redis/{name}.conf"),
-                data: format!("{fs}/{name}"),
-                name,
-                replica_of,
-            }
-        })
-        .collect();
+    let mut v: Vec<Instance> =
+        h.id.redis_ports
+            .iter()
+            .map(|&port| {
+                let name = instance_name(&cluster, node, port);
+                let replica_of = defs
+                    .get(&port.to_string())
+                    .and_then(|d| d.get("replica_of"))
+                    .and_then(Value::as_str)
+                    .and_then(parse_replica_of);
+                Instance {
+                    port,
+                    unit: unit_name(&name),
+                    conf: format!("/etc/redis/{name}.conf"),
+                    data: format!("{fs}/{name}"),
+                    name,
+                    replica_of,
+                }
+            })
+            .collect();
     v.sort_by_key(|i| i.port);
     v
 }
@@ -142,13 +147,35 @@ pub fn client_ip(h: &Host) -> String {
 /// `redis_sentinel_monitor` entries, checked.
 pub fn monitors(h: &Host) -> Result<Vec<Monitor>> {
     let mut out = vec![];
-    for (i, m) in h.list("redis_sentinel_monitor").cloned().unwrap_or_default().iter().enumerate() {
+    for (i, m) in h
+        .list("redis_sentinel_monitor")
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let key = format!("redis_sentinel_monitor[{i}]");
-        let s = |k: &str| m.get(k).and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_i64().map(|n| n.to_string())));
-        let n = |k: &str| m.get(k).and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
-        let name = s("name").with_context(|| format!("host `{}`: `{key}` has no `name`", h.addr))?;
-        let host = s("host").with_context(|| format!("host `{}`: `{key}` has no `host`", h.addr))?;
-        let port = n("port").and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0).with_context(|| format!("host `{}`: `{key}` has no valid `port`", h.addr))?;
+        let s = |k: &str| {
+            m.get(k).and_then(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .or_else(|| v.as_i64().map(|n| n.to_string()))
+            })
+        };
+        let n = |k: &str| {
+            m.get(k).and_then(|v| {
+                v.as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+        };
+        let name =
+            s("name").with_context(|| format!("host `{}`: `{key}` has no `name`", h.addr))?;
+        let host =
+            s("host").with_context(|| format!("host `{}`: `{key}` has no `host`", h.addr))?;
+        let port = n("port")
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p > 0)
+            .with_context(|| format!("host `{}`: `{key}` has no valid `port`", h.addr))?;
         if name.is_empty() || name.chars().any(|c| c.is_whitespace()) {
             bail!("host `{}`: `{key}.name` `{name}` must be one word", h.addr);
         }
@@ -170,7 +197,11 @@ pub fn monitors(h: &Host) -> Result<Vec<Monitor>> {
 /// their replicas, belongs to Sentinel.
 pub fn watched_masters(inv: &Inventory) -> Vec<(String, u16)> {
     let mut v = vec![];
-    for h in inv.hosts.iter().filter(|h| h.id.redis_cluster.is_some() && mode_of(h) == Mode::Sentinel) {
+    for h in inv
+        .hosts
+        .iter()
+        .filter(|h| h.id.redis_cluster.is_some() && mode_of(h) == Mode::Sentinel)
+    {
         for m in monitors(h).unwrap_or_default() {
             v.push((m.host, m.port));
         }
@@ -200,12 +231,24 @@ pub struct Params {
     pub instances: Vec<Instance>,
 }
 
-const POLICIES: &[&str] = &["volatile-lru", "allkeys-lru", "volatile-lfu", "allkeys-lfu", "volatile-random", "allkeys-random", "volatile-ttl", "noeviction"];
+const POLICIES: &[&str] = &[
+    "volatile-lru",
+    "allkeys-lru",
+    "volatile-lfu",
+    "allkeys-lfu",
+    "volatile-random",
+    "allkeys-random",
+    "volatile-ttl",
+    "noeviction",
+];
 
 pub fn params(ctx: &Ctx) -> Result<Params> {
     let h = ctx.host;
     let a = &h.addr;
-    let cluster = h.id.redis_cluster.clone().with_context(|| format!("host `{a}` has no `redis_cluster`"))?;
+    let cluster =
+        h.id.redis_cluster
+            .clone()
+            .with_context(|| format!("host `{a}` has no `redis_cluster`"))?;
     let node = h.id.redis_node.with_context(|| format!("host `{a}`: redis node without `redis_node`\nhint: number redis nodes `redis_node: 1`, `2`, ..."))?;
     if h.str("redis_type").is_some_and(|t| t != "redis") {
         bail!("host `{a}`: `redis_type` `{}` is not supported: this module runs Debian's redis-server\nhint: remove `redis_type` or set it to `redis`", h.str("redis_type").unwrap_or_default());
@@ -214,15 +257,31 @@ pub fn params(ctx: &Ctx) -> Result<Params> {
     if password.chars().any(|c| c.is_control()) {
         bail!("host `{a}`: `redis_password` must not contain control characters (newlines, tabs)");
     }
-    let mm = h.get("redis_max_memory").map(|v| v.as_u64().map(|n| n.to_string()).or_else(|| v.as_str().map(str::to_string)).unwrap_or_default()).unwrap_or_else(|| "1GB".into());
-    let max_memory = parse_size(&mm).with_context(|| format!("host `{a}`: `redis_max_memory` `{mm}` is not a size like `64MB`"))?;
+    let mm = h
+        .get("redis_max_memory")
+        .map(|v| {
+            v.as_u64()
+                .map(|n| n.to_string())
+                .or_else(|| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        })
+        .unwrap_or_else(|| "1GB".into());
+    let max_memory = parse_size(&mm).with_context(|| {
+        format!("host `{a}`: `redis_max_memory` `{mm}` is not a size like `64MB`")
+    })?;
     let policy = h.var_str("redis_mem_policy").to_string();
     if !POLICIES.contains(&policy.as_str()) {
-        bail!("host `{a}`: `redis_mem_policy` `{policy}` is not an eviction policy\nhint: one of {}", POLICIES.join(", "));
+        bail!(
+            "host `{a}`: `redis_mem_policy` `{policy}` is not an eviction policy\nhint: one of {}",
+            POLICIES.join(", ")
+        );
     }
     let mut save = vec![];
     for v in h.list("redis_rdb_save").cloned().unwrap_or_default() {
-        let s = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+        let s = v
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string());
         let ok = {
             let w: Vec<&str> = s.split_whitespace().collect();
             !w.is_empty() && w.len() % 2 == 0 && w.iter().all(|x| x.parse::<u64>().is_ok())
@@ -235,21 +294,38 @@ pub fn params(ctx: &Ctx) -> Result<Params> {
     let mut rename = BTreeMap::new();
     for (k, v) in h.dict("redis_rename_commands").cloned().unwrap_or_default() {
         let to = v.as_str().unwrap_or_default().to_string();
-        if k.is_empty() || k.chars().any(char::is_whitespace) || to.chars().any(char::is_whitespace) {
+        if k.is_empty() || k.chars().any(char::is_whitespace) || to.chars().any(char::is_whitespace)
+        {
             bail!("host `{a}`: `redis_rename_commands.{k}` must map a command to one word (or '' to disable it)");
         }
         if k.eq_ignore_ascii_case("config") {
             bail!("host `{a}`: `redis_rename_commands` must not rename CONFIG: pigsty changes settings at run time with it");
         }
-        rename.insert(k.to_ascii_uppercase(), if to.is_empty() { "\"\"".into() } else { to });
+        rename.insert(
+            k.to_ascii_uppercase(),
+            if to.is_empty() { "\"\"".into() } else { to },
+        );
     }
     let mode = mode_of(h);
-    let monitors = if mode == Mode::Sentinel { monitors(h)? } else { vec![] };
-    let fs_main = Some(h.var_str("redis_fs_main")).filter(|s| !s.is_empty()).unwrap_or_else(|| crate::inventory::default_str("redis_fs_main")).trim_end_matches('/').to_string();
+    let monitors = if mode == Mode::Sentinel {
+        monitors(h)?
+    } else {
+        vec![]
+    };
+    let fs_main = Some(h.var_str("redis_fs_main"))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| crate::inventory::default_str("redis_fs_main"))
+        .trim_end_matches('/')
+        .to_string();
     if !fs_main.starts_with('/') || fs_main.is_empty() {
         bail!("host `{a}`: `redis_fs_main` `{fs_main}` must be an absolute directory");
     }
-    let bind = h.str("redis_bind_address").map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).unwrap_or_else(|| a.clone());
+    let bind = h
+        .str("redis_bind_address")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| a.clone());
     Ok(Params {
         ip: client_ip(h),
         bind,
@@ -314,7 +390,10 @@ pub fn render_unit(p: &Params, i: &Instance) -> Result<String> {
 /// The exporter's password map: `redis://ip:port` -> password, for every instance on
 /// this host.
 pub fn render_exporter_passwords(p: &Params, ports: &[u16]) -> String {
-    let m: BTreeMap<String, &str> = ports.iter().map(|port| (format!("redis://{}:{port}", p.ip), p.password.as_str())).collect();
+    let m: BTreeMap<String, &str> = ports
+        .iter()
+        .map(|port| (format!("redis://{}:{port}", p.ip), p.password.as_str()))
+        .collect();
     serde_json::to_string_pretty(&m).unwrap_or_default() + "\n"
 }
 
@@ -329,8 +408,19 @@ pub fn render_exporter_default(p: &Params) -> Result<String> {
 /// the host is not being removed from; an empty list means every instance.
 pub fn removing(h: &Host) -> Option<Vec<u16>> {
     let r = h.dict("redis_remove")?.get(&h.addr)?;
-    let ports: Vec<u16> = r.as_array().map(|a| a.iter().filter_map(|v| v.as_u64().and_then(|p| u16::try_from(p).ok())).collect()).unwrap_or_default();
-    Some(if ports.is_empty() { h.id.redis_ports.clone() } else { ports })
+    let ports: Vec<u16> = r
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_u64().and_then(|p| u16::try_from(p).ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(if ports.is_empty() {
+        h.id.redis_ports.clone()
+    } else {
+        ports
+    })
 }
 
 pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
@@ -340,18 +430,28 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     let p = params(ctx)?;
     let mut plan = ModulePlan::new("redis");
     // Masked before the package: its postinst must not start a default 6379.
-    plan.add_notify(Symlink::new(format!("/etc/systemd/system/{DEBIAN_UNIT}"), "/dev/null"), vec![Handler::DaemonReload]);
+    plan.add_notify(
+        Symlink::new(format!("/etc/systemd/system/{DEBIAN_UNIT}"), "/dev/null"),
+        vec![Handler::DaemonReload],
+    );
     plan.add(Package::new("redis", ["redis-server", "redis-tools"]));
     plan.add(Dir::new(&p.fs_main).owner("redis", "redis").mode(0o700));
     for i in &p.instances {
         let restart = || vec![Handler::Restart(i.unit.clone())];
         plan.add(Dir::new(&i.data).owner("redis", "redis").mode(0o700));
         plan.add_notify(
-            RedisConf { path: i.conf.clone().into(), content: render_conf(&p, i)?, fixed: vec!["bind", "port", "dir", "cluster-enabled"] },
+            RedisConf {
+                path: i.conf.clone().into(),
+                content: render_conf(&p, i)?,
+                fixed: vec!["bind", "port", "dir", "cluster-enabled"],
+            },
             restart(),
         );
         plan.add_notify(
-            File::new(format!("/etc/systemd/system/{}", i.unit), render_unit(&p, i)?),
+            File::new(
+                format!("/etc/systemd/system/{}", i.unit),
+                render_unit(&p, i)?,
+            ),
             vec![Handler::DaemonReload, Handler::Restart(i.unit.clone())],
         );
         plan.add(Service::running(&i.unit));
@@ -360,7 +460,13 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     let watched = watched_masters(ctx.inv);
     for i in &p.instances {
         let addr = format!("{}:{}", p.ip, i.port);
-        plan.add(RedisPing { ins: i.name.clone(), addr: addr.clone(), password: p.password.clone(), conf: i.conf.clone().into(), timeout: Duration::from_secs(60) });
+        plan.add(RedisPing {
+            ins: i.name.clone(),
+            addr: addr.clone(),
+            password: p.password.clone(),
+            conf: i.conf.clone().into(),
+            timeout: Duration::from_secs(60),
+        });
         let live = match p.mode {
             Mode::Sentinel => RedisLive {
                 ins: i.name.clone(),
@@ -376,7 +482,10 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
                     ("maxmemory".to_string(), p.max_memory.to_string()),
                     ("maxmemory-policy".to_string(), p.policy.clone()),
                     ("save".to_string(), p.save.join(" ")),
-                    ("appendonly".to_string(), if p.aof { "yes" } else { "no" }.to_string()),
+                    (
+                        "appendonly".to_string(),
+                        if p.aof { "yes" } else { "no" }.to_string(),
+                    ),
                     ("requirepass".to_string(), p.password.clone()),
                     ("masterauth".to_string(), p.password.clone()),
                 ];
@@ -392,7 +501,11 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
                     password: p.password.clone(),
                     conf: i.conf.clone().into(),
                     settings,
-                    role: if owned { None } else { Some(i.replica_of.clone()) },
+                    role: if owned {
+                        None
+                    } else {
+                        Some(i.replica_of.clone())
+                    },
                     monitors: None,
                 }
             }
@@ -407,28 +520,66 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
             .iter()
             .flat_map(|m| {
                 let ip = client_ip(m);
-                m.id.redis_ports.iter().map(move |port| format!("{ip}:{port}")).collect::<Vec<_>>()
+                m.id.redis_ports
+                    .iter()
+                    .map(move |port| format!("{ip}:{port}"))
+                    .collect::<Vec<_>>()
             })
             .collect();
         let first = members.first().map(|m| m.addr.as_str()) == Some(ctx.host.addr.as_str());
-        let own = (!first).then(|| p.instances.iter().map(|i| format!("{}:{}", p.ip, i.port)).collect());
-        plan.add(RedisCluster { cluster: p.cluster.clone(), nodes, replicas: p.replicas, password: p.password.clone(), timeout: Duration::from_secs(180), own });
+        let own = (!first).then(|| {
+            p.instances
+                .iter()
+                .map(|i| format!("{}:{}", p.ip, i.port))
+                .collect()
+        });
+        plan.add(RedisCluster {
+            cluster: p.cluster.clone(),
+            nodes,
+            replicas: p.replicas,
+            password: p.password.clone(),
+            timeout: Duration::from_secs(180),
+            own,
+        });
     }
     if p.exporter {
-        exporter_steps(&mut plan, &p, &p.instances.iter().map(|i| i.port).collect::<Vec<_>>())?;
+        exporter_steps(
+            &mut plan,
+            &p,
+            &p.instances.iter().map(|i| i.port).collect::<Vec<_>>(),
+        )?;
     }
     Ok(plan)
 }
 
 fn exporter_steps(plan: &mut ModulePlan, p: &Params, ports: &[u16]) -> Result<()> {
     let restart = || vec![Handler::Restart(EXPORTER_UNIT.into())];
-    plan.add(Package::new("redis exporter", ["prometheus-redis-exporter"]));
-    plan.add(Dir::new(EXPORTER_DIR).owner("root", "prometheus").mode(0o750));
-    plan.add_notify(File::new(EXPORTER_PASSWORDS, render_exporter_passwords(p, ports)).owner("root", "prometheus").mode(0o640).secret(), restart());
-    plan.add_notify(File::new(EXPORTER_DEFAULT, render_exporter_default(p)?), restart());
+    plan.add(Package::new(
+        "redis exporter",
+        ["prometheus-redis-exporter"],
+    ));
+    plan.add(
+        Dir::new(EXPORTER_DIR)
+            .owner("root", "prometheus")
+            .mode(0o750),
+    );
+    plan.add_notify(
+        File::new(EXPORTER_PASSWORDS, render_exporter_passwords(p, ports))
+            .owner("root", "prometheus")
+            .mode(0o640)
+            .secret(),
+        restart(),
+    );
+    plan.add_notify(
+        File::new(EXPORTER_DEFAULT, render_exporter_default(p)?),
+        restart(),
+    );
     plan.add(Service::running(EXPORTER_UNIT));
     plan.flush();
-    plan.add(Listening::new(format!("{}:{}", p.ip, p.exporter_port), EXPORTER_UNIT));
+    plan.add(Listening::new(
+        format!("{}:{}", p.ip, p.exporter_port),
+        EXPORTER_UNIT,
+    ));
     Ok(())
 }
 
@@ -444,17 +595,27 @@ pub fn remove_plan(ctx: &Ctx, ports: &[u16]) -> Result<ModulePlan> {
     let mut plan = ModulePlan::new("redis");
     for i in all.iter().filter(|i| ports.contains(&i.port)) {
         plan.add(Service::stopped(&i.unit));
-        plan.add_notify(Absent::new(format!("/etc/systemd/system/{}", i.unit)), vec![Handler::DaemonReload]);
+        plan.add_notify(
+            Absent::new(format!("/etc/systemd/system/{}", i.unit)),
+            vec![Handler::DaemonReload],
+        );
         plan.add(Absent::new(&i.conf));
         if rm_data {
             plan.add(
-                Exec::new(&format!("remove data of {}", i.name), Cmd::new("rm").args(["-rf", "--one-file-system", &i.data]))
-                    .unless(Cmd::new("test").args(["!", "-e", &i.data]))
-                    .why("remove"),
+                Exec::new(
+                    &format!("remove data of {}", i.name),
+                    Cmd::new("rm").args(["-rf", "--one-file-system", &i.data]),
+                )
+                .unless(Cmd::new("test").args(["!", "-e", &i.data]))
+                .why("remove"),
             );
         }
     }
-    let left: Vec<u16> = all.iter().map(|i| i.port).filter(|p| !ports.contains(p)).collect();
+    let left: Vec<u16> = all
+        .iter()
+        .map(|i| i.port)
+        .filter(|p| !ports.contains(p))
+        .collect();
     if h.var_bool("redis_exporter_enabled") {
         if left.is_empty() {
             plan.add(Service::stopped(EXPORTER_UNIT));
@@ -471,7 +632,9 @@ pub fn targets(_inv: &Inventory, h: &Host) -> Vec<ScrapeTarget> {
     if h.bool("redis_exporter_enabled") == Some(false) {
         return vec![];
     }
-    let (Some(cls), Some(_)) = (h.id.redis_cluster.as_deref(), h.id.redis_node) else { return vec![] };
+    let (Some(cls), Some(_)) = (h.id.redis_cluster.as_deref(), h.id.redis_node) else {
+        return vec![];
+    };
     let gone = removing(h).unwrap_or_default();
     let ip = client_ip(h);
     let port = h.var_port("redis_exporter_port");
@@ -480,9 +643,11 @@ pub fn targets(_inv: &Inventory, h: &Host) -> Vec<ScrapeTarget> {
         .filter(|i| !gone.contains(&i.port))
         .map(|i| {
             let mut t = ScrapeTarget::new("redis", format!("{ip}:{port}"), cls, &i.name, &h.addr);
-            t.labels.insert("instance".into(), format!("{ip}:{}", i.port));
+            t.labels
+                .insert("instance".into(), format!("{ip}:{}", i.port));
             t.labels.insert("__metrics_path__".into(), "/scrape".into());
-            t.labels.insert("__param_target".into(), format!("redis://{ip}:{}", i.port));
+            t.labels
+                .insert("__param_target".into(), format!("redis://{ip}:{}", i.port));
             t
         })
         .collect()

@@ -50,20 +50,41 @@ fn params_of(inv: &Inventory, addr: &str) -> Params {
 fn snapshot_standalone_replica_conf_unit_and_exporter() {
     let inv = demo();
     let p = params_of(&inv, "10.10.10.10");
-    insta::assert_snapshot!("redis_ms_1_6379_conf", render_conf(&p, &p.instances[0]).unwrap());
-    insta::assert_snapshot!("redis_ms_1_6380_conf", render_conf(&p, &p.instances[1]).unwrap());
-    insta::assert_snapshot!("redis_ms_1_6379_service", render_unit(&p, &p.instances[0]).unwrap());
-    insta::assert_snapshot!("redis_exporter_default", render_exporter_default(&p).unwrap());
+    insta::assert_snapshot!(
+        "redis_ms_1_6379_conf",
+        render_conf(&p, &p.instances[0]).unwrap()
+    );
+    insta::assert_snapshot!(
+        "redis_ms_1_6380_conf",
+        render_conf(&p, &p.instances[1]).unwrap()
+    );
+    insta::assert_snapshot!(
+        "redis_ms_1_6379_service",
+        render_unit(&p, &p.instances[0]).unwrap()
+    );
+    insta::assert_snapshot!(
+        "redis_exporter_default",
+        render_exporter_default(&p).unwrap()
+    );
 }
 
 #[test]
 fn snapshot_sentinel_and_cluster_confs() {
     let inv = demo();
     let s = params_of(&inv, "10.10.10.11");
-    insta::assert_snapshot!("redis_meta_1_26379_conf", render_conf(&s, &s.instances[0]).unwrap());
-    insta::assert_snapshot!("redis_meta_1_26379_service", render_unit(&s, &s.instances[0]).unwrap());
+    insta::assert_snapshot!(
+        "redis_meta_1_26379_conf",
+        render_conf(&s, &s.instances[0]).unwrap()
+    );
+    insta::assert_snapshot!(
+        "redis_meta_1_26379_service",
+        render_unit(&s, &s.instances[0]).unwrap()
+    );
     let c = params_of(&inv, "10.10.10.12");
-    insta::assert_snapshot!("redis_test_1_6379_conf", render_conf(&c, &c.instances[0]).unwrap());
+    insta::assert_snapshot!(
+        "redis_test_1_6379_conf",
+        render_conf(&c, &c.instances[0]).unwrap()
+    );
 }
 
 #[test]
@@ -81,8 +102,14 @@ fn instances_are_named_cluster_node_port_with_their_units_and_dirs() {
 
 #[test]
 fn replica_of_accepts_pigstys_form_and_host_port() {
-    assert_eq!(parse_replica_of("10.10.10.10 6379"), Some(("10.10.10.10".into(), 6379)));
-    assert_eq!(parse_replica_of("10.10.10.10:6380"), Some(("10.10.10.10".into(), 6380)));
+    assert_eq!(
+        parse_replica_of("10.10.10.10 6379"),
+        Some(("10.10.10.10".into(), 6379))
+    );
+    assert_eq!(
+        parse_replica_of("10.10.10.10:6380"),
+        Some(("10.10.10.10".into(), 6380))
+    );
     assert_eq!(parse_replica_of("10.10.10.10"), None);
     assert_eq!(parse_replica_of("10.10.10.10 0"), None);
 }
@@ -91,28 +118,56 @@ fn replica_of_accepts_pigstys_form_and_host_port() {
 fn sentinel_owns_the_role_of_the_watched_master_and_its_replica() {
     let inv = demo();
     let p = plan_of(&inv, "10.10.10.10");
-    let lives: Vec<String> = p.steps().filter(|s| s.res.kind() == "redis config").map(|s| s.res.name()).collect();
+    let lives: Vec<String> = p
+        .steps()
+        .filter(|s| s.res.kind() == "redis config")
+        .map(|s| s.res.name())
+        .collect();
     assert_eq!(lives.len(), 2, "{lives:?}");
-    assert_eq!(watched_masters(&inv), vec![("10.10.10.10".to_string(), 6379)]);
+    assert_eq!(
+        watched_masters(&inv),
+        vec![("10.10.10.10".to_string(), 6379)]
+    );
 }
 
 #[test]
 fn the_first_cluster_node_creates_the_native_cluster_the_others_join() {
     let inv = demo();
     let first = plan_of(&inv, "10.10.10.12");
-    let c: Vec<String> = first.steps().filter(|s| s.res.kind() == "redis cluster").map(|s| s.res.name()).collect();
-    assert_eq!(c, vec!["redis-test (6 instances, 1 replica(s) per primary)"]);
+    let c: Vec<String> = first
+        .steps()
+        .filter(|s| s.res.kind() == "redis cluster")
+        .map(|s| s.res.name())
+        .collect();
+    assert_eq!(
+        c,
+        vec!["redis-test (6 instances, 1 replica(s) per primary)"]
+    );
     let second = plan_of(&inv, "10.10.10.13");
-    let c: Vec<String> = second.steps().filter(|s| s.res.kind() == "redis cluster").map(|s| s.res.name()).collect();
-    assert_eq!(c, vec!["redis-test: 10.10.10.13:6379 10.10.10.13:6380 10.10.10.13:6381 joined"], "the others join their own instances");
+    let c: Vec<String> = second
+        .steps()
+        .filter(|s| s.res.kind() == "redis cluster")
+        .map(|s| s.res.name())
+        .collect();
+    assert_eq!(
+        c,
+        vec!["redis-test: 10.10.10.13:6379 10.10.10.13:6380 10.10.10.13:6381 joined"],
+        "the others join their own instances"
+    );
 }
 
 #[test]
 fn plan_masks_debians_unit_before_installing_and_never_shows_the_password() {
     let inv = demo();
     let p = plan_of(&inv, "10.10.10.10");
-    let names: Vec<String> = p.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
-    let mask = names.iter().position(|n| n == "symlink /etc/systemd/system/redis-server.service").unwrap();
+    let names: Vec<String> = p
+        .steps()
+        .map(|s| format!("{} {}", s.res.kind(), s.res.name()))
+        .collect();
+    let mask = names
+        .iter()
+        .position(|n| n == "symlink /etc/systemd/system/redis-server.service")
+        .unwrap();
     let pkg = names.iter().position(|n| n == "package redis").unwrap();
     assert!(mask < pkg, "{names:?}");
     for n in &names {
@@ -135,17 +190,38 @@ fn targets_scrape_each_instance_through_the_node_exporter() {
 
 #[test]
 fn removal_drops_targets_and_plans_stops() {
-    let inv = Inventory::from_str("redis.yml", DEMO, &[r#"{"redis_remove": {"10.10.10.10": [6380]}}"#.into()]).unwrap();
+    let inv = Inventory::from_str(
+        "redis.yml",
+        DEMO,
+        &[r#"{"redis_remove": {"10.10.10.10": [6380]}}"#.into()],
+    )
+    .unwrap();
     let t = targets(&inv, inv.host("10.10.10.10").unwrap());
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].labels["ins"], "redis-ms-1-6379");
     let p = plan_of(&inv, "10.10.10.10");
-    let names: Vec<String> = p.steps().map(|s| format!("{} {}", s.res.kind(), s.res.name())).collect();
-    assert!(names.contains(&"service redis-ms-1-6380.service".to_string()), "{names:?}");
-    assert!(!names.iter().any(|n| n.contains("6379.service")), "{names:?}");
-    let safe = Inventory::from_str("redis.yml", DEMO, &[r#"{"redis_remove": {"10.10.10.10": []}, "redis_safeguard": true}"#.into()]).unwrap();
+    let names: Vec<String> = p
+        .steps()
+        .map(|s| format!("{} {}", s.res.kind(), s.res.name()))
+        .collect();
+    assert!(
+        names.contains(&"service redis-ms-1-6380.service".to_string()),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.contains("6379.service")),
+        "{names:?}"
+    );
+    let safe = Inventory::from_str(
+        "redis.yml",
+        DEMO,
+        &[r#"{"redis_remove": {"10.10.10.10": []}, "redis_safeguard": true}"#.into()],
+    )
+    .unwrap();
     let facts = fake_facts();
-    let Err(e) = plan(&Ctx::new(&safe, safe.host("10.10.10.10").unwrap(), &facts)) else { panic!("safeguard ignored") };
+    let Err(e) = plan(&Ctx::new(&safe, safe.host("10.10.10.10").unwrap(), &facts)) else {
+        panic!("safeguard ignored")
+    };
     assert!(e.to_string().contains("redis_safeguard"), "{e}");
 }
 
@@ -153,17 +229,31 @@ fn removal_drops_targets_and_plans_stops() {
 fn exporter_password_map_has_every_instance() {
     let inv = demo();
     let p = params_of(&inv, "10.10.10.10");
-    let m: BTreeMap<String, String> = serde_json::from_str(&render_exporter_passwords(&p, &[6379, 6380])).unwrap();
-    assert_eq!(m.get("redis://10.10.10.10:6380").map(String::as_str), Some("fake.ms"));
+    let m: BTreeMap<String, String> =
+        serde_json::from_str(&render_exporter_passwords(&p, &[6379, 6380])).unwrap();
+    assert_eq!(
+        m.get("redis://10.10.10.10:6380").map(String::as_str),
+        Some("fake.ms")
+    );
 }
 
 #[test]
 fn missing_password_is_refused_naming_the_key() {
-    let inv = Inventory::from_str("redis.yml", &DEMO.replace("redis_password: 'fake.ms' ,", ""), &[]).unwrap();
+    let inv = Inventory::from_str(
+        "redis.yml",
+        &DEMO.replace("redis_password: 'fake.ms' ,", ""),
+        &[],
+    )
+    .unwrap();
     let facts = fake_facts();
-    let Err(e) = plan(&Ctx::new(&inv, inv.host("10.10.10.10").unwrap(), &facts)) else { panic!("no password accepted") };
+    let Err(e) = plan(&Ctx::new(&inv, inv.host("10.10.10.10").unwrap(), &facts)) else {
+        panic!("no password accepted")
+    };
     assert!(e.to_string().contains("`redis_password`"), "{e}");
-    assert!(inv.check_secrets().iter().any(|d| d.key.as_deref() == Some("redis_password")));
+    assert!(inv
+        .check_secrets()
+        .iter()
+        .any(|d| d.key.as_deref() == Some("redis_password")));
 }
 
 fn invalid(text: &str) -> Vec<crate::inventory::Diag> {
@@ -176,17 +266,30 @@ fn invalid(text: &str) -> Vec<crate::inventory::Diag> {
 #[test]
 fn demo_inventory_is_valid() {
     let inv = demo();
-    assert_eq!(inv.redis_clusters(), vec!["redis-ms", "redis-meta", "redis-test"]);
+    assert_eq!(
+        inv.redis_clusters(),
+        vec!["redis-ms", "redis-meta", "redis-test"]
+    );
 }
 
 #[test]
 fn replica_of_an_undefined_instance_is_an_error_naming_the_key() {
-    let d = invalid(&DEMO.replace("replica_of: '10.10.10.10 6379'", "replica_of: '10.10.10.10 6390'"));
-    let d = d.iter().find(|d| d.message.contains("not a redis instance defined")).unwrap_or_else(|| panic!("{d:#?}"));
+    let d = invalid(&DEMO.replace(
+        "replica_of: '10.10.10.10 6379'",
+        "replica_of: '10.10.10.10 6390'",
+    ));
+    let d = d
+        .iter()
+        .find(|d| d.message.contains("not a redis instance defined"))
+        .unwrap_or_else(|| panic!("{d:#?}"));
     assert_eq!(d.key.as_deref(), Some("redis_instances.6380.replica_of"));
     assert_eq!(d.host.as_deref(), Some("10.10.10.10"));
     assert!(d.line.is_some());
-    assert!(d.to_string().contains("key `redis_instances.6380.replica_of`"), "{d}");
+    assert!(
+        d.to_string()
+            .contains("key `redis_instances.6380.replica_of`"),
+        "{d}"
+    );
 }
 
 #[test]
@@ -196,44 +299,115 @@ fn cluster_mode_with_fewer_than_three_primaries_is_an_error_naming_the_key() {
         "",
     );
     let d = invalid(&text);
-    let d = d.iter().find(|d| d.message.contains("at least 3")).unwrap_or_else(|| panic!("{d:#?}"));
+    let d = d
+        .iter()
+        .find(|d| d.message.contains("at least 3"))
+        .unwrap_or_else(|| panic!("{d:#?}"));
     assert_eq!(d.key.as_deref(), Some("redis_instances"));
-    assert!(d.message.contains("`redis_mode: cluster`") && d.message.contains("1 primaries"), "{}", d.message);
+    assert!(
+        d.message.contains("`redis_mode: cluster`") && d.message.contains("1 primaries"),
+        "{}",
+        d.message
+    );
 }
 
 #[test]
 fn replica_of_in_cluster_mode_and_a_monitor_without_host_are_errors() {
-    let d = invalid(&DEMO.replace("10.10.10.12: { redis_node: 1 ,redis_instances: { 6379: { }", "10.10.10.12: { redis_node: 1 ,redis_instances: { 6379: { replica_of: '10.10.10.13 6379' }"));
-    assert!(d.iter().any(|d| d.key.as_deref() == Some("redis_instances.6379.replica_of") && d.message.contains("standalone")), "{d:#?}");
-    let d = invalid(&DEMO.replace("host: 10.10.10.10, port: 6379 ,password", "port: 6379 ,password"));
-    assert!(d.iter().any(|d| d.key.as_deref() == Some("redis_sentinel_monitor[0]") && d.message.contains("`host`")), "{d:#?}");
+    let d = invalid(&DEMO.replace(
+        "10.10.10.12: { redis_node: 1 ,redis_instances: { 6379: { }",
+        "10.10.10.12: { redis_node: 1 ,redis_instances: { 6379: { replica_of: '10.10.10.13 6379' }",
+    ));
+    assert!(
+        d.iter().any(
+            |d| d.key.as_deref() == Some("redis_instances.6379.replica_of")
+                && d.message.contains("standalone")
+        ),
+        "{d:#?}"
+    );
+    let d = invalid(&DEMO.replace(
+        "host: 10.10.10.10, port: 6379 ,password",
+        "port: 6379 ,password",
+    ));
+    assert!(
+        d.iter()
+            .any(|d| d.key.as_deref() == Some("redis_sentinel_monitor[0]")
+                && d.message.contains("`host`")),
+        "{d:#?}"
+    );
 }
 
 #[test]
 fn alert_rules_are_installed_with_redis_and_pass_promtool_when_it_is_installed() {
     let inv = demo();
     let files = crate::modules::infra::prom::rule_files(&inv);
-    let text = String::from_utf8(files.get("redis.yml").cloned().expect("redis.yml installed with a redis cluster")).unwrap();
-    for a in ["RedisDown", "RedisRejectConn", "RedisRTHigh", "RedisCPUHigh", "RedisMemHigh", "RedisQPSHigh", "RedisReplicationBroken", "RedisClusterDown"] {
+    let text = String::from_utf8(
+        files
+            .get("redis.yml")
+            .cloned()
+            .expect("redis.yml installed with a redis cluster"),
+    )
+    .unwrap();
+    for a in [
+        "RedisDown",
+        "RedisRejectConn",
+        "RedisRTHigh",
+        "RedisCPUHigh",
+        "RedisMemHigh",
+        "RedisQPSHigh",
+        "RedisReplicationBroken",
+        "RedisClusterDown",
+    ] {
         assert!(text.contains(&format!("alert: {a}\n")), "no {a}");
     }
     if !crate::sys::Cmd::new("promtool").arg("--version").succeeds() {
-        eprintln!("skip: promtool is not installed here (the lab suite checks the rules on the node)");
+        eprintln!(
+            "skip: promtool is not installed here (the lab suite checks the rules on the node)"
+        );
         return;
     }
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("redis.yml"), &text).unwrap();
-    std::fs::write(d.path().join("rules_test.yml"), include_str!("rules_test.yml")).unwrap();
-    let out = crate::sys::Cmd::new("promtool").args(["check", "rules", &d.path().join("redis.yml").display().to_string()]).run().unwrap();
-    assert!(out.success(), "promtool check rules:\n{}\n{}", out.stdout, out.stderr);
-    let out = crate::sys::Cmd::new("promtool").args(["test", "rules", &d.path().join("rules_test.yml").display().to_string()]).run().unwrap();
-    assert!(out.success(), "promtool test rules:\n{}\n{}", out.stdout, out.stderr);
+    std::fs::write(
+        d.path().join("rules_test.yml"),
+        include_str!("rules_test.yml"),
+    )
+    .unwrap();
+    let out = crate::sys::Cmd::new("promtool")
+        .args([
+            "check",
+            "rules",
+            &d.path().join("redis.yml").display().to_string(),
+        ])
+        .run()
+        .unwrap();
+    assert!(
+        out.success(),
+        "promtool check rules:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let out = crate::sys::Cmd::new("promtool")
+        .args([
+            "test",
+            "rules",
+            &d.path().join("rules_test.yml").display().to_string(),
+        ])
+        .run()
+        .unwrap();
+    assert!(
+        out.success(),
+        "promtool test rules:\n{}\n{}",
+        out.stdout,
+        out.stderr
+    );
 }
 
 #[test]
 fn valkey_is_refused_naming_the_key() {
     let inv = Inventory::from_str("redis.yml", DEMO, &["redis_type=valkey".into()]).unwrap();
     let facts = fake_facts();
-    let Err(e) = plan(&Ctx::new(&inv, inv.host("10.10.10.10").unwrap(), &facts)) else { panic!("valkey accepted") };
+    let Err(e) = plan(&Ctx::new(&inv, inv.host("10.10.10.10").unwrap(), &facts)) else {
+        panic!("valkey accepted")
+    };
     assert!(e.to_string().contains("`redis_type`"), "{e}");
 }

@@ -57,7 +57,11 @@ FROM pg_database d WHERE d.datname = {}));",
         let n = &self.name;
         let Some(cur) = cur.filter(|c| !c.is_null()) else {
             let mut d = vec![format!("create database {n}")];
-            d.extend(self.schemas.iter().map(|s| format!("database {n}: create schema {s}")));
+            d.extend(
+                self.schemas
+                    .iter()
+                    .map(|s| format!("database {n}: create schema {s}")),
+            );
             if let Some((file, _)) = &self.baseline {
                 d.push(format!("database {n}: run baseline {file}"));
             }
@@ -82,7 +86,10 @@ FROM pg_database d WHERE d.datname = {}));",
                 d.push(format!("database {n}: comment {have:?} -> {c:?}"));
             }
         }
-        for (attr, col, want) in [("allowconn", "allowconn", self.allowconn), ("is_template", "is_template", self.is_template)] {
+        for (attr, col, want) in [
+            ("allowconn", "allowconn", self.allowconn),
+            ("is_template", "is_template", self.is_template),
+        ] {
             if let Some(w) = want {
                 let have = cur[col].as_bool().unwrap_or(!w);
                 if have != w {
@@ -102,7 +109,11 @@ FROM pg_database d WHERE d.datname = {}));",
                 d.push(format!("database {n}: tablespace {have} -> {t}"));
             }
         }
-        d.extend(settings_drift(&format!("database {n}"), &cur["config"], &self.parameters));
+        d.extend(settings_drift(
+            &format!("database {n}"),
+            &cur["config"],
+            &self.parameters,
+        ));
         if let Some(have) = schemas {
             for s in &self.schemas {
                 if !have.contains(s) {
@@ -153,14 +164,21 @@ FROM pg_database d WHERE d.datname = {}));",
         }
         if let (Some(t), true) = (&self.tablespace, exists) {
             if cur.and_then(|c| c["tablespace"].as_str()) != Some(t.as_str()) {
-                s.push_str(&format!("ALTER DATABASE {n} SET TABLESPACE {};\n", ident(t)));
+                s.push_str(&format!(
+                    "ALTER DATABASE {n} SET TABLESPACE {};\n",
+                    ident(t)
+                ));
             }
         }
         if let Some(t) = self.is_template {
             s.push_str(&format!("ALTER DATABASE {n} IS_TEMPLATE {t};\n"));
         }
         for (k, v) in &self.parameters {
-            s.push_str(&format!("ALTER DATABASE {n} SET {} TO {};\n", ident(k), lit(v)));
+            s.push_str(&format!(
+                "ALTER DATABASE {n} SET {} TO {};\n",
+                ident(k),
+                lit(v)
+            ));
         }
         match self.revokeconn {
             Some(true) => {
@@ -170,7 +188,10 @@ FROM pg_database d WHERE d.datname = {}));",
                     keep.push(o);
                 }
                 for r in keep {
-                    s.push_str(&format!("GRANT CONNECT ON DATABASE {n} TO {} WITH GRANT OPTION;\n", ident(r)));
+                    s.push_str(&format!(
+                        "GRANT CONNECT ON DATABASE {n} TO {} WITH GRANT OPTION;\n",
+                        ident(r)
+                    ));
                 }
             }
             Some(false) => s.push_str(&format!("GRANT CONNECT ON DATABASE {n} TO PUBLIC;\n")),
@@ -181,7 +202,12 @@ FROM pg_database d WHERE d.datname = {}));",
 
     /// `ALLOW_CONNECTIONS` last: the steps inside the database need to connect first.
     pub fn sql_allowconn(&self) -> Option<String> {
-        self.allowconn.map(|a| format!("{QUIET}ALTER DATABASE {} ALLOW_CONNECTIONS {a};\n", ident(&self.name)))
+        self.allowconn.map(|a| {
+            format!(
+                "{QUIET}ALTER DATABASE {} ALLOW_CONNECTIONS {a};\n",
+                ident(&self.name)
+            )
+        })
     }
 
     /// SQL run inside the database (schemas).
@@ -207,10 +233,20 @@ impl PgDatabase {
     fn state(&self) -> ResResult<(bool, Option<Value>, Option<BTreeSet<String>>)> {
         let v = self.psql.json("postgres", &self.spec.query())?;
         let db = v.get("db").cloned().filter(|r| !r.is_null());
-        let connectable = db.as_ref().is_some_and(|d| d["allowconn"].as_bool().unwrap_or(true));
+        let connectable = db
+            .as_ref()
+            .is_some_and(|d| d["allowconn"].as_bool().unwrap_or(true));
         let schemas = if connectable && !self.spec.schemas.is_empty() {
             let s = self.psql.json(&self.spec.name, &self.spec.schema_query())?;
-            Some(s.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default())
+            Some(
+                s.as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            )
         } else {
             None
         };
@@ -230,17 +266,27 @@ impl Resource for PgDatabase {
         if recovery {
             return Ok(State::Skip(REPLICA.into()));
         }
-        Ok(State::from_diffs(self.spec.diff(cur.as_ref(), schemas.as_ref())))
+        Ok(State::from_diffs(
+            self.spec.diff(cur.as_ref(), schemas.as_ref()),
+        ))
     }
     fn apply(&self) -> ResResult<()> {
         let (_, cur, _) = self.state()?;
         let created = cur.is_none();
         // Inside steps first when the database refuses connections (it may have been
         // switched off before): allow, work, then set the wanted value.
-        if cur.as_ref().is_some_and(|c| c["allowconn"] == false) && (!self.spec.schemas.is_empty()) {
-            self.psql.exec("postgres", &format!("{QUIET}ALTER DATABASE {} ALLOW_CONNECTIONS true;\n", ident(&self.spec.name)))?;
+        if cur.as_ref().is_some_and(|c| c["allowconn"] == false) && (!self.spec.schemas.is_empty())
+        {
+            self.psql.exec(
+                "postgres",
+                &format!(
+                    "{QUIET}ALTER DATABASE {} ALLOW_CONNECTIONS true;\n",
+                    ident(&self.spec.name)
+                ),
+            )?;
         }
-        self.psql.exec("postgres", &self.spec.sql_cluster(cur.as_ref()))?;
+        self.psql
+            .exec("postgres", &self.spec.sql_cluster(cur.as_ref()))?;
         if !self.spec.schemas.is_empty() {
             self.psql.exec(&self.spec.name, &self.spec.sql_inside())?;
         }
@@ -251,7 +297,12 @@ impl Resource for PgDatabase {
                     self.spec.name
                 )));
             };
-            self.psql.exec(&self.spec.name, sql).map_err(|e| ResError::msg(format!("database `{}`: baseline `{file}`: {e}", self.spec.name)))?;
+            self.psql.exec(&self.spec.name, sql).map_err(|e| {
+                ResError::msg(format!(
+                    "database `{}`: baseline `{file}`: {e}",
+                    self.spec.name
+                ))
+            })?;
         }
         if let Some(sql) = self.spec.sql_allowconn() {
             self.psql.exec("postgres", &sql)?;
@@ -273,7 +324,10 @@ pub struct PgDropDatabase {
 
 impl PgDropDatabase {
     fn state(&self) -> ResResult<(bool, bool)> {
-        self.psql.recovery_and_exists(&format!("SELECT 1 FROM pg_database WHERE datname = {}", lit(&self.name)))
+        self.psql.recovery_and_exists(&format!(
+            "SELECT 1 FROM pg_database WHERE datname = {}",
+            lit(&self.name)
+        ))
     }
 
     pub fn sql(&self) -> String {
@@ -310,4 +364,3 @@ impl Resource for PgDropDatabase {
         Ok(())
     }
 }
-

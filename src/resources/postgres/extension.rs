@@ -40,12 +40,21 @@ impl Resource for PgExtension {
             return Ok(State::InSync);
         }
         if v["available"] != true {
-            return Ok(State::Skip(format!("module pgsql: extension `{}` is not available on this machine; {}", self.name, self.hint)));
+            return Ok(State::Skip(format!(
+                "module pgsql: extension `{}` is not available on this machine; {}",
+                self.name, self.hint
+            )));
         }
-        Ok(State::drift(format!("database {}: create extension {}", self.db, self.name)))
+        Ok(State::drift(format!(
+            "database {}: create extension {}",
+            self.db, self.name
+        )))
     }
     fn apply(&self) -> ResResult<()> {
-        let mut sql = format!("{QUIET}CREATE EXTENSION IF NOT EXISTS {}", ident(&self.name));
+        let mut sql = format!(
+            "{QUIET}CREATE EXTENSION IF NOT EXISTS {}",
+            ident(&self.name)
+        );
         if let Some(s) = &self.schema {
             sql.push_str(&format!(" WITH SCHEMA {}", ident(s)));
         }
@@ -54,4 +63,3 @@ impl Resource for PgExtension {
         Ok(())
     }
 }
-

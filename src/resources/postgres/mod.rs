@@ -17,17 +17,17 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-mod role;
 mod database;
-mod schemas;
 mod extension;
 mod privileges;
+mod role;
+mod schemas;
 mod userlist;
-pub use role::*;
 pub use database::*;
-pub use schemas::*;
 pub use extension::*;
 pub use privileges::*;
+pub use role::*;
+pub use schemas::*;
 pub use userlist::*;
 
 /// How to reach the local Postgres as its superuser.
@@ -46,7 +46,17 @@ impl Psql {
     /// `psql` reading SQL from stdin, as the dbsu, in `db`.
     pub fn cmd(&self, db: &str) -> Cmd {
         Cmd::new(self.bin.clone())
-            .args(["-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-h", &self.socket, "-p"])
+            .args([
+                "-X",
+                "-q",
+                "-t",
+                "-A",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                &self.socket,
+                "-p",
+            ])
             .arg(self.port.to_string())
             .args(["-U", &self.dbsu, "-d", db, "-f", "-"])
             .env("PGAPPNAME", "pigsty")
@@ -58,19 +68,29 @@ impl Psql {
 
     /// A command that makes Postgres re-read its configuration files (HBA included).
     pub fn reload_cmd(&self) -> Cmd {
-        self.cmd("postgres").stdin(b"SELECT pg_reload_conf();".to_vec())
+        self.cmd("postgres")
+            .stdin(b"SELECT pg_reload_conf();".to_vec())
     }
 
     /// Run SQL in `db`; returns stdout.
     pub fn exec(&self, db: &str, sql: &str) -> ResResult<String> {
-        let out = self.cmd(db).stdin(sql.as_bytes().to_vec()).ok().map_err(|e| ResError::msg(format!("database `{db}`: {e}")))?;
+        let out = self
+            .cmd(db)
+            .stdin(sql.as_bytes().to_vec())
+            .ok()
+            .map_err(|e| ResError::msg(format!("database `{db}`: {e}")))?;
         Ok(out.stdout)
     }
 
     /// Run a query that returns one JSON value.
     pub fn json(&self, db: &str, sql: &str) -> ResResult<Value> {
         let out = self.exec(db, sql)?;
-        serde_json::from_str(out.trim()).map_err(|e| ResError::msg(format!("database `{db}`: unexpected answer to a catalog query ({e}): {}", out.trim())))
+        serde_json::from_str(out.trim()).map_err(|e| {
+            ResError::msg(format!(
+                "database `{db}`: unexpected answer to a catalog query ({e}): {}",
+                out.trim()
+            ))
+        })
     }
 
     /// True when this instance is a replica.
@@ -81,7 +101,13 @@ impl Psql {
     /// Names of settings waiting for a restart.
     pub fn pending_restart(&self) -> ResResult<Vec<String>> {
         let v = self.json("postgres", "SELECT coalesce(json_agg(name ORDER BY name), '[]') FROM pg_settings WHERE pending_restart;")?;
-        Ok(v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default())
+        Ok(v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// `current_setting()` of each name (missing ones left out).
@@ -94,12 +120,21 @@ impl Psql {
             "postgres",
             &format!("SELECT coalesce(json_object_agg(name, current_setting(name)), '{{}}') FROM pg_settings WHERE name IN ({list});"),
         )?;
-        Ok(v.as_object().map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()).unwrap_or_default())
+        Ok(v.as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default())
     }
     /// (in recovery, `query` returns a row), asked in `postgres`.
     pub fn recovery_and_exists(&self, query: &str) -> ResResult<(bool, bool)> {
         let v = self.json("postgres", &format!("SELECT json_build_object('recovery', pg_is_in_recovery(), 'exists', EXISTS ({query}));"))?;
-        Ok((v["recovery"].as_bool().unwrap_or(false), v["exists"].as_bool().unwrap_or(false)))
+        Ok((
+            v["recovery"].as_bool().unwrap_or(false),
+            v["exists"].as_bool().unwrap_or(false),
+        ))
     }
 }
 
@@ -115,19 +150,35 @@ pub fn lit(s: &str) -> String {
 
 /// `{what}: set k old -> new` for each wanted setting that a catalog `key=value` array
 /// (`rolconfig`, `datconfig`) does not hold with that value.
-pub(super) fn settings_drift(what: &str, catalog: &Value, wanted: &BTreeMap<String, String>) -> Vec<String> {
-    let have: BTreeMap<&str, &str> = catalog.as_array().map(|a| a.iter().filter_map(Value::as_str).filter_map(|kv| kv.split_once('=')).collect()).unwrap_or_default();
+pub(super) fn settings_drift(
+    what: &str,
+    catalog: &Value,
+    wanted: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let have: BTreeMap<&str, &str> = catalog
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .filter_map(|kv| kv.split_once('='))
+                .collect()
+        })
+        .unwrap_or_default();
     wanted
         .iter()
         .filter(|(k, v)| have.get(k.as_str()) != Some(&v.as_str()))
-        .map(|(k, v)| format!("{what}: set {k} {} -> {v}", have.get(k.as_str()).copied().unwrap_or("(unset)")))
+        .map(|(k, v)| {
+            format!(
+                "{what}: set {k} {} -> {v}",
+                have.get(k.as_str()).copied().unwrap_or("(unset)")
+            )
+        })
         .collect()
 }
 
 pub(super) const QUIET: &str = "SET client_min_messages TO warning;\nSET log_statement TO 'none';\nSET log_min_duration_statement TO -1;\n";
 
 pub(super) const REPLICA: &str = "replica (pg_is_in_recovery): managed on the primary";
-
 
 #[cfg(test)]
 mod tests {
@@ -169,7 +220,9 @@ mod tests {
         let (d, pw) = s.diff(Some(&row()));
         assert!(pw);
         assert!(d.contains(&"role dbuser_app: password differs -> reset".to_string()));
-        assert!(!d.iter().any(|x| x.contains("Other.2") || x.contains("Secret.1")));
+        assert!(!d
+            .iter()
+            .any(|x| x.contains("Other.2") || x.contains("Secret.1")));
     }
 
     #[test]
@@ -181,7 +234,11 @@ mod tests {
 
     #[test]
     fn superuser_keeps_its_other_attributes_when_unspecified() {
-        let s = RoleSpec { name: "postgres".into(), superuser: Some(true), ..Default::default() };
+        let s = RoleSpec {
+            name: "postgres".into(),
+            superuser: Some(true),
+            ..Default::default()
+        };
         let mut r = row();
         r["rolsuper"] = json!(true);
         r["rolreplication"] = json!(true);
@@ -192,7 +249,12 @@ mod tests {
         let (d, _) = s.diff(Some(&r));
         assert!(d.is_empty(), "{d:?}");
         let sql = s.sql(true, None);
-        assert!(!sql.contains("REPLICATION") && !sql.contains("CREATEDB") && !sql.contains("CREATEROLE"), "{sql}");
+        assert!(
+            !sql.contains("REPLICATION")
+                && !sql.contains("CREATEDB")
+                && !sql.contains("CREATEROLE"),
+            "{sql}"
+        );
     }
 
     #[test]
@@ -204,7 +266,9 @@ mod tests {
         assert!(sql.contains("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 20 PASSWORD 'SCRAM-SHA-256$4096:"));
         assert!(!sql.contains("Secret.1"));
         assert!(sql.contains("GRANT \"dbrole_readwrite\" TO \"dbuser_app\";"));
-        assert!(sql.contains("ALTER ROLE \"dbuser_app\" SET \"log_min_duration_statement\" TO '1000';"));
+        assert!(
+            sql.contains("ALTER ROLE \"dbuser_app\" SET \"log_min_duration_statement\" TO '1000';")
+        );
         assert!(sql.contains("COMMENT ON ROLE \"dbuser_app\" IS 'app user';"));
     }
 
@@ -212,7 +276,10 @@ mod tests {
     fn quoting_survives_hostile_names() {
         assert_eq!(ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(lit("it's"), "'it''s'");
-        let s = RoleSpec { name: "x'; DROP TABLE y; --".into(), ..Default::default() };
+        let s = RoleSpec {
+            name: "x'; DROP TABLE y; --".into(),
+            ..Default::default()
+        };
         assert!(s.query().contains("'x''; DROP TABLE y; --'"));
     }
 
@@ -225,22 +292,45 @@ mod tests {
             schemas: vec!["pigsty".into()],
             ..Default::default()
         };
-        assert_eq!(s.diff(None, None), vec!["create database meta".to_string(), "database meta: create schema pigsty".to_string()]);
+        assert_eq!(
+            s.diff(None, None),
+            vec![
+                "create database meta".to_string(),
+                "database meta: create schema pigsty".to_string()
+            ]
+        );
         let cur = json!({"owner": "postgres", "connlimit": -1, "comment": "pigsty meta database"});
         let have: BTreeSet<String> = ["public".to_string()].into();
         assert_eq!(
             s.diff(Some(&cur), Some(&have)),
-            vec!["database meta: owner postgres -> dbuser_meta".to_string(), "database meta: create schema pigsty".to_string()]
+            vec![
+                "database meta: owner postgres -> dbuser_meta".to_string(),
+                "database meta: create schema pigsty".to_string()
+            ]
         );
         let sql = s.sql_cluster(None);
-        assert!(sql.contains("CREATE DATABASE \"meta\" OWNER \"dbuser_meta\";"), "{sql}");
-        assert!(s.sql_inside().contains("CREATE SCHEMA IF NOT EXISTS \"pigsty\" AUTHORIZATION \"dbuser_meta\";"));
+        assert!(
+            sql.contains("CREATE DATABASE \"meta\" OWNER \"dbuser_meta\";"),
+            "{sql}"
+        );
+        assert!(s
+            .sql_inside()
+            .contains("CREATE SCHEMA IF NOT EXISTS \"pigsty\" AUTHORIZATION \"dbuser_meta\";"));
     }
 
     #[test]
     fn userlist_delta_names_users_only() {
-        let d = userlist_delta("\"a\" \"S1\"\n\"b\" \"S2\"\n", "\"a\" \"S9\"\n\"c\" \"S3\"\n");
-        assert_eq!(d, vec!["userlist: new secret for a".to_string(), "userlist: add c".to_string(), "userlist: remove b".to_string()]);
+        let d = userlist_delta(
+            "\"a\" \"S1\"\n\"b\" \"S2\"\n",
+            "\"a\" \"S9\"\n\"c\" \"S3\"\n",
+        );
+        assert_eq!(
+            d,
+            vec![
+                "userlist: new secret for a".to_string(),
+                "userlist: add c".to_string(),
+                "userlist: remove b".to_string()
+            ]
+        );
     }
 }
-

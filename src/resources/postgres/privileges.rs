@@ -49,7 +49,10 @@ FROM pg_default_acl d, aclexplode(d.defaclacl) a WHERE d.defaclnamespace = 0));"
                     .collect()
             })
             .unwrap_or_default();
-        Ok((v["recovery"].as_bool().unwrap_or(false), self.want().difference(&have).cloned().collect()))
+        Ok((
+            v["recovery"].as_bool().unwrap_or(false),
+            self.want().difference(&have).cloned().collect(),
+        ))
     }
 }
 
@@ -80,11 +83,14 @@ impl Resource for PgDefaultPrivileges {
         let mut sql = String::from(QUIET);
         for o in &self.owners {
             for g in &self.grants {
-                sql.push_str(&format!("ALTER DEFAULT PRIVILEGES FOR ROLE {} {};\n", ident(o), g.sql()));
+                sql.push_str(&format!(
+                    "ALTER DEFAULT PRIVILEGES FOR ROLE {} {};\n",
+                    ident(o),
+                    g.sql()
+                ));
             }
         }
         self.psql.exec(&self.db, &sql)?;
         Ok(())
     }
 }
-

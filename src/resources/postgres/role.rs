@@ -29,19 +29,69 @@ pub struct RoleSpec {
 
 impl RoleSpec {
     /// Attribute name, catalog column, wanted value (resolved defaults).
-    fn flags(&self) -> Vec<(&'static str, &'static str, &'static str, &'static str, Option<bool>)> {
+    fn flags(
+        &self,
+    ) -> Vec<(
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        Option<bool>,
+    )> {
         let su = self.superuser.unwrap_or(false);
         // Superusers bypass these anyway, and initdb gives the bootstrap superuser all of
         // them: leave them alone on a superuser unless the inventory says otherwise.
         let guarded = |v: Option<bool>| if su { v } else { Some(v.unwrap_or(false)) };
         vec![
-            ("login", "rolcanlogin", "LOGIN", "NOLOGIN", Some(self.login.unwrap_or(true))),
-            ("superuser", "rolsuper", "SUPERUSER", "NOSUPERUSER", Some(su)),
-            ("createdb", "rolcreatedb", "CREATEDB", "NOCREATEDB", guarded(self.createdb)),
-            ("createrole", "rolcreaterole", "CREATEROLE", "NOCREATEROLE", guarded(self.createrole)),
-            ("inherit", "rolinherit", "INHERIT", "NOINHERIT", Some(self.inherit.unwrap_or(true))),
-            ("replication", "rolreplication", "REPLICATION", "NOREPLICATION", guarded(self.replication)),
-            ("bypassrls", "rolbypassrls", "BYPASSRLS", "NOBYPASSRLS", guarded(self.bypassrls)),
+            (
+                "login",
+                "rolcanlogin",
+                "LOGIN",
+                "NOLOGIN",
+                Some(self.login.unwrap_or(true)),
+            ),
+            (
+                "superuser",
+                "rolsuper",
+                "SUPERUSER",
+                "NOSUPERUSER",
+                Some(su),
+            ),
+            (
+                "createdb",
+                "rolcreatedb",
+                "CREATEDB",
+                "NOCREATEDB",
+                guarded(self.createdb),
+            ),
+            (
+                "createrole",
+                "rolcreaterole",
+                "CREATEROLE",
+                "NOCREATEROLE",
+                guarded(self.createrole),
+            ),
+            (
+                "inherit",
+                "rolinherit",
+                "INHERIT",
+                "NOINHERIT",
+                Some(self.inherit.unwrap_or(true)),
+            ),
+            (
+                "replication",
+                "rolreplication",
+                "REPLICATION",
+                "NOREPLICATION",
+                guarded(self.replication),
+            ),
+            (
+                "bypassrls",
+                "rolbypassrls",
+                "BYPASSRLS",
+                "NOBYPASSRLS",
+                guarded(self.bypassrls),
+            ),
         ]
     }
 
@@ -92,7 +142,9 @@ FROM pg_authid r WHERE r.rolname = {}));",
                     pw = true;
                 }
                 Some(have) => {
-                    let same = if scram::is_verifier(want) || want.starts_with("md5") && want.len() == 35 {
+                    let same = if scram::is_verifier(want)
+                        || want.starts_with("md5") && want.len() == 35
+                    {
                         have == want
                     } else {
                         scram::verify(want, have)
@@ -104,7 +156,10 @@ FROM pg_authid r WHERE r.rolname = {}));",
                 }
             }
         }
-        let member_of: BTreeSet<&str> = cur["member_of"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let member_of: BTreeSet<&str> = cur["member_of"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         for r in &self.roles {
             if !member_of.contains(r.as_str()) {
                 d.push(format!("role {n}: grant {r}"));
@@ -121,7 +176,11 @@ FROM pg_authid r WHERE r.rolname = {}));",
                 d.push(format!("role {n}: comment {have:?} -> {c:?}"));
             }
         }
-        d.extend(settings_drift(&format!("role {n}"), &cur["rolconfig"], &self.parameters));
+        d.extend(settings_drift(
+            &format!("role {n}"),
+            &cur["rolconfig"],
+            &self.parameters,
+        ));
         if let Some(e) = &self.expire_at {
             let have = cur["rolvaliduntil"].as_str().unwrap_or("(never)");
             if have != e {
@@ -202,7 +261,10 @@ impl Resource for PgRole {
             (Some(p), true) => Some(scram::verifier(p)),
             _ => None,
         };
-        self.psql.exec("postgres", &self.spec.sql(cur.is_some(), verifier.as_deref()))?;
+        self.psql.exec(
+            "postgres",
+            &self.spec.sql(cur.is_some(), verifier.as_deref()),
+        )?;
         Ok(())
     }
 }
@@ -217,13 +279,19 @@ pub struct PgDropRole {
 
 impl PgDropRole {
     fn state(&self) -> ResResult<(bool, bool)> {
-        self.psql.recovery_and_exists(&format!("SELECT 1 FROM pg_roles WHERE rolname = {}", lit(&self.name)))
+        self.psql.recovery_and_exists(&format!(
+            "SELECT 1 FROM pg_roles WHERE rolname = {}",
+            lit(&self.name)
+        ))
     }
 
     /// SQL run in each database that accepts connections.
     pub fn sql_per_db(&self, dbsu: &str) -> String {
         let n = ident(&self.name);
-        format!("{QUIET}REASSIGN OWNED BY {n} TO {};\nDROP OWNED BY {n};\n", ident(dbsu))
+        format!(
+            "{QUIET}REASSIGN OWNED BY {n} TO {};\nDROP OWNED BY {n};\n",
+            ident(dbsu)
+        )
     }
 
     /// SQL run last, in `postgres`.
@@ -248,15 +316,23 @@ impl Resource for PgDropRole {
         if recovery {
             return Ok(State::Skip(REPLICA.into()));
         }
-        Ok(if exists { State::drift(format!("drop role {}", self.name)) } else { State::InSync })
+        Ok(if exists {
+            State::drift(format!("drop role {}", self.name))
+        } else {
+            State::InSync
+        })
     }
     fn apply(&self) -> ResResult<()> {
         let dbs = self.psql.json("postgres", "SELECT coalesce(json_agg(datname ORDER BY datname), '[]') FROM pg_database WHERE datallowconn;")?;
-        for db in dbs.as_array().into_iter().flatten().filter_map(Value::as_str) {
+        for db in dbs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
             self.psql.exec(db, &self.sql_per_db(&self.psql.dbsu))?;
         }
         self.psql.exec("postgres", &self.sql_drop())?;
         Ok(())
     }
 }
-

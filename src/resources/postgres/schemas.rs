@@ -13,8 +13,16 @@ impl PgSchemas {
             &self.db,
             "SELECT json_build_object('recovery', pg_is_in_recovery(), 'schemas', (SELECT json_agg(nspname) FROM pg_namespace));",
         )?;
-        let have: BTreeSet<&str> = v["schemas"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
-        let miss = self.schemas.iter().filter(|s| !have.contains(s.as_str())).cloned().collect();
+        let have: BTreeSet<&str> = v["schemas"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let miss = self
+            .schemas
+            .iter()
+            .filter(|s| !have.contains(s.as_str()))
+            .cloned()
+            .collect();
         Ok((v["recovery"].as_bool().unwrap_or(false), miss))
     }
 }
@@ -31,7 +39,11 @@ impl Resource for PgSchemas {
         if recovery {
             return Ok(State::Skip(REPLICA.into()));
         }
-        Ok(State::from_diffs(miss.into_iter().map(|s| format!("database {}: create schema {s}", self.db)).collect()))
+        Ok(State::from_diffs(
+            miss.into_iter()
+                .map(|s| format!("database {}: create schema {s}", self.db))
+                .collect(),
+        ))
     }
     fn apply(&self) -> ResResult<()> {
         let mut sql = String::from(QUIET);
@@ -42,4 +54,3 @@ impl Resource for PgSchemas {
         Ok(())
     }
 }
-

@@ -16,7 +16,12 @@ impl PgbouncerUserlist {
         if self.users.is_empty() {
             return Ok(String::new());
         }
-        let list = self.users.iter().map(|u| lit(u)).collect::<Vec<_>>().join(", ");
+        let list = self
+            .users
+            .iter()
+            .map(|u| lit(u))
+            .collect::<Vec<_>>()
+            .join(", ");
         let query = format!(
             "SELECT json_build_object('recovery', pg_is_in_recovery(), 'n', (SELECT count(*) FROM pg_roles WHERE rolname IN ({list})), 'users', (SELECT coalesce(json_agg(json_build_array(rolname, rolpassword) \
 ORDER BY rolname), '[]') FROM pg_authid WHERE rolname IN ({list}) AND rolpassword IS NOT NULL));"
@@ -27,27 +32,44 @@ ORDER BY rolname), '[]') FROM pg_authid WHERE rolname IN ({list}) AND rolpasswor
         let v = loop {
             let v = self.psql.json("postgres", &query)?;
             let found = v["n"].as_u64().unwrap_or(0) as usize;
-            if v["recovery"] != true || found >= self.users.len() || t0.elapsed() > Duration::from_secs(10) {
+            if v["recovery"] != true
+                || found >= self.users.len()
+                || t0.elapsed() > Duration::from_secs(10)
+            {
                 break v["users"].clone();
             }
             std::thread::sleep(Duration::from_millis(500));
         };
         let mut s = String::new();
         for r in v.as_array().into_iter().flatten() {
-            let (Some(u), Some(p)) = (r[0].as_str(), r[1].as_str()) else { continue };
-            s.push_str(&format!("\"{}\" \"{}\"\n", u.replace('"', "\"\""), p.replace('"', "\"\"")));
+            let (Some(u), Some(p)) = (r[0].as_str(), r[1].as_str()) else {
+                continue;
+            };
+            s.push_str(&format!(
+                "\"{}\" \"{}\"\n",
+                u.replace('"', "\"\""),
+                p.replace('"', "\"\"")
+            ));
         }
         Ok(s)
     }
     fn file(&self, content: String) -> crate::resources::File {
-        crate::resources::File::new(&self.path, content).mode(0o600).owner(&self.owner, &self.owner).secret()
+        crate::resources::File::new(&self.path, content)
+            .mode(0o600)
+            .owner(&self.owner, &self.owner)
+            .secret()
     }
 }
 
 /// Users whose line differs between two userlists (names only).
 pub(crate) fn userlist_delta(old: &str, new: &str) -> Vec<String> {
     let parse = |s: &str| -> BTreeMap<String, String> {
-        s.lines().filter_map(|l| l.split_once("\" \"").map(|(u, p)| (u.trim_start_matches('"').to_string(), p.to_string()))).collect()
+        s.lines()
+            .filter_map(|l| {
+                l.split_once("\" \"")
+                    .map(|(u, p)| (u.trim_start_matches('"').to_string(), p.to_string()))
+            })
+            .collect()
     };
     let (o, n) = (parse(old), parse(new));
     let mut d = vec![];
@@ -83,7 +105,14 @@ impl Resource for PgbouncerUserlist {
                 if d.contains(&changed) {
                     d.retain(|x| *x != changed);
                     let words = userlist_delta(&old, &content);
-                    d.extend(if words.is_empty() { vec![changed] } else { words.into_iter().map(crate::resources::Delta::from).collect() });
+                    d.extend(if words.is_empty() {
+                        vec![changed]
+                    } else {
+                        words
+                            .into_iter()
+                            .map(crate::resources::Delta::from)
+                            .collect()
+                    });
                 }
                 Ok(State::Drift(d))
             }
@@ -94,4 +123,3 @@ impl Resource for PgbouncerUserlist {
         self.file(self.render()?).apply()
     }
 }
-

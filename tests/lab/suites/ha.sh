@@ -556,14 +556,21 @@ check "resumed: one leader and two streaming replicas again" retry 90 2 healthy_
 
 echo "-- every pg_rto plan deploys, and HAProxy accepts its health-check timings"
 # the plans' HAProxy intervals include fractions of a second (fast: fastinter 0.5s),
-# which Debian 12's HAProxy 2.6 only takes as whole milliseconds
-for rto in fast safe wide 45 norm; do
+# which Debian 12's HAProxy 2.6 only takes as whole milliseconds; a number is seconds
+# (Pigsty before v4), its ttl floored at what the node's Patroni takes (10 on 3.0)
+dcs_ttl() { on "curl -sf http://10.10.10.12:8008/config" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ttl"])'; }
+for rto in fast safe wide 45 10 norm; do
   check "pg_rto=$rto: deploy of pg-test succeeds" on "pigsty deploy -l pg-test -m pgsql -e pg_rto=$rto > /root/ha-rto.log 2>&1 || { tail -n 30 /root/ha-rto.log; exit 1; }"
   for ip in ${ALL_PG//,/ }; do
     check "pg_rto=$rto: haproxy -c accepts $ip's configuration" lab ssh "$(node_of "$ip")" "haproxy -f /etc/haproxy/ -c -q"
   done
   if [[ $rto == fast ]]; then check "pg_rto=fast: fastinter rendered as 500ms" lab ssh 2 "grep -q 'fastinter 500ms' /etc/haproxy/pg-test-primary.cfg"; fi
+  if [[ $rto == 10 ]]; then
+    check_eq "pg_rto=10: Patroni's ttl is 10 s (Debian 12's Patroni 3.0 takes it)" 10 dcs_ttl
+    check "pg_rto=10: plan names the timings and the Patroni floor" on "pigsty plan -l pg-test -m pgsql -e pg_rto=10 2>&1 | grep 'pg_rto 10: ttl 10s, loop_wait 1s, retry_timeout 3s' | grep -q 'Patroni 3.0.2-1 takes a ttl down to 10 s'"
+  fi
 done
+check_eq "pg_rto=norm again: Patroni's ttl is 30 s" 30 dcs_ttl
 check "one leader and two streaming replicas after the plans" retry 60 2 healthy_cluster
 
 #------------------------------------------------------------------------------
