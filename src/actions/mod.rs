@@ -8,12 +8,14 @@
 //! | --- | --- | --- |
 //! | `backup`, `backup_info`, `archive_state` | `backup.rs` | `pgsql backup`, `pgsql pitr`, `status` |
 //! | `logs` | `logs.rs` | `logs` |
+//! | `haproxy_health` | `haproxy.rs` | `pgsql switchover|failover` |
 use crate::engine::{Event, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Instant;
 
 pub mod backup;
+pub mod haproxy;
 pub mod logs;
 
 /// One action, with everything the node needs to run it (no inventory, no secrets).
@@ -47,6 +49,12 @@ pub enum Action {
         pg_log_dir: Option<String>,
         patroni_log_dir: Option<String>,
     },
+    /// Force the health of servers on this node's HAProxy (its admin `socket`); none:
+    /// check that the socket answers.
+    HaproxyHealth {
+        socket: String,
+        servers: Vec<haproxy::ServerHealth>,
+    },
 }
 
 impl Action {
@@ -57,6 +65,7 @@ impl Action {
             Action::BackupInfo { .. } => "backup_info",
             Action::ArchiveState { .. } => "archive_state",
             Action::Logs { .. } => "logs",
+            Action::HaproxyHealth { .. } => "haproxy_health",
         }
     }
     /// What it works on, for events and errors.
@@ -66,6 +75,9 @@ impl Action {
             Action::BackupInfo { stanza, .. } => format!("backup catalog of `{stanza}`"),
             Action::ArchiveState { stanza, .. } => format!("backups and archiving of `{stanza}`"),
             Action::Logs { since, .. } => format!("logs since {since}"),
+            Action::HaproxyHealth { servers, .. } => {
+                format!("haproxy health of {} servers", servers.len())
+            }
         }
     }
 }
@@ -104,8 +116,10 @@ pub fn run(host: &str, action: &Action, sink: &mut dyn FnMut(&Event)) -> anyhow:
             patroni_log_dir.as_deref(),
         )
         .and_then(|l| Ok(serde_json::to_value(l)?)),
+        Action::HaproxyHealth { socket, servers } => haproxy::set(socket, servers),
     };
-    let changes = matches!(action, Action::Backup { .. });
+    let changes = matches!(action, Action::Backup { .. })
+        || matches!(action, Action::HaproxyHealth { servers, .. } if !servers.is_empty());
     let (status, error) = match &res {
         Ok(_) if changes => (Status::Changed, None),
         Ok(_) => (Status::Ok, None),

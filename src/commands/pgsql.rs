@@ -3,6 +3,15 @@
 //! with `patroni_username`/`patroni_password`), after the cluster name is typed back
 //! (or `--yes`). Patroni does the work and answers once the new leader holds the
 //! leader key; we then wait until it runs and print the members.
+//!
+//! Clients reach the primary through HAProxy, whose health checks need `rise`
+//! successes (seconds) to route to a new primary and `fall` failures to stop routing
+//! to the demoted one. So as soon as the new leader answers Patroni's `/primary`, the
+//! HAProxy of every member is told at once (the `haproxy_health` node action on its
+//! admin socket): the new primary is up, the old one down, in every service checked
+//! against `/primary`, `/read-write` or `/leader`. The checks go on and correct
+//! anything wrong. Nodes reached before the switchover, so the SSH connections and
+//! the binary are ready when it counts.
 use super::confirm;
 use crate::cli::Global;
 use crate::inventory::{Host, Inventory};
@@ -159,6 +168,63 @@ fn cluster_apis(inv: &Inventory, cluster: &str) -> Result<Vec<PatroniApi>> {
         .collect()
 }
 
+/// HAProxy services routing to the primary: their `listen` names on each node that
+/// serves them (the members, unless `pg_service_provider` or `haproxy_enabled: false`
+/// puts them elsewhere: then none, and the health checks alone move the traffic).
+fn primary_backends<'a>(inv: &'a Inventory, cluster: &str) -> Vec<(&'a Host, Vec<String>)> {
+    let Ok(hosts) = members_of(inv, cluster) else {
+        return vec![];
+    };
+    hosts
+        .into_iter()
+        .filter(|h| h.var_bool("haproxy_enabled") && h.var_str("pg_service_provider").is_empty())
+        .map(|h| {
+            let svcs = ["pg_default_services", "pg_services"]
+                .iter()
+                .filter_map(|k| h.var(k).and_then(Value::as_array))
+                .flatten()
+                .filter(|s| {
+                    matches!(
+                        s["check"].as_str(),
+                        Some("/primary" | "/read-write" | "/leader")
+                    )
+                })
+                .filter_map(|s| s["name"].as_str().map(|n| format!("{cluster}-{n}")))
+                .collect();
+            (h, svcs)
+        })
+        .filter(|(_, svcs): &(&Host, Vec<String>)| !svcs.is_empty())
+        .collect()
+}
+
+const HAPROXY_SOCKET: &str = "/run/haproxy/admin.sock";
+
+/// Run the `haproxy_health` action on every node at once; what went wrong, per node.
+fn haproxy_health(nodes: &[(&Host, Vec<crate::actions::haproxy::ServerHealth>)]) -> Vec<String> {
+    std::thread::scope(|sc| {
+        let jobs: Vec<_> = nodes
+            .iter()
+            .map(|(h, servers)| {
+                let a = crate::actions::Action::HaproxyHealth {
+                    socket: HAPROXY_SOCKET.into(),
+                    servers: servers.clone(),
+                };
+                (
+                    h.addr.clone(),
+                    sc.spawn(move || crate::controller::act(&h.addr, a, &mut |_| {})),
+                )
+            })
+            .collect();
+        jobs.into_iter()
+            .filter_map(|(addr, j)| match j.join() {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) => Some(format!("{addr}: {e:#}")),
+                Err(_) => Some(format!("{addr}: the worker panicked")),
+            })
+            .collect()
+    })
+}
+
 /// `/cluster` from the first member that answers, with that member's API.
 fn cluster_state(apis: &[PatroniApi]) -> Result<(Value, PatroniApi), String> {
     let mut last = "no members".to_string();
@@ -231,6 +297,14 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
         confirm(cluster, &what)?;
     }
 
+    // SSH and the binary ready on every HAProxy node before the leader moves
+    let backends = primary_backends(&inv, cluster);
+    let ready: Vec<_> = backends.iter().map(|(h, _)| (*h, vec![])).collect();
+    let unready = haproxy_health(&ready);
+    for e in &unready {
+        eprintln!("warning: haproxy will follow by its health checks only: {e}");
+    }
+
     let mut body = serde_json::Map::new();
     if let Some(l) = &leader {
         body.insert("leader".into(), json!(l.name));
@@ -281,7 +355,62 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
             if let Some(new) = ms.iter().find(|m| is_leader(m) && m.state == "running") {
                 let moved = Some(&new.name) != old.as_ref()
                     && candidate.as_ref().map(|c| c == &new.name).unwrap_or(true);
-                if moved {
+                let api = apis
+                    .iter()
+                    .find(|a| a.addr.split(':').next() == Some(new.host.as_str()));
+                let promoted =
+                    api.is_some_and(|a| a.get("/primary").is_ok_and(|r| r.status == 200));
+                if moved && promoted {
+                    let t = Instant::now();
+                    let nodes: Vec<_> = backends
+                        .iter()
+                        .filter(|(h, _)| {
+                            !unready
+                                .iter()
+                                .any(|e| e.starts_with(&format!("{}:", h.addr)))
+                        })
+                        .map(|(h, svcs)| {
+                            let mut v = vec![];
+                            for b in svcs {
+                                v.push(crate::actions::haproxy::ServerHealth {
+                                    backend: b.clone(),
+                                    server: new.name.clone(),
+                                    up: true,
+                                });
+                                if let Some(o) = &old {
+                                    v.push(crate::actions::haproxy::ServerHealth {
+                                        backend: b.clone(),
+                                        server: o.clone(),
+                                        up: false,
+                                    });
+                                }
+                            }
+                            (*h, v)
+                        })
+                        .collect();
+                    if !nodes.is_empty() {
+                        let failed = haproxy_health(&nodes);
+                        for e in &failed {
+                            eprintln!(
+                                "warning: haproxy will follow by its health checks only: {e}"
+                            );
+                        }
+                        eprintln!(
+                            "haproxy: {} routes to {} on {} of {} nodes ({:.2}s)",
+                            nodes[0]
+                                .1
+                                .iter()
+                                .map(|s| s.backend.as_str())
+                                .collect::<std::collections::BTreeSet<_>>()
+                                .into_iter()
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            new.name,
+                            nodes.len() - failed.len(),
+                            backends.len(),
+                            t.elapsed().as_secs_f64()
+                        );
+                    }
                     println!(
                         "{cluster}: {verb} done in {:.1}s, leader is now {} ({})",
                         t0.elapsed().as_secs_f64(),
@@ -296,7 +425,7 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
         if t0.elapsed() > deadline {
             bail!("{verb} of `{cluster}`: patroni accepted it, but no new running leader after {}s\nhint: `pigsty status {cluster}`", deadline.as_secs());
         }
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -526,6 +655,26 @@ mod tests {
             {"name": "pg-test-4", "host": "10.10.10.14", "role": "replica", "state": "running", "lag": 0, "tags": {"nofailover": true}},
             {"name": "pg-test-5", "host": "10.10.10.15", "role": "replica", "state": "stopped", "lag": "unknown"}
         ]}))
+    }
+
+    #[test]
+    fn switchover_nudges_the_primary_services_on_the_members_only() {
+        let text = "all:\n  children:\n    pg-test:\n      hosts:\n        10.10.10.11: { pg_seq: 1, pg_role: primary }\n        10.10.10.12: { pg_seq: 2, pg_role: replica }\n      vars:\n        pg_cluster: pg-test\n        pg_services: [{ name: standby, port: 5435, check: /sync, selector: '[]' }, { name: rw, port: 5439, check: /read-write }]\n    pg-far:\n      hosts:\n        10.10.10.13: { pg_seq: 1, pg_role: primary }\n      vars: { pg_cluster: pg-far, pg_service_provider: infra }\n";
+        let inv = Inventory::from_str("t.yml", text, &[]).unwrap();
+        let b = primary_backends(&inv, "pg-test");
+        assert_eq!(
+            b.iter().map(|(h, _)| h.addr.as_str()).collect::<Vec<_>>(),
+            vec!["10.10.10.11", "10.10.10.12"]
+        );
+        assert_eq!(
+            b[0].1,
+            vec!["pg-test-primary", "pg-test-default", "pg-test-rw"],
+            "the /primary, /read-write and /leader services, not /read-only or /sync"
+        );
+        assert!(
+            primary_backends(&inv, "pg-far").is_empty(),
+            "services on pg_service_provider's nodes: health checks only"
+        );
     }
 
     #[test]

@@ -15,6 +15,20 @@ passwords come from ~/.pgpass, never from the command line.
       Polls Patroni's /cluster on the hosts every 0.25 s and writes a JSON line
       {t, leader, state, host, timeline} each time the leader it sees changes.
 
+  writer.py timeline OUT --hosts A,B,C [--proxy pg-test-primary] [--duration S] [--stop FILE]
+      Polls every 0.1 s what decides a failover, and writes a JSON line {t, leader,
+      primary, up} each time it changes: the leader in Patroni's /cluster (first host
+      that answers), the hosts whose Patroni answers 200 on /primary (promoted, holding
+      the leader key), and per host the servers its HAProxy has UP in PROXY (from
+      HAProxy's Prometheus metrics on :9101).
+
+  writer.py events TIMELINE WRITES --since T --old NAME --old-host HOST
+      The failover timeline after T (a crash, a switchover command), in seconds from T:
+      last_ack (before T), leader_gone (no leader key seen), new_leader (a leader other
+      than NAME), promoted (a new /primary answers 200), haproxy_up (the first HAProxy
+      routes PROXY to the new primary), haproxy_all (every polled HAProxy does),
+      first_ack (the first write acknowledged by another server than HOST).
+
   writer.py verify RUN OUT --hosts A,B,C [--port 5433] [--db test] [--user dbuser_dba]
       Reads the rows of RUN back through the primary service and prints a summary
       of OUT: acked writes, the ones missing from the table (lost), the longest gap
@@ -102,6 +116,80 @@ def cmd_watch(a):
             time.sleep(0.25)
 
 
+def haproxy_up(host, proxy):
+    """The servers HAProxy on HOST has UP in PROXY, from its Prometheus metrics."""
+    url = f"http://{host}:9101/metrics?scope=server"
+    with urllib.request.urlopen(url, timeout=0.5) as r:
+        text = r.read().decode()
+    up = []
+    for line in text.splitlines():
+        if not line.startswith("haproxy_server_status{") or f'proxy="{proxy}"' not in line:
+            continue
+        labels, _, value = line.rpartition(" ")
+        server = labels.split('server="', 1)[1].split('"', 1)[0]
+        if 'state="' in labels:  # one series per state (HAProxy 2.4+), 1 for the current one
+            if 'state="UP"' in labels and float(value) == 1:
+                up.append(server)
+        elif float(value) == 1:  # older exporters: the value is the state, 1 = UP
+            up.append(server)
+    return sorted(up)
+
+
+def cmd_timeline(a):
+    hosts = a.hosts.split(",")
+    end = time.time() + a.duration
+    last = None
+    with open(a.out, "a", buffering=1) as out:
+        while time.time() < end and not (a.stop and os.path.exists(a.stop)):
+            leader = "?"
+            for h in hosts:
+                try:
+                    with urllib.request.urlopen(f"http://{h}:8008/cluster", timeout=0.5) as r:
+                        ms = json.load(r).get("members", [])
+                    ld = [m["name"] for m in ms if m.get("role") in ("leader", "master", "standby_leader")]
+                    leader = ld[0] if ld else None
+                    break
+                except Exception:  # noqa: BLE001 - the next member
+                    continue
+            primary, up = [], {}
+            for h in hosts:
+                try:
+                    with urllib.request.urlopen(f"http://{h}:8008/primary", timeout=0.5) as r:
+                        if r.status == 200:
+                            primary.append(h)
+                except Exception:  # noqa: BLE001 - 503 or no answer: not the primary
+                    pass
+                try:
+                    up[h] = haproxy_up(h, a.proxy)
+                except Exception:  # noqa: BLE001
+                    up[h] = None
+            seen = (leader, primary, up)
+            if seen != last:
+                out.write(json.dumps({"t": time.time(), "leader": leader, "primary": primary, "up": up}) + "\n")
+                last = seen
+            time.sleep(0.1)
+
+
+def cmd_events(a):
+    tl = [r for r in load(a.timeline)]
+    writes = [r for r in load(a.writes) if "server" in r]
+    since = a.since
+    rel = lambda t: None if t is None else round(t - since, 2)  # noqa: E731
+    first = lambda rows, pred: next((r["t"] for r in rows if r["t"] > since and pred(r)), None)  # noqa: E731
+    before = [r["t"] for r in writes if r["t"] <= since]
+    new = lambda r: r["leader"] not in (None, "?", a.old)  # noqa: E731
+    ev = {
+        "last_ack": rel(before[-1]) if before else None,
+        "leader_gone": rel(first(tl, lambda r: r["leader"] is None)),
+        "new_leader": rel(first(tl, new)),
+        "promoted": rel(first(tl, lambda r: new(r) and r["primary"])),
+        "haproxy_up": rel(first(tl, lambda r: any(v and any(s != a.old for s in v) for v in r["up"].values()))),
+        "haproxy_all": rel(first(tl, lambda r: all(v and any(s != a.old for s in v) for v in r["up"].values()))),
+        "first_ack": rel(first(writes, lambda r: r["server"] != a.old_host)),
+    }
+    print(json.dumps(ev))
+
+
 def load(path):
     rows = []
     with open(path) as f:
@@ -184,6 +272,18 @@ def main():
     wa.add_argument("--port", type=int, default=8008)
     wa.add_argument("--duration", type=float, default=300)
     wa.add_argument("--stop")
+    tl = sub.add_parser("timeline")
+    tl.add_argument("out")
+    tl.add_argument("--hosts", required=True)
+    tl.add_argument("--proxy", default="pg-test-primary")
+    tl.add_argument("--duration", type=float, default=300)
+    tl.add_argument("--stop")
+    ev = sub.add_parser("events")
+    ev.add_argument("timeline")
+    ev.add_argument("writes")
+    ev.add_argument("--since", type=float, required=True)
+    ev.add_argument("--old", required=True)
+    ev.add_argument("--old-host", required=True)
     s = sub.add_parser("summary")
     s.add_argument("out")
     s.add_argument("--since", type=float)
@@ -192,6 +292,10 @@ def main():
         cmd_write(a)
     elif a.cmd == "watch":
         cmd_watch(a)
+    elif a.cmd == "timeline":
+        cmd_timeline(a)
+    elif a.cmd == "events":
+        cmd_events(a)
     elif a.cmd == "verify":
         cmd_verify(a)
     else:

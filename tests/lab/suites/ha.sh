@@ -82,7 +82,17 @@ start_watcher() { # node run hosts
   lab ssh "$1" "rm -f /tmp/ha-$2-watch.stop /root/ha-$2.watch; nohup setsid python3 /root/ha/writer.py watch /root/ha-$2.watch --hosts $3 --duration 900 --stop /tmp/ha-$2-watch.stop >/root/ha-$2-watch.err 2>&1 </dev/null &"
   at_exit lab ssh "$1" "touch /tmp/ha-$2-watch.stop"
 }
-stop_writer() { lab ssh "$1" "touch /tmp/ha-$2.stop /tmp/ha-$2-watch.stop"; sleep 2; }
+start_timeline() { # node run hosts: writer.py timeline (leader, /primary, HAProxy) on those hosts
+  lab ssh "$1" "rm -f /tmp/ha-$2-tl.stop /root/ha-$2.timeline; nohup setsid python3 /root/ha/writer.py timeline /root/ha-$2.timeline --hosts $3 --duration 900 --stop /tmp/ha-$2-tl.stop >/root/ha-$2-tl.err 2>&1 </dev/null &"
+  at_exit lab ssh "$1" "touch /tmp/ha-$2-tl.stop"
+}
+stop_writer() { lab ssh "$1" "touch /tmp/ha-$2.stop /tmp/ha-$2-watch.stop /tmp/ha-$2-tl.stop"; sleep 2; }
+# events RUN T OLD OLD_HOST: the timeline of RUN after T as JSON (writer.py events)
+events() { on "python3 /root/ha/writer.py events /root/ha-$1.timeline /root/ha-$1.jsonl --since $2 --old $3 --old-host $4"; }
+record_events() { # PREFIX JSON: one number per event
+  local k
+  for k in last_ack leader_gone new_leader promoted haproxy_up haproxy_all first_ack; do record "${1}_${k}_seconds" "$(field "$2" "$k")"; done
+}
 acks_after() { # node run T [server-to-exclude]: the writer got an ack after T (from another server)
   lab ssh "$1" "python3 -c 'import json,sys
 n=0
@@ -285,8 +295,11 @@ if ((TRIALS > 0)); then
   for verb in switchover failover; do
     for ((k = 1; k <= TRIALS; k++)); do
       run=$verb-$k
+      old=$(leader_name) oldhost=lab$(node_of "$(leader_ip)")
       start_writer 1 "$run" "$ALL_PG"
+      start_timeline 1 "$run" "$ALL_PG"
       sleep 3
+      t0=$(now)
       check "$verb trial $k" on "pigsty pgsql $verb pg-test --yes > /root/ha-$run.log 2>&1"
       check "$verb trial $k: one leader and two streaming replicas again" retry 60 2 healthy_cluster
       sleep 3
@@ -294,7 +307,11 @@ if ((TRIALS > 0)); then
       v=$(verify_writes "$run")
       record "${verb}_trial_${k}_max_gap_seconds" "$(field "$v" max_gap)"
       record "${verb}_trial_${k}_lost" "$(field "$v" lost)"
+      record "${verb}_trial_${k}_errors" "$(field "$v" errors)"
+      ev=$(events "$run" "$t0" "$old" "$oldhost")
+      record_events "${verb}_trial_${k}" "$ev"
       info "$verb trial $k: $v"
+      info "$verb trial $k timeline (s from the command): $ev"
     done
   done
 fi
@@ -310,6 +327,7 @@ loop_wait=$(on "curl -sf http://${surv%%,*}:8008/config" | python3 -c 'import js
 info "patroni ttl ${ttl}s, loop_wait ${loop_wait}s (pg_rto)"
 start_writer 1 crash "$ALL_PG"
 start_watcher 1 crash "$surv"
+start_timeline 1 crash "$surv"
 sleep 5
 t_kill=$(now)
 check "lab$I: kill (hard crash of the primary's node)" lab kill "$I"
@@ -336,6 +354,9 @@ info "crash: $v"
 record crash_max_gap_seconds "$(field "$v" max_gap)"
 record crash_acked "$(field "$v" acked)"
 record crash_lost "$(field "$v" lost)"
+ev=$(events crash "$t_kill" "$L" "lab$I")
+record_events crash "$ev"
+info "crash timeline (s from the kill): $ev"
 info "crash: longest write gap $(field "$v" max_gap)s, acknowledged writes lost: $(field "$v" lost)"
 # pg-test's own pg_conf (HA_PG_CONF puts one there), else the global one
 conf=$(on "sed -n 's/^        pg_conf: *\\([^ #]*\\).*/\\1/p; s/^    pg_conf: *\\([^ #]*\\).*/\\1/p' $INV | head -n1")
@@ -571,6 +592,47 @@ for rto in fast safe wide 45 10 norm; do
   fi
 done
 check_eq "pg_rto=norm again: Patroni's ttl is 30 s" 30 dcs_ttl
+
+#------------------------------------------------------------------------------
+# HA_CRASH_TRIALS=N with HA_CRASH_RTOS="10 fast" (make bench): for each pg_rto, N hard
+# crashes of the primary's node with a writing client and the timeline watcher; the
+# node boots again and rejoins before the next. Then pg_rto as the inventory says.
+crash_trial() { # run
+  local run=$1 L LIP I surv t_kill v ev
+  L=$(leader_name) LIP=$(leader_ip)
+  I=$(node_of "$LIP")
+  surv=$(tr ',' '\n' <<<"$ALL_PG" | grep -vx "$LIP" | paste -sd,)
+  start_writer 1 "$run" "$ALL_PG"
+  start_timeline 1 "$run" "$surv"
+  sleep 3
+  t_kill=$(now)
+  check "$run: kill lab$I, the primary's node" lab kill "$I"
+  check "$run: a new leader among the survivors" retry 120 0.5 new_leader_other_than "$L"
+  check "$run: writes resume through 5433" retry 60 0.5 acks_after 1 "$run" "$t_kill" "lab$I"
+  sleep 1
+  stop_writer 1 "$run"
+  check "$run: lab$I boots again" lab start "$I"
+  check "$run: $L rejoins as a replica" retry 90 2 is_replica "$L"
+  check "$run: one leader and two streaming replicas again" retry 60 2 healthy_cluster
+  v=$(verify_writes "$run")
+  ev=$(events "$run" "$t_kill" "$L" "lab$I")
+  record "${run}_max_gap_seconds" "$(field "$v" max_gap)"
+  record "${run}_lost" "$(field "$v" lost)"
+  record_events "$run" "$ev"
+  info "$run: $v"
+  info "$run timeline (s from the kill): $ev"
+  if [[ $conf == crit* ]]; then check_eq "$run: no acknowledged write lost (crit)" 0 field "$v" lost; fi
+}
+CRASH_TRIALS=${HA_CRASH_TRIALS:-0}
+if ((CRASH_TRIALS > 0)); then
+  for rto in ${HA_CRASH_RTOS:-10 fast}; do
+    echo "-- $CRASH_TRIALS crash trials with pg_rto=$rto"
+    check "pg_rto=$rto: deploy of pg-test" on "pigsty deploy -l pg-test -m pgsql -e pg_rto=$rto > /root/ha-rto.log 2>&1 || { tail -n 30 /root/ha-rto.log; exit 1; }"
+    info "pg_rto=$rto: Patroni ttl $(dcs_ttl)s"
+    for ((k = 1; k <= CRASH_TRIALS; k++)); do crash_trial "crash_rto${rto}_trial_$k"; done
+  done
+  check "pg_rto as the inventory says again" on "pigsty deploy -l pg-test -m pgsql > /root/ha-rto.log 2>&1 || { tail -n 30 /root/ha-rto.log; exit 1; }"
+fi
 check "one leader and two streaming replicas after the plans" retry 60 2 healthy_cluster
 
 #------------------------------------------------------------------------------
