@@ -3,6 +3,10 @@
 //! switchover's new primary takes connections at once instead of after `rise`
 //! successful checks, and the demoted one stops taking them before `fall` failures.
 //! The health checks go on and correct any state that is wrong.
+//!
+//! `haproxy_follow` does the same without a second round trip: sent before the leader
+//! moves, the node asks the candidates' Patroni `/primary` every 30 ms and sets the
+//! health the moment one answers 200.
 use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -72,6 +76,74 @@ pub fn set(socket: &str, servers: &[ServerHealth]) -> Result<Value> {
         done.push(cmd);
     }
     Ok(json!({"socket": socket, "set": done.len(), "commands": done}))
+}
+
+/// The first of `candidates` (member name, Patroni `ip:port`) whose Patroni answers 200
+/// on `/primary`, all asked at once every 30 ms, for at most `limit`.
+pub fn first_primary(candidates: &[(String, String)], limit: Duration) -> Option<String> {
+    let t = std::time::Instant::now();
+    while t.elapsed() < limit {
+        let hit = std::thread::scope(|sc| {
+            let jobs: Vec<_> = candidates
+                .iter()
+                .map(|(name, addr)| {
+                    sc.spawn(move || {
+                        let url = format!("http://{addr}/primary");
+                        crate::sys::http::request(
+                            "GET",
+                            &url,
+                            &[],
+                            None,
+                            Duration::from_millis(500),
+                        )
+                        .is_ok_and(|r| r.status == 200)
+                        .then(|| name.clone())
+                    })
+                })
+                .collect();
+            jobs.into_iter().find_map(|j| j.join().ok().flatten())
+        });
+        if hit.is_some() {
+            return hit;
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    None
+}
+
+/// Wait for a new primary among `candidates`, then route `backends` to it (and away
+/// from `old`) on this node's HAProxy.
+pub fn follow(
+    socket: &str,
+    backends: &[String],
+    candidates: &[(String, String)],
+    old: Option<&str>,
+    limit: Duration,
+) -> Result<Value> {
+    let t = std::time::Instant::now();
+    let Some(new) = first_primary(candidates, limit) else {
+        bail!("no member answered /primary within {}s", limit.as_secs());
+    };
+    let waited = t.elapsed();
+    let mut servers = vec![];
+    for b in backends {
+        servers.push(ServerHealth {
+            backend: b.clone(),
+            server: new.clone(),
+            up: true,
+        });
+        if let Some(o) = old {
+            servers.push(ServerHealth {
+                backend: b.clone(),
+                server: o.into(),
+                up: false,
+            });
+        }
+    }
+    let mut out = set(socket, &servers)?;
+    out["primary"] = json!(new);
+    out["waited_ms"] = json!(waited.as_millis() as u64);
+    Ok(out)
 }
 
 #[cfg(test)]

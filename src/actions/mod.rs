@@ -8,7 +8,7 @@
 //! | --- | --- | --- |
 //! | `backup`, `backup_info`, `archive_state` | `backup.rs` | `pgsql backup`, `pgsql pitr`, `status` |
 //! | `logs` | `logs.rs` | `logs` |
-//! | `haproxy_health` | `haproxy.rs` | `pgsql switchover|failover` |
+//! | `haproxy_health`, `haproxy_follow` | `haproxy.rs` | `pgsql switchover|failover` |
 use crate::engine::{Event, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -55,6 +55,16 @@ pub enum Action {
         socket: String,
         servers: Vec<haproxy::ServerHealth>,
     },
+    /// Wait (at most `timeout_ms`) until one of `candidates` (member name, Patroni
+    /// `ip:port`) answers `/primary`, then route `backends` of this node's HAProxy to
+    /// it and away from `old`.
+    HaproxyFollow {
+        socket: String,
+        backends: Vec<String>,
+        candidates: Vec<(String, String)>,
+        old: Option<String>,
+        timeout_ms: u64,
+    },
 }
 
 impl Action {
@@ -66,6 +76,7 @@ impl Action {
             Action::ArchiveState { .. } => "archive_state",
             Action::Logs { .. } => "logs",
             Action::HaproxyHealth { .. } => "haproxy_health",
+            Action::HaproxyFollow { .. } => "haproxy_follow",
         }
     }
     /// What it works on, for events and errors.
@@ -77,6 +88,9 @@ impl Action {
             Action::Logs { since, .. } => format!("logs since {since}"),
             Action::HaproxyHealth { servers, .. } => {
                 format!("haproxy health of {} servers", servers.len())
+            }
+            Action::HaproxyFollow { backends, .. } => {
+                format!("haproxy {} following the new primary", backends.join(", "))
             }
         }
     }
@@ -117,6 +131,19 @@ pub fn run(host: &str, action: &Action, sink: &mut dyn FnMut(&Event)) -> anyhow:
         )
         .and_then(|l| Ok(serde_json::to_value(l)?)),
         Action::HaproxyHealth { socket, servers } => haproxy::set(socket, servers),
+        Action::HaproxyFollow {
+            socket,
+            backends,
+            candidates,
+            old,
+            timeout_ms,
+        } => haproxy::follow(
+            socket,
+            backends,
+            candidates,
+            old.as_deref(),
+            std::time::Duration::from_millis(*timeout_ms),
+        ),
     };
     let changes = matches!(action, Action::Backup { .. })
         || matches!(action, Action::HaproxyHealth { servers, .. } if !servers.is_empty());

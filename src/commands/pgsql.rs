@@ -6,12 +6,12 @@
 //!
 //! Clients reach the primary through HAProxy, whose health checks need `rise`
 //! successes (seconds) to route to a new primary and `fall` failures to stop routing
-//! to the demoted one. So as soon as the new leader answers Patroni's `/primary`, the
-//! HAProxy of every member is told at once (the `haproxy_health` node action on its
-//! admin socket): the new primary is up, the old one down, in every service checked
-//! against `/primary`, `/read-write` or `/leader`. The checks go on and correct
-//! anything wrong. Nodes reached before the switchover, so the SSH connections and
-//! the binary are ready when it counts.
+//! to the demoted one. So every HAProxy node is reached first (`haproxy_health` with
+//! no server: SSH, binary, admin socket), then given `haproxy_follow` just before the
+//! request: it asks the candidates' `/primary` every 30 ms and, the moment one
+//! answers, marks it up and the old leader down in every service checked against
+//! `/primary`, `/read-write` or `/leader` (HAProxy's runtime API). The checks go on
+//! and correct anything wrong.
 use super::confirm;
 use crate::cli::Global;
 use crate::inventory::{Host, Inventory};
@@ -199,15 +199,16 @@ fn primary_backends<'a>(inv: &'a Inventory, cluster: &str) -> Vec<(&'a Host, Vec
 
 const HAPROXY_SOCKET: &str = "/run/haproxy/admin.sock";
 
-/// Run the `haproxy_health` action on every node at once; what went wrong, per node.
-fn haproxy_health(nodes: &[(&Host, Vec<crate::actions::haproxy::ServerHealth>)]) -> Vec<String> {
+/// Reach every HAProxy node at once (SSH up, the binary there, the admin socket
+/// answering: `haproxy_health` with no server); what went wrong, per node.
+fn haproxy_ready(nodes: &[&Host]) -> Vec<String> {
     std::thread::scope(|sc| {
         let jobs: Vec<_> = nodes
             .iter()
-            .map(|(h, servers)| {
+            .map(|h| {
                 let a = crate::actions::Action::HaproxyHealth {
                     socket: HAPROXY_SOCKET.into(),
-                    servers: servers.clone(),
+                    servers: vec![],
                 };
                 (
                     h.addr.clone(),
@@ -299,8 +300,7 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
 
     // SSH and the binary ready on every HAProxy node before the leader moves
     let backends = primary_backends(&inv, cluster);
-    let ready: Vec<_> = backends.iter().map(|(h, _)| (*h, vec![])).collect();
-    let unready = haproxy_health(&ready);
+    let unready = haproxy_ready(&backends.iter().map(|(h, _)| *h).collect::<Vec<_>>());
     for e in &unready {
         eprintln!("warning: haproxy will follow by its health checks only: {e}");
     }
@@ -318,10 +318,48 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
         .iter()
         .partition(|a| a.addr.split(':').next() == leader_host);
     order.extend(rest);
+    // Every HAProxy node watches the candidates' /primary itself (`haproxy_follow`,
+    // started before the request) and routes to the first that answers: no round trip
+    // after the promotion. A refused request leaves them to time out harmlessly.
+    let old = leader.as_ref().map(|l| l.name.clone());
+    let name_of: std::collections::BTreeMap<String, String> = ms
+        .iter()
+        .map(|m| (m.host.clone(), m.name.clone()))
+        .collect();
+    let watch: Vec<(String, String)> = apis
+        .iter()
+        .filter_map(|a| {
+            let name = name_of.get(a.addr.split(':').next().unwrap_or_default())?;
+            (Some(name) != old.as_ref() && candidate.as_ref().is_none_or(|c| c == name))
+                .then(|| (name.clone(), a.addr.clone()))
+        })
+        .collect();
+    let followers: Vec<_> = backends
+        .iter()
+        .filter(|(h, _)| {
+            !unready
+                .iter()
+                .any(|e| e.starts_with(&format!("{}:", h.addr)))
+        })
+        .map(|(h, svcs)| {
+            let addr = h.addr.clone();
+            let a = crate::actions::Action::HaproxyFollow {
+                socket: HAPROXY_SOCKET.into(),
+                backends: svcs.clone(),
+                candidates: watch.clone(),
+                old: old.clone(),
+                timeout_ms: 60_000,
+            };
+            (
+                h.addr.clone(),
+                std::thread::spawn(move || crate::controller::act_again(&addr, a, &mut |_| {})),
+            )
+        })
+        .collect();
     let t0 = Instant::now();
     let mut answer = None;
     let mut last = String::new();
-    for a in order {
+    for a in &order {
         match a.request(
             "POST",
             &format!("/{verb}"),
@@ -345,9 +383,35 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
         code => bail!("{verb} of `{cluster}`: patroni `{addr}` answered {code}: {text}\nhint: `pigsty status {cluster}` shows the members"),
     }
     eprintln!("patroni: {text}");
+    let n = followers.len();
+    let mut routed = vec![];
+    for (addr, j) in followers {
+        match j.join() {
+            Ok(Ok(v)) => routed.push((
+                v["primary"].as_str().unwrap_or_default().to_string(),
+                v["waited_ms"].as_u64().unwrap_or(0),
+            )),
+            Ok(Err(e)) => {
+                eprintln!("warning: haproxy on {addr} follows by its health checks only: {e:#}")
+            }
+            Err(_) => eprintln!("warning: haproxy on {addr}: the worker panicked"),
+        }
+    }
+    if let Some((new, _)) = routed.first() {
+        let names: std::collections::BTreeSet<&str> = backends
+            .iter()
+            .flat_map(|(_, s)| s.iter().map(String::as_str))
+            .collect();
+        let waited = routed.iter().map(|(_, w)| *w).max().unwrap_or(0);
+        eprintln!(
+            "haproxy: {} route to {new} on {} of {} nodes, {:.2}s after the request",
+            names.into_iter().collect::<Vec<_>>().join(", "),
+            routed.len(),
+            n.max(backends.len()),
+            waited as f64 / 1000.0
+        );
+    }
 
-    // Patroni answers once the leader key moved; wait until the new leader runs.
-    let old = leader.as_ref().map(|l| l.name.clone());
     let deadline = Duration::from_secs(120);
     loop {
         if let Ok((s, _)) = cluster_state(&apis) {
@@ -355,62 +419,7 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
             if let Some(new) = ms.iter().find(|m| is_leader(m) && m.state == "running") {
                 let moved = Some(&new.name) != old.as_ref()
                     && candidate.as_ref().map(|c| c == &new.name).unwrap_or(true);
-                let api = apis
-                    .iter()
-                    .find(|a| a.addr.split(':').next() == Some(new.host.as_str()));
-                let promoted =
-                    api.is_some_and(|a| a.get("/primary").is_ok_and(|r| r.status == 200));
-                if moved && promoted {
-                    let t = Instant::now();
-                    let nodes: Vec<_> = backends
-                        .iter()
-                        .filter(|(h, _)| {
-                            !unready
-                                .iter()
-                                .any(|e| e.starts_with(&format!("{}:", h.addr)))
-                        })
-                        .map(|(h, svcs)| {
-                            let mut v = vec![];
-                            for b in svcs {
-                                v.push(crate::actions::haproxy::ServerHealth {
-                                    backend: b.clone(),
-                                    server: new.name.clone(),
-                                    up: true,
-                                });
-                                if let Some(o) = &old {
-                                    v.push(crate::actions::haproxy::ServerHealth {
-                                        backend: b.clone(),
-                                        server: o.clone(),
-                                        up: false,
-                                    });
-                                }
-                            }
-                            (*h, v)
-                        })
-                        .collect();
-                    if !nodes.is_empty() {
-                        let failed = haproxy_health(&nodes);
-                        for e in &failed {
-                            eprintln!(
-                                "warning: haproxy will follow by its health checks only: {e}"
-                            );
-                        }
-                        eprintln!(
-                            "haproxy: {} routes to {} on {} of {} nodes ({:.2}s)",
-                            nodes[0]
-                                .1
-                                .iter()
-                                .map(|s| s.backend.as_str())
-                                .collect::<std::collections::BTreeSet<_>>()
-                                .into_iter()
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                            new.name,
-                            nodes.len() - failed.len(),
-                            backends.len(),
-                            t.elapsed().as_secs_f64()
-                        );
-                    }
+                if moved {
                     println!(
                         "{cluster}: {verb} done in {:.1}s, leader is now {} ({})",
                         t0.elapsed().as_secs_f64(),
@@ -425,7 +434,7 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
         if t0.elapsed() > deadline {
             bail!("{verb} of `{cluster}`: patroni accepted it, but no new running leader after {}s\nhint: `pigsty status {cluster}`", deadline.as_secs());
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 

@@ -247,8 +247,10 @@ old=$(leader_name)
 refuse_wrong_name() { on "echo nope | pigsty pgsql switchover pg-test" && return 1; [[ $(leader_name) == "$old" ]]; }
 check "without --yes, a wrong name typed back refuses and changes nothing" refuse_wrong_name
 step "push tests/lab/ha to the members" bash -c "for i in 2 3 4; do '$LAB' push \$i '$HA_DIR' /root/ha || exit 1; done"
+oldip=$(leader_ip)
 start_writer 1 sw "$ALL_PG"
 start_watcher 1 sw "$ALL_PG"
+start_timeline 1 sw "$ALL_PG"
 vip_sampler_start sw
 sleep 5
 t0=$(now)
@@ -257,6 +259,16 @@ t1=$(now)
 on cat /root/ha-switchover.log | sed 's/^/     | /'
 record switchover_command_seconds "$(secs "$t0" "$t1")"
 check "the leader moved off $old" new_leader_other_than "$old"
+new=$(leader_name)
+check "switchover: every member's HAProxy was told the new primary as it came (haproxy_follow)" on "grep -q 'route to $new on 3 of 3 nodes' /root/ha-switchover.log"
+primary_up_on() { # ip: the servers UP in pg-test-primary on ip's HAProxy
+  on "curl -sf 'http://$1:9101/metrics?scope=server'" | python3 -c 'import sys
+up = [l.split("server=\"")[1].split("\"")[0] for l in sys.stdin if l.startswith("haproxy_server_status{proxy=\"pg-test-primary\"") and "state=\"UP\"" in l and l.split()[-1] == "1"]
+print(",".join(sorted(up)))'
+}
+for ip in ${ALL_PG//,/ }; do
+  check_eq "switchover: HAProxy on $ip routes the primary service to $new alone" "$new" primary_up_on "$ip"
+done
 check "one leader and two streaming replicas again" retry 60 2 healthy_cluster
 check "switchover: the VIP moved to the new leader alone" retry 20 1 vip_on_leader
 check "switchover: psql to $VIP:5432 reaches the new primary" retry 10 1 vip_is_primary
@@ -269,6 +281,9 @@ info "switchover: $v"
 record switchover_max_gap_seconds "$(field "$v" max_gap)"
 record switchover_acked "$(field "$v" acked)"
 record switchover_lost "$(field "$v" lost)"
+ev=$(events sw "$t0" "$old" "lab$(node_of "$oldip")")
+record_events switchover "$ev"
+info "switchover timeline (s from the command): $ev"
 check_eq "switchover: every acknowledged write is in the table (lost)" 0 field "$v" lost
 info "switchover: longest gap between two acknowledged writes $(field "$v" max_gap)s"
 
