@@ -216,6 +216,15 @@ pub struct PatroniDcsConfig {
     pub parameters: BTreeMap<String, String>,
     /// `postgresql.use_pg_rewind` etc.
     pub postgresql: BTreeMap<String, Value>,
+    /// `standby_cluster` as the inventory wants it (`pg_upstream`), judged from the
+    /// primary's plan only: `None` leaves it alone, `Some(None)` a normal cluster,
+    /// `Some(Some(block))` a standby cluster with that block. A different upstream,
+    /// port or delay is patched; standby-ness itself never changes in a deploy: a
+    /// promoted cluster still carrying `pg_upstream`, or a standby without it, is an
+    /// error naming the way (`pigsty pgsql promote`, or re-creating the cluster).
+    pub standby: Option<Option<Value>>,
+    /// The cluster's name, for those errors.
+    pub cluster: String,
 }
 
 fn scalar(v: &Value) -> String {
@@ -234,9 +243,40 @@ fn scalar(v: &Value) -> String {
 }
 
 impl PatroniDcsConfig {
+    /// The refusal when the DCS and the inventory disagree on standby-ness.
+    fn standby_error(&self, cur: &Value) -> Option<String> {
+        let have = cur.get("standby_cluster").filter(|v| !v.is_null());
+        let c = &self.cluster;
+        match (&self.standby, have) {
+            (Some(None), Some(h)) => Some(format!(
+                "`{c}` is a standby cluster in the DCS (replicating from {}), but `pg_upstream` is not set; nothing was changed\nhint: `pigsty pgsql promote {c}` makes it a normal cluster, or set `pg_upstream` back",
+                h["host"].as_str().unwrap_or("?")
+            )),
+            (Some(Some(w)), None) => Some(format!(
+                "`{c}` is a normal cluster in the DCS (promoted?), but `pg_upstream` makes it a standby of {}; nothing was changed\nhint: after `pigsty pgsql promote {c}`, remove `pg_upstream` from the inventory; a normal cluster becomes a standby only when re-created (`pigsty pgsql rm`, then deploy)",
+                w["host"].as_str().unwrap_or("?")
+            )),
+            _ => None,
+        }
+    }
+
     fn diff(&self, cur: &Value) -> (Vec<String>, Value) {
         let mut words = vec![];
         let mut patch = serde_json::Map::new();
+        if let (Some(Some(want)), Some(have)) = (
+            &self.standby,
+            cur.get("standby_cluster").filter(|v| v.is_object()),
+        ) {
+            if want != have {
+                words.push(format!("dcs standby_cluster {have} -> {want}"));
+                // PATCH merges: a key we no longer want is sent as null to remove it
+                let mut block = want.as_object().cloned().unwrap_or_default();
+                for k in have.as_object().into_iter().flat_map(|o| o.keys()) {
+                    block.entry(k.clone()).or_insert(Value::Null);
+                }
+                patch.insert("standby_cluster".into(), Value::Object(block));
+            }
+        }
         for (k, want) in &self.top {
             let have = &cur[k];
             if have != want
@@ -303,10 +343,16 @@ impl Resource for PatroniDcsConfig {
     }
     fn check(&self) -> ResResult<State> {
         let cur = self.current()?;
+        if let Some(e) = self.standby_error(&cur) {
+            return Err(ResError::msg(e));
+        }
         Ok(State::from_diffs(self.diff(&cur).0))
     }
     fn apply(&self) -> ResResult<()> {
         let cur = self.current()?;
+        if let Some(e) = self.standby_error(&cur) {
+            return Err(ResError::msg(e));
+        }
         let (_, patch) = self.diff(&cur);
         let r = self.api.request("PATCH", "/config", Some(&patch), true)?;
         if r.status != 200 {
@@ -586,6 +632,8 @@ mod tests {
             ]
             .into(),
             postgresql: [("use_pg_rewind".to_string(), json!(true))].into(),
+            standby: None,
+            cluster: "pg-test".into(),
         };
         let cur = json!({"ttl": 30, "loop_wait": 10, "postgresql": {"use_pg_rewind": true, "parameters": {"max_connections": 100, "max_wal_senders": "50"}}});
         let (words, patch) = r.diff(&cur);
@@ -599,6 +647,51 @@ mod tests {
         assert_eq!(
             patch,
             json!({"loop_wait": 5, "postgresql": {"parameters": {"max_connections": "500"}}})
+        );
+    }
+
+    #[test]
+    fn standby_block_is_patched_but_standby_ness_never_changes_in_a_deploy() {
+        let block =
+            json!({"host": "10.10.10.10", "port": 5432, "create_replica_methods": ["basebackup"]});
+        let mut r = PatroniDcsConfig {
+            api: PatroniApi::new("127.0.0.1:1", "u", "p"),
+            top: BTreeMap::new(),
+            parameters: BTreeMap::new(),
+            postgresql: BTreeMap::new(),
+            standby: Some(Some(block.clone())),
+            cluster: "pg-sby".into(),
+        };
+        let delayed = json!({"standby_cluster": {"host": "10.10.10.10", "port": 5432, "create_replica_methods": ["basebackup"], "recovery_min_apply_delay": "60000ms"}});
+        assert!(r.standby_error(&delayed).is_none());
+        let (words, patch) = r.diff(&delayed);
+        assert_eq!(words.len(), 1, "{words:?}");
+        assert_eq!(
+            patch["standby_cluster"]["recovery_min_apply_delay"],
+            Value::Null,
+            "a merge PATCH removes a key only with null: {patch}"
+        );
+        assert_eq!(patch["standby_cluster"]["host"], "10.10.10.10");
+        assert!(r.diff(&json!({"standby_cluster": block})).0.is_empty());
+        let promoted = json!({"ttl": 30});
+        let e = r.standby_error(&promoted).unwrap();
+        assert!(
+            e.contains("`pg-sby` is a normal cluster in the DCS")
+                && e.contains("remove `pg_upstream`"),
+            "{e}"
+        );
+        r.standby = Some(None);
+        let e = r.standby_error(&delayed).unwrap();
+        assert!(
+            e.contains("is a standby cluster in the DCS (replicating from 10.10.10.10)")
+                && e.contains("pigsty pgsql promote pg-sby"),
+            "{e}"
+        );
+        assert!(r.standby_error(&promoted).is_none());
+        r.standby = None;
+        assert!(
+            r.standby_error(&delayed).is_none(),
+            "replicas' plans leave it to the primary's"
         );
     }
 

@@ -20,14 +20,19 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// The standby cluster block of `bootstrap.dcs` (`pg_upstream`), `null` for a normal
-/// cluster. Written to the DCS once, when the cluster is created: `pigsty pgsql
-/// promote` removes it there, and a later deploy never puts it back.
+/// cluster. The primary's deploy keeps the DCS in line with it (a new upstream, port
+/// or delay); `pigsty pgsql promote` removes it there, and a deploy never puts it back
+/// (see `PatroniDcsConfig::standby`).
 fn standby(pg: &Pg) -> Value {
     match &pg.upstream {
-        Some(host) => json!({
-            "host": host, "port": pg.port, "create_replica_methods": ["basebackup"],
-            "recovery_min_apply_delay": (pg.delay_ms > 0).then(|| format!("{}ms", pg.delay_ms)),
-        }),
+        Some(host) => {
+            let mut b =
+                json!({"host": host, "port": pg.port, "create_replica_methods": ["basebackup"]});
+            if pg.delay_ms > 0 {
+                b["recovery_min_apply_delay"] = json!(format!("{}ms", pg.delay_ms));
+            }
+            b
+        }
         None => Value::Null,
     }
 }
@@ -148,11 +153,16 @@ fn dcs_config(pg: &Pg) -> Result<PatroniDcsConfig> {
         ("use_slots".to_string(), json!(true)),
     ]
     .into();
+    let standby = standby(pg);
     Ok(PatroniDcsConfig {
         api: pg.patroni_api(),
         top,
         parameters: dcs,
         postgresql,
+        standby: pg
+            .is_primary()
+            .then(|| (!standby.is_null()).then_some(standby)),
+        cluster: pg.cluster.clone(),
     })
 }
 

@@ -177,6 +177,10 @@ check "lab2 is on a new timeline (above pg-meta's ${meta_tl}: ${sby_tl})" test "
 check "a row on pg-meta" psql_at 10.10.10.10 "insert into sby_probe(id) values (4)"
 sleep 5
 check_eq "lab2 no longer follows pg-meta" 0 psql_at 10.10.10.11 "select count(*) from sby_probe where id = 4"
+# the inventory still says pg_upstream: a deploy must not turn the promoted cluster back
+check_refused "a deploy with pg_upstream still set refuses to make the promoted pg-sby a standby again" \
+  "is a normal cluster in the DCS (promoted?), but \`pg_upstream\` makes it a standby" on "pigsty deploy -l pg-sby -m pgsql"
+check_eq "after the refusal lab2 still leads and takes writes" 5 psql_at 10.10.10.11 "insert into sby_probe(id) values (5) returning id"
 check "pigsty pgsql rm pg-sby --yes" on "pigsty pgsql rm pg-sby --yes > /root/sby-rm.log 2>&1 || { tail -n 20 /root/sby-rm.log; exit 1; }"
 check "pg-meta's probe table dropped" psql_at 10.10.10.10 "drop table sby_probe"
 
