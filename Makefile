@@ -4,6 +4,7 @@ TARGET       := x86_64-unknown-linux-musl
 BIN          := target/pigsty
 RELEASE_DIR  := target/release-assets
 N            ?= 1
+DISTRO       ?= bookworm
 SUITES       ?= foundation singleton etcd dbcode ha redis monitor backup repo security connect
 export PATH  := $(HOME)/.cargo/bin:$(PATH)
 
@@ -42,9 +43,10 @@ test-unit:
 test-lab: deps release
 	tests/lab/run.sh $(SUITES)
 
-## sandbox: N lab nodes (N=1 singleton, N=4 ha-full layout) with the binary pushed
+## sandbox: N lab nodes (N=1 singleton, N=4 ha-full layout) with the binary pushed;
+## DISTRO=trixie boots Debian 13 nodes (pigsty itself still converges Debian 12 only)
 sandbox: deps build
-	tests/lab/sandbox.sh $(N)
+	LAB_DISTRO=$(DISTRO) tests/lab/sandbox.sh $(N)
 
 lab-down:
 	tests/lab/lab.sh down

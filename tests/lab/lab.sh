@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# lab.sh: real Debian 12 nodes (systemd as PID 1) on this machine, for the lab suites.
+# lab.sh: real Debian nodes (systemd as PID 1) on this machine, for the lab suites:
+# Debian 12 (bookworm) by default, Debian 13 (trixie) on request, per lab or per node.
 #
-# Every node is a systemd-nspawn container booted from an overlayfs over one cached
-# debootstrap image, on the host bridge pgbr0 (10.10.10.1/24).
+# Every node is a systemd-nspawn container booted from an overlayfs over a cached
+# debootstrap image of its release, on the host bridge pgbr0 (10.10.10.1/24).
 #
 #   node I  machine/hostname `labI`   address 10.10.10.(9+I)   host veth `vb-labI`
 #
 # Verbs (run as root; all idempotent):
-#   up N              nodes 1..N running and answering SSH (builds the base image once)
+#   up N [--distro D[,D...]]
+#                     nodes 1..N running and answering SSH (builds the base images once);
+#                     D (bookworm, trixie) for new nodes: one for all, or one per node in
+#                     order (the last repeats); a node keeps its release until `down`
 #   down              remove every node, its disk, the bridge and the host rules we added
 #   status            table: node, address, pid, state, ssh
 #   ssh I [CMD...]    ssh as root to node I (lab key, lab known_hosts); args as for ssh
@@ -20,12 +24,13 @@
 #   cut I / heal I    take node I's host-side veth down / up
 #   isolate [I]       no internet for node I (all nodes without I); lab traffic still flows
 #   unisolate [I]     undo isolate
-#   base              build the base image only (normally done by `up`)
+#   base [D]          build the base image of release D only (normally done by `up`)
 #
 # Environment:
 #   LAB_NO_NAT=1      `up` boots nodes without internet (no MASQUERADE, `isolate` for all)
 #   LAB_WAIT=SECONDS  how long `up`/`start`/`reset` wait for SSH (default 120)
 #   LAB_MIRROR=URI    Debian mirror for the base image (default: the host's apt source)
+#   LAB_DISTRO=D[,D]  releases of new nodes when `up` has no --distro (default bookworm)
 #   LAB_SSH_TIMEOUT=S ssh ConnectTimeout for `ssh`/`push` (default 5)
 #
 # Paths: image cache and lab key in /var/cache/pigsty-lab (kept by `down`), node state,
@@ -43,7 +48,9 @@ readonly NET=10.10.10
 readonly SUBNET=$NET.0/24
 readonly GATEWAY=$NET.1
 readonly MAX_NODES=64
-readonly SUITE=bookworm
+readonly DISTROS="bookworm trixie" # Debian releases a node can run
+SUITE=bookworm                      # the release build_base works on
+NEW_DISTROS=${LAB_DISTRO:-bookworm} # releases of nodes created now (comma separated)
 readonly INCLUDE=systemd,systemd-sysv,dbus,openssh-server,iproute2,python3,ca-certificates,apt,curl,sudo,procps,less,iputils-ping,netcat-openbsd,gnupg
 # Bump when the image recipe below changes: the cache key covers it and INCLUDE.
 readonly RECIPE=2
@@ -118,8 +125,22 @@ host_mirrors() {
   echo "${main%/} ${sec:-http://deb.debian.org/debian-security}"
 }
 
-base_key() { printf '%s\n' "$RECIPE" "$SUITE" "$INCLUDE" | sha256sum | cut -c1-12; }
-base_dir() { echo "$CACHE/base/$(base_key)"; }
+# base_key/base_dir [RELEASE]: the cache key and directory of a release's base image
+# (bookworm keeps the key it always had, so existing caches stay valid)
+base_key() {
+  local suite=${1:-$SUITE}
+  printf '%s\n' "$RECIPE" "$suite" "$INCLUDE" | sha256sum | cut -c1-12
+}
+base_dir() { echo "$CACHE/base/$(base_key "${1:-$SUITE}")"; }
+check_distro() { [[ " $DISTROS " == *" $1 "* ]] || die "unknown release \`$1\` (known: $DISTROS)"; }
+# the release node I runs: recorded when it was created, else NEW_DISTROS' I-th entry
+node_distro() {
+  local i=$1 f list
+  f=$(node_dir "$i")/distro
+  if [[ -s $f ]]; then cat "$f"; return; fi
+  IFS=, read -r -a list <<<"$NEW_DISTROS"
+  if ((i <= ${#list[@]})); then echo "${list[i - 1]}"; else echo "${list[${#list[@]} - 1]}"; fi
+}
 
 # Unmount everything below $1 (deepest first), then remove it without crossing mounts.
 remove_tree() {
@@ -143,8 +164,10 @@ write_file() { # path mode content...
   mv -f "$path.tmp.$$" "$path"
 }
 
-build_base() {
+build_base() { # [RELEASE]
   local dir tmp main sec started
+  SUITE=${1:-$SUITE}
+  check_distro "$SUITE"
   dir=$(base_dir)
   mkdir -p "$CACHE/base"
   local stale
@@ -164,7 +187,7 @@ build_base() {
   fi
   rm -f "$tmp.log"
 
-  # apt sources as on the host: bookworm, bookworm-updates, bookworm-security
+  # apt sources from the host's mirror: RELEASE, RELEASE-updates, RELEASE-security
   rm -f "$tmp/etc/apt/sources.list"
   write_file "$tmp/etc/apt/sources.list.d/debian.sources" 644 "Types: deb
 URIs: $main
@@ -213,10 +236,10 @@ ff02::2	ip6-allrouters
 
 # Remove base images of older recipes that no node uses any more.
 prune_bases() {
-  local b cur used
-  cur=$(base_dir)
+  local b cur=" " used d
+  for d in $DISTROS; do cur+="$(base_dir "$d") "; done
   for b in "$CACHE"/base/*; do
-    [[ -d $b && $b != "$cur" ]] || continue
+    [[ -d $b && $cur != *" $b "* ]] || continue
     used=0
     grep -qsxF "$b" "$STATE"/node*/lower && used=1
     ((used)) || { log "removing old base image $b"; remove_tree "$b"; }
@@ -426,7 +449,8 @@ mount_node() {
   local i=$1 dir lower
   dir=$(node_dir "$i")
   mkdir -p "$dir"/{upper,work,root}
-  [[ -f $dir/lower ]] || base_dir >"$dir/lower"
+  [[ -s $dir/distro ]] || node_distro "$i" >"$dir/distro"
+  [[ -f $dir/lower ]] || base_dir "$(<"$dir/distro")" >"$dir/lower"
   lower=$(<"$dir/lower")
   [[ -d $lower ]] || die "node lab$i's base image \`$lower\` is gone; hint: lab.sh reset $i"
   mountpoint -q "$dir/root" ||
@@ -627,13 +651,26 @@ boot_nodes() { # boot the given (stopped or running) nodes in parallel and wait 
 
 cmd_up() {
   local n=${1:-}
-  if ! [[ $n =~ ^[1-9][0-9]*$ ]] || ((n > MAX_NODES)); then die "usage: lab.sh up N (1..$MAX_NODES)"; fi
+  if ! [[ $n =~ ^[1-9][0-9]*$ ]] || ((n > MAX_NODES)); then die "usage: lab.sh up N [--distro D[,D...]] (N: 1..$MAX_NODES)"; fi
+  shift
+  case "${1:-}" in
+    --distro) [[ -n ${2:-} ]] || die "usage: lab.sh up N --distro D[,D...]"; NEW_DISTROS=$2 ;;
+    --distro=*) NEW_DISTROS=${1#--distro=} ;;
+    "") ;;
+    *) die "usage: lab.sh up N [--distro D[,D...]]" ;;
+  esac
   need_root
   ensure_host_tools
   take_lock
   T0=$SECONDS
   ensure_key
-  build_base
+  local d needed="" i
+  for ((i = 1; i <= n; i++)); do
+    d=$(node_distro "$i")
+    check_distro "$d"
+    [[ " $needed " == *" $d "* ]] || needed+=" $d"
+  done
+  for d in $needed; do build_base "$d"; done
   mkdir -p "$STATE"
   host_net_up
   local ids=() i
@@ -755,7 +792,7 @@ cmd_reset() {
   umount_node "$1"
   mountpoint -q "$dir/root" && die "\`$dir/root\` is still mounted"
   rm -rf --one-file-system -- "$dir/upper" "$dir/work" "$dir/lower" "$dir/configured" "$dir/console.log"
-  build_base
+  build_base "$(node_distro "$1")"
   host_net_up
   boot_nodes "$1"
   log "lab$1 reset: fresh disk, new host keys"
@@ -778,7 +815,7 @@ cmd_isolate() {
 
 cmd_status() {
   local i ip pid state sshs
-  printf '%-6s %-12s %-8s %-8s %s\n' NODE ADDRESS PID STATE SSH
+  printf '%-6s %-12s %-9s %-8s %-8s %s\n' NODE ADDRESS RELEASE PID STATE SSH
   for i in $(existing_nodes); do
     ip=$(node_ip "$i")
     if pid=$(nspawn_pid "$i"); then
@@ -790,7 +827,7 @@ cmd_status() {
       sshs=no
     fi
     [[ $(ip link show "vb-lab$i" 2>/dev/null) == *"state DOWN"* ]] && state="$state,cut"
-    printf '%-6s %-12s %-8s %-8s %s\n' "lab$i" "$ip" "$pid" "$state" "$sshs"
+    printf '%-6s %-12s %-9s %-8s %-8s %s\n' "lab$i" "$ip" "$(node_distro "$i")" "$pid" "$state" "$sshs"
   done
 }
 
@@ -800,7 +837,7 @@ main() {
   case $verb in
     up) cmd_up "$@" ;;
     down) cmd_down ;;
-    base) need_root; ensure_host_tools; take_lock; build_base; base_dir ;;
+    base) need_root; ensure_host_tools; take_lock; build_base "${1:-bookworm}"; base_dir ;;
     status) cmd_status ;;
     ssh) cmd_ssh "$@" ;;
     push) cmd_push "$@" ;;

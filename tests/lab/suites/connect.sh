@@ -184,6 +184,16 @@ check_eq "after the refusal lab2 still leads and takes writes" 5 psql_at 10.10.1
 check "pigsty pgsql rm pg-sby --yes" on "pigsty pgsql rm pg-sby --yes > /root/sby-rm.log 2>&1 || { tail -n 20 /root/sby-rm.log; exit 1; }"
 check "pg-meta's probe table dropped" psql_at 10.10.10.10 "drop table sby_probe"
 
+echo "-- a node of another OS is refused before anything changes (#16: Debian 12 only for now)"
+step "lab3: reset to a fresh disk" lab reset 3
+step "node 1 forgets lab3's old host key" on "ssh-keygen -R 10.10.10.12 >/dev/null 2>&1; true"
+step "lab3's /etc/os-release says Ubuntu 22.04" lab ssh 3 \
+  "sed -i 's/^ID=.*/ID=ubuntu/; s/^VERSION_ID=.*/VERSION_ID=\"22.04\"/; s/^VERSION_CODENAME=.*/VERSION_CODENAME=jammy/' /etc/os-release && grep -q '^ID=ubuntu' /etc/os-release"
+check_refused "deploy -l 10.10.10.12 -m node refuses lab3, naming its OS" "unsupported OS \`ubuntu 22.04\`" \
+  on "pigsty deploy -l 10.10.10.12 -m node"
+check "lab3 is unchanged: no node_exporter, no chrony, no pigsty state" lab ssh 3 \
+  "! dpkg -s prometheus-node-exporter >/dev/null 2>&1 && ! dpkg -s chrony >/dev/null 2>&1 && test ! -e /var/lib/pigsty"
+
 echo "-- the end: node 1's inventory as it was"
 check "inventory restored" on "mv -f $KEEP $INV"
 check "pigsty validate" on "pigsty validate >/dev/null"
