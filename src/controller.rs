@@ -313,18 +313,21 @@ struct Extra {
     files: BTreeMap<String, String>,
 }
 
+/// The request for `host`: the inventory with only the secrets its modules need
+/// (`remote::redact`).
 fn request(
     inv: &Inventory,
     host: &str,
     phase: &Phase,
     opts: &Options,
     extra: &Extra,
-) -> NodeRequest {
+) -> Result<NodeRequest, String> {
     let pgsql = phase.module == Module::Pgsql;
-    NodeRequest {
-        inventory: inv.source.clone(),
+    let (text, _) = crate::remote::redact::for_host(inv, host)?;
+    Ok(NodeRequest {
+        inventory: text,
         inventory_name: inv.path.display().to_string(),
-        extra_vars: opts.extra_vars.clone(),
+        extra_vars: crate::remote::redact::extra_vars_for(inv, host, &opts.extra_vars),
         host: host.into(),
         modules: vec![phase.module.to_string()],
         mode: if opts.mode == Mode::Apply {
@@ -346,7 +349,7 @@ fn request(
         },
         pki: crate::pki::for_host(inv, host, phase.module),
         action: None,
-    }
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -360,7 +363,7 @@ fn run_host(
     copied: &Mutex<BTreeSet<String>>,
     rep: &Mutex<Reporter>,
 ) -> Result<(), String> {
-    let req = request(inv, host, phase, opts, extra);
+    let req = request(inv, host, phase, opts, extra)?;
     exchange(
         host,
         &req,
@@ -559,10 +562,11 @@ mod tests {
             hosts: vec!["10.0.0.1".into()],
             remove: false,
         };
-        let r = request(&inv, "10.0.0.1", &phase(Module::Pgsql), &opts, &extra);
+        let r = request(&inv, "10.0.0.1", &phase(Module::Pgsql), &opts, &extra).unwrap();
         assert!(r.files.contains_key("cmdb.sql"));
         assert!(
             request(&inv, "10.0.0.1", &phase(Module::Node), &opts, &extra)
+                .unwrap()
                 .files
                 .is_empty(),
             "only pgsql needs them"
