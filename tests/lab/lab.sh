@@ -310,6 +310,14 @@ host_net_up() {
     [[ -n $(state_get ip_forward_was) ]] || state_set ip_forward_was 0
     sysctl -qw net.ipv4.ip_forward=1
   fi
+  # every node's systemd, journald, logind, ... take inotify instances from root's
+  # budget (default 128: about 20 nodes; past it PID 1 exits with "Too many open files")
+  local was
+  was=$(sysctl -n fs.inotify.max_user_instances)
+  if ((was < 8192)); then
+    [[ -n $(state_get inotify_instances_was) ]] || state_set inotify_instances_was "$was"
+    sysctl -qw fs.inotify.max_user_instances=8192
+  fi
   if [[ ${LAB_NO_NAT:-0} == 1 ]]; then
     isolate_rule add all
   else
@@ -333,6 +341,9 @@ host_net_down() {
   if [[ $(state_get ip_forward_was) == 0 ]]; then
     sysctl -qw net.ipv4.ip_forward=0
   fi
+  local was
+  was=$(state_get inotify_instances_was)
+  [[ -z $was ]] || sysctl -qw fs.inotify.max_user_instances="$was"
   return 0
 }
 
