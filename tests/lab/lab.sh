@@ -342,7 +342,7 @@ host_net_down() {
     sysctl -qw net.ipv4.ip_forward=0
   fi
   local was
-  was=$(state_get inotify_instances_was)
+  was=$(state_get inotify_instances_was || true)
   [[ -z $was ]] || sysctl -qw fs.inotify.max_user_instances="$was"
   return 0
 }
