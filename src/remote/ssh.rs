@@ -330,7 +330,12 @@ impl Ssh {
             code: -1,
             tail: e.to_string(),
         })?;
-        let local = crate::sys::fs::file_sha256(&exe).unwrap_or_default();
+        // hashed once per process: a fan-out to dozens of hosts read and hashed the
+        // whole binary in every host's thread (~6 MB of memory each at once)
+        static LOCAL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let local = LOCAL
+            .get_or_init(|| crate::sys::fs::file_sha256(&exe).unwrap_or_default())
+            .clone();
         let remote = self
             .run(
                 &format!("sha256sum {REMOTE_BIN} 2>/dev/null || true"),
