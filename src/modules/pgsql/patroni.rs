@@ -25,15 +25,22 @@ use std::time::Duration;
 /// (see `PatroniDcsConfig::standby`).
 fn standby(pg: &Pg) -> Value {
     match &pg.upstream {
-        Some(host) => {
-            let mut b =
-                json!({"host": host, "port": pg.port, "create_replica_methods": ["basebackup"]});
-            if pg.delay_ms > 0 {
-                b["recovery_min_apply_delay"] = json!(format!("{}ms", pg.delay_ms));
-            }
-            b
-        }
+        Some(host) => json!({
+            "host": host, "port": pg.port, "create_replica_methods": ["basebackup"],
+            "recovery_min_apply_delay": (pg.delay_ms > 0).then(|| format!("{}ms", pg.delay_ms)),
+        }),
         None => Value::Null,
+    }
+}
+
+/// [`standby`] as the DCS holds it: the keys that are set (the template leaves out an
+/// unset delay).
+fn standby_dcs(pg: &Pg) -> Option<Value> {
+    match standby(pg) {
+        Value::Object(m) => Some(Value::Object(
+            m.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+        )),
+        _ => None,
     }
 }
 
@@ -153,15 +160,12 @@ fn dcs_config(pg: &Pg) -> Result<PatroniDcsConfig> {
         ("use_slots".to_string(), json!(true)),
     ]
     .into();
-    let standby = standby(pg);
     Ok(PatroniDcsConfig {
         api: pg.patroni_api(),
         top,
         parameters: dcs,
         postgresql,
-        standby: pg
-            .is_primary()
-            .then(|| (!standby.is_null()).then_some(standby)),
+        standby: pg.is_primary().then(|| standby_dcs(pg)),
         cluster: pg.cluster.clone(),
     })
 }
@@ -294,6 +298,28 @@ mod standby_tests {
         assert!(
             y.contains("nofailover: false"),
             "the standby leader may lead its cluster: {y}"
+        );
+    }
+
+    #[test]
+    fn a_standby_cluster_without_delay_renders_and_its_dcs_block_has_no_null() {
+        let mut pg = crate::modules::pgsql::tests::meta_pg();
+        pg.upstream = Some("10.10.10.10".into());
+        let y = render(&pg).unwrap();
+        assert!(
+            y.contains("      create_replica_methods: [\"basebackup\"]\n")
+                && !y.contains("recovery_min_apply_delay: \""),
+            "{y}"
+        );
+        let want = dcs_config(&pg).unwrap().standby.unwrap().unwrap();
+        assert_eq!(
+            want,
+            json!({"host": "10.10.10.10", "port": 5432, "create_replica_methods": ["basebackup"]})
+        );
+        pg.role = "replica".into();
+        assert!(
+            dcs_config(&pg).unwrap().standby.is_none(),
+            "only the primary's plan judges standby-ness"
         );
     }
 
