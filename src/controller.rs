@@ -386,9 +386,18 @@ pub fn act(
     action: crate::actions::Action,
     sink: &mut dyn FnMut(&Event),
 ) -> anyhow::Result<serde_json::Value> {
+    act_with(host, action, BTreeSet::new(), sink)
+}
+
+/// One action through node mode; hosts in `reached` skip the SSH probe and the binary check.
+fn act_with(
+    host: &str,
+    action: crate::actions::Action,
+    reached: BTreeSet<String>,
+    sink: &mut dyn FnMut(&Event),
+) -> anyhow::Result<serde_json::Value> {
     let req = NodeRequest::action(host, action);
-    let copied = Mutex::new(BTreeSet::new());
-    exchange(host, &req, false, local_facts(), &copied, sink)
+    exchange(host, &req, false, local_facts(), &Mutex::new(reached), sink)
         .map_err(|e| anyhow::anyhow!("on `{host}`: {e}"))?
         .ok_or_else(|| anyhow::anyhow!("on `{host}`: node mode gave the action no result"))
 }
@@ -400,11 +409,7 @@ pub fn act_again(
     action: crate::actions::Action,
     sink: &mut dyn FnMut(&Event),
 ) -> anyhow::Result<serde_json::Value> {
-    let req = NodeRequest::action(host, action);
-    let copied = Mutex::new(BTreeSet::from([host.to_string()]));
-    exchange(host, &req, false, local_facts(), &copied, sink)
-        .map_err(|e| anyhow::anyhow!("on `{host}`: {e}"))?
-        .ok_or_else(|| anyhow::anyhow!("on `{host}`: node mode gave the action no result"))
+    act_with(host, action, BTreeSet::from([host.to_string()]), sink)
 }
 
 /// Send one request to node mode on `host` (this machine: a child process; else over

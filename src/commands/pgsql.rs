@@ -200,8 +200,9 @@ fn primary_backends<'a>(inv: &'a Inventory, cluster: &str) -> Vec<(&'a Host, Vec
 const HAPROXY_SOCKET: &str = "/run/haproxy/admin.sock";
 
 /// Reach every HAProxy node at once (SSH up, the binary there, the admin socket
-/// answering: `haproxy_health` with no server); what went wrong, per node.
-fn haproxy_ready(nodes: &[&Host]) -> Vec<String> {
+/// answering: `haproxy_health` with no server); the addresses that answered. A node
+/// that did not is named in a warning and left to its health checks.
+fn haproxy_ready(nodes: &[&Host]) -> std::collections::BTreeSet<String> {
     std::thread::scope(|sc| {
         let jobs: Vec<_> = nodes
             .iter()
@@ -217,10 +218,14 @@ fn haproxy_ready(nodes: &[&Host]) -> Vec<String> {
             })
             .collect();
         jobs.into_iter()
-            .filter_map(|(addr, j)| match j.join() {
-                Ok(Ok(_)) => None,
-                Ok(Err(e)) => Some(format!("{addr}: {e:#}")),
-                Err(_) => Some(format!("{addr}: the worker panicked")),
+            .filter_map(|(addr, j)| {
+                let why = match j.join() {
+                    Ok(Ok(_)) => return Some(addr),
+                    Ok(Err(e)) => format!("{e:#}"),
+                    Err(_) => "the worker panicked".to_string(),
+                };
+                eprintln!("warning: haproxy will follow by its health checks only: {addr}: {why}");
+                None
             })
             .collect()
     })
@@ -300,10 +305,7 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
 
     // SSH and the binary ready on every HAProxy node before the leader moves
     let backends = primary_backends(&inv, cluster);
-    let unready = haproxy_ready(&backends.iter().map(|(h, _)| *h).collect::<Vec<_>>());
-    for e in &unready {
-        eprintln!("warning: haproxy will follow by its health checks only: {e}");
-    }
+    let ready = haproxy_ready(&backends.iter().map(|(h, _)| *h).collect::<Vec<_>>());
 
     let mut body = serde_json::Map::new();
     if let Some(l) = &leader {
@@ -336,11 +338,7 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
         .collect();
     let followers: Vec<_> = backends
         .iter()
-        .filter(|(h, _)| {
-            !unready
-                .iter()
-                .any(|e| e.starts_with(&format!("{}:", h.addr)))
-        })
+        .filter(|(h, _)| ready.contains(&h.addr))
         .map(|(h, svcs)| {
             let addr = h.addr.clone();
             let a = crate::actions::Action::HaproxyFollow {
