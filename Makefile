@@ -5,7 +5,7 @@ BIN          := target/pigsty
 RELEASE_DIR  := target/release-assets
 N            ?= 1
 DISTRO       ?= bookworm
-SUITES       ?= foundation singleton etcd dbcode ha redis monitor backup repo security connect
+SUITES       ?= foundation singleton etcd dbcode ha redis monitor backup repo security connect ha-mixed singleton-trixie
 export PATH  := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: all build release deps test test-unit test-lab sandbox bench lab-down clean fmt lint
@@ -32,7 +32,7 @@ release: build
 	@cp assets/install.sh $(RELEASE_DIR)/install.sh
 	@echo "release assets in $(RELEASE_DIR):" && ls -1 $(RELEASE_DIR)
 
-## test: unit and CLI tests, then the lab suites on real Debian 12 nodes
+## test: unit and CLI tests, then the lab suites on real Debian 12 and 13 nodes
 test: deps build test-unit test-lab
 
 ## test-unit: cargo unit, snapshot and CLI tests (no root, no lab)
@@ -44,7 +44,7 @@ test-lab: deps release
 	tests/lab/run.sh $(SUITES)
 
 ## sandbox: N lab nodes (N=1 singleton, N=4 ha-full layout) with the binary pushed;
-## DISTRO=trixie boots Debian 13 nodes (pigsty itself still converges Debian 12 only)
+## DISTRO=trixie boots Debian 13 nodes (PostgreSQL 17, Patroni 4 from trixie's archive)
 sandbox: deps build
 	LAB_DISTRO=$(DISTRO) tests/lab/sandbox.sh $(N)
 

@@ -212,9 +212,31 @@ fn run_phases_with(
     let facts = Facts::gather();
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
     let copied: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    let pgsql_hosts: BTreeSet<String> = phases
+        .iter()
+        .filter(|p| p.module == Module::Pgsql && !p.remove)
+        .flat_map(|p| p.hosts.iter().cloned())
+        .collect();
+    let mut users_made = false;
     for phase in phases {
         if phase.module == Module::Pgsql && !phase.remove {
             for (h, why) in primary_failed(inv, &phase.hosts, &failed) {
+                if let Ok(mut r) = rep.lock() {
+                    r.host_failed(&h, &why);
+                }
+                failed.insert(h, why);
+            }
+        }
+        if phase.module == Module::Pgsql && !phase.remove && opts.mode == Mode::Apply && !users_made
+        {
+            users_made = true;
+            // every cluster of this run's PGSQL phases, in one action
+            let live: Vec<String> = pgsql_hosts
+                .iter()
+                .filter(|h| !failed.contains_key(*h))
+                .cloned()
+                .collect();
+            for (h, why) in etcd_users(inv, &live, opts, &facts, &copied, rep) {
                 if let Ok(mut r) = rep.lock() {
                     r.host_failed(&h, &why);
                 }
@@ -307,6 +329,103 @@ fn probe_error(host: &str, e: SshError) -> String {
     }
 }
 
+/// Before the first PGSQL phase: each cluster's etcd user (`patroni-<cluster>`,
+/// readwrite on its keys), made in one action on the first etcd member that answers,
+/// with etcd's root (`actions::etcd`), so the
+/// database nodes receive only their cluster's password (`pg_etcd_password`, see
+/// [`request`]) and never root's. The hosts of a cluster whose user could not be made
+/// fail with the reason; those of clusters with `etcd_auth: false` need none.
+fn etcd_users(
+    inv: &Inventory,
+    hosts: &[String],
+    opts: &Options,
+    facts: &Facts,
+    copied: &Mutex<BTreeSet<String>>,
+    rep: &Mutex<Reporter>,
+) -> Vec<(String, String)> {
+    let mut clusters: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for h in hosts.iter().filter_map(|a| inv.host(a)) {
+        if let Some(c) = &h.id.pg_cluster {
+            clusters.entry(c.clone()).or_default().push(h.addr.clone());
+        }
+    }
+    let etcd: Vec<String> = inv.etcd_members().iter().map(|m| m.addr.clone()).collect();
+    if etcd.is_empty() {
+        return vec![];
+    }
+    let mut failed = vec![];
+    let mut users = vec![];
+    let mut batch: Vec<(String, Vec<String>)> = vec![];
+    let mut root = None;
+    for (cluster, members) in clusters {
+        let Some(h) = inv.host(&members[0]) else {
+            continue;
+        };
+        let Some(login) = crate::modules::pgsql::etcd_login(inv, h) else {
+            continue; // etcd_auth: false
+        };
+        match (login, h.str("etcd_root_password")) {
+            (Err(e), _) => failed.extend(members.into_iter().map(|m| (m, format!("{e:#}")))),
+            (Ok(_), None) => {
+                let why = format!(
+                    "cluster `{cluster}`: required variable `etcd_root_password` is not set\nhint: set it in the inventory (`pigsty configure` generates credentials)"
+                );
+                failed.extend(members.into_iter().map(|m| (m, why.clone())));
+            }
+            (Ok(l), Some(r)) => {
+                root.get_or_insert_with(|| r.to_string());
+                users.push(crate::actions::etcd::UserSpec {
+                    user: l.user,
+                    password: crate::actions::etcd::Secret(l.password),
+                    prefix: l.prefix,
+                });
+                batch.push((cluster, members));
+            }
+        }
+    }
+    let Some(root) = root else {
+        return failed;
+    };
+    let action = crate::actions::Action::EtcdUsers {
+        endpoints: crate::modules::etcd::endpoints(inv),
+        root_password: crate::actions::etcd::Secret(root),
+        users,
+    };
+    // the first member that answers makes them (one may be down)
+    let mut errors = vec![];
+    for e in &etcd {
+        let req = NodeRequest::action(e, action.clone());
+        match exchange(
+            e,
+            &req,
+            opts.accept_new_host_keys,
+            facts,
+            copied,
+            &mut |ev| {
+                if let Ok(mut r) = rep.lock() {
+                    r.event(ev);
+                }
+            },
+        ) {
+            Ok(_) => {
+                errors.clear();
+                break;
+            }
+            Err(why) => errors.push(format!("on `{e}`: {why}")),
+        }
+    }
+    if !errors.is_empty() {
+        for (cluster, members) in batch {
+            let why = format!(
+                "cluster `{cluster}`: its etcd user could not be made: {}",
+                errors.join("; ")
+            );
+            failed.extend(members.into_iter().map(|m| (m, why.clone())));
+        }
+    }
+    failed
+}
+
 /// What a request carries besides the inventory: a pgsql scope and inventory files.
 struct Extra {
     scope: Option<crate::modules::pgsql::Scope>,
@@ -323,7 +442,20 @@ fn request(
     extra: &Extra,
 ) -> Result<NodeRequest, String> {
     let pgsql = phase.module == Module::Pgsql;
-    let (text, _) = crate::remote::redact::for_host(inv, host)?;
+    // a database node gets its cluster's etcd password instead of etcd's root one
+    let mut inject = vec![];
+    if let Some(h) = inv.host(host) {
+        let mods = h.modules();
+        if mods.contains(&Module::Pgsql)
+            && !mods.contains(&Module::Etcd)
+            && !mods.contains(&Module::Infra)
+        {
+            if let Some(Ok(l)) = crate::modules::pgsql::etcd_login(inv, h) {
+                inject.push(("pg_etcd_password".to_string(), l.password));
+            }
+        }
+    }
+    let (text, _) = crate::remote::redact::for_host(inv, host, &inject)?;
     Ok(NodeRequest {
         inventory: text,
         inventory_name: inv.path.display().to_string(),
@@ -488,6 +620,31 @@ fn exchange(
 mod tests {
     use super::*;
 
+    /// An inventory from text, names not resolved.
+    fn inventory(path: &str, text: &str) -> Inventory {
+        Inventory::from_str_with(
+            path,
+            text,
+            &[],
+            &crate::inventory::LoadOptions {
+                resolve_names: false,
+            },
+        )
+        .unwrap()
+    }
+
+    /// Options of a plain `deploy`.
+    fn apply_opts() -> Options {
+        Options {
+            mode: Mode::Apply,
+            forks: 1,
+            accept_new_host_keys: false,
+            modules: None,
+            extra_vars: vec![],
+            forget: Default::default(),
+        }
+    }
+
     #[test]
     fn a_probe_that_times_out_says_the_host_is_unreachable() {
         let e = SshError::Local {
@@ -508,15 +665,7 @@ mod tests {
     #[test]
     fn replicas_of_a_failed_primary_are_skipped_and_other_clusters_go_on() {
         let text = "all:\n  children:\n    pg-x:\n      hosts: { 10.0.0.1: { pg_seq: 1, pg_role: primary }, 10.0.0.2: { pg_seq: 2, pg_role: replica } }\n      vars: { pg_cluster: pg-x }\n    pg-y:\n      hosts: { 10.0.0.3: { pg_seq: 1, pg_role: primary }, 10.0.0.4: { pg_seq: 2, pg_role: replica } }\n      vars: { pg_cluster: pg-y }\n";
-        let inv = Inventory::from_str_with(
-            "pigsty.yml",
-            text,
-            &[],
-            &crate::inventory::LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap();
+        let inv = inventory("pigsty.yml", text);
         let mut failed = BTreeMap::new();
         failed.insert("10.0.0.1".to_string(), "patroni not ready".to_string());
         let hosts = vec!["10.0.0.2".to_string(), "10.0.0.4".to_string()];
@@ -531,21 +680,47 @@ mod tests {
     }
 
     #[test]
+    fn a_database_node_gets_its_clusters_etcd_password_and_not_roots() {
+        let text = "all:\n  vars: { etcd_root_password: ETCD-ROOT-PW }\n  children:\n    etcd: { hosts: { 10.0.0.9: { etcd_seq: 1 } }, vars: { etcd_cluster: etcd } }\n    pg-x:\n      hosts: { 10.0.0.1: { pg_seq: 1, pg_role: primary }, 10.0.0.9: { pg_seq: 2, pg_role: replica } }\n      vars: { pg_cluster: pg-x }\n";
+        let inv = inventory("pigsty.yml", text);
+        let extra = Extra {
+            scope: None,
+            files: BTreeMap::new(),
+        };
+        let opts = apply_opts();
+        let phase = Phase {
+            module: Module::Pgsql,
+            hosts: vec!["10.0.0.1".into(), "10.0.0.9".into()],
+            remove: false,
+        };
+        let derived = crate::modules::etcd::cluster_password("ETCD-ROOT-PW", "pg-x");
+        let r = request(&inv, "10.0.0.1", &phase, &opts, &extra).unwrap();
+        assert!(!r.inventory.contains("ETCD-ROOT-PW"), "{}", r.inventory);
+        assert!(r.inventory.contains(&derived), "{}", r.inventory);
+        let mine = Inventory::from_str(&r.inventory_name, &r.inventory, &[]).unwrap();
+        let login = crate::modules::pgsql::etcd_login(&mine, mine.host("10.0.0.1").unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(login.user, "patroni-pg-x");
+        assert_eq!(
+            login.password, derived,
+            "the node logs in as the controller made it"
+        );
+        assert_eq!(login.prefix, "/pg/pg-x/");
+        // the etcd member keeps root (its ETCD module reads it) and gets nothing added
+        let r = request(&inv, "10.0.0.9", &phase, &opts, &extra).unwrap();
+        assert!(r.inventory.contains("ETCD-ROOT-PW"));
+        assert!(!r.inventory.contains("pg_etcd_password"), "{}", r.inventory);
+    }
+
+    #[test]
     fn baseline_files_are_read_next_to_the_inventory_and_sent_along() {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(d.path().join("files")).unwrap();
         std::fs::write(d.path().join("files/cmdb.sql"), "CREATE TABLE t(id int);\n").unwrap();
         let text = "all:\n  children:\n    pg-x:\n      hosts: { 10.0.0.1: { pg_seq: 1, pg_role: primary } }\n      vars:\n        pg_cluster: pg-x\n        pg_databases: [{ name: meta, baseline: cmdb.sql }, { name: other, baseline: missing.sql }]\n";
         let path = d.path().join("pigsty.yml");
-        let inv = Inventory::from_str_with(
-            path.to_str().unwrap(),
-            text,
-            &[],
-            &crate::inventory::LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap();
+        let inv = inventory(path.to_str().unwrap(), text);
         let hosts: Vec<&Host> = inv.hosts.iter().collect();
         let files = inventory_files(&inv, &hosts);
         assert_eq!(
@@ -554,14 +729,7 @@ mod tests {
         );
         assert!(!files.contains_key("missing.sql"));
         let extra = Extra { scope: None, files };
-        let opts = Options {
-            mode: Mode::Apply,
-            forks: 1,
-            accept_new_host_keys: false,
-            modules: None,
-            extra_vars: vec![],
-            forget: Default::default(),
-        };
+        let opts = apply_opts();
         let phase = |m| Phase {
             module: m,
             hosts: vec!["10.0.0.1".into()],
@@ -569,6 +737,8 @@ mod tests {
         };
         let r = request(&inv, "10.0.0.1", &phase(Module::Pgsql), &opts, &extra).unwrap();
         assert!(r.files.contains_key("cmdb.sql"));
+        // no etcd in this inventory and no root password: nothing to derive
+        assert!(!r.inventory.contains("pg_etcd_password"), "{}", r.inventory);
         assert!(
             request(&inv, "10.0.0.1", &phase(Module::Node), &opts, &extra)
                 .unwrap()

@@ -6,6 +6,9 @@ use crate::sys::Cmd;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// Debian releases pigsty converges (`VERSION_ID`).
+pub const SUPPORTED_DEBIAN: &[&str] = &["12", "13"];
+
 /// Postgres majors pigsty knows how to run, newest first.
 pub const PG_MAJORS: &[u32] = &[18, 17, 16, 15, 14, 13];
 
@@ -136,14 +139,26 @@ impl Facts {
                 .insert(n.clone(), !missing.contains(n));
         }
         self.packages.candidates.extend(pm.candidates(&names));
-        if let Some(v) = pm.installed_version("patroni") {
-            self.packages.versions.insert("patroni".into(), v);
-        } else if let Some(v) = pm.candidate("patroni") {
-            self.packages.candidates.insert("patroni".into(), v);
-        }
+        self.gather_versions_with(pm, &["patroni"]);
         self.pg_data_version = std::fs::read_to_string(format!("{pg_data}/PG_VERSION"))
             .ok()
             .and_then(|s| s.trim().parse().ok());
+    }
+
+    /// Record the version of each package whose version decides a setting (installed,
+    /// else the one the sources offer): see `modules::versioned_packages`.
+    pub fn gather_versions(&mut self, names: &[&str]) {
+        self.gather_versions_with(&crate::sys::pkg::Apt, names)
+    }
+
+    pub fn gather_versions_with(&mut self, pm: &dyn PackageManager, names: &[&str]) {
+        for n in names {
+            if let Some(v) = pm.installed_version(n) {
+                self.packages.versions.insert(n.to_string(), v);
+            } else if let Some(v) = pm.candidate(n) {
+                self.packages.candidates.insert(n.to_string(), v);
+            }
+        }
     }
 
     /// Facts of an imaginary 4-cpu, 8 GiB Debian 12 host at 10.10.10.10, for snapshot tests.
@@ -169,20 +184,43 @@ impl Facts {
             now: 1_767_225_600, // 2026-01-01T00:00:00Z
             packages: PackageFacts {
                 installed: BTreeMap::new(),
-                candidates: [("postgresql-15", "15.14-0+deb12u1"), ("patroni", "3.0.2-1")]
-                    .into_iter()
-                    .map(|(a, b)| (a.to_string(), b.to_string()))
-                    .collect(),
+                candidates: [
+                    ("postgresql-15", "15.14-0+deb12u1"),
+                    ("patroni", "3.0.2-1"),
+                    ("prometheus-nginx-exporter", "0.11.0-2"),
+                ]
+                .into_iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
                 versions: BTreeMap::new(),
             },
             pg_data_version: None,
         }
     }
 
-    /// The OSes pigsty converges.
-    pub fn supported(&self) -> bool {
-        self.os_id == "debian" && self.os_version_id == "12"
+    /// The release's key in the manifests (`debian-13`): `repo-mirror/<key>.yml`, the
+    /// per-distro columns of `repo-mirror/extensions.yml`.
+    pub fn distro_key(&self) -> String {
+        let major = self.os_version_id.split('.').next().unwrap_or("");
+        format!("{}-{major}", self.os_id)
     }
+
+    /// The OSes pigsty converges: Debian 12 (bookworm) and 13 (trixie).
+    pub fn supported(&self) -> bool {
+        self.os_id == "debian" && SUPPORTED_DEBIAN.contains(&self.os_version_id.as_str())
+    }
+}
+
+/// (major, minor) of a Debian package version: `1:2.3.3-1` -> (2, 3), `3.0.2-1` -> (3, 0).
+pub fn major_minor(version: &str) -> Option<(u32, u32)> {
+    let v = version.split_once(':').map_or(version, |(_, rest)| rest); // a Debian epoch
+    let mut it = v
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty());
+    Some((
+        it.next()?.parse::<u32>().ok()?,
+        it.next().and_then(|s| s.parse::<u32>().ok()).unwrap_or(0),
+    ))
 }
 
 /// Non-loopback IPv4 addresses of this host.
@@ -237,4 +275,33 @@ fn primary_ipv4() -> Option<String> {
         .split('/')
         .next()
         .map(str::to_string)
+}
+
+#[cfg(test)]
+mod version_tests {
+    use super::*;
+
+    #[test]
+    fn major_minor_reads_debian_versions() {
+        assert_eq!(major_minor("3.0.2-1"), Some((3, 0)));
+        assert_eq!(major_minor("1:2.3.3-1"), Some((2, 3)));
+        assert_eq!(major_minor("4.0.7-3~deb13u1"), Some((4, 0)));
+        assert_eq!(major_minor("17"), Some((17, 0)));
+        assert_eq!(major_minor("abc"), None);
+    }
+
+    #[test]
+    fn debian_12_and_13_are_supported_and_nothing_else() {
+        let mut f = Facts::test_meta();
+        for (id, v, ok) in [
+            ("debian", "12", true),
+            ("debian", "13", true),
+            ("debian", "11", false),
+            ("ubuntu", "22.04", false),
+        ] {
+            f.os_id = id.into();
+            f.os_version_id = v.into();
+            assert_eq!(f.supported(), ok, "{id} {v}");
+        }
+    }
 }

@@ -21,6 +21,12 @@ use std::time::Duration;
 
 pub const STATE: &str = "/var/lib/pigsty/repo-apt";
 
+/// The offline manifest of a release (`repo-mirror/debian-13.yml`), by the facts of
+/// the machine whose packages it lists.
+pub fn manifest_name(facts: &Facts) -> String {
+    format!("{}.yml", facts.distro_key())
+}
+
 /// Every package the modules of every host would install: name -> modules asking.
 pub fn wanted_packages(
     inv: &Inventory,
@@ -33,6 +39,8 @@ pub fn wanted_packages(
             facts.gather_postgres(h.str("pg_data").unwrap_or_default());
         }
         for m in h.modules() {
+            let mut facts = facts.clone();
+            facts.gather_versions(modules::versioned_packages(m));
             let ctx = Ctx::new(inv, h, &facts).with(&crate::options::PACKAGES_ONLY);
             let plan = match modules::plan(m, &ctx) {
                 Ok(p) => p,
@@ -258,10 +266,16 @@ pub fn missing_files(dir: &Path, want: &[DebFile]) -> Vec<DebFile> {
 }
 
 /// `Packages`, `Packages.gz` and `Release` for the flat repository in `dir`.
-pub fn index(dir: &Path) -> Result<()> {
+///
+/// `codename` (the release the packages are for, `trixie`) goes into `Release` as
+/// `Codename:`: a node of another release refuses the repository (`LocalRepo`).
+pub fn index(dir: &Path, codename: &str) -> Result<()> {
+    if codename.is_empty() || !codename.chars().all(|c| c.is_ascii_alphanumeric()) {
+        bail!("indexing the repository: `{codename}` is not a release codename");
+    }
     let d = dir.display().to_string();
     let sh = format!(
-        "cd '{d}' && apt-ftparchive packages . > Packages.tmp && mv Packages.tmp Packages && gzip -9nc Packages > Packages.gz && apt-ftparchive -o APT::FTPArchive::Release::Origin=pigsty -o APT::FTPArchive::Release::Label=pigsty release . > Release.tmp && mv Release.tmp Release"
+        "cd '{d}' && apt-ftparchive packages . > Packages.tmp && mv Packages.tmp Packages && gzip -9nc Packages > Packages.gz && apt-ftparchive -o APT::FTPArchive::Release::Origin=pigsty -o APT::FTPArchive::Release::Label=pigsty -o APT::FTPArchive::Release::Codename={codename} -o APT::FTPArchive::Release::Suite={codename} release . > Release.tmp && mv Release.tmp Release"
     );
     Cmd::new("sh")
         .args(["-c", &sh])
@@ -318,5 +332,26 @@ mod tests {
             );
         }
         assert!(w["patroni"].contains("pgsql"));
+    }
+}
+
+#[cfg(test)]
+mod manifest_tests {
+    use super::*;
+
+    #[test]
+    fn every_supported_release_has_a_manifest_of_its_own() {
+        for v in crate::facts::SUPPORTED_DEBIAN {
+            let mut f = Facts::test_meta();
+            f.os_version_id = v.to_string();
+            let name = manifest_name(&f);
+            let text = crate::assets::REPO_MIRROR
+                .get_file(&name)
+                .and_then(|f| f.contents_utf8())
+                .unwrap_or_else(|| panic!("repo-mirror/{name} is missing"));
+            let m: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
+            assert_eq!(m["release"].as_str(), Some(*v), "{name}");
+            assert_eq!(m["distro"].as_str(), Some("debian"), "{name}");
+        }
     }
 }

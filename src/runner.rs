@@ -60,7 +60,7 @@ pub fn preflight(facts: &Facts, verb: &str) -> Result<()> {
     }
     if !facts.supported() {
         bail!(
-            "unsupported OS `{} {}`: pigsty converges Debian 12 (bookworm) for now; nothing was changed",
+            "unsupported OS `{} {}`: pigsty converges Debian 12 (bookworm) and 13 (trixie); nothing was changed",
             if facts.os_id.is_empty() { "unknown" } else { &facts.os_id },
             facts.os_version_id
         );

@@ -9,16 +9,19 @@
 //! | `backup`, `backup_info`, `archive_state` | `backup.rs` | `pgsql backup`, `pgsql pitr`, `status` |
 //! | `logs` | `logs.rs` | `logs` |
 //! | `haproxy_health`, `haproxy_follow` | `haproxy.rs` | `pgsql switchover|failover` |
+//! | `etcd_users` | `etcd.rs` | `deploy` (before the PGSQL phases, on an etcd member) |
 use crate::engine::{Event, Status};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Instant;
 
 pub mod backup;
+pub mod etcd;
 pub mod haproxy;
 pub mod logs;
 
-/// One action, with everything the node needs to run it (no inventory, no secrets).
+/// One action, with everything the node needs to run it (no inventory; the one secret,
+/// `etcd_users`' root password, goes only to an etcd member, which holds it anyway).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
@@ -65,6 +68,14 @@ pub enum Action {
         old: Option<String>,
         timeout_ms: u64,
     },
+    /// On an etcd member: the etcd users of Patroni clusters, each readwrite on its
+    /// prefix, made with `root_password`.
+    EtcdUsers {
+        /// Client URLs, comma-separated (`https://10.10.10.10:2379`).
+        endpoints: String,
+        root_password: etcd::Secret,
+        users: Vec<etcd::UserSpec>,
+    },
 }
 
 impl Action {
@@ -77,6 +88,7 @@ impl Action {
             Action::Logs { .. } => "logs",
             Action::HaproxyHealth { .. } => "haproxy_health",
             Action::HaproxyFollow { .. } => "haproxy_follow",
+            Action::EtcdUsers { .. } => "etcd_users",
         }
     }
     /// What it works on, for events and errors.
@@ -92,6 +104,14 @@ impl Action {
             Action::HaproxyFollow { backends, .. } => {
                 format!("haproxy {} following the new primary", backends.join(", "))
             }
+            Action::EtcdUsers { users, .. } => format!(
+                "etcd users {}",
+                users
+                    .iter()
+                    .map(|u| u.user.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 }
@@ -144,9 +164,15 @@ pub fn run(host: &str, action: &Action, sink: &mut dyn FnMut(&Event)) -> anyhow:
             old.as_deref(),
             std::time::Duration::from_millis(*timeout_ms),
         ),
+        Action::EtcdUsers {
+            endpoints,
+            root_password,
+            users,
+        } => etcd::ensure_all(endpoints, &root_password.0, users),
     };
     let changes = matches!(action, Action::Backup { .. })
-        || matches!(action, Action::HaproxyHealth { servers, .. } if !servers.is_empty());
+        || matches!(action, Action::HaproxyHealth { servers, .. } if !servers.is_empty())
+        || res.as_ref().is_ok_and(|v| v["changed"] == true);
     let (status, error) = match &res {
         Ok(_) if changes => (Status::Changed, None),
         Ok(_) => (Status::Ok, None),

@@ -86,6 +86,7 @@ fn apply_request(req: &NodeRequest) -> Result<Option<serde_json::Value>> {
             .map_err(|_| anyhow!("unknown module `{name}` in the node request"))?;
         // gathered again per module: an earlier module may have installed packages
         let mut facts = Facts::gather();
+        facts.gather_versions(modules::versioned_packages(m));
         if m == Module::Pgsql {
             facts.gather_postgres(host.str("pg_data").unwrap_or_default());
         }

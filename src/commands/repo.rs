@@ -13,12 +13,15 @@ use std::time::{Duration, Instant};
 pub fn list(g: &Global) -> Result<u8> {
     let inv = super::deploy::load_inventory(g)?;
     let facts = Facts::gather();
+    let name = repo::manifest_name(&facts);
     let manifest = crate::assets::REPO_MIRROR
-        .get_file("debian-12.yml")
+        .get_file(&name)
         .and_then(|f| f.contents_utf8())
-        .context("embedded manifest repo-mirror/debian-12.yml is missing")?;
+        .with_context(|| {
+            format!("no embedded manifest repo-mirror/{name} for this machine's release")
+        })?;
     let m: serde_yaml::Value = serde_yaml::from_str(manifest)?;
-    println!("upstream repositories (repo-mirror/debian-12.yml):");
+    println!("upstream repositories (repo-mirror/{name}):");
     if let Some(r) = m.get("repositories").and_then(|r| r.as_mapping()) {
         for (k, v) in r {
             println!(
@@ -134,7 +137,7 @@ pub fn build(g: &Global) -> Result<u8> {
                 .join(", ")
         );
     }
-    repo::index(&dir)?;
+    repo::index(&dir, &facts.os_codename)?;
     let url = format!(
         "{}/{}/",
         me.expand(me.var_str("repo_endpoint")).trim_end_matches('/'),

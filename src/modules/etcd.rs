@@ -18,8 +18,8 @@
 //!   group in parallel): a member is ready only once a quorum has started.
 //! - Auth: the `root` user with `etcd_root_password`, auth enabled by the first member
 //!   (lowest `etcd_seq`). Patroni logs in as its cluster's own user, limited to the
-//!   cluster's key prefix (see [`patroni_etcd3`]; the PGSQL module makes the user,
-//!   `resources::etcd_auth::EtcdClusterUser`); only pigsty
+//!   cluster's key prefix (see [`patroni_etcd3`]; the controller makes the user on an
+//!   etcd member before a PGSQL phase, `actions::etcd`); only pigsty
 //!   on the admin and etcd nodes uses root.
 use super::{Ctx, ScrapeTarget};
 use crate::engine::{Handler, ModulePlan};
@@ -112,18 +112,34 @@ pub fn cluster_password(root_password: &str, pg_cluster: &str) -> String {
 /// The `etcd3` section Patroni needs to reach this DCS, as JSON (for a template):
 /// `{ hosts: [ip:port, ...], protocol: https, cacert, username, password }`, the
 /// user being the cluster's own ([`cluster_user`]), never root.
+///
+/// The password is `pg_etcd_password` when set (Pigsty's parameter; the controller
+/// also sets it for database nodes, which never receive `etcd_root_password`), else
+/// derived from `etcd_root_password` ([`cluster_password`]).
 pub fn patroni_etcd3(inv: &Inventory, host: &Host) -> Result<serde_json::Value> {
-    let pw = host.str("etcd_root_password").with_context(|| {
-        format!("host `{}`: required variable `etcd_root_password` is not set\nhint: set it in the inventory (`pigsty configure` generates credentials)", host.addr)
-    })?;
     let cluster = host
         .id
         .pg_cluster
         .clone()
         .with_context(|| format!("host `{}` has no `pg_cluster`", host.addr))?;
+    let password = match host.str("pg_etcd_password").filter(|p| !p.is_empty()) {
+        Some(p) => p.to_string(),
+        None => {
+            let root = host.str("etcd_root_password").with_context(|| {
+                format!("host `{}`: required variable `etcd_root_password` is not set (nor `pg_etcd_password`)\nhint: set it in the inventory (`pigsty configure` generates credentials)", host.addr)
+            })?;
+            cluster_password(root, &cluster)
+        }
+    };
+    if password.chars().any(char::is_whitespace) {
+        bail!(
+            "host `{}`: the etcd password of cluster `{cluster}` (`pg_etcd_password`) must not contain whitespace",
+            host.addr
+        );
+    }
     Ok(json!({
         "hosts": client_hosts(inv), "protocol": "https", "cacert": CA_CRT,
-        "username": cluster_user(&cluster), "password": cluster_password(pw, &cluster),
+        "username": cluster_user(&cluster), "password": password,
     }))
 }
 

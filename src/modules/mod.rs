@@ -111,6 +111,17 @@ pub fn plan_remove(module: Module, ctx: &Ctx, gone: &[String]) -> Result<ModuleP
     }
 }
 
+/// Packages whose version (installed, else offered: `Facts::gather_versions`) decides
+/// how a module configures them; node mode gathers these before planning the module.
+pub fn versioned_packages(module: Module) -> &'static [&'static str] {
+    match module {
+        // flags of the exporter changed at 1.0 (trixie) from 0.11 (bookworm)
+        Module::Infra => &["prometheus-nginx-exporter"],
+        // Patroni's is gathered with the Postgres facts (`Facts::gather_postgres`)
+        _ => &[],
+    }
+}
+
 /// Plan one module on one host.
 pub fn plan(module: Module, ctx: &Ctx) -> Result<ModulePlan> {
     match module {

@@ -17,11 +17,9 @@ pub const NEEDS: &[(&str, &[Module])] = &[
     ("grafana_view_password", &[Module::Infra]),
     ("vip_auth_pass", &[Module::Node]),
     ("haproxy_admin_password", &[Module::Node]),
-    // PGSQL: the cluster's etcd user is derived from it and created by the member
-    (
-        "etcd_root_password",
-        &[Module::Etcd, Module::Infra, Module::Pgsql],
-    ),
+    // a PGSQL-only node gets its cluster's `pg_etcd_password` instead (the controller
+    // derives it and makes the etcd user on an etcd member)
+    ("etcd_root_password", &[Module::Etcd, Module::Infra]),
     ("minio_secret_key", &[Module::Minio]),
     ("redis_password", &[Module::Redis]),
     ("pg_dbsu_password", &[Module::Pgsql]),
@@ -117,10 +115,47 @@ fn walk(group: &mut Mapping, name: &str, v: &Viewer, removed: &mut usize) {
     }
 }
 
+/// Set `vars` in every entry of `host` under `group` (an address may appear in several
+/// groups); false when there is none.
+fn add_host_vars(group: &mut Mapping, host: &str, vars: &[(String, String)]) -> bool {
+    let mut found = false;
+    if let Some(Value::Mapping(hosts)) = group.get_mut("hosts") {
+        for (h, hv) in hosts.iter_mut() {
+            if h.as_str() != Some(host) {
+                continue;
+            }
+            if !matches!(hv, Value::Mapping(_)) {
+                *hv = Value::Mapping(Mapping::new());
+            }
+            if let Value::Mapping(m) = hv {
+                for (k, val) in vars {
+                    m.insert(Value::from(k.as_str()), Value::from(val.as_str()));
+                }
+            }
+            found = true;
+        }
+    }
+    if let Some(Value::Mapping(children)) = group.get_mut("children") {
+        for (_, c) in children.iter_mut() {
+            if let Value::Mapping(c) = c {
+                found |= add_host_vars(c, host, vars);
+            }
+        }
+    }
+    found
+}
+
 /// The inventory text `host` receives, and how many secret values were left out.
 /// When the text cannot be re-read (it was loaded, so this does not happen), nothing
 /// is sent rather than everything: the error names the host.
-pub fn for_host(inv: &Inventory, host: &str) -> Result<(String, usize), String> {
+///
+/// `inject` are host variables the controller adds to the node's own entry (its
+/// cluster's etcd password, derived where the node may not see the root one).
+pub fn for_host(
+    inv: &Inventory,
+    host: &str,
+    inject: &[(String, String)],
+) -> Result<(String, usize), String> {
     let Some(h) = inv.host(host) else {
         return Err(format!("host `{host}` is not in the inventory"));
     };
@@ -134,6 +169,16 @@ pub fn for_host(inv: &Inventory, host: &str) -> Result<(String, usize), String> 
     let mut removed = 0;
     if let Some(Value::Mapping(all)) = doc.get_mut("all") {
         walk(all, "all", &v, &mut removed);
+        if !inject.is_empty() && !add_host_vars(all, host, inject) {
+            return Err(format!(
+                "host `{host}`: no entry of its own in the inventory text to add {} to",
+                inject
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
     }
     let text = serde_yaml::to_string(&doc)
         .map_err(|e| format!("writing the inventory for `{host}`: {e}"))?;
@@ -207,7 +252,11 @@ all:
     #[test]
     fn a_database_node_gets_its_cluster_and_no_other_secret() {
         let inv = inv();
-        let (text, removed) = for_host(&inv, "10.10.10.11").unwrap();
+        let inject = [(
+            "pg_etcd_password".to_string(),
+            "PG-TEST-ETCD-PW".to_string(),
+        )];
+        let (text, removed) = for_host(&inv, "10.10.10.11", &inject).unwrap();
         for kept in [
             "TEST-USER-PW",
             "PG-ADMIN-PW",
@@ -216,7 +265,7 @@ all:
             "PATRONI-PW",
             "HAPROXY-PW",
             "CIPHER-PW",
-            "ETCD-ROOT-PW",
+            "PG-TEST-ETCD-PW",
         ] {
             assert!(
                 text.contains(kept),
@@ -229,6 +278,7 @@ all:
             "MINIO-ROOT-PW",
             "REDIS-PW",
             "HOST12-ONLY",
+            "ETCD-ROOT-PW",
         ] {
             assert!(
                 !text.contains(gone),
@@ -239,7 +289,7 @@ all:
             text.contains("dbuser_meta") && text.contains("pg-meta"),
             "other clusters stay, without secrets:\n{text}"
         );
-        assert_eq!(removed, 6, "{text}");
+        assert_eq!(removed, 7, "{text}");
         // the node still loads it, and sees its own settings unchanged but for the
         // secrets of modules it does not run
         let mine = Inventory::from_str_with(
@@ -260,14 +310,20 @@ all:
             .collect();
         assert_eq!(
             differ,
-            vec!["grafana_admin_password", "minio_secret_key"],
+            vec![
+                "etcd_root_password",
+                "grafana_admin_password",
+                "minio_secret_key",
+                "pg_etcd_password"
+            ],
             "a node's own view is untouched otherwise"
         );
+        assert_eq!(b.str("pg_etcd_password"), Some("PG-TEST-ETCD-PW"));
     }
 
     #[test]
     fn a_redis_node_gets_no_database_or_object_store_secret() {
-        let (text, _) = for_host(&inv(), "10.10.10.13").unwrap();
+        let (text, _) = for_host(&inv(), "10.10.10.13", &[]).unwrap();
         assert!(
             text.contains("REDIS-PW") && text.contains("HAPROXY-PW"),
             "{text}"
@@ -292,7 +348,7 @@ all:
 
     #[test]
     fn the_admin_node_keeps_what_its_modules_read() {
-        let (text, _) = for_host(&inv(), "10.10.10.10").unwrap();
+        let (text, _) = for_host(&inv(), "10.10.10.10", &[]).unwrap();
         for kept in [
             "META-USER-PW",
             "GRAFANA-PW",

@@ -23,23 +23,41 @@ pub struct LocalRepo {
     pub remove_others: bool,
     /// Where apt's sources live (tests point this elsewhere).
     pub etc_apt: PathBuf,
+    /// This node's release (`trixie`): a repository of another release is not used.
+    pub codename: String,
+}
+
+/// `Codename:` of a repository's `Release` file.
+fn release_codename(text: &str) -> Option<String> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("Codename:"))
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
 }
 
 impl LocalRepo {
-    pub fn new(url: &str, local_dir: Option<PathBuf>, remove_others: bool) -> Self {
+    pub fn new(url: &str, local_dir: Option<PathBuf>, remove_others: bool, codename: &str) -> Self {
         LocalRepo {
             url: url.trim_end_matches('/').into(),
             local_dir,
             remove_others,
             etc_apt: "/etc/apt".into(),
+            codename: codename.into(),
         }
     }
 
-    /// The apt source line, or None when no repository is published.
-    fn source(&self) -> Option<String> {
+    /// The apt source line and the repository's release, or None when no repository
+    /// is published. A repository indexed before pigsty recorded the release in its
+    /// `Release` file was built on bookworm, the only release it served then.
+    fn published(&self) -> Option<(String, String)> {
+        let old = || "bookworm".to_string();
         if let Some(d) = &self.local_dir {
             if d.join("Packages").is_file() {
-                return Some(format!("deb [trusted=yes] file:{} ./", d.display()));
+                let rel = std::fs::read_to_string(d.join("Release")).unwrap_or_default();
+                return Some((
+                    format!("deb [trusted=yes] file:{} ./", d.display()),
+                    release_codename(&rel).unwrap_or_else(old),
+                ));
             }
         }
         let rest = self.url.strip_prefix("http://")?;
@@ -49,9 +67,24 @@ impl LocalRepo {
         } else {
             format!("{host}:80")
         };
-        match super::http::get(&addr, &format!("/{path}/Packages"), Duration::from_secs(3)) {
-            Ok((200, _)) => Some(format!("deb [trusted=yes] {}/ ./", self.url)),
+        match super::http::get(&addr, &format!("/{path}/Release"), Duration::from_secs(3)) {
+            Ok((200, rel)) => Some((
+                format!("deb [trusted=yes] {}/ ./", self.url),
+                release_codename(&rel).unwrap_or_else(old),
+            )),
             _ => None,
+        }
+    }
+
+    /// The source line when the repository is for this node's release; Err(why not).
+    fn source(&self) -> Result<Option<String>, String> {
+        match self.published() {
+            None => Ok(None),
+            Some((line, theirs)) if theirs == self.codename => Ok(Some(line)),
+            Some((_, theirs)) => Err(format!(
+                "the local repository {} holds packages for {theirs} and this node runs {}: it is not used, the node's own apt sources stay; hint: build the repository (`pigsty repo build`) on an infra node running {}, or give this node its release's sources",
+                self.url, self.codename, self.codename
+            )),
         }
     }
 
@@ -108,8 +141,10 @@ impl Resource for LocalRepo {
         format!("local repository {}", self.url)
     }
     fn check(&self) -> ResResult<State> {
-        let Some(line) = self.source() else {
-            return Ok(State::InSync);
+        let line = match self.source() {
+            Ok(Some(line)) => line,
+            Ok(None) => return Ok(State::InSync),
+            Err(why) => return Ok(State::Skip(why)),
         };
         let mut d = vec![];
         if std::fs::read_to_string(self.list()).ok().as_deref() != Some(&format!("{line}\n")) {
@@ -124,7 +159,7 @@ impl Resource for LocalRepo {
         Ok(State::from_diffs(d))
     }
     fn apply(&self) -> ResResult<()> {
-        let Some(line) = self.source() else {
+        let Ok(Some(line)) = self.source() else {
             return Ok(());
         };
         if self.remove_others {
@@ -154,17 +189,30 @@ impl Resource for LocalRepo {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_published_directory_becomes_the_only_source() {
+    /// A node running `codename` with one apt source file, and the directory its
+    /// infra node publishes the repository in (nothing published yet): the
+    /// temporary root, `etc/apt`, `www/pigsty` and the resource over them.
+    fn fixture(codename: &str) -> (tempfile::TempDir, PathBuf, PathBuf, LocalRepo) {
         let d = tempfile::tempdir().unwrap();
         let etc = d.path().join("etc/apt");
         std::fs::create_dir_all(etc.join("sources.list.d")).unwrap();
-        std::fs::write(etc.join("sources.list"), "# nothing here\n").unwrap();
         std::fs::write(etc.join("sources.list.d/debian.sources"), "Types: deb\n").unwrap();
         let www = d.path().join("www/pigsty");
         std::fs::create_dir_all(&www).unwrap();
-        let mut r = LocalRepo::new("http://127.0.0.1:9/pigsty", Some(www.clone()), true);
+        let mut r = LocalRepo::new(
+            "http://127.0.0.1:9/pigsty",
+            Some(www.clone()),
+            true,
+            codename,
+        );
         r.etc_apt = etc.clone();
+        (d, etc, www, r)
+    }
+
+    #[test]
+    fn a_published_directory_becomes_the_only_source() {
+        let (_d, etc, www, r) = fixture("bookworm");
+        std::fs::write(etc.join("sources.list"), "# nothing here\n").unwrap();
         assert_eq!(
             r.check().unwrap(),
             State::InSync,
@@ -188,5 +236,34 @@ mod tests {
             "a sources.list with only comments stays"
         );
         assert_eq!(r.check().unwrap(), State::InSync);
+    }
+
+    #[test]
+    fn a_repository_of_another_release_is_not_used() {
+        let (_d, etc, www, mut r) = fixture("trixie");
+        std::fs::write(www.join("Packages"), "").unwrap();
+        std::fs::write(www.join("Release"), "Origin: pigsty\nCodename: bookworm\n").unwrap();
+        match r.check().unwrap() {
+            State::Skip(why) => {
+                assert!(
+                    why.contains("holds packages for bookworm and this node runs trixie"),
+                    "{why}"
+                );
+                assert!(why.contains("infra node running trixie"), "{why}");
+            }
+            s => panic!("{s:?}"),
+        }
+        r.apply().unwrap();
+        assert!(
+            etc.join("sources.list.d/debian.sources").is_file(),
+            "its sources stay"
+        );
+        assert!(!etc.join("sources.list.d/pigsty-local.list").exists());
+        // the same repository on a bookworm node is used; one without a Codename is
+        // taken as bookworm (indexed before the release was recorded)
+        r.codename = "bookworm".into();
+        assert!(matches!(r.check().unwrap(), State::Drift(_)));
+        std::fs::write(www.join("Release"), "Origin: pigsty\n").unwrap();
+        assert!(matches!(r.check().unwrap(), State::Drift(_)));
     }
 }

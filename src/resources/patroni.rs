@@ -88,6 +88,59 @@ impl PatroniApi {
     }
 }
 
+/// Refuses a member whose Postgres major version differs from the one the cluster's
+/// running leader serves: a replica streams only from the same major, so members on
+/// different releases (Debian 12 offers 15, Debian 13 offers 17) must agree on
+/// `pg_version`. Asks the other members' Patroni `/patroni` (2 s each); with no
+/// leader answering (a new cluster, this node its first member) it passes. Changes
+/// nothing: the plan puts it before any package.
+pub struct ClusterMajor {
+    pub cluster: String,
+    /// The major this host would run, and why (`pg_version`, or the newest offered).
+    pub major: u32,
+    /// This host's release, e.g. `debian 13 (trixie)`.
+    pub release: String,
+    /// `ip:port` of the other members' Patroni REST API.
+    pub peers: Vec<String>,
+}
+
+impl ClusterMajor {
+    /// The running leader's address and major, if one answers.
+    fn leader(&self) -> Option<(String, u32)> {
+        self.peers.iter().find_map(|addr| {
+            let r = crate::sys::http::get(addr, "/patroni", Duration::from_secs(2)).ok()?;
+            let v: Value = serde_json::from_str(&r.body).ok()?;
+            let leader = matches!(
+                v["role"].as_str(),
+                Some("primary" | "master" | "standby_leader")
+            ) && v["state"].as_str() == Some("running");
+            let major = v["server_version"].as_u64()? / 10000;
+            leader.then(|| (addr.clone(), major as u32))
+        })
+    }
+}
+
+impl Resource for ClusterMajor {
+    fn kind(&self) -> &'static str {
+        "pg"
+    }
+    fn name(&self) -> String {
+        format!("{} major version {}", self.cluster, self.major)
+    }
+    fn check(&self) -> ResResult<State> {
+        match self.leader() {
+            Some((addr, m)) if m != self.major => Err(ResError::msg(format!(
+                "cluster `{}`: its leader (Patroni at {addr}) runs PostgreSQL {m} but this member, on {}, would run PostgreSQL {}; a replica streams only from the same major, so members on different releases must agree; PGSQL installed nothing here\nhint: set `pg_version: {m}` for the cluster (the PGDG repository offers every major on both releases), or run this member on the leader's release",
+                self.cluster, self.release, self.major
+            ))),
+            _ => Ok(State::InSync),
+        }
+    }
+    fn apply(&self) -> ResResult<()> {
+        Ok(())
+    }
+}
+
 /// Waits until the local Patroni answers `/health` (Postgres running) and the cluster
 /// has a running leader: role-agnostic, so it holds for a fresh primary, a replica
 /// that finished cloning, or a member of a cluster that failed over.
@@ -578,6 +631,50 @@ mod tests {
         crate::sys::http::testing::serve_once(format!(
             "HTTP/1.0 {status}\r\nContent-Type: application/json\r\n\r\n{body}"
         ))
+    }
+
+    fn cluster_major(peers: Vec<String>) -> ClusterMajor {
+        ClusterMajor {
+            cluster: "pg-test".into(),
+            major: 15,
+            release: "debian 12 (bookworm)".into(),
+            peers,
+        }
+    }
+
+    #[test]
+    fn a_member_of_another_major_than_the_leader_is_refused() {
+        let (addr, h) = serve_once(
+            "200 OK",
+            r#"{"state":"running","role":"primary","server_version":170012}"#,
+        );
+        let e = cluster_major(vec![addr]).check().unwrap_err().to_string();
+        h.join().unwrap();
+        assert!(e.contains("runs PostgreSQL 17 but this member, on debian 12 (bookworm), would run PostgreSQL 15"), "{e}");
+        assert!(e.contains("set `pg_version: 17`"), "{e}");
+    }
+
+    #[test]
+    fn the_same_major_a_replica_or_no_answer_passes() {
+        let (same, h1) = serve_once(
+            "200 OK",
+            r#"{"state":"running","role":"master","server_version":150014}"#,
+        );
+        let (replica, h2) = serve_once(
+            "200 OK",
+            r#"{"state":"running","role":"replica","server_version":170012}"#,
+        );
+        // nothing listens there: a new cluster, or a member down
+        let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let gone_addr = gone.local_addr().unwrap().to_string();
+        drop(gone);
+        assert_eq!(cluster_major(vec![same]).check().unwrap(), State::InSync);
+        assert_eq!(
+            cluster_major(vec![replica, gone_addr]).check().unwrap(),
+            State::InSync
+        );
+        h1.join().unwrap();
+        h2.join().unwrap();
     }
 
     #[test]

@@ -21,10 +21,13 @@ set -euo pipefail
 # shellcheck source=tests/bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# BENCH_DISTRO=trixie (ha-trixie.bench.sh): every node on Debian 13; results as ha_trixie
+DISTRO=${BENCH_DISTRO:-bookworm}
 NAME=ha
+[[ $DISTRO == bookworm ]] || NAME=ha_$DISTRO
 CRASH_RTOS=${HA_CRASH_RTOS:-10 fast}
-bench_suite "$NAME" ha 4 HA_TRIALS="${HA_TRIALS:-5}" HA_CRASH_TRIALS="${HA_CRASH_TRIALS:-5}" HA_CRASH_RTOS="$CRASH_RTOS" \
-  HA_PG_CONF=crit.yml HA_RESULTS="$BENCH_DIR/ha.results.json"
+bench_suite "$NAME" ha 4 SUITE_DISTRO="$DISTRO" HA_TRIALS="${HA_TRIALS:-5}" HA_CRASH_TRIALS="${HA_CRASH_TRIALS:-5}" HA_CRASH_RTOS="$CRASH_RTOS" \
+  HA_PG_CONF=crit.yml HA_RESULTS="$BENCH_DIR/$NAME.results.json"
 
 # median and worst of the switchover/failover trials
 python3 - "$RES" $CRASH_RTOS <<'PY'
@@ -67,16 +70,16 @@ for m in deploy_pg_test_seconds:s noop_deploy_pg_test_seconds:s noop_deploy_all_
   crash_new_leader_seconds:s crash_max_gap_seconds:s crash_lost:writes \
   partition_new_leader_seconds:s partition_max_gap_seconds:s partition_lost:writes \
   partition_old_primary_writable_after_cut_seconds:s partition_old_primary_lost:writes; do
-  bench_row ha "${m%%:*}" "$(get "${m%%:*}")" "${m##*:}"
+  bench_row "$NAME" "${m%%:*}" "$(get "${m%%:*}")" "${m##*:}"
 done
 # the crash timeline: medians over the trials of each pg_rto, seconds from the kill
 for rto in $CRASH_RTOS; do
   for m in trials:n gap_median_seconds:s gap_worst_seconds:s lost_total:writes leader_gone_median_seconds:s \
     new_leader_median_seconds:s promoted_median_seconds:s haproxy_up_median_seconds:s haproxy_all_median_seconds:s \
     first_ack_median_seconds:s; do
-    bench_row ha "crash_rto${rto}_${m%%:*}" "$(get "crash_rto${rto}_${m%%:*}")" "${m##*:}"
+    bench_row "$NAME" "crash_rto${rto}_${m%%:*}" "$(get "crash_rto${rto}_${m%%:*}")" "${m##*:}"
   done
 done
-[[ -z $checks ]] || bench_row ha checks "$checks"
-[[ -z $error ]] || bench_row ha error "$error"
+[[ -z $checks ]] || bench_row "$NAME" checks "$checks"
+[[ -z $error ]] || bench_row "$NAME" error "$error"
 exit 0

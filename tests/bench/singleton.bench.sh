@@ -11,9 +11,13 @@ set -euo pipefail
 # shellcheck source=tests/bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# BENCH_DISTRO=trixie (singleton-trixie.bench.sh): the nodes on Debian 13, results as
+# singleton_trixie
+DISTRO=${BENCH_DISTRO:-bookworm}
 NAME=singleton
+[[ $DISTRO == bookworm ]] || NAME=singleton_$DISTRO
 LAB=tests/lab/lab.sh
-LOG="$BENCH_DIR/singleton.log"
+LOG="$BENCH_DIR/$NAME.log"
 : >"$LOG"
 error=""
 install_s="" floor_s="" noop_s="" ratio="" pkgs=""
@@ -25,12 +29,12 @@ trap finish EXIT
 
 run() {
   lab down >/dev/null || return 1
-  lab up 2 >/dev/null || return 1
+  LAB_DISTRO=$DISTRO lab up 2 >/dev/null || return 1
   lab push 1 target/pigsty /usr/local/bin/pigsty && lab ssh 1 chmod 755 /usr/local/bin/pigsty || return 1
 
   local t0 t1
   t0=$(bench_now)
-  lab ssh 1 "pigsty install --json" >"$BENCH_DIR/singleton.events" || { error="pigsty install failed (see $LOG)"; return 1; }
+  lab ssh 1 "pigsty install --json" >"$BENCH_DIR/$NAME.events" || { error="pigsty install failed (see $LOG)"; return 1; }
   t1=$(bench_now)
   install_s=$(bench_elapsed "$t0" "$t1")
 
@@ -43,7 +47,7 @@ for l in open(sys.argv[1]):
     if e.get("event")=="step" and e.get("kind")=="package" and e.get("status")=="changed":
         for d in e.get("diffs",[]):
             if d.startswith("install "): names+=d.split()[1:]
-print(" ".join(dict.fromkeys(names)))' "$BENCH_DIR/singleton.events")
+print(" ".join(dict.fromkeys(names)))' "$BENCH_DIR/$NAME.events")
   local units
   units=$(python3 -c 'import json,sys
 u=[]
@@ -51,7 +55,7 @@ for l in open(sys.argv[1]):
     if not l.startswith("{"): continue
     e=json.loads(l)
     if e.get("event")=="step" and e.get("kind")=="service" and "start" in e.get("diffs",[]): u.append(e["name"])
-print(" ".join(dict.fromkeys(u)))' "$BENCH_DIR/singleton.events")
+print(" ".join(dict.fromkeys(u)))' "$BENCH_DIR/$NAME.events")
   echo "packages: $pkgs" >>"$LOG"
   echo "units: $units" >>"$LOG"
 
@@ -74,7 +78,7 @@ print(" ".join(dict.fromkeys(u)))' "$BENCH_DIR/singleton.events")
 # pgbouncer), plain (sslmode=disable) and with TLS (sslmode=require); pgBouncer's TLS
 # is turned on for its half (pgbouncer_sslmode: require) and off again after.
 conns_per_s() { # port sslmode
-  lab ssh 1 "echo 'select 1;' > /tmp/select1.sql && /usr/lib/postgresql/*/bin/pgbench -n -C -c 4 -j 2 -T 10 -f /tmp/select1.sql 'host=10.10.10.10 port=$1 dbname=meta user=dbuser_dba sslmode=$2'" 2>>"$LOG" |
+  lab ssh 1 "echo 'select 1;' > /tmp/select1.sql && PGPASSWORD=\$(sed -n 's/^    pg_admin_password: *//p' /etc/pigsty/pigsty.yml | head -n1) /usr/lib/postgresql/*/bin/pgbench -n -C -c 4 -j 2 -T 10 -f /tmp/select1.sql 'host=10.10.10.10 port=$1 dbname=meta user=dbuser_dba sslmode=$2'" 2>>"$LOG" |
     sed -n 's/^tps = \([0-9.]*\).*/\1/p' | head -n1
 }
 tls_cost() {
@@ -93,12 +97,12 @@ for k in 5432_plain 5432_tls 6432_plain 6432_tls 5433_plain 5433_tls; do
   tls_json+="\"connections_per_second_$k\": $(json_num_or_null "${cps[$k]:-}"), "
 done
 bench_json "$NAME" "$tls_json\"install_seconds\": $(json_num_or_null "$install_s"), \"floor_seconds\": $(json_num_or_null "$floor_s"), \"install_over_floor\": $(json_num_or_null "$ratio"), \"noop_rerun_seconds\": $(json_num_or_null "$noop_s"), \"packages\": $(json_str "$pkgs"), \"error\": $(json_str_or_null "$error")"
-bench_row singleton install "${install_s:-error}" s
-bench_row singleton floor_apt_install_and_start "${floor_s:-error}" s
-bench_row singleton install_over_floor "${ratio:-error}" x
-bench_row singleton noop_rerun "${noop_s:-error}" s
+bench_row "$NAME" install "${install_s:-error}" s
+bench_row "$NAME" floor_apt_install_and_start "${floor_s:-error}" s
+bench_row "$NAME" install_over_floor "${ratio:-error}" x
+bench_row "$NAME" noop_rerun "${noop_s:-error}" s
 for k in 5432_plain 5432_tls 6432_plain 6432_tls 5433_plain 5433_tls; do
-  bench_row singleton "connections_per_second_$k" "${cps[$k]:-error}" conn/s
+  bench_row "$NAME" "connections_per_second_$k" "${cps[$k]:-error}" conn/s
 done
-[[ -z $error ]] || bench_row singleton error "$error"
+[[ -z $error ]] || bench_row "$NAME" error "$error"
 exit 0

@@ -20,7 +20,8 @@
 #   ip I / pid I      node I's address / PID of its PID 1 (for `nsenter -t PID -a`)
 #   kill I            hard crash: SIGKILL the node (its disk stays)
 #   start I           boot node I's disk again, wait for SSH
-#   reset I           kill, wipe the disk, boot a fresh node with new host keys
+#   reset I [--distro D]  kill, wipe the disk, boot a fresh node with new host keys
+#                     (on release D from now on; default: the release it ran)
 #   cut I / heal I    take node I's host-side veth down / up
 #   isolate [I]       no internet for node I (all nodes without I); lab traffic still flows
 #   unisolate [I]     undo isolate
@@ -795,6 +796,15 @@ cmd_start() {
 cmd_reset() {
   need_root
   need_node "${1:-}"
+  local distro=""
+  case "${2:-}" in
+    "") ;;
+    --distro) distro=${3:-} ;;
+    --distro=*) distro=${2#--distro=} ;;
+    *) die "usage: lab.sh reset I [--distro D]" ;;
+  esac
+  [[ -z $distro && -n ${2:-} ]] && die "usage: lab.sh reset I [--distro D]"
+  [[ -z $distro ]] || check_distro "$distro"
   take_lock
   T0=$SECONDS
   local dir
@@ -803,6 +813,7 @@ cmd_reset() {
   umount_node "$1"
   mountpoint -q "$dir/root" && die "\`$dir/root\` is still mounted"
   rm -rf --one-file-system -- "$dir/upper" "$dir/work" "$dir/lower" "$dir/configured" "$dir/console.log"
+  [[ -z $distro ]] || echo "$distro" >"$dir/distro"
   build_base "$(node_distro "$1")"
   host_net_up
   boot_nodes "$1"

@@ -51,7 +51,18 @@ trap _run_at_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-lab() { "$LAB" "$@"; }
+# The Debian release this suite's nodes run (a suite file may set it before sourcing
+# this; `<suite>-trixie.sh` wrappers do): `lab reset I` boots a fresh node of it.
+SUITE_DISTRO=${SUITE_DISTRO:-bookworm}
+# node 1's release in the suites that use the singleton there as the admin node
+ADMIN_DISTRO=${ADMIN_DISTRO:-$SUITE_DISTRO}
+lab() {
+  if [[ ${1:-} == reset && $# -eq 2 ]]; then
+    "$LAB" reset "$2" --distro "$SUITE_DISTRO"
+  else
+    "$LAB" "$@"
+  fi
+}
 
 info() { echo "  .. $*"; }
 
@@ -155,13 +166,13 @@ retry() {
 
 singleton_on_node1() {
   local inv=/etc/pigsty/pigsty.yml
-  if lab ssh 1 "test -s $inv && pigsty status pg-meta >/dev/null 2>&1" </dev/null; then
+  if lab ssh 1 "grep -qx VERSION_CODENAME=$ADMIN_DISTRO /etc/os-release && test -s $inv && pigsty status pg-meta >/dev/null 2>&1" </dev/null; then
     info "node 1 runs the singleton (left by an earlier suite)"
     step "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty &&
       step "binary is executable" lab ssh 1 chmod 755 /usr/local/bin/pigsty
   else
-    info "no singleton on node 1: installing it as the singleton suite does"
-    step "lab1: reset to a fresh disk" lab reset 1 &&
+    info "no $ADMIN_DISTRO singleton on node 1: installing it as the singleton suite does"
+    step "lab1: reset to a fresh $ADMIN_DISTRO disk" "$LAB" reset 1 --distro "$ADMIN_DISTRO" &&
       step "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty &&
       step "binary is executable" lab ssh 1 chmod 755 /usr/local/bin/pigsty
     check "pigsty install on node 1" timeout 1800 "$LAB" ssh 1 "pigsty install > /root/install.log 2>&1"

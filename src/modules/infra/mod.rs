@@ -283,6 +283,24 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     Ok(plan)
 }
 
+/// The exporter's flags by its version: 0.x (bookworm's 0.11) takes `-flag` and
+/// retries nginx at start (`-nginx.retries`); 1.x (trixie's 1.4) takes `--flag` and has
+/// no retry flag (it no longer exits when nginx is not up yet). Unknown: the 1.x form.
+fn nginx_exporter_args(version: Option<&str>, nport: u16, eport: u16) -> Vec<String> {
+    let old = version
+        .and_then(crate::facts::major_minor)
+        .is_some_and(|(major, _)| major == 0);
+    let dash = if old { "-" } else { "--" };
+    let mut args = vec![
+        format!("{dash}nginx.scrape-uri=http://127.0.0.1:{nport}/nginx_status"),
+        format!("{dash}web.listen-address=:{eport}"),
+    ];
+    if old {
+        args.push("-nginx.retries=10".to_string());
+    }
+    args
+}
+
 /// Debian's packages of the enabled services; Grafana and Loki from their upstream.
 fn packages(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
     let p = s.p();
@@ -316,11 +334,11 @@ fn packages(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
         // Debian's empty ARGS the exporter polls :8080 and dies at install time.
         let nport = p.port("nginx_port")?;
         let eport = p.port("nginx_exporter_port")?;
-        let args = vec![
-            format!("-nginx.scrape-uri=http://127.0.0.1:{nport}/nginx_status"),
-            format!("-web.listen-address=:{eport}"),
-            "-nginx.retries=10".to_string(),
-        ];
+        let args = nginx_exporter_args(
+            s.ctx.facts.packages.version("prometheus-nginx-exporter"),
+            nport,
+            eport,
+        );
         plan.add(File::new(
             "/etc/default/prometheus-nginx-exporter",
             etc_default("prometheus-nginx-exporter", &args)?,

@@ -800,3 +800,25 @@ fn grafana_dashboard_provider_reads_the_dashboard_dir() {
             && !is_dashboard_file("pigsty-home.json.bak")
     );
 }
+
+#[test]
+fn nginx_exporter_flags_follow_its_version() {
+    assert_eq!(
+        nginx_exporter_args(Some("0.11.0-2"), 80, 9113),
+        vec![
+            "-nginx.scrape-uri=http://127.0.0.1:80/nginx_status",
+            "-web.listen-address=:9113",
+            "-nginx.retries=10"
+        ]
+    );
+    // trixie's 1.4: double dashes, no retry flag (1.x refuses it)
+    for v in [Some("1.4.1-1+b5"), None] {
+        assert_eq!(
+            nginx_exporter_args(v, 80, 9113),
+            vec![
+                "--nginx.scrape-uri=http://127.0.0.1:80/nginx_status",
+                "--web.listen-address=:9113"
+            ]
+        );
+    }
+}

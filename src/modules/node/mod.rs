@@ -99,16 +99,17 @@ pub fn haproxy_reload(host: &Host) -> Vec<Handler> {
     }
 }
 
-/// Debian 12 packages among Pigsty's node package names (checked with `apt-cache
-/// policy` on bookworm): installed in one `apt-get` call. Other names go through
+/// Debian packages among Pigsty's node package names (checked with `apt-cache
+/// policy` on bookworm and trixie: every name here exists on both): installed in one
+/// `apt-get` call. Other names go through
 /// `OptionalPackage` one by one (skipped with a reason when no source has them).
-const DEBIAN12: &[&str] = &[
+const DEBIAN: &[&str] = &[
     "acl",
     "bash",
+    "bind9-dnsutils",
     "bzip2",
     "ca-certificates",
     "chrony",
-    "dnsutils",
     "etcd-client",
     "git",
     "haproxy",
@@ -168,6 +169,7 @@ fn local_repo(ctx: &Ctx, p: &mut ModulePlan) {
         &url,
         dir,
         h.var_bool("node_repo_remove"),
+        &ctx.facts.os_codename,
     ));
 }
 

@@ -46,6 +46,8 @@ pub fn node_packages(h: &Host) -> NodePackages {
         let n = match n.as_str() {
             // Pigsty's names for what Debian calls otherwise
             "node-exporter" | "node_exporter" => "prometheus-node-exporter".to_string(),
+            // `dnsutils` is a transitional name on bookworm and gone on trixie
+            "dnsutils" => "bind9-dnsutils".to_string(),
             // etcdctl on every node; the server comes with the ETCD module
             "etcd" => "etcd-client".to_string(),
             "tuned" => {
@@ -57,7 +59,7 @@ pub fn node_packages(h: &Host) -> NodePackages {
             }
             _ => n,
         };
-        if DEBIAN12.contains(&n.as_str()) {
+        if DEBIAN.contains(&n.as_str()) {
             if !out.debian.contains(&n) {
                 out.debian.push(n);
             }

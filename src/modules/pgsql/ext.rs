@@ -193,14 +193,7 @@ const CONTRIB: &[&str] = &[
 
 /// This host's distro key in the manifest, e.g. `debian-12`.
 pub fn distro(pg: &Pg) -> String {
-    let major = pg
-        .facts
-        .os_version_id
-        .split('.')
-        .next()
-        .unwrap_or("")
-        .to_string();
-    format!("{}-{major}", pg.facts.os_id)
+    pg.facts.distro_key()
 }
 
 /// Package steps for the wanted extensions (every member).
@@ -215,7 +208,7 @@ pub fn package_steps(p: &mut ModulePlan, pg: &Pg, only: &[String]) -> Result<()>
                 repo,
             } => {
                 let hint = if repo == "pgdg" {
-                    "it comes from the PGDG repository (apt.postgresql.org, see repo-mirror/debian-12.yml); add that repository to the node".to_string()
+                    format!("it comes from the PGDG repository (apt.postgresql.org, see repo-mirror/{distro}.yml); add that repository to the node")
                 } else {
                     format!("it comes from the `{repo}` repository")
                 };

@@ -68,6 +68,23 @@ pub fn plan_remove(ctx: &Ctx, gone: &[String]) -> Result<ModulePlan> {
 /// The plan for a resolved host (tests build `Pg` directly).
 pub fn plan_for(pg: &Pg) -> Result<ModulePlan> {
     let mut p = ModulePlan::new("pgsql");
+    let peers: Vec<String> = pg
+        .members
+        .iter()
+        .filter(|m| m.ip != pg.ip)
+        .map(|m| format!("{}:{}", m.ip, pg.patroni_port))
+        .collect();
+    if !peers.is_empty() {
+        p.add(crate::resources::patroni::ClusterMajor {
+            cluster: pg.cluster.clone(),
+            major: pg.version,
+            release: format!(
+                "{} {} ({})",
+                pg.facts.os_id, pg.facts.os_version_id, pg.facts.os_codename
+            ),
+            peers,
+        });
+    }
     install_steps(&mut p, pg);
     ext::package_steps(&mut p, pg, &[])?;
     layout_steps(&mut p, pg);
@@ -90,6 +107,7 @@ pub fn plan_for(pg: &Pg) -> Result<ModulePlan> {
 }
 
 pub use crate::options::Scope;
+pub use params::{etcd_login, EtcdLogin};
 
 /// The plan of one part of the module on this host.
 pub fn plan_scoped(ctx: &Ctx, scope: &Scope) -> Result<ModulePlan> {

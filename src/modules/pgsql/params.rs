@@ -100,8 +100,6 @@ pub struct Pg {
     pub etcd_hosts: Vec<String>,
     /// `Some((user, password))` when Patroni logs in to etcd.
     pub etcd_auth: Option<(String, String)>,
-    /// Root's password, to make this cluster's etcd user (kept in memory only).
-    pub etcd_root_password: Option<String>,
 
     // business
     pub users: Vec<Value>,
@@ -178,14 +176,38 @@ fn cluster_dir(fs_main: &str, cluster: &str, version: u32) -> String {
 /// without RBAC. Logging in to an etcd without auth is harmless anyway (Patroni notes
 /// "authentication is not enabled" and goes on).
 pub fn etcd_auth(inv: &Inventory, host: &Host) -> Option<(String, String)> {
-    if !Vars(&host.vars).b_or("etcd_auth", true) {
+    let l = etcd_login(inv, host)?.ok()?;
+    Some((l.user, l.password))
+}
+
+/// A cluster's etcd login: the user, its password and the keys it may use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdLogin {
+    pub user: String,
+    pub password: String,
+    /// `<pg_namespace>/<pg_cluster>/`
+    pub prefix: String,
+}
+
+/// The etcd login of `host`'s cluster, for the controller (which makes the user on an
+/// etcd member, and sends the password to the cluster's nodes as `pg_etcd_password`);
+/// None with `etcd_auth: false`; an error when no password can be had.
+pub fn etcd_login(inv: &Inventory, host: &Host) -> Option<Result<EtcdLogin>> {
+    let v = Vars(&host.vars);
+    if !v.b_or("etcd_auth", true) {
         return None;
     }
-    let j = crate::modules::etcd::patroni_etcd3(inv, host).ok()?;
-    Some((
-        j["username"].as_str()?.to_string(),
-        j["password"].as_str()?.to_string(),
-    ))
+    Some(
+        crate::modules::etcd::patroni_etcd3(inv, host).map(|j| EtcdLogin {
+            user: j["username"].as_str().unwrap_or_default().to_string(),
+            password: j["password"].as_str().unwrap_or_default().to_string(),
+            prefix: format!(
+                "{}/{}/",
+                v.s("pg_namespace").trim_end_matches('/'),
+                host.id.pg_cluster.clone().unwrap_or_default()
+            ),
+        }),
+    )
 }
 
 impl Pg {
@@ -362,7 +384,6 @@ impl Pg {
             watchdog_mode: v.s("patroni_watchdog_mode"),
             etcd_hosts,
             etcd_auth: etcd_auth(inv, host),
-            etcd_root_password: host.str("etcd_root_password").map(str::to_string),
             users: v.list("pg_users"),
             databases: v.list("pg_databases"),
             default_roles: v.list("pg_default_roles"),

@@ -170,26 +170,6 @@ fn dcs_config(pg: &Pg) -> Result<PatroniDcsConfig> {
     })
 }
 
-/// This cluster's etcd user (`etcd::cluster_user`), readwrite on its keys only,
-/// before Patroni logs in with it.
-fn etcd_user_step(p: &mut ModulePlan, pg: &Pg) {
-    let (Some((user, password)), Some(root)) = (&pg.etcd_auth, &pg.etcd_root_password) else {
-        return;
-    };
-    p.add(crate::resources::etcd_auth::EtcdClusterUser {
-        endpoints: pg
-            .etcd_hosts
-            .iter()
-            .map(|h| format!("https://{h}"))
-            .collect::<Vec<_>>()
-            .join(","),
-        root_password: root.clone(),
-        user: user.clone(),
-        password: password.clone(),
-        prefix: format!("{}/{}/", pg.namespace.trim_end_matches('/'), pg.cluster),
-    });
-}
-
 /// Steps before the service starts: the etcd user, HBA file, patroni.yml, unit.
 pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     let t = tune::timings(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
@@ -206,7 +186,6 @@ pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
             t.ttl, t.loop_wait, t.retry_timeout, t.inter, t.fastinter, t.downinter, t.rise, t.fall
         ),
     ));
-    etcd_user_step(p, pg);
     hba_step(p, pg)?;
     p.add_notify(
         File::new(PATRONI_YML, render(pg)?)

@@ -62,16 +62,7 @@ pub struct Timings {
 /// and a ttl under 10 s leaves no room for Patroni's own loop, so 10 is the floor
 /// there. An unknown version gets the safe 20.
 pub fn patroni_min_ttl(version: Option<&str>) -> (u64, String) {
-    let parsed = version.and_then(|v| {
-        let v = v.split_once(':').map_or(v, |(_, rest)| rest); // a Debian epoch
-        let mut it = v
-            .split(|c: char| !c.is_ascii_digit())
-            .filter(|s| !s.is_empty());
-        Some((
-            it.next()?.parse::<u32>().ok()?,
-            it.next().and_then(|s| s.parse::<u32>().ok()).unwrap_or(0),
-        ))
-    });
+    let parsed = version.and_then(crate::facts::major_minor);
     match (version, parsed) {
         (Some(v), Some(mm)) if mm < (3, 1) => (10, format!("Patroni {v} takes a ttl down to 10 s")),
         (Some(v), Some(_)) => (20, format!("Patroni {v} refuses a ttl under 20 s")),

@@ -184,7 +184,7 @@ check_eq "after the refusal lab2 still leads and takes writes" 5 psql_at 10.10.1
 check "pigsty pgsql rm pg-sby --yes" on "pigsty pgsql rm pg-sby --yes > /root/sby-rm.log 2>&1 || { tail -n 20 /root/sby-rm.log; exit 1; }"
 check "pg-meta's probe table dropped" psql_at 10.10.10.10 "drop table sby_probe"
 
-echo "-- a node of another OS is refused before anything changes (#16: Debian 12 only for now)"
+echo "-- a node of another OS is refused before anything changes (#16: Debian 12 and 13 only)"
 step "lab3: reset to a fresh disk" lab reset 3
 step "node 1 forgets lab3's old host key" on "ssh-keygen -R 10.10.10.12 >/dev/null 2>&1; true"
 step "lab3's /etc/os-release says Ubuntu 22.04" lab ssh 3 \

@@ -42,6 +42,7 @@ record repo_bytes "$(on "du -sb /www/pigsty | cut -f1")"
 record repo_packages "$(on "grep -c '^Package: ' /www/pigsty/Packages")"
 on tail -n 3 /root/repo-build.log | sed 's/^/     | /'
 check "the index is there (Packages, Packages.gz, Release)" on "test -s /www/pigsty/Packages && test -s /www/pigsty/Packages.gz && test -s /www/pigsty/Release"
+check_eq "Release names the release its packages are for" bookworm on "sed -n 's/^Codename: //p' /www/pigsty/Release"
 check "the index lists patroni, postgresql-15 and libc6 (the closure)" on "grep -qx 'Package: patroni' /www/pigsty/Packages && grep -qx 'Package: postgresql-15' /www/pigsty/Packages && grep -qx 'Package: libc6' /www/pigsty/Packages"
 check "nginx serves it to the other nodes" lab ssh 2 "curl -sf http://$META/pigsty/Packages | grep -q '^Package: '"
 check "a second repo build downloads nothing" on "pigsty repo build 2>&1 | grep -q '; 0 to download'"

@@ -52,6 +52,9 @@ home_links() {
   for p in 9090 9059 9091 9115; do grep -q ":$p" <<<"$page" || { echo "home page lacks a link to :$p"; return 1; }; done
 }
 backup_listed() { on "runuser -u postgres -- pgbackrest --stanza=pg-meta info" | grep -q 'full backup'; }
+archive_works_after_b() {
+  psql_as 5433 meta "insert into pitr_s select g, 'B' from generate_series(101, 200) g" >/dev/null && archive_works
+}
 archive_works() { psql_as 5433 meta "select pg_switch_wal()" >/dev/null && on "runuser -u postgres -- pgbackrest --stanza=pg-meta check"; }
 
 # start times of every unit the singleton runs, and the postmaster's
@@ -101,6 +104,13 @@ check "pg_admin_password was generated (24 chars)" test "${#pw}" -eq 24
 on "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"
 check "no secret in the install log" on "test -s /root/install.log && ! grep -qF '$pw' /root/install.log"
 
+case $SUITE_DISTRO in # what the release's own archive offers (#16)
+  trixie) want_pg=17 want_patroni=4 ;;
+  *) want_pg=15 want_patroni=3 ;;
+esac
+check_eq "the node runs Debian $SUITE_DISTRO" "$SUITE_DISTRO" on "sed -n 's/^VERSION_CODENAME=//p' /etc/os-release"
+check_eq "PostgreSQL $want_pg, the newest major the archive offers" "$want_pg" psql_as 5432 postgres "select current_setting('server_version_num')::int / 10000"
+check_eq "Patroni $want_patroni runs it" "$want_patroni" on "curl -sf http://$IP:8008/patroni | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"patroni\"][\"version\"].split(\".\")[0])'"
 everything_answers "after install"
 check "alertmanager answers" on "curl -sf http://$IP:9059/-/healthy"
 check "pushgateway answers" on "curl -sf http://$IP:9091/-/healthy"
@@ -137,6 +147,19 @@ pool_size() { # pgbouncer's admin console as dbuser_monitor (a stats user) with 
 }
 check_eq "pgbouncer serves meta with pool_size 32" 32 pool_size
 check "a third run changes nothing" on "pigsty plan --check"
+
+if [[ $SUITE_DISTRO != bookworm ]]; then # bookworm's PITR is the backup suite's
+  echo "-- point-in-time recovery on $SUITE_DISTRO (pgBackRest $(on "pgbackrest version" | awk '{print $2}'))"
+  check "batch A" psql_as 5433 meta "drop table if exists pitr_s; create table pitr_s(id int, batch text); insert into pitr_s select g, 'A' from generate_series(1, 100) g"
+  sleep 2
+  TS=$(psql_as 5433 meta "select to_char(clock_timestamp() at time zone 'utc', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'")
+  sleep 2
+  check "batch B, and the WAL archived (pgbackrest check)" archive_works_after_b
+  check "pigsty pgsql pitr pg-meta --time T --yes" timeout 1800 "$LAB" ssh "$N" "pigsty pgsql pitr pg-meta --time '$TS' --yes > /root/pitr.log 2>&1"
+  on tail -n 6 /root/pitr.log | sed 's/^/     | /'
+  check_eq "batch A only after the restore" "100|A" retry 20 2 psql_as 5433 meta "select count(*) || '|' || string_agg(distinct batch, ',') from pitr_s"
+  check "a deploy after the restore changes nothing" on "pigsty plan --check"
+fi
 
 echo "-- crash: kill the node and boot it again"
 check "lab$N: kill" lab kill "$N"
