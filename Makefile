@@ -5,7 +5,7 @@ BIN          := target/pigsty
 RELEASE_DIR  := target/release-assets
 N            ?= 1
 DISTRO       ?= bookworm
-SUITES       ?= foundation singleton etcd dbcode ha redis monitor backup repo security connect ha-mixed singleton-trixie
+SUITES       ?= foundation singleton etcd dbcode ha redis monitor backup repo security connect ha-mixed+singleton-trixie
 export PATH  := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: all build release deps test test-unit test-lab sandbox bench lab-down clean fmt lint
@@ -32,14 +32,21 @@ release: build
 	@cp assets/install.sh $(RELEASE_DIR)/install.sh
 	@echo "release assets in $(RELEASE_DIR):" && ls -1 $(RELEASE_DIR)
 
-## test: unit and CLI tests, then the lab suites on real Debian 12 and 13 nodes
-test: deps build test-unit test-lab
+## test: unit and CLI tests, then the lab suites on real Debian 12 and 13 nodes; as root,
+## the lab's base images (bookworm, trixie) build in the background meanwhile (cached)
+test: deps
+	@mkdir -p target; if [ "$$(id -u)" = 0 ]; then \
+	  echo "lab base images: built in the background (target/lab-base.log)"; \
+	  (tests/lab/lab.sh base bookworm && tests/lab/lab.sh base trixie) > target/lab-base.log 2>&1 & \
+	fi; \
+	$(MAKE) --no-print-directory build test-unit && $(MAKE) --no-print-directory test-lab
 
 ## test-unit: cargo unit, snapshot and CLI tests (no root, no lab)
 test-unit:
 	cargo test --locked
 
-## test-lab: lab suites (SUITES="foundation ..."), one lab shared by all suites
+## test-lab: lab suites (SUITES="foundation ..."), one lab shared by all suites; `a+b` runs
+## two suites at the same time (they use different nodes)
 test-lab: deps release
 	tests/lab/run.sh $(SUITES)
 

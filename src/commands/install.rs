@@ -55,7 +55,7 @@ fn print_next_steps(
         .and_then(|d| d.get("name"))
         .and_then(|n| n.as_str())
         .unwrap_or("postgres");
-    let port = |k: &str, d: i64| h.int(k).unwrap_or(d);
+    let port = |k: &str| h.var_port(k);
     println!();
     println!("pigsty is installed on {ip}");
     if let Some(c) = &h.id.pg_cluster {
@@ -64,22 +64,22 @@ fn print_next_steps(
         println!("    replica (read-only)   postgres://{admin}@{ip}:5434/{db}");
         println!(
             "    pgbouncer             postgres://{admin}@{ip}:{}/{db}",
-            port("pgbouncer_port", 6432)
+            port("pgbouncer_port")
         );
         println!(
             "    direct                postgres://{admin}@{ip}:{}/{db}",
-            port("pg_port", 5432)
+            port("pg_port")
         );
     }
     if h.id.infra_seq.is_some() {
-        println!("  home page     http://{ip}:{}/", port("nginx_port", 80));
+        println!("  home page     http://{ip}:{}/", port("nginx_port"));
         println!(
             "  prometheus    http://{ip}:{}/",
-            port("prometheus_port", 9090)
+            port("prometheus_port")
         );
         println!(
             "  alertmanager  http://{ip}:{}/",
-            port("alertmanager_port", 9059)
+            port("alertmanager_port")
         );
     }
     println!(

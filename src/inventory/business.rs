@@ -377,14 +377,16 @@ fn users(c: &mut Ctx) -> BTreeSet<String> {
 fn databases(c: &mut Ctx, users: &BTreeSet<String>) {
     let key = "pg_databases";
     let list = c.host.list(key).cloned().unwrap_or_default();
-    let s = |k: &str, d: &str| c.host.str(k).unwrap_or(d).to_string();
     let mut owners: BTreeSet<String> = users.clone();
-    owners.extend([
-        s("pg_dbsu", "postgres"),
-        s("pg_admin_username", "dbuser_dba"),
-        s("pg_monitor_username", "dbuser_monitor"),
-        s("pg_replication_username", "replicator"),
-    ]);
+    owners.extend(
+        [
+            "pg_dbsu",
+            "pg_admin_username",
+            "pg_monitor_username",
+            "pg_replication_username",
+        ]
+        .map(|k| c.host.var_str(k).to_string()),
+    );
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for (i, m) in items(c, key, &list, DB_KEYS, "database", true) {
         kinds(c, key, i, m, BOOL_DB, INT_DB);

@@ -179,6 +179,27 @@ singleton_on_node1() {
   fi
 }
 
+# `pigsty install --pkg` on node N of a bundle built on another release: refused, naming
+# both releases, with nothing unpacked and no inventory written. BUNDLE is a file on the
+# host (its .sha256 beside it). With FAKE_FROM=VER, BUNDLE is the node's own bundle (a
+# path on node N) relabelled: its manifest's version_id VER replaced by BUNDLE_VER (when no
+# real bundle of that release is at hand). BUNDLE_VER and NODE_VER: the Debian versions
+# the error must name.
+bundle_of_other_release_refused() { # N BUNDLE BUNDLE_VER NODE_VER [FAKE_FROM]
+  local n=$1 b=$2 bv=$3 nv=$4 fake=${5:-}
+  if [[ -n $fake ]]; then
+    lab ssh "$n" "rm -rf /tmp/fake && mkdir -p /tmp/fake/pigsty-bundle/repo && tar -xOf $b pigsty-bundle/manifest.json | sed 's/\"version_id\": \"$fake\"/\"version_id\": \"$bv\"/' > /tmp/fake/pigsty-bundle/manifest.json && tar -C /tmp/fake -cf /root/other.tar pigsty-bundle && cd /root && sha256sum other.tar > other.tar.sha256" || return 1
+  else
+    lab push "$n" "$b" /root/other.tar && lab push "$n" "$b.sha256" /root/other.tar.sha256 || return 1
+  fi
+  local out
+  out=$(lab ssh "$n" "pigsty install --pkg /root/other.tar" 2>&1) && { echo "installed a bundle of Debian $bv"; return 1; }
+  echo "$out"
+  grep -q "built on debian $bv .* but this machine is debian $nv" <<<"$out" || { echo "the error does not name both releases"; return 1; }
+  lab ssh "$n" "rm -f /root/other.tar /root/other.tar.sha256; test -e /etc/pigsty/pigsty.yml || test -e /www/pigsty" && { echo "something was written"; return 1; }
+  return 0
+}
+
 etcdctl_on1() {
   local ep=$1
   shift

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # run.sh SUITE...: run lab suites (tests/lab/suites/<name>.sh) on one shared lab.
+# `A+B` runs suites A and B at the same time: they must use different nodes (a suite
+# waiting on HA timers leaves the CPU to one installing packages); the lines of B and
+# later ones in the group are shown prefixed with `[B]`.
 #
 # Brings up as many nodes as the most demanding suite declares (`NODES=`), runs the
 # suites in the order given, then always takes the lab down and checks that nothing
@@ -9,6 +12,8 @@
 #
 #   KEEP_LAB=1          leave the lab up afterwards for debugging (no down, no leftover checks)
 #   SUITE_TIMEOUT=SECS  a suite running longer is stopped and counts as failed (default 1800)
+#
+# Suites may leave files for later ones in $LAB_SHARE (removed with the run's output).
 set -uo pipefail
 
 # shellcheck source=SCRIPTDIR/lib.sh
@@ -23,7 +28,7 @@ usage() {
 [[ $(id -u) -eq 0 ]] || { echo "run: error: lab suites need root (nspawn, mounts, bridge)" >&2; exit 2; }
 
 nodes=1
-for s in "$@"; do
+for s in ${*//+/ }; do
   f=$LAB_DIR/suites/$s.sh
   [[ -f $f ]] || { echo "run: error: no suite \`$s\` ($f)" >&2; usage; }
   n=$(sed -n 's/^NODES=\([0-9][0-9]*\).*/\1/p' "$f" | head -n1)
@@ -40,6 +45,9 @@ if ! flock -n 8; then
 fi
 
 OUT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/lab-run.XXXXXX")
+# files one suite leaves for a later one in this run (the repo suite's bundle)
+export LAB_SHARE=$OUT_DIR/share
+mkdir -p "$LAB_SHARE"
 
 # Nothing of the lab may survive `lab.sh down`.
 no_node_process() {
@@ -69,8 +77,9 @@ no_lab_cgroup() {
   [[ -z $c ]] || { echo "cgroups left: $c"; return 1; }
 }
 
-SUITE_PID=""
-TAIL_PID=""
+SUITE_PIDS=()  # the running group's suites (pids, names) and their output tails
+SUITE_NAMES=()
+TAIL_PIDS=()
 SUITE_RESULT=""
 # tally SUITE: add the suite's counts from its summary line; a suite that did not get
 # to its summary counts its ok/FAIL lines so far plus one failure.
@@ -94,14 +103,17 @@ tally() {
 finish() {
   local rc=$?
   trap - EXIT INT TERM
-  if [[ -n $SUITE_PID ]] && kill -0 "$SUITE_PID" 2>/dev/null; then
-    echo "== stopping suite $CURRENT_SUITE (pid $SUITE_PID)"
-    kill -TERM "$SUITE_PID" 2>/dev/null
-    wait "$SUITE_PID" 2>/dev/null
-    tally "$CURRENT_SUITE"
-    echo "== suite $CURRENT_SUITE: $SUITE_RESULT"
-  fi
-  [[ -z $TAIL_PID ]] || { kill "$TAIL_PID" 2>/dev/null; wait "$TAIL_PID" 2>/dev/null; }
+  local i
+  for i in "${!SUITE_PIDS[@]}"; do
+    if kill -0 "${SUITE_PIDS[i]}" 2>/dev/null; then
+      echo "== stopping suite ${SUITE_NAMES[i]} (pid ${SUITE_PIDS[i]})"
+      kill -TERM "${SUITE_PIDS[i]}" 2>/dev/null
+      wait "${SUITE_PIDS[i]}" 2>/dev/null
+      tally "${SUITE_NAMES[i]}"
+      echo "== suite ${SUITE_NAMES[i]}: $SUITE_RESULT"
+    fi
+  done
+  for i in "${TAIL_PIDS[@]}"; do kill "$i" 2>/dev/null; wait "$i" 2>/dev/null; done
   if [[ -n ${GARAGE_PID:-} ]] && kill -0 "$GARAGE_PID" 2>/dev/null; then # still building: stop it
     pkill -TERM -P "$GARAGE_PID" 2>/dev/null; kill "$GARAGE_PID" 2>/dev/null; wait "$GARAGE_PID" 2>/dev/null
   fi
@@ -142,25 +154,42 @@ if ! "$LAB" up "$nodes"; then
 fi
 echo "== lab up in $((SECONDS - started)) s"
 
-for s in "$@"; do
-  if [[ $s == backup && -n ${GARAGE_PID:-} ]] && kill -0 "$GARAGE_PID" 2>/dev/null; then
+for group in "$@"; do
+  read -ra suites <<<"${group//+/ }"
+  if [[ " ${suites[*]} " == *" backup "* && -n ${GARAGE_PID:-} ]] && kill -0 "$GARAGE_PID" 2>/dev/null; then
     t=$SECONDS
     echo "== waiting for the garage build (not counted in the suite's time limit)"
     wait "$GARAGE_PID" || tail -n 20 "$OUT_DIR/garage.log"
     echo "== garage build done after $((SECONDS - t)) s more"
   fi
-  echo "== suite $s"
-  CURRENT_SUITE=$s
   started=$SECONDS
-  # in the background, so a SIGTERM/SIGINT to run.sh is handled at once (finish stops it)
-  : >"$OUT_DIR/$s.out" # before tail starts: the suite's own redirect may come later
-  timeout "${SUITE_TIMEOUT:-1800}" bash "$LAB_DIR/suites/$s.sh" </dev/null >"$OUT_DIR/$s.out" 2>&1 &
-  SUITE_PID=$!
-  tail -n +1 -f --pid="$SUITE_PID" "$OUT_DIR/$s.out" &
-  TAIL_PID=$!
-  wait "$SUITE_PID"
-  wait "$TAIL_PID"
-  SUITE_PID="" TAIL_PID=""
-  tally "$s"
-  echo "== suite $s: $SUITE_RESULT ($((SECONDS - started)) s)"
+  t0=$(date +%s)
+  SUITE_PIDS=() SUITE_NAMES=() TAIL_PIDS=()
+  for s in "${suites[@]}"; do
+    prefix=""
+    ((${#SUITE_PIDS[@]} == 0)) || prefix="[$s] " # the first suite of a group prints as always
+    echo "== suite $s"
+    # in the background, so a SIGTERM/SIGINT to run.sh is handled at once (finish stops it)
+    : >"$OUT_DIR/$s.out" # before tail starts: the suite's own redirect may come later
+    timeout "${SUITE_TIMEOUT:-1800}" bash "$LAB_DIR/suites/$s.sh" </dev/null >"$OUT_DIR/$s.out" 2>&1 &
+    SUITE_PIDS+=($!)
+    SUITE_NAMES+=("$s")
+    # section lines (`-- ...`) get the suite's elapsed seconds, to see where the time goes
+    tail -n +1 -f --pid="$!" "$OUT_DIR/$s.out" | while IFS= read -r l; do
+      [[ $l == "-- "* ]] && l="-- [$((SECONDS - started)) s] ${l#-- }"
+      printf '%s%s\n' "$prefix" "$l"
+    done &
+    TAIL_PIDS+=($!)
+  done
+  for i in "${!SUITE_PIDS[@]}"; do
+    wait "${SUITE_PIDS[i]}"
+    wait "${TAIL_PIDS[i]}"
+  done
+  for s in "${suites[@]}"; do
+    tally "$s"
+    # its time: until its last line (the summary), also when the group ran longer
+    echo "== suite $s: $SUITE_RESULT ($(($(stat -c %Y "$OUT_DIR/$s.out") - t0)) s)"
+  done
+  ((${#suites[@]} == 1)) || echo "== group $group: $((SECONDS - started)) s"
+  SUITE_PIDS=() SUITE_NAMES=() TAIL_PIDS=()
 done

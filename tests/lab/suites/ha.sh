@@ -160,15 +160,16 @@ on tail -n 8 /root/ha-deploy.log | sed 's/^/     | /'
 check "re-run INFRA on node 1 (prometheus learns pg-test's targets)" \
   timeout 900 "$LAB" ssh 1 "pigsty deploy -l $META -m infra > /root/ha-infra.log 2>&1"
 
-no_secret_on() { # node key: the value of all.vars KEY (read on node 1) is in no file under /etc /pg /var/lib/pigsty /root there
-  local v
-  v=$(secret "$2")
-  [[ -n $v ]] || { echo "no $2 in the inventory"; return 1; }
-  lab ssh "$1" "grep -rlF -- '$v' /etc /pg/ /var/lib/pigsty /root 2>/dev/null; test \$? -eq 1"
+no_value_on() { # node name value: VALUE is in no file under /etc /pg /var/lib/pigsty /root there
+  [[ -n $3 ]] || { echo "no $2 in the inventory"; return 1; }
+  lab ssh "$1" "grep -rlF -- '$3' /etc /pg/ /var/lib/pigsty /root 2>/dev/null; test \$? -eq 1"
 }
-for k in etcd_root_password grafana_admin_password; do
-  check "lab2 (pg-test, no etcd or infra) keeps no $k in any file" no_secret_on 2 "$k"
+for k in etcd_root_password grafana_admin_password minio_secret_key; do
+  check "lab2 (pg-test, no etcd, infra or minio) keeps no $k in any file" no_value_on 2 "$k" "$(secret "$k")"
 done
+# a password of another cluster: pg-meta's business user (its pg_users entry on node 1)
+meta_pw=$(on "sed -n 's/.*name: dbuser_meta *,password: *\([^ ,}]*\).*/\1/p' $INV | head -n1")
+check "lab2 keeps no password of pg-meta's users (dbuser_meta's)" no_value_on 2 dbuser_meta "$meta_pw"
 check_eq "ssh's shared connections live in a directory only root can enter" "root:root 700 directory" on "stat -c '%U:%G %a %F' /run/pigsty/ssh"
 
 echo "-- the cluster"

@@ -120,12 +120,14 @@ check "the bundle and its checksum" on "cd /root && sha256sum -c bundle.tar.sha2
 check "lab4: reset to a fresh disk (still isolated)" lab reset 4
 check "lab4: isolate" lab isolate 4
 step "copy the bundle and the binary to lab4" bash -c "'$LAB' ssh 1 cat /root/bundle.tar > '$WORK/bundle.tar' && '$LAB' ssh 1 cat /root/bundle.tar.sha256 > '$WORK/bundle.tar.sha256' && '$LAB' push 4 '$WORK/bundle.tar' /root/bundle.tar && '$LAB' push 4 '$WORK/bundle.tar.sha256' /root/bundle.tar.sha256 && '$LAB' push 4 '$REPO_ROOT/target/pigsty' /usr/local/bin/pigsty && '$LAB' ssh 4 chmod 755 /usr/local/bin/pigsty"
-rm -f "$WORK/bundle.tar"
-fake_other_release() { # a bundle that says Debian 13: refused, nothing unpacked
-  lab ssh 4 "rm -rf /tmp/fake && mkdir -p /tmp/fake/pigsty-bundle/repo && tar -xOf /root/bundle.tar pigsty-bundle/manifest.json | sed 's/\"version_id\": \"12\"/\"version_id\": \"13\"/' > /tmp/fake/pigsty-bundle/manifest.json && tar -C /tmp/fake -cf /root/fake.tar pigsty-bundle && cd /root && sha256sum fake.tar > fake.tar.sha256"
-  ! lab ssh 4 "pigsty install --pkg /root/fake.tar" 2>"$WORK/fake.err" && grep -q 'built on debian 13 .* but this machine is debian 12' "$WORK/fake.err" && ! lab ssh 4 "test -e /etc/pigsty/pigsty.yml || test -e /www/pigsty"
-}
-check "a bundle of another OS release is refused with nothing changed" fake_other_release
+# kept for a later suite on another release (a real bundle it must refuse)
+if [[ -n ${LAB_SHARE:-} ]]; then
+  mv "$WORK/bundle.tar" "$LAB_SHARE/bundle-$SUITE_DISTRO.tar" && "$LAB" ssh 1 cat /root/bundle.tar.sha256 >"$LAB_SHARE/bundle-$SUITE_DISTRO.tar.sha256"
+else
+  rm -f "$WORK/bundle.tar"
+fi
+check "a bundle of another OS release (its manifest says Debian 13) is refused with nothing changed" \
+  bundle_of_other_release_refused 4 /root/bundle.tar 13 12 12
 t0=$SECONDS
 check "lab4: pigsty install --pkg (offline)" timeout 1800 "$LAB" ssh 4 "pigsty install --pkg /root/bundle.tar > /root/install.log 2>&1"
 info "offline install took $((SECONDS - t0))s"

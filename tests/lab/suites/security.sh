@@ -117,6 +117,36 @@ check_refused "6432: a plain connection is refused while pgBouncer requires TLS"
 check "deploy back to pgbouncer_sslmode: disable" on "pigsty deploy -l $IP -m pgsql > /root/sec-pgb-off.log 2>&1"
 check "6432: a plain connection works again" retry 10 2 conninfo 6432 disable
 
+echo "-- auth: ssl for the admin: a plain login from a non-local address is refused, TLS works"
+# params.yml's pg_default_hba_rules with the admin's intranet rule asking for ssl (the
+# connections below come from the node's own address: not local, not localhost)
+on "cat > /root/hba-ssl.yml" <<'EOF'
+pg_default_hba_rules:
+  - { user: "${dbsu}",          db: all,         addr: local,     auth: ident, title: dbsu local,            order: 100 }
+  - { user: "${dbsu}",          db: replication, addr: local,     auth: ident, title: dbsu replication,      order: 150 }
+  - { user: "${repl}",          db: replication, addr: localhost, auth: pwd,   title: repl localhost,        order: 200 }
+  - { user: "${repl}",          db: replication, addr: intra,     auth: pwd,   title: repl intranet,         order: 250 }
+  - { user: "${repl}",          db: postgres,    addr: intra,     auth: pwd,   title: repl postgres db,      order: 300 }
+  - { user: "${monitor}",       db: all,         addr: localhost, auth: pwd,   title: monitor localhost,     order: 350 }
+  - { user: "${monitor}",       db: all,         addr: infra,     auth: pwd,   title: monitor infra,         order: 400 }
+  - { user: "${admin}",         db: all,         addr: intra,     auth: ssl,   title: admin intranet, TLS,   order: 450 }
+  - { user: "${admin}",         db: all,         addr: world,     auth: ssl,   title: admin anywhere, TLS,   order: 500 }
+  - { user: "+dbrole_readonly", db: all,         addr: localhost, auth: pwd,   title: biz users localhost,   order: 550 }
+  - { user: "+dbrole_readonly", db: all,         addr: intra,     auth: pwd,   title: biz users intranet,    order: 600 }
+  - { user: "+dbrole_offline",  db: all,         addr: intra,     auth: pwd,   title: offline intranet,      order: 650 }
+EOF
+check "deploy with the admin's rules at auth: ssl (-e @/root/hba-ssl.yml)" on "pigsty deploy -l $IP -m pgsql -e @/root/hba-ssl.yml > /root/sec-hba.log 2>&1"
+check "pg_hba.conf has the admin's intranet rule as hostssl" on "grep -Eq '^hostssl +all +dbuser_dba +10\.0\.0\.0/8' /pg/conf/pg_hba.conf"
+plain_admin_refused() { # the plain login fails, for the reason pg_hba gives
+  ! conninfo 5432 disable >"$WORK_HBA" 2>&1 && grep -q 'no pg_hba.conf entry .*"dbuser_dba".* no encryption' "$WORK_HBA" || { cat "$WORK_HBA"; return 1; }
+}
+WORK_HBA=$(mktemp "${TMPDIR:-/tmp}/lab-sec-hba.XXXXXX")
+at_exit rm -f "$WORK_HBA"
+check "5432: the admin's plain login (sslmode=disable) from $IP is refused: no encryption" retry 10 2 plain_admin_refused
+check "5432: the admin's TLS login (verify-full) from $IP works" retry 10 2 encrypted 5432 verify-full
+check "deploy back to the default rules" on "pigsty deploy -l $IP -m pgsql > /root/sec-hba-back.log 2>&1"
+check "5432: the admin's plain login works again (intranet rule: pwd)" retry 10 2 conninfo 5432 disable
+
 echo "-- nginx_sslmode: enforce redirects HTTP to HTTPS, but the local repository"
 check "deploy INFRA with -e nginx_sslmode=enforce" on "pigsty deploy -l $IP -m infra -e nginx_sslmode=enforce > /root/sec-nginx.log 2>&1"
 check_eq "http://$IP/ redirects to https" "301 https://$IP/" on "curl -s -o /dev/null -w '%{http_code} %{redirect_url}' http://$IP/"

@@ -9,8 +9,8 @@ NODES=1
 # shellcheck source=SCRIPTDIR/../lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib.sh"
 
-N=1
-IP=10.10.10.10
+N=${SINGLETON_NODE:-1} # the node it installs (singleton-trixie: its own, beside ha-mixed)
+IP=10.10.10.$((9 + N))
 INV=/etc/pigsty/pigsty.yml
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/lab-singleton.XXXXXX")
 at_exit rm -rf "$WORK"
@@ -90,15 +90,56 @@ check "not root: a clear refusal" on "! runuser -u nobody -- pigsty install -i /
 on "mkdir -p /tmp/bad && printf 'all:\n  children:\n    pg-x:\n      hosts: { $IP: { pg_seq: 1, pg_role: leader } }\n      vars: { pg_cluster: pg-x }\n' > /tmp/bad/pigsty.yml"
 check "invalid inventory: exit 1 naming the key, nothing applied" on "! pigsty deploy -i /tmp/bad/pigsty.yml 2>/tmp/bad/err && grep -q pg_role /tmp/bad/err && ! systemctl is-active --quiet patroni && ! test -e /etc/patroni"
 
-echo "-- pigsty install"
+install_args=""
+if [[ ${SINGLETON_BUNDLE:-0} == 1 ]]; then
+  # the install below is offline, from a bundle another node of the release builds
+  B=$((N + 1))
+  echo "-- an offline bundle: pigsty repo build and repo pack on lab$B ($SUITE_DISTRO, online)"
+  step "lab$B: reset to a fresh disk" lab reset "$B"
+  step "push the binary to lab$B" lab push "$B" "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty
+  step "binary is executable" lab ssh "$B" chmod 755 /usr/local/bin/pigsty
+  step "lab$B: pigsty configure" lab ssh "$B" "pigsty configure > /root/configure.log 2>&1"
+  t0=$SECONDS
+  check "lab$B: pigsty repo build" timeout 1800 "$LAB" ssh "$B" "pigsty repo build > /root/repo-build.log 2>&1"
+  info "repo build took $((SECONDS - t0))s"
+  lab ssh "$B" tail -n 2 /root/repo-build.log | sed 's/^/     | /'
+  check_eq "the repository's Release names $SUITE_DISTRO" "$SUITE_DISTRO" lab ssh "$B" "sed -n 's/^Codename: //p' /www/pigsty/Release"
+  check "lab$B: pigsty repo pack" timeout 900 "$LAB" ssh "$B" "pigsty repo pack -o /root/bundle.tar > /root/repo-pack.log 2>&1"
+  step "copy the bundle to lab$N" bash -c "'$LAB' ssh $B cat /root/bundle.tar > '$WORK/bundle.tar' && '$LAB' ssh $B cat /root/bundle.tar.sha256 > '$WORK/bundle.tar.sha256' && '$LAB' push $N '$WORK/bundle.tar' /root/bundle.tar && '$LAB' push $N '$WORK/bundle.tar.sha256' /root/bundle.tar.sha256"
+  rm -f "$WORK/bundle.tar"
+  check "lab$N: isolate (no internet, lab traffic only)" lab isolate "$N"
+  at_exit lab unisolate "$N"
+  mirror=$(on "sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources | head -n1")
+  check_fails "lab$N cannot reach its upstream mirror" on "curl -s -m 5 -o /dev/null '$mirror'"
+  here=$(on ". /etc/os-release; echo \$VERSION_ID")
+  other=""
+  for f in "${LAB_SHARE:-/nonexistent}"/bundle-*.tar; do
+    [[ -e $f && $f != */bundle-$SUITE_DISTRO.tar ]] && other=$f
+  done
+  if [[ -n $other ]]; then # the repo suite's bundle: a real one of another release
+    ov=$(tar -xOf "$other" pigsty-bundle/manifest.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["version_id"])')
+    check "a real bundle of Debian $ov ($(basename "$other")) is refused here with nothing changed" \
+      bundle_of_other_release_refused "$N" "$other" "$ov" "$here"
+  else
+    ov=$((here == 12 ? 13 : 12))
+    check "a bundle of Debian $ov (this one's manifest relabelled) is refused with nothing changed" \
+      bundle_of_other_release_refused "$N" /root/bundle.tar "$ov" "$here" "$here"
+  fi
+  install_args="--pkg /root/bundle.tar"
+fi
+
+echo "-- pigsty install $install_args"
 t0=$(date +%s.%N)
-check "pigsty install completes" timeout 1800 "$LAB" ssh "$N" "pigsty install > /root/install.log 2>&1"
+check "pigsty install $install_args completes" timeout 1800 "$LAB" ssh "$N" "pigsty install $install_args > /root/install.log 2>&1"
 t1=$(date +%s.%N)
 echo "$t0 $t1" >"${SINGLETON_TIMES:-/dev/null}"
 info "install took $(python3 -c "print(round($t1 - $t0, 1))")s"
 on tail -n 30 /root/install.log | sed 's/^/     | /'
 check "install printed connection URLs" on "grep -q 'postgres://dbuser_dba@$IP:5433' /root/install.log"
 check "the inventory is mode 0600" on "test \"\$(stat -c %a $INV)\" = 600"
+if [[ -n $install_args ]]; then
+  check "the bundle's repository is the node's only apt source (file:)" on "grep -q 'file:/www/pigsty' /etc/apt/sources.list.d/pigsty-local.list || exit 1; ls /etc/apt/sources.list.d/ | grep -vx pigsty-local.list | grep -q . && exit 1; test -e /etc/apt/backup/debian.sources"
+fi
 pw=$(secret pg_admin_password)
 check "pg_admin_password was generated (24 chars)" test "${#pw}" -eq 24
 on "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"
