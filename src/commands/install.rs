@@ -73,14 +73,8 @@ fn print_next_steps(
     }
     if h.id.infra_seq.is_some() {
         println!("  home page     http://{ip}:{}/", port("nginx_port"));
-        println!(
-            "  prometheus    http://{ip}:{}/",
-            port("prometheus_port")
-        );
-        println!(
-            "  alertmanager  http://{ip}:{}/",
-            port("alertmanager_port")
-        );
+        println!("  prometheus    http://{ip}:{}/", port("prometheus_port"));
+        println!("  alertmanager  http://{ip}:{}/", port("alertmanager_port"));
     }
     println!(
         "  passwords: `pg_admin_password` and the others are in `{}` (mode 0600, root only)",

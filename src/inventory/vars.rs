@@ -167,7 +167,7 @@ mod tests {
     #[test]
     fn no_code_repeats_a_schema_default() {
         let schema = Schema::builtin().unwrap();
-        let keys: Vec<&str> = schema
+        let keys: std::collections::BTreeSet<&str> = schema
             .params
             .values()
             .filter(|p| p.default.as_ref().is_some_and(|d| !d.is_null()))
@@ -187,14 +187,28 @@ mod tests {
                 }
                 let text = std::fs::read_to_string(&p).unwrap();
                 let code = text.split("#[cfg(test)]").next().unwrap_or("");
-                for k in &keys {
-                    for acc in ["str", "bool", "int", "port", "float"] {
-                        if code.contains(&format!(".{acc}(\"{k}\").unwrap_or(")) {
+                // every `.acc("key"` call, then what follows the key
+                let calls = |acc: &str| -> Vec<(String, &str)> {
+                    let pat = format!(".{acc}(\"");
+                    code.match_indices(&pat)
+                        .filter_map(|(i, _)| {
+                            let rest = &code[i + pat.len()..];
+                            let end = rest.find('"')?;
+                            Some((rest[..end].to_string(), &rest[end..]))
+                        })
+                        .filter(|(k, _)| keys.contains(k.as_str()))
+                        .collect()
+                };
+                for acc in ["str", "bool", "int", "port", "float"] {
+                    for (k, after) in calls(acc) {
+                        if after.starts_with("\").unwrap_or(") {
                             found.push(format!("{}: .{acc}(\"{k}\").unwrap_or(..)", p.display()));
                         }
                     }
-                    for acc in ["s_or", "i_or", "b_or", "f_or", "port_or"] {
-                        if code.contains(&format!(".{acc}(\"{k}\",")) {
+                }
+                for acc in ["s_or", "i_or", "b_or", "f_or", "port_or"] {
+                    for (k, after) in calls(acc) {
+                        if after.starts_with("\",") {
                             found.push(format!("{}: .{acc}(\"{k}\", ..)", p.display()));
                         }
                     }
