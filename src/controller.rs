@@ -395,18 +395,7 @@ fn etcd_users(
     let mut errors = vec![];
     for e in &etcd {
         let req = NodeRequest::action(e, action.clone());
-        match exchange(
-            e,
-            &req,
-            opts.accept_new_host_keys,
-            facts,
-            copied,
-            &mut |ev| {
-                if let Ok(mut r) = rep.lock() {
-                    r.event(ev);
-                }
-            },
-        ) {
+        match exchange_reported(e, &req, opts, facts, copied, rep) {
             Ok(_) => {
                 errors.clear();
                 break;
@@ -496,9 +485,21 @@ fn run_host(
     rep: &Mutex<Reporter>,
 ) -> Result<(), String> {
     let req = request(inv, host, phase, opts, extra)?;
+    exchange_reported(host, &req, opts, facts, copied, rep).map(|_| ())
+}
+
+/// `exchange` with the node's events going to the run's reporter.
+fn exchange_reported(
+    host: &str,
+    req: &NodeRequest,
+    opts: &Options,
+    facts: &Facts,
+    copied: &Mutex<BTreeSet<String>>,
+    rep: &Mutex<Reporter>,
+) -> Result<Option<serde_json::Value>, String> {
     exchange(
         host,
-        &req,
+        req,
         opts.accept_new_host_keys,
         facts,
         copied,
@@ -508,7 +509,6 @@ fn run_host(
             }
         },
     )
-    .map(|_| ())
 }
 
 /// Run an action on `host` through node mode (locally, or over SSH with the binary
