@@ -129,8 +129,8 @@ pg_default_hba_rules:
   - { user: "${repl}",          db: postgres,    addr: intra,     auth: pwd,   title: repl postgres db,      order: 300 }
   - { user: "${monitor}",       db: all,         addr: localhost, auth: pwd,   title: monitor localhost,     order: 350 }
   - { user: "${monitor}",       db: all,         addr: infra,     auth: pwd,   title: monitor infra,         order: 400 }
-  - { user: "${admin}",         db: all,         addr: intra,     auth: ssl,   title: admin intranet, TLS,   order: 450 }
-  - { user: "${admin}",         db: all,         addr: world,     auth: ssl,   title: admin anywhere, TLS,   order: 500 }
+  - { user: "${admin}",         db: all,         addr: intra,     auth: ssl,   title: admin intranet TLS,    order: 450 }
+  - { user: "${admin}",         db: all,         addr: world,     auth: ssl,   title: admin anywhere TLS,    order: 500 }
   - { user: "+dbrole_readonly", db: all,         addr: localhost, auth: pwd,   title: biz users localhost,   order: 550 }
   - { user: "+dbrole_readonly", db: all,         addr: intra,     auth: pwd,   title: biz users intranet,    order: 600 }
   - { user: "+dbrole_offline",  db: all,         addr: intra,     auth: pwd,   title: offline intranet,      order: 650 }
