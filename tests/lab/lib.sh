@@ -177,6 +177,8 @@ singleton_on_node1() {
       step "binary is executable" lab ssh 1 chmod 755 /usr/local/bin/pigsty
     check "pigsty install on node 1" timeout 1800 "$LAB" ssh 1 "pigsty install > /root/install.log 2>&1"
   fi
+  # the admin's generated password for psql through the service ports, as the singleton suite leaves it
+  lab ssh 1 "umask 077; pw=\$(sed -n 's/^    pg_admin_password: *//p' $inv | head -n1); echo \"*:*:*:dbuser_dba:\$pw\" > /root/.pgpass" </dev/null
 }
 
 # `pigsty install --pkg` on node N of a bundle built on another release: refused, naming

@@ -118,8 +118,10 @@ check "deploy back to pgbouncer_sslmode: disable" on "pigsty deploy -l $IP -m pg
 check "6432: a plain connection works again" retry 10 2 conninfo 6432 disable
 
 echo "-- auth: ssl for the admin: a plain login from a non-local address is refused, TLS works"
-# params.yml's pg_default_hba_rules with the admin's intranet rule asking for ssl (the
-# connections below come from the node's own address: not local, not localhost)
+# params.yml's pg_default_hba_rules with the admin's intranet rule asking for ssl and a
+# deny after it: a hostssl line does not match a plain connection, which would go on to
+# the biz users' rule (the admin is a member of dbrole_readonly). The connections below
+# come from the node's own address: not local, not localhost.
 on "cat > /root/hba-ssl.yml" <<'EOF'
 pg_default_hba_rules:
   - { user: "${dbsu}",          db: all,         addr: local,     auth: ident, title: dbsu local,            order: 100 }
@@ -131,6 +133,7 @@ pg_default_hba_rules:
   - { user: "${monitor}",       db: all,         addr: infra,     auth: pwd,   title: monitor infra,         order: 400 }
   - { user: "${admin}",         db: all,         addr: intra,     auth: ssl,   title: admin intranet TLS,    order: 450 }
   - { user: "${admin}",         db: all,         addr: world,     auth: ssl,   title: admin anywhere TLS,    order: 500 }
+  - { user: "${admin}",         db: all,         addr: world,     auth: deny,  title: admin without TLS,     order: 510 }
   - { user: "+dbrole_readonly", db: all,         addr: localhost, auth: pwd,   title: biz users localhost,   order: 550 }
   - { user: "+dbrole_readonly", db: all,         addr: intra,     auth: pwd,   title: biz users intranet,    order: 600 }
   - { user: "+dbrole_offline",  db: all,         addr: intra,     auth: pwd,   title: offline intranet,      order: 650 }
@@ -138,7 +141,7 @@ EOF
 check "deploy with the admin's rules at auth: ssl (-e @/root/hba-ssl.yml)" on "pigsty deploy -l $IP -m pgsql -e @/root/hba-ssl.yml > /root/sec-hba.log 2>&1"
 check "pg_hba.conf has the admin's intranet rule as hostssl" on "grep -Eq '^hostssl +all +dbuser_dba +10\.0\.0\.0/8' /pg/conf/pg_hba.conf"
 plain_admin_refused() { # the plain login fails, for the reason pg_hba gives
-  ! conninfo 5432 disable >"$WORK_HBA" 2>&1 && grep -q 'no pg_hba.conf entry .*"dbuser_dba".* no encryption' "$WORK_HBA" || { cat "$WORK_HBA"; return 1; }
+  ! conninfo 5432 disable >"$WORK_HBA" 2>&1 && grep -q 'pg_hba.conf rejects connection .*"dbuser_dba".* no encryption' "$WORK_HBA" || { cat "$WORK_HBA"; return 1; }
 }
 WORK_HBA=$(mktemp "${TMPDIR:-/tmp}/lab-sec-hba.XXXXXX")
 at_exit rm -f "$WORK_HBA"
