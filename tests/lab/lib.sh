@@ -181,10 +181,19 @@ singleton_on_node1() {
   lab ssh 1 "umask 077; pw=\$(sed -n 's/^    pg_admin_password: *//p' $inv | head -n1); echo \"*:*:*:dbuser_dba:\$pw\" > /root/.pgpass" </dev/null
 }
 
+# /root/bundle.tar and its .sha256 from node FROM to node TO, through DIR on the host
+# (they stay there: DIR/bundle.tar, DIR/bundle.tar.sha256)
+copy_bundle() { # FROM TO DIR
+  local f
+  for f in bundle.tar bundle.tar.sha256; do
+    lab ssh "$1" cat "/root/$f" >"$3/$f" && lab push "$2" "$3/$f" "/root/$f" || return 1
+  done
+}
+
 # `pigsty install --pkg` on node N of a bundle built on another release: refused, naming
 # both releases, with nothing unpacked and no inventory written. BUNDLE is a file on the
-# host (its .sha256 beside it). With FAKE_FROM=VER, BUNDLE is the node's own bundle (a
-# path on node N) relabelled: its manifest's version_id VER replaced by BUNDLE_VER (when no
+# host (its .sha256 beside it). With FAKE_FROM=VER, BUNDLE is instead the node's own
+# bundle (a path on node N) relabelled: its manifest's version_id VER replaced by BUNDLE_VER (when no
 # real bundle of that release is at hand). BUNDLE_VER and NODE_VER: the Debian versions
 # the error must name.
 bundle_of_other_release_refused() { # N BUNDLE BUNDLE_VER NODE_VER [FAKE_FROM]

@@ -119,10 +119,11 @@ on cat /root/repo-pack.log | sed 's/^/     | /'
 check "the bundle and its checksum" on "cd /root && sha256sum -c bundle.tar.sha256"
 check "lab4: reset to a fresh disk (still isolated)" lab reset 4
 check "lab4: isolate" lab isolate 4
-step "copy the bundle and the binary to lab4" bash -c "'$LAB' ssh 1 cat /root/bundle.tar > '$WORK/bundle.tar' && '$LAB' ssh 1 cat /root/bundle.tar.sha256 > '$WORK/bundle.tar.sha256' && '$LAB' push 4 '$WORK/bundle.tar' /root/bundle.tar && '$LAB' push 4 '$WORK/bundle.tar.sha256' /root/bundle.tar.sha256 && '$LAB' push 4 '$REPO_ROOT/target/pigsty' /usr/local/bin/pigsty && '$LAB' ssh 4 chmod 755 /usr/local/bin/pigsty"
+step "copy the bundle to lab4" copy_bundle 1 4 "$WORK"
+step "copy the binary to lab4" bash -c "'$LAB' push 4 '$REPO_ROOT/target/pigsty' /usr/local/bin/pigsty && '$LAB' ssh 4 chmod 755 /usr/local/bin/pigsty"
 # kept for a later suite on another release (a real bundle it must refuse)
 if [[ -n ${LAB_SHARE:-} ]]; then
-  mv "$WORK/bundle.tar" "$LAB_SHARE/bundle-$SUITE_DISTRO.tar" && "$LAB" ssh 1 cat /root/bundle.tar.sha256 >"$LAB_SHARE/bundle-$SUITE_DISTRO.tar.sha256"
+  mv "$WORK/bundle.tar" "$LAB_SHARE/bundle-$SUITE_DISTRO.tar" && mv "$WORK/bundle.tar.sha256" "$LAB_SHARE/bundle-$SUITE_DISTRO.tar.sha256"
 else
   rm -f "$WORK/bundle.tar"
 fi

@@ -105,7 +105,7 @@ if [[ ${SINGLETON_BUNDLE:-0} == 1 ]]; then
   lab ssh "$B" tail -n 2 /root/repo-build.log | sed 's/^/     | /'
   check_eq "the repository's Release names $SUITE_DISTRO" "$SUITE_DISTRO" lab ssh "$B" "sed -n 's/^Codename: //p' /www/pigsty/Release"
   check "lab$B: pigsty repo pack" timeout 900 "$LAB" ssh "$B" "pigsty repo pack -o /root/bundle.tar > /root/repo-pack.log 2>&1"
-  step "copy the bundle to lab$N" bash -c "'$LAB' ssh $B cat /root/bundle.tar > '$WORK/bundle.tar' && '$LAB' ssh $B cat /root/bundle.tar.sha256 > '$WORK/bundle.tar.sha256' && '$LAB' push $N '$WORK/bundle.tar' /root/bundle.tar && '$LAB' push $N '$WORK/bundle.tar.sha256' /root/bundle.tar.sha256"
+  step "copy the bundle to lab$N" copy_bundle "$B" "$N" "$WORK"
   rm -f "$WORK/bundle.tar"
   check "lab$N: isolate (no internet, lab traffic only)" lab isolate "$N"
   at_exit lab unisolate "$N"
