@@ -67,6 +67,32 @@ printf "%-${w1}s  %-${w2}s  %-${w3}s  %s\n" "$(printf '%*s' "$w1" '' | tr ' ' -)
 while IFS=$'\t' read -r b m v u; do
   printf "%-${w1}s  %-${w2}s  %-${w3}s  %s\n" "$b" "$m" "$v" "$u"
 done <"$BENCH_SUMMARY"
+
+# The two releases side by side: every metric of a bench NAME next to NAME_trixie's
+# (singleton, ha), also written to $BENCH_DIR/releases.json.
+python3 - "$BENCH_SUMMARY" "$BENCH_DIR/releases.json" <<'PY'
+import json, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for b, m, v, u in (r + [""] * (4 - len(r)) for r in rows):
+    by.setdefault(b, {})[m] = (v, u)
+pairs = [(b, b + "_trixie") for b in by if b + "_trixie" in by]
+out = {}
+lines = []
+for b, t in pairs:
+    for m in dict.fromkeys(list(by[b]) + list(by[t])):
+        v12, u = by[b].get(m, ("-", ""))
+        v13, u13 = by[t].get(m, ("-", ""))
+        lines.append((b, m, v12, v13, u or u13))
+        out.setdefault(b, {})[m] = {"debian12": v12, "debian13": v13, "unit": u or u13}
+if lines:
+    w = [max(len(str(l[i])) for l in lines + [("BENCH", "METRIC", "DEBIAN 12", "DEBIAN 13", "UNIT")]) for i in range(5)]
+    print()
+    print("Debian 12 (bookworm) and Debian 13 (trixie) side by side:")
+    for l in [("BENCH", "METRIC", "DEBIAN 12", "DEBIAN 13", "UNIT"), tuple("-" * x for x in w)] + lines:
+        print("  ".join(str(c).ljust(w[i]) for i, c in enumerate(l)).rstrip())
+    json.dump(out, open(sys.argv[2], "w"), indent=1)
+PY
 echo
 echo "results: $BENCH_DIR/*.json"
 exit "$broken"

@@ -11,9 +11,10 @@
 #   step "description" CMD...           set-up, not a check: counts nothing when it works,
 #                                       a failed check when it does not
 #   retry N SECONDS CMD...              run CMD up to N times, SECONDS apart; its last status
-#   singleton_on_node1                  node 1 runs the singleton with this build's binary
-#   etcdctl_on1 ADDR ARGS...            etcdctl as root on node 1 against https://ADDR:2379
-#   forget_pg_test ADDR...              node 1 forgets an old pg-test: etcd keys, host keys
+#   singleton_on_admin                  the admin node ($ADMIN_NODE, default 1) runs the
+#                                       singleton with this build's binary
+#   etcdctl_on_admin ADDR ARGS...       etcdctl as root on the admin node against https://ADDR:2379
+#   forget_pg_test ADDR...              the admin node forgets an old pg-test: etcd keys, host keys
 #   lab VERB ARGS...                    tests/lab/lab.sh
 #   at_exit CMD...                      run CMD when the suite ends (cleanup of what it started)
 #   summary                             prints `N passed, N failed`; exit 1 if any failed
@@ -54,7 +55,10 @@ trap 'exit 143' TERM
 # The Debian release this suite's nodes run (a suite file may set it before sourcing
 # this; `<suite>-trixie.sh` wrappers do): `lab reset I` boots a fresh node of it.
 SUITE_DISTRO=${SUITE_DISTRO:-bookworm}
-# node 1's release in the suites that use the singleton there as the admin node
+# the node that runs the singleton the suite administers from (ha-mixed: 5, beside the
+# ha suite's 1), and its release
+ADMIN_NODE=${ADMIN_NODE:-1}
+ADMIN_IP=10.10.10.$((9 + ADMIN_NODE))
 ADMIN_DISTRO=${ADMIN_DISTRO:-$SUITE_DISTRO}
 lab() {
   if [[ ${1:-} == reset && $# -eq 2 ]]; then
@@ -164,21 +168,22 @@ retry() {
   return "$rc"
 }
 
-singleton_on_node1() {
+singleton_on_admin() {
+  local a=$ADMIN_NODE
   local inv=/etc/pigsty/pigsty.yml
-  if lab ssh 1 "grep -qx VERSION_CODENAME=$ADMIN_DISTRO /etc/os-release && test -s $inv && pigsty status pg-meta >/dev/null 2>&1" </dev/null; then
-    info "node 1 runs the singleton (left by an earlier suite)"
-    step "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty &&
-      step "binary is executable" lab ssh 1 chmod 755 /usr/local/bin/pigsty
+  if lab ssh "$a" "grep -qx VERSION_CODENAME=$ADMIN_DISTRO /etc/os-release && test -s $inv && pigsty status pg-meta >/dev/null 2>&1" </dev/null; then
+    info "node $a runs the singleton (left by an earlier suite)"
+    step "push the binary to node $a" lab push "$a" "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty &&
+      step "binary is executable" lab ssh "$a" chmod 755 /usr/local/bin/pigsty
   else
-    info "no $ADMIN_DISTRO singleton on node 1: installing it as the singleton suite does"
-    step "lab1: reset to a fresh $ADMIN_DISTRO disk" "$LAB" reset 1 --distro "$ADMIN_DISTRO" &&
-      step "push the binary to node 1" lab push 1 "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty &&
-      step "binary is executable" lab ssh 1 chmod 755 /usr/local/bin/pigsty
-    check "pigsty install on node 1" timeout 1800 "$LAB" ssh 1 "pigsty install > /root/install.log 2>&1"
+    info "no $ADMIN_DISTRO singleton on node $a: installing it as the singleton suite does"
+    step "lab$a: reset to a fresh $ADMIN_DISTRO disk" "$LAB" reset "$a" --distro "$ADMIN_DISTRO" &&
+      step "push the binary to node $a" lab push "$a" "$REPO_ROOT/target/pigsty" /usr/local/bin/pigsty &&
+      step "binary is executable" lab ssh "$a" chmod 755 /usr/local/bin/pigsty
+    check "pigsty install on node $a" timeout 1800 "$LAB" ssh "$a" "pigsty install > /root/install.log 2>&1"
   fi
   # the admin's generated password for psql through the service ports, as the singleton suite leaves it
-  lab ssh 1 "umask 077; pw=\$(sed -n 's/^    pg_admin_password: *//p' $inv | head -n1); echo \"*:*:*:dbuser_dba:\$pw\" > /root/.pgpass" </dev/null
+  lab ssh "$a" "umask 077; pw=\$(sed -n 's/^    pg_admin_password: *//p' $inv | head -n1); echo \"*:*:*:dbuser_dba:\$pw\" > /root/.pgpass" </dev/null
 }
 
 # /root/bundle.tar and its .sha256 from node FROM to node TO, through DIR on the host
@@ -211,15 +216,15 @@ bundle_of_other_release_refused() { # N BUNDLE BUNDLE_VER NODE_VER [FAKE_FROM]
   return 0
 }
 
-etcdctl_on1() {
+etcdctl_on_admin() {
   local ep=$1
   shift
-  lab ssh 1 "pw=\$(sed -n 's/^    etcd_root_password: *//p' /etc/pigsty/pigsty.yml | head -n1); ETCDCTL_API=3 ETCDCTL_USER=root:\$pw etcdctl --cacert=/etc/pki/ca.crt --endpoints=https://$ep:2379 $*"
+  lab ssh "$ADMIN_NODE" "pw=\$(sed -n 's/^    etcd_root_password: *//p' /etc/pigsty/pigsty.yml | head -n1); ETCDCTL_API=3 ETCDCTL_USER=root:\$pw etcdctl --cacert=/etc/pki/ca.crt --endpoints=https://$ep:2379 $*"
 }
 
 forget_pg_test() {
-  etcdctl_on1 10.10.10.10 del --prefix /pg/pg-test/ >/dev/null &&
-    lab ssh 1 "for h in $*; do test ! -e /root/.ssh/known_hosts || ssh-keygen -R \$h >/dev/null 2>&1 || exit 1; done"
+  etcdctl_on_admin "$ADMIN_IP" del --prefix /pg/pg-test/ >/dev/null &&
+    lab ssh "$ADMIN_NODE" "for h in $*; do test ! -e /root/.ssh/known_hosts || ssh-keygen -R \$h >/dev/null 2>&1 || exit 1; done"
 }
 
 recap_changed() { # the `changed` total of a --json run's recap line (on stdin)
@@ -229,9 +234,9 @@ r=[x for x in r if x.get("event")=="recap"][-1]
 print(sum(h["changed"] for h in r["hosts"].values()))'
 }
 
-# a --json run's recap (a file on node 1): BAD failed, every other host did not
+# a --json run's recap (a file on the admin node): BAD failed, every other host did not
 only_failed() { # FILE BAD
-  lab ssh 1 cat "$1" | python3 -c 'import json,sys
+  lab ssh "$ADMIN_NODE" cat "$1" | python3 -c 'import json,sys
 r=[json.loads(l) for l in sys.stdin if l.startswith("{")]
 r=[x for x in r if x.get("event")=="recap"][-1]["hosts"]
 bad=sys.argv[1]

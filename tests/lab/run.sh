@@ -136,7 +136,7 @@ trap finish EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# the backup suite needs a Garage binary: build it (once, cached; ~10 min on 2 cores)
+# the backup suite needs a Garage binary: build it (once, cached; a few minutes of idle CPU)
 # in the background at low priority while the suites before it run
 if [[ " $* " == *" backup "* ]]; then
   "$LAB_DIR/garage.sh" >/dev/null 2>"$OUT_DIR/garage.log" &

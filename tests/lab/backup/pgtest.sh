@@ -8,7 +8,7 @@
 pgtest_ready() { lab ssh 1 "test -s $INV && grep -q '^    pg-test:' $INV && pigsty status pg-test >/dev/null 2>&1"; }
 
 pgtest_setup() {
-  singleton_on_node1
+  singleton_on_admin
   if pgtest_ready; then
     info "pg-test runs on nodes 2-4 (left by the ha suite)"
     return 0

@@ -38,7 +38,7 @@ PY"
 
 #------------------------------------------------------------------------------
 echo "-- node 1: the singleton meta node"
-singleton_on_node1
+singleton_on_admin
 
 echo "-- lab2 and lab3 on fresh disks, with the ssh setups users have"
 for i in 2 3; do
@@ -126,7 +126,7 @@ check "deploy -l conn without node_crontab" on "pigsty deploy -l conn -m node > 
 check "lab3: /etc/cron.d/pigsty-node is gone" lab ssh 3 "test ! -e /etc/cron.d/pigsty-node"
 
 echo "-- a standby cluster of pg-meta on lab2 (pg_upstream), a delayed replica on lab3 (pg_delay: 1min)"
-etcdctl_on1 10.10.10.10 del --prefix /pg/pg-sby/ >/dev/null
+etcdctl_on_admin 10.10.10.10 del --prefix /pg/pg-sby/ >/dev/null
 pw=$(on "sed -n 's/^    pg_admin_password: *//p' $INV | head -n1")
 check "pg_admin_password is in the inventory" test "${#pw}" -ge 16
 on "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"

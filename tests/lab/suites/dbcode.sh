@@ -48,7 +48,7 @@ plan_changes() { on "pigsty plan -l $IP 2>/dev/null" | grep -E '  ~ |change\(s\)
 
 #------------------------------------------------------------------------------
 echo "-- node 1: the singleton meta node"
-singleton_on_node1
+singleton_on_admin
 step "push tests/lab/dbcode to node 1" lab push 1 "$LAB_DIR/dbcode" /root/dbcode
 # an earlier run that died keeps its copy: start from it
 check "keep the inventory aside" on "if test -s $KEEP; then cp -p $KEEP $INV; else cp -p $INV $KEEP; fi"

@@ -16,12 +16,12 @@ INV=/etc/pigsty/pigsty.yml
 on() { lab ssh 1 "$@"; }
 
 echo "-- node 1: the singleton meta node"
-singleton_on_node1
+singleton_on_admin
 healthy_cluster() { on "pigsty status pg-meta >/dev/null"; }
 
 echo "-- pigsty etcd add / rm: the DCS grows to 3 members (nodes 2 and 3) and back to 1"
 E2=10.10.10.11 E3=10.10.10.12
-etcd_list() { etcdctl_on1 "$META" member list; }
+etcd_list() { etcdctl_on_admin "$META" member list; }
 started_members() { etcd_list | grep -c ', started, '; }
 check "nodes 2 and 3 go into group etcd (etcd_seq 2, 3) in node 1's inventory" \
   on "cp -p $INV /root/pigsty.pre-etcd.yml && sed -i 's/^        $META: { etcd_seq: 1 }\$/&\n        $E2: { etcd_seq: 2 }\n        $E3: { etcd_seq: 3 }/' $INV && grep -q '$E3: { etcd_seq: 3 }' $INV"
@@ -30,7 +30,7 @@ check "pigsty etcd add $E2 $E3" timeout 900 "$LAB" ssh 1 "pigsty etcd add $E2 $E
 on tail -n 3 /root/ha-etcd-add.log | sed 's/^/     | /'
 check_eq "etcd lists 3 started members" 3 started_members
 for e in $E2 $E3; do
-  check "the new member $e serves a quorum read" etcdctl_on1 "$e" endpoint health
+  check "the new member $e serves a quorum read" etcdctl_on_admin "$e" endpoint health
 done
 check "pg-meta is healthy with the 3-member DCS" retry 30 2 healthy_cluster
 check_refused "etcd rm with a wrong name typed back is refused" "does not match" on "echo nope | pigsty etcd rm $E2"

@@ -3,54 +3,72 @@
 # ha: Pigsty's 4-node sandbox (ha-full.yml). Node 1 is the singleton meta node (infra,
 # etcd, pg-meta: what the singleton suite leaves, or what this suite installs itself);
 # pg-test (primary, replica, offline replica) goes on nodes 2-4, deployed from node 1
-# over SSH. Checked as a user would: rows written through 5433 of any member read back
-# through 5434 of every member; then a switchover, a hard crash of the primary's node
+# over SSH (with ADMIN_NODE=A: node A and nodes A+1..A+3, the addresses in
+# tests/lab/ha/pg-test.yml moved along, so that ha-mixed runs beside this suite).
+# Checked as a user would: rows written through 5433 of any member read back through
+# 5434 of every member; then a switchover, a hard crash of the primary's node
 # and a network partition of it, each with a client writing through 5433 that records
 # its longest gap and, afterwards, which acknowledged writes are missing; at no moment
 # may two servers accept writes. Then re-runs change nothing, and an unreachable host
 # gets a clear error while the others converge.
 #
 #   HA_RESULTS=FILE   also write the measured numbers there as JSON (tests/bench/ha.bench.sh)
-#   HA_PG_CONF=crit.yml  pg_conf for pg-test (default: node 1's); crit = synchronous
+#   HA_PG_CONF=crit.yml  pg_conf for pg-test (default: the admin node's); crit = synchronous
 #                     replication, and then no acknowledged write may be lost
 #   HA_BRIEF=1        only the deploy, switchover, crash, partition, rm and join (the
 #                     second-release runs: ha-mixed.sh); the other sections say skipped
-#   SUITE_DISTRO / ADMIN_DISTRO  releases of pg-test's nodes / node 1 (lib.sh); when
-#                     they differ, a member of node 1's release is refused by pg-test
+#   SUITE_DISTRO / ADMIN_DISTRO  releases of pg-test's nodes / the admin node (lib.sh);
+#                     when they differ, a member of the admin's release is refused by pg-test
+#   ADMIN_NODE=A      the admin node (default 1), pg-test on A+1..A+3 (lib.sh)
+#   HA_VIP=ADDR / HA_NODE_VIP=ADDR  pg-test's L2 VIP / node VIP (default 10.10.10.3 /
+#                     10.10.10.4, pg-test.yml's; ha-mixed beside this suite uses others)
+#   HA_KILL_AFTER=1   kill the suite's nodes at the end (their CPU goes to later suites)
 # shellcheck disable=SC2034 # read by run.sh
 NODES=4
 # shellcheck source=SCRIPTDIR/../lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib.sh"
 
-META=10.10.10.10
-PG_IPS=(10.10.10.11 10.10.10.12 10.10.10.13)
-ALL_PG=10.10.10.11,10.10.10.12,10.10.10.13
+A=$ADMIN_NODE
+MEMBERS=($((A + 1)) $((A + 2)) $((A + 3))) # pg-test's nodes: primary, replica, offline replica
+ip_of() { echo "10.10.10.$((9 + $1))"; }    # node 2 -> 10.10.10.11
+META=$ADMIN_IP
+PG_IPS=("$(ip_of "${MEMBERS[0]}")" "$(ip_of "${MEMBERS[1]}")" "$(ip_of "${MEMBERS[2]}")")
+ALL_PG=$(IFS=,; echo "${PG_IPS[*]}")
+VIP=${HA_VIP:-10.10.10.3}
+NVIP=${HA_NODE_VIP:-10.10.10.4}
 INV=/etc/pigsty/pigsty.yml
-HA_DIR=$LAB_DIR/ha
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/lab-ha.XXXXXX")
 at_exit rm -rf "$WORK"
 : >"$WORK/results.tsv"
+# tests/lab/ha with pg-test.yml's member and VIP addresses moved to this run's
+HA_DIR=$WORK/ha
+cp -r "$LAB_DIR/ha" "$HA_DIR"
+sed -i "s/^\(        \)10\.10\.10\.11:/\1${PG_IPS[0]}:/; s/^\(        \)10\.10\.10\.12:/\1${PG_IPS[1]}:/; s/^\(        \)10\.10\.10\.13:/\1${PG_IPS[2]}:/; s#pg_vip_address: 10\.10\.10\.3/24#pg_vip_address: $VIP/24#; s#vip_address: 10\.10\.10\.4\$#vip_address: $NVIP#" "$HA_DIR/pg-test.yml"
 
-on() { lab ssh 1 "$@"; }
+if [[ ${HA_KILL_AFTER:-0} == 1 ]]; then # registered before the sections' cleanups: runs after them
+  at_exit bash -c "for i in $A ${MEMBERS[*]}; do '$LAB' kill \$i >/dev/null; done"
+fi
+
+on() { lab ssh "$A" "$@"; }
 brief() { # TITLE: true (and says so) when HA_BRIEF skips this section
   [[ -n ${HA_BRIEF:-} ]] || return 1
   echo "-- skipped (HA_BRIEF): $1"
 }
-dcs_ttl() { on "curl -sf http://10.10.10.12:8008/config" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ttl"])'; }
+dcs_ttl() { on "curl -sf http://${PG_IPS[1]}:8008/config" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ttl"])'; }
 node_of() { echo $((${1##*.} - 9)); } # 10.10.10.11 -> 2
 now() { date +%s.%N; }
 secs() { python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))" "$1" "$2"; }
 record() { printf '%s\t%s\n' "$1" "$2" >>"$WORK/results.tsv"; } # KEY VALUE: a measured number
 
-# the value of an `all.vars` credential in node 1's inventory (never printed by checks)
+# the value of an `all.vars` credential in the admin node's inventory (never printed by checks)
 secret() { on "sed -n 's/^    $1: *//p' $INV | head -n1"; }
 
-psql_at() { # host port db sql: as dbuser_dba from node 1, password from ~/.pgpass
+psql_at() { # host port db sql: as dbuser_dba from the admin node, password from ~/.pgpass
   on "psql -X -A -t -v ON_ERROR_STOP=1 'host=$1 port=$2 dbname=$3 user=dbuser_dba connect_timeout=3' -c \"$4\""
 }
 server_of() { psql_at "$1" "$2" test "select replace(pg_read_file('/etc/hostname'), chr(10), '')"; }
 
-# `pigsty status pg-test --json` on node 1 (exit 1 when unhealthy: the JSON still comes)
+# `pigsty status pg-test --json` on the admin node (exit 1 when unhealthy: the JSON still comes)
 status_json() { on "pigsty status pg-test --json 2>/dev/null; true"; }
 # jq-like access to the status: members of pg-test as `name host role state timeline` lines
 members() {
@@ -124,19 +142,23 @@ field() { python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get(sys.argv[2]
 
 
 #------------------------------------------------------------------------------
-echo "-- node 1: the singleton meta node"
-singleton_on_node1
+echo "-- node $A: the singleton meta node"
+singleton_on_admin
+# the pg-test.yml pushed is this run's (addresses moved along with ADMIN_NODE)
+grep -q "^        ${PG_IPS[2]}: { pg_seq: 3" "$HA_DIR/pg-test.yml" && grep -q "pg_vip_address: $VIP/24" "$HA_DIR/pg-test.yml" &&
+  grep -q "^        vip_address: $NVIP\$" "$HA_DIR/pg-test.yml" ||
+  { echo "pg-test.yml: the addresses were not moved to ${PG_IPS[*]}, VIPs $VIP and $NVIP" >&2; exit 2; }
 
-echo "-- nodes 2-4: fresh disks, and no pg-test left in etcd from an earlier run"
-for i in 2 3 4; do
+echo "-- nodes ${MEMBERS[*]}: fresh disks, and no pg-test left in etcd from an earlier run"
+for i in "${MEMBERS[@]}"; do
   step "lab$i: reset to a fresh disk" lab reset "$i"
 done
 step "no pg-test keys in etcd, no old host keys in root's known_hosts" forget_pg_test "${PG_IPS[@]}"
 
-echo "-- the HA inventory: node 1's inventory plus pg-test (tests/lab/ha/pg-test.yml)"
-step "push tests/lab/ha to node 1" lab push 1 "$HA_DIR" /root/ha
+echo "-- the HA inventory: node $A's inventory plus pg-test (tests/lab/ha/pg-test.yml)"
+step "push tests/lab/ha to node $A" lab push "$A" "$HA_DIR" /root/ha
 # an earlier run's merge is undone first: every run starts from the singleton inventory
-check "merge pg-test into node 1's inventory (singleton kept aside)" \
+check "merge pg-test into node $A's inventory (singleton kept aside)" \
   on "{ ! test -s /etc/pigsty/pigsty.singleton.yml || cp -p /etc/pigsty/pigsty.singleton.yml $INV; } && python3 /root/ha/merge.py /root/ha/pg-test.yml $INV"
 if [[ -n ${HA_PG_CONF:-} ]]; then # e.g. HA_PG_CONF=crit.yml: synchronous replication for pg-test
   check "pg-test gets pg_conf $HA_PG_CONF" on "sed -i 's/^        pg_cluster: pg-test .*/&\n        pg_conf: $HA_PG_CONF/' $INV"
@@ -150,39 +172,39 @@ pw=$(secret pg_admin_password)
 check "pg_admin_password is there (24 chars)" test "${#pw}" -eq 24
 on "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"
 
-echo "-- pigsty deploy -l pg-test, from node 1 over ssh"
+echo "-- pigsty deploy -l pg-test, from node $A over ssh"
 t0=$(now)
-check "pigsty deploy -l pg-test completes" timeout 2700 "$LAB" ssh 1 "pigsty deploy -l pg-test > /root/ha-deploy.log 2>&1"
+check "pigsty deploy -l pg-test completes" timeout 2700 "$LAB" ssh "$A" "pigsty deploy -l pg-test > /root/ha-deploy.log 2>&1"
 t1=$(now)
 record deploy_pg_test_seconds "$(secs "$t0" "$t1")"
 info "deploy -l pg-test took $(secs "$t0" "$t1")s"
 on tail -n 8 /root/ha-deploy.log | sed 's/^/     | /'
-check "re-run INFRA on node 1 (prometheus learns pg-test's targets)" \
-  timeout 900 "$LAB" ssh 1 "pigsty deploy -l $META -m infra > /root/ha-infra.log 2>&1"
+check "re-run INFRA on node $A (prometheus learns pg-test's targets)" \
+  timeout 900 "$LAB" ssh "$A" "pigsty deploy -l $META -m infra > /root/ha-infra.log 2>&1"
 
 no_value_on() { # node name value: VALUE is in no file under /etc /pg /var/lib/pigsty /root there
   [[ -n $3 ]] || { echo "no $2 in the inventory"; return 1; }
   lab ssh "$1" "grep -rlF -- '$3' /etc /pg/ /var/lib/pigsty /root 2>/dev/null; test \$? -eq 1"
 }
 for k in etcd_root_password grafana_admin_password minio_secret_key; do
-  check "lab2 (pg-test, no etcd, infra or minio) keeps no $k in any file" no_value_on 2 "$k" "$(secret "$k")"
+  check "lab${MEMBERS[0]} (pg-test, no etcd, infra or minio) keeps no $k in any file" no_value_on "${MEMBERS[0]}" "$k" "$(secret "$k")"
 done
-# a password of another cluster: pg-meta's business user (its pg_users entry on node 1)
+# a password of another cluster: pg-meta's business user (its pg_users entry on the admin node)
 meta_pw=$(on "sed -n 's/.*name: dbuser_meta *,password: *\([^ ,}]*\).*/\1/p' $INV | head -n1")
-check "lab2 keeps no password of pg-meta's users (dbuser_meta's)" no_value_on 2 dbuser_meta "$meta_pw"
+check "lab${MEMBERS[0]} keeps no password of pg-meta's users (dbuser_meta's)" no_value_on "${MEMBERS[0]}" dbuser_meta "$meta_pw"
 check_eq "ssh's shared connections live in a directory only root can enter" "root:root 700 directory" on "stat -c '%U:%G %a %F' /run/pigsty/ssh"
 
 echo "-- the cluster"
 check "pigsty status pg-test: one leader, two running replicas, both streaming" retry 30 2 healthy_cluster
 check_eq "the leader is pg-test-1 (pg_role: primary)" pg-test-1 leader_name
-check "patronictl on the primary lists 3 members" lab ssh 2 "patronictl -c /etc/patroni/patroni.yml list -f json | python3 -c 'import json,sys; sys.exit(0 if len(json.load(sys.stdin)) == 3 else 1)'"
-check "pgbackrest on the primary has a full backup" retry 5 3 lab ssh 2 "runuser -u postgres -- pgbackrest --stanza=pg-test info | grep -q 'full backup'"
+check "patronictl on the primary lists 3 members" lab ssh "${MEMBERS[0]}" "patronictl -c /etc/patroni/patroni.yml list -f json | python3 -c 'import json,sys; sys.exit(0 if len(json.load(sys.stdin)) == 3 else 1)'"
+check "pgbackrest on the primary has a full backup" retry 5 3 lab ssh "${MEMBERS[0]}" "runuser -u postgres -- pgbackrest --stanza=pg-test info | grep -q 'full backup'"
 backup_in_status() { status_json | python3 -c 'import json,sys; b=json.load(sys.stdin)["clusters"][0]["backup"]; print(b); sys.exit(0 if b.get("type") == "full" and b.get("wal_max") else 1)'; }
 check "pigsty status shows the last backup (full) and the archived WAL" retry 5 2 backup_in_status
-check_eq "5436 (default) reaches the primary's postgres (lab2)" lab2 server_of 10.10.10.12 5436
-check_eq "5438 (offline) reaches the pg_offline_query replica (lab4)" lab4 server_of 10.10.10.11 5438
-replica_service_ok() { local s; s=$(server_of "$1" 5434) && [[ $s == lab3 || $s == lab4 ]]; }
-check "5434 (replica) reaches a replica" replica_service_ok 10.10.10.11
+check_eq "5436 (default) reaches the primary's postgres (lab${MEMBERS[0]})" "lab${MEMBERS[0]}" server_of "${PG_IPS[1]}" 5436
+check_eq "5438 (offline) reaches the pg_offline_query replica (lab${MEMBERS[2]})" "lab${MEMBERS[2]}" server_of "${PG_IPS[0]}" 5438
+replica_service_ok() { local s; s=$(server_of "$1" 5434) && [[ $s == "lab${MEMBERS[1]}" || $s == "lab${MEMBERS[2]}" ]]; }
+check "5434 (replica) reaches a replica" replica_service_ok "${PG_IPS[0]}"
 prom_has_pg_test() {
   on "curl -sf 'http://$META:9090/api/v1/targets?state=active'" >"$WORK/targets.json" || return 1
   python3 - "$WORK/targets.json" "${PG_IPS[@]}" <<'PY'
@@ -203,13 +225,12 @@ PY
 }
 check "prometheus scrapes node, haproxy, postgres, pgbouncer and patroni on the three members" retry 40 3 prom_has_pg_test
 
-echo "-- the L2 VIP (pg_vip_enabled): 10.10.10.3 on the primary, on no other member"
-VIP=10.10.10.3
+echo "-- the L2 VIP (pg_vip_enabled): $VIP on the primary, on no other member"
 holders() { # ADDR: the members holding it now, comma separated (a node that is down holds nothing)
   local i n out=()
-  for i in 2 3 4; do
+  for i in "${MEMBERS[@]}"; do
     n=$(lab ssh "$i" "ip -4 -o addr show to $1/32 | wc -l") || n=0
-    if ((n > 0)); then out+=("10.10.10.$((i + 9))"); fi
+    if ((n > 0)); then out+=("$(ip_of "$i")"); fi
   done
   local IFS=,
   echo "${out[*]}"
@@ -231,7 +252,7 @@ check "the VIP is held by the leader alone" retry 20 1 vip_on_leader
 check "psql to $VIP:5432 reaches the primary" retry 10 1 vip_is_primary
 
 echo "-- a row written through 5433 of any member reads back through 5434 of every member"
-check "create the test tables through 5433" psql_at 10.10.10.11 5433 test \
+check "create the test tables through 5433" psql_at "${PG_IPS[0]}" 5433 test \
   "create table if not exists ha_rw(token text primary key, via text, ts timestamptz default now()); create table if not exists ha_probe(run text, seq int, ts timestamptz default now(), primary key (run, seq))"
 row_there() { [[ $(psql_at "$1" "$2" test "select count(*) from ha_rw where token = '$3'") == 1 ]]; }
 for w in "${PG_IPS[@]}"; do
@@ -256,11 +277,11 @@ echo "-- switchover: pigsty pgsql switchover pg-test"
 old=$(leader_name)
 refuse_wrong_name() { on "echo nope | pigsty pgsql switchover pg-test" && return 1; [[ $(leader_name) == "$old" ]]; }
 check "without --yes, a wrong name typed back refuses and changes nothing" refuse_wrong_name
-step "push tests/lab/ha to the members" bash -c "for i in 2 3 4; do '$LAB' push \$i '$HA_DIR' /root/ha || exit 1; done"
+step "push tests/lab/ha to the members" bash -c "for i in ${MEMBERS[*]}; do '$LAB' push \$i '$HA_DIR' /root/ha || exit 1; done"
 oldip=$(leader_ip)
-start_writer 1 sw "$ALL_PG"
-start_watcher 1 sw "$ALL_PG"
-start_timeline 1 sw "$ALL_PG"
+start_writer "$A" sw "$ALL_PG"
+start_watcher "$A" sw "$ALL_PG"
+start_timeline "$A" sw "$ALL_PG"
 vip_sampler_start sw
 sleep 5
 t0=$(now)
@@ -283,9 +304,9 @@ check "one leader and two streaming replicas again" retry 60 2 healthy_cluster
 check "switchover: the VIP moved to the new leader alone" retry 20 1 vip_on_leader
 check "switchover: psql to $VIP:5432 reaches the new primary" retry 10 1 vip_is_primary
 check_eq "switchover: never more than one member held the VIP when sampled" 1 vip_sampler_max sw
-check "writes through 5433 go on after the switchover" retry 30 1 acks_after 1 sw "$t1"
+check "writes through 5433 go on after the switchover" retry 30 1 acks_after "$A" sw "$t1"
 sleep 3
-stop_writer 1 sw
+stop_writer "$A" sw
 v=$(verify_writes sw)
 info "switchover: $v"
 record switchover_max_gap_seconds "$(field "$v" max_gap)"
@@ -323,14 +344,14 @@ if ((TRIALS > 0)); then
     for ((k = 1; k <= TRIALS; k++)); do
       run=$verb-$k
       old=$(leader_name) oldhost=lab$(node_of "$(leader_ip)")
-      start_writer 1 "$run" "$ALL_PG"
-      start_timeline 1 "$run" "$ALL_PG"
+      start_writer "$A" "$run" "$ALL_PG"
+      start_timeline "$A" "$run" "$ALL_PG"
       sleep 3
       t0=$(now)
       check "$verb trial $k" on "pigsty pgsql $verb pg-test --yes > /root/ha-$run.log 2>&1"
       check "$verb trial $k: one leader and two streaming replicas again" retry 60 2 healthy_cluster
       sleep 3
-      stop_writer 1 "$run"
+      stop_writer "$A" "$run"
       v=$(verify_writes "$run")
       record "${verb}_trial_${k}_max_gap_seconds" "$(field "$v" max_gap)"
       record "${verb}_trial_${k}_lost" "$(field "$v" lost)"
@@ -352,12 +373,14 @@ info "primary $L on $LIP (lab$I); survivors $surv"
 ttl=$(on "curl -sf http://${surv%%,*}:8008/config" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ttl"])')
 loop_wait=$(on "curl -sf http://${surv%%,*}:8008/config" | python3 -c 'import json,sys; print(json.load(sys.stdin)["loop_wait"])')
 info "patroni ttl ${ttl}s, loop_wait ${loop_wait}s (pg_rto)"
-start_writer 1 crash "$ALL_PG"
-start_watcher 1 crash "$surv"
-start_timeline 1 crash "$surv"
+start_writer "$A" crash "$ALL_PG"
+start_watcher "$A" crash "$surv"
+start_timeline "$A" crash "$surv"
 sleep 5
-t_kill=$(now)
+# the time after the kill: lab.sh may first wait for its lock (a suite beside this one
+# resetting a node), and a SIGKILL'd node is gone when the command returns
 check "lab$I: kill (hard crash of the primary's node)" lab kill "$I"
+t_kill=$(now)
 at_exit lab start "$I"
 check "a new leader is elected among the survivors" retry 240 0.5 new_leader_other_than "$L"
 t_new=$(leader_seen_at crash "$L" "$t_kill")
@@ -367,7 +390,7 @@ record crash_new_leader_seconds "$elect"
 info "crash: new leader $(leader_name) after ${elect}s (ttl ${ttl}s + loop_wait ${loop_wait}s)"
 within() { python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= float(sys.argv[2]) else 1)" "$1" "$2"; }
 check "crash: new leader within the pg_rto budget (ttl ${ttl}s + loop_wait ${loop_wait}s; took ${elect}s)" within "$elect" "$((ttl + loop_wait))"
-check "writes through 5433 resume on the surviving nodes" retry 60 1 acks_after 1 crash "$t_kill" "lab$I"
+check "writes through 5433 resume on the surviving nodes" retry 60 1 acks_after "$A" crash "$t_kill" "lab$I"
 check "crash: the VIP is on the new leader alone" retry 30 1 vip_on_leader
 check "crash: psql to $VIP:5432 reaches the new primary" retry 10 1 vip_is_primary
 check "lab$I: start (the node boots again)" lab start "$I"
@@ -375,7 +398,7 @@ check "$L rejoins as a replica with no manual step" retry 90 2 is_replica "$L"
 check "one leader and two streaming replicas again" retry 60 2 healthy_cluster
 check "crash: the VIP stays on the leader alone after $L rejoins" retry 20 1 vip_on_leader
 sleep 2
-stop_writer 1 crash
+stop_writer "$A" crash
 v=$(verify_writes crash)
 info "crash: $v"
 record crash_max_gap_seconds "$(field "$v" max_gap)"
@@ -405,11 +428,11 @@ info "primary $L on $LIP (lab$I); majority side $surv"
 # own address, so its 5433 is gone with the network).
 check "lab$I: a client of its own postgres (unix socket), with the password" lab ssh "$I" "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"
 start_writer "$I" part-old /var/run/postgresql 5432
-start_writer 1 part "$ALL_PG"
-start_watcher 1 part "$surv"
+start_writer "$A" part "$ALL_PG"
+start_watcher "$A" part "$surv"
 sleep 5
-t_cut=$(now)
 check "lab$I: cut" lab cut "$I"
+t_cut=$(now) # after the cut, as t_kill
 at_exit lab heal "$I"
 check "a new leader on the majority side" retry 240 0.5 new_leader_other_than "$L"
 t_new=$(leader_seen_at part "$L" "$t_cut")
@@ -426,12 +449,12 @@ sleep_until() { local d; d=$(python3 -c "import time,sys; print(max(0, float(sys
 sleep_until "$(python3 -c "print($t_cut + $ttl)")"
 check "after ttl (${ttl}s) the isolated old primary no longer runs as a primary" retry 10 1 not_primary
 info "partition: the isolated old primary after ttl: pg_is_in_recovery() -> $(old_pg | head -n1)"
-check "writes through 5433 resume on the majority side" retry 60 1 acks_after 1 part "$t_cut" "$LHOST"
+check "writes through 5433 resume on the majority side" retry 60 1 acks_after "$A" part "$t_cut" "$LHOST"
 check "lab$I: heal" lab heal "$I"
 check "$L rejoins as a replica with no manual step" retry 90 2 is_replica "$L"
 check "one leader and two streaming replicas again" retry 60 2 healthy_cluster
 sleep 2
-stop_writer 1 part
+stop_writer "$A" part
 stop_writer "$I" part-old
 lab ssh "$I" cat /root/ha-part-old.jsonl >"$WORK/part-old.jsonl"
 on cat /root/ha-part.jsonl >"$WORK/part.jsonl"
@@ -462,7 +485,7 @@ v=$(verify_writes part)
 info "partition (majority-side client): $v"
 record partition_max_gap_seconds "$(field "$v" max_gap)"
 record partition_lost "$(field "$v" lost)"
-lab push 1 "$WORK/part-old.jsonl" /root/ha-part-old.jsonl # verify reads the log on node 1
+lab push "$A" "$WORK/part-old.jsonl" /root/ha-part-old.jsonl # verify reads the log on the admin node
 vo=$(verify_writes part-old)
 record partition_old_primary_lost "$(field "$vo" lost)"
 info "partition: writes the isolated primary acknowledged and that are gone now: $(field "$vo" lost)"
@@ -472,8 +495,8 @@ fi
 
 #------------------------------------------------------------------------------
 echo "-- converge again after the faults; then a deploy changes nothing"
-check "pigsty deploy (every host) after the faults" timeout 1800 "$LAB" ssh 1 "pigsty deploy > /root/ha-deploy2.log 2>&1"
-on "grep -E '^10\\.10\\.10\\.1[0-3] ' /root/ha-deploy2.log | tail -n 8" | sed 's/^/     | /'
+check "pigsty deploy (every host) after the faults" timeout 1800 "$LAB" ssh "$A" "pigsty deploy > /root/ha-deploy2.log 2>&1"
+on "grep -E '^10\\.10\\.10\\.[0-9]+ ' /root/ha-deploy2.log | tail -n 8" | sed 's/^/     | /'
 full_changed() { on "pigsty deploy --json" 2>"$WORK/full.err" | recap_changed; }
 t0=$(now)
 check_eq "a second pigsty deploy (every host) reports 0 changed" 0 full_changed
@@ -481,7 +504,7 @@ t1=$(now)
 record noop_deploy_all_seconds "$(secs "$t0" "$t1")"
 ssh4() { on "for h in $META ${PG_IPS[*]}; do ssh -o BatchMode=yes -o ControlMaster=no -o ControlPath=none root@\$h true & done; wait"; }
 t0=$(now)
-check "4 parallel ssh round trips from node 1" ssh4
+check "4 parallel ssh round trips from node $A" ssh4
 t1=$(now)
 record ssh_parallel_4_nodes_seconds "$(secs "$t0" "$t1")"
 check "pigsty plan --check exits 0" on "pigsty plan --check"
@@ -523,7 +546,7 @@ if [[ $ADMIN_DISTRO != "$SUITE_DISTRO" ]]; then
 fi
 check "lab$RI: reset to a fresh disk" lab reset "$RI"
 t0=$(now)
-check "pigsty join $R (a fresh node becomes a replica of pg-test)" timeout 1800 "$LAB" ssh 1 "pigsty join $R > /root/ha-join.log 2>&1"
+check "pigsty join $R (a fresh node becomes a replica of pg-test)" timeout 1800 "$LAB" ssh "$A" "pigsty join $R > /root/ha-join.log 2>&1"
 t1=$(now)
 record join_replica_seconds "$(secs "$t0" "$t1")"
 info "join of $R took $(secs "$t0" "$t1")s"
@@ -538,7 +561,7 @@ echo "-- a changed ssh host key: refused for that host, the others converge"
 LIP=$(leader_ip)
 R=$(tr ',' '\n' <<<"$ALL_PG" | grep -vx "$LIP" | tail -n1)
 O=$(tr ',' '\n' <<<"$ALL_PG" | grep -vx "$R" | head -n1)
-swap_key() { # node 1's system known_hosts: R's keys replaced by O's (as after a reinstall)
+swap_key() { # the admin node's system known_hosts: R's keys replaced by O's (as after a reinstall)
   on "cp -p /etc/ssh/ssh_known_hosts /root/ssh_known_hosts.ha && ssh-keygen -R $R >/dev/null 2>&1; python3 - $R $O <<'PY'
 import sys
 r, o = sys.argv[1], sys.argv[2]
@@ -554,13 +577,13 @@ open('/etc/ssh/ssh_known_hosts', 'w').write('\n'.join(out) + '\n')
 PY
 ssh -o ControlPath=/run/pigsty/ssh/%C -O exit root@$R >/dev/null 2>&1; true"
 }
-step "node 1 believes $R has another host key" swap_key
+step "node $A believes $R has another host key" swap_key
 at_exit on "cp -p /root/ssh_known_hosts.ha /etc/ssh/ssh_known_hosts"
 on "pigsty deploy -l pg-test --json > /root/ha-hostkey.json 2> /root/ha-hostkey.err; echo \$? > /root/ha-hostkey.rc" || true
 check_eq "deploy exits 1" 1 on cat /root/ha-hostkey.rc
 check "the error names $R and says its host key changed" on "grep -E 'host \`$R\`.*host key CHANGED' /root/ha-hostkey.err"
 check "the two other hosts converged with no failure" only_failed /root/ha-hostkey.json "$R"
-step "the right key back on node 1" on "cp -p /root/ssh_known_hosts.ha /etc/ssh/ssh_known_hosts"
+step "the right key back on node $A" on "cp -p /root/ssh_known_hosts.ha /etc/ssh/ssh_known_hosts"
 check "deploy -l pg-test works again" on "pigsty deploy -l pg-test > /root/ha-deploy3.log 2>&1"
 fi
 
@@ -582,21 +605,21 @@ check "one leader and two streaming replicas after the heal" retry 60 2 healthy_
 fi
 
 if brief "the node VIP (vip_enabled)"; then :; else
-echo "-- the node VIP (vip_enabled): 10.10.10.4 on lab4 (vip_role master), moves when lab4 dies, comes back (vip_preempt)"
-NVIP=10.10.10.4
+M3=${MEMBERS[2]} # vip_role: master
+echo "-- the node VIP (vip_enabled): $NVIP on lab$M3 (vip_role master), moves when lab$M3 dies, comes back (vip_preempt)"
 nvip_holders() { holders "$NVIP"; }
 nvip_is() { local h; h=$(nvip_holders); echo "holders: ${h:-none}"; [[ $h == "$1" ]]; }
-nvip_on_other() { local h; h=$(nvip_holders); echo "holders: ${h:-none}"; [[ $h == 10.10.10.11 || $h == 10.10.10.12 ]]; }
+nvip_on_other() { local h; h=$(nvip_holders); echo "holders: ${h:-none}"; [[ $h == "${PG_IPS[0]}" || $h == "${PG_IPS[1]}" ]]; }
 nvip_serves() { on "curl -sf -o /dev/null http://$NVIP:9101/metrics"; }
-check "the node VIP is on lab4 alone" retry 20 1 nvip_is 10.10.10.13
-check "node 1 reaches HAProxy's metrics through the node VIP" retry 10 1 nvip_serves
-check "lab4: kill" lab kill 4
-at_exit lab start 4
-check "the node VIP moved to lab2 or lab3 (one of them)" retry 20 1 nvip_on_other
-check "node 1 still reaches HAProxy through the node VIP" retry 10 1 nvip_serves
-check "lab4: start" lab start 4
-check "the node VIP is back on lab4 alone (vip_preempt)" retry 90 1 nvip_is 10.10.10.13
-check "one leader and two streaming replicas after lab4's return" retry 90 2 healthy_cluster
+check "the node VIP is on lab$M3 alone" retry 20 1 nvip_is "${PG_IPS[2]}"
+check "node $A reaches HAProxy's metrics through the node VIP" retry 10 1 nvip_serves
+check "lab$M3: kill" lab kill "$M3"
+at_exit lab start "$M3"
+check "the node VIP moved to lab${MEMBERS[0]} or lab${MEMBERS[1]} (one of them)" retry 20 1 nvip_on_other
+check "node $A still reaches HAProxy through the node VIP" retry 10 1 nvip_serves
+check "lab$M3: start" lab start "$M3"
+check "the node VIP is back on lab$M3 alone (vip_preempt)" retry 90 1 nvip_is "${PG_IPS[2]}"
+check "one leader and two streaming replicas after lab$M3's return" retry 90 2 healthy_cluster
 fi
 
 if brief "maintenance mode"; then :; else
@@ -636,7 +659,7 @@ for rto in fast safe wide 45 10 norm; do
   for ip in ${ALL_PG//,/ }; do
     check "pg_rto=$rto: haproxy -c accepts $ip's configuration" lab ssh "$(node_of "$ip")" "haproxy -f /etc/haproxy/ -c -q"
   done
-  if [[ $rto == fast ]]; then check "pg_rto=fast: fastinter rendered as 500ms" lab ssh 2 "grep -q 'fastinter 500ms' /etc/haproxy/pg-test-primary.cfg"; fi
+  if [[ $rto == fast ]]; then check "pg_rto=fast: fastinter rendered as 500ms" lab ssh "${MEMBERS[0]}" "grep -q 'fastinter 500ms' /etc/haproxy/pg-test-primary.cfg"; fi
   if [[ $rto == 10 ]]; then
     check_eq "pg_rto=10: Patroni's ttl is $ttl10 s ($why10)" "$ttl10" dcs_ttl
     check "pg_rto=10: plan names the timings and the Patroni floor" on "pigsty plan -l pg-test -m pgsql -e pg_rto=10 2>&1 | grep 'pg_rto 10: ttl ${ttl10}s, loop_wait ${loop10}s, retry_timeout ${retry10}s' | grep -q '$why10'"
@@ -654,15 +677,15 @@ crash_trial() { # run
   L=$(leader_name) LIP=$(leader_ip)
   I=$(node_of "$LIP")
   surv=$(tr ',' '\n' <<<"$ALL_PG" | grep -vx "$LIP" | paste -sd,)
-  start_writer 1 "$run" "$ALL_PG"
-  start_timeline 1 "$run" "$surv"
+  start_writer "$A" "$run" "$ALL_PG"
+  start_timeline "$A" "$run" "$surv"
   sleep 3
-  t_kill=$(now)
   check "$run: kill lab$I, the primary's node" lab kill "$I"
+  t_kill=$(now)
   check "$run: a new leader among the survivors" retry 120 0.5 new_leader_other_than "$L"
-  check "$run: writes resume through 5433" retry 60 0.5 acks_after 1 "$run" "$t_kill" "lab$I"
+  check "$run: writes resume through 5433" retry 60 0.5 acks_after "$A" "$run" "$t_kill" "lab$I"
   sleep 1
-  stop_writer 1 "$run"
+  stop_writer "$A" "$run"
   check "$run: lab$I boots again" lab start "$I"
   check "$run: $L rejoins as a replica" retry 90 2 is_replica "$L"
   check "$run: one leader and two streaming replicas again" retry 60 2 healthy_cluster

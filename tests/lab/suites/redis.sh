@@ -61,7 +61,7 @@ PY
 
 #------------------------------------------------------------------------------
 echo "-- node 1: the singleton meta node"
-singleton_on_node1
+singleton_on_admin
 step "push tests/lab/redis to node 1" lab push 1 "$R_DIR" /root/redis
 step "keep the inventory as it is now (restored at the end)" on "cp -p $INV /root/redis/inventory.before.yml"
 at_exit lab ssh 1 "test -s /root/redis/inventory.before.yml && cp -p /root/redis/inventory.before.yml $INV"

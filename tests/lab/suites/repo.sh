@@ -25,7 +25,7 @@ at_exit rm -rf "$WORK"
 record() { printf '%s\t%s\n' "$1" "$2" >>"$WORK/results.tsv"; }
 
 echo "-- node 1: the singleton meta node, with pg-test in its inventory"
-singleton_on_node1
+singleton_on_admin
 if ! on "grep -q '^    pg-test:' $INV"; then
   step "push tests/lab/ha to node 1" lab push 1 "$LAB_DIR/ha" /root/ha
   check "merge pg-test into node 1's inventory" on "python3 /root/ha/merge.py /root/ha/pg-test.yml $INV"
@@ -48,7 +48,7 @@ check "nginx serves it to the other nodes" lab ssh 2 "curl -sf http://$META/pigs
 check "a second repo build downloads nothing" on "pigsty repo build 2>&1 | grep -q '; 0 to download'"
 check "node 1 keeps its own upstream sources (not converged since)" on "test -e /etc/apt/sources.list.d/debian.sources"
 
-forget_old_pg_test() { etcdctl_on1 "$META" del --prefix /pg/pg-test/ >/dev/null; }
+forget_old_pg_test() { etcdctl_on_admin "$META" del --prefix /pg/pg-test/ >/dev/null; }
 if [[ ${REPO_BENCH:-0} == 1 ]]; then # make bench: the same deploy from the upstream mirror first
   echo "-- bench: pigsty deploy -l pg-test from the upstream mirror, on fresh disks"
   for i in 2 3 4; do step "lab$i: reset to a fresh disk" lab reset "$i"; done

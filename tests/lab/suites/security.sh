@@ -30,7 +30,7 @@ IP=10.10.10.10
 on() { lab ssh 1 "$@"; }
 
 echo "-- node 1: the singleton meta node"
-singleton_on_node1
+singleton_on_admin
 C=$(on readlink -f /pg)
 info "cluster directory: $C"
 healthy() { on "pigsty status pg-meta >/dev/null"; }
@@ -192,8 +192,8 @@ check_eq "patroni.yml logs in as the cluster's own etcd user, not root" patroni-
 as_pg_meta() { # etcdctl ARGS as patroni-pg-meta with the password from patroni.yml
   on "u=\$(python3 -c 'import yaml; e = yaml.safe_load(open(\"/etc/patroni/patroni.yml\"))[\"etcd3\"]; print(e[\"username\"] + \":\" + e[\"password\"])'); ETCDCTL_API=3 ETCDCTL_USER=\$u etcdctl --cacert=/etc/pki/ca.crt --endpoints=https://$IP:2379 $*"
 }
-step "as root: a key of another cluster, /pg/pg-other/secret" etcdctl_on1 "$IP" put /pg/pg-other/secret hidden
-at_exit etcdctl_on1 "$IP" del --prefix /pg/pg-other/
+step "as root: a key of another cluster, /pg/pg-other/secret" etcdctl_on_admin "$IP" put /pg/pg-other/secret hidden
+at_exit etcdctl_on_admin "$IP" del --prefix /pg/pg-other/
 check "patroni-pg-meta reads its own keys (/pg/pg-meta/leader)" as_pg_meta get /pg/pg-meta/leader
 check_refused "patroni-pg-meta cannot read another cluster's keys" "permission denied" as_pg_meta get /pg/pg-other/secret
 check_refused "patroni-pg-meta cannot write outside its prefix" "permission denied" as_pg_meta put /pg/pg-other/x y
