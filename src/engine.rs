@@ -248,28 +248,14 @@ impl Queue {
     }
     fn save(&self) {
         let Some(p) = &self.pending else { return };
-        let restart: Vec<String> = self
-            .handlers
-            .iter()
-            .filter_map(|h| {
-                if let Handler::Restart(u) = h {
-                    Some(u.clone())
-                } else {
-                    None
-                }
-            })
-            .collect();
-        let reload: Vec<String> = self
-            .handlers
-            .iter()
-            .filter_map(|h| {
-                if let Handler::Reload(u) = h {
-                    Some(u.clone())
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let (mut restart, mut reload) = (vec![], vec![]);
+        for h in &self.handlers {
+            match h {
+                Handler::Restart(u) => restart.push(u.clone()),
+                Handler::Reload(u) => reload.push(u.clone()),
+                _ => {}
+            }
+        }
         if restart.is_empty() && reload.is_empty() {
             let _ = std::fs::remove_file(p);
             return;

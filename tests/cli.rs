@@ -242,7 +242,7 @@ fn pitr_refuses_while_pg_safeguard_is_on_before_reaching_any_host() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains(
-            "pg_safeguard is on for `pg-meta` (10.9.8.7); refusing a point-in-time recovery, which replaces its data; nothing was changed",
+            "pg_safeguard is on for `pg-meta` (`10.9.8.7`); refusing a point-in-time recovery, which replaces its data; nothing was changed",
         ));
     assert_eq!(std::fs::read_to_string(&p).unwrap(), before);
 }

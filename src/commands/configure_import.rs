@@ -112,11 +112,7 @@ pub fn import(name: &str, text: &str, regenerate: bool) -> Result<Imported> {
     if !still.is_empty() {
         bail!(
             "credentials still missing after the import:\n{}",
-            still
-                .iter()
-                .map(|d| format!("  {d}"))
-                .collect::<Vec<_>>()
-                .join("\n")
+            super::deploy::indented(&still)
         );
     }
     let strip = |t: &str| -> Result<serde_yaml::Value> {

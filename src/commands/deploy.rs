@@ -96,19 +96,24 @@ pub fn run_phases(
     let outcome = controller::run_phases(inv, phases, opts, &rep);
     let rep = rep.into_inner().unwrap_or_else(|p| p.into_inner());
     rep.recap();
-    if outcome.failed.is_empty() {
-        (0, rep)
-    } else {
-        for (h, e) in &outcome.failed {
-            if e.starts_with(&format!("host `{h}`")) {
-                eprintln!("error: {e}"); // ssh errors name the host already
-            } else {
-                eprintln!("error: host `{h}`: {e}");
-            }
-        }
-        eprintln!("hint: fix the cause and run it again; steps already done are kept and skipped");
-        (1, rep)
+    (report_failed(&outcome.failed), rep)
+}
+
+/// The exit code of a run whose recap is printed: 0, or 1 after one error line per
+/// failed host and the hint that a re-run keeps what is done.
+pub fn report_failed(failed: &std::collections::BTreeMap<String, String>) -> u8 {
+    if failed.is_empty() {
+        return 0;
     }
+    for (h, e) in failed {
+        if e.starts_with(&format!("host `{h}`")) {
+            eprintln!("error: {e}"); // ssh errors name the host already
+        } else {
+            eprintln!("error: host `{h}`: {e}");
+        }
+    }
+    eprintln!("hint: fix the cause and run it again; steps already done are kept and skipped");
+    1
 }
 
 /// Options for commands that build their own phases (join, pgsql add/rm).
@@ -135,12 +140,17 @@ pub fn require_secrets(inv: &Inventory) -> Result<()> {
     if !missing.is_empty() {
         bail!(
             "the inventory lacks required credentials; nothing was changed:\n{}",
-            missing
-                .iter()
-                .map(|d| format!("  {d}"))
-                .collect::<Vec<_>>()
-                .join("\n")
+            indented(&missing)
         );
     }
     Ok(())
+}
+
+/// One line per item, indented by two spaces.
+pub fn indented<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(|d| format!("  {d}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -44,17 +44,7 @@ fn addrs(hs: &[&Host]) -> Vec<String> {
 pub fn add(g: &Global, cluster: &str, hosts: &[String]) -> Result<u8> {
     let inv = deploy::load_inventory(g)?;
     let picked = addrs(&pick(&inv, cluster, hosts)?);
-    let missing = inv.check_secrets();
-    if !missing.is_empty() {
-        bail!(
-            "the inventory lacks required credentials; nothing was changed:\n{}",
-            missing
-                .iter()
-                .map(|d| format!("  {d}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-    }
+    deploy::require_secrets(&inv)?;
     // The first member provisions the layout: with new members, it runs too.
     let mut minio_hosts = picked.clone();
     if let Some(first) = inv.minio_members(cluster).first() {

@@ -145,6 +145,17 @@ fn api_of(h: &Host) -> Result<PatroniApi> {
 }
 
 /// The members of a pgsql cluster; an unknown cluster is an error naming the known ones.
+/// The hosts among `hosts` with `pg_safeguard` on, as `\`addr\`` names joined by commas
+/// (empty when none).
+pub fn safeguarded(hosts: &[&crate::inventory::Host]) -> String {
+    hosts
+        .iter()
+        .filter(|h| h.var_bool("pg_safeguard"))
+        .map(|h| format!("`{}`", h.addr))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn members_of<'a>(
     inv: &'a Inventory,
     cluster: &str,

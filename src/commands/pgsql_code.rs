@@ -170,14 +170,7 @@ pub fn run(g: &Global, cluster: &str, part: Part, yes: bool) -> Result<u8> {
     }
     let rep = rep.into_inner().unwrap_or_else(|p| p.into_inner());
     rep.recap();
-    if failed.is_empty() {
-        return Ok(0);
-    }
-    for (h, e) in &failed {
-        eprintln!("error: host `{h}`: {e}");
-    }
-    eprintln!("hint: fix the cause and run it again; steps already done are kept and skipped");
-    Ok(1)
+    Ok(super::deploy::report_failed(&failed))
 }
 
 #[cfg(test)]

@@ -137,15 +137,10 @@ pub fn rm(g: &Global, cluster: &str, hosts: &[String], yes: bool) -> Result<u8> 
     let whole = members
         .iter()
         .all(|m| gone.iter().any(|h| h.addr == m.addr));
-    let guarded: Vec<&str> = gone
-        .iter()
-        .filter(|h| h.var_bool("pg_safeguard"))
-        .map(|h| h.addr.as_str())
-        .collect();
+    let guarded = super::pgsql::safeguarded(&gone);
     if !guarded.is_empty() {
         bail!(
-            "pg_safeguard is on for {}; refusing to remove; nothing was changed\nhint: set `pg_safeguard: false` for it in the inventory (or pass -e pg_safeguard=false) when you mean it",
-            guarded.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+            "pg_safeguard is on for {guarded}; refusing to remove; nothing was changed\nhint: set `pg_safeguard: false` for it in the inventory (or pass -e pg_safeguard=false) when you mean it"
         );
     }
     let live = cluster_members_state(&members).ok();

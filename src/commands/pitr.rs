@@ -406,15 +406,10 @@ pub fn run(g: &Global, a: &PitrArgs) -> Result<u8> {
     let cluster = a.cluster.as_str();
     let hosts = super::pgsql::members_of(&inv, cluster)?;
     // a restore replaces the data of every member: what pg_safeguard is there to stop
-    let guarded: Vec<&str> = hosts
-        .iter()
-        .filter(|h| h.var_bool("pg_safeguard"))
-        .map(|h| h.addr.as_str())
-        .collect();
+    let guarded = super::pgsql::safeguarded(&hosts);
     if !guarded.is_empty() {
         bail!(
-            "pg_safeguard is on for `{cluster}` ({}); refusing a point-in-time recovery, which replaces its data; nothing was changed\nhint: set `pg_safeguard: false` for it in the inventory (or pass -e pg_safeguard=false) when you mean it",
-            guarded.join(", ")
+            "pg_safeguard is on for `{cluster}` ({guarded}); refusing a point-in-time recovery, which replaces its data; nothing was changed\nhint: set `pg_safeguard: false` for it in the inventory (or pass -e pg_safeguard=false) when you mean it"
         );
     }
     // held through the restore and the re-deploy: no deploy, switchover or backup meanwhile

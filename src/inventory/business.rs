@@ -350,17 +350,7 @@ fn users(c: &mut Ctx) -> BTreeSet<String> {
                 }
             }
             pg_name(c, key, &[at.clone(), "name".into()], "role", m.get("name"));
-            if let Some(r) = m.get("roles").and_then(Value::as_array) {
-                for (j, x) in r.iter().enumerate() {
-                    pg_name(
-                        c,
-                        key,
-                        &[at.clone(), "roles".into(), format!("[{j}]")],
-                        "role",
-                        Some(x.get("name").unwrap_or(x)),
-                    );
-                }
-            }
+            pg_names(c, key, &at, m, "roles", "role");
             if let Some(n) = m.get("name").and_then(Value::as_str) {
                 let absent = m.get("state").and_then(Value::as_str) == Some("absent");
                 if absent {
@@ -443,17 +433,7 @@ fn databases(c: &mut Ctx, users: &BTreeSet<String>) {
             "database",
             m.get("name"),
         );
-        if let Some(l) = m.get("schemas").and_then(Value::as_array) {
-            for (j, x) in l.iter().enumerate() {
-                pg_name(
-                    c,
-                    key,
-                    &[at.clone(), "schemas".into(), format!("[{j}]")],
-                    "schema",
-                    Some(x.get("name").unwrap_or(x)),
-                );
-            }
-        }
+        pg_names(c, key, &at, m, "schemas", "schema");
         if let Some(n) = m.get("name").and_then(Value::as_str) {
             if let Some(first) = seen.insert(n.to_string(), i) {
                 c.err(
@@ -475,6 +455,27 @@ fn pg_name(c: &mut Ctx, key: &str, sub: &[String], what: &str, v: Option<&Value>
     };
     if let Err(why) = crate::names::check(crate::names::Kind::Postgres, n) {
         c.err(key, sub, format!("{what} name `{n}` {why}"), None);
+    }
+}
+
+/// Each name in the list `field` of entry `at` (a string, or a map with `name`).
+fn pg_names(
+    c: &mut Ctx,
+    key: &str,
+    at: &str,
+    m: &serde_json::Map<String, Value>,
+    field: &str,
+    what: &str,
+) {
+    for (j, x) in m
+        .get(field)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let sub = [at.to_string(), field.to_string(), format!("[{j}]")];
+        pg_name(c, key, &sub, what, Some(x.get("name").unwrap_or(x)));
     }
 }
 

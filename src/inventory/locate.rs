@@ -459,16 +459,7 @@ impl Flow<'_, '_> {
             return Res::NotFound;
         };
         self.pos += 1; // `{`
-        loop {
-            self.skip_ws();
-            match self.peek() {
-                None | Some(b'}') | Some(b']') => return Res::NotFound,
-                Some(b',') => {
-                    self.pos += 1;
-                    continue;
-                }
-                _ => {}
-            }
+        while self.next_entry() {
             let key_at = self.pos;
             let key = self.scalar();
             self.skip_ws();
@@ -494,6 +485,20 @@ impl Flow<'_, '_> {
                 return Res::NotFound; // no progress: not something we understand
             }
         }
+        Res::NotFound
+    }
+
+    /// Past blanks and commas to the next entry of a flow map or sequence; false at
+    /// its end (or the text's).
+    fn next_entry(&mut self) -> bool {
+        loop {
+            self.skip_ws();
+            match self.peek() {
+                None | Some(b'}') | Some(b']') => return false,
+                Some(b',') => self.pos += 1,
+                _ => return true,
+            }
+        }
     }
 
     fn seq(&mut self, path: &[Seg]) -> Res {
@@ -502,16 +507,7 @@ impl Flow<'_, '_> {
         };
         self.pos += 1; // `[`
         let mut idx = 0usize;
-        loop {
-            self.skip_ws();
-            match self.peek() {
-                None | Some(b']') | Some(b'}') => return Res::NotFound,
-                Some(b',') => {
-                    self.pos += 1;
-                    continue;
-                }
-                _ => {}
-            }
+        while self.next_entry() {
             let at = self.pos;
             if idx == want {
                 let line = self.line(at);
@@ -526,6 +522,7 @@ impl Flow<'_, '_> {
             }
             idx += 1;
         }
+        Res::NotFound
     }
 }
 

@@ -253,6 +253,7 @@ pub enum Module {
 }
 
 impl Module {
+    /// Every module, in Pigsty's install order (the order they run in on a host).
     pub const ALL: [Module; 6] = [
         Module::Node,
         Module::Infra,

@@ -134,15 +134,8 @@ pub fn plan(module: Module, ctx: &Ctx) -> Result<ModulePlan> {
     }
 }
 
-/// Order modules run in on a host (Pigsty's install order).
-pub const ORDER: &[Module] = &[
-    Module::Node,
-    Module::Infra,
-    Module::Etcd,
-    Module::Minio,
-    Module::Pgsql,
-    Module::Redis,
-];
+/// Order modules run in on a host (Pigsty's install order: `Module::ALL`'s).
+pub const ORDER: &[Module] = &Module::ALL;
 
 /// Every scrape target the inventory implies, collected from each module.
 pub fn scrape_targets(inv: &Inventory) -> Vec<ScrapeTarget> {

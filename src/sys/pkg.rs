@@ -70,34 +70,25 @@ impl PackageManager for Apt {
                 .env("DEBIAN_FRONTEND", "noninteractive")
                 .timeout(Duration::from_secs(1800))
         };
-        let first = base()
-            .args([
-                "install",
-                "-y",
-                "-q",
-                "--no-install-recommends",
-                "-o",
-                "Dpkg::Options::=--force-confold",
-            ])
-            .args(names.iter().cloned())
-            .ok();
-        match first {
+        let install = || {
+            base()
+                .args([
+                    "install",
+                    "-y",
+                    "-q",
+                    "--no-install-recommends",
+                    "-o",
+                    "Dpkg::Options::=--force-confold",
+                ])
+                .args(names.iter().cloned())
+                .ok()
+        };
+        match install() {
             Ok(_) => Ok(()),
             Err(_) => {
                 // Stale package lists are the usual cause: refresh once and retry.
                 base().args(["update", "-q"]).ok()?;
-                base()
-                    .args([
-                        "install",
-                        "-y",
-                        "-q",
-                        "--no-install-recommends",
-                        "-o",
-                        "Dpkg::Options::=--force-confold",
-                    ])
-                    .args(names.iter().cloned())
-                    .ok()
-                    .map(|_| ())
+                install().map(|_| ())
             }
         }
     }

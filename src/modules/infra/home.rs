@@ -171,40 +171,34 @@ fn infra_links(h: &Host) -> Vec<Link> {
             "alert rules and what fires",
         ));
     }
-    if on("alertmanager_enabled") {
-        l.push(link(
-            "Alertmanager",
-            format!("http://{ip}:{}/", p.var_port("alertmanager_port")),
-            "alerts, grouping and silences",
-        ));
-    }
-    if on("pushgateway_enabled") {
-        l.push(link(
-            "Pushgateway",
-            format!("http://{ip}:{}/", p.var_port("pushgateway_port")),
-            "metrics pushed by batch jobs",
-        ));
-    }
-    if on("blackbox_enabled") {
-        l.push(link(
-            "Blackbox",
-            format!("http://{ip}:{}/", p.var_port("blackbox_port")),
-            "ICMP, TCP and HTTP probes",
-        ));
-    }
-    if on("nginx_enabled") && on("nginx_exporter_enabled") {
-        l.push(link(
+    // (name, enabled, port parameter, path, what it is)
+    let services = [
+        ("Alertmanager", on("alertmanager_enabled"), "alertmanager_port", "/", "alerts, grouping and silences"),
+        ("Pushgateway", on("pushgateway_enabled"), "pushgateway_port", "/", "metrics pushed by batch jobs"),
+        ("Blackbox", on("blackbox_enabled"), "blackbox_port", "/", "ICMP, TCP and HTTP probes"),
+        (
             "Nginx metrics",
-            format!("http://{ip}:{}/metrics", p.var_port("nginx_exporter_port")),
+            on("nginx_enabled") && on("nginx_exporter_enabled"),
+            "nginx_exporter_port",
+            "/metrics",
             "nginx exporter",
-        ));
-    }
-    if on("grafana_enabled") {
-        l.push(link(
+        ),
+        (
             "Grafana",
-            format!("http://{ip}:{}/", p.var_port("grafana_port")),
+            on("grafana_enabled"),
+            "grafana_port",
+            "/",
             "dashboards (package from apt.grafana.com: absent unless that repository is configured)",
-        ));
+        ),
+    ];
+    for (name, enabled, port, path, desc) in services {
+        if enabled {
+            l.push(link(
+                name,
+                format!("http://{ip}:{}{path}", p.var_port(port)),
+                desc,
+            ));
+        }
     }
     l
 }

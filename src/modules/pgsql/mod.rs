@@ -333,35 +333,22 @@ pub fn targets(_inv: &Inventory, host: &Host) -> Vec<ScrapeTarget> {
     };
     let v = params::Vars(&host.vars);
     let ip = host.addr.as_str();
-    let mut t = vec![];
-    if v.b("pg_exporter_enabled") {
-        t.push(ScrapeTarget::new(
-            "pgsql",
-            format!("{ip}:{}", v.port("pg_exporter_port")),
-            cls,
-            ins,
-            ip,
-        ));
-    }
-    if v.b("pgbouncer_enabled") && v.b("pgbouncer_exporter_enabled") {
-        t.push(ScrapeTarget::new(
+    // (job, port parameter, enabled)
+    let jobs = [
+        ("pgsql", "pg_exporter_port", v.b("pg_exporter_enabled")),
+        (
             "pgbouncer",
-            format!("{ip}:{}", v.port("pgbouncer_exporter_port")),
-            cls,
-            ins,
-            ip,
-        ));
-    }
-    if v.b("patroni_enabled") {
-        t.push(ScrapeTarget::new(
-            "patroni",
-            format!("{ip}:{}", v.port("patroni_port")),
-            cls,
-            ins,
-            ip,
-        ));
-    }
-    t
+            "pgbouncer_exporter_port",
+            v.b("pgbouncer_enabled") && v.b("pgbouncer_exporter_enabled"),
+        ),
+        ("patroni", "patroni_port", v.b("patroni_enabled")),
+    ];
+    jobs.iter()
+        .filter(|j| j.2)
+        .map(|(job, port, _)| {
+            ScrapeTarget::new(job, format!("{ip}:{}", v.port(port)), cls, ins, ip)
+        })
+        .collect()
 }
 
 #[cfg(test)]

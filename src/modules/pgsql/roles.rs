@@ -59,6 +59,18 @@ fn is_absent(v: &Value) -> bool {
     str_of(v, "state").is_some_and(|s| s == "absent")
 }
 
+/// An entry's `parameters` (role or database settings) as name → value text.
+fn parameters_of(v: &Value) -> BTreeMap<String, String> {
+    v.get("parameters")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, x)| (k.clone(), super::tune::value_str(x)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// `roles: [a, {name: b}, {name: c, state: absent}]` -> (grant, revoke).
 fn memberships(v: &Value) -> (Vec<String>, Vec<String>) {
     let (mut grant, mut revoke) = (vec![], vec![]);
@@ -107,15 +119,7 @@ pub fn role_defs(pg: &Pg) -> Result<Vec<RoleDef>> {
             None
         };
         let password = str_of(v, "password").filter(|p| !p.is_empty()).or(password);
-        let parameters: BTreeMap<String, String> = v
-            .get("parameters")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, x)| (k.clone(), super::tune::value_str(x)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let parameters = parameters_of(v);
         let (roles, revoke) = memberships(v);
         // Pigsty: `expire_in` (days from now) wins over `expire_at`.
         let expire_at = match v.get("expire_in").and_then(Value::as_i64) {
@@ -217,15 +221,7 @@ pub fn db_defs(pg: &Pg) -> Result<Vec<DbDef>> {
             bail!("host `{}`: a database in pg_databases has no `name`", pg.ip);
         };
         let i = |k: &str, d: i64| v.get(k).and_then(Value::as_i64).unwrap_or(d);
-        let parameters: BTreeMap<String, String> = v
-            .get("parameters")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, x)| (k.clone(), super::tune::value_str(x)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let parameters = parameters_of(v);
         let state = match str_of(v, "state").as_deref() {
             Some("absent") => DbState::Absent,
             Some("recreate") => DbState::Recreate,
