@@ -173,8 +173,11 @@ pub struct StepFailed {
 struct Queue {
     handlers: Vec<Handler>,
     started: Vec<String>,
-    /// Where queued restarts/reloads are remembered until they ran (node mode only).
+    /// Where queued restarts/reloads are remembered until they ran (node mode, apply).
     pending: Option<std::path::PathBuf>,
+    /// How many of `handlers` a failed run left owed (read in both modes: a check
+    /// reports them as changes to come).
+    owed: usize,
 }
 
 /// Node mode's state directory: pending restarts and reloads live under `pending/`.
@@ -214,17 +217,14 @@ struct Pending {
 
 impl Queue {
     fn new(module: &str, run: &Run) -> Queue {
-        let pending = if run.mode == Mode::Apply {
-            pending_path(run.state_dir, module)
-        } else {
-            None
-        };
+        let path = pending_path(run.state_dir, module);
         let mut q = Queue {
             handlers: vec![],
             started: vec![],
-            pending,
+            pending: path.clone().filter(|_| run.mode == Mode::Apply),
+            owed: 0,
         };
-        if let Some(p) = &q.pending {
+        if let Some(p) = &path {
             if let Some(saved) = std::fs::read(p)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Pending>(&b).ok())
@@ -235,6 +235,7 @@ impl Queue {
                 for u in saved.reload {
                     q.handlers.push(Handler::Reload(u));
                 }
+                q.owed = q.handlers.len();
             }
         }
         q
@@ -307,6 +308,8 @@ pub fn run_module(
         if mode == Mode::Apply {
             result = flush(host, &module, &mut q, &mut tally, sink);
         } else {
+            // restarts a failed run left owed are changes the next apply makes
+            tally.changed += q.owed;
             for h in q.handlers.drain(..) {
                 sink(&Event::Handler {
                     host: host.into(),
@@ -599,9 +602,30 @@ mod tests {
         assert!(run_module(&run, &plan, &mut |_| {}).is_err());
         let saved = std::fs::read_to_string(&p).unwrap();
         assert!(saved.contains("pigsty-no-such-unit.service"), "{saved}");
-        // the file is now in sync, but the restart is still owed
+        // the file is now in sync, but the restart is still owed: a check says so
+        // (and leaves it owed), the next apply does it
         let mut again = ModulePlan::new("pending-test");
         again.add(File::new(d.path().join("x.conf"), "x\n").owner(&u, &g));
+        let check = Run {
+            mode: Mode::Check,
+            ..run
+        };
+        let mut would = vec![];
+        let t = run_module(&check, &again, &mut |e| {
+            if let Event::Handler { action, status, .. } = e {
+                would.push((action.clone(), *status))
+            }
+        })
+        .unwrap();
+        assert_eq!(t.changed, 1, "the owed restart is a change to come");
+        assert_eq!(
+            would,
+            vec![(
+                "restart pigsty-no-such-unit.service".to_string(),
+                Status::WouldChange
+            )]
+        );
+        assert!(p.exists(), "a check leaves the restart owed");
         let mut actions = vec![];
         let _ = run_module(&run, &again, &mut |e| {
             if let Event::Handler { action, .. } = e {

@@ -106,7 +106,8 @@ fn apply_request(req: &NodeRequest) -> Result<Option<serde_json::Value>> {
         let run = Run {
             host: &host.addr,
             mode,
-            state_dir: (mode == Mode::Apply).then_some(state_dir),
+            // a check reads the restarts a failed run left owed, and writes nothing
+            state_dir: Some(state_dir),
         };
         run_module(&run, &plan, &mut |e| emit(e)).map_err(|e| anyhow!("{e}"))?;
     }
