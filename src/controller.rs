@@ -202,6 +202,8 @@ pub fn run_phases(
     run_phases_with(inv, phases, opts, &extra, rep)
 }
 
+// `loop` + `let else`, not `while let`: the queue's lock must drop before the host runs
+#[allow(clippy::while_let_loop)]
 fn run_phases_with(
     inv: &Inventory,
     phases: Vec<Phase>,

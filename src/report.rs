@@ -249,11 +249,10 @@ impl Reporter {
             .iter()
             .any(|f| why.contains(f.as_str()) || f.contains(why))
             && !why.is_empty()
+            && r.failed.is_empty()
         {
-            if r.failed.is_empty() {
-                r.tally.failed += 1;
-                r.failed.push(why.to_string());
-            }
+            r.tally.failed += 1;
+            r.failed.push(why.to_string());
         }
         if !self.json {
             self.show(host, "FAILED".into());

@@ -117,7 +117,7 @@ fn apply_request(req: &NodeRequest) -> Result<Option<serde_json::Value>> {
 /// Refuse a request meant for another machine.
 fn check_identity(req: &NodeRequest, facts: &Facts) -> Result<()> {
     if req.host.parse::<std::net::IpAddr>().is_ok()
-        && !facts.ipv4.iter().any(|ip| *ip == req.host)
+        && !facts.ipv4.contains(&req.host)
         && req.host != "127.0.0.1"
     {
         bail!(

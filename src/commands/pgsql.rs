@@ -343,7 +343,7 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
         .iter()
         .filter_map(|a| {
             let name = name_of.get(a.addr.split(':').next().unwrap_or_default())?;
-            (Some(name) != old.as_ref() && candidate.as_ref().map_or(true, |c| c == name))
+            (Some(name) != old.as_ref() && candidate.as_ref().is_none_or(|c| c == name))
                 .then(|| (name.clone(), a.addr.clone()))
         })
         .collect();

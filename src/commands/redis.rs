@@ -92,7 +92,7 @@ fn converge(
 }
 
 fn need_secrets(inv: &Inventory) -> Result<()> {
-    super::deploy::require_secrets(&inv)?;
+    super::deploy::require_secrets(inv)?;
     Ok(())
 }
 

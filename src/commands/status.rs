@@ -125,9 +125,9 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
             ),
             Err(e) => {
                 healthy = false;
-                out["clusters"]
-                    .as_array_mut()
-                    .map(|a| a.push(json!({"cluster": c, "error": e})));
+                if let Some(a) = out["clusters"].as_array_mut() {
+                    a.push(json!({"cluster": c, "error": e}))
+                }
                 continue;
             }
         };
@@ -144,15 +144,17 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
         let backup = leader_host
             .map(|h| backup_info(&inv, c, &h))
             .unwrap_or(Value::Null);
-        out["clusters"].as_array_mut().map(|a| {
+        if let Some(a) = out["clusters"].as_array_mut() {
             a.push(json!({"cluster": c, "paused": paused, "members": members, "leaders": leaders, "backup": backup,
                 "services": service_ports(&inv, c).into_iter().map(|(n, p)| json!({"name": n, "port": p})).collect::<Vec<_>>()}))
-        });
+        }
     }
     for c in &redis_clusters {
         let r = redis_status(&inv, c);
         healthy &= r["healthy"] == true;
-        out["redis"].as_array_mut().map(|a| a.push(r));
+        if let Some(a) = out["redis"].as_array_mut() {
+            a.push(r)
+        }
     }
     for h in inv.etcd_members() {
         let port = h.var_int("etcd_port");
@@ -171,9 +173,9 @@ pub fn run(g: &Global, a: &StatusArgs) -> Result<u8> {
             h.id.etcd_cluster.clone().unwrap_or_else(|| "etcd".into()),
             h.id.etcd_seq.unwrap_or(0)
         );
-        out["etcd"]
-            .as_array_mut()
-            .map(|a| a.push(json!({"member": name, "host": h.addr, "healthy": ok})));
+        if let Some(a) = out["etcd"].as_array_mut() {
+            a.push(json!({"member": name, "host": h.addr, "healthy": ok}))
+        }
     }
     if g.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -388,8 +390,8 @@ fn print_redis(r: &Value) {
         r["mode"].as_str().unwrap_or("")
     );
     println!(
-        "  {:<22} {:<21} {:<9} {:<5} {}",
-        "INSTANCE", "ADDR", "ROLE", "STATE", "REPLICATION"
+        "  {:<22} {:<21} {:<9} {:<5} REPLICATION",
+        "INSTANCE", "ADDR", "ROLE", "STATE"
     );
     for i in r["instances"].as_array().cloned().unwrap_or_default() {
         let up = i["up"] == true;

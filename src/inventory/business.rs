@@ -151,7 +151,7 @@ pub fn ip_or_cidr(addr: &str) -> Option<std::net::IpAddr> {
     };
     let ip = ip.parse::<std::net::IpAddr>().ok()?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
-    bits.map_or(true, |b| b.parse::<u8>().is_ok_and(|n| n <= max))
+    bits.is_none_or(|b| b.parse::<u8>().is_ok_and(|n| n <= max))
         .then_some(ip)
 }
 
@@ -235,10 +235,9 @@ fn items<'v>(
             }
         }
         if needs_name
-            && !m
-                .get("name")
+            && m.get("name")
                 .and_then(Value::as_str)
-                .is_some_and(|n| !n.is_empty())
+                .is_none_or(|n| n.is_empty())
         {
             c.err(
                 key,

@@ -295,12 +295,12 @@ fn parse_block_key(line: &str, c: usize) -> Option<(String, usize)> {
             let end = quoted_end(b, 0, *q)?;
             (unquote(&s[..end]), end)
         }
-        b'-' if b.get(1).map_or(true, |x| *x == b' ') => return None,
+        b'-' if b.get(1).is_none_or(|x| *x == b' ') => return None,
         b'#' => return None,
         _ => {
             let mut k = None;
             for (i, ch) in b.iter().enumerate() {
-                if *ch == b':' && b.get(i + 1).map_or(true, |x| *x == b' ' || *x == b'\t') {
+                if *ch == b':' && b.get(i + 1).is_none_or(|x| *x == b' ' || *x == b'\t') {
                     k = Some(i);
                     break;
                 }
@@ -391,9 +391,8 @@ impl Flow<'_, '_> {
             let next = b.get(self.pos + 1).copied();
             let stop = match ch {
                 b',' | b'[' | b']' | b'{' | b'}' | b'\n' | b'\r' => true,
-                b':' => next.map_or(true, |n| {
-                    matches!(n, b' ' | b'\t' | b'\n' | b'\r' | b',' | b']' | b'}')
-                }),
+                b':' => next
+                    .is_none_or(|n| matches!(n, b' ' | b'\t' | b'\n' | b'\r' | b',' | b']' | b'}')),
                 b'#' => self.pos > start && b[self.pos - 1] == b' ',
                 _ => false,
             };

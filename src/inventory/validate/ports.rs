@@ -159,7 +159,7 @@ pub(super) struct Listen<'a> {
 /// Ports every host would listen on, by host address.
 pub(super) fn listens(inv: &Inventory) -> BTreeMap<&str, Vec<Listen<'_>>> {
     let mut by_host: BTreeMap<&str, Vec<Listen>> = BTreeMap::new();
-    let on = |h: &Host, flag: Option<&str>| flag.map_or(true, |f| h.bool(f) == Some(true));
+    let on = |h: &Host, flag: Option<&str>| flag.is_none_or(|f| h.bool(f) == Some(true));
     for h in &inv.hosts {
         let mods = h.modules();
         let v = by_host.entry(h.addr.as_str()).or_default();

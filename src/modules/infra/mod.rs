@@ -263,7 +263,8 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
         );
     }
     packages(&s, &mut plan)?;
-    let services: [(bool, fn(&Infra, &mut ModulePlan) -> Result<()>); 5] = [
+    type Part = fn(&Infra, &mut ModulePlan) -> Result<()>;
+    let services: [(bool, Part); 5] = [
         (s.prom_on, prometheus),
         (s.am_on, alertmanager),
         (s.pgw_on, pushgateway),
@@ -387,15 +388,15 @@ fn prometheus(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
         "/etc/default/prometheus",
         etc_default("prometheus", &args)?,
     ));
-    let ctx_json = prom::config_context(ctx.inv, host, &vars)?;
+    let ctx_json = prom::config_context(ctx.inv, host, vars)?;
     let conf = template::render("infra/prometheus.yml.j2", &ctx_json)?;
     plan.add(File::new("/etc/prometheus/prometheus.yml", conf));
     plan.add(
         DirFiles::new("/etc/prometheus/rules", prom::rule_files(ctx.inv))
             .prune(prom::is_our_rule_file),
     );
-    let files = prom::target_files(ctx.inv, &map);
-    for job in prom::jobs(ctx.inv, &map) {
+    let files = prom::target_files(ctx.inv, map);
+    for job in prom::jobs(ctx.inv, map) {
         let set = files.get(&job.name).cloned().unwrap_or_default();
         plan.add(DirFiles::new(format!("{sd_dir}/{}", job.name), set).prune(prom::is_target_file));
     }
@@ -435,7 +436,7 @@ fn alertmanager(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
     ));
     plan.add(File::new(
         "/etc/prometheus/alertmanager.yml",
-        template::render("infra/alertmanager.yml.j2", &vars)?,
+        template::render("infra/alertmanager.yml.j2", vars)?,
     ));
     plan.add(validate(
         "alertmanager config is valid",
@@ -534,7 +535,7 @@ fn nginx(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
     let (p, host, ctx, map) = (s.p(), s.ctx.host, s.ctx, &s.map);
     let nginx_exp_on = s.nginx_exp_on;
     let www = p.str("nginx_home")?;
-    let page = home::render(ctx.inv, host, &map)?;
+    let page = home::render(ctx.inv, host, map)?;
     plan.add(Dir::new(&www));
     plan.add(File::new(format!("{www}/index.html"), page));
     plan.add(Absent::new("/etc/nginx/sites-enabled/default"));
@@ -559,7 +560,7 @@ fn nginx(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
     }
     plan.add(File::new(
         "/etc/nginx/conf.d/pigsty.conf",
-        home::nginx_conf(host, &map)?,
+        home::nginx_conf(host, map)?,
     ));
     plan.add(validate(
         "nginx config is valid",

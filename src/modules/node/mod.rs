@@ -522,7 +522,7 @@ pub(crate) mod tests {
     #[test]
     fn firewall_off_removes_pigstys_table_and_none_leaves_it_alone() {
         let names = |extra: &str| -> Vec<String> {
-            with(&[extra], |c| plan(c))
+            with(&[extra], plan)
                 .unwrap()
                 .steps()
                 .map(|s| format!("{} {}", s.res.kind(), s.res.name()))

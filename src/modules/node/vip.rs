@@ -85,7 +85,7 @@ pub fn node_vip_conf(ctx: &Ctx) -> Result<String> {
     let iface = vip_iface(
         ctx.facts,
         &h.addr,
-        &h.var_str("vip_interface"),
+        h.var_str("vip_interface"),
         "vip_interface",
     )?;
     crate::template::render(

@@ -515,27 +515,6 @@ impl Pg {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cluster_dir_accepts_old_and_new_pg_fs_main() {
-        assert_eq!(
-            cluster_dir("/data/postgres", "pg-meta", 15),
-            "/data/postgres/pg-meta-15"
-        );
-        assert_eq!(
-            cluster_dir("/data", "pg-meta", 15),
-            "/data/postgres/pg-meta-15"
-        );
-        assert_eq!(
-            cluster_dir("/export/", "pg-test", 16),
-            "/export/postgres/pg-test-16"
-        );
-    }
-}
-
 /// `pg_delay` (`1min`, `1h`, `30s`, a number of milliseconds) in milliseconds.
 fn delay_ms(host: &crate::inventory::Host, v: Option<&serde_json::Value>) -> Result<u64> {
     let bad = || {
@@ -562,4 +541,25 @@ fn delay_ms(host: &crate::inventory::Host, v: Option<&serde_json::Value>) -> Res
         _ => return Err(bad()),
     };
     Ok((n * per).round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_dir_accepts_old_and_new_pg_fs_main() {
+        assert_eq!(
+            cluster_dir("/data/postgres", "pg-meta", 15),
+            "/data/postgres/pg-meta-15"
+        );
+        assert_eq!(
+            cluster_dir("/data", "pg-meta", 15),
+            "/data/postgres/pg-meta-15"
+        );
+        assert_eq!(
+            cluster_dir("/export/", "pg-test", 16),
+            "/export/postgres/pg-test-16"
+        );
+    }
 }

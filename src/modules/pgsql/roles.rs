@@ -314,7 +314,7 @@ pub fn role_steps(p: &mut ModulePlan, pg: &Pg, user: Option<&str>) -> Result<Vec
     let mut dropped = vec![];
     for r in role_defs(pg)?
         .into_iter()
-        .filter(|r| user.map_or(true, |u| u == r.spec.name))
+        .filter(|r| user.is_none_or(|u| u == r.spec.name))
     {
         if r.absent {
             dropped.push(r.spec.name.clone());
@@ -343,7 +343,7 @@ pub fn db_steps(p: &mut ModulePlan, pg: &Pg, db: Option<&str>, allow_drop: bool)
     let psql = pg.psql();
     for d in db_defs(pg)?
         .into_iter()
-        .filter(|d| db.map_or(true, |n| n == d.spec.name))
+        .filter(|d| db.is_none_or(|n| n == d.spec.name))
     {
         let name = d.spec.name.clone();
         if d.state != DbState::Create {
@@ -553,7 +553,7 @@ mod tests {
             names
                 .iter()
                 .position(|n| n.starts_with("pg database"))
-                .map_or(true, |d| d < last_role),
+                .is_none_or(|d| d < last_role),
             "dropped last: {names:?}"
         );
     }
