@@ -229,10 +229,9 @@ fn run_phases_with(
                 failed.insert(h, why);
             }
         }
-        if phase.module == Module::Pgsql && !phase.remove && opts.mode == Mode::Apply && !users_made
-        {
+        if phase.module == Module::Pgsql && !phase.remove && !users_made {
             users_made = true;
-            // every cluster of this run's PGSQL phases, in one action
+            // every cluster of this run's PGSQL phases, in one action (`plan`: checked)
             let live: Vec<String> = pgsql_hosts
                 .iter()
                 .filter(|h| !failed.contains_key(*h))
@@ -332,7 +331,8 @@ fn probe_error(host: &str, e: SshError) -> String {
 }
 
 /// Before the first PGSQL phase: each cluster's etcd user (`patroni-<cluster>`,
-/// readwrite on its keys), made in one action on the first etcd member that answers,
+/// readwrite on its keys), made (`plan`: checked) in one action on the first etcd
+/// member that answers,
 /// with etcd's root (`actions::etcd`), so the
 /// database nodes receive only their cluster's password (`pg_etcd_password`, see
 /// [`request`]) and never root's. The hosts of a cluster whose user could not be made
@@ -388,12 +388,14 @@ fn etcd_users(
     let Some(root) = root else {
         return failed;
     };
+    let check = opts.mode == Mode::Check;
     let action = crate::actions::Action::EtcdUsers {
         endpoints: crate::modules::etcd::endpoints(inv),
         root_password: crate::actions::etcd::Secret(root),
         users,
+        check,
     };
-    // the first member that answers makes them (one may be down)
+    // the first member that answers makes (or checks) them (one may be down)
     let mut errors = vec![];
     for e in &etcd {
         let req = NodeRequest::action(e, action.clone());
@@ -408,7 +410,8 @@ fn etcd_users(
     if !errors.is_empty() {
         for (cluster, members) in batch {
             let why = format!(
-                "cluster `{cluster}`: its etcd user could not be made: {}",
+                "cluster `{cluster}`: its etcd user could not be {}: {}",
+                if check { "checked" } else { "made" },
                 errors.join("; ")
             );
             failed.extend(members.into_iter().map(|m| (m, why.clone())));

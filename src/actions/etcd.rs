@@ -28,22 +28,48 @@ pub struct UserSpec {
 }
 
 /// Every user as it should be: `{"changed": bool, "users": {user: [diffs]}}`; the
-/// first that cannot be made stops it, named.
-pub fn ensure_all(endpoints: &str, root_password: &str, users: &[UserSpec]) -> Result<Value> {
+/// first that cannot be made stops it, named. With `check`, only what is missing
+/// (`changed`: something would be made); an etcd that cannot be asked yet (not
+/// installed, not running) is said as what the run would do first.
+pub fn ensure_all(
+    endpoints: &str,
+    root_password: &str,
+    users: &[UserSpec],
+    check: bool,
+) -> Result<Value> {
     let mut changed = false;
     let mut done = serde_json::Map::new();
     for u in users {
-        let r = ensure(&EtcdClusterUser {
+        let user = EtcdClusterUser {
             endpoints: endpoints.to_string(),
             root_password: root_password.to_string(),
             user: u.user.clone(),
             password: u.password.0.clone(),
             prefix: u.prefix.clone(),
-        })?;
+        };
+        let r = if check {
+            missing(&user)
+        } else {
+            ensure(&user)?
+        };
         changed |= r["changed"] == true;
         done.insert(u.user.clone(), r["diffs"].clone());
     }
     Ok(json!({"changed": changed, "users": done}))
+}
+
+/// What `ensure` would do: `{"changed": bool, "diffs": [...]}`.
+fn missing(user: &EtcdClusterUser) -> Value {
+    match user.check() {
+        Ok(State::InSync) => json!({"changed": false, "diffs": []}),
+        Ok(d @ State::Drift(_)) => json!({"changed": true, "diffs": d.words()}),
+        Ok(State::Skip(why)) => {
+            json!({"changed": true, "diffs": [format!("cannot tell yet: {why}")]})
+        }
+        Err(e) => {
+            json!({"changed": true, "diffs": [format!("{}: cannot tell before etcd answers ({e})", user.user)]})
+        }
+    }
 }
 
 /// Make the user as it should be: `{"changed": bool, "diffs": [...]}`.
@@ -61,5 +87,44 @@ fn ensure(user: &EtcdClusterUser) -> Result<Value> {
             user.user,
             other.words().join(", ")
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_makes_nothing_and_says_what_it_cannot_tell_yet() {
+        let users = [UserSpec {
+            user: "patroni-pg-test".into(),
+            password: Secret("pw".into()),
+            prefix: "/pg/pg-test/".into(),
+        }];
+        // no etcd answers there: a check is not an error, it says what the run would do
+        let v = ensure_all("https://127.0.0.1:1", "root-pw", &users, true).unwrap();
+        assert_eq!(v["changed"], true, "{v}");
+        let d = v["users"]["patroni-pg-test"][0]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            d.contains("patroni-pg-test: cannot tell before etcd answers"),
+            "{d}"
+        );
+        // making them there fails, named
+        let e = ensure_all("https://127.0.0.1:1", "root-pw", &users, false).unwrap_err();
+        assert!(!format!("{e:#}").contains("root-pw"), "{e:#}");
+    }
+
+    #[test]
+    fn requests_of_older_controllers_are_not_checks() {
+        let a: crate::actions::Action = serde_json::from_str(
+            r#"{"action": "etcd_users", "endpoints": "https://10.0.0.1:2379", "root_password": "x", "users": []}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            a,
+            crate::actions::Action::EtcdUsers { check: false, .. }
+        ));
     }
 }

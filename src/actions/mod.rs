@@ -75,6 +75,9 @@ pub enum Action {
         endpoints: String,
         root_password: etcd::Secret,
         users: Vec<etcd::UserSpec>,
+        /// Only say what is missing (`plan`): nothing is made.
+        #[serde(default)]
+        check: bool,
     },
 }
 
@@ -168,12 +171,26 @@ pub fn run(host: &str, action: &Action, sink: &mut dyn FnMut(&Event)) -> anyhow:
             endpoints,
             root_password,
             users,
-        } => etcd::ensure_all(endpoints, &root_password.0, users),
+            check,
+        } => etcd::ensure_all(endpoints, &root_password.0, users, *check),
     };
     let changes = matches!(action, Action::Backup { .. })
         || matches!(action, Action::HaproxyHealth { servers, .. } if !servers.is_empty())
         || res.as_ref().is_ok_and(|v| v["changed"] == true);
+    let check = matches!(action, Action::EtcdUsers { check: true, .. });
+    // what a check found missing, as the step's diffs
+    let diffs: Vec<String> = match (&res, check) {
+        (Ok(v), true) => v["users"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, d)| d.as_array().cloned().unwrap_or_default())
+            .filter_map(|d| d.as_str().map(String::from))
+            .collect(),
+        _ => vec![],
+    };
     let (status, error) = match &res {
+        Ok(_) if changes && check => (Status::WouldChange, None),
         Ok(_) if changes => (Status::Changed, None),
         Ok(_) => (Status::Ok, None),
         Err(e) => (Status::Failed, Some(format!("{e:#}"))),
@@ -185,7 +202,7 @@ pub fn run(host: &str, action: &Action, sink: &mut dyn FnMut(&Event)) -> anyhow:
         kind: "action".into(),
         name: action.subject(),
         status,
-        diffs: vec![],
+        diffs,
         changes: vec![],
         error,
         ms,

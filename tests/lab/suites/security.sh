@@ -200,6 +200,29 @@ check_refused "patroni-pg-meta cannot write outside its prefix" "permission deni
 check "the etcd root password is in no file pigsty wrote for Patroni (/etc/patroni, /pg)" \
   on "pw=\$(sed -n 's/^    etcd_root_password: *//p' /etc/pigsty/pigsty.yml | head -n1); test -n \"\$pw\" && { grep -rlF -- \"\$pw\" /etc/patroni /pg/conf /pg/bin /etc/pgbackrest /etc/pgbouncer; test \$? -eq 1; }"
 
+echo "-- plan checks each cluster's etcd user; deploy mends it"
+# Patroni cannot write its keys while the permission is gone: pg-meta is paused meanwhile
+step "pg-meta in maintenance mode" on "pigsty pgsql pause pg-meta > /root/sec-pause.log 2>&1"
+at_exit on "pigsty pgsql resume pg-meta > /dev/null 2>&1"
+step "as root: patroni-pg-meta's readwrite on /pg/pg-meta/ revoked" \
+  etcdctl_on_admin "$IP" role revoke-permission patroni-pg-meta /pg/pg-meta/ --prefix=true
+check_refused "patroni-pg-meta no longer reads its own keys" "permission denied" as_pg_meta get /pg/pg-meta/leader
+plan_names_user() { # plan --check exits 3 and names the missing permission
+  local out rc
+  out=$(on "pigsty plan -l $IP -m pgsql --check 2>&1")
+  rc=$?
+  grep -E 'etcd_users|change' <<<"$out" | tail -n 5
+  [[ $rc == 3 ]] && grep -q 'etcd users patroni-pg-meta: role patroni-pg-meta: readwrite on /pg/pg-meta/' <<<"$out"
+}
+check "pigsty plan --check exits 3 and names the missing permission" plan_names_user
+check_refused "patroni-pg-meta still cannot read its keys (plan made nothing)" "permission denied" as_pg_meta get /pg/pg-meta/leader
+check "pigsty deploy -l $IP -m pgsql mends it" on "pigsty deploy -l $IP -m pgsql > /root/sec-etcduser.log 2>&1"
+check "the deploy said so (etcd_users changed)" on "grep -q 'changed .*action etcd_users: action etcd users patroni-pg-meta' /root/sec-etcduser.log"
+check "patroni-pg-meta reads its own keys again" as_pg_meta get /pg/pg-meta/leader
+check "pigsty pgsql resume pg-meta" on "pigsty pgsql resume pg-meta > /root/sec-resume.log 2>&1"
+check "pg-meta is healthy after the resume" retry 30 2 healthy
+check "pigsty plan --check exits 0 again" on "pigsty plan -l $IP -m pgsql --check > /root/sec-plan2.log 2>&1"
+
 echo "-- one command at a time per cluster"
 step "pigsty pgsql pitr pg-meta --latest, in the background" on "rm -f /root/sec-pitr.rc; setsid nohup sh -c 'pigsty pgsql pitr pg-meta --latest --yes > /root/sec-pitr.log 2>&1; echo \$? > /root/sec-pitr.rc' </dev/null >/dev/null 2>&1 &"
 pitr_holds_lock() { on "grep -q 'pgsql pitr pg-meta' /run/pigsty/locks/pg-meta.lock"; }
