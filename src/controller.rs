@@ -3,7 +3,7 @@
 //! ships itself to remote hosts, runs node mode on each (the local host without SSH),
 //! in parallel within a phase (bounded by `--forks`), and feeds their events to the
 //! reporter. A host that fails drops out of later phases; the others go on.
-use crate::engine::{Event, Mode};
+use crate::engine::{Event, Mode, Status};
 use crate::facts::Facts;
 use crate::inventory::{Host, Inventory, Module, PgRole};
 use crate::modules::ORDER;
@@ -219,6 +219,14 @@ fn run_phases_with(
         .filter(|p| p.module == Module::Pgsql && !p.remove)
         .flat_map(|p| p.hosts.iter().cloned())
         .collect();
+    // a deploy first checks every host's modules at once: a host where nothing would
+    // change is done (its check is its report), the phases run on the others
+    let converged =
+        if opts.mode == Mode::Apply && opts.forget.is_empty() && phases.iter().all(|p| !p.remove) {
+            precheck(inv, &phases, opts, extra, &facts, &copied, rep, &mut failed)
+        } else {
+            BTreeSet::new()
+        };
     let mut users_made = false;
     for phase in phases {
         if phase.module == Module::Pgsql && !phase.remove {
@@ -247,7 +255,7 @@ fn run_phases_with(
         let hosts: Vec<String> = phase
             .hosts
             .iter()
-            .filter(|h| !failed.contains_key(*h))
+            .filter(|h| !failed.contains_key(*h) && !converged.contains(*h))
             .cloned()
             .collect();
         if hosts.is_empty() {
@@ -282,6 +290,117 @@ fn run_phases_with(
         }
     }
     Outcome { failed }
+}
+
+/// The fast path of a deploy: every host of `phases` checks all its modules in one
+/// request, in parallel. A host whose check finds nothing to change (no step or handler
+/// to run, none owed by a failed run) is converged: its check's events go to the
+/// reporter as its run and it takes no part in the phases. A host that cannot be
+/// reached fails here, with the error its first phase would give. Any other answer
+/// (drift, a check that cannot plan yet on a fresh node) leaves the host to the phases,
+/// its check unreported.
+#[allow(clippy::too_many_arguments, clippy::while_let_loop)]
+fn precheck(
+    inv: &Inventory,
+    phases: &[Phase],
+    opts: &Options,
+    extra: &Extra,
+    facts: &Facts,
+    copied: &Mutex<BTreeSet<String>>,
+    rep: &Mutex<Reporter>,
+    failed: &mut BTreeMap<String, String>,
+) -> BTreeSet<String> {
+    let mut modules: BTreeMap<String, Vec<Module>> = BTreeMap::new();
+    for p in phases {
+        for h in &p.hosts {
+            let m = modules.entry(h.clone()).or_default();
+            if !m.contains(&p.module) {
+                m.push(p.module);
+            }
+        }
+    }
+    let queue = Mutex::new(modules.into_iter().collect::<VecDeque<_>>());
+    let results: Mutex<Vec<(String, Result<bool, String>)>> = Mutex::new(vec![]);
+    let workers = opts
+        .forks
+        .max(1)
+        .min(queue.lock().map(|q| q.len()).unwrap_or(1));
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let Some((h, mods)) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+                    break;
+                };
+                let r = reach(&h, opts.accept_new_host_keys, facts, copied).map(|_| {
+                    let Ok(req) = request_for(inv, &h, &mods, false, Mode::Check, opts, extra)
+                    else {
+                        return false;
+                    };
+                    let mut events = vec![];
+                    let answered = exchange(
+                        &h,
+                        &req,
+                        opts.accept_new_host_keys,
+                        facts,
+                        copied,
+                        &mut |e| events.push(e.clone()),
+                    );
+                    let done = answered.is_ok() && nothing_to_do(&events, mods.len());
+                    if done {
+                        if let Ok(mut r) = rep.lock() {
+                            for e in &events {
+                                r.event(e);
+                            }
+                        }
+                    }
+                    done
+                });
+                if let Ok(mut v) = results.lock() {
+                    v.push((h, r));
+                }
+            });
+        }
+    });
+    let mut converged = BTreeSet::new();
+    for (h, r) in results.into_inner().unwrap_or_default() {
+        match r {
+            Ok(true) => {
+                converged.insert(h);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                if let Ok(mut r) = rep.lock() {
+                    r.host_failed(&h, &e);
+                }
+                failed.insert(h, e);
+            }
+        }
+    }
+    converged
+}
+
+/// A check's events say there is nothing to do: each of the `modules` ended, with no
+/// change, failure or handler to come.
+fn nothing_to_do(events: &[Event], modules: usize) -> bool {
+    let mut ended = 0;
+    for e in events {
+        match e {
+            Event::Step { status, .. } if !matches!(status, Status::Ok | Status::Skipped) => {
+                return false
+            }
+            Event::Handler { .. } => return false,
+            Event::ModuleEnd {
+                changed, failed, ..
+            } => {
+                if *changed > 0 || *failed > 0 {
+                    return false;
+                }
+                ended += 1;
+            }
+            _ => {}
+        }
+    }
+    ended == modules
 }
 
 /// Members of `hosts` whose cluster's primary failed earlier in this run: a replica has
@@ -435,7 +554,28 @@ fn request(
     opts: &Options,
     extra: &Extra,
 ) -> Result<NodeRequest, String> {
-    let pgsql = phase.module == Module::Pgsql;
+    request_for(
+        inv,
+        host,
+        &[phase.module],
+        phase.remove,
+        opts.mode,
+        opts,
+        extra,
+    )
+}
+
+/// The request converging (`mode`) or removing `modules` on `host`, in that order.
+fn request_for(
+    inv: &Inventory,
+    host: &str,
+    modules: &[Module],
+    remove: bool,
+    mode: Mode,
+    opts: &Options,
+    extra: &Extra,
+) -> Result<NodeRequest, String> {
+    let pgsql = modules.contains(&Module::Pgsql);
     // a database node gets its cluster's etcd password instead of etcd's root one
     let mut inject = vec![];
     if let Some(h) = inv.host(host) {
@@ -455,15 +595,15 @@ fn request(
         inventory_name: inv.path.display().to_string(),
         extra_vars: crate::remote::redact::extra_vars_for(inv, host, &opts.extra_vars),
         host: host.into(),
-        modules: vec![phase.module.to_string()],
-        mode: if opts.mode == Mode::Apply {
+        modules: modules.iter().map(|m| m.to_string()).collect(),
+        mode: if mode == Mode::Apply {
             "apply".into()
         } else {
             "check".into()
         },
-        remove: phase.remove,
+        remove,
         forget: opts.forget.clone(),
-        pgsql_scope: if pgsql && !phase.remove {
+        pgsql_scope: if pgsql && !remove {
             extra.scope.clone()
         } else {
             None
@@ -473,7 +613,15 @@ fn request(
         } else {
             BTreeMap::new()
         },
-        pki: crate::pki::for_host(inv, host, phase.module),
+        pki: modules.iter().fold(
+            Default::default(),
+            |mut d: crate::options::Delivered, &m| {
+                let p = crate::pki::for_host(inv, host, m);
+                d.ca_crt = d.ca_crt.or(p.ca_crt);
+                d.certs.extend(p.certs);
+                d
+            },
+        ),
         action: None,
     })
 }
@@ -549,6 +697,31 @@ pub fn act_again(
     act_with(host, action, BTreeSet::from([host.to_string()]), sink)
 }
 
+/// The first time this run reaches `host` over SSH: probe it (a clear error when it
+/// cannot be reached or its host key changed) and copy this binary over; later calls
+/// (and this machine) do nothing.
+fn reach(
+    host: &str,
+    accept_new_host_keys: bool,
+    facts: &Facts,
+    copied: &Mutex<BTreeSet<String>>,
+) -> Result<(), String> {
+    if is_local(host, facts) {
+        return Ok(());
+    }
+    let first = copied
+        .lock()
+        .map(|mut c| c.insert(host.to_string()))
+        .unwrap_or(true);
+    if first {
+        let mut ssh = Ssh::new(host);
+        ssh.accept_new = accept_new_host_keys;
+        ssh.probe().map_err(|e| probe_error(host, e))?;
+        ssh.copy_self().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 /// Send one request to node mode on `host` (this machine: a child process; else over
 /// SSH, the binary copied first once per run) and feed its events to `sink`. The
 /// node's result when it succeeded.
@@ -561,6 +734,7 @@ fn exchange(
     sink: &mut dyn FnMut(&Event),
 ) -> Result<Option<serde_json::Value>, String> {
     let req = serde_json::to_vec(req).map_err(|e| e.to_string())?;
+    reach(host, accept_new_host_keys, facts, copied)?;
     let mut child = if is_local(host, facts) {
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
@@ -574,14 +748,6 @@ fn exchange(
     } else {
         let mut ssh = Ssh::new(host);
         ssh.accept_new = accept_new_host_keys;
-        let first = copied
-            .lock()
-            .map(|mut c| c.insert(host.to_string()))
-            .unwrap_or(true);
-        if first {
-            ssh.probe().map_err(|e| probe_error(host, e))?;
-            ssh.copy_self().map_err(|e| e.to_string())?;
-        }
         ssh.spawn(&format!("{} node apply", crate::remote::ssh::REMOTE_BIN))
             .map_err(|e| format!("cannot start ssh: {e}"))?
     };
@@ -648,6 +814,56 @@ mod tests {
             extra_vars: vec![],
             forget: Default::default(),
         }
+    }
+
+    #[test]
+    fn only_a_check_with_every_module_ended_clean_has_nothing_to_do() {
+        let step = |status| Event::Step {
+            host: "h".into(),
+            module: "node".into(),
+            kind: "file".into(),
+            name: "/etc/x".into(),
+            status,
+            diffs: vec![],
+            changes: vec![],
+            error: None,
+            ms: 0,
+        };
+        let end = |module: &str, changed| Event::ModuleEnd {
+            host: "h".into(),
+            module: module.into(),
+            ok: 1,
+            changed,
+            failed: 0,
+            skipped: 0,
+            ms: 0,
+        };
+        let clean = vec![
+            step(Status::Ok),
+            step(Status::Skipped),
+            end("node", 0),
+            end("pgsql", 0),
+        ];
+        assert!(nothing_to_do(&clean, 2));
+        assert!(!nothing_to_do(&clean, 3), "a module that did not end");
+        let drift = vec![step(Status::WouldChange), end("node", 1)];
+        assert!(!nothing_to_do(&drift, 1));
+        let owed = vec![
+            Event::Handler {
+                host: "h".into(),
+                module: "node".into(),
+                action: "restart x".into(),
+                status: Status::WouldChange,
+                error: None,
+                ms: 0,
+            },
+            end("node", 1),
+        ];
+        assert!(
+            !nothing_to_do(&owed, 1),
+            "a restart owed is something to do"
+        );
+        assert!(!nothing_to_do(&[end("node", 0), step(Status::Failed)], 1));
     }
 
     #[test]
