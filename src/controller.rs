@@ -202,8 +202,6 @@ pub fn run_phases(
     run_phases_with(inv, phases, opts, &extra, rep)
 }
 
-// `loop` + `let else`, not `while let`: the queue's lock must drop before the host runs
-#[allow(clippy::while_let_loop)]
 fn run_phases_with(
     inv: &Inventory,
     phases: Vec<Phase>,
@@ -261,26 +259,10 @@ fn run_phases_with(
         if hosts.is_empty() {
             continue;
         }
-        let queue = Mutex::new(hosts.into_iter().collect::<VecDeque<_>>());
-        let results: Mutex<Vec<(String, Result<(), String>)>> = Mutex::new(vec![]);
-        let workers = opts
-            .forks
-            .max(1)
-            .min(queue.lock().map(|q| q.len()).unwrap_or(1));
-        std::thread::scope(|s| {
-            for _ in 0..workers {
-                s.spawn(|| loop {
-                    let Some(h) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
-                        break;
-                    };
-                    let r = run_host(inv, &h, &phase, opts, extra, &facts, &copied, rep);
-                    if let Ok(mut v) = results.lock() {
-                        v.push((h, r));
-                    }
-                });
-            }
+        let results = in_parallel(hosts, opts.forks, |h| {
+            run_host(inv, h, &phase, opts, extra, &facts, &copied, rep)
         });
-        for (h, r) in results.into_inner().unwrap_or_default() {
+        for (h, r) in results {
             if let Err(e) = r {
                 if let Ok(mut r) = rep.lock() {
                     r.host_failed(&h, &e);
@@ -299,7 +281,7 @@ fn run_phases_with(
 /// reached fails here, with the error its first phase would give. Any other answer
 /// (drift, a check that cannot plan yet on a fresh node) leaves the host to the phases,
 /// its check unreported.
-#[allow(clippy::too_many_arguments, clippy::while_let_loop)]
+#[allow(clippy::too_many_arguments)]
 fn precheck(
     inv: &Inventory,
     phases: &[Phase],
@@ -319,50 +301,33 @@ fn precheck(
             }
         }
     }
-    let queue = Mutex::new(modules.into_iter().collect::<VecDeque<_>>());
-    let results: Mutex<Vec<(String, Result<bool, String>)>> = Mutex::new(vec![]);
-    let workers = opts
-        .forks
-        .max(1)
-        .min(queue.lock().map(|q| q.len()).unwrap_or(1));
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                let Some((h, mods)) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
-                    break;
-                };
-                let r = reach(&h, opts.accept_new_host_keys, facts, copied).map(|_| {
-                    let Ok(req) = request_for(inv, &h, &mods, false, Mode::Check, opts, extra)
-                    else {
-                        return false;
-                    };
-                    let mut events = vec![];
-                    let answered = exchange(
-                        &h,
-                        &req,
-                        opts.accept_new_host_keys,
-                        facts,
-                        copied,
-                        &mut |e| events.push(e.clone()),
-                    );
-                    let done = answered.is_ok() && nothing_to_do(&events, mods.len());
-                    if done {
-                        if let Ok(mut r) = rep.lock() {
-                            for e in &events {
-                                r.event(e);
-                            }
-                        }
+    let results = in_parallel(modules.into_iter().collect(), opts.forks, |(h, mods)| {
+        reach(h, opts.accept_new_host_keys, facts, copied).map(|_| {
+            let Ok(req) = request_for(inv, h, mods, false, Mode::Check, opts, extra) else {
+                return false;
+            };
+            let mut events = vec![];
+            let answered = exchange(
+                h,
+                &req,
+                opts.accept_new_host_keys,
+                facts,
+                copied,
+                &mut |e| events.push(e.clone()),
+            );
+            let done = answered.is_ok() && nothing_to_do(&events, mods.len());
+            if done {
+                if let Ok(mut r) = rep.lock() {
+                    for e in &events {
+                        r.event(e);
                     }
-                    done
-                });
-                if let Ok(mut v) = results.lock() {
-                    v.push((h, r));
                 }
-            });
-        }
+            }
+            done
+        })
     });
     let mut converged = BTreeSet::new();
-    for (h, r) in results.into_inner().unwrap_or_default() {
+    for ((h, _), r) in results {
         match r {
             Ok(true) => {
                 converged.insert(h);
@@ -377,6 +342,34 @@ fn precheck(
         }
     }
     converged
+}
+
+/// `work` on each item, `forks` at a time (at least one, at most one per item): the
+/// items with their results, in no particular order.
+// `loop` + `let else`, not `while let`: the queue's lock must drop before the work runs
+#[allow(clippy::while_let_loop)]
+fn in_parallel<T: Send, R: Send>(
+    items: Vec<T>,
+    forks: usize,
+    work: impl Fn(&T) -> R + Sync,
+) -> Vec<(T, R)> {
+    let workers = forks.max(1).min(items.len().max(1));
+    let queue = Mutex::new(items.into_iter().collect::<VecDeque<_>>());
+    let results = Mutex::new(vec![]);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let Some(item) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+                    break;
+                };
+                let r = work(&item);
+                if let Ok(mut v) = results.lock() {
+                    v.push((item, r));
+                }
+            });
+        }
+    });
+    results.into_inner().unwrap_or_default()
 }
 
 /// A check's events say there is nothing to do: each of the `modules` ended, with no
