@@ -27,7 +27,8 @@ pub struct UserSpec {
     pub prefix: String,
 }
 
-/// Every user as it should be: `{"changed": bool, "users": {user: [diffs]}}`; the
+/// Every user as it should be: `{"changed": bool, "users": {user: [diffs]}, "diffs":
+/// [all of them]}`; the
 /// first that cannot be made stops it, named. With `check`, only what is missing
 /// (`changed`: something would be made); an etcd that cannot be asked yet (not
 /// installed, not running) is said as what the run would do first.
@@ -39,6 +40,7 @@ pub fn ensure_all(
 ) -> Result<Value> {
     let mut changed = false;
     let mut done = serde_json::Map::new();
+    let mut all = vec![];
     for u in users {
         let user = EtcdClusterUser {
             endpoints: endpoints.to_string(),
@@ -53,9 +55,10 @@ pub fn ensure_all(
             ensure(&user)?
         };
         changed |= r["changed"] == true;
+        all.extend(r["diffs"].as_array().cloned().unwrap_or_default());
         done.insert(u.user.clone(), r["diffs"].clone());
     }
-    Ok(json!({"changed": changed, "users": done}))
+    Ok(json!({"changed": changed, "users": done, "diffs": all}))
 }
 
 /// What `ensure` would do: `{"changed": bool, "diffs": [...]}`.

@@ -178,17 +178,15 @@ pub fn run(host: &str, action: &Action, sink: &mut dyn FnMut(&Event)) -> anyhow:
         || matches!(action, Action::HaproxyHealth { servers, .. } if !servers.is_empty())
         || res.as_ref().is_ok_and(|v| v["changed"] == true);
     let check = matches!(action, Action::EtcdUsers { check: true, .. });
-    // what a check found missing, as the step's diffs
-    let diffs: Vec<String> = match (&res, check) {
-        (Ok(v), true) => v["users"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .flat_map(|(_, d)| d.as_array().cloned().unwrap_or_default())
-            .filter_map(|d| d.as_str().map(String::from))
-            .collect(),
-        _ => vec![],
-    };
+    // what an action made (or a check found missing), when its result says
+    let diffs: Vec<String> = res
+        .as_ref()
+        .ok()
+        .and_then(|v| v["diffs"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d.as_str().map(String::from))
+        .collect();
     let (status, error) = match &res {
         Ok(_) if changes && check => (Status::WouldChange, None),
         Ok(_) if changes => (Status::Changed, None),

@@ -144,7 +144,6 @@ fn api_of(h: &Host) -> Result<PatroniApi> {
     Ok(PatroniApi::new(format!("{}:{port}", h.addr), user, pw))
 }
 
-/// The members of a pgsql cluster; an unknown cluster is an error naming the known ones.
 /// The hosts among `hosts` with `pg_safeguard` on, as `\`addr\`` names joined by commas
 /// (empty when none).
 pub fn safeguarded(hosts: &[&crate::inventory::Host]) -> String {
@@ -156,6 +155,7 @@ pub fn safeguarded(hosts: &[&crate::inventory::Host]) -> String {
         .join(", ")
 }
 
+/// The members of a pgsql cluster; an unknown cluster is an error naming the known ones.
 pub fn members_of<'a>(
     inv: &'a Inventory,
     cluster: &str,
