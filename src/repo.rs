@@ -64,7 +64,8 @@ pub struct UpstreamApt {
 
 impl UpstreamApt {
     /// Copy the upstream source files (current ones, or those moved to the backup
-    /// directory; never our local repository) into a private sources directory.
+    /// directory; never our local repository), and the `repo_upstream` entries this node
+    /// uses (`pigsty-*.sources`), into a private sources directory.
     pub fn prepare(state: &Path) -> Result<Self> {
         let parts = state.join("sources.list.d");
         let _ = std::fs::remove_dir_all(&parts);
@@ -100,6 +101,18 @@ impl UpstreamApt {
             }
             if n > 0 {
                 break; // the backup holds the originals: do not mix in a second set
+            }
+        }
+        // the repo_upstream entries this node uses (node_repo_modules) are sources too
+        if let Ok(rd) = std::fs::read_dir("/etc/apt/sources.list.d") {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.starts_with("pigsty-")
+                    && name.ends_with(".sources")
+                    && !parts.join(&name).exists()
+                {
+                    std::fs::write(parts.join(&name), std::fs::read_to_string(e.path())?)?;
+                }
             }
         }
         for main in [

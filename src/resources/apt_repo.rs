@@ -92,35 +92,40 @@ impl LocalRepo {
         self.etc_apt.join("sources.list.d/pigsty-local.list")
     }
 
-    /// Source files other than ours: `sources.list` (when it has entries) and the
-    /// `.list`/`.sources` files in `sources.list.d`.
+    /// Source files pigsty did not write (see [`foreign_sources`]).
     fn others(&self) -> Vec<PathBuf> {
-        let mut v = vec![];
-        let main = self.etc_apt.join("sources.list");
-        if std::fs::read_to_string(&main)
-            .map(|t| {
-                t.lines()
-                    .any(|l| !l.trim().is_empty() && !l.trim().starts_with('#'))
-            })
-            .unwrap_or(false)
-        {
-            v.push(main);
-        }
-        if let Ok(rd) = std::fs::read_dir(self.etc_apt.join("sources.list.d")) {
-            for e in rd.flatten() {
-                let p = e.path();
-                let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                if (n.ends_with(".list") || n.ends_with(".sources")) && p != self.list() {
-                    v.push(p);
-                }
-            }
-        }
-        v.sort();
-        v
+        foreign_sources(&self.etc_apt)
     }
 }
 
-fn move_aside(p: &Path, backup: &Path) -> ResResult<()> {
+/// Source files pigsty did not write: `sources.list` (when it has entries) and the
+/// `.list`/`.sources` files in `sources.list.d` not named `pigsty-*`.
+pub(crate) fn foreign_sources(etc_apt: &Path) -> Vec<PathBuf> {
+    let mut v = vec![];
+    let main = etc_apt.join("sources.list");
+    if std::fs::read_to_string(&main)
+        .map(|t| {
+            t.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim().starts_with('#'))
+        })
+        .unwrap_or(false)
+    {
+        v.push(main);
+    }
+    if let Ok(rd) = std::fs::read_dir(etc_apt.join("sources.list.d")) {
+        for e in rd.flatten() {
+            let p = e.path();
+            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if (n.ends_with(".list") || n.ends_with(".sources")) && !n.starts_with("pigsty-") {
+                v.push(p);
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+pub(crate) fn move_aside(p: &Path, backup: &Path) -> ResResult<()> {
     std::fs::create_dir_all(backup)
         .map_err(|e| ResError::msg(format!("creating {}: {e}", backup.display())))?;
     let name = p.file_name().map(|n| n.to_owned()).unwrap_or_default();

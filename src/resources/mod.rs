@@ -14,6 +14,7 @@ pub mod user;
 // INFRA: directory file sets, removals, conditional steps, HTTP readiness, vendor packages.
 pub mod absent;
 pub mod apt_repo;
+pub mod apt_source;
 pub mod ca;
 pub mod dirfiles;
 pub mod filecaps;

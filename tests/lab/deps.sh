@@ -9,6 +9,9 @@ command -v curl           >/dev/null || need+=(curl)
 command -v python3        >/dev/null || need+=(python3)
 command -v ssh            >/dev/null || need+=(openssh-client)
 command -v flock          >/dev/null || need+=(util-linux)
+# the repo suite signs a small apt repository of its own (repo_upstream with a key)
+command -v gpg            >/dev/null || need+=(gnupg)
+command -v apt-ftparchive >/dev/null || need+=(apt-utils)
 # the musl C compiler: `ring` (rcgen, the CA) compiles C for the static musl binary
 command -v x86_64-linux-musl-gcc >/dev/null || need+=(musl-tools)
 if ((${#need[@]})); then

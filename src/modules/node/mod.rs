@@ -54,6 +54,7 @@ mod packages;
 mod time;
 mod timezone;
 mod tune;
+mod upstream;
 pub mod vip;
 pub use admin::sudoers;
 use admin::*;
@@ -204,6 +205,7 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     let mut p = ModulePlan::new("node");
     identity(h, &mut p)?;
     local_repo(ctx, &mut p);
+    upstream::upstream_repos(ctx, &mut p)?;
     packages(h, &mut p);
     timezone(h, &mut p)?;
     p.add(Dir::new(h.var_str("node_data")));

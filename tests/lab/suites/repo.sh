@@ -143,6 +143,56 @@ for i in 2 3 4; do
   check "lab$i: unisolate" lab unisolate "$i"
 done
 
+echo "-- repo_upstream: a signed repository with its key in the entry (lab2)"
+# a one-package flat repository made here, signed with a key of its own (ed25519), served
+# by node 1's nginx; the entry's `key` becomes the file's Signed-By, so apt trusts that
+# key alone for it: a wrong key or none fails before anything on the node changes
+build_signed_repo() {
+  local g=$WORK/gpg-good b=$WORK/gpg-bad r=$WORK/probe pk=$WORK/probe-pkg
+  mkdir -p -m 700 "$g" "$b" && mkdir -p "$r" "$pk/DEBIAN" "$pk/usr/share/pigsty-signed-probe" || return 1
+  for h in "$g" "$b"; do
+    gpg --homedir "$h" --batch --pinentry-mode loopback --passphrase '' --quick-gen-key "pigsty lab probe $(basename "$h") <probe@lab.invalid>" ed25519 sign never 2>/dev/null || return 1
+    gpg --homedir "$h" --armor --export >"$h.asc" || return 1
+  done
+  printf 'Package: pigsty-signed-probe\nVersion: 1.0\nArchitecture: all\nMaintainer: pigsty lab <probe@lab.invalid>\nDescription: a package from the lab'"'"'s signed repository\n' >"$pk/DEBIAN/control"
+  echo "from the signed repository" >"$pk/usr/share/pigsty-signed-probe/README"
+  dpkg-deb --root-owner-group --build "$pk" "$r/pigsty-signed-probe_1.0_all.deb" >/dev/null || return 1
+  (cd "$r" && apt-ftparchive packages . >Packages && apt-ftparchive release . >Release) || return 1
+  gpg --homedir "$g" --batch --yes --clearsign -o "$r/InRelease" "$r/Release" 2>/dev/null &&
+    gpg --homedir "$g" --batch --yes --armor --detach-sign -o "$r/Release.gpg" "$r/Release" 2>/dev/null || return 1
+  lab push 1 "$r" /www/probe && on "chmod -R a+rX /www/probe"
+}
+probe_vars() { # KEYFILE|none OUT: -e vars for lab2 with the probe entry
+  {
+    printf 'node_repo_modules: local,probe\nnode_packages: [pigsty-signed-probe]\nrepo_upstream:\n'
+    printf '  - { name: pigsty-local, module: local, baseurl: { default: "http://${admin_ip}/pigsty ./" } }\n'
+    printf '  - name: probe\n    description: the lab signed repository\n    module: probe\n    releases: [12, 13]\n    arch: [x86_64, aarch64]\n'
+    printf '    baseurl: { default: "http://${admin_ip}/probe ./", china: "http://10.10.10.99/nowhere ./" }\n'
+    if [[ $1 != none ]]; then printf '    key: |\n'; sed 's/^/      /' "$1"; fi
+  } >"$2"
+}
+check "a signed one-package repository served by node 1 (/www/probe)" build_signed_repo
+probe_vars "$WORK/gpg-good.asc" "$WORK/probe-good.yml"
+probe_vars "$WORK/gpg-bad.asc" "$WORK/probe-bad.yml"
+probe_vars none "$WORK/probe-nokey.yml"
+for f in good bad nokey; do step "push probe-$f.yml to node 1" lab push 1 "$WORK/probe-$f.yml" "/root/probe-$f.yml"; done
+P=10.10.10.11
+apt_state() { lab ssh 2 "cd /etc/apt && find . -type f | sort | xargs md5sum; ls /var/lib/apt/lists; dpkg-query -W -f '\${Package} \${Version}\n' | md5sum"; }
+before=$(apt_state)
+check_refused "a wrong key: deploy fails with apt's verification error" "NO_PUBKEY" \
+  on "pigsty deploy -l $P -m node -e @/root/probe-bad.yml > /root/probe-bad.log 2>&1; rc=\$?; cat /root/probe-bad.log; exit \$rc"
+check "... naming the entry and saying nothing changed" on "grep -q 'apt could not use repo_upstream probe (nothing on the node changed)' /root/probe-bad.log"
+check_eq "... and lab2's apt sources, lists and packages are as they were" "$before" apt_state
+check_refused "no key: apt checks the node's own keys, which do not sign it (never trusted=yes)" "is not signed" \
+  on "pigsty deploy -l $P -m node -e @/root/probe-nokey.yml"
+check_eq "... and lab2 is still as it was" "$before" apt_state
+check "the right key: deploy installs pigsty-signed-probe from it" on "pigsty deploy -l $P -m node -e @/root/probe-good.yml > /root/probe-good.log 2>&1 || { tail -n 20 /root/probe-good.log >&2; exit 1; }"
+check "lab2: the package is installed, from the probe repository" lab ssh 2 "dpkg-query -W -f '\${Status}' pigsty-signed-probe | grep -q 'install ok installed' && apt-cache policy pigsty-signed-probe | grep -q 'http://$META/probe'"
+check "lab2: pigsty-probe.sources has the key as Signed-By, the local repository stays" lab ssh 2 "grep -q '^Signed-By:' /etc/apt/sources.list.d/pigsty-probe.sources && grep -q '^URIs: http://$META/probe\$' /etc/apt/sources.list.d/pigsty-probe.sources && test -e /etc/apt/sources.list.d/pigsty-local.list && ! grep -rq trusted=yes /etc/apt/sources.list.d/pigsty-probe.sources"
+check "a second deploy with it: plan --check finds nothing to change" on "pigsty plan -l $P -m node -e @/root/probe-good.yml --check >/root/probe-plan.log 2>&1 || { grep -vE '^ *ok ' /root/probe-plan.log | tail -n 20 >&2; exit 1; }"
+check "the inventory without it: deploy removes pigsty-probe.sources" on "pigsty deploy -l $P -m node >/dev/null 2>&1"
+check_fails "lab2: pigsty-probe.sources is gone" lab ssh 2 "test -e /etc/apt/sources.list.d/pigsty-probe.sources"
+
 if [[ -n ${REPO_RESULTS:-} ]]; then
   python3 - "$WORK/results.tsv" >"$REPO_RESULTS" <<'PY'
 import json, sys

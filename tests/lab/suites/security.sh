@@ -216,12 +216,12 @@ plan_names_user() { # plan --check exits 3 and names the missing permission
 }
 check "pigsty plan --check exits 3 and names the missing permission" plan_names_user
 check_refused "patroni-pg-meta still cannot read its keys (plan made nothing)" "permission denied" as_pg_meta get /pg/pg-meta/leader
-check "pigsty deploy -l $IP -m pgsql mends it" on "pigsty deploy -l $IP -m pgsql > /root/sec-etcduser.log 2>&1"
+check "pigsty deploy -l $IP -m pgsql mends it" on "pigsty deploy -l $IP -m pgsql > /root/sec-etcduser.log 2>&1 || { tail -n 20 /root/sec-etcduser.log >&2; exit 1; }"
 check "the deploy said so (etcd_users changed)" on "grep -q 'changed .*action etcd_users: action etcd users patroni-pg-meta' /root/sec-etcduser.log"
 check "patroni-pg-meta reads its own keys again" as_pg_meta get /pg/pg-meta/leader
 check "pigsty pgsql resume pg-meta" on "pigsty pgsql resume pg-meta > /root/sec-resume.log 2>&1"
 check "pg-meta is healthy after the resume" retry 30 2 healthy
-check "pigsty plan --check exits 0 again" on "pigsty plan -l $IP -m pgsql --check > /root/sec-plan2.log 2>&1"
+check "pigsty plan --check exits 0 again" on "pigsty plan -l $IP -m pgsql --check > /root/sec-plan2.log 2>&1 || { grep -vE '^ *ok ' /root/sec-plan2.log | tail -n 20 >&2; exit 1; }"
 
 echo "-- one command at a time per cluster"
 step "pigsty pgsql pitr pg-meta --latest, in the background" on "rm -f /root/sec-pitr.rc; setsid nohup sh -c 'pigsty pgsql pitr pg-meta --latest --yes > /root/sec-pitr.log 2>&1; echo \$? > /root/sec-pitr.rc' </dev/null >/dev/null 2>&1 &"
