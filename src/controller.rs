@@ -13,7 +13,10 @@ use crate::report::Reporter;
 use crate::sys::CmdError;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The hosts reached in this run: each one's probe and self-copy, done once.
+type Copied = Mutex<BTreeMap<String, Arc<OnceLock<Result<(), String>>>>>;
 
 pub struct Options {
     pub mode: Mode,
@@ -211,7 +214,7 @@ fn run_phases_with(
 ) -> Outcome {
     let facts = Facts::gather();
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
-    let copied: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    let copied = Copied::default();
     let pgsql_hosts: BTreeSet<String> = phases
         .iter()
         .filter(|p| p.module == Module::Pgsql && !p.remove)
@@ -219,13 +222,34 @@ fn run_phases_with(
         .collect();
     // a deploy first checks every host's modules at once: a host where nothing would
     // change is done (its check is its report), the phases run on the others
+    // (the clusters' etcd users are made meanwhile: they depend on no host's check)
+    let mut users_made = false;
     let converged =
         if opts.mode == Mode::Apply && opts.forget.is_empty() && phases.iter().all(|p| !p.remove) {
-            precheck(inv, &phases, opts, extra, &facts, &copied, rep, &mut failed)
+            let all: Vec<String> = pgsql_hosts.iter().cloned().collect();
+            let (converged, users_failed) = std::thread::scope(|s| {
+                let users = (!all.is_empty())
+                    .then(|| s.spawn(|| etcd_users(inv, &all, opts, &facts, &copied, rep)));
+                let c = precheck(inv, &phases, opts, extra, &facts, &copied, rep, &mut failed);
+                let u = users
+                    .map(|t| t.join().unwrap_or_default())
+                    .unwrap_or_default();
+                (c, u)
+            });
+            users_made = !all.is_empty();
+            for (h, why) in users_failed {
+                if failed.contains_key(&h) {
+                    continue; // unreachable: said once
+                }
+                if let Ok(mut r) = rep.lock() {
+                    r.host_failed(&h, &why);
+                }
+                failed.insert(h, why);
+            }
+            converged
         } else {
             BTreeSet::new()
         };
-    let mut users_made = false;
     for phase in phases {
         if phase.module == Module::Pgsql && !phase.remove {
             for (h, why) in primary_failed(inv, &phase.hosts, &failed) {
@@ -288,7 +312,7 @@ fn precheck(
     opts: &Options,
     extra: &Extra,
     facts: &Facts,
-    copied: &Mutex<BTreeSet<String>>,
+    copied: &Copied,
     rep: &Mutex<Reporter>,
     failed: &mut BTreeMap<String, String>,
 ) -> BTreeSet<String> {
@@ -454,7 +478,7 @@ fn etcd_users(
     hosts: &[String],
     opts: &Options,
     facts: &Facts,
-    copied: &Mutex<BTreeSet<String>>,
+    copied: &Copied,
     rep: &Mutex<Reporter>,
 ) -> Vec<(String, String)> {
     let mut clusters: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -627,7 +651,7 @@ fn run_host(
     opts: &Options,
     extra: &Extra,
     facts: &Facts,
-    copied: &Mutex<BTreeSet<String>>,
+    copied: &Copied,
     rep: &Mutex<Reporter>,
 ) -> Result<(), String> {
     let req = request(inv, host, phase, opts, extra)?;
@@ -640,7 +664,7 @@ fn exchange_reported(
     req: &NodeRequest,
     opts: &Options,
     facts: &Facts,
-    copied: &Mutex<BTreeSet<String>>,
+    copied: &Copied,
     rep: &Mutex<Reporter>,
 ) -> Result<Option<serde_json::Value>, String> {
     exchange(
@@ -675,7 +699,13 @@ fn act_with(
     sink: &mut dyn FnMut(&Event),
 ) -> anyhow::Result<serde_json::Value> {
     let req = NodeRequest::action(host, action);
-    exchange(host, &req, false, local_facts(), &Mutex::new(reached), sink)
+    let copied: Copied = Mutex::new(
+        reached
+            .into_iter()
+            .map(|h| (h, Arc::new(OnceLock::from(Ok(())))))
+            .collect(),
+    );
+    exchange(host, &req, false, local_facts(), &copied, sink)
         .map_err(|e| anyhow::anyhow!("on `{host}`: {e}"))?
         .ok_or_else(|| anyhow::anyhow!("on `{host}`: node mode gave the action no result"))
 }
@@ -697,21 +727,24 @@ fn reach(
     host: &str,
     accept_new_host_keys: bool,
     facts: &Facts,
-    copied: &Mutex<BTreeSet<String>>,
+    copied: &Copied,
 ) -> Result<(), String> {
     if is_local(host, facts) {
         return Ok(());
     }
-    let first = copied
-        .lock()
-        .map(|mut c| c.insert(host.to_string()))
-        .unwrap_or(true);
-    if first {
+    // one probe and copy per host and run; a second thread for the same host waits
+    // for the first's answer
+    let cell = match copied.lock() {
+        Ok(mut c) => c.entry(host.to_string()).or_default().clone(),
+        Err(_) => Default::default(),
+    };
+    cell.get_or_init(|| {
         let mut ssh = Ssh::new(host);
         ssh.accept_new = accept_new_host_keys;
         ssh.probe().map_err(|e| probe_error(host, e))?;
-        ssh.copy_self().map_err(|e| e.to_string())?;
-    }
+        ssh.copy_self().map(|_| ()).map_err(|e| e.to_string())
+    })
+    .clone()?;
     Ok(())
 }
 
@@ -723,7 +756,7 @@ fn exchange(
     req: &NodeRequest,
     accept_new_host_keys: bool,
     facts: &Facts,
-    copied: &Mutex<BTreeSet<String>>,
+    copied: &Copied,
     sink: &mut dyn FnMut(&Event),
 ) -> Result<Option<serde_json::Value>, String> {
     let req = serde_json::to_vec(req).map_err(|e| e.to_string())?;

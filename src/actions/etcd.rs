@@ -38,22 +38,41 @@ pub fn ensure_all(
     users: &[UserSpec],
     check: bool,
 ) -> Result<Value> {
+    // users are independent: each is asked (and made) on its own thread, the answers
+    // taken in order, so the first that cannot be made is the one named
+    let results: Vec<Result<Value>> = std::thread::scope(|s| {
+        let handles: Vec<_> = users
+            .iter()
+            .map(|u| {
+                s.spawn(move || {
+                    let user = EtcdClusterUser {
+                        endpoints: endpoints.to_string(),
+                        root_password: root_password.to_string(),
+                        user: u.user.clone(),
+                        password: u.password.0.clone(),
+                        prefix: u.prefix.clone(),
+                    };
+                    if check {
+                        Ok(missing(&user))
+                    } else {
+                        ensure(&user)
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow!("etcd user check panicked")))
+            })
+            .collect()
+    });
     let mut changed = false;
     let mut done = serde_json::Map::new();
     let mut all = vec![];
-    for u in users {
-        let user = EtcdClusterUser {
-            endpoints: endpoints.to_string(),
-            root_password: root_password.to_string(),
-            user: u.user.clone(),
-            password: u.password.0.clone(),
-            prefix: u.prefix.clone(),
-        };
-        let r = if check {
-            missing(&user)
-        } else {
-            ensure(&user)?
-        };
+    for (u, r) in users.iter().zip(results) {
+        let r = r?;
         changed |= r["changed"] == true;
         all.extend(r["diffs"].as_array().cloned().unwrap_or_default());
         done.insert(u.user.clone(), r["diffs"].clone());

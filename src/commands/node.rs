@@ -80,7 +80,7 @@ fn apply_request(req: &NodeRequest) -> Result<Option<serde_json::Value>> {
         )
     })?;
     check_identity(req, &facts)?;
-    for name in &req.modules {
+    let one = |name: &str, sink: &mut dyn FnMut(&Event)| -> Result<()> {
         let m: Module = name
             .parse()
             .map_err(|_| anyhow!("unknown module `{name}` in the node request"))?;
@@ -109,7 +109,41 @@ fn apply_request(req: &NodeRequest) -> Result<Option<serde_json::Value>> {
             // a check reads the restarts a failed run left owed, and writes nothing
             state_dir: Some(state_dir),
         };
-        run_module(&run, &plan, &mut |e| emit(e)).map_err(|e| anyhow!("{e}"))?;
+        run_module(&run, &plan, sink).map_err(|e| anyhow!("{e}"))?;
+        Ok(())
+    };
+    if mode == Mode::Apply {
+        for name in &req.modules {
+            one(name, &mut |e| emit(e))?;
+        }
+        return Ok(None);
+    }
+    // A check changes nothing, so the modules are checked at once (each on its own
+    // thread) and their events sent in the request's order, up to the first failure.
+    let checked: Vec<(Vec<Event>, Result<()>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = req
+            .modules
+            .iter()
+            .map(|name| {
+                let one = &one;
+                s.spawn(move || {
+                    let mut evs = vec![];
+                    let r = one(name, &mut |e| evs.push(e.clone()));
+                    (evs, r)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| (vec![], Err(anyhow!("a module check panicked"))))
+            })
+            .collect()
+    });
+    for (evs, r) in checked {
+        evs.iter().for_each(emit);
+        r?;
     }
     Ok(None)
 }

@@ -182,7 +182,18 @@ impl EtcdClusterUser {
     /// What is missing: the role's permission, the user, its role, its password.
     fn missing(&self) -> ResResult<Vec<String>> {
         let mut d = vec![];
-        let role = self.root().args(["role", "get", &self.user]).run()?;
+        // the two questions are independent (each costs a TLS handshake and root's
+        // password check): asked at once
+        let (role, user) = std::thread::scope(|s| {
+            let u = s.spawn(|| self.root().args(["user", "get", &self.user]).run());
+            let r = self.root().args(["role", "get", &self.user]).run();
+            (
+                r,
+                u.join()
+                    .unwrap_or_else(|_| self.root().args(["user", "get", &self.user]).run()),
+            )
+        });
+        let (role, user) = (role?, user?);
         let granted = role.success()
             && role.stdout.contains(&format!("[{}, ", self.prefix))
             && role.stdout.contains("KV Read:")
@@ -198,7 +209,6 @@ impl EtcdClusterUser {
         if !granted {
             d.push(format!("role {}: readwrite on {}", self.user, self.prefix));
         }
-        let user = self.root().args(["user", "get", &self.user]).run()?;
         if !user.success() {
             d.push(format!("add user {}", self.user));
         } else if !user

@@ -10,17 +10,23 @@ pub struct PgExtension {
     pub hint: String,
 }
 
+/// Every extension check of one database shares this one catalog query.
+const STATE_QUERY: &str = "SELECT json_build_object('recovery', pg_is_in_recovery(), \
+'available', (SELECT coalesce(json_agg(name), '[]') FROM pg_available_extensions), \
+'installed', (SELECT coalesce(json_agg(extname), '[]') FROM pg_extension));";
+
 impl PgExtension {
+    /// `{recovery, available, installed}` for this extension.
     fn state(&self) -> ResResult<Value> {
-        self.psql.json(
-            &self.db,
-            &format!(
-                "SELECT json_build_object('recovery', pg_is_in_recovery(), \
-'available', EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = {n}), \
-'installed', EXISTS (SELECT 1 FROM pg_extension WHERE extname = {n}));",
-                n = lit(&self.name)
-            ),
-        )
+        let all = self.psql.shared(&self.db, STATE_QUERY)?;
+        let has = |k: &str| {
+            all[k]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|n| n.as_str() == Some(self.name.as_str())))
+        };
+        Ok(serde_json::json!({
+            "recovery": all["recovery"], "available": has("available"), "installed": has("installed"),
+        }))
     }
 }
 

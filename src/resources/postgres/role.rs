@@ -98,22 +98,23 @@ impl RoleSpec {
     fn connlimit(&self) -> i64 {
         self.connlimit.unwrap_or(-1)
     }
+}
 
-    /// The catalog query: recovery flag plus the role row (null when absent).
-    pub fn query(&self) -> String {
-        format!(
-            "SELECT json_build_object('recovery', pg_is_in_recovery(), 'role', (SELECT json_build_object(\
+/// One role's catalog row as JSON (`r` is its `pg_authid` row).
+const ROLE_ROW: &str = "json_build_object(\
 'rolcanlogin', r.rolcanlogin, 'rolsuper', r.rolsuper, 'rolcreatedb', r.rolcreatedb, 'rolcreaterole', r.rolcreaterole, \
 'rolinherit', r.rolinherit, 'rolreplication', r.rolreplication, 'rolbypassrls', r.rolbypassrls, 'rolconnlimit', r.rolconnlimit, \
 'rolpassword', r.rolpassword, 'rolvaliduntil', to_char(r.rolvaliduntil, 'YYYY-MM-DD'), \
 'rolconfig', (SELECT s.setconfig FROM pg_db_role_setting s WHERE s.setrole = r.oid AND s.setdatabase = 0), \
 'comment', shobj_description(r.oid, 'pg_authid'), \
-'member_of', ARRAY(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON b.oid = m.roleid WHERE m.member = r.oid ORDER BY 1)) \
-FROM pg_authid r WHERE r.rolname = {}));",
-            lit(&self.name)
-        )
-    }
+'member_of', ARRAY(SELECT b.rolname FROM pg_auth_members m JOIN pg_roles b ON b.oid = m.roleid WHERE m.member = r.oid ORDER BY 1))";
 
+/// Every role at once, for the checks of one run: `{recovery, roles: {name: row}}`.
+fn all_roles_query() -> String {
+    format!("SELECT json_build_object('recovery', pg_is_in_recovery(), 'roles', (SELECT coalesce(json_object_agg(r.rolname, {ROLE_ROW}), '{{}}') FROM pg_authid r));")
+}
+
+impl RoleSpec {
     /// What differs between the catalog row `cur` (None: role absent) and the spec.
     /// The second value says whether the password must be (re)set.
     pub fn diff(&self, cur: Option<&Value>) -> (Vec<String>, bool) {
@@ -233,8 +234,11 @@ pub struct PgRole {
 
 impl PgRole {
     fn state(&self) -> ResResult<(bool, Option<Value>)> {
-        let v = self.psql.json("postgres", &self.spec.query())?;
-        let role = v.get("role").cloned().filter(|r| !r.is_null());
+        let v = self.psql.shared("postgres", &all_roles_query())?;
+        let role = v["roles"]
+            .get(&self.spec.name)
+            .cloned()
+            .filter(|r| !r.is_null());
         Ok((v["recovery"].as_bool().unwrap_or(false), role))
     }
 }
