@@ -138,6 +138,22 @@ pub fn build(g: &Global) -> Result<u8> {
         );
     }
     repo::index(&dir, &facts.os_codename)?;
+    // single-file programs (Garage) come from their publishers, checksum checked
+    for d in crate::modules::infra::downloads(&inv, me, &facts) {
+        use crate::resources::{Resource, State};
+        match d {
+            Ok(d) if matches!(d.check(), Ok(State::InSync)) => {
+                eprintln!("{} is in the repository (SHA256SUMS)", d.name)
+            }
+            Ok(d) => {
+                eprintln!("download: {}", d.name());
+                if let Err(e) = d.apply() {
+                    eprintln!("warning: {} is not in the repository: {e}", d.name);
+                }
+            }
+            Err(why) => eprintln!("skipped: {why}"),
+        }
+    }
     let url = format!(
         "{}/{}/",
         me.expand(me.var_str("repo_endpoint")).trim_end_matches('/'),

@@ -29,6 +29,7 @@ pub mod garage;
 pub mod hostname;
 pub mod note;
 pub mod repo_binary;
+pub mod repo_download;
 pub mod ssh_key;
 pub mod sysctl;
 // PGSQL: catalog objects through psql, Patroni's REST API, pgBackRest, TCP listeners, SCRAM.

@@ -136,9 +136,9 @@ trap finish EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# the backup suite needs a Garage binary: build it (once, cached; a few minutes of idle CPU)
+# the backup and rich suites need a Garage binary: build it (once, cached; a few minutes of idle CPU)
 # in the background at low priority while the suites before it run
-if [[ " $* " == *" backup "* ]]; then
+if [[ " ${*//+/ } " == *" backup "* || " ${*//+/ } " == *" rich "* ]]; then
   "$LAB_DIR/garage.sh" >/dev/null 2>"$OUT_DIR/garage.log" &
   GARAGE_PID=$!
   echo "== garage: built in the background for the backup suite (pid $GARAGE_PID)"
@@ -156,7 +156,7 @@ echo "== lab up in $((SECONDS - started)) s"
 
 for group in "$@"; do
   read -ra suites <<<"${group//+/ }"
-  if [[ " ${suites[*]} " == *" backup "* && -n ${GARAGE_PID:-} ]] && kill -0 "$GARAGE_PID" 2>/dev/null; then
+  if [[ " ${suites[*]} " == *" backup "* || " ${suites[*]} " == *" rich "* ]] && [[ -n ${GARAGE_PID:-} ]] && kill -0 "$GARAGE_PID" 2>/dev/null; then
     t=$SECONDS
     echo "== waiting for the garage build (not counted in the suite's time limit)"
     wait "$GARAGE_PID" || tail -n 20 "$OUT_DIR/garage.log"

@@ -278,10 +278,45 @@ pub fn plan(ctx: &Ctx) -> Result<ModulePlan> {
     }
     dashboard_files(&mut plan);
     grafana_loki(&s, &mut plan)?;
+    for d in downloads(ctx.inv, host, ctx.facts) {
+        match d {
+            Ok(d) => plan.add(d),
+            Err(why) => plan.add(crate::resources::Note::skip("download", "garage", &why)),
+        };
+    }
     // restarts/reloads now, then everything must answer
     plan.flush();
     ready(&s, &mut plan)?;
     Ok(plan)
+}
+
+/// The single-file programs the inventory's modules install from this infra node's
+/// repository (Garage, for MINIO hosts with `minio_engine: garage`), fetched there as
+/// the offline manifest says (`resources::repo_download`); Err(why not) when the
+/// manifest of this release has no entry.
+pub fn downloads(
+    inv: &Inventory,
+    h: &Host,
+    facts: &crate::facts::Facts,
+) -> Vec<Result<crate::resources::repo_download::RepoDownload, String>> {
+    let garage = inv.hosts.iter().any(|x| {
+        x.modules().contains(&crate::inventory::Module::Minio)
+            && x.var_str("minio_engine") == "garage"
+    });
+    if !h.var_bool("repo_enabled") || !garage {
+        return vec![];
+    }
+    let dir = std::path::Path::new(h.var_str("repo_home")).join(h.var_str("repo_name"));
+    let name = crate::repo::manifest_name(facts);
+    let entry = crate::assets::REPO_MIRROR
+        .get_file(&name)
+        .and_then(|f| f.contents_utf8())
+        .and_then(|m| {
+            crate::resources::repo_download::RepoDownload::from_manifest(m, "garage", dir)
+        });
+    vec![entry.ok_or_else(|| {
+        format!("repo-mirror/{name} names no garage download for this release; MINIO needs one in the repository: `pigsty repo add FILE`")
+    })]
 }
 
 /// The exporter's flags by its version: 0.x (bookworm's 0.11) takes `-flag` and
