@@ -222,34 +222,15 @@ fn run_phases_with(
         .collect();
     // a deploy first checks every host's modules at once: a host where nothing would
     // change is done (its check is its report), the phases run on the others
-    // (the clusters' etcd users are made meanwhile: they depend on no host's check)
-    let mut users_made = false;
     let converged =
         if opts.mode == Mode::Apply && opts.forget.is_empty() && phases.iter().all(|p| !p.remove) {
-            let all: Vec<String> = pgsql_hosts.iter().cloned().collect();
-            let (converged, users_failed) = std::thread::scope(|s| {
-                let users = (!all.is_empty())
-                    .then(|| s.spawn(|| etcd_users(inv, &all, opts, &facts, &copied, rep)));
-                let c = precheck(inv, &phases, opts, extra, &facts, &copied, rep, &mut failed);
-                let u = users
-                    .map(|t| t.join().unwrap_or_default())
-                    .unwrap_or_default();
-                (c, u)
-            });
-            users_made = !all.is_empty();
-            for (h, why) in users_failed {
-                if failed.contains_key(&h) {
-                    continue; // unreachable: said once
-                }
-                if let Ok(mut r) = rep.lock() {
-                    r.host_failed(&h, &why);
-                }
-                failed.insert(h, why);
-            }
-            converged
+            precheck(inv, &phases, opts, extra, &facts, &copied, rep, &mut failed)
         } else {
             BTreeSet::new()
         };
+    // (the etcd users are made just before the first PGSQL phase, not beside the fast
+    // path's check round: on a fresh node etcd is not installed before its ETCD phase)
+    let mut users_made = false;
     for phase in phases {
         if phase.module == Module::Pgsql && !phase.remove {
             for (h, why) in primary_failed(inv, &phase.hosts, &failed) {
