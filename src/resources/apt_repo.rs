@@ -98,6 +98,15 @@ impl LocalRepo {
     }
 }
 
+/// `apt-get update` after pigsty changed the node's sources.
+pub(crate) fn refresh_lists() -> ResResult<()> {
+    Cmd::new("apt-get")
+        .args(["update", "-q"])
+        .timeout(Duration::from_secs(600))
+        .ok()?;
+    Ok(())
+}
+
 /// Source files pigsty did not write: `sources.list` (when it has entries) and the
 /// `.list`/`.sources` files in `sources.list.d` not named `pigsty-*`.
 pub(crate) fn foreign_sources(etc_apt: &Path) -> Vec<PathBuf> {
@@ -181,10 +190,7 @@ impl Resource for LocalRepo {
         )
         .map_err(|e| ResError::msg(e.to_string()))?;
         if self.etc_apt == Path::new("/etc/apt") {
-            Cmd::new("apt-get")
-                .args(["update", "-q"])
-                .timeout(Duration::from_secs(600))
-                .ok()?;
+            refresh_lists()?;
         }
         Ok(())
     }

@@ -176,20 +176,18 @@ impl AptSources {
 
     /// apt reads `sources` alone into a scratch directory; Err(apt's complaint).
     fn probe(&self, sources: &[&Source]) -> ResResult<()> {
+        // root's own scratch directory, made afresh (never a path in /tmp another user
+        // could have put there first)
         struct Scratch(PathBuf);
         impl Drop for Scratch {
             fn drop(&mut self) {
                 let _ = std::fs::remove_dir_all(&self.0);
             }
         }
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let tmp = Scratch(
-            std::env::temp_dir().join(format!("pigsty-apt-probe-{}-{nanos}", std::process::id())),
-        );
+        let tmp = Scratch(Path::new(crate::engine::STATE_DIR_DEFAULT).join("apt-probe"));
         let t = tmp.0.as_path();
+        let _ = std::fs::remove_dir_all(t);
+        crate::sys::fs::ensure_private_dir(t).map_err(ResError::msg)?;
         for d in ["parts", "lists/partial"] {
             std::fs::create_dir_all(t.join(d)).map_err(|e| ResError::msg(e.to_string()))?;
         }
@@ -297,10 +295,7 @@ impl Resource for AptSources {
                 .map_err(|e| ResError::msg(format!("removing {}: {e}", p.display())))?;
         }
         if real {
-            Cmd::new("apt-get")
-                .args(["update", "-q"])
-                .timeout(Duration::from_secs(600))
-                .ok()?;
+            super::apt_repo::refresh_lists()?;
         }
         Ok(())
     }

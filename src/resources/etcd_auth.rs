@@ -187,11 +187,7 @@ impl EtcdClusterUser {
         let (role, user) = std::thread::scope(|s| {
             let u = s.spawn(|| self.root().args(["user", "get", &self.user]).run());
             let r = self.root().args(["role", "get", &self.user]).run();
-            (
-                r,
-                u.join()
-                    .unwrap_or_else(|_| self.root().args(["user", "get", &self.user]).run()),
-            )
+            (r, u.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
         });
         let (role, user) = (role?, user?);
         let granted = role.success()

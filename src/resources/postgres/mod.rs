@@ -98,8 +98,7 @@ impl Psql {
 
     /// Run a query that returns one JSON value.
     pub fn json(&self, db: &str, sql: &str) -> ResResult<Value> {
-        forget_shared();
-        self.parse(db, self.run(db, sql)?)
+        self.parse(db, self.exec(db, sql)?)
     }
 
     /// A catalog query many checks ask (every role, every extension of a database):
