@@ -176,8 +176,8 @@ impl AptSources {
 
     /// apt reads `sources` alone into a scratch directory; Err(apt's complaint).
     fn probe(&self, sources: &[&Source]) -> ResResult<()> {
-        // root's own scratch directory, made afresh (never a path in /tmp another user
-        // could have put there first)
+        // root's own scratch directory, made afresh where only root can make it (never a
+        // path in /tmp another user could have put there first)
         struct Scratch(PathBuf);
         impl Drop for Scratch {
             fn drop(&mut self) {
@@ -187,7 +187,13 @@ impl AptSources {
         let tmp = Scratch(Path::new(crate::engine::STATE_DIR_DEFAULT).join("apt-probe"));
         let t = tmp.0.as_path();
         let _ = std::fs::remove_dir_all(t);
-        crate::sys::fs::ensure_private_dir(t).map_err(ResError::msg)?;
+        // 0755: apt downloads as its `_apt` user, which must reach lists/partial
+        std::fs::create_dir_all(crate::engine::STATE_DIR_DEFAULT)
+            .and_then(|_| {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new().mode(0o755).create(t)
+            })
+            .map_err(|e| ResError::msg(format!("creating {}: {e}", t.display())))?;
         for d in ["parts", "lists/partial"] {
             std::fs::create_dir_all(t.join(d)).map_err(|e| ResError::msg(e.to_string()))?;
         }
