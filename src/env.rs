@@ -12,3 +12,5 @@ pub const PIGSTY_GIT_COMMIT: &str = "PIGSTY_GIT_COMMIT";
 pub const PIGSTY_INSTALL_DIR: &str = "PIGSTY_INSTALL_DIR";
 /// Architecture `install.sh` assumes instead of `uname -m` (tests of its refusal only).
 pub const PIGSTY_ARCH: &str = "PIGSTY_ARCH";
+/// Seconds a command waits for another command's lock on a cluster before it refuses (default 10).
+pub const PIGSTY_LOCK_WAIT: &str = "PIGSTY_LOCK_WAIT";

@@ -151,7 +151,7 @@ pub fn take(host: &Host, cluster: &str, kind: &str) -> Result<Value> {
 pub fn run(g: &Global, cluster: &str, kind: BackupType) -> Result<u8> {
     let inv = super::deploy::load_inventory(g)?;
     super::pgsql::members_of(&inv, cluster)?;
-    let _lock = super::lock::clusters([cluster], super::lock::WAIT)?;
+    let _lock = super::lock::clusters([cluster], super::lock::wait()?)?;
     let (leader, _) = leader_host(&inv, cluster)?;
     let kind = kind_word(kind);
     eprintln!("{kind} backup of `{cluster}` on its leader {}", leader.addr);

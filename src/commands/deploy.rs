@@ -83,7 +83,7 @@ pub fn run_phases(
             .filter(|p| p.module == crate::inventory::Module::Pgsql)
             .flat_map(|p| p.hosts.iter())
             .filter_map(|h| inv.host(h).and_then(|h| h.id.pg_cluster.clone()));
-        match super::lock::clusters(clusters, super::lock::WAIT) {
+        match super::lock::wait().and_then(|w| super::lock::clusters(clusters, w)) {
             Ok(l) => Some(l),
             Err(e) => {
                 eprintln!("error: {e:#}");

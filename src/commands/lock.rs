@@ -4,7 +4,7 @@
 //! node, where pigsty runs: one `flock(2)` file per cluster in the private runtime
 //! directory (`/run/pigsty/locks` for root), released by the kernel when the holder
 //! exits, however it exits. The holder writes who it is into the file; a second
-//! command waits [`WAIT`] for it, then refuses naming the holder and since when.
+//! command waits [`wait`] for it, then refuses naming the holder and since when.
 //!
 //! Within one process a cluster is locked once: commands that call each other
 //! (`pitr` re-deploys) do not wait for themselves.
@@ -16,8 +16,20 @@ use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How long a second command waits for the holder before it refuses.
-pub const WAIT: Duration = Duration::from_secs(10);
+/// How long a second command waits for the holder before it refuses: 10 s, or
+/// `PIGSTY_LOCK_WAIT` seconds (0 refuses at once; a value that is not a whole number of
+/// seconds is refused rather than ignored).
+pub fn wait() -> Result<Duration> {
+    match std::env::var(crate::env::PIGSTY_LOCK_WAIT) {
+        Err(_) => Ok(Duration::from_secs(10)),
+        Ok(v) => v.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| {
+            anyhow::anyhow!(
+                "{}=`{v}` is not a whole number of seconds; nothing was changed",
+                crate::env::PIGSTY_LOCK_WAIT
+            )
+        }),
+    }
+}
 
 static HELD: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 

@@ -288,7 +288,7 @@ fn print_members(ms: &[Member]) {
 pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: bool) -> Result<u8> {
     let inv: Inventory = super::deploy::load_inventory(g)?;
     let apis = cluster_apis(&inv, cluster)?;
-    let _lock = super::lock::clusters([cluster], super::lock::WAIT)?;
+    let _lock = super::lock::clusters([cluster], super::lock::wait()?)?;
     let verb = action.verb();
     let (state, _) = cluster_state(&apis).map_err(|e| anyhow!("cannot read the state of `{cluster}` from patroni: {e}\nhint: `pigsty status {cluster}`"))?;
     let ms = members(&state);
@@ -453,7 +453,7 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
 pub fn pause(g: &Global, cluster: &str, on: bool) -> Result<u8> {
     let inv: Inventory = super::deploy::load_inventory(g)?;
     let apis = cluster_apis(&inv, cluster)?;
-    let _lock = super::lock::clusters([cluster], super::lock::WAIT)?;
+    let _lock = super::lock::clusters([cluster], super::lock::wait()?)?;
     let verb = if on { "pause" } else { "resume" };
     let (state, api) = cluster_state(&apis).map_err(|e| anyhow!("cannot read the state of `{cluster}` from patroni: {e}\nhint: `pigsty status {cluster}`"))?;
     let is_paused = |s: &Value| s["pause"].as_bool().unwrap_or(false);
@@ -501,7 +501,7 @@ pub fn pause(g: &Global, cluster: &str, on: bool) -> Result<u8> {
 pub fn promote(g: &Global, cluster: &str, yes: bool) -> Result<u8> {
     let inv: Inventory = super::deploy::load_inventory(g)?;
     let apis = cluster_apis(&inv, cluster)?;
-    let _lock = super::lock::clusters([cluster], super::lock::WAIT)?;
+    let _lock = super::lock::clusters([cluster], super::lock::wait()?)?;
     let (state, api) = cluster_state(&apis).map_err(|e| anyhow!("cannot read the state of `{cluster}` from patroni: {e}\nhint: `pigsty status {cluster}`"))?;
     let ms = members(&state);
     let Some(leader) = ms.iter().find(|m| m.role == "standby_leader").cloned() else {

@@ -413,7 +413,7 @@ pub fn run(g: &Global, a: &PitrArgs) -> Result<u8> {
         );
     }
     // held through the restore and the re-deploy: no deploy, switchover or backup meanwhile
-    let _lock = super::lock::clusters([cluster], super::lock::WAIT)?;
+    let _lock = super::lock::clusters([cluster], super::lock::wait()?)?;
     let (primary, ms) = leader_host(&inv, cluster)?;
     let src = a.from.clone().unwrap_or_else(|| cluster.to_string());
     let fork = src != cluster;

@@ -229,7 +229,10 @@ pitr_holds_lock() { on "grep -q 'pgsql pitr pg-meta' /run/pigsty/locks/pg-meta.l
 check "the PITR holds the lock of pg-meta" retry 50 0.2 pitr_holds_lock
 check_refused "deploy of pg-meta meanwhile waits, then refuses naming the holder" \
   "cluster \`pg-meta\` is locked by \`pigsty pgsql pitr pg-meta --latest --yes\` (pid" \
-  on "pigsty deploy -l $IP -m pgsql"
+  on "PIGSTY_LOCK_WAIT=2 pigsty deploy -l $IP -m pgsql"
+check_refused "a lock wait that is not a number is refused" \
+  "PIGSTY_LOCK_WAIT=\`soon\` is not a whole number of seconds" \
+  on "PIGSTY_LOCK_WAIT=soon pigsty deploy -l $IP -m pgsql"
 pitr_done() { on "test -s /root/sec-pitr.rc"; }
 check "the PITR finishes" retry 180 2 pitr_done
 check_eq "the PITR succeeded" "0 recovered" on "echo \$(cat /root/sec-pitr.rc) \$(grep -o 'pg-meta: recovered' /root/sec-pitr.log | cut -d' ' -f2)"
