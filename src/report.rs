@@ -67,56 +67,19 @@ impl Reporter {
     }
 
     pub fn event(&mut self, ev: &Event) {
+        if self.json {
+            if let Ok(s) = serde_json::to_string(ev) {
+                println!("{s}");
+            }
+        }
         // `-v`: modules as they start and end; `-vv`: every step
         match ev {
             Event::ModuleStart {
                 host,
                 module,
                 steps,
-            } => tracing::info!(host = %host, module = %module, steps, "module starts"),
-            Event::Step {
-                host,
-                module,
-                kind,
-                name,
-                status,
-                ms,
-                ..
             } => {
-                tracing::debug!(host = %host, module = %module, step = %format!("{kind} {name}"), status = ?status, ms, "step")
-            }
-            Event::Handler {
-                host,
-                module,
-                action,
-                status,
-                ..
-            } => {
-                tracing::debug!(host = %host, module = %module, action = %action, status = ?status, "handler")
-            }
-            Event::ModuleEnd {
-                host,
-                module,
-                ok,
-                changed,
-                failed,
-                ms,
-                ..
-            } => {
-                tracing::info!(host = %host, module = %module, ok, changed, failed, ms, "module ends")
-            }
-        }
-        if self.json {
-            if let Ok(s) = serde_json::to_string(ev) {
-                println!("{s}");
-            }
-        }
-        match ev {
-            Event::ModuleStart {
-                host,
-                module,
-                steps,
-            } => {
+                tracing::info!(host = %host, module = %module, steps, "module starts");
                 self.at.insert(host.clone(), (module.clone(), 0, *steps));
                 if self.multi.is_some() {
                     self.show(host, format!("{module} 0/{steps}"));
@@ -135,6 +98,7 @@ impl Reporter {
                 ms,
                 ..
             } => {
+                tracing::debug!(host = %host, module = %module, step = %format!("{kind} {name}"), status = ?status, ms, "step");
                 let r = self.hosts.entry(host.clone()).or_default();
                 let what = format!("{module}: {kind} {name}");
                 match status {
@@ -182,6 +146,7 @@ impl Reporter {
                 error,
                 ..
             } => {
+                tracing::debug!(host = %host, module = %module, action = %action, status = ?status, "handler");
                 if self.json {
                     return;
                 }
@@ -205,6 +170,7 @@ impl Reporter {
                 skipped,
                 ms,
             } => {
+                tracing::info!(host = %host, module = %module, ok, changed, failed, ms, "module ends");
                 let r = self.hosts.entry(host.clone()).or_default();
                 r.tally.add(Tally {
                     ok: *ok,

@@ -22,12 +22,16 @@ use std::time::{Duration, Instant};
 pub fn wait() -> Result<Duration> {
     match std::env::var(crate::env::PIGSTY_LOCK_WAIT) {
         Err(_) => Ok(Duration::from_secs(10)),
-        Ok(v) => v.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| {
-            anyhow::anyhow!(
-                "{}=`{v}` is not a whole number of seconds; nothing was changed",
-                crate::env::PIGSTY_LOCK_WAIT
-            )
-        }),
+        Ok(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "{}=`{v}` is not a whole number of seconds; nothing was changed",
+                    crate::env::PIGSTY_LOCK_WAIT
+                )
+            }),
     }
 }
 

@@ -280,15 +280,26 @@ fn kinds(
             );
         }
     }
-    if let Some(p) = m.get("pool_mode").filter(|v| !v.is_null()) {
-        if !p.as_str().is_some_and(|p| POOL_MODES.contains(&p)) {
+    let modes = format!("one of {}", POOL_MODES.join(", "));
+    one_of(c, key, i, m, "pool_mode", POOL_MODES, &modes);
+}
+
+/// `field` of item `i`, when set, must be one of `allowed` (`say`s how, in the error).
+fn one_of(
+    c: &mut Ctx,
+    key: &str,
+    i: usize,
+    m: &serde_json::Map<String, Value>,
+    field: &str,
+    allowed: &[&str],
+    say: &str,
+) {
+    if let Some(v) = m.get(field).filter(|v| !v.is_null()) {
+        if !v.as_str().is_some_and(|s| allowed.contains(&s)) {
             c.err(
                 key,
-                &[format!("[{i}]"), "pool_mode".into()],
-                format!(
-                    "`pool_mode` must be one of {}, not {p}",
-                    POOL_MODES.join(", ")
-                ),
+                &[format!("[{i}]"), field.into()],
+                format!("`{field}` must be {say}, not {v}"),
                 None,
             );
         }
@@ -302,16 +313,15 @@ fn users(c: &mut Ctx) -> BTreeSet<String> {
         for (i, m) in items(c, key, &list, USER_KEYS, "role", true) {
             kinds(c, key, i, m, BOOL_USER, INT_USER);
             let at = format!("[{i}]");
-            if let Some(s) = m.get("state").filter(|v| !v.is_null()) {
-                if !matches!(s.as_str(), Some("create" | "present" | "absent")) {
-                    c.err(
-                        key,
-                        &[at.clone(), "state".into()],
-                        format!("`state` must be create or absent, not {s}"),
-                        None,
-                    );
-                }
-            }
+            one_of(
+                c,
+                key,
+                i,
+                m,
+                "state",
+                &["create", "present", "absent"],
+                "create or absent",
+            );
             if let Some(r) = m.get("roles").filter(|v| !v.is_null()) {
                 if !r.as_array().is_some_and(|a| {
                     a.iter()
@@ -380,19 +390,15 @@ fn databases(c: &mut Ctx, users: &BTreeSet<String>) {
     for (i, m) in items(c, key, &list, DB_KEYS, "database", true) {
         kinds(c, key, i, m, BOOL_DB, INT_DB);
         let at = format!("[{i}]");
-        if let Some(s) = m.get("state").filter(|v| !v.is_null()) {
-            if !matches!(
-                s.as_str(),
-                Some("create" | "present" | "absent" | "recreate")
-            ) {
-                c.err(
-                    key,
-                    &[at.clone(), "state".into()],
-                    format!("`state` must be create, absent or recreate, not {s}"),
-                    None,
-                );
-            }
-        }
+        one_of(
+            c,
+            key,
+            i,
+            m,
+            "state",
+            &["create", "present", "absent", "recreate"],
+            "create, absent or recreate",
+        );
         if let Some(o) = m.get("owner").filter(|v| !v.is_null()) {
             match o.as_str() {
                 Some(o) if owners.contains(o) => {}
@@ -547,37 +553,40 @@ fn hba(c: &mut Ctx) {
                     }
                 }
             }
-            if let Some(a) = m.get("auth").filter(|v| !v.is_null()) {
-                if !a.as_str().is_some_and(|a| HBA_AUTHS.contains(&a)) {
-                    c.err(
-                        key,
-                        &[at.clone(), "auth".into()],
-                        format!("hba auth {a} is not known"),
-                        Some(format!("known: {}", HBA_AUTHS.join(", "))),
-                    );
-                }
-            }
-            if let Some(r) = m.get("role").filter(|v| !v.is_null()) {
-                if !r
-                    .as_str()
-                    .is_some_and(|r| matches!(r, "common" | "primary" | "replica" | "offline"))
-                {
-                    c.err(
-                        key,
-                        &[at.clone(), "role".into()],
-                        format!("hba role {r} must be common, primary, replica or offline"),
-                        None,
-                    );
-                }
-            }
-            if let Some(o) = m.get("order").filter(|v| !v.is_null()) {
-                if !is_int(o) {
-                    c.err(
-                        key,
-                        &[at.clone(), "order".into()],
-                        format!("`order` must be a whole number, not {o}"),
-                        None,
-                    );
+            // the optional fields: valid when absent or null
+            type Field = (
+                &'static str,
+                fn(&Value) -> bool,
+                fn(&Value) -> String,
+                Option<String>,
+            );
+            let fields: [Field; 3] = [
+                (
+                    "auth",
+                    |a| a.as_str().is_some_and(|a| HBA_AUTHS.contains(&a)),
+                    |a| format!("hba auth {a} is not known"),
+                    Some(format!("known: {}", HBA_AUTHS.join(", "))),
+                ),
+                (
+                    "role",
+                    |r| {
+                        r.as_str().is_some_and(|r| {
+                            matches!(r, "common" | "primary" | "replica" | "offline")
+                        })
+                    },
+                    |r| format!("hba role {r} must be common, primary, replica or offline"),
+                    None,
+                ),
+                (
+                    "order",
+                    is_int,
+                    |o| format!("`order` must be a whole number, not {o}"),
+                    None,
+                ),
+            ];
+            for (field, valid, message, hint) in fields {
+                if let Some(v) = m.get(field).filter(|v| !v.is_null() && !valid(v)) {
+                    c.err(key, &[at.clone(), field.into()], message(v), hint);
                 }
             }
         }

@@ -172,33 +172,27 @@ impl<'a> Src<'a> {
         self.block_map(l, c, path)
     }
 
+    /// The lines of the block node at line `l`, column `c`: line `l` and each later
+    /// content line at exactly column `c`, with what follows the column, up to the first
+    /// line indented less.
+    fn block_lines(&self, l: usize, c: usize) -> impl Iterator<Item = (usize, &str)> + '_ {
+        (l..self.lines.len())
+            .filter(move |&i| i == l || self.is_content(i))
+            .take_while(move |&i| i == l || self.indent(i) >= c)
+            .filter(move |&i| i == l || self.indent(i) == c)
+            .map(move |i| (i, self.line(i).get(c..).unwrap_or("")))
+    }
+
     fn block_map(&self, l: usize, c: usize, path: &[Seg]) -> Res {
         let Seg::Key(want) = &path[0] else {
             return Res::NotFound;
         };
-        let mut i = l;
-        while i < self.lines.len() {
-            if i > l {
-                if !self.is_content(i) {
-                    i += 1;
-                    continue;
-                }
-                let ind = self.indent(i);
-                if ind < c {
-                    break;
-                }
-                let at = &self.line(i)[ind..];
-                if ind > c || at == "-" || at.starts_with("- ") {
-                    i += 1;
-                    continue;
-                }
-            }
+        for (i, _) in self.block_lines(l, c) {
             if let Some((key, vcol)) = parse_block_key(self.line(i), c) {
                 if &key == want {
                     return self.value_at(i, c, vcol, &path[1..]).or_partial(i);
                 }
             }
-            i += 1;
         }
         Res::NotFound
     }
@@ -241,47 +235,30 @@ impl<'a> Src<'a> {
         let Seg::Index(want) = path[0] else {
             return Res::NotFound;
         };
-        let mut idx = 0usize;
-        let mut i = l;
-        while i < self.lines.len() {
-            if !self.is_content(i) {
-                i += 1;
-                continue;
-            }
-            let ind = self.indent(i);
-            if ind < c {
-                break;
-            }
-            let at = &self.line(i)[ind..];
-            let is_item = at == "-" || at.starts_with("- ");
-            if ind == c && !is_item {
-                break;
-            }
-            if ind == c && is_item {
-                if idx == want {
-                    let rest = &path[1..];
-                    if rest.is_empty() {
-                        return Res::Found(i);
-                    }
-                    let after = &at[1..];
-                    let content = after.trim_start();
-                    if !content.is_empty() && !content.starts_with('#') {
-                        let col = c + 1 + (after.len() - content.len());
-                        return self.block_node(i, col, rest).or_partial(i);
-                    }
-                    if let Some(j) = self.first_content_line(i + 1) {
-                        let ind = self.indent(j);
-                        if ind > c {
-                            return self.block_node(j, ind, rest).or_partial(i);
-                        }
-                    }
-                    return Res::Partial(i);
-                }
-                idx += 1;
-            }
-            i += 1;
+        let Some((i, at)) = self
+            .block_lines(l, c)
+            .take_while(|(_, at)| *at == "-" || at.starts_with("- "))
+            .nth(want)
+        else {
+            return Res::NotFound;
+        };
+        let rest = &path[1..];
+        if rest.is_empty() {
+            return Res::Found(i);
         }
-        Res::NotFound
+        let after = &at[1..];
+        let content = after.trim_start();
+        if !content.is_empty() && !content.starts_with('#') {
+            let col = c + 1 + (after.len() - content.len());
+            return self.block_node(i, col, rest).or_partial(i);
+        }
+        if let Some(j) = self.first_content_line(i + 1) {
+            let ind = self.indent(j);
+            if ind > c {
+                return self.block_node(j, ind, rest).or_partial(i);
+            }
+        }
+        Res::Partial(i)
     }
 }
 

@@ -22,16 +22,9 @@ impl Dir {
             group: "root".into(),
         }
     }
-    pub fn mode(mut self, m: u32) -> Self {
-        self.mode = m;
-        self
-    }
-    pub fn owner(mut self, u: &str, g: &str) -> Self {
-        self.owner = u.into();
-        self.group = g.into();
-        self
-    }
 }
+
+mode_owner_builders!(Dir);
 
 impl Resource for Dir {
     fn kind(&self) -> &'static str {

@@ -40,15 +40,6 @@ impl DirFiles {
             prune: Box::new(|n: &str| !n.starts_with('.')),
         }
     }
-    pub fn mode(mut self, m: u32) -> Self {
-        self.mode = m;
-        self
-    }
-    pub fn owner(mut self, u: &str, g: &str) -> Self {
-        self.owner = u.into();
-        self.group = g.into();
-        self
-    }
     /// Only unexpected files whose name satisfies `rule` are removed.
     pub fn prune(mut self, rule: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
         self.prune = Box::new(rule);
@@ -98,6 +89,8 @@ fn list(sign: char, names: &[String], out: &mut Vec<String>) {
         out.push(format!("{sign}{} more", names.len() - MAX));
     }
 }
+
+mode_owner_builders!(DirFiles);
 
 impl Resource for DirFiles {
     fn kind(&self) -> &'static str {

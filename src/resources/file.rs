@@ -29,15 +29,6 @@ impl File {
             secret: false,
         }
     }
-    pub fn mode(mut self, m: u32) -> Self {
-        self.mode = m;
-        self
-    }
-    pub fn owner(mut self, user: &str, group: &str) -> Self {
-        self.owner = user.into();
-        self.group = group.into();
-        self
-    }
     pub fn secret(mut self) -> Self {
         self.secret = true;
         self
@@ -62,6 +53,8 @@ pub fn line_delta(old: &str, new: &str) -> (usize, usize) {
     let del = m.values().filter(|v| **v < 0).map(|v| (-*v) as usize).sum();
     (add, del)
 }
+
+mode_owner_builders!(File);
 
 impl Resource for File {
     fn kind(&self) -> &'static str {

@@ -3,6 +3,24 @@
 //! resource still out of sync as a bug.
 use std::fmt;
 
+/// The `mode(m)` and `owner(user, group)` builders of a resource that places a file
+/// system object (fields `mode`, `owner`, `group`).
+macro_rules! mode_owner_builders {
+    ($t:ty) => {
+        impl $t {
+            pub fn mode(mut self, m: u32) -> Self {
+                self.mode = m;
+                self
+            }
+            pub fn owner(mut self, user: &str, group: &str) -> Self {
+                self.owner = user.into();
+                self.group = group.into();
+                self
+            }
+        }
+    };
+}
+
 pub mod block;
 pub mod dir;
 pub mod exec;

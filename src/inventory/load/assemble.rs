@@ -89,7 +89,8 @@ pub(super) fn assemble(
                 if let Some((g0, v0)) = host_set.get(k) {
                     if v0 != v {
                         let place = Place::Inv(entry_path(&raw, &e.group, &addr));
-                        cx.warn(
+                        cx.say(
+Severity::Warning,
                             &place,
                             Some(&addr),
                             Some(k),

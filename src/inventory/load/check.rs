@@ -15,7 +15,8 @@ pub(super) fn check_layer(
             Check::Ok => {}
             Check::Unknown => {
                 let hint = schema.suggest(key).map(|s| format!("did you mean `{s}`?"));
-                cx.warn(
+                cx.say(
+                    Severity::Warning,
                     place,
                     host,
                     Some(key),
@@ -23,7 +24,8 @@ pub(super) fn check_layer(
                     hint,
                 );
             }
-            Check::Unevaluated => cx.warn(
+            Check::Unevaluated => cx.say(
+                Severity::Warning,
                 place,
                 host,
                 Some(key),
@@ -32,7 +34,8 @@ pub(super) fn check_layer(
             ),
             Check::Bad(expected) => {
                 let secret = schema.get(key).is_some_and(|s| s.secret);
-                cx.error(
+                cx.say(
+                    Severity::Error,
                     place,
                     host,
                     Some(key),
@@ -87,7 +90,8 @@ pub(super) fn default_passwords(
         "a password published in Pigsty's docs and templates: anyone can look it up".to_string();
     for (key, value) in vars {
         if schema.get(key).is_some_and(|s| s.secret) && known(value) {
-            cx.warn(
+            cx.say(
+                Severity::Warning,
                 place,
                 host,
                 Some(key),

@@ -126,26 +126,17 @@ impl Cx<'_> {
         });
     }
 
-    fn error(
+    /// One error or warning at a place, about a host's key if given.
+    fn say(
         &mut self,
+        severity: Severity,
         place: &Place,
         host: Option<&str>,
         key: Option<&str>,
         message: String,
         hint: Option<String>,
     ) {
-        self.push(Severity::Error, place, host, key, &[], message, hint);
-    }
-
-    fn warn(
-        &mut self,
-        place: &Place,
-        host: Option<&str>,
-        key: Option<&str>,
-        message: String,
-        hint: Option<String>,
-    ) {
-        self.push(Severity::Warning, place, host, key, &[], message, hint);
+        self.push(severity, place, host, key, &[], message, hint);
     }
 }
 

@@ -80,22 +80,18 @@ pub(super) fn structure(cx: &mut Cx, doc: &Yaml) -> Raw {
     let mut raw = Raw::default();
     let root = match doc {
         Yaml::Mapping(m) => m,
-        Yaml::Null => {
-            cx.error(
+        other => {
+            let what = if matches!(other, Yaml::Null) {
+                "the inventory is empty"
+            } else {
+                "the inventory is not a mapping"
+            };
+            cx.say(
+                Severity::Error,
                 &Place::Inv(vec![]),
                 None,
                 None,
-                "the inventory is empty".into(),
-                Some(HINT_FORMAT.into()),
-            );
-            return raw;
-        }
-        _ => {
-            cx.error(
-                &Place::Inv(vec![]),
-                None,
-                None,
-                "the inventory is not a mapping".into(),
+                what.into(),
                 Some(HINT_FORMAT.into()),
             );
             return raw;
@@ -113,7 +109,8 @@ pub(super) fn structure(cx: &mut Cx, doc: &Yaml) -> Raw {
         }
     }
     if !saw_all && raw.order.is_empty() {
-        cx.error(
+        cx.say(
+            Severity::Error,
             &Place::Inv(vec![]),
             None,
             None,
@@ -131,7 +128,8 @@ pub(super) fn walk_all(cx: &mut Cx, raw: &mut Raw, v: &Yaml) {
         Yaml::Mapping(m) => m,
         Yaml::Null => return,
         _ => {
-            cx.error(
+            cx.say(
+                Severity::Error,
                 &Place::Inv(p(&["all"])),
                 None,
                 None,
@@ -146,7 +144,8 @@ pub(super) fn walk_all(cx: &mut Cx, raw: &mut Raw, v: &Yaml) {
             "vars" => raw.global = vars_of(cx, v, &p(&["all", "vars"]), None),
             "children" => walk_children(cx, raw, v, p(&["all"]), 1),
             "hosts" => walk_hosts(cx, raw, "all", v, &p(&["all"])),
-            other => cx.warn(
+            other => cx.say(
+                Severity::Warning,
                 &Place::Inv(p(&["all", other])),
                 None,
                 None,
@@ -170,7 +169,8 @@ pub(super) fn walk_children(
         _ => {
             let mut path = parent;
             path.push("children".into());
-            cx.error(
+            cx.say(
+                Severity::Error,
                 &Place::Inv(path),
                 None,
                 None,
@@ -206,7 +206,8 @@ pub(super) fn walk_group(
     depth: usize,
 ) {
     if name == "all" {
-        cx.error(
+        cx.say(
+            Severity::Error,
             &Place::Inv(path),
             None,
             None,
@@ -232,7 +233,8 @@ pub(super) fn walk_group(
         Yaml::Mapping(m) => m,
         Yaml::Null => return,
         _ => {
-            cx.error(
+            cx.say(
+                Severity::Error,
                 &Place::Inv(path),
                 None,
                 None,
@@ -258,7 +260,8 @@ pub(super) fn walk_group(
             other => {
                 let mut kp = path.clone();
                 kp.push(other.into());
-                cx.warn(
+                cx.say(
+                    Severity::Warning,
                     &Place::Inv(kp),
                     None,
                     None,
@@ -280,7 +283,8 @@ pub(super) fn walk_hosts(cx: &mut Cx, raw: &mut Raw, group: &str, v: &Yaml, gpat
         Yaml::Mapping(m) => m,
         Yaml::Null => return,
         _ => {
-            cx.error(
+            cx.say(
+                Severity::Error,
                 &Place::Inv(hp),
                 None,
                 None,
@@ -325,7 +329,8 @@ pub(super) fn vars_of(
             _ => Map::new(),
         },
         _ => {
-            cx.error(
+            cx.say(
+                Severity::Error,
                 &Place::Inv(path.to_vec()),
                 host,
                 None,

@@ -340,32 +340,21 @@ fn nginx_exporter_args(version: Option<&str>, nport: u16, eport: u16) -> Vec<Str
 /// Debian's packages of the enabled services; Grafana and Loki from their upstream.
 fn packages(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
     let p = s.p();
-    let Infra {
-        prom_on,
-        am_on,
-        pgw_on,
-        bb_on,
-        nginx_on,
-        nginx_exp_on,
-        grafana_on,
-        loki_on,
-        ..
-    } = *s;
     let mut pkgs = vec![];
     for (enabled, name) in [
-        (prom_on, "prometheus"),
-        (am_on, "prometheus-alertmanager"),
-        (pgw_on, "prometheus-pushgateway"),
-        (bb_on, "prometheus-blackbox-exporter"),
-        (bb_on, "libcap2-bin"), // setcap, for the blackbox exporter's ICMP probes
-        (nginx_on, "nginx"),
-        (nginx_exp_on, "prometheus-nginx-exporter"),
+        (s.prom_on, "prometheus"),
+        (s.am_on, "prometheus-alertmanager"),
+        (s.pgw_on, "prometheus-pushgateway"),
+        (s.bb_on, "prometheus-blackbox-exporter"),
+        (s.bb_on, "libcap2-bin"), // setcap, for the blackbox exporter's ICMP probes
+        (s.nginx_on, "nginx"),
+        (s.nginx_exp_on, "prometheus-nginx-exporter"),
     ] {
         if enabled {
             pkgs.push(name);
         }
     }
-    if nginx_exp_on {
+    if s.nginx_exp_on {
         // Written before the package installs (dpkg keeps it, `--force-confold`): with
         // Debian's empty ARGS the exporter polls :8080 and dies at install time.
         let nport = p.port("nginx_port")?;
@@ -383,7 +372,7 @@ fn packages(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
     if !pkgs.is_empty() {
         plan.add(Package::new("infra", pkgs));
     }
-    if grafana_on {
+    if s.grafana_on {
         plan.add(UpstreamPackage::new(
             "infra",
             "grafana",
@@ -391,7 +380,7 @@ fn packages(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
             GRAFANA_HINT,
         ));
     }
-    if loki_on {
+    if s.loki_on {
         plan.add(UpstreamPackage::new(
             "infra",
             "loki",
@@ -439,19 +428,35 @@ fn prometheus(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
         "prometheus config and rules are valid",
         Cmd::new("promtool").args(["check", "config", "/etc/prometheus/prometheus.yml"]),
     ));
-    plan.add(Service::running("prometheus.service"));
-    plan.add(Fresh::restart(
-        "prometheus.service",
-        &["/etc/default/prometheus"],
-    ));
-    plan.add(Fresh::reload(
-        "prometheus.service",
-        &["/etc/prometheus/prometheus.yml", "/etc/prometheus/rules"],
-        &format!("127.0.0.1:{port}"),
-        "/metrics",
-        "prometheus_config_last_reload_success_timestamp_seconds",
-    ));
+    debian_prom_unit(
+        plan,
+        "prometheus",
+        Some((
+            &["/etc/prometheus/prometheus.yml", "/etc/prometheus/rules"],
+            port,
+            "prometheus_config_last_reload_success_timestamp_seconds",
+        )),
+    );
     Ok(())
+}
+
+/// A unit of Debian's Prometheus family, `PKG.service`: running, restarted when its
+/// arguments in `/etc/default/PKG` change, and with `reload = (configs, port, metric)`
+/// reloaded when its config files change (done when `metric` on `127.0.0.1:port/metrics`
+/// says the reload succeeded after the change).
+fn debian_prom_unit(plan: &mut ModulePlan, pkg: &str, reload: Option<(&[&str], u16, &str)>) {
+    let unit = format!("{pkg}.service");
+    plan.add(Service::running(&unit));
+    plan.add(Fresh::restart(&unit, &[&format!("/etc/default/{pkg}")]));
+    if let Some((configs, port, metric)) = reload {
+        plan.add(Fresh::reload(
+            &unit,
+            configs,
+            &format!("127.0.0.1:{port}"),
+            "/metrics",
+            metric,
+        ));
+    }
 }
 
 /// Alertmanager (clustered across infra nodes).
@@ -477,18 +482,15 @@ fn alertmanager(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
         "alertmanager config is valid",
         Cmd::new("amtool").args(["check-config", "/etc/prometheus/alertmanager.yml"]),
     ));
-    plan.add(Service::running("prometheus-alertmanager.service"));
-    plan.add(Fresh::restart(
-        "prometheus-alertmanager.service",
-        &["/etc/default/prometheus-alertmanager"],
-    ));
-    plan.add(Fresh::reload(
-        "prometheus-alertmanager.service",
-        &["/etc/prometheus/alertmanager.yml"],
-        &format!("127.0.0.1:{port}"),
-        "/metrics",
-        "alertmanager_config_last_reload_success_timestamp_seconds",
-    ));
+    debian_prom_unit(
+        plan,
+        "prometheus-alertmanager",
+        Some((
+            &["/etc/prometheus/alertmanager.yml"],
+            port,
+            "alertmanager_config_last_reload_success_timestamp_seconds",
+        )),
+    );
     Ok(())
 }
 
@@ -505,11 +507,7 @@ fn pushgateway(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
         "/etc/default/prometheus-pushgateway",
         etc_default("prometheus-pushgateway", &args)?,
     ));
-    plan.add(Service::running("prometheus-pushgateway.service"));
-    plan.add(Fresh::restart(
-        "prometheus-pushgateway.service",
-        &["/etc/default/prometheus-pushgateway"],
-    ));
+    debian_prom_unit(plan, "prometheus-pushgateway", None);
     Ok(())
 }
 
@@ -550,18 +548,15 @@ fn blackbox(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
             "--config.file=/etc/prometheus/blackbox.yml",
         ]),
     ));
-    plan.add(Service::running("prometheus-blackbox-exporter.service"));
-    plan.add(Fresh::restart(
-        "prometheus-blackbox-exporter.service",
-        &["/etc/default/prometheus-blackbox-exporter"],
-    ));
-    plan.add(Fresh::reload(
-        "prometheus-blackbox-exporter.service",
-        &["/etc/prometheus/blackbox.yml"],
-        &format!("127.0.0.1:{port}"),
-        "/metrics",
-        "blackbox_exporter_config_last_reload_success_timestamp_seconds",
-    ));
+    debian_prom_unit(
+        plan,
+        "prometheus-blackbox-exporter",
+        Some((
+            &["/etc/prometheus/blackbox.yml"],
+            port,
+            "blackbox_exporter_config_last_reload_success_timestamp_seconds",
+        )),
+    );
     Ok(())
 }
 
@@ -605,11 +600,7 @@ fn nginx(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
     let watched: Vec<&str> = watched.iter().map(String::as_str).collect();
     plan.add(Fresh::reload_workers("nginx.service", &watched));
     if nginx_exp_on {
-        plan.add(Service::running("prometheus-nginx-exporter.service"));
-        plan.add(Fresh::restart(
-            "prometheus-nginx-exporter.service",
-            &["/etc/default/prometheus-nginx-exporter"],
-        ));
+        debian_prom_unit(plan, "prometheus-nginx-exporter", None);
     }
     Ok(())
 }
@@ -627,13 +618,7 @@ fn dashboard_files(plan: &mut ModulePlan) {
 /// Grafana and Loki: only where the upstream packages are installed.
 fn grafana_loki(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
     let (p, ctx) = (s.p(), s.ctx);
-    let Infra {
-        prom_on,
-        grafana_on,
-        loki_on,
-        ..
-    } = *s;
-    if grafana_on {
+    if s.grafana_on {
         let why =
             "module infra: grafana is not installed (package `grafana` comes from apt.grafana.com)";
         let env = template::render(
@@ -667,8 +652,8 @@ fn grafana_loki(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
         let ds = template::render(
             "infra/grafana-datasources.yml.j2",
             &json!({
-                "prometheus": prom_on.then(|| format!("http://127.0.0.1:{}", p.var_port("prometheus_port"))),
-                "loki": loki_on.then(|| format!("http://127.0.0.1:{}", p.var_port("loki_port"))),
+                "prometheus": s.prom_on.then(|| format!("http://127.0.0.1:{}", p.var_port("prometheus_port"))),
+                "loki": s.loki_on.then(|| format!("http://127.0.0.1:{}", p.var_port("loki_port"))),
             }),
         )?;
         plan.add(OnlyIf::exists(
@@ -704,7 +689,7 @@ fn grafana_loki(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
             ),
         ));
     }
-    if loki_on {
+    if s.loki_on {
         let why = "module infra: loki is not installed (package `loki` comes from apt.grafana.com)";
         plan.add(OnlyIf::exists(
             LOKI_BIN,
@@ -718,17 +703,7 @@ fn grafana_loki(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
 /// After the restarts and reloads, every enabled service must answer.
 fn ready(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
     let p = s.p();
-    let Infra {
-        prom_on,
-        am_on,
-        pgw_on,
-        bb_on,
-        nginx_on,
-        nginx_exp_on,
-        grafana_on,
-        ..
-    } = *s;
-    if prom_on {
+    if s.prom_on {
         let port = p.port("prometheus_port")?;
         plan.add(http("prometheus", port, "/-/ready"));
         plan.add(
@@ -736,24 +711,24 @@ fn ready(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
                 .expect("prometheus_config_last_reload_successful 1"),
         );
     }
-    if am_on {
+    if s.am_on {
         plan.add(http(
             "alertmanager",
             p.port("alertmanager_port")?,
             "/-/ready",
         ));
     }
-    if pgw_on {
+    if s.pgw_on {
         plan.add(http("pushgateway", p.port("pushgateway_port")?, "/-/ready"));
     }
-    if bb_on {
+    if s.bb_on {
         plan.add(http(
             "blackbox exporter",
             p.port("blackbox_port")?,
             "/-/healthy",
         ));
     }
-    if nginx_on {
+    if s.nginx_on {
         if p.str("nginx_sslmode")? == "enforce" {
             // the home page answers HTTP with a redirect to HTTPS; the status page does not
             plan.add(
@@ -763,14 +738,14 @@ fn ready(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
         } else {
             plan.add(http("nginx home page", p.port("nginx_port")?, "/"));
         }
-        if nginx_exp_on {
+        if s.nginx_exp_on {
             plan.add(
                 http("nginx exporter", p.port("nginx_exporter_port")?, "/metrics")
                     .expect("nginx_up 1"),
             );
         }
     }
-    if grafana_on {
+    if s.grafana_on {
         let why = "module infra: grafana is not installed";
         plan.add(OnlyIf::exists(
             GRAFANA_BIN,

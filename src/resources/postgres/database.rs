@@ -67,25 +67,33 @@ FROM pg_database d WHERE d.datname = {}));",
             }
             return d;
         };
-        let mut d = vec![];
-        if let Some(o) = &self.owner {
-            let have = cur["owner"].as_str().unwrap_or("");
-            if have != o {
-                d.push(format!("database {n}: owner {have} -> {o}"));
-            }
-        }
+        let what = format!("database {n}");
+        let mut d: Vec<String> = text_drift(
+            &what,
+            "owner",
+            cur,
+            "owner",
+            "",
+            self.owner.as_deref(),
+            false,
+        )
+        .into_iter()
+        .collect();
         let cl = cur["connlimit"].as_i64().unwrap_or(-1);
         if let Some(want) = self.connlimit {
             if cl != want {
                 d.push(format!("database {n}: connlimit {cl} -> {want}"));
             }
         }
-        if let Some(c) = &self.comment {
-            let have = cur["comment"].as_str().unwrap_or("");
-            if have != c {
-                d.push(format!("database {n}: comment {have:?} -> {c:?}"));
-            }
-        }
+        d.extend(text_drift(
+            &what,
+            "comment",
+            cur,
+            "comment",
+            "",
+            self.comment.as_deref(),
+            true,
+        ));
         for (attr, col, want) in [
             ("allowconn", "allowconn", self.allowconn),
             ("is_template", "is_template", self.is_template),
@@ -103,17 +111,16 @@ FROM pg_database d WHERE d.datname = {}));",
                 d.push(format!("database {n}: revokeconn {} -> {rc}", !public));
             }
         }
-        if let Some(t) = &self.tablespace {
-            let have = cur["tablespace"].as_str().unwrap_or("");
-            if have != t {
-                d.push(format!("database {n}: tablespace {have} -> {t}"));
-            }
-        }
-        d.extend(settings_drift(
-            &format!("database {n}"),
-            &cur["config"],
-            &self.parameters,
+        d.extend(text_drift(
+            &what,
+            "tablespace",
+            cur,
+            "tablespace",
+            "",
+            self.tablespace.as_deref(),
+            false,
         ));
+        d.extend(settings_drift(&what, &cur["config"], &self.parameters));
         if let Some(have) = schemas {
             for s in &self.schemas {
                 if !have.contains(s) {
@@ -323,13 +330,6 @@ pub struct PgDropDatabase {
 }
 
 impl PgDropDatabase {
-    fn state(&self) -> ResResult<(bool, bool)> {
-        self.psql.recovery_and_exists(&format!(
-            "SELECT 1 FROM pg_database WHERE datname = {}",
-            lit(&self.name)
-        ))
-    }
-
     pub fn sql(&self) -> String {
         let n = ident(&self.name);
         format!("{QUIET}ALTER DATABASE {n} IS_TEMPLATE false;\nDROP DATABASE IF EXISTS {n} WITH (FORCE);\n")
@@ -344,7 +344,9 @@ impl Resource for PgDropDatabase {
         self.name.clone()
     }
     fn check(&self) -> ResResult<State> {
-        let (recovery, exists) = self.state()?;
+        let (recovery, exists) =
+            self.psql
+                .recovery_and_exists("pg_database", "datname", &self.name)?;
         if recovery {
             return Ok(State::Skip(REPLICA.into()));
         }

@@ -165,8 +165,21 @@ impl Psql {
             .unwrap_or_default())
     }
     /// (in recovery, `query` returns a row), asked in `postgres`.
-    pub fn recovery_and_exists(&self, query: &str) -> ResResult<(bool, bool)> {
-        let v = self.json("postgres", &format!("SELECT json_build_object('recovery', pg_is_in_recovery(), 'exists', EXISTS ({query}));"))?;
+    /// Whether the server is in recovery, and whether the catalog `table` has a row whose
+    /// `column` is `name` (`pg_roles`/`rolname`, `pg_database`/`datname`).
+    pub fn recovery_and_exists(
+        &self,
+        table: &str,
+        column: &str,
+        name: &str,
+    ) -> ResResult<(bool, bool)> {
+        let v = self.json(
+            "postgres",
+            &format!(
+                "SELECT json_build_object('recovery', pg_is_in_recovery(), 'exists', EXISTS (SELECT 1 FROM {table} WHERE {column} = {}));",
+                lit(name)
+            ),
+        )?;
         Ok((
             v["recovery"].as_bool().unwrap_or(false),
             v["exists"].as_bool().unwrap_or(false),
@@ -210,6 +223,29 @@ pub(super) fn settings_drift(
             )
         })
         .collect()
+}
+
+/// `{what}: {field} have -> want` when a wanted text (`want`, if any) differs from the
+/// catalog's column `col` (missing or null reads as `absent`); `quoted` prints both in
+/// quotes (comments, which may hold spaces).
+pub(super) fn text_drift(
+    what: &str,
+    field: &str,
+    cur: &Value,
+    col: &str,
+    absent: &str,
+    want: Option<&str>,
+    quoted: bool,
+) -> Option<String> {
+    let want = want?;
+    let have = cur[col].as_str().unwrap_or(absent);
+    (have != want).then(|| {
+        if quoted {
+            format!("{what}: {field} {have:?} -> {want:?}")
+        } else {
+            format!("{what}: {field} {have} -> {want}")
+        }
+    })
 }
 
 pub(super) const QUIET: &str = "SET client_min_messages TO warning;\nSET log_statement TO 'none';\nSET log_min_duration_statement TO -1;\n";

@@ -171,23 +171,26 @@ impl RoleSpec {
                 d.push(format!("role {n}: revoke {r}"));
             }
         }
-        if let Some(c) = &self.comment {
-            let have = cur["comment"].as_str().unwrap_or("");
-            if have != c {
-                d.push(format!("role {n}: comment {have:?} -> {c:?}"));
-            }
-        }
-        d.extend(settings_drift(
-            &format!("role {n}"),
-            &cur["rolconfig"],
-            &self.parameters,
+        let what = format!("role {n}");
+        d.extend(text_drift(
+            &what,
+            "comment",
+            cur,
+            "comment",
+            "",
+            self.comment.as_deref(),
+            true,
         ));
-        if let Some(e) = &self.expire_at {
-            let have = cur["rolvaliduntil"].as_str().unwrap_or("(never)");
-            if have != e {
-                d.push(format!("role {n}: valid until {have} -> {e}"));
-            }
-        }
+        d.extend(settings_drift(&what, &cur["rolconfig"], &self.parameters));
+        d.extend(text_drift(
+            &what,
+            "valid until",
+            cur,
+            "rolvaliduntil",
+            "(never)",
+            self.expire_at.as_deref(),
+            false,
+        ));
         (d, pw)
     }
 
@@ -282,13 +285,6 @@ pub struct PgDropRole {
 }
 
 impl PgDropRole {
-    fn state(&self) -> ResResult<(bool, bool)> {
-        self.psql.recovery_and_exists(&format!(
-            "SELECT 1 FROM pg_roles WHERE rolname = {}",
-            lit(&self.name)
-        ))
-    }
-
     /// SQL run in each database that accepts connections.
     pub fn sql_per_db(&self, dbsu: &str) -> String {
         let n = ident(&self.name);
@@ -316,7 +312,9 @@ impl Resource for PgDropRole {
         self.name.clone()
     }
     fn check(&self) -> ResResult<State> {
-        let (recovery, exists) = self.state()?;
+        let (recovery, exists) = self
+            .psql
+            .recovery_and_exists("pg_roles", "rolname", &self.name)?;
         if recovery {
             return Ok(State::Skip(REPLICA.into()));
         }
