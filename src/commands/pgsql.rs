@@ -78,11 +78,7 @@ fn eligible(m: &Member) -> bool {
 /// the least lag when `to` is None and a choice is needed (failover). In synchronous
 /// mode (a member is `sync_standby`) Patroni promotes only a synchronous standby, so
 /// only those are candidates.
-pub fn pick_candidate(
-    ms: &[Member],
-    to: Option<&str>,
-    needed: bool,
-) -> Result<Option<String>, String> {
+pub fn pick_candidate(ms: &[Member], to: Option<&str>) -> Result<Option<String>, String> {
     let sync: Vec<&Member> = ms.iter().filter(|m| m.role == "sync_standby").collect();
     if let Some(t) = to {
         let Some(m) = ms.iter().find(|m| m.name == t || m.host == t) else {
@@ -124,9 +120,6 @@ pub fn pick_candidate(
             ));
         }
         return Ok(Some(m.name.clone()));
-    }
-    if !needed {
-        return Ok(None);
     }
     ms.iter()
         .filter(|m| eligible(m) && (sync.is_empty() || m.role == "sync_standby"))
@@ -296,7 +289,10 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
     if action == Action::Switchover && leader.is_none() {
         bail!("`{cluster}` has no leader to switch over from; nothing was changed\nhint: `pigsty pgsql failover {cluster} --to INSTANCE` promotes a replica");
     }
-    let candidate = pick_candidate(&ms, to, action == Action::Failover)
+    // A switchover without `--to` names the candidate too (the synchronous standby, or
+    // the running replica with the least lag): Patroni then promotes it without first
+    // asking every member for its position, and HAProxy watches that one alone.
+    let candidate = pick_candidate(&ms, to)
         .map_err(|e| anyhow!("{verb} of `{cluster}`: {e}"))?;
     let what = format!(
         "{verb} of `{cluster}`: leader {} -> {}",
@@ -720,13 +716,13 @@ mod tests {
     #[test]
     fn to_accepts_an_instance_name_or_an_address() {
         assert_eq!(
-            pick_candidate(&sample(), Some("pg-test-2"), false)
+            pick_candidate(&sample(), Some("pg-test-2"))
                 .unwrap()
                 .as_deref(),
             Some("pg-test-2")
         );
         assert_eq!(
-            pick_candidate(&sample(), Some("10.10.10.13"), false)
+            pick_candidate(&sample(), Some("10.10.10.13"))
                 .unwrap()
                 .as_deref(),
             Some("pg-test-3")
@@ -735,16 +731,16 @@ mod tests {
 
     #[test]
     fn to_refuses_the_leader_a_stranger_a_stopped_member_and_nofailover() {
-        assert!(pick_candidate(&sample(), Some("pg-test-1"), false)
+        assert!(pick_candidate(&sample(), Some("pg-test-1"))
             .unwrap_err()
             .contains("leader already"));
-        assert!(pick_candidate(&sample(), Some("pg-x"), false)
+        assert!(pick_candidate(&sample(), Some("pg-x"))
             .unwrap_err()
             .contains("pg-test-2 (10.10.10.12)"));
-        assert!(pick_candidate(&sample(), Some("pg-test-5"), false)
+        assert!(pick_candidate(&sample(), Some("pg-test-5"))
             .unwrap_err()
             .contains("state stopped"));
-        assert!(pick_candidate(&sample(), Some("pg-test-4"), false)
+        assert!(pick_candidate(&sample(), Some("pg-test-4"))
             .unwrap_err()
             .contains("nofailover"));
     }
@@ -757,32 +753,27 @@ mod tests {
             {"name": "c", "host": "10.0.0.3", "role": "sync_standby", "state": "running", "lag": 100}
         ]}));
         assert_eq!(
-            pick_candidate(&ms, None, true).unwrap().as_deref(),
+            pick_candidate(&ms, None).unwrap().as_deref(),
             Some("c")
         );
         assert_eq!(
-            pick_candidate(&ms, Some("c"), false).unwrap().as_deref(),
+            pick_candidate(&ms, Some("c")).unwrap().as_deref(),
             Some("c")
         );
-        assert!(pick_candidate(&ms, Some("b"), false)
+        assert!(pick_candidate(&ms, Some("b"))
             .unwrap_err()
             .contains("promotes only `c`"));
     }
 
     #[test]
-    fn failover_without_to_picks_the_replica_with_least_lag() {
+    fn without_to_the_replica_with_least_lag_is_picked() {
         assert_eq!(
-            pick_candidate(&sample(), None, true).unwrap().as_deref(),
+            pick_candidate(&sample(), None).unwrap().as_deref(),
             Some("pg-test-3")
-        );
-        assert_eq!(
-            pick_candidate(&sample(), None, false).unwrap(),
-            None,
-            "a switchover lets patroni pick"
         );
         let only_leader =
             members(&json!({"members": [{"name": "a", "role": "leader", "state": "running"}]}));
-        assert!(pick_candidate(&only_leader, None, true)
+        assert!(pick_candidate(&only_leader, None)
             .unwrap_err()
             .contains("no running replica"));
     }

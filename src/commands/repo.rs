@@ -282,14 +282,27 @@ pub fn pack(g: &Global, output: Option<&std::path::Path>) -> Result<u8> {
             m.os_id, m.version_id, m.arch
         ))
     });
-    let stage = std::env::temp_dir().join(format!("pigsty-pack-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&stage);
+    // staged in a fresh private directory (mkdtemp: a random name, 0700), never a
+    // guessable path another user could have prepared
+    let stage = nix::unistd::mkdtemp(&std::env::temp_dir().join("pigsty-pack-XXXXXX"))
+        .context("a private staging directory for the bundle")?;
     let b = stage.join(BUNDLE_DIR);
     std::fs::create_dir_all(&b)?;
     std::fs::write(b.join("manifest.json"), serde_json::to_string_pretty(&m)?)?;
     std::fs::copy(std::env::current_exe()?, b.join("pigsty"))?;
     std::os::unix::fs::symlink(&dir, b.join("repo"))?;
+    // tar writes into a file made here and now (create_new: never through a link or
+    // into a file someone else placed), renamed over the bundle when complete
     let tmp = out.with_extension("tar.partial");
+    let _ = std::fs::remove_file(&tmp);
+    if let Err(e) = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+    {
+        let _ = std::fs::remove_dir_all(&stage);
+        return Err(e).with_context(|| format!("creating `{}`", tmp.display()));
+    }
     let tmp_ok = Cmd::new("tar")
         .args([
             "-C",

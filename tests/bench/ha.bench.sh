@@ -47,6 +47,9 @@ def summarize(prefix, out):
     errs = vals(prefix, "_errors")
     if errs:
         r[f"{out}_errors_total"] = sum(errs)
+    failed = vals(prefix, "_failed")
+    if failed:
+        r[f"{out}_failed_total"] = sum(failed)
     for e in EVENTS:
         xs = vals(prefix, f"_{e}_seconds")
         if xs:
@@ -63,9 +66,9 @@ bench_json "$NAME" "${body:+$body, }\"checks\": $(json_str_or_null "$checks"), \
 
 for m in deploy_pg_test_seconds:s noop_deploy_pg_test_seconds:s noop_deploy_all_seconds:s ssh_parallel_4_nodes_seconds:s \
   join_replica_seconds:s rm_replica_seconds:s \
-  switchover_trials:n switchover_gap_median_seconds:s switchover_gap_worst_seconds:s switchover_lost_total:writes switchover_errors_total:n \
+  switchover_trials:n switchover_gap_median_seconds:s switchover_gap_worst_seconds:s switchover_lost_total:writes switchover_errors_total:n switchover_failed_total:n \
   switchover_promoted_median_seconds:s switchover_haproxy_up_median_seconds:s switchover_first_ack_median_seconds:s \
-  failover_trials:n failover_gap_median_seconds:s failover_gap_worst_seconds:s failover_lost_total:writes \
+  failover_trials:n failover_gap_median_seconds:s failover_gap_worst_seconds:s failover_lost_total:writes failover_failed_total:n \
   switchover_command_seconds:s switchover_max_gap_seconds:s switchover_lost:writes \
   crash_new_leader_seconds:s crash_max_gap_seconds:s crash_lost:writes \
   partition_new_leader_seconds:s partition_max_gap_seconds:s partition_lost:writes \

@@ -9,7 +9,10 @@ passwords come from ~/.pgpass, never from the command line.
       autocommit, one connection kept until it fails, then the next host of the list.
       Every attempt is one JSON line in OUT: {seq, t0, t, server, via} on an ack
       (server = the Postgres host's /etc/hostname, read by the server itself), or
-      {seq, t, err, via} on a failure. Ends after S seconds or when FILE exists.
+      {seq, t, err, via, failed} on a failure. Like a client that retries once: a
+      failed write is tried again at once (reconnecting through the next host); when
+      the retry fails too the write is given up (`failed`: true) and the next one goes.
+      Ends after S seconds or when FILE exists.
 
   writer.py watch OUT --hosts A,B,C [--port 8008] [--duration S] [--stop FILE]
       Polls Patroni's /cluster on the hosts every 0.25 s and writes a JSON line
@@ -65,32 +68,39 @@ def cmd_write(a):
     hosts = a.hosts.split(",")
     end = time.time() + a.duration
     i, seq, conn = 0, 0, None
+    retrying = False  # the attempt is the one retry of a failed write
     with open(a.out, "a", buffering=1) as out:
         while time.time() < end and not (a.stop and os.path.exists(a.stop)):
             via = hosts[i % len(hosts)]
+            if not retrying:
+                seq += 1
             if conn is None:
                 try:
                     conn = connect(a, via)
                 except Exception as e:  # noqa: BLE001 - any failure: next host
-                    out.write(json.dumps({"t": time.time(), "err": "connect: " + str(e).strip()[:160], "via": via}) + "\n")
+                    out.write(json.dumps({"seq": seq, "t": time.time(), "err": "connect: " + str(e).strip()[:160], "via": via, "failed": retrying}) + "\n")
                     i += 1
+                    retrying = not retrying
                     time.sleep(0.1)
                     continue
-            seq += 1
             t0 = time.time()
             try:
                 cur = conn.cursor()
                 cur.execute(f"INSERT INTO ha_probe (run, seq) VALUES (%s, %s) RETURNING {HOSTNAME_SQL}", (a.run, seq))
                 server = cur.fetchone()[0]
                 out.write(json.dumps({"seq": seq, "t0": t0, "t": time.time(), "server": server, "via": via}) + "\n")
+                retrying = False
             except Exception as e:  # noqa: BLE001
-                out.write(json.dumps({"seq": seq, "t": time.time(), "err": str(e).strip()[:160], "via": via}) + "\n")
+                out.write(json.dumps({"seq": seq, "t": time.time(), "err": str(e).strip()[:160], "via": via, "failed": retrying}) + "\n")
                 try:
                     conn.close()
                 except Exception:  # noqa: BLE001
                     pass
                 conn = None
                 i += 1
+                retrying = not retrying
+                if retrying:
+                    continue  # the retry goes at once, through the next host
             time.sleep(a.interval)
 
 
@@ -218,6 +228,7 @@ def summarize(rows, since=None):
         servers[-1]["acks"] += 1
     return {
         "acked": len(acks), "errors": len(errs),
+        "failed": sum(1 for r in errs if r.get("failed")),
         "first_ack": acks[0]["t"] if acks else None, "last_ack": acks[-1]["t"] if acks else None,
         "max_gap": round(gap, 3), "gap_start": gap_start, "gap_end": gap_end,
         "servers": servers, "first_error": errs[0]["err"] if errs else None,

@@ -339,6 +339,7 @@ info "switchover: $v"
 record switchover_max_gap_seconds "$(field "$v" max_gap)"
 record switchover_acked "$(field "$v" acked)"
 record switchover_lost "$(field "$v" lost)"
+record switchover_failed "$(field "$v" failed)"
 ev=$(events sw "$t0" "$old" "lab$(node_of "$oldip")")
 record_events switchover "$ev"
 info "switchover timeline (s from the command): $ev"
@@ -383,6 +384,7 @@ if ((TRIALS > 0)); then
       record "${verb}_trial_${k}_max_gap_seconds" "$(field "$v" max_gap)"
       record "${verb}_trial_${k}_lost" "$(field "$v" lost)"
       record "${verb}_trial_${k}_errors" "$(field "$v" errors)"
+      record "${verb}_trial_${k}_failed" "$(field "$v" failed)"
       ev=$(events "$run" "$t0" "$old" "$oldhost")
       record_events "${verb}_trial_${k}" "$ev"
       info "$verb trial $k: $v"
