@@ -9,16 +9,18 @@
 //! | `backup`, `backup_info`, `archive_state` | `backup.rs` | `pgsql backup`, `pgsql pitr`, `status` |
 //! | `logs` | `logs.rs` | `logs` |
 //! | `haproxy_health`, `haproxy_follow` | `haproxy.rs` | `pgsql switchover|failover` |
+//! | `pgbouncer_hold`, `pgbouncer_resume` | `pgbouncer.rs` | `pgsql switchover` |
 //! | `etcd_users` | `etcd.rs` | `deploy` (before the PGSQL phases, on an etcd member) |
 use crate::engine::{Event, Status};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::time::Instant;
 
 pub mod backup;
 pub mod etcd;
 pub mod haproxy;
 pub mod logs;
+pub mod pgbouncer;
 
 /// One action, with everything the node needs to run it (no inventory; the one secret,
 /// `etcd_users`' root password, goes only to an etcd member, which holds it anyway).
@@ -68,6 +70,23 @@ pub enum Action {
         old: Option<String>,
         timeout_ms: u64,
     },
+    /// PAUSE the pgBouncer on `socket`:`port` (console as `dbsu`), say so with a `pause`
+    /// step, and RESUME it `grace_ms` after one of `candidates` (member name, Patroni
+    /// `ip:port`) answers `/primary`, or at `limit_ms`.
+    PgbouncerHold {
+        dbsu: String,
+        socket: String,
+        port: u16,
+        candidates: Vec<(String, String)>,
+        grace_ms: u64,
+        limit_ms: u64,
+    },
+    /// RESUME the pgBouncer on `socket`:`port` now.
+    PgbouncerResume {
+        dbsu: String,
+        socket: String,
+        port: u16,
+    },
     /// On an etcd member: the etcd users of Patroni clusters, each readwrite on its
     /// prefix, made with `root_password`.
     EtcdUsers {
@@ -92,6 +111,8 @@ impl Action {
             Action::HaproxyHealth { .. } => "haproxy_health",
             Action::HaproxyFollow { .. } => "haproxy_follow",
             Action::EtcdUsers { .. } => "etcd_users",
+            Action::PgbouncerHold { .. } => "pgbouncer_hold",
+            Action::PgbouncerResume { .. } => "pgbouncer_resume",
         }
     }
     /// What it works on, for events and errors.
@@ -107,6 +128,10 @@ impl Action {
             Action::HaproxyFollow { backends, .. } => {
                 format!("haproxy {} following the new primary", backends.join(", "))
             }
+            Action::PgbouncerHold { port, .. } => {
+                format!("pgbouncer on port {port} held over the leader change")
+            }
+            Action::PgbouncerResume { port, .. } => format!("pgbouncer on port {port} resumed"),
             Action::EtcdUsers { users, .. } => format!(
                 "etcd users {}",
                 users
@@ -118,6 +143,9 @@ impl Action {
         }
     }
 }
+
+/// The kind of the step `pgbouncer_hold` sends the moment its pgBouncer is paused.
+pub const PAUSED: &str = "paused";
 
 /// Run `action` on this node: a step event when it ends (changed for actions that
 /// change something, ok for reads, failed with the error), and its result.
@@ -173,6 +201,47 @@ pub fn run(host: &str, action: &Action, sink: &mut dyn FnMut(&Event)) -> anyhow:
             users,
             check,
         } => etcd::ensure_all(endpoints, &root_password.0, users, *check),
+        Action::PgbouncerHold {
+            dbsu,
+            socket,
+            port,
+            candidates,
+            grace_ms,
+            limit_ms,
+        } => {
+            let console = pgbouncer::Console {
+                dbsu: dbsu.clone(),
+                socket: socket.clone(),
+                port: *port,
+            };
+            let ms = |t: &Instant| t.elapsed().as_millis() as u64;
+            pgbouncer::hold(
+                &console,
+                candidates,
+                std::time::Duration::from_millis(*grace_ms),
+                std::time::Duration::from_millis(*limit_ms),
+                &mut || {
+                    sink(&Event::Step {
+                        host: host.into(),
+                        module: module.clone(),
+                        kind: PAUSED.into(),
+                        name: action.subject(),
+                        status: Status::Changed,
+                        diffs: vec!["PAUSE".into()],
+                        changes: vec![],
+                        error: None,
+                        ms: ms(&t),
+                    })
+                },
+            )
+        }
+        Action::PgbouncerResume { dbsu, socket, port } => pgbouncer::Console {
+            dbsu: dbsu.clone(),
+            socket: socket.clone(),
+            port: *port,
+        }
+        .resume()
+        .map(|r| json!({"changed": r})),
     };
     let changes = matches!(action, Action::Backup { .. })
         || matches!(action, Action::HaproxyHealth { servers, .. } if !servers.is_empty())
@@ -233,6 +302,25 @@ mod tests {
         let j = serde_json::to_string(&a).unwrap();
         assert!(j.contains(r#""action":"backup""#), "{j}");
         assert_eq!(serde_json::from_str::<Action>(&j).unwrap(), a);
+    }
+
+    #[test]
+    fn the_pgbouncer_hold_travels_with_its_candidates_and_limits() {
+        let a = Action::PgbouncerHold {
+            dbsu: "postgres".into(),
+            socket: "/var/run/postgresql".into(),
+            port: 6432,
+            candidates: vec![("pg-test-2".into(), "10.10.10.12:8008".into())],
+            grace_ms: 300,
+            limit_ms: 20_000,
+        };
+        let j = serde_json::to_string(&a).unwrap();
+        assert!(j.contains(r#""action":"pgbouncer_hold""#), "{j}");
+        assert_eq!(serde_json::from_str::<Action>(&j).unwrap(), a);
+        assert_eq!(
+            a.subject(),
+            "pgbouncer on port 6432 held over the leader change"
+        );
     }
 
     #[test]

@@ -235,6 +235,134 @@ fn haproxy_ready(nodes: &[&Host]) -> std::collections::BTreeSet<String> {
     })
 }
 
+/// The old leader's pgBouncer paused over a switchover (`pgbouncer_hold` on its node):
+/// queries wait for the new primary instead of failing on a Postgres that shuts down.
+/// The node resumes it by itself after the new primary answers (or its limit);
+/// dropped before the request was accepted, it is resumed at once.
+struct Held {
+    addr: String,
+    console: (String, String, u16),
+    job: Option<std::thread::JoinHandle<Result<Value>>>,
+    posted: bool,
+}
+
+/// How long after the new primary answers the old leader's pgBouncer stays paused
+/// (every HAProxy has routed away from it by then), and the most it is paused at all.
+const HOLD_GRACE_MS: u64 = 300;
+const HOLD_LIMIT_MS: u64 = 20_000;
+
+impl Held {
+    /// Pause the pgBouncer of the leader at `host` (when it has one in transaction or
+    /// statement mode) and wait until it is paused; None (with the reason on stderr)
+    /// when the switchover goes on without it.
+    fn start(
+        inv: &Inventory,
+        host: &str,
+        candidates: &[(String, String)],
+        reached: bool,
+    ) -> Option<Held> {
+        let h = inv.hosts.iter().find(|h| h.addr == host)?;
+        let mode = match h.var_str("pgbouncer_poolmode") {
+            "" => "transaction",
+            m => m,
+        };
+        if !h.var_bool("pgbouncer_enabled") || mode == "session" {
+            return None;
+        }
+        let or = |k: &str, d: &str| match h.var_str(k) {
+            "" => d.to_string(),
+            v => v.to_string(),
+        };
+        let console = (
+            or("pg_dbsu", "postgres"),
+            or("pg_localhost", "/var/run/postgresql"),
+            h.var("pgbouncer_port")
+                .and_then(Value::as_u64)
+                .unwrap_or(6432) as u16,
+        );
+        let a = crate::actions::Action::PgbouncerHold {
+            dbsu: console.0.clone(),
+            socket: console.1.clone(),
+            port: console.2,
+            candidates: candidates.to_vec(),
+            grace_ms: HOLD_GRACE_MS,
+            limit_ms: HOLD_LIMIT_MS,
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let addr = host.to_string();
+        let job = std::thread::spawn(move || {
+            let mut sink = |e: &crate::engine::Event| {
+                if matches!(e, crate::engine::Event::Step { kind, .. } if kind == crate::actions::PAUSED)
+                {
+                    let _ = tx.send(());
+                }
+            };
+            if reached {
+                crate::controller::act_again(&addr, a, &mut sink)
+            } else {
+                crate::controller::act(&addr, a, &mut sink)
+            }
+        });
+        let wait = crate::actions::pgbouncer::PAUSE_WAIT + Duration::from_secs(5);
+        match rx.recv_timeout(wait) {
+            Ok(()) => {
+                eprintln!("pgbouncer on {host}: paused, queries wait for the new primary");
+                Some(Held {
+                    addr: host.to_string(),
+                    console,
+                    job: Some(job),
+                    posted: false,
+                })
+            }
+            Err(_) => {
+                let why = if job.is_finished() {
+                    match job.join() {
+                        Ok(Ok(v)) => v["why"].as_str().unwrap_or("not paused").to_string(),
+                        Ok(Err(e)) => format!("{e:#}"),
+                        Err(_) => "the worker panicked".into(),
+                    }
+                } else {
+                    format!("no answer in {}s", wait.as_secs())
+                };
+                eprintln!("warning: pgbouncer on {host} not paused, clients may see errors: {why}");
+                None
+            }
+        }
+    }
+
+    /// Wait for the node's hold to end and say how long queries waited.
+    fn report(mut self) {
+        let Some(job) = self.job.take() else { return };
+        match job.join() {
+            Ok(Ok(v)) => eprintln!(
+                "pgbouncer on {}: resumed, queries waited at most {:.2}s",
+                self.addr,
+                v["held_ms"].as_u64().unwrap_or(0) as f64 / 1000.0
+            ),
+            Ok(Err(e)) => eprintln!("warning: pgbouncer on {}: {e:#}", self.addr),
+            Err(_) => eprintln!("warning: pgbouncer on {}: the worker panicked", self.addr),
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        if self.posted || self.job.is_none() {
+            return;
+        }
+        let (dbsu, socket, port) = self.console.clone();
+        let a = crate::actions::Action::PgbouncerResume { dbsu, socket, port };
+        match crate::controller::act_again(&self.addr, a, &mut |_| {}) {
+            Ok(_) => eprintln!("pgbouncer on {}: resumed", self.addr),
+            Err(e) => eprintln!(
+                "warning: pgbouncer on {} may stay paused for up to {}s: {e:#}",
+                self.addr,
+                HOLD_LIMIT_MS / 1000
+            ),
+        }
+    }
+}
+
 /// `/cluster` from the first member that answers, with that member's API.
 fn cluster_state(apis: &[PatroniApi]) -> Result<(Value, PatroniApi), String> {
     let mut last = "no members".to_string();
@@ -292,8 +420,7 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
     // A switchover without `--to` names the candidate too (the synchronous standby, or
     // the running replica with the least lag): Patroni then promotes it without first
     // asking every member for its position, and HAProxy watches that one alone.
-    let candidate = pick_candidate(&ms, to)
-        .map_err(|e| anyhow!("{verb} of `{cluster}`: {e}"))?;
+    let candidate = pick_candidate(&ms, to).map_err(|e| anyhow!("{verb} of `{cluster}`: {e}"))?;
     let what = format!(
         "{verb} of `{cluster}`: leader {} -> {}",
         leader
@@ -361,6 +488,13 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
             )
         })
         .collect();
+    // A switchover's writes wait in the old leader's pgBouncer instead of failing.
+    let mut held = match (action, &leader) {
+        (Action::Switchover, Some(l)) => {
+            Held::start(&inv, &l.host, &watch, ready.contains(&l.host))
+        }
+        _ => None,
+    };
     let t0 = Instant::now();
     let mut answer = None;
     let mut last = String::new();
@@ -388,6 +522,9 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
         code => bail!("{verb} of `{cluster}`: patroni `{addr}` answered {code}: {text}\nhint: `pigsty status {cluster}` shows the members"),
     }
     eprintln!("patroni: {text}");
+    if let Some(h) = held.as_mut() {
+        h.posted = true; // it resumes by itself once the new primary answers
+    }
     let n = followers.len();
     let mut routed = vec![];
     for (addr, j) in followers {
@@ -415,6 +552,9 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
             n.max(backends.len()),
             waited as f64 / 1000.0
         );
+    }
+    if let Some(h) = held.take() {
+        h.report();
     }
 
     let deadline = Duration::from_secs(120);
@@ -752,10 +892,7 @@ mod tests {
             {"name": "b", "host": "10.0.0.2", "role": "replica", "state": "running", "lag": 0},
             {"name": "c", "host": "10.0.0.3", "role": "sync_standby", "state": "running", "lag": 100}
         ]}));
-        assert_eq!(
-            pick_candidate(&ms, None).unwrap().as_deref(),
-            Some("c")
-        );
+        assert_eq!(pick_candidate(&ms, None).unwrap().as_deref(), Some("c"));
         assert_eq!(
             pick_candidate(&ms, Some("c")).unwrap().as_deref(),
             Some("c")

@@ -9,9 +9,11 @@ passwords come from ~/.pgpass, never from the command line.
       autocommit, one connection kept until it fails, then the next host of the list.
       Every attempt is one JSON line in OUT: {seq, t0, t, server, via} on an ack
       (server = the Postgres host's /etc/hostname, read by the server itself), or
-      {seq, t, err, via, failed} on a failure. Like a client that retries once: a
-      failed write is tried again at once (reconnecting through the next host); when
-      the retry fails too the write is given up (`failed`: true) and the next one goes.
+      {seq, t, err, via, failed} on a failure. Connects like libpq given the host list
+      (`host=A,B,C`): the hosts in order from the one in use, the first that accepts;
+      a connection is kept until it fails. Like a client that retries once: a failed
+      write is tried again at once (on a new connection); when the retry fails too the
+      write is given up (`failed`: true) and the next one goes.
       Ends after S seconds or when FILE exists.
 
   writer.py watch OUT --hosts A,B,C [--port 8008] [--duration S] [--stop FILE]
@@ -67,40 +69,51 @@ def connect(a, host):
 def cmd_write(a):
     hosts = a.hosts.split(",")
     end = time.time() + a.duration
-    i, seq, conn = 0, 0, None
-    retrying = False  # the attempt is the one retry of a failed write
+    state = {"i": 0, "conn": None}  # the host connections go through, the connection
+
+    def attempt(seq):
+        """One try of write SEQ: connect when needed like libpq given the host list
+        (the hosts in order from the one in use, the first that accepts), then INSERT.
+        The record of the try, with `err` when it failed."""
+        if state["conn"] is None:
+            errs = []
+            for k in range(len(hosts)):
+                h = hosts[(state["i"] + k) % len(hosts)]
+                try:
+                    state["conn"] = connect(a, h)
+                    state["i"] = (state["i"] + k) % len(hosts)
+                    break
+                except Exception as e:  # noqa: BLE001 - any failure: the next host
+                    errs.append(f"{h}: " + str(e).strip()[:100])
+            else:
+                return {"seq": seq, "t": time.time(), "err": "connect: " + "; ".join(errs), "via": a.hosts}
+        via = hosts[state["i"]]
+        t0 = time.time()
+        try:
+            cur = state["conn"].cursor()
+            cur.execute(f"INSERT INTO ha_probe (run, seq) VALUES (%s, %s) RETURNING {HOSTNAME_SQL}", (a.run, seq))
+            server = cur.fetchone()[0]
+            return {"seq": seq, "t0": t0, "t": time.time(), "server": server, "via": via}
+        except Exception as e:  # noqa: BLE001
+            try:
+                state["conn"].close()
+            except Exception:  # noqa: BLE001
+                pass
+            state["conn"] = None
+            return {"seq": seq, "t": time.time(), "err": str(e).strip()[:160], "via": via}
+
+    seq = 0
     with open(a.out, "a", buffering=1) as out:
         while time.time() < end and not (a.stop and os.path.exists(a.stop)):
-            via = hosts[i % len(hosts)]
-            if not retrying:
-                seq += 1
-            if conn is None:
-                try:
-                    conn = connect(a, via)
-                except Exception as e:  # noqa: BLE001 - any failure: next host
-                    out.write(json.dumps({"seq": seq, "t": time.time(), "err": "connect: " + str(e).strip()[:160], "via": via, "failed": retrying}) + "\n")
-                    i += 1
-                    retrying = not retrying
-                    time.sleep(0.1)
-                    continue
-            t0 = time.time()
-            try:
-                cur = conn.cursor()
-                cur.execute(f"INSERT INTO ha_probe (run, seq) VALUES (%s, %s) RETURNING {HOSTNAME_SQL}", (a.run, seq))
-                server = cur.fetchone()[0]
-                out.write(json.dumps({"seq": seq, "t0": t0, "t": time.time(), "server": server, "via": via}) + "\n")
-                retrying = False
-            except Exception as e:  # noqa: BLE001
-                out.write(json.dumps({"seq": seq, "t": time.time(), "err": str(e).strip()[:160], "via": via, "failed": retrying}) + "\n")
-                try:
-                    conn.close()
-                except Exception:  # noqa: BLE001
-                    pass
-                conn = None
-                i += 1
-                retrying = not retrying
-                if retrying:
-                    continue  # the retry goes at once, through the next host
+            seq += 1
+            r = attempt(seq)
+            if "err" in r:  # the one retry, at once
+                r["failed"] = False
+                out.write(json.dumps(r) + "\n")
+                r = attempt(seq)
+                if "err" in r:
+                    r["failed"] = True
+            out.write(json.dumps(r) + "\n")
             time.sleep(a.interval)
 
 
