@@ -800,15 +800,7 @@ mod tests {
 
     /// An inventory from text, names not resolved.
     fn inventory(path: &str, text: &str) -> Inventory {
-        Inventory::from_str_with(
-            path,
-            text,
-            &[],
-            &crate::inventory::LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap()
+        Inventory::unresolved(path, text)
     }
 
     /// Options of a plain `deploy`.

@@ -515,10 +515,7 @@ mod tests {
     use super::*;
     use crate::resources::{Exec, File};
 
-    fn me() -> (String, String) {
-        let (_, u, g) = crate::sys::fs::stat(std::path::Path::new("/proc/self")).unwrap();
-        (u, g)
-    }
+    use crate::sys::fs::my_owner as me;
 
     #[test]
     fn apply_changes_then_second_run_is_all_ok() {

@@ -54,15 +54,7 @@ fn every_shared_pigsty_conf_loads() {
 fn demo_debian_puts_modules_where_pigsty_does() {
     let inv = load("demo-debian.yml");
     let meta = inv.host("10.10.10.10").expect("meta node");
-    let all = [
-        Module::Node,
-        Module::Infra,
-        Module::Etcd,
-        Module::Minio,
-        Module::Pgsql,
-        Module::Redis,
-    ];
-    assert_eq!(meta.modules(), all.into_iter().collect());
+    assert_eq!(meta.modules(), Module::ALL.into_iter().collect());
     assert_eq!(meta.id.pg_instance.as_deref(), Some("pg-meta-1"));
     assert_eq!(meta.id.redis_ports, vec![6379, 6380]);
 

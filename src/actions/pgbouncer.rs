@@ -1,6 +1,8 @@
 //! `pgbouncer_hold`: hold a switchover's writes in the old leader's pgBouncer instead
-//! of failing them. `PAUSE` on its admin console (psql as the dbsu over the local
-//! socket, where `pgb_hba.conf` lets the dbsu in by peer) waits for the running
+//! of failing them. `PAUSE` on its admin console (psql as the dbsu, which is the user
+//! Debian's unit runs pgBouncer as, over the local socket with the user name
+//! `pgbouncer`: pgBouncer admits that name without a password when the peer's uid is
+//! its own; `postgres` itself is in no auth_file, so peer would refuse it) waits for the running
 //! transactions, closes the server connections and queues every new query; clients
 //! stay connected. The leader then moves, and each HAProxy routes to the new primary
 //! the moment its `/primary` answers (`haproxy_follow`), closing the sessions it had to
@@ -54,7 +56,7 @@ impl Console {
                 "-p",
                 &self.port.to_string(),
             ])
-            .args(["-U", &self.dbsu, "-d", "pgbouncer", "-c", command])
+            .args(["-U", "pgbouncer", "-d", "pgbouncer", "-c", command])
             .as_user(&self.dbsu)
             .cwd("/")
             .timeout(timeout)

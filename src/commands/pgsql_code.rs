@@ -181,15 +181,7 @@ mod tests {
         let text = format!(
             "all:\n  children:\n    pg-x:\n      hosts:\n        10.0.0.1: {{ pg_seq: 1, pg_role: primary }}\n        10.0.0.2: {{ pg_seq: 2, pg_role: replica }}\n      vars:\n        pg_cluster: pg-x\n{extra}"
         );
-        Inventory::from_str_with(
-            "t.yml",
-            &text,
-            &[],
-            &crate::inventory::LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap()
+        Inventory::unresolved("t.yml", &text)
     }
 
     fn never(_: &str, _: &str) -> Result<()> {

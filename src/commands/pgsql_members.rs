@@ -236,15 +236,7 @@ all:
         10.10.10.13: { pg_seq: 3, pg_role: replica, pg_offline_query: true }
       vars: { pg_cluster: pg-test }
 "#;
-        Inventory::from_str_with(
-            "t.yml",
-            text,
-            &[],
-            &crate::inventory::LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap()
+        Inventory::unresolved("t.yml", text)
     }
 
     fn m(name: &str, host: &str, role: &str) -> Member {

@@ -306,22 +306,39 @@ fn one_of(
     }
 }
 
+/// An item's boolean and integer fields of the right kind, and its `state` one of
+/// `states` (`present` is a synonym of `create` the message leaves out).
+fn typed(
+    c: &mut Ctx,
+    key: &str,
+    i: usize,
+    m: &serde_json::Map<String, Value>,
+    (bools, ints): (&[&str], &[&str]),
+    states: &[&str],
+) {
+    kinds(c, key, i, m, bools, ints);
+    let named: Vec<&str> = states.iter().copied().filter(|s| *s != "present").collect();
+    let say = match named.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => named.join(""),
+    };
+    one_of(c, key, i, m, "state", states, &say);
+}
+
 fn users(c: &mut Ctx) -> BTreeSet<String> {
     let mut defined = BTreeSet::new();
     for key in ["pg_default_roles", "pg_users"] {
         let list = c.host.list(key).cloned().unwrap_or_default();
         for (i, m) in items(c, key, &list, USER_KEYS, "role", true) {
-            kinds(c, key, i, m, BOOL_USER, INT_USER);
-            let at = format!("[{i}]");
-            one_of(
+            typed(
                 c,
                 key,
                 i,
                 m,
-                "state",
+                (BOOL_USER, INT_USER),
                 &["create", "present", "absent"],
-                "create or absent",
             );
+            let at = format!("[{i}]");
             if let Some(r) = m.get("roles").filter(|v| !v.is_null()) {
                 if !r.as_array().is_some_and(|a| {
                     a.iter()
@@ -388,17 +405,15 @@ fn databases(c: &mut Ctx, users: &BTreeSet<String>) {
     );
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for (i, m) in items(c, key, &list, DB_KEYS, "database", true) {
-        kinds(c, key, i, m, BOOL_DB, INT_DB);
-        let at = format!("[{i}]");
-        one_of(
+        typed(
             c,
             key,
             i,
             m,
-            "state",
+            (BOOL_DB, INT_DB),
             &["create", "present", "absent", "recreate"],
-            "create, absent or recreate",
         );
+        let at = format!("[{i}]");
         if let Some(o) = m.get("owner").filter(|v| !v.is_null()) {
             match o.as_str() {
                 Some(o) if owners.contains(o) => {}

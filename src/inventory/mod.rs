@@ -463,6 +463,20 @@ impl Inventory {
         load::build(PathBuf::from(name), text.to_string(), extra_vars, opts)
     }
 
+    /// A test inventory from `text`, names not resolved (no DNS), that must load.
+    #[cfg(test)]
+    pub fn unresolved(name: &str, text: &str) -> Inventory {
+        Self::from_str_with(
+            name,
+            text,
+            &[],
+            &LoadOptions {
+                resolve_names: false,
+            },
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+
     /// The file name used in messages.
     pub fn file(&self) -> String {
         self.path.display().to_string()

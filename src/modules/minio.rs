@@ -444,15 +444,7 @@ mod tests {
 
     fn inv() -> Inventory {
         let text = "all:\n  children:\n    infra: { hosts: { 10.10.10.10: { infra_seq: 1 } } }\n    minio:\n      hosts: { 10.10.10.10: { minio_seq: 1 } }\n      vars:\n        minio_cluster: minio\n        minio_buckets: [ { name: pgsql }, { name: meta } ]\n        minio_users:\n          - { access_key: pgbackrest, secret_key: test-backup-secret-0001, policy: pgsql }\n          - { access_key: s3user_meta, secret_key: test-meta-secret-00001, policy: meta }\n  vars:\n    admin_ip: 10.10.10.10\n    minio_secret_key: test-minio-admin-secret\n";
-        Inventory::from_str_with(
-            "m.yml",
-            text,
-            &[],
-            &crate::inventory::LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap()
+        Inventory::unresolved("m.yml", text)
     }
 
     #[test]
@@ -486,13 +478,7 @@ mod tests {
 
     #[test]
     fn the_minio_engine_is_refused_with_a_hint() {
-        let inv = Inventory::from_str_with(
-            "m.yml",
-            "all:\n  children:\n    minio: { hosts: { 10.0.0.1: { minio_seq: 1 } }, vars: { minio_cluster: minio, minio_engine: minio } }\n  vars: { minio_secret_key: test-minio-admin-secret }\n",
-            &[],
-            &crate::inventory::LoadOptions { resolve_names: false },
-        )
-        .unwrap();
+        let inv = Inventory::unresolved("m.yml", "all:\n  children:\n    minio: { hosts: { 10.0.0.1: { minio_seq: 1 } }, vars: { minio_cluster: minio, minio_engine: minio } }\n  vars: { minio_secret_key: test-minio-admin-secret }\n");
         let facts = crate::facts::Facts::test_meta();
         let ctx = Ctx::new(&inv, inv.host("10.0.0.1").unwrap(), &facts);
         let e = plan(&ctx).err().expect("refused").to_string();
@@ -515,15 +501,7 @@ mod tests {
     fn a_plain_http_member_plans_garage_then_provisioning() {
         let facts = crate::facts::Facts::test_meta();
         let text = "all:\n  children:\n    minio:\n      hosts: { 10.10.10.10: { minio_seq: 1 } }\n      vars: { minio_cluster: minio, minio_https: false, minio_buckets: [ { name: pgsql } ], minio_users: [ { access_key: pgbackrest, secret_key: test-backup-secret-0001, policy: pgsql } ] }\n  vars: { admin_ip: 10.10.10.10, minio_secret_key: test-minio-admin-secret }\n";
-        let inv = Inventory::from_str_with(
-            "m.yml",
-            text,
-            &[],
-            &crate::inventory::LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap();
+        let inv = Inventory::unresolved("m.yml", text);
         let ctx = Ctx::new(&inv, inv.host("10.10.10.10").unwrap(), &facts);
         let p = plan(&ctx).unwrap();
         let names: Vec<String> = p

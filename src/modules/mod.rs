@@ -192,13 +192,7 @@ mod tests {
             },
             ..PlanOptions::NONE
         };
-        let minio = Inventory::from_str_with(
-            "m.yml",
-            "all:\n  children:\n    minio: { hosts: { 10.10.10.10: { minio_seq: 1 } }, vars: { minio_cluster: minio, minio_users: [ { access_key: pgbackrest, secret_key: test-backup-secret-0001, policy: pgsql } ] } }\n  vars: { admin_ip: 10.10.10.10, minio_secret_key: test-minio-admin-secret, haproxy_admin_password: fake-haproxy }\n",
-            &[],
-            &crate::inventory::LoadOptions { resolve_names: false },
-        )
-        .unwrap();
+        let minio = Inventory::unresolved("m.yml", "all:\n  children:\n    minio: { hosts: { 10.10.10.10: { minio_seq: 1 } }, vars: { minio_cluster: minio, minio_users: [ { access_key: pgbackrest, secret_key: test-backup-secret-0001, policy: pgsql } ] } }\n  vars: { admin_ip: 10.10.10.10, minio_secret_key: test-minio-admin-secret, haproxy_admin_password: fake-haproxy }\n");
         let invs = [
             node::tests::meta_inventory(&[]),
             redis::tests::demo(),

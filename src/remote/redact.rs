@@ -238,15 +238,7 @@ all:
 "#;
 
     fn inv() -> Inventory {
-        Inventory::from_str_with(
-            "t.yml",
-            INV,
-            &[],
-            &crate::inventory::LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap()
+        Inventory::unresolved("t.yml", INV)
     }
 
     #[test]
@@ -292,15 +284,7 @@ all:
         assert_eq!(removed, 7, "{text}");
         // the node still loads it, and sees its own settings unchanged but for the
         // secrets of modules it does not run
-        let mine = Inventory::from_str_with(
-            "t.yml",
-            &text,
-            &[],
-            &crate::inventory::LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap();
+        let mine = Inventory::unresolved("t.yml", &text);
         let a = inv.host("10.10.10.11").unwrap();
         let b = mine.host("10.10.10.11").unwrap();
         let differ: Vec<&String> = a

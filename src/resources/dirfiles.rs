@@ -142,10 +142,7 @@ impl Resource for DirFiles {
 mod tests {
     use super::*;
 
-    fn me() -> (String, String) {
-        let (_, u, g) = fs::stat(std::path::Path::new("/proc/self")).unwrap();
-        (u, g)
-    }
+    use crate::sys::fs::my_owner as me;
 
     fn set(items: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
         items

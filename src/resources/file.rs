@@ -146,10 +146,7 @@ impl Resource for File {
 mod tests {
     use super::*;
 
-    fn me() -> (String, String) {
-        let (_, u, g) = fs::stat(std::path::Path::new("/proc/self")).unwrap();
-        (u, g)
-    }
+    use crate::sys::fs::my_owner as me;
 
     #[test]
     fn file_check_absent_then_in_sync_after_apply() {

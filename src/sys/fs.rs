@@ -219,6 +219,13 @@ pub fn ensure_private_dir(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The user and group this process runs as (what tests' files are owned by).
+#[cfg(test)]
+pub fn my_owner() -> (String, String) {
+    let (_, u, g) = stat(Path::new("/proc/self")).unwrap();
+    (u, g)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

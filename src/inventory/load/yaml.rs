@@ -123,21 +123,41 @@ pub(super) fn structure(cx: &mut Cx, doc: &Yaml) -> Raw {
 
 pub(super) const HINT_FORMAT: &str = "an inventory looks like `all: { children: { <group>: { hosts: { <ip>: {...} }, vars: {...} } }, vars: {...} }`";
 
-pub(super) fn walk_all(cx: &mut Cx, raw: &mut Raw, v: &Yaml) {
-    let m = match v {
-        Yaml::Mapping(m) => m,
-        Yaml::Null => return,
+/// `v` as a mapping; nothing for null (an empty section); an error at `path` with
+/// `what` and `hint` for anything else.
+fn mapping_at<'y>(
+    cx: &mut Cx,
+    v: &'y Yaml,
+    path: Vec<String>,
+    what: String,
+    hint: &str,
+) -> Option<&'y serde_yaml::Mapping> {
+    match v {
+        Yaml::Mapping(m) => Some(m),
+        Yaml::Null => None,
         _ => {
             cx.say(
                 Severity::Error,
-                &Place::Inv(p(&["all"])),
+                &Place::Inv(path),
                 None,
                 None,
-                "`all` must be a mapping with `children` and `vars`".into(),
-                Some(HINT_FORMAT.into()),
+                what,
+                Some(hint.into()),
             );
-            return;
+            None
         }
+    }
+}
+
+pub(super) fn walk_all(cx: &mut Cx, raw: &mut Raw, v: &Yaml) {
+    let Some(m) = mapping_at(
+        cx,
+        v,
+        p(&["all"]),
+        "`all` must be a mapping with `children` and `vars`".into(),
+        HINT_FORMAT,
+    ) else {
+        return;
     };
     for (k, v) in m {
         match key_string(k).as_str() {
@@ -163,22 +183,16 @@ pub(super) fn walk_children(
     parent: Vec<String>,
     depth: usize,
 ) {
-    let m = match v {
-        Yaml::Mapping(m) => m,
-        Yaml::Null => return,
-        _ => {
-            let mut path = parent;
-            path.push("children".into());
-            cx.say(
-                Severity::Error,
-                &Place::Inv(path),
-                None,
-                None,
-                "`children` must be a mapping of group names to groups".into(),
-                Some(HINT_FORMAT.into()),
-            );
-            return;
-        }
+    let mut path = parent.clone();
+    path.push("children".into());
+    let Some(m) = mapping_at(
+        cx,
+        v,
+        path,
+        "`children` must be a mapping of group names to groups".into(),
+        HINT_FORMAT,
+    ) else {
+        return;
     };
     let parent_name = parent.last().cloned().unwrap_or_default();
     for (k, g) in m {
@@ -229,20 +243,14 @@ pub(super) fn walk_group(
     } else if let Some(g) = raw.groups.get_mut(name) {
         g.depth = g.depth.min(depth);
     }
-    let m = match v {
-        Yaml::Mapping(m) => m,
-        Yaml::Null => return,
-        _ => {
-            cx.say(
-                Severity::Error,
-                &Place::Inv(path),
-                None,
-                None,
-                format!("group `{name}` must be a mapping with `hosts` and `vars`"),
-                Some(HINT_FORMAT.into()),
-            );
-            return;
-        }
+    let Some(m) = mapping_at(
+        cx,
+        v,
+        path.clone(),
+        format!("group `{name}` must be a mapping with `hosts` and `vars`"),
+        HINT_FORMAT,
+    ) else {
+        return;
     };
     for (k, v) in m {
         let key = key_string(k);
@@ -279,22 +287,14 @@ pub(super) fn walk_group(
 pub(super) fn walk_hosts(cx: &mut Cx, raw: &mut Raw, group: &str, v: &Yaml, gpath: &[String]) {
     let mut hp = gpath.to_vec();
     hp.push("hosts".into());
-    let m = match v {
-        Yaml::Mapping(m) => m,
-        Yaml::Null => return,
-        _ => {
-            cx.say(
-                Severity::Error,
-                &Place::Inv(hp),
-                None,
-                None,
-                format!(
-                    "`hosts` of group `{group}` must be a mapping of addresses to host variables"
-                ),
-                Some("write `hosts: { 10.10.10.11: { pg_seq: 1 } }`, `{}` for no variables".into()),
-            );
-            return;
-        }
+    let Some(m) = mapping_at(
+        cx,
+        v,
+        hp.clone(),
+        format!("`hosts` of group `{group}` must be a mapping of addresses to host variables"),
+        "write `hosts: { 10.10.10.11: { pg_seq: 1 } }`, `{}` for no variables",
+    ) else {
+        return;
     };
     for (k, hv) in m {
         let addr = key_string(k);

@@ -711,22 +711,14 @@ fn ready(s: &Infra, plan: &mut ModulePlan) -> Result<()> {
                 .expect("prometheus_config_last_reload_successful 1"),
         );
     }
-    if s.am_on {
-        plan.add(http(
-            "alertmanager",
-            p.port("alertmanager_port")?,
-            "/-/ready",
-        ));
-    }
-    if s.pgw_on {
-        plan.add(http("pushgateway", p.port("pushgateway_port")?, "/-/ready"));
-    }
-    if s.bb_on {
-        plan.add(http(
-            "blackbox exporter",
-            p.port("blackbox_port")?,
-            "/-/healthy",
-        ));
+    for (on, name, port, path) in [
+        (s.am_on, "alertmanager", "alertmanager_port", "/-/ready"),
+        (s.pgw_on, "pushgateway", "pushgateway_port", "/-/ready"),
+        (s.bb_on, "blackbox exporter", "blackbox_port", "/-/healthy"),
+    ] {
+        if on {
+            plan.add(http(name, p.port(port)?, path));
+        }
     }
     if s.nginx_on {
         if p.str("nginx_sslmode")? == "enforce" {

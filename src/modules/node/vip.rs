@@ -129,21 +129,12 @@ pub(super) fn node_vip(ctx: &Ctx, p: &mut ModulePlan) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::LoadOptions;
 
     fn conf(vars: &str, host: usize) -> Result<String> {
         let text = format!(
             "all:\n  children:\n    web:\n      hosts:\n        10.10.10.10: {{ vip_role: master }}\n        10.10.10.11: {{}}\n        10.10.10.12: {{ vip_enabled: false }}\n      vars: {{ node_cluster: web, vip_enabled: true, {vars} }}\n"
         );
-        let inv = Inventory::from_str_with(
-            "t.yml",
-            &text,
-            &[],
-            &LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap();
+        let inv = Inventory::unresolved("t.yml", &text);
         let mut facts = Facts::test_meta();
         facts
             .ipv4_ifaces
@@ -194,15 +185,7 @@ mod tests {
     #[test]
     fn repo_build_plans_the_package_without_the_hosts_interface() {
         let text = "all:\n  children:\n    web:\n      hosts: { 10.9.9.9: {} }\n      vars: { node_cluster: web, vip_enabled: true, vip_address: 10.9.9.99, vip_vrid: 7 }\n";
-        let inv = Inventory::from_str_with(
-            "t.yml",
-            text,
-            &[],
-            &LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap();
+        let inv = Inventory::unresolved("t.yml", text);
         let facts = Facts::test_meta(); // the admin node's: no 10.9.9.9 here
         let mut ctx = Ctx::new(&inv, &inv.hosts[0], &facts);
         assert!(

@@ -376,15 +376,7 @@ pub(crate) mod tests {
             &json!({"admin_ip": "10.10.10.10", "node_tune": "oltp", "pg_conf": "oltp.yml", "secrets": secrets}),
         )
         .unwrap();
-        Inventory::from_str_with(
-            "meta.yml",
-            &text,
-            &[],
-            &crate::inventory::LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap()
+        Inventory::unresolved("meta.yml", &text)
     }
 
     /// The meta member as a deploy plans it: with the CA and its server certificate.

@@ -153,22 +153,14 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::{Inventory, LoadOptions};
+    use crate::inventory::Inventory;
 
     /// pg-test as ha-full has it: a primary and two replicas, one of them offline.
     fn pg_test(services: &str) -> Pg {
         let text = format!(
             "all:\n  children:\n    pg-test:\n      hosts:\n        10.10.10.11: {{ pg_seq: 1, pg_role: primary }}\n        10.10.10.12: {{ pg_seq: 2, pg_role: replica }}\n        10.10.10.13: {{ pg_seq: 3, pg_role: replica, pg_offline_query: true }}\n      vars:\n        pg_cluster: pg-test\n        pg_services:\n{services}  vars:\n    pg_admin_password: a\n    pg_monitor_password: m\n    pg_replication_password: r\n    patroni_password: p\n"
         );
-        let inv = Inventory::from_str_with(
-            "t.yml",
-            &text,
-            &[],
-            &LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap();
+        let inv = Inventory::unresolved("t.yml", &text);
         Pg::new(
             &inv,
             inv.host("10.10.10.11").unwrap(),

@@ -91,15 +91,7 @@ mod tests {
         let text = format!(
             "all:\n  children:\n    pg-x:\n      hosts: {{ 10.10.10.12: {{ pg_seq: 1, pg_role: primary }} }}\n      vars: {{ pg_cluster: pg-x{extra} }}\n"
         );
-        crate::inventory::Inventory::from_str_with(
-            "t.yml",
-            &text,
-            &[],
-            &crate::inventory::LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap()
+        crate::inventory::Inventory::unresolved("t.yml", &text)
     }
 
     #[test]

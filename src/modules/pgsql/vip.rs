@@ -92,21 +92,13 @@ pub fn steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inventory::{Inventory, LoadOptions};
+    use crate::inventory::Inventory;
 
     fn pg(vars: &str) -> Pg {
         let text = format!(
             "all:\n  children:\n    pg-test:\n      hosts:\n        10.10.10.10: {{ pg_seq: 1, pg_role: primary }}\n        10.10.10.12: {{ pg_seq: 2, pg_role: replica }}\n      vars: {{ pg_cluster: pg-test, {vars} }}\n  vars:\n    pg_admin_password: a\n    pg_monitor_password: m\n    pg_replication_password: r\n    patroni_password: p\n"
         );
-        let inv = Inventory::from_str_with(
-            "t.yml",
-            &text,
-            &[],
-            &LoadOptions {
-                resolve_names: false,
-            },
-        )
-        .unwrap();
+        let inv = Inventory::unresolved("t.yml", &text);
         let facts = crate::facts::Facts::test_meta();
         let ctx = crate::modules::Ctx::new(&inv, &inv.hosts[0], &facts);
         super::super::member(&ctx).unwrap()

@@ -323,7 +323,7 @@ check "switchover: the old leader's pgBouncer held the writes (PAUSE) and was re
 pgbouncer_serves() { # ip: a query through its pgBouncer answers within 10 s (a paused one waits)
   [[ $(on "timeout 10 psql -X -A -t 'host=$1 port=6432 dbname=test user=dbuser_dba connect_timeout=3' -c 'select 1'") == 1 ]]
 }
-check "switchover: the old leader's pgBouncer is not left paused (a query through it answers)" pgbouncer_serves "$oldip"
+check "switchover: the old leader's pgBouncer is not left paused (a query through it answers)" retry 30 1 pgbouncer_serves "$oldip"
 primary_up_on() { # ip: the servers UP in pg-test-primary on ip's HAProxy
   on "curl -sf 'http://$1:9101/metrics?scope=server'" | python3 -c 'import sys
 up = [l.split("server=\"")[1].split("\"")[0] for l in sys.stdin if l.startswith("haproxy_server_status{proxy=\"pg-test-primary\"") and "state=\"UP\"" in l and l.split()[-1] == "1"]
