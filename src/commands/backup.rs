@@ -40,9 +40,7 @@ pub fn sh_on(host: &str, script: &str, timeout: Duration) -> Result<Output> {
 }
 
 /// Single-quote a string for bash.
-pub fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
+pub use crate::sys::cmd::sh_quote as q;
 
 pub fn dbsu(h: &Host) -> String {
     h.var_str("pg_dbsu").to_string()

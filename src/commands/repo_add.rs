@@ -30,24 +30,6 @@ fn repo_dir(g: &Global) -> PathBuf {
     Path::new(&home).join(name)
 }
 
-/// `SHA256SUMS` text with `file`'s line replaced (or added), sorted by name.
-pub fn update_sums(old: &str, file: &str, sha: &str) -> String {
-    let mut lines: Vec<(String, String)> = old
-        .lines()
-        .filter_map(|l| {
-            let mut it = l.split_whitespace();
-            Some((
-                it.next()?.to_string(),
-                it.next()?.trim_start_matches('*').to_string(),
-            ))
-        })
-        .filter(|(_, n)| n != file)
-        .collect();
-    lines.push((sha.to_string(), file.to_string()));
-    lines.sort_by(|a, b| a.1.cmp(&b.1));
-    lines.iter().map(|(s, n)| format!("{s}  {n}\n")).collect()
-}
-
 pub fn add(g: &Global, file: &Path) -> Result<u8> {
     let meta = std::fs::metadata(file).with_context(|| format!("`{}`", file.display()))?;
     if !meta.is_file() {
@@ -80,7 +62,7 @@ pub fn add(g: &Global, file: &Path) -> Result<u8> {
     let old = std::fs::read_to_string(&sums_path).unwrap_or_default();
     crate::sys::fs::write_atomic(
         &sums_path,
-        update_sums(&old, &name, &sha).as_bytes(),
+        crate::resources::repo_binary::update_sums(&old, &name, &sha).as_bytes(),
         0o644,
         None,
         None,
@@ -93,20 +75,4 @@ pub fn add(g: &Global, file: &Path) -> Result<u8> {
         sums_path.display()
     );
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_new_checksum_replaces_the_old_line_of_that_file_only() {
-        let a = "a".repeat(64);
-        let b = "b".repeat(64);
-        let c = "c".repeat(64);
-        let old = format!("{a}  garage\n{b}  minio\n");
-        let new = update_sums(&old, "garage", &c);
-        assert_eq!(new, format!("{c}  garage\n{b}  minio\n"));
-        assert_eq!(update_sums("", "x", &a), format!("{a}  x\n"));
-    }
 }

@@ -137,7 +137,7 @@ impl Ssh {
     /// A remote command line as root: through `sudo -n` when logging in as another user.
     fn as_root(&self, remote: &str) -> String {
         if self.conn.sudo {
-            format!("sudo -n -- sh -c {}", crate::commands::backup::q(remote))
+            format!("sudo -n -- sh -c {}", crate::sys::cmd::sh_quote(remote))
         } else {
             remote.to_string()
         }

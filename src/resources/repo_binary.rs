@@ -20,6 +20,24 @@ pub struct RepoBinary {
 }
 
 /// The sha256 of `file` in a `SHA256SUMS` text (`<sha>  <name>` lines).
+/// `SHA256SUMS` text with `file`'s line replaced (or added), sorted by name.
+pub fn update_sums(old: &str, file: &str, sha: &str) -> String {
+    let mut lines: Vec<(String, String)> = old
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.split_whitespace();
+            Some((
+                it.next()?.to_string(),
+                it.next()?.trim_start_matches('*').to_string(),
+            ))
+        })
+        .filter(|(_, n)| n != file)
+        .collect();
+    lines.push((sha.to_string(), file.to_string()));
+    lines.sort_by(|a, b| a.1.cmp(&b.1));
+    lines.iter().map(|(s, n)| format!("{s}  {n}\n")).collect()
+}
+
 pub fn sum_of(sums: &str, file: &str) -> Option<String> {
     sums.lines().find_map(|l| {
         let mut it = l.split_whitespace();
@@ -108,6 +126,17 @@ impl Resource for RepoBinary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_checksum_replaces_the_old_line_of_that_file_only() {
+        let a = "a".repeat(64);
+        let b = "b".repeat(64);
+        let c = "c".repeat(64);
+        let old = format!("{a}  garage\n{b}  minio\n");
+        let new = update_sums(&old, "garage", &c);
+        assert_eq!(new, format!("{c}  garage\n{b}  minio\n"));
+        assert_eq!(update_sums("", "x", &a), format!("{a}  x\n"));
+    }
 
     #[test]
     fn sums_are_looked_up_by_file_name() {

@@ -181,7 +181,7 @@ impl Resource for RepoDownload {
         let old = std::fs::read_to_string(&sums).unwrap_or_default();
         crate::sys::fs::write_atomic(
             &sums,
-            crate::commands::repo_add::update_sums(&old, &self.name, &want).as_bytes(),
+            super::repo_binary::update_sums(&old, &self.name, &want).as_bytes(),
             0o644,
             None,
             None,

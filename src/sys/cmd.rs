@@ -34,6 +34,12 @@ pub enum CmdError {
     Io { cmd: String, source: std::io::Error },
 }
 
+/// `s` quoted for a POSIX shell (single quotes), for the few command lines that go
+/// through one (sudo over SSH, a remote `sh -c`).
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
 /// A program to run. Build with [`Cmd::new`], then [`Cmd::run`] (any exit code is
 /// returned) or [`Cmd::ok`] (non-zero is an error).
 #[derive(Debug, Clone)]
