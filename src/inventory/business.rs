@@ -325,6 +325,9 @@ fn typed(
     one_of(c, key, i, m, "state", states, &say);
 }
 
+/// An item field's name, the test its value passes, and what it must be.
+type Shape<'a> = (&'a str, &'a dyn Fn(&Value) -> bool, &'a str);
+
 fn users(c: &mut Ctx) -> BTreeSet<String> {
     let mut defined = BTreeSet::new();
     for key in ["pg_default_roles", "pg_users"] {
@@ -339,40 +342,34 @@ fn users(c: &mut Ctx) -> BTreeSet<String> {
                 &["create", "present", "absent"],
             );
             let at = format!("[{i}]");
-            if let Some(r) = m.get("roles").filter(|v| !v.is_null()) {
-                if !r.as_array().is_some_and(|a| {
-                    a.iter()
-                        .all(|x| x.is_string() || x.get("name").is_some_and(Value::is_string))
-                }) {
-                    c.err(
-                        key,
-                        &[at.clone(), "roles".into()],
-                        "`roles` must be a list of role names".into(),
-                        None,
-                    );
-                }
-            }
-            if let Some(p) = m.get("parameters").filter(|v| !v.is_null()) {
-                if !p.is_object() {
-                    c.err(
-                        key,
-                        &[at.clone(), "parameters".into()],
-                        "`parameters` must be a mapping of setting names to values".into(),
-                        None,
-                    );
-                }
-            }
-            if let Some(e) = m.get("expire_at").filter(|v| !v.is_null()) {
-                let ok = e.as_str().is_some_and(|s| {
+            let is_date = |e: &Value| {
+                e.as_str().is_some_and(|s| {
                     s.len() >= 10 && s.as_bytes()[4] == b'-' && s.as_bytes()[7] == b'-'
-                });
-                if !ok {
-                    c.err(
-                        key,
-                        &[at.clone(), "expire_at".into()],
-                        format!("`expire_at` must be a date like 2030-12-31, not {e}"),
-                        None,
-                    );
+                })
+            };
+            let checks: [Shape; 3] = [
+                (
+                    "roles",
+                    &|r| {
+                        r.as_array().is_some_and(|a| {
+                            a.iter().all(|x| {
+                                x.is_string() || x.get("name").is_some_and(Value::is_string)
+                            })
+                        })
+                    },
+                    "a list of role names",
+                ),
+                (
+                    "parameters",
+                    &Value::is_object,
+                    "a mapping of setting names to values",
+                ),
+                ("expire_at", &is_date, "a date like 2030-12-31"),
+            ];
+            for (field, ok, what) in checks {
+                if let Some(v) = m.get(field).filter(|v| !v.is_null() && !ok(v)) {
+                    let msg = format!("`{field}` must be {what}, not {v}");
+                    c.err(key, &[at.clone(), field.into()], msg, None);
                 }
             }
             pg_name(c, key, &[at.clone(), "name".into()], "role", m.get("name"));
