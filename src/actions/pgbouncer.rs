@@ -69,6 +69,17 @@ impl Console {
         Ok(())
     }
 
+    /// The rows of a `SHOW` command, each a map of column name to value.
+    fn show(&self, what: &str) -> Result<Vec<std::collections::BTreeMap<String, String>>> {
+        let out = self
+            .cmd(&format!("SHOW {what}"), Duration::from_secs(5))
+            .arg("-P")
+            .arg("footer=off")
+            .ok()
+            .with_context(|| format!("pgbouncer `SHOW {what}` on {}:{}", self.socket, self.port))?;
+        Ok(rows(&out.stdout))
+    }
+
     /// `RESUME`; false when it was not paused.
     pub fn resume(&self) -> Result<bool> {
         let out = self
@@ -90,9 +101,50 @@ impl Console {
     }
 }
 
+/// psql's unaligned output (a header line, then one line per row) as maps.
+fn rows(text: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut lines = text.lines().filter(|l| !l.is_empty());
+    let Some(head) = lines.next() else {
+        return vec![];
+    };
+    let cols: Vec<&str> = head.split('|').collect();
+    lines
+        .map(|l| {
+            cols.iter()
+                .zip(l.split('|'))
+                .map(|(c, v)| (c.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+/// The session-mode pools that have clients (`user@database (n)`): their clients hold
+/// a server connection until they leave, so `PAUSE` would wait for them.
+pub fn session_clients(pools: &[std::collections::BTreeMap<String, String>]) -> Vec<String> {
+    let n = |r: &std::collections::BTreeMap<String, String>, k: &str| {
+        r.get(k).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    };
+    pools
+        .iter()
+        .filter(|r| r.get("pool_mode").map(String::as_str) == Some("session"))
+        .filter(|r| r.get("database").map(String::as_str) != Some("pgbouncer"))
+        .filter(|r| n(r, "cl_active") + n(r, "cl_waiting") > 0)
+        .map(|r| {
+            format!(
+                "{}@{} ({})",
+                r.get("user").map(String::as_str).unwrap_or("?"),
+                r.get("database").map(String::as_str).unwrap_or("?"),
+                n(r, "cl_active") + n(r, "cl_waiting")
+            )
+        })
+        .collect()
+}
+
 /// Pause, tell `paused()` so, hold until a candidate answers `/primary` (plus `grace`)
-/// or `limit`, then resume. A pause that does not complete within [`PAUSE_WAIT`] is
-/// undone and reported (`paused: false`, why): the switchover goes on without it.
+/// or `limit`, then resume. Not paused (`paused: false`, why), and the switchover goes
+/// on without it, when a session-mode pool has clients (the admin and monitor users
+/// are in session mode by default: a pause would wait for them to leave), or when the
+/// pause does not complete within [`PAUSE_WAIT`] (a long transaction): it is undone.
 pub fn hold(
     console: &Console,
     candidates: &[(String, String)],
@@ -101,6 +153,12 @@ pub fn hold(
     paused: &mut dyn FnMut(),
 ) -> Result<Value> {
     let t = Instant::now();
+    let held = session_clients(&console.show("POOLS")?);
+    if !held.is_empty() {
+        return Ok(json!({"paused": false, "why": format!(
+            "clients in session mode would hold the pause up: {}", held.join(", ")
+        )}));
+    }
     if let Err(e) = console.run("PAUSE", PAUSE_WAIT) {
         // a pause still pending would queue everything: undo it either way
         console
@@ -124,4 +182,23 @@ pub fn hold(
         "new_primary": new,
         "diffs": [format!("paused and resumed pgbouncer on port {}", console.port)],
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_mode_pools_with_clients_are_named_and_others_are_not() {
+        let text = "database|user|cl_active|cl_waiting|sv_active|pool_mode\n\
+                    pgbouncer|pgbouncer|1|0|0|statement\n\
+                    test|dbuser_dba|1|0|1|session\n\
+                    test|dbuser_monitor|0|0|0|session\n\
+                    test|test|5|2|1|transaction\n";
+        let pools = rows(text);
+        assert_eq!(pools.len(), 4);
+        assert_eq!(pools[3]["cl_waiting"], "2");
+        assert_eq!(session_clients(&pools), vec!["dbuser_dba@test (1)"]);
+        assert!(session_clients(&rows("")).is_empty());
+    }
 }

@@ -102,7 +102,7 @@ is_replica() { members | awk -v n="$1" '$1 == n && ($3 == "replica" || $3 == "sy
 
 # writer.py on a node, in the background (ended by its stop file or duration)
 start_writer() { # node run hosts [port]
-  lab ssh "$1" "rm -f /tmp/ha-$2.stop /root/ha-$2.jsonl; nohup setsid python3 /root/ha/writer.py write $2 /root/ha-$2.jsonl --hosts $3 --port ${4:-5433} --duration 900 --stop /tmp/ha-$2.stop >/root/ha-$2.err 2>&1 </dev/null &"
+  lab ssh "$1" "rm -f /tmp/ha-$2.stop /root/ha-$2.jsonl; nohup setsid python3 /root/ha/writer.py write $2 /root/ha-$2.jsonl --hosts $3 --port ${4:-5433} --user test --duration 900 --stop /tmp/ha-$2.stop >/root/ha-$2.err 2>&1 </dev/null &"
   at_exit lab ssh "$1" "touch /tmp/ha-$2.stop"
 }
 start_watcher() { # node run hosts
@@ -170,7 +170,11 @@ check "no published ha-full password in the inventory" \
   on "test -s $INV && ! grep -nE \"password: *'?(test|pigsty|DBUser\\.[A-Za-z]+|Patroni\\.API|Etcd\\.Root|S3User\\.[A-Za-z]+)'? *[,}]?\$\" $INV"
 pw=$(secret pg_admin_password)
 check "pg_admin_password is there (24 chars)" test "${#pw}" -eq 24
-on "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"
+# the writer (writer.py) is the application: pg-test's own user `test`, pooled by
+# pgBouncer in transaction mode (dbuser_dba is in session mode, as in Pigsty's defaults)
+app_pw=$(on "python3 -c \"import yaml; u = yaml.safe_load(open('$INV'))['all']['children']['pg-test']['vars']['pg_users']; print([x for x in u if x['name'] == 'test'][0]['password'])\"")
+check "pg-test's application user \`test\` has a generated password" test "${#app_pw}" -ge 16
+on "umask 077; printf '%s\n' '*:*:*:dbuser_dba:$pw' '*:*:*:test:$app_pw' > /root/.pgpass"
 
 echo "-- pigsty deploy -l pg-test, from node $A over ssh"
 t0=$(now)
@@ -280,7 +284,7 @@ check "psql to $VIP:5432 reaches the primary" retry 10 1 vip_is_primary
 
 echo "-- a row written through 5433 of any member reads back through 5434 of every member"
 check "create the test tables through 5433" psql_at "${PG_IPS[0]}" 5433 test \
-  "create table if not exists ha_rw(token text primary key, via text, ts timestamptz default now()); create table if not exists ha_probe(run text, seq int, ts timestamptz default now(), primary key (run, seq))"
+  "create table if not exists ha_rw(token text primary key, via text, ts timestamptz default now()); create table if not exists ha_probe(run text, seq int, ts timestamptz default now(), primary key (run, seq)); grant select, insert on ha_rw, ha_probe to dbrole_readwrite"
 row_there() { [[ $(psql_at "$1" "$2" test "select count(*) from ha_rw where token = '$3'") == 1 ]]; }
 for w in "${PG_IPS[@]}"; do
   tok=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
@@ -460,7 +464,7 @@ info "primary $L on $LIP (lab$I); majority side $surv"
 # The client on the isolated side writes to its postgres over the unix socket: that
 # catches every write the old primary accepts (in the lab, a cut node also loses its
 # own address, so its 5433 is gone with the network).
-check "lab$I: a client of its own postgres (unix socket), with the password" lab ssh "$I" "umask 077; echo '*:*:*:dbuser_dba:$pw' > /root/.pgpass"
+check "lab$I: a client of its own postgres (unix socket), with the password" lab ssh "$I" "umask 077; printf '%s\n' '*:*:*:dbuser_dba:$pw' '*:*:*:test:$app_pw' > /root/.pgpass"
 start_writer "$I" part-old /var/run/postgresql 5432
 start_writer "$A" part "$ALL_PG"
 start_watcher "$A" part "$surv"
