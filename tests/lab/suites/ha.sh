@@ -284,7 +284,7 @@ check "psql to $VIP:5432 reaches the primary" retry 10 1 vip_is_primary
 
 echo "-- a row written through 5433 of any member reads back through 5434 of every member"
 check "create the test tables through 5433" psql_at "${PG_IPS[0]}" 5433 test \
-  "create table if not exists ha_rw(token text primary key, via text, ts timestamptz default now()); create table if not exists ha_probe(run text, seq int, ts timestamptz default now(), primary key (run, seq)); grant select, insert on ha_rw, ha_probe to dbrole_readwrite"
+  "create table if not exists ha_rw(token text primary key, via text, ts timestamptz default now()); create table if not exists ha_probe(run text, seq int, ts timestamptz default now(), primary key (run, seq)); grant select, insert on ha_rw, ha_probe to dbrole_readwrite; create or replace function ha_host() returns text language sql security definer set search_path = pg_catalog as 'select replace(pg_read_file(''/etc/hostname''), chr(10), '''')'; grant execute on function ha_host() to dbrole_readwrite"
 row_there() { [[ $(psql_at "$1" "$2" test "select count(*) from ha_rw where token = '$3'") == 1 ]]; }
 for w in "${PG_IPS[@]}"; do
   tok=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
