@@ -78,8 +78,18 @@ pub fn set(socket: &str, servers: &[ServerHealth]) -> Result<Value> {
     Ok(json!({"socket": socket, "set": done.len(), "commands": done}))
 }
 
+/// Whether a Patroni status body says Postgres itself is out of recovery: `/primary`
+/// answers 200 as soon as Patroni holds the leader key, while the promotion may still
+/// run (writes then fail with "read-only transaction"); the body's `role` comes from
+/// `pg_is_in_recovery()` at the time of the request.
+pub fn writable(body: &str) -> bool {
+    serde_json::from_str::<Value>(body)
+        .is_ok_and(|v| matches!(v["role"].as_str(), Some("master" | "primary")))
+}
+
 /// The first of `candidates` (member name, Patroni `ip:port`) whose Patroni answers 200
-/// on `/primary`, all asked at once every 30 ms, for at most `limit`.
+/// on `/primary` with Postgres out of recovery ([`writable`]), all asked at once every
+/// 30 ms, for at most `limit`.
 pub fn first_primary(candidates: &[(String, String)], limit: Duration) -> Option<String> {
     let t = std::time::Instant::now();
     while t.elapsed() < limit {
@@ -96,7 +106,7 @@ pub fn first_primary(candidates: &[(String, String)], limit: Duration) -> Option
                             None,
                             Duration::from_millis(500),
                         )
-                        .is_ok_and(|r| r.status == 200)
+                        .is_ok_and(|r| r.status == 200 && writable(&r.body))
                         .then(|| name.clone())
                     })
                 })
@@ -149,6 +159,18 @@ pub fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leader_still_promoting_is_not_writable_yet() {
+        assert!(!writable(
+            r#"{"state": "running", "role": "replica", "xlog": {"replayed_location": 1}}"#
+        ));
+        assert!(writable(
+            r#"{"state": "running", "role": "master", "xlog": {"location": 2}}"#
+        ));
+        assert!(writable(r#"{"state": "running", "role": "primary"}"#));
+        assert!(!writable("not json"));
+    }
 
     #[test]
     fn commands_are_one_line_with_checked_names() {
