@@ -77,6 +77,9 @@ pub enum Action {
         dbsu: String,
         socket: String,
         port: u16,
+        /// The local Postgres, checkpointed first (None: no checkpoint).
+        #[serde(default)]
+        pg_port: Option<u16>,
         candidates: Vec<(String, String)>,
         grace_ms: u64,
         limit_ms: u64,
@@ -205,6 +208,7 @@ pub fn run(host: &str, action: &Action, sink: &mut dyn FnMut(&Event)) -> anyhow:
             dbsu,
             socket,
             port,
+            pg_port,
             candidates,
             grace_ms,
             limit_ms,
@@ -217,6 +221,7 @@ pub fn run(host: &str, action: &Action, sink: &mut dyn FnMut(&Event)) -> anyhow:
             let ms = |t: &Instant| t.elapsed().as_millis() as u64;
             pgbouncer::hold(
                 &console,
+                *pg_port,
                 candidates,
                 std::time::Duration::from_millis(*grace_ms),
                 std::time::Duration::from_millis(*limit_ms),
@@ -310,6 +315,7 @@ mod tests {
             dbsu: "postgres".into(),
             socket: "/var/run/postgresql".into(),
             port: 6432,
+            pg_port: Some(5432),
             candidates: vec![("pg-test-2".into(), "10.10.10.12:8008".into())],
             grace_ms: 300,
             limit_ms: 20_000,

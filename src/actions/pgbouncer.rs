@@ -1,5 +1,7 @@
 //! `pgbouncer_hold`: hold a switchover's writes in the old leader's pgBouncer instead
-//! of failing them. `PAUSE` on its admin console (psql as the dbsu, which is the user
+//! of failing them. First a `CHECKPOINT` while writes still flow (Patroni checkpoints
+//! again before it stops the old leader, with the clients waiting: that one then has
+//! little to do). Then `PAUSE` on its admin console (psql as the dbsu, which is the user
 //! Debian's unit runs pgBouncer as, over the local socket with the user name
 //! `pgbouncer`: pgBouncer admits that name without a password when the peer's uid is
 //! its own; `postgres` itself is in no auth_file, so peer would refuse it) waits for the running
@@ -140,6 +142,30 @@ pub fn session_clients(pools: &[std::collections::BTreeMap<String, String>]) -> 
         .collect()
 }
 
+/// `CHECKPOINT` on the local Postgres at `port` (socket, as the dbsu) while writes still
+/// flow: the checkpoint Patroni takes before it shuts the old leader down then has little
+/// left to write, and that one runs while the clients wait.
+fn checkpoint(console: &Console, port: u16) -> Result<u64> {
+    let t = Instant::now();
+    Cmd::new(psql())
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-h",
+            &console.socket,
+            "-p",
+            &port.to_string(),
+        ])
+        .args(["-d", "postgres", "-c", "CHECKPOINT"])
+        .as_user(&console.dbsu)
+        .cwd("/")
+        .timeout(Duration::from_secs(60))
+        .ok()
+        .context("CHECKPOINT before the pause")?;
+    Ok(t.elapsed().as_millis() as u64)
+}
+
 /// Pause, tell `paused()` so, hold until a candidate answers `/primary` (plus `grace`)
 /// or `limit`, then resume. Not paused (`paused: false`, why), and the switchover goes
 /// on without it, when a session-mode pool has clients (the admin and monitor users
@@ -147,11 +173,17 @@ pub fn session_clients(pools: &[std::collections::BTreeMap<String, String>]) -> 
 /// pause does not complete within [`PAUSE_WAIT`] (a long transaction): it is undone.
 pub fn hold(
     console: &Console,
+    pg_port: Option<u16>,
     candidates: &[(String, String)],
     grace: Duration,
     limit: Duration,
     paused: &mut dyn FnMut(),
 ) -> Result<Value> {
+    let checkpoint_ms = match pg_port.map(|p| checkpoint(console, p)) {
+        Some(Ok(ms)) => json!(ms),
+        Some(Err(e)) => json!(format!("{e:#}")),
+        None => Value::Null,
+    };
     let t = Instant::now();
     let held = session_clients(&console.show("POOLS")?);
     if !held.is_empty() {
@@ -178,6 +210,7 @@ pub fn hold(
         "paused": true,
         "changed": true,
         "pause_ms": paused_ms,
+        "checkpoint_ms": checkpoint_ms,
         "held_ms": t.elapsed().as_millis() as u64,
         "new_primary": new,
         "diffs": [format!("paused and resumed pgbouncer on port {}", console.port)],

@@ -284,6 +284,7 @@ impl Held {
             dbsu: console.0.clone(),
             socket: console.1.clone(),
             port: console.2,
+            pg_port: Some(h.var("pg_port").and_then(Value::as_u64).unwrap_or(5432) as u16),
             candidates: candidates.to_vec(),
             grace_ms: HOLD_GRACE_MS,
             limit_ms: HOLD_LIMIT_MS,
@@ -335,9 +336,14 @@ impl Held {
         let Some(job) = self.job.take() else { return };
         match job.join() {
             Ok(Ok(v)) => eprintln!(
-                "pgbouncer on {}: resumed, queries waited at most {:.2}s",
+                "pgbouncer on {}: resumed, queries waited at most {:.2}s (a CHECKPOINT before the pause: {})",
                 self.addr,
-                v["held_ms"].as_u64().unwrap_or(0) as f64 / 1000.0
+                v["held_ms"].as_u64().unwrap_or(0) as f64 / 1000.0,
+                match &v["checkpoint_ms"] {
+                    Value::Number(n) => format!("{n} ms"),
+                    Value::String(e) => e.clone(),
+                    _ => "none".into(),
+                }
             ),
             Ok(Err(e)) => eprintln!("warning: pgbouncer on {}: {e:#}", self.addr),
             Err(_) => eprintln!("warning: pgbouncer on {}: the worker panicked", self.addr),
