@@ -248,6 +248,12 @@ pub enum PgsqlCmd {
         /// Target instance (default: the healthiest replica)
         #[arg(long, value_name = "INSTANCE")]
         to: Option<String>,
+        /// PAUSE the old leader's pgBouncer first (transaction pooling): running
+        /// transactions finish instead of being cut off by the shutdown and new ones wait
+        /// for the new primary; clients wait a little longer (Patroni's steps before it
+        /// stops the old leader)
+        #[arg(long)]
+        hold_writes: bool,
         #[command(flatten)]
         confirm: Confirm,
     },

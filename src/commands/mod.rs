@@ -73,10 +73,11 @@ pub fn run(cli: Cli) -> Result<u8> {
             PgsqlCmd::Switchover {
                 cluster,
                 to,
+                hold_writes,
                 confirm,
             } => pgsql::run(
                 &g,
-                pgsql::Action::Switchover,
+                pgsql::Action::Switchover { hold_writes },
                 &cluster,
                 to.as_deref(),
                 confirm.yes,

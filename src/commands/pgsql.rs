@@ -9,9 +9,14 @@
 //! to the demoted one. So every HAProxy node is reached first (`haproxy_health` with
 //! no server: SSH, binary, admin socket), then given `haproxy_follow` just before the
 //! request: it asks the candidates' `/primary` every 30 ms and, the moment one
-//! answers, marks it up and the old leader down in every service checked against
-//! `/primary`, `/read-write` or `/leader` (HAProxy's runtime API). The checks go on
-//! and correct anything wrong.
+//! answers with Postgres out of recovery, marks it up and the old leader down in every
+//! service checked against `/primary`, `/read-write` or `/leader` (HAProxy's runtime
+//! API); the old leader's client sessions are closed (`on-marked-down
+//! shutdown-sessions`), so a client sees one error and its retry reaches the new
+//! primary. The checks go on and correct anything wrong. Meanwhile the old leader's
+//! pgBouncer keeps its clients waiting (it cannot reach a Postgres that stops);
+//! `switchover --hold-writes` pauses it before the request ([`Held`]) so running
+//! transactions finish instead of being cut off.
 use super::confirm;
 use crate::cli::Global;
 use crate::inventory::{Host, Inventory};
@@ -22,14 +27,17 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
-    Switchover,
+    /// `hold_writes`: the old leader's pgBouncer paused over it ([`Held`]).
+    Switchover {
+        hold_writes: bool,
+    },
     Failover,
 }
 
 impl Action {
     fn verb(self) -> &'static str {
         match self {
-            Action::Switchover => "switchover",
+            Action::Switchover { .. } => "switchover",
             Action::Failover => "failover",
         }
     }
@@ -420,7 +428,7 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
     let (state, _) = cluster_state(&apis).map_err(|e| anyhow!("cannot read the state of `{cluster}` from patroni: {e}\nhint: `pigsty status {cluster}`"))?;
     let ms = members(&state);
     let leader = ms.iter().find(|m| is_leader(m)).cloned();
-    if action == Action::Switchover && leader.is_none() {
+    if matches!(action, Action::Switchover { .. }) && leader.is_none() {
         bail!("`{cluster}` has no leader to switch over from; nothing was changed\nhint: `pigsty pgsql failover {cluster} --to INSTANCE` promotes a replica");
     }
     // A switchover without `--to` names the candidate too (the synchronous standby, or
@@ -496,7 +504,7 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
         .collect();
     // A switchover's writes wait in the old leader's pgBouncer instead of failing.
     let mut held = match (action, &leader) {
-        (Action::Switchover, Some(l)) => {
+        (Action::Switchover { hold_writes: true }, Some(l)) => {
             Held::start(&inv, &l.host, &watch, ready.contains(&l.host))
         }
         _ => None,

@@ -304,7 +304,7 @@ record noop_deploy_pg_test_seconds "$(secs "$t0" "$t1")"
 check "pigsty plan --check exits 0" on "pigsty plan --check"
 
 #------------------------------------------------------------------------------
-echo "-- switchover: pigsty pgsql switchover pg-test"
+echo "-- switchover: pigsty pgsql switchover pg-test --hold-writes (the trials of make bench go without)"
 old=$(leader_name)
 refuse_wrong_name() { on "echo nope | pigsty pgsql switchover pg-test" && return 1; [[ $(leader_name) == "$old" ]]; }
 check "without --yes, a wrong name typed back refuses and changes nothing" refuse_wrong_name
@@ -316,7 +316,7 @@ start_timeline "$A" sw "$ALL_PG"
 vip_sampler_start sw
 sleep 5
 t0=$(now)
-check "pigsty pgsql switchover pg-test --yes" on "pigsty pgsql switchover pg-test --yes > /root/ha-switchover.log 2>&1"
+check "pigsty pgsql switchover pg-test --hold-writes --yes" on "pigsty pgsql switchover pg-test --hold-writes --yes > /root/ha-switchover.log 2>&1"
 t1=$(now)
 on cat /root/ha-switchover.log | sed 's/^/     | /'
 record switchover_command_seconds "$(secs "$t0" "$t1")"
