@@ -39,6 +39,14 @@ fn psql() -> String {
     found.pop().map(|(_, p)| p).unwrap_or_else(|| "psql".into())
 }
 
+/// psql as `dbsu` on the socket in `socket` at `port`, unaligned, with a header line.
+fn local_psql(socket: &str, port: u16, dbsu: &str) -> Cmd {
+    Cmd::new(psql())
+        .args(["-X", "-A", "-h", socket, "-p", &port.to_string()])
+        .as_user(dbsu)
+        .cwd("/")
+}
+
 /// The console of the pgBouncer on `socket`:`port`, one command as `dbsu`.
 pub struct Console {
     pub dbsu: String,
@@ -48,19 +56,8 @@ pub struct Console {
 
 impl Console {
     fn cmd(&self, command: &str, timeout: Duration) -> Cmd {
-        Cmd::new(psql())
-            .args([
-                "-X",
-                "-A",
-                "-t",
-                "-h",
-                &self.socket,
-                "-p",
-                &self.port.to_string(),
-            ])
+        local_psql(&self.socket, self.port, &self.dbsu)
             .args(["-U", "pgbouncer", "-d", "pgbouncer", "-c", command])
-            .as_user(&self.dbsu)
-            .cwd("/")
             .timeout(timeout)
     }
 
@@ -147,19 +144,8 @@ pub fn session_clients(pools: &[std::collections::BTreeMap<String, String>]) -> 
 /// left to write, and that one runs while the clients wait.
 fn checkpoint(console: &Console, port: u16) -> Result<u64> {
     let t = Instant::now();
-    Cmd::new(psql())
-        .args([
-            "-X",
-            "-A",
-            "-t",
-            "-h",
-            &console.socket,
-            "-p",
-            &port.to_string(),
-        ])
+    local_psql(&console.socket, port, &console.dbsu)
         .args(["-d", "postgres", "-c", "CHECKPOINT"])
-        .as_user(&console.dbsu)
-        .cwd("/")
         .timeout(Duration::from_secs(60))
         .ok()
         .context("CHECKPOINT before the pause")?;
