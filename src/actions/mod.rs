@@ -70,13 +70,12 @@ pub enum Action {
         old: Option<String>,
         timeout_ms: u64,
     },
-    /// PAUSE the pgBouncer on `socket`:`port` (console as `dbsu`), say so with a `pause`
-    /// step, and RESUME it `grace_ms` after one of `candidates` (member name, Patroni
-    /// `ip:port`) answers `/primary`, or at `limit_ms`.
+    /// PAUSE the pgBouncer of `console`, say so with a [`PAUSED`] step, and RESUME it
+    /// `grace_ms` after one of `candidates` (member name, Patroni `ip:port`) is
+    /// writable, or at `limit_ms`.
     PgbouncerHold {
-        dbsu: String,
-        socket: String,
-        port: u16,
+        #[serde(flatten)]
+        console: pgbouncer::Console,
         /// The local Postgres, checkpointed first (None: no checkpoint).
         #[serde(default)]
         pg_port: Option<u16>,
@@ -84,11 +83,10 @@ pub enum Action {
         grace_ms: u64,
         limit_ms: u64,
     },
-    /// RESUME the pgBouncer on `socket`:`port` now.
+    /// RESUME the pgBouncer of `console` now.
     PgbouncerResume {
-        dbsu: String,
-        socket: String,
-        port: u16,
+        #[serde(flatten)]
+        console: pgbouncer::Console,
     },
     /// On an etcd member: the etcd users of Patroni clusters, each readwrite on its
     /// prefix, made with `root_password`.
@@ -131,10 +129,15 @@ impl Action {
             Action::HaproxyFollow { backends, .. } => {
                 format!("haproxy {} following the new primary", backends.join(", "))
             }
-            Action::PgbouncerHold { port, .. } => {
-                format!("pgbouncer on port {port} held over the leader change")
+            Action::PgbouncerHold { console, .. } => {
+                format!(
+                    "pgbouncer on port {} held over the leader change",
+                    console.port
+                )
             }
-            Action::PgbouncerResume { port, .. } => format!("pgbouncer on port {port} resumed"),
+            Action::PgbouncerResume { console } => {
+                format!("pgbouncer on port {} resumed", console.port)
+            }
             Action::EtcdUsers { users, .. } => format!(
                 "etcd users {}",
                 users
@@ -205,22 +208,15 @@ pub fn run(host: &str, action: &Action, sink: &mut dyn FnMut(&Event)) -> anyhow:
             check,
         } => etcd::ensure_all(endpoints, &root_password.0, users, *check),
         Action::PgbouncerHold {
-            dbsu,
-            socket,
-            port,
+            console,
             pg_port,
             candidates,
             grace_ms,
             limit_ms,
         } => {
-            let console = pgbouncer::Console {
-                dbsu: dbsu.clone(),
-                socket: socket.clone(),
-                port: *port,
-            };
             let ms = |t: &Instant| t.elapsed().as_millis() as u64;
             pgbouncer::hold(
-                &console,
+                console,
                 *pg_port,
                 candidates,
                 std::time::Duration::from_millis(*grace_ms),
@@ -240,13 +236,7 @@ pub fn run(host: &str, action: &Action, sink: &mut dyn FnMut(&Event)) -> anyhow:
                 },
             )
         }
-        Action::PgbouncerResume { dbsu, socket, port } => pgbouncer::Console {
-            dbsu: dbsu.clone(),
-            socket: socket.clone(),
-            port: *port,
-        }
-        .resume()
-        .map(|r| json!({"changed": r})),
+        Action::PgbouncerResume { console } => console.resume().map(|r| json!({"changed": r})),
     };
     let changes = matches!(action, Action::Backup { .. })
         || matches!(action, Action::HaproxyHealth { servers, .. } if !servers.is_empty())
@@ -312,9 +302,12 @@ mod tests {
     #[test]
     fn the_pgbouncer_hold_travels_with_its_candidates_and_limits() {
         let a = Action::PgbouncerHold {
-            dbsu: "postgres".into(),
-            socket: "/var/run/postgresql".into(),
-            port: 6432,
+            console: pgbouncer::Console {
+                psql: "/usr/lib/postgresql/16/bin/psql".into(),
+                dbsu: "postgres".into(),
+                socket: "/var/run/postgresql".into(),
+                port: 6432,
+            },
             pg_port: Some(5432),
             candidates: vec![("pg-test-2".into(), "10.10.10.12:8008".into())],
             grace_ms: 300,

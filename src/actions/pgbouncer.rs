@@ -7,15 +7,16 @@
 //! its own; `postgres` itself is in no auth_file, so peer would refuse it) waits for the running
 //! transactions, closes the server connections and queues every new query; clients
 //! stay connected. The leader then moves, and each HAProxy routes to the new primary
-//! the moment its `/primary` answers (`haproxy_follow`), closing the sessions it had to
-//! the old one (`on-marked-down shutdown-sessions`): a waiting client sees one error and
+//! the moment it is writable (`haproxy_follow`), closing the sessions it had to the
+//! old one (`on-marked-down shutdown-sessions`): a waiting client sees one error and
 //! its retry through the same address reaches the new primary. The hold ends `grace`
-//! after a candidate answers `/primary`, or at `limit` whatever happens (the node
-//! never stays paused when the controller goes away): `RESUME`.
+//! after a candidate is writable, or at `limit` whatever happens (the node never stays
+//! paused when the controller goes away): `RESUME`. Used by `switchover --hold-writes`.
 //!
 //! `pgbouncer_resume`: `RESUME` now (a refused switchover); "not paused" is no error.
 use crate::sys::Cmd;
 use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -23,40 +24,28 @@ use std::time::{Duration, Instant};
 /// without it (a long transaction, or `pool_mode: session` with idle clients).
 pub const PAUSE_WAIT: Duration = Duration::from_secs(2);
 
-/// The newest psql of the node's PostgreSQL packages (any speaks to the console).
-fn psql() -> String {
-    let mut found: Vec<(u32, String)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
-            let p = e.path().join("bin/psql");
-            p.exists().then(|| (v, p.display().to_string()))
-        })
-        .collect();
-    found.sort();
-    found.pop().map(|(_, p)| p).unwrap_or_else(|| "psql".into())
-}
-
-/// psql as `dbsu` on the socket in `socket` at `port`, unaligned, with a header line.
-fn local_psql(socket: &str, port: u16, dbsu: &str) -> Cmd {
-    Cmd::new(psql())
-        .args(["-X", "-A", "-h", socket, "-p", &port.to_string()])
-        .as_user(dbsu)
-        .cwd("/")
-}
-
-/// The console of the pgBouncer on `socket`:`port`, one command as `dbsu`.
+/// The console of the pgBouncer on `socket`:`port`, one command at a time with `psql`
+/// (any version speaks to it) as `dbsu`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Console {
+    pub psql: String,
     pub dbsu: String,
     pub socket: String,
     pub port: u16,
 }
 
 impl Console {
+    /// psql as the dbsu on the socket directory at `port` (pgBouncer's or Postgres'),
+    /// unaligned, with a header line.
+    fn local_psql(&self, port: u16) -> Cmd {
+        Cmd::new(self.psql.clone())
+            .args(["-X", "-A", "-h", &self.socket, "-p", &port.to_string()])
+            .as_user(&self.dbsu)
+            .cwd("/")
+    }
+
     fn cmd(&self, command: &str, timeout: Duration) -> Cmd {
-        local_psql(&self.socket, self.port, &self.dbsu)
+        self.local_psql(self.port)
             .args(["-U", "pgbouncer", "-d", "pgbouncer", "-c", command])
             .timeout(timeout)
     }
@@ -144,7 +133,8 @@ pub fn session_clients(pools: &[std::collections::BTreeMap<String, String>]) -> 
 /// left to write, and that one runs while the clients wait.
 fn checkpoint(console: &Console, port: u16) -> Result<u64> {
     let t = Instant::now();
-    local_psql(&console.socket, port, &console.dbsu)
+    console
+        .local_psql(port)
         .args(["-d", "postgres", "-c", "CHECKPOINT"])
         .timeout(Duration::from_secs(60))
         .ok()
@@ -152,7 +142,7 @@ fn checkpoint(console: &Console, port: u16) -> Result<u64> {
     Ok(t.elapsed().as_millis() as u64)
 }
 
-/// Pause, tell `paused()` so, hold until a candidate answers `/primary` (plus `grace`)
+/// Pause, tell `paused()` so, hold until a candidate is writable (plus `grace`)
 /// or `limit`, then resume. Not paused (`paused: false`, why), and the switchover goes
 /// on without it, when a session-mode pool has clients (the admin and monitor users
 /// are in session mode by default: a pause would wait for them to leave), or when the

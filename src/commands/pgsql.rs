@@ -249,7 +249,7 @@ fn haproxy_ready(nodes: &[&Host]) -> std::collections::BTreeSet<String> {
 /// dropped before the request was accepted, it is resumed at once.
 struct Held {
     addr: String,
-    console: (String, String, u16),
+    console: crate::actions::pgbouncer::Console,
     job: Option<std::thread::JoinHandle<Result<Value>>>,
     posted: bool,
 }
@@ -269,30 +269,19 @@ impl Held {
         candidates: &[(String, String)],
         reached: bool,
     ) -> Option<Held> {
-        let h = inv.hosts.iter().find(|h| h.addr == host)?;
-        let mode = match h.var_str("pgbouncer_poolmode") {
-            "" => "transaction",
-            m => m,
-        };
-        if !h.var_bool("pgbouncer_enabled") || mode == "session" {
+        let h = inv.host(host)?;
+        if !h.var_bool("pgbouncer_enabled") || h.var_str("pgbouncer_poolmode") == "session" {
             return None;
         }
-        let or = |k: &str, d: &str| match h.var_str(k) {
-            "" => d.to_string(),
-            v => v.to_string(),
+        let console = crate::actions::pgbouncer::Console {
+            psql: format!("{}/psql", h.var_str("pg_bin_dir")),
+            dbsu: h.var_str("pg_dbsu").into(),
+            socket: h.var_str("pg_localhost").into(),
+            port: h.var_port("pgbouncer_port"),
         };
-        let console = (
-            or("pg_dbsu", "postgres"),
-            or("pg_localhost", "/var/run/postgresql"),
-            h.var("pgbouncer_port")
-                .and_then(Value::as_u64)
-                .unwrap_or(6432) as u16,
-        );
         let a = crate::actions::Action::PgbouncerHold {
-            dbsu: console.0.clone(),
-            socket: console.1.clone(),
-            port: console.2,
-            pg_port: Some(h.var("pg_port").and_then(Value::as_u64).unwrap_or(5432) as u16),
+            console: console.clone(),
+            pg_port: Some(h.var_port("pg_port")),
             candidates: candidates.to_vec(),
             grace_ms: HOLD_GRACE_MS,
             limit_ms: HOLD_LIMIT_MS,
@@ -364,8 +353,9 @@ impl Drop for Held {
         if self.posted || self.job.is_none() {
             return;
         }
-        let (dbsu, socket, port) = self.console.clone();
-        let a = crate::actions::Action::PgbouncerResume { dbsu, socket, port };
+        let a = crate::actions::Action::PgbouncerResume {
+            console: self.console.clone(),
+        };
         match crate::controller::act_again(&self.addr, a, &mut |_| {}) {
             Ok(_) => eprintln!("pgbouncer on {}: resumed", self.addr),
             Err(e) => eprintln!(

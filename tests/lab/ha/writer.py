@@ -6,7 +6,7 @@ passwords come from ~/.pgpass, never from the command line.
   writer.py write RUN OUT --hosts A,B,C [--port 5433] [--db test] [--user dbuser_dba]
                           [--duration S] [--stop FILE] [--interval S]
       INSERT (RUN, seq) rows one by one through HOST:PORT (the primary service),
-      autocommit, one connection kept until it fails, then the next host of the list.
+      autocommit.
       Every attempt is one JSON line in OUT: {seq, t0, t, server, via} on an ack
       (server = the Postgres host's /etc/hostname, read by the server itself), or
       {seq, t, err, via, failed} on a failure. Connects like libpq given the host list
