@@ -87,7 +87,7 @@ pub fn writable(body: &str) -> bool {
         .is_ok_and(|v| matches!(v["role"].as_str(), Some("master" | "primary")))
 }
 
-/// The first of `candidates` (member name, Patroni `ip:port`) whose Patroni answers 200
+/// The first of `candidates` (member name, Patroni's base URL, `http(s)://ip:port`) whose Patroni answers 200
 /// on `/primary` with Postgres out of recovery ([`writable`]), all asked at once every
 /// 30 ms, for at most `limit`.
 pub fn first_primary(candidates: &[(String, String)], limit: Duration) -> Option<String> {
@@ -96,9 +96,9 @@ pub fn first_primary(candidates: &[(String, String)], limit: Duration) -> Option
         let hit = std::thread::scope(|sc| {
             let jobs: Vec<_> = candidates
                 .iter()
-                .map(|(name, addr)| {
+                .map(|(name, base)| {
                     sc.spawn(move || {
-                        let url = format!("http://{addr}/primary");
+                        let url = format!("{base}/primary");
                         crate::sys::http::request(
                             "GET",
                             &url,

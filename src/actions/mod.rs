@@ -60,8 +60,8 @@ pub enum Action {
         socket: String,
         servers: Vec<haproxy::ServerHealth>,
     },
-    /// Wait (at most `timeout_ms`) until one of `candidates` (member name, Patroni
-    /// `ip:port`) answers `/primary`, then route `backends` of this node's HAProxy to
+    /// Wait (at most `timeout_ms`) until one of `candidates` (member name, Patroni's
+    /// base URL) answers `/primary`, then route `backends` of this node's HAProxy to
     /// it and away from `old`.
     HaproxyFollow {
         socket: String,
@@ -71,7 +71,7 @@ pub enum Action {
         timeout_ms: u64,
     },
     /// PAUSE the pgBouncer of `console`, say so with a [`PAUSED`] step, and RESUME it
-    /// `grace_ms` after one of `candidates` (member name, Patroni `ip:port`) is
+    /// `grace_ms` after one of `candidates` (member name, Patroni's base URL) is
     /// writable, or at `limit_ms`.
     PgbouncerHold {
         #[serde(flatten)]
@@ -309,7 +309,7 @@ mod tests {
                 port: 6432,
             },
             pg_port: Some(5432),
-            candidates: vec![("pg-test-2".into(), "10.10.10.12:8008".into())],
+            candidates: vec![("pg-test-2".into(), "https://10.10.10.12:8008".into())],
             grace_ms: 300,
             limit_ms: 20_000,
         };

@@ -142,7 +142,11 @@ fn api_of(h: &Host) -> Result<PatroniApi> {
     let Some(pw) = h.str("patroni_password").filter(|p| !p.is_empty()) else {
         bail!("host `{}`: required variable `patroni_password` is not set\nhint: set it in the inventory", h.addr);
     };
-    Ok(PatroniApi::new(format!("{}:{port}", h.addr), user, pw))
+    Ok(PatroniApi::new(
+        crate::resources::patroni::base_url(&h.addr, port, h.var_bool("patroni_ssl_enabled")),
+        user,
+        pw,
+    ))
 }
 
 /// The hosts among `hosts` with `pg_safeguard` on, as `\`addr\`` names joined by commas
@@ -374,9 +378,9 @@ fn cluster_state(apis: &[PatroniApi]) -> Result<(Value, PatroniApi), String> {
         match a.get("/cluster") {
             Ok(r) if r.status == 200 => match r.json() {
                 Some(j) => return Ok((j, a.clone())),
-                None => last = format!("{}: /cluster is not json", a.addr),
+                None => last = format!("{}: /cluster is not json", a.addr()),
             },
-            Ok(r) => last = format!("{}: HTTP {}", a.addr, r.status),
+            Ok(r) => last = format!("{}: HTTP {}", a.addr(), r.status),
             Err(e) => last = e.to_string(),
         }
     }
@@ -456,7 +460,7 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
     let leader_host = leader.as_ref().map(|l| l.host.as_str());
     let (mut order, rest): (Vec<&PatroniApi>, Vec<&PatroniApi>) = apis
         .iter()
-        .partition(|a| a.addr.split(':').next() == leader_host);
+        .partition(|a| a.addr().split(':').next() == leader_host);
     order.extend(rest);
     // Every HAProxy node watches the candidates' /primary itself (`haproxy_follow`,
     // started before the request) and routes to the first that answers: no round trip
@@ -469,9 +473,9 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
     let watch: Vec<(String, String)> = apis
         .iter()
         .filter_map(|a| {
-            let name = name_of.get(a.addr.split(':').next().unwrap_or_default())?;
+            let name = name_of.get(a.addr().split(':').next().unwrap_or_default())?;
             (Some(name) != old.as_ref() && candidate.as_ref().is_none_or(|c| c == name))
-                .then(|| (name.clone(), a.addr.clone()))
+                .then(|| (name.clone(), a.url.clone()))
         })
         .collect();
     let followers: Vec<_> = backends
@@ -510,7 +514,7 @@ pub fn run(g: &Global, action: Action, cluster: &str, to: Option<&str>, yes: boo
             true,
         ) {
             Ok(r) => {
-                answer = Some((a.addr.clone(), r));
+                answer = Some((a.addr().to_string(), r));
                 break;
             }
             Err(e) => last = e.to_string(),
@@ -608,8 +612,8 @@ pub fn pause(g: &Global, cluster: &str, on: bool) -> Result<u8> {
     let text = r.body.trim().to_string();
     match r.status {
         200 => {}
-        401 | 403 => bail!("{verb} of `{cluster}`: patroni `{}` refused the credentials ({}): {text}\nhint: check `patroni_username`/`patroni_password`", api.addr, r.status),
-        code => bail!("{verb} of `{cluster}`: patroni `{}` answered {code}: {text}", api.addr),
+        401 | 403 => bail!("{verb} of `{cluster}`: patroni `{}` refused the credentials ({}): {text}\nhint: check `patroni_username`/`patroni_password`", api.addr(), r.status),
+        code => bail!("{verb} of `{cluster}`: patroni `{}` answered {code}: {text}", api.addr()),
     }
     let t0 = Instant::now();
     loop {
@@ -661,8 +665,8 @@ pub fn promote(g: &Global, cluster: &str, yes: bool) -> Result<u8> {
     )?;
     match r.status {
         200 => {}
-        401 | 403 => bail!("promote of `{cluster}`: patroni `{}` refused the credentials ({}): {}\nhint: check `patroni_username`/`patroni_password`", api.addr, r.status, r.body.trim()),
-        code => bail!("promote of `{cluster}`: patroni `{}` answered {code}: {}", api.addr, r.body.trim()),
+        401 | 403 => bail!("promote of `{cluster}`: patroni `{}` refused the credentials ({}): {}\nhint: check `patroni_username`/`patroni_password`", api.addr(), r.status, r.body.trim()),
+        code => bail!("promote of `{cluster}`: patroni `{}` answered {code}: {}", api.addr(), r.body.trim()),
     }
     let t0 = Instant::now();
     loop {
@@ -727,7 +731,7 @@ pub fn restart(g: &Global, cluster: &str, instance: Option<&str>, reload: bool) 
     for m in &order {
         let Some(api) = apis
             .iter()
-            .find(|a| a.addr.split(':').next() == Some(m.host.as_str()))
+            .find(|a| a.addr().split(':').next() == Some(m.host.as_str()))
         else {
             eprintln!(
                 "{verb}: {} ({}) is not in the inventory; skipped",

@@ -4,7 +4,6 @@
 //! each instance's role and replication state (from the instance).
 use crate::cli::{Global, StatusArgs};
 use crate::inventory::Inventory;
-use crate::resources::http;
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -22,10 +21,16 @@ fn now() -> i64 {
 fn patroni_cluster(inv: &Inventory, cluster: &str) -> Result<Value, String> {
     let mut last = String::from("no members");
     for h in inv.cluster_members(cluster) {
-        let port = h.var_int("patroni_port");
-        match http::get(&format!("{}:{port}", h.addr), "/cluster", TIMEOUT) {
-            Ok((200, body)) => return serde_json::from_str(&body).map_err(|e| e.to_string()),
-            Ok((code, _)) => last = format!("{}: HTTP {code}", h.addr),
+        let base = crate::resources::patroni::base_url(
+            &h.addr,
+            h.var_port("patroni_port"),
+            h.var_bool("patroni_ssl_enabled"),
+        );
+        match crate::sys::http::request("GET", &format!("{base}/cluster"), &[], None, TIMEOUT) {
+            Ok(r) if r.status == 200 => {
+                return serde_json::from_str(&r.body).map_err(|e| e.to_string())
+            }
+            Ok(r) => last = format!("{}: HTTP {}", h.addr, r.status),
             Err(e) => last = format!("{}: {e}", h.addr),
         }
     }

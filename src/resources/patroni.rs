@@ -1,4 +1,4 @@
-//! Patroni, through its REST API (plain HTTP on `patroni_port`): wait until the
+//! Patroni, through its REST API (on `patroni_port`, https with `patroni_ssl_enabled`): wait until the
 //! cluster has a running leader, keep the cluster-wide (DCS) configuration in line
 //! with the inventory, apply restarts that parameters are waiting for, and wait until
 //! Patroni has rewritten `postgresql.conf` after a reload.
@@ -9,18 +9,24 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+/// The base URL of the Patroni REST API at `ip:port`: `https://` when it serves TLS
+/// (`patroni_ssl_enabled`; the client then verifies it against the INFRA CA).
+pub fn base_url(ip: &str, port: u16, tls: bool) -> String {
+    format!("{}://{ip}:{port}", if tls { "https" } else { "http" })
+}
+
 /// Where Patroni's REST API answers and how to authenticate unsafe requests.
 #[derive(Clone)]
 pub struct PatroniApi {
-    /// `ip:port`
-    pub addr: String,
+    /// [`base_url`]: `http://ip:port` or `https://ip:port`
+    pub url: String,
     pub username: String,
     pub password: String,
 }
 
 impl std::fmt::Debug for PatroniApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PatroniApi({})", self.addr)
+        write!(f, "PatroniApi({})", self.url)
     }
 }
 
@@ -37,12 +43,27 @@ impl HttpResponse {
 }
 
 impl PatroniApi {
-    pub fn new(addr: impl Into<String>, username: &str, password: &str) -> Self {
+    pub fn new(url: impl Into<String>, username: &str, password: &str) -> Self {
         PatroniApi {
-            addr: addr.into(),
+            url: url.into(),
             username: username.into(),
             password: password.into(),
         }
+    }
+
+    /// `ip:port`, without the scheme (for names and messages).
+    pub fn addr(&self) -> &str {
+        self.url.split_once("://").map_or(&self.url, |(_, a)| a)
+    }
+
+    /// The same API over the other scheme: what Patroni still serves between a change of
+    /// `patroni_ssl_enabled` in `patroni.yml` and its reload.
+    pub fn other_scheme(&self) -> PatroniApi {
+        let url = match self.url.strip_prefix("https://") {
+            Some(a) => format!("http://{a}"),
+            None => format!("https://{}", self.addr()),
+        };
+        PatroniApi { url, ..self.clone() }
     }
 
     /// One request; the credentials go in a header, never in a message.
@@ -54,7 +75,7 @@ impl PatroniApi {
         auth: bool,
     ) -> ResResult<HttpResponse> {
         let err =
-            |e: String| ResError::msg(format!("patroni api `{}` {method} {path}: {e}", self.addr));
+            |e: String| ResError::msg(format!("patroni api `{}` {method} {path}: {e}", self.url));
         let token = auth.then(|| {
             format!(
                 "Basic {}",
@@ -71,7 +92,7 @@ impl PatroniApi {
         }
         let r = crate::sys::http::request(
             method,
-            &format!("http://{}{path}", self.addr),
+            &format!("{}{path}", self.url),
             &headers,
             payload.as_deref().map(str::as_bytes),
             Duration::from_secs(120),
@@ -100,7 +121,7 @@ pub struct ClusterMajor {
     pub major: u32,
     /// This host's release, e.g. `debian 13 (trixie)`.
     pub release: String,
-    /// `ip:port` of the other members' Patroni REST API.
+    /// The other members' Patroni REST API ([`base_url`]).
     pub peers: Vec<String>,
 }
 
@@ -108,7 +129,14 @@ impl ClusterMajor {
     /// The running leader's address and major, if one answers.
     fn leader(&self) -> Option<(String, u32)> {
         self.peers.iter().find_map(|addr| {
-            let r = crate::sys::http::get(addr, "/patroni", Duration::from_secs(2)).ok()?;
+            let r = crate::sys::http::request(
+                "GET",
+                &format!("{addr}/patroni"),
+                &[],
+                None,
+                Duration::from_secs(2),
+            )
+            .ok()?;
             let v: Value = serde_json::from_str(&r.body).ok()?;
             let leader = matches!(
                 v["role"].as_str(),
@@ -151,6 +179,10 @@ pub struct PatroniReady {
     /// nothing to clone from, and the whole `timeout` (long, for big clones) would be
     /// spent waiting. `None` for the primary, which bootstraps the leader itself.
     pub no_leader: Option<Duration>,
+    /// Before the reload of a changed `patroni.yml`: a Patroni that answers only over
+    /// the other scheme (`patroni_ssl_enabled` just changed) counts. Only unauthenticated
+    /// reads go there.
+    pub either_scheme: bool,
 }
 
 /// Why a Patroni is not ready yet.
@@ -163,11 +195,15 @@ enum NotReady {
 
 impl PatroniReady {
     fn probe(&self) -> Result<(), NotReady> {
-        let h = self
-            .api
-            .get("/health")
-            .map_err(|e| NotReady::Node(e.to_string()))?;
-        let c = self.api.get("/cluster").ok().and_then(|c| c.json());
+        let other = self.api.other_scheme();
+        let (h, api) = match self.api.get("/health") {
+            Ok(h) => (h, &self.api),
+            Err(e) => match self.either_scheme.then(|| other.get("/health")) {
+                Some(Ok(h)) => (h, &other),
+                _ => return Err(NotReady::Node(e.to_string())),
+            },
+        };
+        let c = api.get("/cluster").ok().and_then(|c| c.json());
         let leader = c.as_ref().and_then(|j| j["members"].as_array()).map(|m| {
             m.iter().any(|x| {
                 matches!(x["role"].as_str(), Some("leader" | "standby_leader"))
@@ -205,7 +241,11 @@ impl Resource for PatroniReady {
         "wait"
     }
     fn name(&self) -> String {
-        format!("patroni ready on {}", self.api.addr)
+        if self.either_scheme {
+            format!("patroni ready on {}", self.api.addr())
+        } else {
+            format!("patroni ready on {} after its reload", self.api.url)
+        }
     }
     fn check(&self) -> ResResult<State> {
         Ok(match self.probe() {
@@ -229,14 +269,14 @@ impl Resource for PatroniReady {
                     if let Some(limit) = self.no_leader.filter(|l| leader_seen.elapsed() > *l) {
                         return Err(ResError::msg(format!(
                             "patroni on `{}`: the cluster has had no running leader for {}s, so there is nothing to clone from\n{NO_LEADER_HINT}",
-                            self.api.addr,
+                            self.api.addr(),
                             limit.as_secs()
                         )));
                     }
                     if t0.elapsed() > self.timeout {
                         return Err(ResError::msg(format!(
                             "patroni on `{}` not ready after {}s: the cluster has no running leader\n{NO_LEADER_HINT}",
-                            self.api.addr,
+                            self.api.addr(),
                             self.timeout.as_secs()
                         )));
                     }
@@ -246,7 +286,7 @@ impl Resource for PatroniReady {
                     if t0.elapsed() > self.timeout {
                         return Err(ResError::msg(format!(
                             "patroni on `{}` not ready after {}s: {e}\nhint: `journalctl -u patroni` and /pg/log/patroni, /pg/log/postgres",
-                            self.api.addr,
+                            self.api.addr(),
                             self.timeout.as_secs()
                         )));
                     }
@@ -372,7 +412,8 @@ impl PatroniDcsConfig {
         if r.status != 200 {
             return Err(ResError::msg(format!(
                 "patroni `{}` GET /config answered {}",
-                self.api.addr, r.status
+                self.api.addr(),
+                r.status
             )));
         }
         r.json()
@@ -411,7 +452,7 @@ impl Resource for PatroniDcsConfig {
         if r.status != 200 {
             return Err(ResError::msg(format!(
                 "patroni `{}` PATCH /config answered {}: {}\nhint: check `patroni_username`/`patroni_password`",
-                self.api.addr,
+                self.api.addr(),
                 r.status,
                 r.body.trim()
             )));
@@ -490,7 +531,7 @@ impl Resource for PatroniPendingRestart {
         }
         Err(ResError::msg(format!(
             "restart through patroni `{}` did not clear the pending restart: last answer {last}\nhint: `patronictl -c /etc/patroni/patroni.yml list`",
-            self.api.addr
+            self.api.addr()
         )))
     }
 }
@@ -638,7 +679,7 @@ mod tests {
             cluster: "pg-test".into(),
             major: 15,
             release: "debian 12 (bookworm)".into(),
-            peers,
+            peers: peers.into_iter().map(|a| format!("http://{a}")).collect(),
         }
     }
 
@@ -680,7 +721,7 @@ mod tests {
     #[test]
     fn http_get_reads_status_and_body() {
         let (addr, h) = serve_once("200 OK", r#"{"state":"running"}"#);
-        let api = PatroniApi::new(addr, "postgres", "pw");
+        let api = PatroniApi::new(format!("http://{addr}"), "postgres", "pw");
         let r = api.get("/health").unwrap();
         assert_eq!(r.status, 200);
         assert_eq!(r.json().unwrap()["state"], "running");
@@ -692,7 +733,7 @@ mod tests {
     #[test]
     fn unsafe_request_carries_basic_auth_and_json() {
         let (addr, h) = serve_once("200 OK", "{}");
-        let api = PatroniApi::new(addr, "postgres", "Pw:1");
+        let api = PatroniApi::new(format!("http://{addr}"), "postgres", "Pw:1");
         api.request("PATCH", "/config", Some(&json!({"ttl": 30})), true)
             .unwrap();
         let req = h.join().unwrap();
@@ -708,7 +749,7 @@ mod tests {
 
     #[test]
     fn unreachable_api_error_names_the_address() {
-        let api = PatroniApi::new("127.0.0.1:1", "u", "p");
+        let api = PatroniApi::new("http://127.0.0.1:1", "u", "p");
         let e = api.get("/health").unwrap_err().to_string();
         assert!(e.contains("127.0.0.1:1") && e.contains("/health"), "{e}");
         assert!(!e.contains('p') || !e.contains("u:p"));
@@ -717,7 +758,7 @@ mod tests {
     #[test]
     fn dcs_diff_names_each_changed_key_and_builds_a_minimal_patch() {
         let r = PatroniDcsConfig {
-            api: PatroniApi::new("127.0.0.1:1", "u", "p"),
+            api: PatroniApi::new("http://127.0.0.1:1", "u", "p"),
             top: [
                 ("ttl".to_string(), json!(30)),
                 ("loop_wait".to_string(), json!(5)),
@@ -752,7 +793,7 @@ mod tests {
         let block =
             json!({"host": "10.10.10.10", "port": 5432, "create_replica_methods": ["basebackup"]});
         let mut r = PatroniDcsConfig {
-            api: PatroniApi::new("127.0.0.1:1", "u", "p"),
+            api: PatroniApi::new("http://127.0.0.1:1", "u", "p"),
             top: BTreeMap::new(),
             parameters: BTreeMap::new(),
             postgresql: BTreeMap::new(),

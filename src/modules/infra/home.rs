@@ -391,9 +391,12 @@ pub fn render(inv: &Inventory, host: &Host, v: &Map<String, Value>) -> Result<St
                             postgres: p.var_port("pg_port"),
                             pgbouncer: p.var_port("pgbouncer_port"),
                             patroni: format!(
-                                "http://{}:{}/cluster",
-                                h.addr,
-                                p.var_port("patroni_port")
+                                "{}/cluster",
+                                crate::resources::patroni::base_url(
+                                    &h.addr,
+                                    p.var_port("patroni_port"),
+                                    p.var_bool("patroni_ssl_enabled"),
+                                )
                             ),
                         }
                     })
@@ -451,7 +454,7 @@ pub fn render(inv: &Inventory, host: &Host, v: &Map<String, Value>) -> Result<St
         .collect();
     let tls: BTreeSet<String> = jobs
         .iter()
-        .filter(|j| j.tls_ca.is_some())
+        .filter(|j| j.https)
         .map(|j| j.name.clone())
         .collect();
     let mut targets: BTreeMap<String, Vec<TargetRow>> = BTreeMap::new();

@@ -47,8 +47,11 @@ pub struct Job {
     pub honor_labels: bool,
     /// Blackbox module, for probe jobs (`ping`).
     pub probe: Option<String>,
-    /// Scraped over HTTPS, the server verified against this CA file (`etcd`).
+    /// HTTPS servers verified against this CA file (`etcd`, `patroni`).
     pub tls_ca: Option<String>,
+    /// Every target over HTTPS (`etcd`); otherwise a target says so itself with the
+    /// `__scheme__` label (Patroni with `patroni_ssl_enabled`).
+    pub https: bool,
 }
 
 fn job(name: &str, desc: &str, path: &str) -> Job {
@@ -59,6 +62,7 @@ fn job(name: &str, desc: &str, path: &str) -> Job {
         honor_labels: false,
         probe: None,
         tls_ca: None,
+        https: false,
     }
 }
 
@@ -101,6 +105,7 @@ pub fn jobs(inv: &Inventory, v: &Map<String, Value>) -> Vec<Job> {
     // etcd serves only TLS (its /metrics needs no login)
     out.push(Job {
         tls_ca: Some(crate::modules::pki::CA_CRT.into()),
+        https: true,
         ..job("etcd", "etcd: etcd server metrics over https", "/metrics")
     });
     out.push(job("pgsql", "pgsql: postgres exporter", &exporter_path));
@@ -109,11 +114,11 @@ pub fn jobs(inv: &Inventory, v: &Map<String, Value>) -> Vec<Job> {
         "pgbouncer: pgbouncer exporter",
         &exporter_path,
     ));
-    out.push(job(
-        "patroni",
-        "patroni: Patroni REST API metrics",
-        "/metrics",
-    ));
+    // https for the members with patroni_ssl_enabled (their targets carry `__scheme__`)
+    out.push(Job {
+        tls_ca: Some(crate::modules::pki::CA_CRT.into()),
+        ..job("patroni", "patroni: Patroni REST API metrics", "/metrics")
+    });
     out.push(job(
         REMOTE_PG_JOB,
         "pgrds: remote postgres registered with `pigsty pgsql monitor add`",

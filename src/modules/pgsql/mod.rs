@@ -72,7 +72,7 @@ pub fn plan_for(pg: &Pg) -> Result<ModulePlan> {
         .members
         .iter()
         .filter(|m| m.ip != pg.ip)
-        .map(|m| format!("{}:{}", m.ip, pg.patroni_port))
+        .map(|m| crate::resources::patroni::base_url(&m.ip, pg.patroni_port, pg.patroni_ssl))
         .collect();
     if !peers.is_empty() {
         p.add(crate::resources::patroni::ClusterMajor {
@@ -346,7 +346,12 @@ pub fn targets(_inv: &Inventory, host: &Host) -> Vec<ScrapeTarget> {
     jobs.iter()
         .filter(|j| j.2)
         .map(|(job, port, _)| {
-            ScrapeTarget::new(job, format!("{ip}:{}", v.port(port)), cls, ins, ip)
+            let mut t = ScrapeTarget::new(job, format!("{ip}:{}", v.port(port)), cls, ins, ip);
+            if *job == "patroni" && v.b("patroni_ssl_enabled") {
+                // Prometheus' own label for the scheme: the job verifies with the CA
+                t.labels.insert("__scheme__".into(), "https".into());
+            }
+            t
         })
         .collect()
 }
@@ -542,5 +547,54 @@ pub(crate) mod tests {
             vec!["package extension postgis", "pg extension postgis in appdb"]
         );
         assert_eq!(scoped("ext", &["vector"]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn patroni_ssl_enabled_reaches_every_client_of_the_rest_api() {
+        let text = "all:\n  children:\n    pg-test:\n      hosts:\n        10.10.10.10: { pg_seq: 1, pg_role: primary }\n        10.10.10.12: { pg_seq: 2, pg_role: replica }\n      vars: { pg_cluster: pg-test, patroni_ssl_enabled: true, pg_vip_enabled: true, pg_vip_address: 10.10.10.3/24 }\n  vars:\n    pg_admin_password: a\n    pg_monitor_password: m\n    pg_replication_password: r\n    patroni_password: p\n";
+        let inv = Inventory::unresolved("t.yml", text);
+        let facts = fake_facts();
+        let ctx = crate::modules::Ctx::new(&inv, &inv.hosts[0], &facts);
+        let pg = member(&ctx).unwrap();
+        // Patroni serves https with the member's certificate and calls its peers verified
+        let y = patroni::render(&pg).unwrap();
+        assert!(
+            y.contains("  certfile: \"/pg/cert/server.crt\"\n  keyfile: \"/pg/cert/server.key\""),
+            "{y}"
+        );
+        assert!(
+            y.contains("ctl:\n  insecure: false\n  cacert: \"/pg/cert/ca.crt\""),
+            "{y}"
+        );
+        // pigsty's own calls
+        assert_eq!(pg.patroni_api().url, "https://10.10.10.10:8008");
+        // HAProxy's health checks
+        let cfgs = services::render(&pg).unwrap();
+        let (_, primary) = cfgs
+            .iter()
+            .find(|(p, _)| p.ends_with("pg-test-primary.cfg"))
+            .unwrap();
+        assert!(primary.contains("server pg-test-2 10.10.10.12:6432 check port 8008 check-ssl verify required ca-file /etc/pki/ca.crt weight 100"), "{primary}");
+        // keepalived's check of the VIP
+        let k = vip::render(&pg).unwrap();
+        assert!(
+            k.contains("--cacert /etc/pki/ca.crt https://10.10.10.10:8008/primary\""),
+            "{k}"
+        );
+        // Prometheus: the patroni target says https, the job verifies with the CA
+        let t = targets(&inv, &inv.hosts[0]);
+        let p = t.iter().find(|t| t.job == "patroni").unwrap();
+        assert_eq!(
+            p.labels.get("__scheme__").map(String::as_str),
+            Some("https")
+        );
+        assert!(t
+            .iter()
+            .filter(|t| t.job != "patroni")
+            .all(|t| !t.labels.contains_key("__scheme__")));
+        // off (the default): plain http everywhere
+        let plain = meta_pg();
+        assert!(!patroni::render(&plain).unwrap().contains("certfile"));
+        assert!(plain.patroni_api().url.starts_with("http://"));
     }
 }

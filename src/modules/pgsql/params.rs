@@ -80,6 +80,10 @@ pub struct Pg {
     pub patroni_enabled: bool,
     pub namespace: String,
     pub patroni_port: u16,
+    /// `patroni_ssl_enabled`: the REST API serves https with the member's certificate
+    /// (`/pg/cert`), and every client (members, HAProxy checks, keepalived, Prometheus,
+    /// pigsty) verifies it against the INFRA CA.
+    pub patroni_ssl: bool,
     /// `patroni_mode`: `default`, or `pause` (the cluster kept in maintenance mode).
     pub patroni_mode: String,
     /// A standby cluster: the upstream primary's address (`pg_upstream` on the
@@ -95,7 +99,6 @@ pub struct Pg {
     pub patroni_log_dir: String,
     pub patroni_username: String,
     pub patroni_password: String,
-    pub patroni_ssl: bool,
     pub watchdog_mode: String,
     pub etcd_hosts: Vec<String>,
     /// `Some((user, password))` when Patroni logs in to etcd.
@@ -299,9 +302,6 @@ impl Pg {
         {
             bail!("host `{}`: `pgbouncer_sslmode: {sslmode}` is not a pgBouncer client_tls_sslmode\nhint: disable, allow, prefer, require, verify-ca or verify-full", host.addr);
         }
-        if v.b("patroni_ssl_enabled") {
-            bail!("host `{}`: `patroni_ssl_enabled: true` is not supported yet\nhint: set it to false", host.addr);
-        }
         let crontab = v.strs("pg_crontab");
         let patroni_mode = v.s("patroni_mode");
         if !["default", "pause"].contains(&patroni_mode.as_str()) {
@@ -371,6 +371,7 @@ impl Pg {
             patroni_enabled: v.b("patroni_enabled"),
             namespace: v.s("pg_namespace"),
             patroni_port: v.port("patroni_port"),
+            patroni_ssl: v.b("patroni_ssl_enabled"),
             upstream,
             patroni_mode,
             delay_ms: delay_ms(host, v.get("pg_delay"))?,
@@ -380,7 +381,6 @@ impl Pg {
             patroni_log_dir: v.s("patroni_log_dir"),
             patroni_username: v.s("patroni_username"),
             patroni_password: req("patroni_password")?,
-            patroni_ssl: false,
             watchdog_mode: v.s("patroni_watchdog_mode"),
             etcd_hosts,
             etcd_auth: etcd_auth(inv, host),
@@ -503,7 +503,7 @@ impl Pg {
     /// Patroni's REST API on this host.
     pub fn patroni_api(&self) -> crate::resources::patroni::PatroniApi {
         crate::resources::patroni::PatroniApi::new(
-            format!("{}:{}", self.ip, self.patroni_port),
+            crate::resources::patroni::base_url(&self.ip, self.patroni_port, self.patroni_ssl),
             &self.patroni_username,
             &self.patroni_password,
         )

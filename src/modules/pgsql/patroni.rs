@@ -70,6 +70,9 @@ pub fn render(pg: &Pg) -> Result<String> {
         "namespace": pg.namespace,
         "patroni_log_dir": pg.patroni_log_dir, "patroni_port": pg.patroni_port, "allowlist": allowlist(pg),
         "patroni_username": pg.patroni_username, "patroni_password": pg.patroni_password,
+        "tls": pg.patroni_ssl.then(|| json!({
+            "crt": super::tls::SERVER_CRT, "key": super::tls::SERVER_KEY, "ca": super::tls::CA_CRT,
+        })),
         "etcd_hosts": pg.etcd_hosts, "etcd_cacert": crate::modules::etcd::CA_CRT,
         "etcd_auth": pg.etcd_auth.as_ref().map(|(u, p)| json!({"username": u, "password": p})),
         "timings": {"ttl": t.ttl, "loop_wait": t.loop_wait, "retry_timeout": t.retry_timeout,
@@ -208,13 +211,23 @@ pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
 /// Start Patroni, wait for it, apply reloads, DCS config and pending restarts.
 pub fn run_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     p.add(crate::resources::Service::running(PATRONI_UNIT));
+    let timeout = Duration::from_secs(if pg.is_primary() { 300 } else { 3600 });
     p.add(PatroniReady {
         api: pg.patroni_api(),
-        timeout: Duration::from_secs(if pg.is_primary() { 300 } else { 3600 }),
+        timeout,
         no_leader: (!pg.is_primary()).then(|| Duration::from_secs(180)),
+        // a reload queued by a change of patroni_ssl_enabled has not run yet
+        either_scheme: true,
     });
     // Runs the queued Patroni reload and the HBA reload now that Postgres answers.
     p.flush();
+    // After a reload Patroni may serve its API anew (https on or off): wait for it there.
+    p.add(PatroniReady {
+        api: pg.patroni_api(),
+        timeout,
+        no_leader: (!pg.is_primary()).then(|| Duration::from_secs(180)),
+        either_scheme: false,
+    });
     let (local, dcs) = tune::parameters(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
     p.add(PgConfApplied {
         path: format!("{}/postgresql.conf", pg.data),

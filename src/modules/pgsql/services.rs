@@ -79,6 +79,8 @@ pub fn render(pg: &Pg) -> Result<Vec<(String, String)>> {
             servers.push(json!({
                 "instance": m.instance, "ip": m.ip, "port": port_of(&dest)?,
                 "check_port": v.port("patroni_port"), "weight": v.i("pg_weight"), "backup": bak,
+                // patroni_ssl_enabled: the check speaks https, the member verified by the CA
+                "check_ca": v.b("patroni_ssl_enabled").then_some(crate::modules::pki::CA_CRT),
             }));
         }
         let options: Vec<String> = match svc.get("options") {

@@ -62,7 +62,10 @@ pub fn render(pg: &Pg) -> Result<String> {
         .collect();
     let ctx = json!({
         "cluster": pg.cluster, "vip": vip.to_string(), "prefix": prefix, "iface": iface,
-        "ip": pg.ip, "patroni_port": pg.patroni_port, "peers": peers, "vrid": vrid(&pg.cluster),
+        "ip": pg.ip, "peers": peers,
+        // with patroni_ssl_enabled, curl verifies this member's Patroni against the CA
+        "patroni_url": crate::resources::patroni::base_url(&pg.ip, pg.patroni_port, pg.patroni_ssl),
+        "cacert": pg.patroni_ssl.then_some(crate::modules::pki::CA_CRT), "vrid": vrid(&pg.cluster),
     });
     crate::template::render("pgsql/keepalived-vip.conf.j2", &ctx)
 }

@@ -16,6 +16,9 @@ passwords come from ~/.pgpass, never from the command line.
       write is given up (`failed`: true) and the next one goes.
       Ends after S seconds or when FILE exists.
 
+  Patroni's REST API is asked over https, verified against /etc/pki/ca.crt, when the
+  environment says HA_PATRONI_TLS=1 (pg-test with patroni_ssl_enabled).
+
   writer.py watch OUT --hosts A,B,C [--port 8008] [--duration S] [--stop FILE]
       Polls Patroni's /cluster on the hosts every 0.25 s and writes a JSON line
       {t, leader, state, host, timeline} each time the leader it sees changes.
@@ -47,6 +50,7 @@ The table: ha_probe(run text, seq int, ts timestamptz default now(), primary key
 import argparse
 import json
 import os
+import ssl
 import sys
 import time
 import urllib.request
@@ -119,6 +123,15 @@ def cmd_write(a):
             time.sleep(a.interval)
 
 
+def patroni(host, path, timeout, port=8008):
+    """Open Patroni's PATH on HOST: https verified against the INFRA CA when
+    HA_PATRONI_TLS=1, else plain HTTP."""
+    if os.environ.get("HA_PATRONI_TLS") == "1":
+        ctx = ssl.create_default_context(cafile="/etc/pki/ca.crt")
+        return urllib.request.urlopen(f"https://{host}:{port}{path}", timeout=timeout, context=ctx)
+    return urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=timeout)
+
+
 def cmd_watch(a):
     hosts = a.hosts.split(",")
     end = time.time() + a.duration
@@ -128,7 +141,7 @@ def cmd_watch(a):
             seen = None
             for h in hosts:
                 try:
-                    with urllib.request.urlopen(f"http://{h}:{a.port}/cluster", timeout=1) as r:
+                    with patroni(h, "/cluster", 1, a.port) as r:
                         ms = json.load(r).get("members", [])
                     ld = [m for m in ms if m.get("role") in ("leader", "master", "standby_leader")]
                     seen = (ld[0]["name"], ld[0].get("state"), ld[0].get("host"), ld[0].get("timeline")) if ld else (None, None, None, None)
@@ -169,7 +182,7 @@ def cmd_timeline(a):
             leader = "?"
             for h in hosts:
                 try:
-                    with urllib.request.urlopen(f"http://{h}:8008/cluster", timeout=0.5) as r:
+                    with patroni(h, "/cluster", 0.5) as r:
                         ms = json.load(r).get("members", [])
                     ld = [m["name"] for m in ms if m.get("role") in ("leader", "master", "standby_leader")]
                     leader = ld[0] if ld else None
@@ -179,7 +192,7 @@ def cmd_timeline(a):
             primary, up = [], {}
             for h in hosts:
                 try:
-                    with urllib.request.urlopen(f"http://{h}:8008/primary", timeout=0.5) as r:
+                    with patroni(h, "/primary", 0.5) as r:
                         if r.status == 200:
                             primary.append(h)
                 except Exception:  # noqa: BLE001 - 503 or no answer: not the primary

@@ -23,6 +23,9 @@
 #   HA_VIP=ADDR / HA_NODE_VIP=ADDR  pg-test's L2 VIP / node VIP (default 10.10.10.3 /
 #                     10.10.10.4, pg-test.yml's; ha-mixed beside this suite uses others)
 #   HA_KILL_AFTER=1   kill the suite's nodes at the end (their CPU goes to later suites)
+#   HA_PATRONI_TLS=1  pg-test with `patroni_ssl_enabled: true`: Patroni's REST API on
+#                     https only, and every client of it (pigsty, HAProxy, keepalived,
+#                     Prometheus, patronictl, writer.py) verifying it against the CA
 # shellcheck disable=SC2034 # read by run.sh
 NODES=4
 # shellcheck source=SCRIPTDIR/../lib.sh
@@ -45,6 +48,14 @@ HA_DIR=$WORK/ha
 cp -r "$LAB_DIR/ha" "$HA_DIR"
 sed -i "s/^\(        \)10\.10\.10\.11:/\1${PG_IPS[0]}:/; s/^\(        \)10\.10\.10\.12:/\1${PG_IPS[1]}:/; s/^\(        \)10\.10\.10\.13:/\1${PG_IPS[2]}:/; s#pg_vip_address: 10\.10\.10\.3/24#pg_vip_address: $VIP/24#; s#vip_address: 10\.10\.10\.4\$#vip_address: $NVIP#" "$HA_DIR/pg-test.yml"
 
+PAPI=http PCURL=""
+if [[ ${HA_PATRONI_TLS:-0} == 1 ]]; then
+  sed -i 's/^\(        \)pg_cluster: pg-test .*/&\n\1patroni_ssl_enabled: true    # HA_PATRONI_TLS: the REST API on https only/' "$HA_DIR/pg-test.yml"
+  grep -q '^        patroni_ssl_enabled: true' "$HA_DIR/pg-test.yml" || { echo "HA_PATRONI_TLS: pg-test.yml has no pg_cluster line to add it after" >&2; exit 1; }
+  PAPI=https PCURL="--cacert /etc/pki/ca.crt"
+fi
+patroni_get() { on "curl -sf $PCURL $PAPI://$1:8008$2"; } # HOST PATH: Patroni's answer, from the admin node
+
 if [[ ${HA_KILL_AFTER:-0} == 1 ]]; then # registered before the sections' cleanups: runs after them
   at_exit bash -c "for i in $A ${MEMBERS[*]}; do '$LAB' kill \$i >/dev/null; done"
 fi
@@ -54,7 +65,7 @@ brief() { # TITLE: true (and says so) when HA_BRIEF skips this section
   [[ -n ${HA_BRIEF:-} ]] || return 1
   echo "-- skipped (HA_BRIEF): $1"
 }
-dcs_ttl() { on "curl -sf http://${PG_IPS[1]}:8008/config" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ttl"])'; }
+dcs_ttl() { patroni_get "${PG_IPS[1]}" /config | python3 -c 'import json,sys; print(json.load(sys.stdin)["ttl"])'; }
 node_of() { echo $((${1##*.} - 9)); } # 10.10.10.11 -> 2
 now() { date +%s.%N; }
 secs() { python3 -c "import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 1))" "$1" "$2"; }
@@ -106,11 +117,11 @@ start_writer() { # node run hosts [port]
   at_exit lab ssh "$1" "touch /tmp/ha-$2.stop"
 }
 start_watcher() { # node run hosts
-  lab ssh "$1" "rm -f /tmp/ha-$2-watch.stop /root/ha-$2.watch; nohup setsid python3 /root/ha/writer.py watch /root/ha-$2.watch --hosts $3 --duration 900 --stop /tmp/ha-$2-watch.stop >/root/ha-$2-watch.err 2>&1 </dev/null &"
+  lab ssh "$1" "rm -f /tmp/ha-$2-watch.stop /root/ha-$2.watch; HA_PATRONI_TLS=${HA_PATRONI_TLS:-0} nohup setsid python3 /root/ha/writer.py watch /root/ha-$2.watch --hosts $3 --duration 900 --stop /tmp/ha-$2-watch.stop >/root/ha-$2-watch.err 2>&1 </dev/null &"
   at_exit lab ssh "$1" "touch /tmp/ha-$2-watch.stop"
 }
 start_timeline() { # node run hosts: writer.py timeline (leader, /primary, HAProxy) on those hosts
-  lab ssh "$1" "rm -f /tmp/ha-$2-tl.stop /root/ha-$2.timeline; nohup setsid python3 /root/ha/writer.py timeline /root/ha-$2.timeline --hosts $3 --duration 900 --stop /tmp/ha-$2-tl.stop >/root/ha-$2-tl.err 2>&1 </dev/null &"
+  lab ssh "$1" "rm -f /tmp/ha-$2-tl.stop /root/ha-$2.timeline; HA_PATRONI_TLS=${HA_PATRONI_TLS:-0} nohup setsid python3 /root/ha/writer.py timeline /root/ha-$2.timeline --hosts $3 --duration 900 --stop /tmp/ha-$2-tl.stop >/root/ha-$2-tl.err 2>&1 </dev/null &"
   at_exit lab ssh "$1" "touch /tmp/ha-$2-tl.stop"
 }
 stop_writer() { lab ssh "$1" "touch /tmp/ha-$2.stop /tmp/ha-$2-watch.stop /tmp/ha-$2-tl.stop"; sleep 2; }
@@ -202,6 +213,19 @@ echo "-- the cluster"
 check "pigsty status pg-test: one leader, two running replicas, both streaming" retry 30 2 healthy_cluster
 check_eq "the leader is pg-test-1 (pg_role: primary)" pg-test-1 leader_name
 check "patronictl on the primary lists 3 members" lab ssh "${MEMBERS[0]}" "patronictl -c /etc/patroni/patroni.yml list -f json | python3 -c 'import json,sys; sys.exit(0 if len(json.load(sys.stdin)) == 3 else 1)'"
+if [[ ${HA_PATRONI_TLS:-0} == 1 ]]; then
+  patroni_tls_only() { # each member's Patroni answers https (verified against the CA), never plain HTTP
+    local ip rc
+    for ip in "${PG_IPS[@]}"; do
+      on "curl -sf -m 3 --cacert /etc/pki/ca.crt https://$ip:8008/health >/dev/null" || { echo "$ip: no answer over https"; return 1; }
+      on "curl -sf -m 3 http://$ip:8008/health >/dev/null"
+      rc=$?
+      ((rc != 0 && rc != 255)) || { echo "$ip: plain HTTP: exit $rc"; return 1; }
+    done
+  }
+  check "patroni_ssl_enabled: each member's Patroni answers https only" patroni_tls_only
+  check "HAProxy checks Patroni with check-ssl against the CA" lab ssh "${MEMBERS[0]}" "grep -q 'check port 8008 check-ssl verify required ca-file /etc/pki/ca.crt' /etc/haproxy/pg-test-primary.cfg"
+fi
 check "pgbackrest on the primary has a full backup" retry 5 3 lab ssh "${MEMBERS[0]}" "runuser -u postgres -- pgbackrest --stanza=pg-test info | grep -q 'full backup'"
 backup_in_status() { status_json | python3 -c 'import json,sys; b=json.load(sys.stdin)["clusters"][0]["backup"]; print(b); sys.exit(0 if b.get("type") == "full" and b.get("wal_max") else 1)'; }
 check "pigsty status shows the last backup (full) and the archived WAL" retry 5 2 backup_in_status
@@ -408,8 +432,8 @@ L=$(leader_name) LIP=$(leader_ip)
 I=$(node_of "$LIP")
 surv=$(tr ',' '\n' <<<"$ALL_PG" | grep -vx "$LIP" | paste -sd,)
 info "primary $L on $LIP (lab$I); survivors $surv"
-ttl=$(on "curl -sf http://${surv%%,*}:8008/config" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ttl"])')
-loop_wait=$(on "curl -sf http://${surv%%,*}:8008/config" | python3 -c 'import json,sys; print(json.load(sys.stdin)["loop_wait"])')
+ttl=$(patroni_get "${surv%%,*}" /config | python3 -c 'import json,sys; print(json.load(sys.stdin)["ttl"])')
+loop_wait=$(patroni_get "${surv%%,*}" /config | python3 -c 'import json,sys; print(json.load(sys.stdin)["loop_wait"])')
 info "patroni ttl ${ttl}s, loop_wait ${loop_wait}s (pg_rto)"
 start_writer "$A" crash "$ALL_PG"
 start_watcher "$A" crash "$surv"

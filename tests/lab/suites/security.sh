@@ -14,7 +14,9 @@
 #   HAProxy) with `pgbouncer_sslmode: require`, plain connections then refused.
 # - nginx_sslmode enforce: HTTP redirected to HTTPS (the local repository aside).
 # - Patroni's REST API on the node's address; an authenticated POST from a node
-#   outside the allowlist (lab2) is refused, from the admin node accepted.
+#   outside the allowlist (lab2) is refused, from the admin node accepted. With
+#   `patroni_ssl_enabled` it serves https only, and its clients follow: patronictl,
+#   HAProxy's checks (L7OK), Prometheus, `pigsty status`; then back to plain HTTP.
 # - node_firewall_mode zone: with an intranet that leaves lab3 out, lab3 reaches
 #   only the public ports of node 1; lab2 (intranet) reaches everything.
 # - etcd: HTTPS only on 2379 and 2380, peers without a certificate of the CA refused;
@@ -167,6 +169,53 @@ check_eq "an authenticated POST from the admin node (in the allowlist) is accept
 check_eq "the same POST from lab2 (not in the allowlist) is refused" 403 reload_from 2
 check_eq "reads stay open to all (GET /health from lab2)" 200 lab ssh 2 "curl -s -o /dev/null -w '%{http_code}' http://$IP:8008/health"
 check_refused "nothing listens on 127.0.0.1:8008" "Couldn't connect to server" on "curl -sS http://127.0.0.1:8008/health"
+
+echo "-- patroni_ssl_enabled: Patroni's REST API over https, and every client of it follows"
+TLS=(-e patroni_ssl_enabled=true)
+check "deploy PGSQL and INFRA with -e patroni_ssl_enabled=true" \
+  on "pigsty deploy -l $IP -m pgsql,infra ${TLS[*]} > /root/sec-patroni-tls.log 2>&1 || { tail -n 20 /root/sec-patroni-tls.log >&2; exit 1; }"
+code_of() { # curl ARGS on node 1: the HTTP code, printed only when an answer came
+  local c
+  c=$(on "curl -s -o /dev/null -w '%{http_code}' $*") || return 1
+  echo "$c"
+}
+check_eq "https://$IP:8008/primary answers, verified against the CA" 200 \
+  retry 10 1 code_of "--cacert /etc/pki/ca.crt https://$IP:8008/primary"
+plain_patroni_refused() { # plain HTTP to 8008: no HTTP answer (code 000), and curl fails
+  local out
+  out=$(on "curl -sS -m 5 -o /dev/null -w 'code=%{http_code}' http://$IP:8008/health 2>&1; echo \" rc=\$?\"")
+  echo "$out"
+  [[ $out == *"code=000"* && $out != *" rc=0" ]]
+}
+check "plain HTTP to 8008 gets no HTTP answer" plain_patroni_refused
+reload_tls_from() { # node: the HTTP code of an authenticated POST /reload over https (system trust store)
+  lab ssh "$1" "curl -s -o /dev/null -w '%{http_code}' -u '$patroni_user:$patroni_pw' -X POST https://$IP:8008/reload"
+}
+check_eq "an authenticated POST over https from the admin node is accepted" 202 reload_tls_from 1
+check_eq "the same POST from lab2 (not in the allowlist) is refused" 403 reload_tls_from 2
+check "patronictl reload (REST calls verified with ctl.cacert) works" \
+  on "patronictl -c /etc/patroni/patroni.yml reload pg-meta --force > /root/sec-patronictl.log 2>&1 && grep -q 'Reload request received' /root/sec-patronictl.log"
+check "HAProxy checks Patroni over https, verified against the CA" \
+  on "grep -q 'server pg-meta-1 $IP:6432 check port 8008 check-ssl verify required ca-file /etc/pki/ca.crt' /etc/haproxy/pg-meta-primary.cfg"
+haproxy_check_ok() { # HAProxy's last check of pg-meta-1 in pg-meta-primary passed at layer 7
+  on "curl -sf http://$IP:9101/metrics | grep -E '^haproxy_server_check_status\\{proxy=\"pg-meta-primary\",server=\"pg-meta-1\",state=\"L7OK\"\\} 1'"
+}
+check "HAProxy's https check of pg-meta-1 passes (L7OK)" retry 15 1 haproxy_check_ok
+check "5433 (primary service through HAProxy) reaches pg-meta" retry 10 1 conninfo 5433 disable
+prom_patroni_up() { # Prometheus scrapes pg-meta-1's Patroni over https and it is up
+  on "curl -sf http://$IP:9090/api/v1/targets?state=active" | python3 -c '
+import json, sys
+t = [t for t in json.load(sys.stdin)["data"]["activeTargets"] if t["labels"].get("job") == "patroni" and t["labels"].get("ins") == "pg-meta-1"]
+print([(x["scrapeUrl"], x["health"], x["lastError"]) for x in t])
+sys.exit(0 if len(t) == 1 and t[0]["scrapeUrl"].startswith("https://") and t[0]["health"] == "up" else 1)'
+}
+check "Prometheus scrapes Patroni over https and the target is up" retry 30 2 prom_patroni_up
+check "pigsty status reads the cluster over https" on "pigsty status pg-meta ${TLS[*]} | grep -q 'pg-meta-1.*running'"
+check "plan --check: nothing to do with TLS on" on "pigsty plan -l $IP -m pgsql ${TLS[*]} --check > /root/sec-plan-tls.log 2>&1 || { grep -vE '^ *ok ' /root/sec-plan-tls.log | tail -n 20 >&2; exit 1; }"
+check "deploy PGSQL and INFRA back to plain HTTP" \
+  on "pigsty deploy -l $IP -m pgsql,infra > /root/sec-patroni-plain.log 2>&1 || { tail -n 20 /root/sec-patroni-plain.log >&2; exit 1; }"
+check_eq "http://$IP:8008/health answers again" 200 retry 10 1 code_of "http://$IP:8008/health"
+check "pg-meta is healthy" retry 30 2 healthy
 
 echo "-- node_firewall_mode: zone, with an intranet that leaves out lab3"
 reach() { # node port: can that node open a TCP connection to node 1's port?
