@@ -188,11 +188,14 @@ plain_patroni_refused() { # plain HTTP to 8008: no HTTP answer (code 000), and c
   [[ $out == *"code=000"* && $out != *" rc=0" ]]
 }
 check "plain HTTP to 8008 gets no HTTP answer" plain_patroni_refused
-reload_tls_from() { # node: the HTTP code of an authenticated POST /reload over https (system trust store)
-  lab ssh "$1" "curl -s -o /dev/null -w '%{http_code}' -u '$patroni_user:$patroni_pw' -X POST https://$IP:8008/reload"
+step "lab2 (no pigsty node) gets the CA certificate as /root/sec-ca.crt" \
+  bash -c "'$LAB' ssh 1 cat /etc/pki/ca.crt | '$LAB' ssh 2 'cat > /root/sec-ca.crt'"
+at_exit lab ssh 2 rm -f /root/sec-ca.crt
+reload_tls_from() { # node CA: the HTTP code of an authenticated POST /reload over https, verified with CA
+  lab ssh "$1" "curl -s -o /dev/null -w '%{http_code}' --cacert $2 -u '$patroni_user:$patroni_pw' -X POST https://$IP:8008/reload"
 }
-check_eq "an authenticated POST over https from the admin node is accepted" 202 reload_tls_from 1
-check_eq "the same POST from lab2 (not in the allowlist) is refused" 403 reload_tls_from 2
+check_eq "an authenticated POST over https from the admin node is accepted" 202 reload_tls_from 1 /etc/pki/ca.crt
+check_eq "the same POST from lab2 (not in the allowlist) is refused" 403 reload_tls_from 2 /root/sec-ca.crt
 check "patronictl reload (REST calls verified with ctl.cacert) works" \
   on "patronictl -c /etc/patroni/patroni.yml reload pg-meta --force > /root/sec-patronictl.log 2>&1 && grep -q 'Reload request received' /root/sec-patronictl.log"
 check "HAProxy checks Patroni over https, verified against the CA" \
