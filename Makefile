@@ -5,7 +5,7 @@ BIN          := target/pigsty
 RELEASE_DIR  := target/release-assets
 N            ?= 1
 DISTRO       ?= bookworm
-SUITES       ?= foundation singleton etcd dbcode ha+ha-mixed redis monitor backup+rich repo security connect+singleton-trixie
+SUITES       ?= foundation singleton etcd dbcode ha+ha-mixed+ha-reverse redis monitor backup+rich repo security connect+singleton-trixie
 export PATH  := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: all build release deps test test-unit test-lab sandbox bench lab-down clean fmt lint

@@ -601,8 +601,12 @@ if [[ $ADMIN_DISTRO != "$SUITE_DISTRO" ]]; then
   check_refused "pigsty join $R ($ADMIN_DISTRO) is refused: the leader runs another major" \
     "would run PostgreSQL" on "pigsty join $R > /root/ha-join-mixed.log 2>&1; rc=\$?; cat /root/ha-join-mixed.log; exit \$rc"
   lmajor=$(psql_at "$(leader_ip)" 5433 test "select current_setting('server_version_num')::int / 10000")
+  case $ADMIN_DISTRO in # the refused member's release and the major its archive offers
+    bookworm) other_release="debian 12 (bookworm)" other_major=15 ;;
+    trixie) other_release="debian 13 (trixie)" other_major=17 ;;
+  esac
   check "the refusal names the leader's major ($lmajor), this member's release and the way out" \
-    on "grep -q 'runs PostgreSQL $lmajor but this member, on debian 12 (bookworm), would run PostgreSQL 15' /root/ha-join-mixed.log && grep -q 'set .pg_version: $lmajor. for the cluster' /root/ha-join-mixed.log"
+    on "grep -q 'runs PostgreSQL $lmajor but this member, on $other_release, would run PostgreSQL $other_major' /root/ha-join-mixed.log && grep -q 'set .pg_version: $lmajor. for the cluster' /root/ha-join-mixed.log"
   check_fails "... and no postgres server or patroni got installed on $R" lab ssh "$RI" "dpkg -l 'postgresql-1*' patroni 2>/dev/null | grep -q '^ii'"
   check "... and pg-test still has one leader and one streaming replica" healthy_cluster 2
 fi
