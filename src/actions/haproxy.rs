@@ -99,15 +99,9 @@ pub fn first_primary(candidates: &[(String, String)], limit: Duration) -> Option
                 .map(|(name, base)| {
                     sc.spawn(move || {
                         let url = format!("{base}/primary");
-                        crate::sys::http::request(
-                            "GET",
-                            &url,
-                            &[],
-                            None,
-                            Duration::from_millis(500),
-                        )
-                        .is_ok_and(|r| r.status == 200 && writable(&r.body))
-                        .then(|| name.clone())
+                        crate::sys::http::get_url(&url, Duration::from_millis(500))
+                            .is_ok_and(|r| r.status == 200 && writable(&r.body))
+                            .then(|| name.clone())
                     })
                 })
                 .collect();

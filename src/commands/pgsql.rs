@@ -137,13 +137,12 @@ pub fn pick_candidate(ms: &[Member], to: Option<&str>) -> Result<Option<String>,
 }
 
 fn api_of(h: &Host) -> Result<PatroniApi> {
-    let port = h.var_port("patroni_port");
     let user = h.var_str("patroni_username");
     let Some(pw) = h.str("patroni_password").filter(|p| !p.is_empty()) else {
         bail!("host `{}`: required variable `patroni_password` is not set\nhint: set it in the inventory", h.addr);
     };
     Ok(PatroniApi::new(
-        crate::resources::patroni::base_url(&h.addr, port, h.var_bool("patroni_ssl_enabled")),
+        crate::modules::pgsql::params::patroni_url(h),
         user,
         pw,
     ))

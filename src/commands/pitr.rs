@@ -392,9 +392,8 @@ fn wait_healthy(hosts: &[&Host], n: usize, timeout: Duration) -> Result<(String,
 
 fn timeline_of(hosts: &[&Host], addr: &str) -> Option<u64> {
     let h = hosts.iter().find(|h| h.addr == addr)?;
-    let port = h.var_port("patroni_port");
     let api = crate::resources::patroni::PatroniApi::new(
-        crate::resources::patroni::base_url(addr, port, h.var_bool("patroni_ssl_enabled")),
+        crate::modules::pgsql::params::patroni_url(h),
         h.var_str("patroni_username"),
         h.str("patroni_password").unwrap_or(""),
     );

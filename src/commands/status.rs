@@ -21,12 +21,8 @@ fn now() -> i64 {
 fn patroni_cluster(inv: &Inventory, cluster: &str) -> Result<Value, String> {
     let mut last = String::from("no members");
     for h in inv.cluster_members(cluster) {
-        let base = crate::resources::patroni::base_url(
-            &h.addr,
-            h.var_port("patroni_port"),
-            h.var_bool("patroni_ssl_enabled"),
-        );
-        match crate::sys::http::request("GET", &format!("{base}/cluster"), &[], None, TIMEOUT) {
+        let base = crate::modules::pgsql::params::patroni_url(h);
+        match crate::sys::http::get_url(&format!("{base}/cluster"), TIMEOUT) {
             Ok(r) if r.status == 200 => {
                 return serde_json::from_str(&r.body).map_err(|e| e.to_string())
             }

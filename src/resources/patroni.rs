@@ -63,7 +63,10 @@ impl PatroniApi {
             Some(a) => format!("http://{a}"),
             None => format!("https://{}", self.addr()),
         };
-        PatroniApi { url, ..self.clone() }
+        PatroniApi {
+            url,
+            ..self.clone()
+        }
     }
 
     /// One request; the credentials go in a header, never in a message.
@@ -129,14 +132,8 @@ impl ClusterMajor {
     /// The running leader's address and major, if one answers.
     fn leader(&self) -> Option<(String, u32)> {
         self.peers.iter().find_map(|addr| {
-            let r = crate::sys::http::request(
-                "GET",
-                &format!("{addr}/patroni"),
-                &[],
-                None,
-                Duration::from_secs(2),
-            )
-            .ok()?;
+            let r = crate::sys::http::get_url(&format!("{addr}/patroni"), Duration::from_secs(2))
+                .ok()?;
             let v: Value = serde_json::from_str(&r.body).ok()?;
             let leader = matches!(
                 v["role"].as_str(),
@@ -195,13 +192,16 @@ enum NotReady {
 
 impl PatroniReady {
     fn probe(&self) -> Result<(), NotReady> {
-        let other = self.api.other_scheme();
+        let other;
         let (h, api) = match self.api.get("/health") {
             Ok(h) => (h, &self.api),
-            Err(e) => match self.either_scheme.then(|| other.get("/health")) {
-                Some(Ok(h)) => (h, &other),
-                _ => return Err(NotReady::Node(e.to_string())),
-            },
+            Err(e) => {
+                other = self.api.other_scheme();
+                match self.either_scheme.then(|| other.get("/health")) {
+                    Some(Ok(h)) => (h, &other),
+                    _ => return Err(NotReady::Node(e.to_string())),
+                }
+            }
         };
         let c = api.get("/cluster").ok().and_then(|c| c.json());
         let leader = c.as_ref().and_then(|j| j["members"].as_array()).map(|m| {

@@ -68,9 +68,14 @@ fn request_trusting(
     Ok(Response { status, body })
 }
 
+/// A GET of `url` (http or https), no headers.
+pub fn get_url(url: &str, timeout: Duration) -> Result<Response, String> {
+    request("GET", url, &[], None, timeout)
+}
+
 /// A GET of `http://addr{path}`.
 pub fn get(addr: &str, path: &str, timeout: Duration) -> Result<Response, String> {
-    request("GET", &format!("http://{addr}{path}"), &[], None, timeout)
+    get_url(&format!("http://{addr}{path}"), timeout)
 }
 
 /// The client TLS configuration trusting the certificates of `trust`, built once per

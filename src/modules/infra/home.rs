@@ -392,11 +392,7 @@ pub fn render(inv: &Inventory, host: &Host, v: &Map<String, Value>) -> Result<St
                             pgbouncer: p.var_port("pgbouncer_port"),
                             patroni: format!(
                                 "{}/cluster",
-                                crate::resources::patroni::base_url(
-                                    &h.addr,
-                                    p.var_port("patroni_port"),
-                                    p.var_bool("patroni_ssl_enabled"),
-                                )
+                                crate::modules::pgsql::params::patroni_url(h)
                             ),
                         }
                     })

@@ -178,6 +178,16 @@ fn cluster_dir(fs_main: &str, cluster: &str, version: u32) -> String {
 /// `etcd_auth: false` (a host variable) turns the login off here, for an etcd run
 /// without RBAC. Logging in to an etcd without auth is harmless anyway (Patroni notes
 /// "authentication is not enabled" and goes on).
+/// The base URL of `host`'s Patroni REST API as the inventory sets it (`patroni_port`,
+/// `patroni_ssl_enabled`), for those that reach a member outside its own plan.
+pub fn patroni_url(host: &Host) -> String {
+    crate::resources::patroni::base_url(
+        &host.addr,
+        host.var_port("patroni_port"),
+        host.var_bool("patroni_ssl_enabled"),
+    )
+}
+
 pub fn etcd_auth(inv: &Inventory, host: &Host) -> Option<(String, String)> {
     let l = etcd_login(inv, host)?.ok()?;
     Some((l.user, l.password))

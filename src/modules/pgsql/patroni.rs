@@ -211,23 +211,18 @@ pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
 /// Start Patroni, wait for it, apply reloads, DCS config and pending restarts.
 pub fn run_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
     p.add(crate::resources::Service::running(PATRONI_UNIT));
-    let timeout = Duration::from_secs(if pg.is_primary() { 300 } else { 3600 });
-    p.add(PatroniReady {
+    let ready = |either_scheme| PatroniReady {
         api: pg.patroni_api(),
-        timeout,
+        timeout: Duration::from_secs(if pg.is_primary() { 300 } else { 3600 }),
         no_leader: (!pg.is_primary()).then(|| Duration::from_secs(180)),
-        // a reload queued by a change of patroni_ssl_enabled has not run yet
-        either_scheme: true,
-    });
+        either_scheme,
+    };
+    // a reload queued by a change of patroni_ssl_enabled has not run yet
+    p.add(ready(true));
     // Runs the queued Patroni reload and the HBA reload now that Postgres answers.
     p.flush();
     // After a reload Patroni may serve its API anew (https on or off): wait for it there.
-    p.add(PatroniReady {
-        api: pg.patroni_api(),
-        timeout,
-        no_leader: (!pg.is_primary()).then(|| Duration::from_secs(180)),
-        either_scheme: false,
-    });
+    p.add(ready(false));
     let (local, dcs) = tune::parameters(pg).map_err(|e| anyhow!("host `{}`: {e}", pg.ip))?;
     p.add(PgConfApplied {
         path: format!("{}/postgresql.conf", pg.data),
