@@ -21,6 +21,8 @@ pub struct PackageFacts {
     pub candidates: BTreeMap<String, String>,
     /// Installed versions of the packages whose version decides a setting (`patroni`).
     pub versions: BTreeMap<String, String>,
+    /// The repositories the candidates came from, `URI suite` each (`sys::pkg::apt_sources`).
+    pub sources: Vec<String>,
 }
 
 impl PackageFacts {
@@ -139,6 +141,7 @@ impl Facts {
                 .insert(n.clone(), !missing.contains(n));
         }
         self.packages.candidates.extend(pm.candidates(&names));
+        self.packages.sources = crate::sys::pkg::apt_sources(std::path::Path::new("/etc/apt"));
         self.gather_versions_with(pm, &["patroni"]);
         self.pg_data_version = std::fs::read_to_string(format!("{pg_data}/PG_VERSION"))
             .ok()
@@ -193,6 +196,7 @@ impl Facts {
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .collect(),
                 versions: BTreeMap::new(),
+                sources: vec!["http://deb.debian.org/debian bookworm".into()],
             },
             pg_data_version: None,
         }

@@ -39,6 +39,77 @@ pub fn parse_policy(text: &str) -> std::collections::BTreeMap<String, String> {
     out
 }
 
+/// The repositories apt reads on this node, one `URI suite` each, from `sources.list`
+/// and the `.list`/`.sources` files in `sources.list.d` (`etc_apt` is `/etc/apt`).
+/// Commented and `deb-src` entries are left out.
+pub fn apt_sources(etc_apt: &std::path::Path) -> Vec<String> {
+    let mut files = vec![etc_apt.join("sources.list")];
+    if let Ok(rd) = std::fs::read_dir(etc_apt.join("sources.list.d")) {
+        let mut more: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+        more.sort();
+        files.extend(more);
+    }
+    let mut out = vec![];
+    for f in files {
+        let name = f.to_string_lossy();
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        if name.ends_with(".sources") {
+            out.extend(deb822_sources(&text));
+        } else if name.ends_with(".list") {
+            out.extend(one_line_sources(&text));
+        }
+    }
+    out.dedup();
+    out
+}
+
+/// `deb [opts] URI suite comp...` lines -> `URI suite`.
+fn one_line_sources(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim().strip_prefix("deb ")?;
+            let l = match l.trim_start().strip_prefix('[') {
+                Some(rest) => rest.split_once(']')?.1,
+                None => l,
+            };
+            let mut w = l.split_whitespace();
+            Some(format!("{} {}", w.next()?, w.next()?))
+        })
+        .collect()
+}
+
+/// deb822 stanzas (`Types: deb`, `URIs:`, `Suites:`, `Enabled: no`) -> `URI suite`.
+fn deb822_sources(text: &str) -> Vec<String> {
+    let mut out = vec![];
+    for stanza in text.split("\n\n") {
+        let field = |k: &str| {
+            stanza
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .find_map(|l| {
+                    let (a, b) = l.split_once(':')?;
+                    a.trim()
+                        .eq_ignore_ascii_case(k)
+                        .then(|| b.trim().to_string())
+                })
+                .unwrap_or_default()
+        };
+        if !field("Types").split_whitespace().any(|t| t == "deb")
+            || field("Enabled").eq_ignore_ascii_case("no")
+        {
+            continue;
+        }
+        for uri in field("URIs").split_whitespace() {
+            for suite in field("Suites").split_whitespace() {
+                out.push(format!("{uri} {suite}"));
+            }
+        }
+    }
+    out
+}
+
 pub struct Apt;
 
 impl PackageManager for Apt {
@@ -125,6 +196,41 @@ impl PackageManager for Apt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn apt_sources_reads_one_line_and_deb822_files() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("sources.list"),
+            "# comment\ndeb http://deb.debian.org/debian bookworm main\ndeb-src http://deb.debian.org/debian bookworm main\n",
+        )
+        .unwrap();
+        std::fs::create_dir(d.path().join("sources.list.d")).unwrap();
+        std::fs::write(
+            d.path().join("sources.list.d/pigsty-local.list"),
+            "deb [trusted=yes] http://10.10.10.10/pigsty ./\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("sources.list.d/debian.sources"),
+            "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie trixie-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\nTypes: deb-src\nURIs: http://x/\nSuites: trixie\n\nTypes: deb\nEnabled: no\nURIs: http://off/\nSuites: trixie\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("sources.list.d/old.list.bak"),
+            "deb http://no/ x main\n",
+        )
+        .unwrap();
+        assert_eq!(
+            apt_sources(d.path()),
+            vec![
+                "http://deb.debian.org/debian bookworm",
+                "http://deb.debian.org/debian trixie",
+                "http://deb.debian.org/debian trixie-updates",
+                "http://10.10.10.10/pigsty ./",
+            ]
+        );
+    }
 
     #[test]
     fn policy_output_gives_each_package_its_candidate() {

@@ -37,10 +37,15 @@ pub fn resolve(host: &Host, facts: &Facts) -> Result<u32> {
             .copied()
             .find(|k| *k != n && pkgs.offered(&name(*k)));
         bail!(
-            "host `{}`: `pg_version: {n}` but package `postgresql-{n}` is not available from any configured apt source\nhint: add the PGDG repository (apt.postgresql.org) for PostgreSQL {n}{}",
+            "host `{}`: `pg_version: {n}` but no configured apt source offers package `postgresql-{n}`\n  sources tried: {}\nhint: {}{}",
             host.addr,
+            match pkgs.sources.is_empty() {
+                true => "none (no apt source is configured)".to_string(),
+                false => pkgs.sources.join("; "),
+            },
+            entry_to_add(host, n),
             match fallback {
-                Some(f) => format!(", or unset `pg_version` to use PostgreSQL {f} from the configured sources"),
+                Some(f) => format!("\n      or unset `pg_version` to use PostgreSQL {f} from the configured sources"),
                 None => String::new(),
             }
         );
@@ -68,6 +73,38 @@ pub fn resolve(host: &Host, facts: &Facts) -> Result<u32> {
     )
 }
 
+/// What to add so that a source offers PostgreSQL `n`: the repo_upstream entry with
+/// `module: pgsql` if the inventory has one the node does not use, else PGDG's entry.
+fn entry_to_add(host: &Host, n: u32) -> String {
+    let modules = host.var_str("node_repo_modules");
+    let uses = |m: &str| modules.split(',').any(|x| x.trim() == m);
+    let pgsql_entry = host.list("repo_upstream").and_then(|l| {
+        l.iter().find_map(|e| {
+            (e.get("module").and_then(|m| m.as_str()) == Some("pgsql")).then(|| {
+                e.get("name")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or("?")
+                    .to_string()
+            })
+        })
+    });
+    match pgsql_entry {
+        Some(e) if !uses("pgsql") => format!(
+            "this node does not use repo_upstream entry `{e}` (module pgsql): add `pgsql` to node_repo_modules (now `{modules}`)"
+        ),
+        Some(e) => format!(
+            "repo_upstream entry `{e}` (module pgsql) is in use but does not offer PostgreSQL {n} for this release: check its baseurl and releases"
+        ),
+        None => format!(
+            "add PGDG to repo_upstream and `pgsql` to node_repo_modules (now `{modules}`), e.g.\n      repo_upstream:\n        - {{ name: pgdg, description: PGDG, module: pgsql, baseurl: {{ default: 'http://apt.postgresql.org/pub/repos/apt/ ${{distro_codename}}-pgdg main' }}, key: <PGDG's armored signing key> }}\n      node_repo_modules: {}pgsql\n      (a node on the local repository: add the entry, `pgsql` to repo_modules, and run `pigsty repo build`)",
+            match modules.trim() {
+                "" => String::new(),
+                m => format!("{m},"),
+            }
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +113,7 @@ mod tests {
     fn facts(installed: &[&str], candidates: &[&str], data: Option<u32>) -> Facts {
         let mut f = Facts::test_meta();
         f.packages = PackageFacts {
+            sources: f.packages.sources.clone(),
             installed: installed.iter().map(|n| (n.to_string(), true)).collect(),
             candidates: candidates
                 .iter()
@@ -131,7 +169,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("`postgresql-18`") && e.contains("PGDG") && e.contains("PostgreSQL 15"),
+            e.contains("`pg_version: 18`")
+                && e.contains("`postgresql-18`")
+                && e.contains("sources tried: http://deb.debian.org/debian bookworm")
+                && e.contains("name: pgdg")
+                && e.contains("node_repo_modules: local,pgsql")
+                && e.contains("PostgreSQL 15"),
+            "{e}"
+        );
+        // an entry the node does not use is named, with the module to add
+        let inv = host(", pg_version: 18, repo_upstream: [{ name: mypg, module: pgsql, baseurl: { default: 'http://x/ y main' } }]");
+        let e = resolve(&inv.hosts[0], &facts(&[], &["postgresql-15"], None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("repo_upstream entry `mypg`")
+                && e.contains("add `pgsql` to node_repo_modules (now `local`)"),
+            "{e}"
+        );
+        let inv = host(", pg_version: 18, node_repo_modules: 'local,pgsql', repo_upstream: [{ name: mypg, module: pgsql, baseurl: { default: 'http://x/ y main' } }]");
+        let e = resolve(&inv.hosts[0], &facts(&[], &[], None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`mypg` (module pgsql) is in use") && !e.contains("unset"),
             "{e}"
         );
     }

@@ -193,6 +193,14 @@ check "a second deploy with it: plan --check finds nothing to change" on "pigsty
 check "the inventory without it: deploy removes pigsty-probe.sources" on "pigsty deploy -l $P -m node >/dev/null 2>&1"
 check_fails "lab2: pigsty-probe.sources is gone" lab ssh 2 "test -e /etc/apt/sources.list.d/pigsty-probe.sources"
 
+echo "-- pg_version that no configured source offers (lab2: the local repository only)"
+# pg_data pointed at an empty place, so the version is decided by the sources alone
+check_refused "plan refuses pg_version 18, naming the version" "\`pg_version: 18\` but no configured apt source offers package \`postgresql-18\`" \
+  on "pigsty plan -l $P -m pgsql -e pg_version=18 -e pg_data=/pg/nothing-here > /root/pgv.log 2>&1; rc=\$?; cat /root/pgv.log; exit \$rc"
+check "... the sources it tried (the local repository)" on "grep -qF 'sources tried: http://$META/pigsty ./' /root/pgv.log"
+check "... and the repo_upstream entry to add (PGDG, module pgsql)" on "grep -qF 'name: pgdg' /root/pgv.log && grep -qF 'node_repo_modules: local,pgsql' /root/pgv.log"
+check "... and PostgreSQL 15 there is offered instead" on "grep -qF 'unset \`pg_version\` to use PostgreSQL 15' /root/pgv.log"
+
 if [[ -n ${REPO_RESULTS:-} ]]; then
   python3 - "$WORK/results.tsv" >"$REPO_RESULTS" <<'PY'
 import json, sys
