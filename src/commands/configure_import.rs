@@ -95,12 +95,18 @@ pub fn import(name: &str, text: &str, regenerate: bool) -> Result<Imported> {
     missing.sort();
     missing.dedup();
     if !missing.is_empty() {
-        let adds: Vec<(String, String)> = missing
+        let (scalars, nested): (Vec<String>, Vec<String>) =
+            missing.into_iter().partition(|k| !k.contains(['.', '[']));
+        let mut adds: Vec<(String, String)> = scalars
             .iter()
             .map(|k| (k.clone(), random_secret()))
             .collect();
+        out.generated = scalars;
+        for (param, value) in structured_defaults(&inv, &nested) {
+            adds.push((param.to_string(), value.to_string()));
+            out.generated.push(param.to_string());
+        }
         out.text = add_global_vars(&out.text, &adds)?;
-        out.generated = missing;
     }
 
     // the result loads, lacks no credential, and (credentials aside) means what the
@@ -124,6 +130,93 @@ pub fn import(name: &str, text: &str, regenerate: bool) -> Result<Imported> {
         bail!("the import changed more than credentials (a bug: please report it); nothing was written");
     }
     Ok(out)
+}
+
+/// The structured parameters holding credentials (`minio_users`, `pgbackrest_repo`)
+/// that miss one (`nested`: `minio_users[0].secret_key`, ...) and that the file does
+/// not set anywhere (the schema's default, which has no secrets): each one's default
+/// with every credential filled, for `all.vars`. A MinIO user whose access key is the
+/// one pgBackRest's repository uses gets that repository's secret, so the two agree.
+/// A parameter the file does set is left alone (the error after the import names it).
+fn structured_defaults(
+    inv: &Inventory,
+    nested: &[String],
+) -> Vec<(&'static str, serde_json::Value)> {
+    use serde_json::Value;
+    let needs = |p: &str| {
+        nested.iter().any(|k| k.starts_with(p))
+            && inv.hosts.iter().all(|h| {
+                h.source(p)
+                    .is_none_or(|s| *s == crate::inventory::Source::Default)
+            })
+    };
+    let default = |p: &str| inv.hosts.iter().find_map(|h| h.get(p)).cloned();
+    let fill = |v: &mut Value,
+                field: &str,
+                with: &mut dyn FnMut(&serde_json::Map<String, Value>) -> String| {
+        if let Some(o) = v.as_object_mut() {
+            if o.get(field)
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                let secret = with(o);
+                o.insert(field.to_string(), Value::String(secret));
+            }
+        }
+    };
+    let mut out = vec![];
+    // pgBackRest's repositories first: a MinIO user may have to share their key
+    let repo = if needs("pgbackrest_repo") {
+        default("pgbackrest_repo").map(|mut r| {
+            if let Some(repos) = r.as_object_mut() {
+                for (_, repo) in repos.iter_mut() {
+                    let s3 = repo.get("type").and_then(Value::as_str) == Some("s3");
+                    let cipher = repo
+                        .get("cipher_type")
+                        .and_then(Value::as_str)
+                        .is_some_and(|c| c != "none");
+                    if s3 {
+                        fill(repo, "s3_key_secret", &mut |_| random_secret());
+                    }
+                    if cipher {
+                        fill(repo, "cipher_pass", &mut |_| random_secret());
+                    }
+                }
+            }
+            out.push(("pgbackrest_repo", r.clone()));
+            r
+        })
+    } else {
+        default("pgbackrest_repo")
+    };
+    if needs("minio_users") {
+        if let Some(mut users) = default("minio_users") {
+            // access key -> secret of the repositories that log in to MinIO
+            let shared: BTreeMap<String, String> = repo
+                .iter()
+                .flat_map(|r| r.as_object().into_iter().flat_map(|m| m.values()))
+                .filter_map(|r| {
+                    Some((
+                        r.get("s3_key")?.as_str()?.to_string(),
+                        r.get("s3_key_secret")?
+                            .as_str()
+                            .filter(|s| !s.is_empty())?
+                            .to_string(),
+                    ))
+                })
+                .collect();
+            for u in users.as_array_mut().into_iter().flatten() {
+                fill(u, "secret_key", &mut |o| {
+                    o.get("access_key")
+                        .and_then(Value::as_str)
+                        .and_then(|k| shared.get(k).cloned())
+                        .unwrap_or_else(random_secret)
+                });
+            }
+            out.push(("minio_users", users));
+        }
+    }
+    out
 }
 
 /// Byte offset of `word` in `line` as a whole token (not inside a longer word).
@@ -348,6 +441,42 @@ mod tests {
         assert_eq!(repo, user, "a repeated published value gets one new value");
         assert_eq!(repo.len(), 24);
         assert!(r.text.contains("# keep me") && r.text.starts_with("# a user's file\n"));
+    }
+
+    #[test]
+    fn unset_minio_users_and_backup_repository_get_their_defaults_with_secrets() {
+        // Pigsty's demo files: a MinIO node and backups to it, neither parameter written
+        let t = "all:\n  children:\n    infra: { hosts: { 10.0.0.1: { infra_seq: 1 } } }\n    etcd: { hosts: { 10.0.0.1: { etcd_seq: 1 } }, vars: { etcd_cluster: etcd } }\n    minio: { hosts: { 10.0.0.1: { minio_seq: 1 } }, vars: { minio_cluster: minio } }\n    pg-meta: { hosts: { 10.0.0.1: { pg_seq: 1, pg_role: primary } }, vars: { pg_cluster: pg-meta } }\n  vars:\n    admin_ip: 10.0.0.1\n    pgbackrest_method: minio\n";
+        let r = import("t.yml", t, false).unwrap();
+        assert!(
+            r.generated.contains(&"minio_users".to_string())
+                && r.generated.contains(&"pgbackrest_repo".to_string()),
+            "{:?}",
+            r.generated
+        );
+        let inv = Inventory::from_str("x.yml", &r.text, &[]).unwrap();
+        assert!(inv.check_secrets().is_empty(), "{}", r.text);
+        let v = &inv.vars;
+        let repo = &v["pgbackrest_repo"]["minio"];
+        let key = repo["s3_key"].as_str().unwrap();
+        let user = v["minio_users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["access_key"] == key)
+            .unwrap();
+        assert_eq!(
+            user["secret_key"], repo["s3_key_secret"],
+            "pgBackRest logs in as that user"
+        );
+        assert_ne!(repo["cipher_pass"], repo["s3_key_secret"]);
+        // a file that writes minio_users without secrets keeps its own list: an error
+        let t2 = t.replace(
+            "    pgbackrest_method: minio\n",
+            "    minio_users: [ { access_key: x, policy: readwrite } ]\n",
+        );
+        let e = import("t.yml", &t2, false).unwrap_err().to_string();
+        assert!(e.contains("minio_users[0].secret_key"), "{e}");
     }
 
     #[test]

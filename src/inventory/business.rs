@@ -187,7 +187,11 @@ fn suggest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
 }
 
 fn unknown_hint(name: &str, known: &[&str]) -> String {
+    let is_param = super::schema::Schema::builtin().is_ok_and(|s| s.params.contains_key(name));
     match suggest(name, known) {
+        _ if is_param => format!(
+            "`{name}` is a parameter (of the cluster or host), not an attribute here: is it indented one level too deep?"
+        ),
         Some(k) => format!("did you mean `{k}`?"),
         None => format!("known: {}", known.join(", ")),
     }
@@ -674,6 +678,19 @@ mod tests {
             e.matches("superuserr").count(),
             2,
             "once per cluster, not per member: {e}"
+        );
+    }
+
+    #[test]
+    fn a_parameter_indented_into_a_database_says_so() {
+        // Pigsty's conf/demo/kernel.yml writes pg_default_services inside a database
+        let e = errors(
+            "        pg_databases:\n          - name: app\n            pg_default_services: []\n",
+        );
+        assert!(
+            e.contains("pg_databases[0].pg_default_services")
+                && e.contains("is a parameter (of the cluster or host), not an attribute here: is it indented one level too deep?"),
+            "{e}"
         );
     }
 

@@ -288,9 +288,19 @@ impl Ssh {
         stdin: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Output, SshError> {
+        self.run_shared(remote, stdin.map(Into::into), timeout)
+    }
+
+    /// `run` with an input shared with other hosts' commands (not copied per host).
+    fn run_shared(
+        &self,
+        remote: &str,
+        stdin: Option<std::sync::Arc<[u8]>>,
+        timeout: Duration,
+    ) -> Result<Output, SshError> {
         let mut c = self.base().arg(self.as_root(remote)).timeout(timeout);
         if let Some(d) = stdin {
-            c = c.stdin(d);
+            c = c.stdin_shared(d);
         }
         let out = c.run().map_err(|source| SshError::Local {
             host: self.host.clone(),
@@ -350,12 +360,27 @@ impl Ssh {
         if !local.is_empty() && remote == local {
             return Ok(false);
         }
-        let bytes = std::fs::read(&exe).map_err(|e| SshError::Failed {
-            host: self.host.clone(),
-            cmd: format!("read {}", exe.display()),
-            code: -1,
-            tail: e.to_string(),
-        })?;
+        // read once and shared by every host's upload: the controller's memory stays
+        // flat however many hosts it copies to at once
+        static BYTES: std::sync::Mutex<Option<std::sync::Arc<[u8]>>> = std::sync::Mutex::new(None);
+        let bytes = {
+            let mut b = BYTES.lock().unwrap_or_else(|e| e.into_inner());
+            match &*b {
+                Some(x) => x.clone(),
+                None => {
+                    let x: std::sync::Arc<[u8]> = std::fs::read(&exe)
+                        .map_err(|e| SshError::Failed {
+                            host: self.host.clone(),
+                            cmd: format!("read {}", exe.display()),
+                            code: -1,
+                            tail: e.to_string(),
+                        })?
+                        .into();
+                    *b = Some(x.clone());
+                    x
+                }
+            }
+        };
         let tmp = format!("{REMOTE_BIN}.tmp.{}", std::process::id());
         let script = format!(
             "set -e; mkdir -p /usr/local/bin; cat > {tmp}; chmod 755 {tmp}; \
@@ -363,7 +388,7 @@ impl Ssh {
              if [ \"$got\" != \"{local}\" ]; then rm -f {tmp}; echo \"checksum mismatch after upload\" >&2; exit 1; fi; \
              mv -f {tmp} {REMOTE_BIN}"
         );
-        self.run(&script, Some(bytes), Duration::from_secs(300))?;
+        self.run_shared(&script, Some(bytes), Duration::from_secs(300))?;
         Ok(true)
     }
 }

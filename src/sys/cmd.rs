@@ -47,7 +47,8 @@ pub struct Cmd {
     program: String,
     args: Vec<String>,
     secret_args: Vec<usize>,
-    stdin: Option<Vec<u8>>,
+    /// Shared, so a large input (the binary pigsty copies to many hosts) is held once.
+    stdin: Option<std::sync::Arc<[u8]>>,
     env: Vec<(String, String)>,
     cwd: Option<String>,
     timeout: Duration,
@@ -94,7 +95,12 @@ impl Cmd {
     }
     /// Data fed on stdin (never logged): the way to hand over secrets and SQL.
     pub fn stdin(mut self, data: impl Into<Vec<u8>>) -> Self {
-        self.stdin = Some(data.into());
+        self.stdin = Some(data.into().into());
+        self
+    }
+    /// Data fed on stdin, shared with other commands instead of copied.
+    pub fn stdin_shared(mut self, data: std::sync::Arc<[u8]>) -> Self {
+        self.stdin = Some(data);
         self
     }
     pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
@@ -176,7 +182,7 @@ impl Cmd {
         })?;
         if let Some(data) = &self.stdin {
             if let Some(mut si) = child.stdin.take() {
-                let data = data.clone();
+                let data = std::sync::Arc::clone(data);
                 std::thread::spawn(move || {
                     let _ = si.write_all(&data);
                 });
