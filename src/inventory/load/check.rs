@@ -14,7 +14,8 @@ pub(super) fn check_layer(
         match schema.check(key, value) {
             Check::Ok => {}
             Check::Unknown => {
-                let hint = schema.suggest(key).map(|s| format!("did you mean `{s}`?"));
+                let hint = pigsty_only(key)
+                    .or_else(|| schema.suggest(key).map(|s| format!("did you mean `{s}`?")));
                 cx.say(
                     Severity::Warning,
                     place,
@@ -46,6 +47,56 @@ pub(super) fn check_layer(
         }
     }
     default_passwords(cx, schema, vars, place, host);
+}
+
+/// What an unknown parameter is in Pigsty, when it is one: an old name (v2) of a
+/// parameter pigsty knows, or a parameter of a Pigsty module pigsty does not have.
+fn pigsty_only(key: &str) -> Option<String> {
+    // v2's `X_clean: true` let the init purge a running instance: v3's `X_safeguard: false`
+    const RENAMED: &[(&str, &str, &str)] = &[
+        (
+            "etcd_clean",
+            "etcd_safeguard",
+            " (the opposite sense: `etcd_clean: false` is `etcd_safeguard: true`)",
+        ),
+        (
+            "minio_clean",
+            "minio_safeguard",
+            " (the opposite sense: `minio_clean: false` is `minio_safeguard: true`)",
+        ),
+        (
+            "redis_clean",
+            "redis_safeguard",
+            " (the opposite sense: `redis_clean: false` is `redis_safeguard: true`)",
+        ),
+        (
+            "pg_clean",
+            "pg_safeguard",
+            " (the opposite sense: `pg_clean: false` is `pg_safeguard: true`)",
+        ),
+        ("redis_rmdata", "redis_rm_data", ""),
+        ("pg_default_version", "pg_version", ""),
+    ];
+    const MODULES: &[(&str, &str)] = &[
+        ("kafka_", "KAFKA"),
+        ("mysql_", "MYSQL"),
+        ("mongo_", "MONGO (FerretDB)"),
+        ("openbao_", "OPENBAO"),
+        ("juice_", "JUICE"),
+        ("code_", "CODE (code-server)"),
+        ("jupyter_", "JUPYTER"),
+        ("vtrace_", "VTRACE"),
+        ("docker_", "DOCKER"),
+        ("app_", "APP"),
+    ];
+    if let Some((_, new, sense)) = RENAMED.iter().find(|(old, _, _)| *old == key) {
+        return Some(format!(
+            "`{key}` is Pigsty v2's name: write `{new}` instead{sense}"
+        ));
+    }
+    MODULES.iter().find(|(p, _)| key.starts_with(p)).map(|(_, m)| {
+        format!("a parameter of Pigsty's {m} module, which pigsty does not have: nothing is deployed for it")
+    })
 }
 
 /// A value for a message: short, and never a secret.

@@ -513,6 +513,25 @@ all:
     }
 
     #[test]
+    fn pigsty_v2_names_and_other_modules_say_what_they_are() {
+        let text = "all:\n  vars:\n    etcd_clean: true\n    kafka_cluster: k\n  children:\n    g: { hosts: { 10.0.0.1: {} } }\n";
+        let inv = load(text, &[]);
+        let hint = |k: &str| {
+            inv.warnings
+                .iter()
+                .find(|w| w.key.as_deref() == Some(k))
+                .and_then(|w| w.hint.clone())
+                .unwrap_or_default()
+        };
+        assert!(
+            hint("etcd_clean").contains("write `etcd_safeguard` instead (the opposite sense"),
+            "{}",
+            hint("etcd_clean")
+        );
+        assert!(hint("kafka_cluster").contains("Pigsty's KAFKA module, which pigsty does not have"));
+    }
+
+    #[test]
     fn jinja_values_are_kept_with_a_warning() {
         let text = "all:\n  vars:\n    repo_packages: \"{{ x | list }}\"\n  children:\n    g: { hosts: { 10.0.0.1: {} } }\n";
         let inv = load(text, &[]);
