@@ -177,6 +177,10 @@ fi
 check "the singleton inventory is kept as pigsty.singleton.yml" on "test -s /etc/pigsty/pigsty.singleton.yml"
 check_eq "the inventory is still mode 0600" 600 on "stat -c %a $INV"
 check "pigsty validate: 4 hosts, 2 pgsql clusters" on "pigsty validate 2>&1 | grep -q '4 hosts, 2 pgsql clusters'"
+if ((A == 1)); then # the embedded ha/full profile describes this very pg-test (its addresses are ha-full's)
+  check "pigsty configure -c ha/full: its pg-test is the one deployed here (members, roles, users, databases, VIP, crontab)" \
+    on "pigsty configure -c ha/full -o /root/ha-full.yml --force >/dev/null && pigsty validate -i /root/ha-full.yml >/dev/null 2>&1 && python3 /root/ha/same_layout.py /root/ha-full.yml $INV pg-test"
+fi
 check "no published ha-full password in the inventory" \
   on "test -s $INV && ! grep -nE \"password: *'?(test|pigsty|DBUser\\.[A-Za-z]+|Patroni\\.API|Etcd\\.Root|S3User\\.[A-Za-z]+)'? *[,}]?\$\" $INV"
 pw=$(secret pg_admin_password)
