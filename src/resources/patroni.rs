@@ -129,19 +129,38 @@ pub struct ClusterMajor {
 }
 
 impl ClusterMajor {
-    /// The running leader's address and major, if one answers.
-    fn leader(&self) -> Option<(String, u32)> {
-        self.peers.iter().find_map(|addr| {
-            let r = crate::sys::http::get_url(&format!("{addr}/patroni"), Duration::from_secs(2))
-                .ok()?;
-            let v: Value = serde_json::from_str(&r.body).ok()?;
+    /// The running leader's address and major, if one answers. A peer that answers
+    /// over https with a certificate that does not verify is an error, not "no
+    /// leader": the check must not pass because it could not look.
+    fn leader(&self) -> Result<Option<(String, u32)>, String> {
+        let mut unverified = None;
+        for addr in &self.peers {
+            let r =
+                match crate::sys::http::get_url(&format!("{addr}/patroni"), Duration::from_secs(2))
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        if e.to_lowercase().contains("certificate") {
+                            unverified.get_or_insert(format!("{addr}: {e}"));
+                        }
+                        continue;
+                    }
+                };
+            let Ok(v) = serde_json::from_str::<Value>(&r.body) else {
+                continue;
+            };
             let leader = matches!(
                 v["role"].as_str(),
                 Some("primary" | "master" | "standby_leader")
             ) && v["state"].as_str() == Some("running");
-            let major = v["server_version"].as_u64()? / 10000;
-            leader.then(|| (addr.clone(), major as u32))
-        })
+            if let (true, Some(n)) = (leader, v["server_version"].as_u64()) {
+                return Ok(Some((addr.clone(), (n / 10000) as u32)));
+            }
+        }
+        match unverified {
+            Some(e) => Err(e),
+            None => Ok(None),
+        }
     }
 }
 
@@ -153,7 +172,13 @@ impl Resource for ClusterMajor {
         format!("{} major version {}", self.cluster, self.major)
     }
     fn check(&self) -> ResResult<State> {
-        match self.leader() {
+        let leader = self.leader().map_err(|e| {
+            ResError::msg(format!(
+                "cluster `{}`: cannot check which PostgreSQL major its leader runs: Patroni's certificate does not verify ({e}); PGSQL installed nothing here\nhint: the member must trust the cluster's CA (/etc/pki/ca.crt, installed by NODE from the infra node's CA)",
+                self.cluster
+            ))
+        })?;
+        match leader {
             Some((addr, m)) if m != self.major => Err(ResError::msg(format!(
                 "cluster `{}`: its leader (Patroni at {addr}) runs PostgreSQL {m} but this member, on {}, would run PostgreSQL {}; a replica streams only from the same major, so members on different releases must agree; PGSQL installed nothing here\nhint: set `pg_version: {m}` for the cluster (the PGDG repository offers every major on both releases), or run this member on the leader's release",
                 self.cluster, self.release, self.major
@@ -681,6 +706,30 @@ mod tests {
             release: "debian 12 (bookworm)".into(),
             peers: peers.into_iter().map(|a| format!("http://{a}")).collect(),
         }
+    }
+
+    #[test]
+    fn a_peer_whose_certificate_does_not_verify_is_an_error_not_no_leader() {
+        // the test CA is not in the system trust store pigsty verifies against
+        let d = tempfile::tempdir().unwrap();
+        let (addr, _) = crate::sys::http::testing::tls_server(d.path());
+        let mut c = cluster_major(vec![]);
+        c.peers = vec![format!("https://{addr}")];
+        let e = c.check().unwrap_err().to_string();
+        assert!(
+            e.contains("cannot check which PostgreSQL major its leader runs")
+                && e.contains("certificate")
+                && e.contains("PGSQL installed nothing here"),
+            "{e}"
+        );
+        // nothing listening (a new cluster): passes
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let gone = l.local_addr().unwrap().to_string();
+        drop(l);
+        assert!(matches!(
+            cluster_major(vec![gone]).check(),
+            Ok(State::InSync)
+        ));
     }
 
     #[test]

@@ -170,11 +170,70 @@ pub(crate) mod testing {
         });
         (addr, h)
     }
+
+    /// An https server with a certificate of a fresh CA for 127.0.0.1; the CA's file.
+    pub fn tls_server(dir: &std::path::Path) -> (String, std::path::PathBuf) {
+        use rustls_pki_types::pem::PemObject;
+        use std::io::{Read, Write};
+        let (ca_crt, ca_key) = crate::resources::ca::make_ca("test-ca", 30).unwrap();
+        std::fs::write(dir.join("ca.crt"), &ca_crt).unwrap();
+        std::fs::write(dir.join("ca.key"), &ca_key).unwrap();
+        let pair = crate::resources::ca::issue_in(
+            &dir.join("issued"),
+            &dir.join("ca.crt"),
+            &dir.join("ca.key"),
+            "srv",
+            &["127.0.0.1".to_string()],
+            30,
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+        )
+        .unwrap();
+        let certs = rustls_pki_types::CertificateDer::pem_slice_iter(pair.crt.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(pair.key.as_bytes()).unwrap();
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let cfg = std::sync::Arc::new(
+            rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .unwrap(),
+        );
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(mut sock) = c else { break };
+                let cfg = cfg.clone();
+                std::thread::spawn(move || {
+                    let mut conn = rustls::ServerConnection::new(cfg).unwrap();
+                    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+                    let mut b = [0u8; 4096];
+                    let mut got = vec![];
+                    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
+                        match tls.read(&mut b) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&b[..n]),
+                        }
+                    }
+                    let _ = tls.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    );
+                    let _ = tls.flush();
+                    tls.conn.send_close_notify();
+                    let _ = tls.flush();
+                });
+            }
+        });
+        (addr, dir.join("ca.crt"))
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::testing::serve_once;
+    use super::testing::{serve_once, tls_server};
     use super::*;
     use std::net::TcpListener;
 
@@ -211,65 +270,6 @@ mod tests {
             got.contains("Authorization: Basic eDp5") && got.ends_with("{\"a\":1}"),
             "{got}"
         );
-    }
-
-    /// An https server with a certificate of a fresh CA for 127.0.0.1; the CA's file.
-    fn tls_server(dir: &std::path::Path) -> (String, std::path::PathBuf) {
-        use rustls_pki_types::pem::PemObject;
-        use std::io::{Read, Write};
-        let (ca_crt, ca_key) = crate::resources::ca::make_ca("test-ca", 30).unwrap();
-        std::fs::write(dir.join("ca.crt"), &ca_crt).unwrap();
-        std::fs::write(dir.join("ca.key"), &ca_key).unwrap();
-        let pair = crate::resources::ca::issue_in(
-            &dir.join("issued"),
-            &dir.join("ca.crt"),
-            &dir.join("ca.key"),
-            "srv",
-            &["127.0.0.1".to_string()],
-            30,
-            time::OffsetDateTime::now_utc().unix_timestamp(),
-        )
-        .unwrap();
-        let certs = rustls_pki_types::CertificateDer::pem_slice_iter(pair.crt.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .unwrap();
-        let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(pair.key.as_bytes()).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let cfg = Arc::new(
-            rustls::ServerConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(certs, key)
-                .unwrap(),
-        );
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = l.local_addr().unwrap().to_string();
-        std::thread::spawn(move || {
-            for c in l.incoming() {
-                let Ok(mut sock) = c else { break };
-                let cfg = cfg.clone();
-                std::thread::spawn(move || {
-                    let mut conn = rustls::ServerConnection::new(cfg).unwrap();
-                    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
-                    let mut b = [0u8; 4096];
-                    let mut got = vec![];
-                    while !String::from_utf8_lossy(&got).contains("\r\n\r\n") {
-                        match tls.read(&mut b) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => got.extend_from_slice(&b[..n]),
-                        }
-                    }
-                    let _ = tls.write_all(
-                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
-                    );
-                    let _ = tls.flush();
-                    tls.conn.send_close_notify();
-                    let _ = tls.flush();
-                });
-            }
-        });
-        (addr, dir.join("ca.crt"))
     }
 
     #[test]
