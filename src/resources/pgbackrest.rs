@@ -115,9 +115,18 @@ impl Resource for PgbackrestStanza {
         })
     }
     fn apply(&self) -> ResResult<()> {
-        self.0
+        if let Err(e) = self
+            .0
             .cmd(&["stanza-create"], Duration::from_secs(300))
-            .ok()?;
+            .ok()
+        {
+            // Patroni's on_start callback (/pg/bin/pg-role-change) may be creating it
+            // at this very moment and hold pgBackRest's lock: fine if it is there now
+            std::thread::sleep(Duration::from_secs(2));
+            if !matches!(self.0.info().map(|(c, _)| c), Ok(0 | 2)) {
+                return Err(e.into());
+            }
+        }
         self.0.cmd(&["check"], Duration::from_secs(300)).ok()?;
         Ok(())
     }

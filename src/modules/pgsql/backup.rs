@@ -75,6 +75,9 @@ pub fn render_conf(pg: &Pg) -> Result<String> {
     )
 }
 
+/// Patroni's on_start/on_role_change callback: a new primary creates its stanza.
+pub const ROLE_CHANGE: &str = "/pg/bin/pg-role-change";
+
 /// A `/pg/bin` script of this cluster (`pg-backup`, `pgbackrest-metrics`): its
 /// `__DBSU__`, `__STANZA__` and `__PSQL__` filled in.
 pub fn render_script(pg: &Pg, asset: &str) -> String {
@@ -121,6 +124,8 @@ pub fn config_steps(p: &mut ModulePlan, pg: &Pg) -> Result<()> {
             .mode(0o755)
             .owner(&pg.dbsu, &pg.dbsu),
     );
+    // run by Patroni (the dbsu), written by root: the dbsu cannot change what it runs
+    p.add(File::new(ROLE_CHANGE, render_script(pg, "pg-role-change")).mode(0o755));
     if !pg.crontab.is_empty() {
         p.add(File::new(CRON, render_cron(pg)?).mode(0o644));
     }

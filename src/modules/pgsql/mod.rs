@@ -306,6 +306,10 @@ pub fn rendered_files(pg: &Pg) -> Result<Vec<(String, String)>> {
             "/pg/bin/pg-backup".to_string(),
             backup::render_script(pg, "pg-backup"),
         ),
+        (
+            backup::ROLE_CHANGE.to_string(),
+            backup::render_script(pg, "pg-role-change"),
+        ),
         (backup::CRON.to_string(), backup::render_cron(pg)?),
         (
             exporter::PG_EXPORTER_ENV.to_string(),

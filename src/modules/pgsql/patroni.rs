@@ -88,6 +88,7 @@ pub fn render(pg: &Pg) -> Result<String> {
         "watchdog_mode": pg.watchdog_mode,
         "standby": standby(pg),
         "delayed": pg.delayed(),
+        "role_change": pg.pgbackrest_enabled.then_some(super::backup::ROLE_CHANGE),
     });
     crate::template::render("pgsql/patroni.yml.j2", &ctx)
 }

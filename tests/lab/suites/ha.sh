@@ -369,6 +369,11 @@ check "switchover: the VIP moved to the new leader alone" retry 20 1 vip_on_lead
 check "switchover: psql to $VIP:5432 reaches the new primary" retry 10 1 vip_is_primary
 check_eq "switchover: no two members held the VIP at the same time (sampled on each member)" 1 vip_sampler_max sw
 check "writes through 5433 go on after the switchover" retry 30 1 acks_after "$A" sw "$t1"
+# pg-test backs up to each member's own /pg/backup (pgbackrest_method: local): the new
+# primary had no stanza; Patroni's callback (/pg/bin/pg-role-change) creates it, or WAL
+# archiving fails there (and its next demotion waits on the failing archiver)
+new_archives() { lab ssh "$(node_of "$(leader_ip)")" "cd / && runuser -u postgres -- pgbackrest --stanza=pg-test --archive-timeout=20 check"; }
+check "switchover: the new primary archives WAL (stanza created by pg-role-change)" retry 10 3 new_archives
 sleep 3
 stop_writer "$A" sw
 v=$(verify_writes sw)
