@@ -197,7 +197,7 @@ echo "-- pg_version that no configured source offers (lab2: the local repository
 # pg_data pointed at an empty place, so the version is decided by the sources alone
 check_refused "plan refuses pg_version 18, naming the version" "\`pg_version: 18\` but no configured apt source offers package \`postgresql-18\`" \
   on "pigsty plan -l $P -m pgsql -e pg_version=18 -e pg_data=/pg/nothing-here > /root/pgv.log 2>&1; rc=\$?; cat /root/pgv.log; exit \$rc"
-check "... the sources it tried (the local repository)" on "grep -qF 'sources tried: http://$META/pigsty' /root/pgv.log"
+check "... the sources it tried (the local repository)" on "grep -qE 'sources tried: http://$META(:80)?/pigsty/? ' /root/pgv.log"
 check "... and the repo_upstream entry to add (PGDG, module pgsql)" on "grep -qF 'name: pgdg' /root/pgv.log && grep -qF 'node_repo_modules: local,pgsql' /root/pgv.log"
 check "... and PostgreSQL 15 there is offered instead" on "grep -qF 'unset \`pg_version\` to use PostgreSQL 15' /root/pgv.log"
 
