@@ -110,28 +110,14 @@ pub(crate) fn refresh_lists() -> ResResult<()> {
 /// Source files pigsty did not write: `sources.list` (when it has entries) and the
 /// `.list`/`.sources` files in `sources.list.d` not named `pigsty-*`.
 pub(crate) fn foreign_sources(etc_apt: &Path) -> Vec<PathBuf> {
-    let mut v = vec![];
-    let main = etc_apt.join("sources.list");
-    if std::fs::read_to_string(&main)
-        .map(|t| {
-            t.lines()
-                .any(|l| !l.trim().is_empty() && !l.trim().starts_with('#'))
+    crate::sys::pkg::source_files(etc_apt)
+        .into_iter()
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("pigsty-"))
         })
-        .unwrap_or(false)
-    {
-        v.push(main);
-    }
-    if let Ok(rd) = std::fs::read_dir(etc_apt.join("sources.list.d")) {
-        for e in rd.flatten() {
-            let p = e.path();
-            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            if (n.ends_with(".list") || n.ends_with(".sources")) && !n.starts_with("pigsty-") {
-                v.push(p);
-            }
-        }
-    }
-    v.sort();
-    v
+        .collect()
 }
 
 pub(crate) fn move_aside(p: &Path, backup: &Path) -> ResResult<()> {

@@ -39,25 +39,44 @@ pub fn parse_policy(text: &str) -> std::collections::BTreeMap<String, String> {
     out
 }
 
-/// The repositories apt reads on this node, one `URI suite` each, from `sources.list`
-/// and the `.list`/`.sources` files in `sources.list.d` (`etc_apt` is `/etc/apt`).
-/// Commented and `deb-src` entries are left out.
-pub fn apt_sources(etc_apt: &std::path::Path) -> Vec<String> {
-    let mut files = vec![etc_apt.join("sources.list")];
-    if let Ok(rd) = std::fs::read_dir(etc_apt.join("sources.list.d")) {
-        let mut more: Vec<_> = rd.flatten().map(|e| e.path()).collect();
-        more.sort();
-        files.extend(more);
+/// apt's source files under `etc_apt` (`/etc/apt`), sorted: `sources.list` when it has
+/// entries, and the `.list`/`.sources` files in `sources.list.d`.
+pub fn source_files(etc_apt: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v = vec![];
+    let main = etc_apt.join("sources.list");
+    if std::fs::read_to_string(&main)
+        .map(|t| {
+            t.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim().starts_with('#'))
+        })
+        .unwrap_or(false)
+    {
+        v.push(main);
     }
+    if let Ok(rd) = std::fs::read_dir(etc_apt.join("sources.list.d")) {
+        for e in rd.flatten() {
+            let p = e.path();
+            let n = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if n.ends_with(".list") || n.ends_with(".sources") {
+                v.push(p);
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+/// The repositories apt reads on this node, one `URI suite` each, from its source files
+/// ([`source_files`]). Commented and `deb-src` entries are left out.
+pub fn apt_sources(etc_apt: &std::path::Path) -> Vec<String> {
     let mut out = vec![];
-    for f in files {
-        let name = f.to_string_lossy();
+    for f in source_files(etc_apt) {
         let Ok(text) = std::fs::read_to_string(&f) else {
             continue;
         };
-        if name.ends_with(".sources") {
+        if f.extension().is_some_and(|e| e == "sources") {
             out.extend(deb822_sources(&text));
-        } else if name.ends_with(".list") {
+        } else {
             out.extend(one_line_sources(&text));
         }
     }

@@ -52,30 +52,15 @@ pub(super) fn check_layer(
 /// What an unknown parameter is in Pigsty, when it is one: an old name (v2) of a
 /// parameter pigsty knows, or a parameter of a Pigsty module pigsty does not have.
 fn pigsty_only(key: &str) -> Option<String> {
-    // v2's `X_clean: true` let the init purge a running instance: v3's `X_safeguard: false`
-    const RENAMED: &[(&str, &str, &str)] = &[
-        (
-            "etcd_clean",
-            "etcd_safeguard",
-            " (the opposite sense: `etcd_clean: false` is `etcd_safeguard: true`)",
-        ),
-        (
-            "minio_clean",
-            "minio_safeguard",
-            " (the opposite sense: `minio_clean: false` is `minio_safeguard: true`)",
-        ),
-        (
-            "redis_clean",
-            "redis_safeguard",
-            " (the opposite sense: `redis_clean: false` is `redis_safeguard: true`)",
-        ),
-        (
-            "pg_clean",
-            "pg_safeguard",
-            " (the opposite sense: `pg_clean: false` is `pg_safeguard: true`)",
-        ),
-        ("redis_rmdata", "redis_rm_data", ""),
-        ("pg_default_version", "pg_version", ""),
+    // v2's `X_clean: true` let the init purge a running instance: v3's `X_safeguard:
+    // false` (the third field: the new name means the opposite)
+    const RENAMED: &[(&str, &str, bool)] = &[
+        ("etcd_clean", "etcd_safeguard", true),
+        ("minio_clean", "minio_safeguard", true),
+        ("redis_clean", "redis_safeguard", true),
+        ("pg_clean", "pg_safeguard", true),
+        ("redis_rmdata", "redis_rm_data", false),
+        ("pg_default_version", "pg_version", false),
     ];
     const MODULES: &[(&str, &str)] = &[
         ("kafka_", "KAFKA"),
@@ -89,7 +74,11 @@ fn pigsty_only(key: &str) -> Option<String> {
         ("docker_", "DOCKER"),
         ("app_", "APP"),
     ];
-    if let Some((_, new, sense)) = RENAMED.iter().find(|(old, _, _)| *old == key) {
+    if let Some((_, new, opposite)) = RENAMED.iter().find(|(old, _, _)| *old == key) {
+        let sense = match opposite {
+            true => format!(" (the opposite sense: `{key}: false` is `{new}: true`)"),
+            false => String::new(),
+        };
         return Some(format!(
             "`{key}` is Pigsty v2's name: write `{new}` instead{sense}"
         ));

@@ -54,7 +54,7 @@ mod packages;
 mod time;
 mod timezone;
 mod tune;
-mod upstream;
+pub mod upstream;
 pub mod vip;
 pub use admin::sudoers;
 use admin::*;
@@ -154,10 +154,7 @@ const DEBIAN: &[&str] = &[
 /// published it) as the apt source, the only one with `node_repo_remove`.
 fn local_repo(ctx: &Ctx, p: &mut ModulePlan) {
     let h = ctx.host;
-    let wanted = h
-        .var_str("node_repo_modules")
-        .split(',')
-        .any(|m| m.trim() == "local");
+    let wanted = upstream::repo_modules(h).contains(&"local");
     if !wanted || !h.var_bool("repo_enabled") {
         return;
     }

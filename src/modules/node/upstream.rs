@@ -30,15 +30,20 @@ fn holds(v: Option<&Value>, want: &str) -> bool {
     }
 }
 
+/// The names in the host's `node_repo_modules` (`local,pgsql` -> `["local", "pgsql"]`).
+pub fn repo_modules(h: &crate::inventory::Host) -> Vec<&str> {
+    h.var_str("node_repo_modules")
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
 pub fn upstream_repos(ctx: &Ctx, p: &mut ModulePlan) -> Result<()> {
     let h = ctx.host;
     let f = ctx.facts;
-    let modules: Vec<&str> = h
-        .var_str("node_repo_modules")
-        .split(',')
-        .map(str::trim)
-        .filter(|m| !m.is_empty() && *m != "local")
-        .collect();
+    let mut modules = repo_modules(h);
+    modules.retain(|m| *m != "local");
     let region = match h.var_str("region") {
         "" => "default",
         r => r,

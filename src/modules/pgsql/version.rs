@@ -77,7 +77,7 @@ pub fn resolve(host: &Host, facts: &Facts) -> Result<u32> {
 /// `module: pgsql` if the inventory has one the node does not use, else PGDG's entry.
 fn entry_to_add(host: &Host, n: u32) -> String {
     let modules = host.var_str("node_repo_modules");
-    let uses = |m: &str| modules.split(',').any(|x| x.trim() == m);
+    let uses_pgsql = crate::modules::node::upstream::repo_modules(host).contains(&"pgsql");
     let pgsql_entry = host.list("repo_upstream").and_then(|l| {
         l.iter().find_map(|e| {
             (e.get("module").and_then(|m| m.as_str()) == Some("pgsql")).then(|| {
@@ -89,7 +89,7 @@ fn entry_to_add(host: &Host, n: u32) -> String {
         })
     });
     match pgsql_entry {
-        Some(e) if !uses("pgsql") => format!(
+        Some(e) if !uses_pgsql => format!(
             "this node does not use repo_upstream entry `{e}` (module pgsql): add `pgsql` to node_repo_modules (now `{modules}`)"
         ),
         Some(e) => format!(
